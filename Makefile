@@ -1,0 +1,36 @@
+# The two commands: `make run` and `make test`. Both build .venv from the pinned lock files.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench fmt clean
+
+$(STAMP): requirements/dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+## run: the whole platform on embedded defaults (SQLite, an embedded Tansu broker); Ctrl-C stops it
+run: $(STAMP)
+	$(BIN)/okr-run
+
+## test: the whole suite, on SQLite and PostgreSQL, against real Tansu brokers started by the fixtures
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## lint: type checker and linter
+lint: $(STAMP)
+	$(BIN)/ruff check shared services tests bench
+	$(BIN)/mypy
+
+## bench: the benchmarks, each reported as a ratio against a baseline measured in the same run
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix shared services tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

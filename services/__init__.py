@@ -1,0 +1,1 @@
+"""The platform's services: goals (system of record), metrics and notifications."""

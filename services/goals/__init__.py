@@ -1,0 +1,1 @@
+"""The goals service: the system of record for departments, cycles, objectives and key results."""

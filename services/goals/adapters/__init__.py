@@ -1,0 +1,1 @@
+"""Goals adapters: tables and repositories over SQLAlchemy Core."""

@@ -1,0 +1,46 @@
+"""Goals service settings, from the environment (see the README's table)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.config import (
+    KafkaSettings,
+    RelaySettings,
+    database_url,
+    env_bool,
+    env_int,
+    env_str,
+)
+
+SERVICE = "goals"
+
+
+@dataclass(frozen=True)
+class GoalsConfig:
+    database_url: str
+    kafka: KafkaSettings
+    relay: RelaySettings
+    admin_token: str | None
+    host: str
+    port: int
+    worker_metrics_port: int
+    event_source: str
+    log_level: str
+    log_json: bool
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GoalsConfig:
+        return cls(
+            database_url=database_url(SERVICE, environ),
+            kafka=KafkaSettings.from_env(environ),
+            relay=RelaySettings.from_env(environ),
+            admin_token=env_str("OKR_ADMIN_TOKEN", "", environ) or None,
+            host=env_str("OKR_HOST", "127.0.0.1", environ),
+            port=env_int("OKR_GOALS_PORT", 8081, environ),
+            worker_metrics_port=env_int("OKR_GOALS_WORKER_METRICS_PORT", 9181, environ),
+            event_source=env_str("OKR_GOALS_EVENT_SOURCE", "/okr/goals", environ),
+            log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
+            log_json=env_bool("OKR_LOG_JSON", True, environ),
+        )

@@ -1,0 +1,1 @@
+"""The goals domain: plain Python, no Flask, SQLAlchemy or Kafka."""

@@ -1,0 +1,87 @@
+"""Bearer authentication, optimistic-concurrency headers and domain errors, for every route."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, g, request
+
+from services.goals.bootstrap import Goals
+from services.goals.domain.access import Principal
+from services.goals.domain.errors import (
+    AlreadyExists,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    StaleVersion,
+)
+from services.goals.service_layer.tokens import authenticate
+from shared.web.problems import abort_with_problem, problem
+
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
+
+
+def goals() -> Goals:
+    container: Goals = current_app.extensions["okr.goals"]
+    return container
+
+
+def request_id() -> str | None:
+    value: str | None = g.get("request_id")
+    return value
+
+
+def principal() -> Principal:
+    who: Principal = g.principal
+    return who
+
+
+def install(app: Flask) -> None:
+    @app.before_request
+    def _authenticate() -> Response | None:
+        if request.path.startswith(OPEN_PATHS) or request.url_rule is None:
+            return None
+        header = request.headers.get("Authorization", "")
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            return _unauthorised("send 'Authorization: Bearer <token>'")
+        who = authenticate(goals().unit_of_work(), secret.strip(), goals().config.admin_token)
+        if who is None:
+            return _unauthorised("the token is unknown or revoked")
+        g.principal = who
+        return None
+
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError) -> Response:
+        status = {
+            InvalidInput: 422, NotFound: 404, AlreadyExists: 409, Forbidden: 403,
+            StaleVersion: 412,
+        }.get(type(error), 400)
+        extra = {}
+        if isinstance(error, InvalidInput) and error.field:
+            extra["errors"] = {error.field: [str(error)]}
+        return problem(status, str(error), **extra)
+
+
+def _unauthorised(detail: str) -> Response:
+    response = problem(401, detail)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="okr"'
+    return response
+
+
+def expected_version() -> int:
+    """The version named by ``If-Match``; 428 without one, 412 if it is not a version."""
+    if not request.if_match or request.if_match.star_tag:
+        if request.if_match and request.if_match.star_tag:
+            abort_with_problem(428, "If-Match must name the version read (its ETag), not '*'")
+        abort_with_problem(428, "send If-Match with the ETag you read, so no update is lost")
+    tags = request.if_match.as_set()
+    if len(tags) != 1:
+        abort_with_problem(412, "If-Match must name exactly one version")
+    (tag,) = tags
+    if not tag.isdigit():
+        abort_with_problem(412, f"If-Match {tag!r} is not a version of this item")
+    return int(tag)
+
+
+def with_etag(response_body: object, version: int) -> tuple[object, int, dict[str, str]]:
+    return response_body, 200, {"ETag": f'"{version}"'}

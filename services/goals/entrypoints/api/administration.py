@@ -1,0 +1,86 @@
+"""``/v1/tokens`` (admin: mint, list, revoke) and ``/v1/audit`` (who changed what, when)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from services.goals.domain.access import Role
+from services.goals.domain.errors import Forbidden
+from services.goals.entrypoints.api.access import goals, principal, request_id
+from services.goals.entrypoints.api.schemas import (
+    AuditEntrySchema,
+    AuditQuerySchema,
+    MintedTokenSchema,
+    TokenSchema,
+)
+from services.goals.service_layer import tokens as token_cases
+
+tokens = Blueprint("tokens", __name__, url_prefix="/v1/tokens",
+                   description="API tokens for a role and department (admin only).")
+audit = Blueprint("audit", __name__, url_prefix="/v1/audit",
+                  description="The audit log: who changed what, when, before and after.")
+
+
+@tokens.route("")
+class Tokens(MethodView):
+    @tokens.response(200, TokenSchema(many=True))
+    @tokens.paginate()
+    def get(self, pagination_parameters: Any) -> Any:
+        """List tokens (admin); secrets are never shown again"""
+        principal().require_admin("list tokens")
+        with goals().unit_of_work() as uow:
+            items, total = uow.tokens.list(pagination_parameters.first_item,
+                                           pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
+
+    @tokens.arguments(TokenSchema)
+    @tokens.response(201, MintedTokenSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Mint a token (admin); the response is the only time its secret is shown"""
+        token, secret = token_cases.mint_token(goals().unit_of_work(request_id()), principal(),
+                                               body["name"], body["role"], body["department"])
+        return {**vars(token), "token": secret}, 201
+
+
+@tokens.route("/<string:token_id>")
+class TokenItem(MethodView):
+    @tokens.response(204)
+    def delete(self, token_id: str) -> None:
+        """Revoke a token (admin); it stops working at once"""
+        token_cases.revoke_token(goals().unit_of_work(request_id()), principal(), token_id)
+
+
+@audit.route("")
+class Audit(MethodView):
+    @audit.arguments(AuditQuerySchema, location="query")
+    @audit.response(200, AuditEntrySchema(many=True))
+    @audit.paginate()
+    def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
+        """Query the audit log, newest first (admin: all; head: own department)"""
+        who = principal()
+        department = query.get("department")
+        if who.role is Role.VIEWER:
+            raise Forbidden("viewers may not read the audit log")
+        if who.role is Role.HEAD:
+            if department not in (None, who.department):
+                raise Forbidden(f"a head of {who.department!r} may read only its own entries")
+            department = who.department
+        with goals().unit_of_work() as uow:
+            rows, total = uow.audit.query(
+                item_type=query.get("item_type"), item_id=query.get("item_id"),
+                department=department, since=query.get("since"), until=query.get("until"),
+                offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return [_entry(row._mapping) for row in rows]
+
+
+def _entry(row: Any) -> dict[str, Any]:
+    entry = dict(row)
+    for side in ("before", "after"):
+        entry[side] = json.loads(entry[side]) if entry[side] else None
+    return entry

@@ -1,0 +1,127 @@
+"""``/v1/departments`` and ``/v1/cycles``: the reference data goals hang off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from services.goals.domain.errors import NotFound
+from services.goals.entrypoints.api.access import (
+    expected_version,
+    goals,
+    principal,
+    request_id,
+    with_etag,
+)
+from services.goals.entrypoints.api.schemas import (
+    CycleQuerySchema,
+    CycleSchema,
+    CycleUpdateSchema,
+    DepartmentSchema,
+    DepartmentUpdateSchema,
+)
+from services.goals.service_layer import reference_data
+from shared.observability.logging import log_context
+
+departments = Blueprint("departments", __name__, url_prefix="/v1/departments",
+                        description="Departments own objectives; four exist from the start.")
+cycles = Blueprint("cycles", __name__, url_prefix="/v1/cycles",
+                   description="Cycles (quarters) that objectives are planned in.")
+
+
+@departments.route("")
+class Departments(MethodView):
+    @departments.response(200, DepartmentSchema(many=True))
+    @departments.paginate()
+    def get(self, pagination_parameters: Any) -> Any:
+        """List departments, by key"""
+        with goals().unit_of_work() as uow:
+            items, total = uow.departments.list(pagination_parameters.first_item,
+                                                pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
+
+    @departments.arguments(DepartmentSchema)
+    @departments.response(201, DepartmentSchema)
+    @departments.alt_response(409, description="A department with that key exists")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create a department (admin)"""
+        with log_context(item=body["key"]):
+            department = reference_data.create_department(
+                goals().unit_of_work(request_id()), principal(), body["key"], body["name"])
+        return department, 201, {"ETag": f'"{department.version}"',
+                                 "Location": f"/v1/departments/{department.key}"}
+
+
+@departments.route("/<string:key>")
+class DepartmentItem(MethodView):
+    @departments.response(200, DepartmentSchema)
+    def get(self, key: str) -> Any:
+        """Read one department"""
+        with goals().unit_of_work() as uow:
+            department = uow.departments.get(key)
+        if department is None:
+            raise NotFound(f"department {key!r} does not exist")
+        return with_etag(department, department.version)
+
+    @departments.arguments(DepartmentUpdateSchema)
+    @departments.response(200, DepartmentSchema)
+    @departments.alt_response(412, description="If-Match names an older version")
+    @departments.alt_response(428, description="If-Match is missing")
+    def patch(self, body: dict[str, Any], key: str) -> Any:
+        """Rename a department (admin); needs If-Match"""
+        department = reference_data.rename_department(
+            goals().unit_of_work(request_id()), principal(), key, body["name"],
+            expected_version())
+        return with_etag(department, department.version)
+
+
+@cycles.route("")
+class Cycles(MethodView):
+    @cycles.arguments(CycleQuerySchema, location="query")
+    @cycles.response(200, CycleSchema(many=True))
+    @cycles.paginate()
+    def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
+        """List cycles, newest first"""
+        with goals().unit_of_work() as uow:
+            items, total = uow.cycles.list(pagination_parameters.first_item,
+                                           pagination_parameters.page_size,
+                                           active_on=query.get("active_on"))
+        pagination_parameters.item_count = total
+        return items
+
+    @cycles.arguments(CycleSchema)
+    @cycles.response(201, CycleSchema)
+    @cycles.alt_response(409, description="A cycle with that key exists")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create a cycle (admin)"""
+        cycle = reference_data.create_cycle(
+            goals().unit_of_work(request_id()), principal(), body["key"], body["starts_on"],
+            body["ends_on"], body.get("name"))
+        return cycle, 201, {"ETag": f'"{cycle.version}"', "Location": f"/v1/cycles/{cycle.key}"}
+
+
+@cycles.route("/<string:key>")
+class CycleItem(MethodView):
+    @cycles.response(200, CycleSchema)
+    def get(self, key: str) -> Any:
+        """Read one cycle"""
+        with goals().unit_of_work() as uow:
+            cycle = uow.cycles.get(key)
+        if cycle is None:
+            raise NotFound(f"cycle {key!r} does not exist")
+        return with_etag(cycle, cycle.version)
+
+    @cycles.arguments(CycleUpdateSchema)
+    @cycles.response(200, CycleSchema)
+    @cycles.alt_response(412, description="If-Match names an older version")
+    @cycles.alt_response(428, description="If-Match is missing")
+    def patch(self, body: dict[str, Any], key: str) -> Any:
+        """Change a cycle's name or dates (admin); needs If-Match"""
+        cycle = reference_data.change_cycle(
+            goals().unit_of_work(request_id()), principal(), key, name=body.get("name"),
+            starts_on=body.get("starts_on"), ends_on=body.get("ends_on"),
+            expected_version=expected_version())
+        return with_etag(cycle, cycle.version)

@@ -1,0 +1,83 @@
+"""Request and response schemas: the single description of the API's input and output."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from services.goals.domain.access import Role
+from services.goals.domain.model import CYCLE_KEY, DEPARTMENT_KEY
+
+NAME = validate.Length(min=1, max=100)
+
+
+class DepartmentSchema(Schema):
+    key = fields.String(required=True, validate=validate.Regexp(DEPARTMENT_KEY),
+                        metadata={"example": "sales"})
+    name = fields.String(required=True, validate=NAME, metadata={"example": "Sales"})
+    version = fields.Integer(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class DepartmentUpdateSchema(Schema):
+    name = fields.String(required=True, validate=NAME)
+
+
+class CycleSchema(Schema):
+    key = fields.String(required=True, validate=validate.Regexp(CYCLE_KEY),
+                        metadata={"example": "2026-Q4"})
+    name = fields.String(validate=NAME, metadata={"example": "Q4 2026"})
+    starts_on = fields.Date(required=True, metadata={"example": "2026-10-01"})
+    ends_on = fields.Date(required=True, metadata={"example": "2026-12-31"})
+    version = fields.Integer(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class CycleUpdateSchema(Schema):
+    name = fields.String(validate=NAME)
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+
+
+class CycleQuerySchema(Schema):
+    active_on = fields.Date(metadata={"description": "only cycles that include this day"})
+
+
+class TokenSchema(Schema):
+    id = fields.String(dump_only=True)
+    name = fields.String(required=True, validate=NAME)
+    role = fields.Enum(Role, by_value=True, required=True)
+    department = fields.String(load_default=None, allow_none=True,
+                               validate=validate.Regexp(DEPARTMENT_KEY))
+    created_by = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    revoked_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+class MintedTokenSchema(TokenSchema):
+    token = fields.String(dump_only=True, metadata={
+        "description": "the bearer secret; shown once, stored only as a hash"})
+
+
+class AuditEntrySchema(Schema):
+    id = fields.Integer()
+    occurred_at = fields.DateTime()
+    actor = fields.String()
+    actor_role = fields.String()
+    action = fields.String()
+    item_type = fields.String()
+    item_id = fields.String()
+    department = fields.String(attribute="department_key", allow_none=True)
+    before = fields.Raw(allow_none=True)
+    after = fields.Raw(allow_none=True)
+    event_id = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+
+
+class AuditQuerySchema(Schema):
+    item_type = fields.String(validate=validate.Length(max=40))
+    item_id = fields.String(validate=validate.Length(max=64))
+    department = fields.String(validate=validate.Regexp(DEPARTMENT_KEY))
+    since = fields.AwareDateTime(metadata={"description": "RFC 3339, inclusive"})
+    until = fields.AwareDateTime(metadata={"description": "RFC 3339, exclusive"})

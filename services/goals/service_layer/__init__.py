@@ -1,0 +1,1 @@
+"""Goals use cases: one function per command, each inside one unit of work."""

@@ -1,0 +1,72 @@
+"""The unit of work: one transaction holding the change, its event (outbox) and its audit entry.
+
+Either all three commit or none does; that is what makes the outbox transactional.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, RootTransaction
+
+from services.goals.adapters import tables
+from services.goals.adapters.repositories import (
+    AuditLog,
+    CycleRepository,
+    DepartmentRepository,
+    TokenRepository,
+)
+from services.goals.domain.access import Principal
+from shared.cloudevents import new_event
+from shared.contract import EventType
+from shared.persistence.engine import writing
+from shared.persistence.outbox import Outbox
+
+
+class UnitOfWork:
+    departments: DepartmentRepository
+    cycles: CycleRepository
+    tokens: TokenRepository
+    audit: AuditLog
+
+    def __init__(self, engine: Engine, event_source: str, request_id: str | None = None) -> None:
+        self._engine = writing(engine)
+        self._outbox = Outbox(tables.plumbing.outbox)
+        self.event_source = event_source
+        self.request_id = request_id
+        self._connection: Connection | None = None
+        self._transaction: RootTransaction | None = None
+
+    def __enter__(self) -> UnitOfWork:
+        self._connection = self._engine.connect()
+        self._transaction = self._connection.begin()
+        self.departments = DepartmentRepository(self._connection)
+        self.cycles = CycleRepository(self._connection)
+        self.tokens = TokenRepository(self._connection)
+        self.audit = AuditLog(self._connection)
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        assert self._connection is not None and self._transaction is not None
+        if self._transaction.is_active:
+            self._transaction.rollback()
+        self._connection.close()
+
+    def commit(self) -> None:
+        assert self._transaction is not None
+        self._transaction.commit()
+
+    def record_change(self, *, actor: Principal, event_type: EventType, item_type: str,
+                      item_id: str, key: str, department: str | None,
+                      before: dict[str, Any] | None, after: dict[str, Any]) -> str:
+        """Queue the event for ``after`` and write the audit entry; return the event id."""
+        assert self._connection is not None
+        event = new_event(event_type, self.event_source, f"{item_type}/{item_id}", after)
+        self._outbox.append(self._connection, event, key)
+        self.audit.record(occurred_at=event.time, actor=actor.name, actor_role=actor.role.value,
+                          action=event_type.value, item_type=item_type, item_id=item_id,
+                          department=department, before=before, after=after, event_id=event.id,
+                          request_id=self.request_id)
+        return event.id

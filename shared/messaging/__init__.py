@@ -1,0 +1,1 @@
+"""Kafka plumbing: client factories, topic administration, the outbox relay and the consumer runner."""

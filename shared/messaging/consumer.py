@@ -1,0 +1,281 @@
+"""The consumer runner: decode -> handle -> record the event id -> commit, in that order.
+
+* The effect of an event and the record of its id commit in one database transaction, so
+  a redelivered event changes nothing (idempotent consumer).
+* Offsets are committed to Kafka only after the messages before them were handled.
+* A message that is not a valid CloudEvent, or that its handler declares unprocessable,
+  is a *poison* message: it goes to ``<topic>.dlq`` with the reason in its headers and the
+  consumer moves on.
+* A *transient* failure (database or broker unreachable) is retried with capped
+  exponential backoff, without committing; other handler exceptions are retried a few
+  times and then dead-lettered with the exception as the reason.
+* Lag comes from the high watermark that fetch responses carry.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from shared.cloudevents import CloudEvent, InvalidEvent, parse_event
+from shared.config import KafkaSettings
+from shared.contract import dead_letter_topic
+from shared.messaging.kafka_clients import ensure_topics, new_consumer, new_producer
+from shared.observability.logging import log_context
+from shared.observability.metrics import (
+    CONSUMER_LAG,
+    DEAD_LETTERED,
+    EVENTS_CONSUMED,
+    HANDLED_ERRORS,
+)
+from shared.persistence.engine import writing
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[CloudEvent, Connection], None]
+"""Applies one event's effect using the given connection, inside the runner's transaction."""
+
+
+class UnprocessableEvent(Exception):
+    """Raised by a handler for an event that can never be applied; it is dead-lettered."""
+
+
+class TransientFailure(Exception):
+    """Raised by a handler for a failure that may pass (a dependency is down); retried."""
+
+
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class _SeekToCommitted(ConsumerRebalanceListener):
+    """On every assignment start from the group's committed offset, never a stale position.
+
+    After a broker that lost its topics comes back, an in-memory position may point into
+    a recreated log; the committed offset (or the beginning, if none) is the truth.
+    """
+
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        for tp in revoked:
+            self.runner.forget_partition(tp)
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        consumer = self.runner.consumer
+        assert consumer is not None
+        for tp in assigned:
+            committed = consumer.committed(tp)
+            if committed is None:
+                consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        service: str,
+        group_id: str,
+        topics: list[str],
+        handler: EventHandler,
+        engine: Engine,
+        processed_events: Table,
+        kafka: KafkaSettings,
+        max_records: int = 200,
+        max_handler_attempts: int = 3,
+        client_id: str | None = None,
+    ) -> None:
+        self.service = service
+        self.group_id = group_id
+        self.topics = topics
+        self.handler = handler
+        self.engine = engine
+        self.processed = processed_events
+        self.kafka = kafka
+        self.max_records = max_records
+        self.max_handler_attempts = max_handler_attempts
+        self.client_id = client_id or f"{service}-{group_id}"
+        self.consumer: KafkaConsumer | None = None
+        self._dead_letter_producer: KafkaProducer | None = None
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop`` is set, then commit what was handled and leave the group."""
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                ensure_topics(self.kafka, f"{self.client_id}-admin",
+                              self.topics + [dead_letter_topic(t) for t in self.topics])
+                break
+            except KafkaError as error:
+                HANDLED_ERRORS.labels(self.service, "consumer_broker_unavailable").inc()
+                log.warning("broker unavailable, waiting: %s", error)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        if stop.is_set():
+            return
+        self.consumer = new_consumer(self.kafka, self.client_id, self.group_id)
+        self.consumer.subscribe(self.topics, listener=_SeekToCommitted(self))
+        try:
+            while not stop.is_set():
+                self.poll_once(stop)
+        finally:
+            self.consumer.close(autocommit=False)
+            if self._dead_letter_producer is not None:
+                self._dead_letter_producer.close(timeout=5)
+
+    def poll_once(self, stop: threading.Event) -> int:
+        """Handle one polled batch and commit it; return how many messages were finished."""
+        assert self.consumer is not None
+        batch = self.consumer.poll(timeout_ms=500, max_records=self.max_records)
+        finished: dict[TopicPartition, OffsetAndMetadata] = {}
+        count = 0
+        for tp, messages in batch.items():
+            for message in messages:
+                if not self._process(message, stop):
+                    break  # stopping mid-retry: this message stays uncommitted
+                finished[tp] = OffsetAndMetadata(message.offset + 1, "", -1)
+                count += 1
+            if stop.is_set():
+                break
+        if finished:
+            try:
+                self.consumer.commit(finished)
+            except (CommitFailedError, KafkaError) as error:
+                # The group moved on (rebalance, broker restart): these messages come back
+                # to whoever owns the partition, and the processed-event records drop them.
+                HANDLED_ERRORS.labels(self.service, "consumer_commit_failed").inc()
+                log.warning("offset commit failed: %s", error)
+        self._report_lag()
+        return count
+
+    def forget_partition(self, tp: TopicPartition) -> None:
+        try:
+            CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
+        except KeyError:
+            pass  # no lag reported yet for this partition
+
+    # -- one message ---------------------------------------------------------------------
+
+    def _process(self, message: ConsumerRecord, stop: threading.Event) -> bool:
+        """Finish one message (applied, duplicate or dead-lettered); False if stopped first."""
+        try:
+            event = parse_event(message.value)
+        except InvalidEvent as error:
+            return self._dead_letter(message, f"invalid event: {error}", stop)
+        attempts = 0
+        backoff = 0.1
+        with log_context(event_id=event.id, event_type=event.type):
+            while not stop.is_set():
+                try:
+                    outcome = self._apply(event)
+                    EVENTS_CONSUMED.labels(self.service, message.topic, outcome).inc()
+                    return True
+                except UnprocessableEvent as error:
+                    return self._dead_letter(message, f"unprocessable: {error}", stop)
+                except (TransientFailure, OperationalError) as error:
+                    HANDLED_ERRORS.labels(self.service, "consumer_transient").inc()
+                    log.warning("transient failure, retrying: %s", error)
+                except DBAPIError as error:
+                    if not error.connection_invalidated:
+                        attempts += 1
+                        if attempts >= self.max_handler_attempts:
+                            return self._dead_letter(message, f"database error: {error.orig}", stop)
+                    HANDLED_ERRORS.labels(self.service, "consumer_database_error").inc()
+                except Exception as error:  # a bug or bad data: retry a little, then dead-letter
+                    attempts += 1
+                    HANDLED_ERRORS.labels(self.service, "consumer_handler_error").inc()
+                    log.exception("handler failed (attempt %d)", attempts)
+                    if attempts >= self.max_handler_attempts:
+                        return self._dead_letter(
+                            message, f"handler failed: {type(error).__name__}: {error}", stop
+                        )
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        return False
+
+    def _apply(self, event: CloudEvent) -> str:
+        table = self.processed
+        try:
+            with writing(self.engine).begin() as connection:
+                seen = connection.execute(
+                    select(table.c.event_id).where(
+                        table.c.consumer == self.group_id, table.c.event_id == event.id
+                    )
+                ).first()
+                if seen is not None:
+                    return "duplicate"
+                self.handler(event, connection)
+                connection.execute(
+                    table.insert().values(
+                        consumer=self.group_id, event_id=event.id, processed_at=datetime.now(UTC)
+                    )
+                )
+            return "applied"
+        except IntegrityError:
+            # Another member of the group recorded this event id first (after a rebalance).
+            with self.engine.connect() as connection:
+                seen = connection.execute(
+                    select(table.c.event_id).where(
+                        table.c.consumer == self.group_id, table.c.event_id == event.id
+                    )
+                ).first()
+            if seen is not None:
+                return "duplicate"
+            raise
+
+    def _dead_letter(self, message: ConsumerRecord, reason: str, stop: threading.Event) -> bool:
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                if self._dead_letter_producer is None:
+                    self._dead_letter_producer = new_producer(
+                        self.kafka, client_id=f"{self.client_id}-dlq"
+                    )
+                headers = [
+                    ("okr-dlq-reason", reason.encode()),
+                    ("okr-dlq-source-topic", message.topic.encode()),
+                    ("okr-dlq-source-partition", str(message.partition).encode()),
+                    ("okr-dlq-source-offset", str(message.offset).encode()),
+                    ("okr-dlq-consumer", self.group_id.encode()),
+                ]
+                future = self._dead_letter_producer.send(
+                    dead_letter_topic(message.topic), key=message.key, value=message.value,
+                    headers=headers,
+                )
+                future.get(timeout=self.kafka.request_timeout_ms / 1000 * 2)
+                DEAD_LETTERED.labels(self.service, message.topic).inc()
+                EVENTS_CONSUMED.labels(self.service, message.topic, "dead_lettered").inc()
+                HANDLED_ERRORS.labels(self.service, "dead_lettered").inc()
+                log.warning("dead-lettered %s[%d]@%d: %s", message.topic, message.partition,
+                            message.offset, reason)
+                return True
+            except KafkaError as error:
+                HANDLED_ERRORS.labels(self.service, "dead_letter_unavailable").inc()
+                log.warning("cannot reach the dead-letter topic, retrying: %s", error)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        return False
+
+    def _report_lag(self) -> None:
+        assert self.consumer is not None
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = self.consumer.position(tp, timeout_ms=0)
+            if position is None:
+                continue
+            CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
+                max(0, highwater - position)
+            )

@@ -1,0 +1,96 @@
+"""One active relay per database, and a prompt wake-up when the outbox receives rows.
+
+Several worker replicas may run; only the holder of the lease publishes, the others wait
+to take over. The lease dies with its holder's process (a PostgreSQL session-level
+advisory lock, or an ``flock`` on a file beside the SQLite database), so ``kill -9``
+never leaves it stuck.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import threading
+from pathlib import Path
+from typing import IO, Protocol
+
+import psycopg
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from shared.persistence.engine import is_sqlite
+from shared.persistence.outbox import NOTIFY_CHANNEL
+
+
+class RelayLease(Protocol):
+    def try_acquire(self) -> bool:
+        """Take the lease if nobody holds it; True when this process now holds it."""
+
+    def wait_for_work(self, timeout: float, stop: threading.Event) -> None:
+        """Return when new outbox rows may have been committed, or after ``timeout``."""
+
+    def release(self) -> None: ...
+
+
+class PostgresLease:
+    """Advisory lock + LISTEN/NOTIFY on one dedicated connection."""
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        url = make_url(engine.url).set(drivername="postgresql")
+        self._dsn = url.render_as_string(hide_password=False)
+        self._key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        self._connection: psycopg.Connection | None = None
+
+    def try_acquire(self) -> bool:
+        if self._connection is None or self._connection.closed:
+            self._connection = psycopg.connect(self._dsn, autocommit=True)
+        row = self._connection.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()
+        if not (row and row[0]):
+            return False
+        self._connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        return True
+
+    def wait_for_work(self, timeout: float, stop: threading.Event) -> None:
+        assert self._connection is not None
+        for _ in self._connection.notifies(timeout=timeout, stop_after=1):
+            break
+
+    def release(self) -> None:
+        if self._connection is not None and not self._connection.closed:
+            self._connection.close()  # ends the session: lock and LISTEN go with it
+        self._connection = None
+
+
+class SqliteLease:
+    """``flock`` on ``<database>.relay.lock``; wakes up on a short poll (the file has no NOTIFY)."""
+
+    def __init__(self, engine: Engine, poll_seconds: float) -> None:
+        database = make_url(engine.url).database or "memory"
+        self._path = Path(database + ".relay.lock")
+        self._poll_seconds = poll_seconds
+        self._file: IO[str] | None = None
+
+    def try_acquire(self) -> bool:
+        handle = self._path.open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def wait_for_work(self, timeout: float, stop: threading.Event) -> None:
+        stop.wait(min(timeout, self._poll_seconds))
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def lease_for(engine: Engine, name: str, sqlite_poll_seconds: float) -> RelayLease:
+    if is_sqlite(engine):
+        return SqliteLease(engine, sqlite_poll_seconds)
+    return PostgresLease(engine, name)

@@ -1,0 +1,39 @@
+"""Writing events into the transactional outbox, in the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Table, func, select, text
+
+from shared.cloudevents import CloudEvent
+from shared.contract import TOPIC_OF, EventType
+
+#: PostgreSQL channel the relay listens on; NOTIFY is delivered only when the writing
+#: transaction commits, so the relay wakes exactly when there is something to publish.
+NOTIFY_CHANNEL = "okr_outbox"
+
+
+class Outbox:
+    """Append events to the outbox table inside an open transaction."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def append(self, connection: Connection, event: CloudEvent, key: str) -> None:
+        connection.execute(
+            self.table.insert().values(
+                event_id=event.id,
+                topic=TOPIC_OF[EventType(event.type)].value,
+                message_key=key,
+                event_type=event.type,
+                payload=event.to_json().decode(),
+                created_at=datetime.now(UTC),
+            )
+        )
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+    def pending_count(self, connection: Connection) -> int:
+        query = select(func.count()).select_from(self.table).where(self.table.c.published_at.is_(None))
+        return int(connection.execute(query).scalar_one())

@@ -1,0 +1,1 @@
+"""Running the platform: background worker processes, the embedded broker, the local launcher."""

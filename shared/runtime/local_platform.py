@@ -1,0 +1,145 @@
+"""``make run``: the whole platform on one machine, on embedded defaults.
+
+Starts an embedded Tansu broker (unless ``OKR_KAFKA_BOOTSTRAP_SERVERS`` names one),
+migrates each service's SQLite database in ``OKR_DATA_DIR``, runs every process of
+``deploy/local/Procfile`` under honcho (one log stream), prints where everything listens
+and how to authenticate, and on Ctrl-C (or SIGTERM) stops every process it started.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.config import env_int, env_str
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+PROCFILE = REPOSITORY / "deploy" / "local" / "Procfile"
+
+
+@dataclass(frozen=True)
+class LocalService:
+    name: str
+    port_variable: str
+    default_port: int
+    processes: tuple[str, ...]
+    migrate: tuple[str, ...]
+
+
+SERVICES = (
+    LocalService("goals", "OKR_GOALS_PORT", 8081, ("goals-api", "goals-relay"),
+                 ("okr-goals", "migrate")),
+)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _admin_token(env: dict[str, str], data_dir: Path) -> tuple[str, str]:
+    """``OKR_ADMIN_TOKEN``, else one generated once and kept in the data folder."""
+    if env.get("OKR_ADMIN_TOKEN"):
+        return env["OKR_ADMIN_TOKEN"], "from OKR_ADMIN_TOKEN"
+    path = data_dir / "admin-token"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32) + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip(), f"generated, kept in {path}"
+
+
+def _wait_healthy(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def main() -> int:
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    data_dir = Path(env_str("OKR_DATA_DIR", str(REPOSITORY / ".okr-data"), env)).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env["OKR_DATA_DIR"] = str(data_dir)
+    env.setdefault("OKR_LOG_JSON", "false")
+    env.setdefault("OKR_KAFKA_MAX_POLL_INTERVAL_MS", "3000")
+    token, token_origin = _admin_token(env, data_dir)
+    env["OKR_ADMIN_TOKEN"] = token
+
+    processes: list[str] = []
+    if env.get("OKR_KAFKA_BOOTSTRAP_SERVERS"):
+        kafka = env["OKR_KAFKA_BOOTSTRAP_SERVERS"] + " (given, none started)"
+    else:
+        port = env_int("OKR_KAFKA_PORT", 9092, env)
+        if not _port_free(port):
+            print(f"port {port} is taken: set OKR_KAFKA_PORT, or OKR_KAFKA_BOOTSTRAP_SERVERS "
+                  "to use a running broker", file=sys.stderr)
+            return 2
+        env["OKR_KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{port}"
+        kafka = f"127.0.0.1:{port} (embedded Tansu, memory only)"
+        processes.append("broker")
+
+    urls = {}
+    for service in SERVICES:
+        port = env_int(service.port_variable, service.default_port, env)
+        if not _port_free(port):
+            print(f"port {port} for {service.name} is taken: set {service.port_variable}",
+                  file=sys.stderr)
+            return 2
+        print(f"migrating the {service.name} database ...", file=sys.stderr, flush=True)
+        subprocess.run(service.migrate, env=env, check=True)
+        urls[service.name] = f"http://127.0.0.1:{port}"
+        processes.extend(service.processes)
+
+    honcho = subprocess.Popen(
+        [os.path.join(bin_dir, "honcho"), "start", "-f", str(PROCFILE), "-d", str(REPOSITORY),
+         *processes],
+        env=env,
+    )
+
+    def _forward(signum: int, _frame: object) -> None:
+        if honcho.poll() is None:
+            honcho.send_signal(signal.SIGTERM if signum == signal.SIGTERM else signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, _forward)
+    signal.signal(signal.SIGINT, _forward)
+
+    def _announce() -> None:
+        ready = all(_wait_healthy(url + "/healthz", 60) for url in urls.values())
+        lines = ["", "OKR platform " + ("is up" if ready else "did not become healthy in 60 s")]
+        lines += [f"  {name:<14} {url}   (API docs: {url}/docs)" for name, url in urls.items()]
+        lines += [f"  {'kafka':<14} {kafka}",
+                  f"  {'data':<14} {data_dir}",
+                  f"  authenticate:  Authorization: Bearer {token}   ({token_origin})",
+                  f"  try:           curl -H 'Authorization: Bearer {token}' "
+                  f"{urls['goals']}/v1/departments",
+                  "  stop:          Ctrl-C", ""]
+        print("\n".join(lines), file=sys.stderr, flush=True)
+
+    threading.Thread(target=_announce, daemon=True).start()
+    return honcho.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The HTTP shell every service shares: errors, health, metrics, request logging, OpenAPI."""

@@ -1,0 +1,31 @@
+"""Readiness checks for ``/readyz``: each returns None when fine, or why it is not."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.config import KafkaSettings
+from shared.messaging.kafka_clients import broker_reachable
+from shared.web.shell import ReadinessCheck
+
+
+def database_check(engine: Engine) -> ReadinessCheck:
+    def check() -> str | None:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as error:
+            return f"database unreachable ({type(error).__name__})"
+        return None
+
+    return check
+
+
+def broker_check(settings: KafkaSettings) -> ReadinessCheck:
+    def check() -> str | None:
+        if broker_reachable(settings):
+            return None
+        return f"no Kafka broker reachable at {settings.bootstrap_servers}"
+
+    return check

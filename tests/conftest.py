@@ -1,0 +1,196 @@
+"""Fixtures on real parts: a Tansu broker per test, SQLite and PostgreSQL databases."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from services.goals.bootstrap import Goals, bootstrap
+from services.goals.config import GoalsConfig
+from services.goals.entrypoints.api.app import create_app
+from services.goals.entrypoints.cli import MIGRATIONS as GOALS_MIGRATIONS
+from shared.config import KafkaSettings, RelaySettings
+from shared.observability.metrics import HANDLED_ERRORS
+from shared.runtime.embedded_broker import EmbeddedBroker
+from tests.support.databases import PostgresDatabases, SqliteDatabases, require_postgres
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "handled_errors(*kinds): okr_handled_errors_total kinds this test expects")
+
+
+# -- errors that were swallowed must be expected ---------------------------------------------
+
+def _handled_errors() -> dict[tuple[str, ...], float]:
+    counts: dict[tuple[str, ...], float] = {}
+    for metric in HANDLED_ERRORS.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                counts[(sample.labels["service"], sample.labels["kind"])] = sample.value
+    return counts
+
+
+@pytest.fixture(autouse=True)
+def no_unexpected_handled_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test during which an error was caught and counted that it did not expect."""
+    before = _handled_errors()
+    yield
+    marker = request.node.get_closest_marker("handled_errors")
+    allowed = set(marker.args) if marker else set()
+    after = _handled_errors()
+    unexpected = {key: after[key] - before.get(key, 0) for key in after
+                  if after[key] > before.get(key, 0) and key[1] not in allowed}
+    assert not unexpected, f"unexpected handled errors: {unexpected}"
+
+
+# -- Kafka ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def broker() -> Iterator[EmbeddedBroker]:
+    """A fresh Tansu broker on a free port (it starts in milliseconds)."""
+    embedded = EmbeddedBroker(free_port()).start()
+    yield embedded
+    embedded.stop()
+
+
+@pytest.fixture
+def kafka_settings(broker: EmbeddedBroker) -> KafkaSettings:
+    return KafkaSettings(
+        bootstrap_servers=broker.bootstrap_servers,
+        topic_partitions=3,
+        replication_factor=1,
+        max_poll_interval_ms=2_000,
+        session_timeout_ms=6_000,
+        request_timeout_ms=3_000,
+    )
+
+
+# -- databases -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    databases = PostgresDatabases()
+    yield databases
+    databases.drop_all()
+
+
+@pytest.fixture(scope="session")
+def sqlite_databases(tmp_path_factory: pytest.TempPathFactory) -> SqliteDatabases:
+    return SqliteDatabases(tmp_path_factory.mktemp("sqlite-templates"))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def goals_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated goals database of its own, on each engine."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("sqlite_databases").new("goals", GOALS_MIGRATIONS, tmp_path)
+        return
+    require_postgres()
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    url = databases.new("goals", GOALS_MIGRATIONS)
+    yield url
+    databases.drop(url)
+
+
+# -- the goals service -----------------------------------------------------------------------
+
+@pytest.fixture
+def relay_settings() -> RelaySettings:
+    return RelaySettings(batch_size=500, fallback_poll_seconds=0.5, sqlite_poll_seconds=0.02,
+                         retention_hours=24.0, topic_check_seconds=30.0)
+
+
+@pytest.fixture
+def goals_config(goals_database_url: str, kafka_settings: KafkaSettings,
+                 relay_settings: RelaySettings) -> GoalsConfig:
+    return GoalsConfig(
+        database_url=goals_database_url, kafka=kafka_settings, relay=relay_settings,
+        admin_token=ADMIN_TOKEN, host="127.0.0.1", port=0, worker_metrics_port=0,
+        event_source="/okr/goals", log_level="INFO", log_json=False)
+
+
+@pytest.fixture
+def goals(goals_config: GoalsConfig) -> Iterator[Goals]:
+    container = bootstrap(goals_config)
+    yield container
+    container.engine.dispose()
+
+
+@pytest.fixture
+def goals_app(goals: Goals) -> Flask:
+    app = create_app(container=goals)
+    app.config["TESTING"] = True
+    return app
+
+
+class ApiClient:
+    """A Flask test client that sends a bearer token and JSON."""
+
+    def __init__(self, client: FlaskClient, token: str | None) -> None:
+        self.client = client
+        self.token = token
+
+    def as_token(self, token: str | None) -> ApiClient:
+        return ApiClient(self.client, token)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if self.token is not None:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture
+def api(goals_app: Flask) -> ApiClient:
+    """The goals API as the admin."""
+    return ApiClient(goals_app.test_client(), ADMIN_TOKEN)
+
+
+@pytest.fixture
+def run_in_background() -> Iterator[Callable[[Callable[[threading.Event], None]], threading.Event]]:
+    """Run loops (relay, consumer) in threads; stop and join them after the test."""
+    started: list[tuple[threading.Thread, threading.Event]] = []
+
+    def start(loop: Callable[[threading.Event], None]) -> threading.Event:
+        stop = threading.Event()
+        thread = threading.Thread(target=loop, args=(stop,), daemon=True)
+        thread.start()
+        started.append((thread, stop))
+        return stop
+
+    yield start
+    for _, stop in started:
+        stop.set()
+    for thread, _ in started:
+        thread.join(timeout=30)
+
+
+__all__ = ["ADMIN_TOKEN", "ApiClient", "free_port"]

@@ -1,0 +1,1 @@
+"""Test support: real brokers, real databases, and readers for what reached Kafka."""
