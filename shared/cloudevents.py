@@ -1,10 +1,10 @@
 """CloudEvents 1.0 in structured JSON mode: the one place that writes and validates the envelope.
 
-Every message on an ``okr.*`` topic is a JSON object with the required context attributes
-``specversion``, ``id``, ``source``, ``type``, plus ``time``, ``subject``,
-``datacontenttype`` (always ``application/json``) and ``data``. The Kafka message key is
-the id of the objective whose roll-up tree the event concerns (or the item's own id for
-reference data), so per-objective order holds. ``data`` carries the item's full state after the change,
+Every message on an ``okr.*`` topic is a JSON object with the context attributes
+``specversion``, ``id``, ``source``, ``type``, ``time``, ``subject``, ``datacontenttype``
+(always ``application/json``) and ``data``. The Kafka message key is the id of the objective
+whose roll-up tree the event concerns (or the item's own key for reference data), so
+per-objective order holds. ``data`` carries the item's full state after the change,
 including its ``version``, so a consumer never needs to call back.
 """
 

@@ -1,1 +1,1 @@
-"""Kafka plumbing: client factories, topic administration, the outbox relay and the consumer runner."""
+"""Kafka plumbing: clients, topic administration, the outbox relay, the consumer runner."""

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -160,10 +161,8 @@ class ConsumerRunner:
         return count
 
     def forget_partition(self, tp: TopicPartition) -> None:
-        try:
+        with contextlib.suppress(KeyError):  # no lag reported yet for this partition
             CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
-        except KeyError:
-            pass  # no lag reported yet for this partition
 
     # -- one message ---------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ before its producers or consumers touch a topic.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 from collections.abc import Iterable
@@ -79,10 +80,9 @@ def ensure_topics(
                 NewTopic(name, settings.topic_partitions, settings.replication_factor)
                 for name in missing
             ]
-            try:
+            # Another process may win the race: the topic exists, which is all we need.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(new)
-            except TopicAlreadyExistsError:
-                pass  # another process won the race: the topic exists, which is all we need
             log.info("created topics", extra={"topics": missing})
         return set(missing)
     finally:

@@ -72,7 +72,8 @@ class OutboxRelay:
         self.table = outbox_table
         self.kafka = kafka
         self.settings = settings
-        self.lease = lease or lease_for(engine, f"okr-relay-{service}", settings.sqlite_poll_seconds)
+        self.lease = lease or lease_for(engine, f"okr-relay-{service}",
+                                        settings.sqlite_poll_seconds)
         self._producer: KafkaProducer | None = None
         self._next_topic_check = 0.0
         self._next_purge = 0.0
@@ -160,7 +161,8 @@ class OutboxRelay:
                 failure = failure or future.exception or BrokerUnavailable("send not acknowledged")
                 break
             metadata = future.value
-            marks.append(PublishedMark(row.position, metadata.partition, metadata.offset, row.topic))
+            marks.append(
+                PublishedMark(row.position, metadata.partition, metadata.offset, row.topic))
         self._mark_published(marks)
         if failure is not None:
             raise BrokerUnavailable(str(failure)) from failure
@@ -219,6 +221,8 @@ class OutboxRelay:
             {key: value for key, value in newest.items() if key[0] not in lost}
         )
         if lost:
+            # A broker that lost its topics has lost its producer ids too: start afresh.
+            self._discard_producer()
             self._queue_again(lost)
         return lost
 

@@ -11,15 +11,15 @@ from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
-_context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar(
-    "okr_log_context", default={}
+_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "okr_log_context", default=None
 )
 
 
 @contextmanager
 def log_context(**fields: Any) -> Iterator[None]:
     """Add ``fields`` (``request_id``, ``event_id``, ...) to every record logged inside."""
-    token = _context.set({**_context.get(), **fields})
+    token = _context.set({**(_context.get() or {}), **fields})
     try:
         yield
     finally:
@@ -28,7 +28,7 @@ def log_context(**fields: Any) -> Iterator[None]:
 
 def bind_log_context(**fields: Any) -> None:
     """Add fields for the rest of the current context (one HTTP request)."""
-    _context.set({**_context.get(), **fields})
+    _context.set({**(_context.get() or {}), **fields})
 
 
 class _ContextFilter(logging.Filter):
@@ -38,7 +38,7 @@ class _ContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
-        for key, value in _context.get().items():
+        for key, value in (_context.get() or {}).items():
             setattr(record, key, value)
         return True
 

@@ -35,5 +35,6 @@ class Outbox:
             connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
     def pending_count(self, connection: Connection) -> int:
-        query = select(func.count()).select_from(self.table).where(self.table.c.published_at.is_(None))
+        query = (select(func.count()).select_from(self.table)
+                 .where(self.table.c.published_at.is_(None)))
         return int(connection.execute(query).scalar_one())

@@ -18,7 +18,8 @@ Loop = Callable[[threading.Event], None]
 """A background loop: runs until the event is set, then returns."""
 
 
-def run_until_signalled(service: str, loops: dict[str, Loop], metrics_port: int | None) -> int:
+def run_until_signalled(service: str, loops: dict[str, Loop], metrics_port: int | None,
+                        metrics_host: str = "127.0.0.1") -> int:
     """Start each loop in a thread; on SIGTERM/SIGINT ask them to stop and wait for them.
 
     A loop that dies with an exception stops the others, and the process exits non-zero,
@@ -34,8 +35,8 @@ def run_until_signalled(service: str, loops: dict[str, Loop], metrics_port: int 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     if metrics_port:
-        start_http_server(metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped from outside
-        log.info("worker metrics on port %d", metrics_port)
+        start_http_server(metrics_port, addr=metrics_host)
+        log.info("worker metrics on %s:%d", metrics_host, metrics_port)
 
     def _guard(name: str, loop: Loop) -> None:
         try:

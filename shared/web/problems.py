@@ -40,14 +40,16 @@ def abort_with_problem(status: int, detail: str, **extra: Any) -> NoReturn:
 class ProblemApi(Api):
     """flask-smorest's ``Api`` whose error responses are problem documents."""
 
-    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+    def handle_http_exception(self, error: HTTPException) -> Response:
         status = error.code or 500
         data: dict[str, Any] = getattr(error, "data", None) or {}
         detail = data.get("message") or error.description
         extra: dict[str, Any] = {}
         if "messages" in data:  # webargs/marshmallow validation errors, by location
             messages = data["messages"]
-            extra["errors"] = messages.get("json", messages) if isinstance(messages, dict) else messages
+            if isinstance(messages, dict) and set(messages) == {"json"}:
+                messages = messages["json"]
+            extra["errors"] = messages
             if status == 422:
                 detail = "The request body or query failed validation; see 'errors'."
         if "errors" in data:

@@ -49,7 +49,8 @@ class CycleRepository:
         self.connection = connection
 
     def get(self, key: str) -> Cycle | None:
-        row = self.connection.execute(select(tables.cycles).where(tables.cycles.c.key == key)).first()
+        t = tables.cycles
+        row = self.connection.execute(select(t).where(t.c.key == key)).first()
         return Cycle(**row._mapping) if row else None
 
     def list(self, offset: int = 0, limit: int = 100, active_on: Any = None

@@ -58,7 +58,7 @@ def relay() -> None:
     configure_logging(SERVICE, config.log_level, config.log_json)
     goals = bootstrap(config)
     sys.exit(run_until_signalled(SERVICE, {"relay": goals.relay().run},
-                                 config.worker_metrics_port))
+                                 config.worker_metrics_port, config.host))
 
 
 @main.command("mint-token")

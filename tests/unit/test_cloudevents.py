@@ -1,0 +1,59 @@
+"""The envelope module writes and validates CloudEvents 1.0 structured JSON."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.cloudevents import REQUIRED_ATTRIBUTES, InvalidEvent, new_event, parse_event
+from shared.contract import TOPIC_OF, EventType, Topic
+
+
+def test_written_event_has_every_required_attribute_and_parses_back() -> None:
+    event = new_event(EventType.CYCLE_CREATED, "/okr/goals", "cycle/2026-Q4", {"key": "2026-Q4"})
+    document = json.loads(event.to_json())
+    assert set(REQUIRED_ATTRIBUTES) <= set(document)
+    assert document["specversion"] == "1.0"
+    assert document["time"].endswith("Z")
+    parsed = parse_event(event.to_json())
+    assert (parsed.id, parsed.type, parsed.data, parsed.time) == (
+        event.id, event.type, event.data, event.time)
+
+
+def _valid() -> dict[str, object]:
+    return json.loads(new_event(EventType.CYCLE_CREATED, "/s", "cycle/x", {"a": 1}).to_json())
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda d: d.pop("id"), "missing attributes: id"),
+        (lambda d: d.update(specversion="0.3"), "unsupported specversion"),
+        (lambda d: d.update(type="okr.unknown.happened"), "unknown event type"),
+        (lambda d: d.update(time="yesterday"), "not RFC 3339"),
+        (lambda d: d.update(time="2026-11-26T10:00:00"), "no time zone"),
+        (lambda d: d.update(data=[1, 2]), "'data' must be a JSON object"),
+        (lambda d: d.update(datacontenttype="text/plain"), "unsupported datacontenttype"),
+        (lambda d: d.update(source=""), "'source' must be a non-empty string"),
+    ],
+)
+def test_invalid_envelopes_are_refused_with_the_reason(change, reason: str) -> None:
+    document = _valid()
+    change(document)
+    with pytest.raises(InvalidEvent, match=reason):
+        parse_event(json.dumps(document).encode())
+
+
+@pytest.mark.parametrize("raw", [None, b"", b"not json", b"[1]", b"\xff\xfe"])
+def test_non_json_values_are_invalid_events(raw: bytes | None) -> None:
+    with pytest.raises(InvalidEvent):
+        parse_event(raw)
+
+
+def test_every_event_type_has_exactly_one_topic() -> None:
+    assert set(TOPIC_OF) == set(EventType)
+    assert TOPIC_OF[EventType.KEY_RESULT_CHECKED_IN] is Topic.GOALS
+    assert TOPIC_OF[EventType.OBJECTIVE_STATUS_CHANGED] is Topic.ROLLUPS
+    assert TOPIC_OF[EventType.NOTIFICATION_FAILED] is Topic.NOTIFICATIONS
+    assert Topic.GOALS.dead_letter == "okr.goals.v1.dlq"
