@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -45,6 +46,9 @@ def serve(workers: str) -> None:
     config = GoalsConfig.from_env()
     upgrade_to_head(MIGRATIONS, config.database_url)
     reference_data.seed_default_departments(bootstrap(config).unit_of_work())
+    if int(workers) > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several worker processes: /metrics must add up every worker's counters.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="okr-goals-metrics-")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [str(gunicorn), "--bind", f"{config.host}:{config.port}", "--workers", workers,
             "--threads", "4", "--graceful-timeout", "10", "services.goals.entrypoints.wsgi:app"]
