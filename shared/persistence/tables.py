@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -19,6 +18,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from shared.persistence.types import UtcDateTime
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 POSITION_TYPE = BigInteger().with_variant(Integer(), "sqlite")
@@ -42,8 +43,8 @@ def add_plumbing_tables(metadata: MetaData) -> PlumbingTables:
         Column("message_key", String(200), nullable=False),
         Column("event_type", String(100), nullable=False),
         Column("payload", Text, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("published_at", UtcDateTime(), nullable=True),
         Column("kafka_partition", Integer, nullable=True),
         Column("kafka_offset", BigInteger, nullable=True),
     )
@@ -59,6 +60,6 @@ def add_plumbing_tables(metadata: MetaData) -> PlumbingTables:
         metadata,
         Column("consumer", String(200), primary_key=True),
         Column("event_id", String(64), primary_key=True),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UtcDateTime(), nullable=False),
     )
     return PlumbingTables(outbox=outbox, processed_events=processed)

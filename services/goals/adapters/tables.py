@@ -6,7 +6,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -17,6 +16,7 @@ from sqlalchemy import (
 )
 
 from shared.persistence.tables import add_plumbing_tables
+from shared.persistence.types import UtcDateTime
 
 metadata = MetaData(
     naming_convention={
@@ -36,8 +36,8 @@ departments = Table(
     Column("key", String(40), primary_key=True),
     Column("name", String(100), nullable=False),
     Column("version", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 cycles = Table(
@@ -48,8 +48,8 @@ cycles = Table(
     Column("starts_on", Date, nullable=False),
     Column("ends_on", Date, nullable=False),
     Column("version", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 api_tokens = Table(
@@ -61,8 +61,8 @@ api_tokens = Table(
     Column("department_key", String(40), ForeignKey("departments.key"), nullable=True),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_by", String(100), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
 )
 
 audit_log = Table(
@@ -70,7 +70,7 @@ audit_log = Table(
     metadata,
     Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
            autoincrement=True),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
     Column("actor", String(100), nullable=False),
     Column("actor_role", String(20), nullable=False),
     Column("action", String(100), nullable=False),

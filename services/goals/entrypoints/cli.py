@@ -51,7 +51,8 @@ def serve(workers: str) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="okr-goals-metrics-")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [str(gunicorn), "--bind", f"{config.host}:{config.port}", "--workers", workers,
-            "--threads", "4", "--graceful-timeout", "10", "services.goals.entrypoints.wsgi:app"]
+            "--threads", "4", "--graceful-timeout", "10", "--no-control-socket",
+            "services.goals.entrypoints.wsgi:app"]
     os.execv(args[0], args)
 
 
