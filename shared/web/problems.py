@@ -18,7 +18,12 @@ PROBLEM_TYPE_BASE = "https://okr.example.org/problems/"
 
 
 def problem(status: int, detail: str | None = None, **extra: Any) -> Response:
-    """A problem document; ``type`` names the status (``/problems/conflict``) unless given."""
+    """A problem response; ``type`` names the status (``/problems/conflict``) unless given."""
+    return Response(json.dumps(problem_document(status, detail, **extra)), status=status,
+                    mimetype=PROBLEM_CONTENT_TYPE)
+
+
+def problem_document(status: int, detail: str | None = None, **extra: Any) -> dict[str, Any]:
     title = HTTPStatus(status).phrase
     body: dict[str, Any] = {
         "type": extra.pop("type", PROBLEM_TYPE_BASE + title.lower().replace(" ", "-")),
@@ -28,7 +33,7 @@ def problem(status: int, detail: str | None = None, **extra: Any) -> Response:
         "instance": request.path if request else None,
     }
     body.update({key: value for key, value in extra.items() if value is not None})
-    return Response(json.dumps(body), status=status, mimetype=PROBLEM_CONTENT_TYPE)
+    return body
 
 
 def abort_with_problem(status: int, detail: str, **extra: Any) -> NoReturn:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, func, or_, select, update
 
 from services.goals.adapters import tables
 from services.goals.domain.access import ApiToken, Role
@@ -40,7 +40,7 @@ class DepartmentRepository:
         self.connection.execute(tables.departments.insert().values(**vars(department)))
 
     def save(self, department: Department) -> None:
-        _save_versioned(self.connection, tables.departments, tables.departments.c.key,
+        save_versioned(self.connection, tables.departments, tables.departments.c.key,
                         department.key, vars(department))
 
 
@@ -70,7 +70,7 @@ class CycleRepository:
         self.connection.execute(tables.cycles.insert().values(**vars(cycle)))
 
     def save(self, cycle: Cycle) -> None:
-        _save_versioned(self.connection, tables.cycles, tables.cycles.c.key, cycle.key, vars(cycle))
+        save_versioned(self.connection, tables.cycles, tables.cycles.c.key, cycle.key, vars(cycle))
 
 
 class TokenRepository:
@@ -130,8 +130,11 @@ class AuditLog:
             query = query.where(t.c.item_type == item_type)
         if item_id:
             query = query.where(t.c.item_id == item_id)
-        if department:
-            query = query.where(t.c.department_key == department)
+        if department:  # collective items are recorded as "marketing+sales"
+            query = query.where(or_(t.c.department_key == department,
+                                    t.c.department_key.like(f"{department}+%"),
+                                    t.c.department_key.like(f"%+{department}"),
+                                    t.c.department_key.like(f"%+{department}+%")))
         if since:
             query = query.where(t.c.occurred_at >= since)
         if until:
@@ -150,7 +153,7 @@ def _token(row: Row[Any]) -> ApiToken:
                     revoked_at=m["revoked_at"])
 
 
-def _save_versioned(connection: Connection, table: Any, key_column: Any, key: str,
+def save_versioned(connection: Connection, table: Any, key_column: Any, key: str,
                     values: dict[str, Any]) -> None:
     """Write ``values`` only if the stored version is still the one before this change."""
     result = connection.execute(

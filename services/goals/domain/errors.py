@@ -19,8 +19,16 @@ class NotFound(DomainError):
     """The item does not exist (404)."""
 
 
-class AlreadyExists(DomainError):
+class Conflict(DomainError):
+    """The request conflicts with the current state (409)."""
+
+
+class AlreadyExists(Conflict):
     """An item with that key exists already (409)."""
+
+
+class IdempotencyKeyReused(DomainError):
+    """An ``Idempotency-Key`` was sent again with a different request (422)."""
 
 
 class Forbidden(DomainError):

@@ -43,7 +43,7 @@ class Department:
 
     @classmethod
     def new(cls, key: str, name: str) -> Department:
-        if not DEPARTMENT_KEY.match(key):
+        if not DEPARTMENT_KEY.fullmatch(key):  # fullmatch: '$' would let 'sales\n' pass
             raise InvalidInput(
                 "must be 2 to 40 lowercase letters, digits or hyphens, starting with a letter",
                 "key",
@@ -59,7 +59,7 @@ class Department:
         self.updated_at = _now()
 
     def state(self) -> dict[str, Any]:
-        return _serialise(asdict(self))
+        return serialise_state(asdict(self))
 
 
 @dataclass
@@ -74,7 +74,7 @@ class Cycle:
 
     @classmethod
     def new(cls, key: str, starts_on: date, ends_on: date, name: str | None = None) -> Cycle:
-        if not CYCLE_KEY.match(key):
+        if not CYCLE_KEY.fullmatch(key):
             raise InvalidInput(
                 "must be 1 to 40 letters, digits, '.', '_' or '-', starting with a letter or digit",
                 "key",
@@ -105,10 +105,11 @@ class Cycle:
         return min(1.0, max(0.0, done / total))
 
     def state(self) -> dict[str, Any]:
-        return _serialise(asdict(self))
+        return serialise_state(asdict(self))
 
 
-def _serialise(values: dict[str, Any]) -> dict[str, Any]:
+def serialise_state(values: dict[str, Any]) -> dict[str, Any]:
+    """An item's state as JSON-ready values: RFC 3339 UTC times, ISO dates, enum values."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         if isinstance(value, datetime):

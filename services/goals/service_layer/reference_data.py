@@ -5,17 +5,13 @@ from __future__ import annotations
 from datetime import date
 
 from services.goals.domain.access import Principal, Role
-from services.goals.domain.errors import AlreadyExists, NotFound, StaleVersion
+from services.goals.domain.errors import AlreadyExists, NotFound
 from services.goals.domain.model import DEFAULT_DEPARTMENTS, Cycle, Department
+from services.goals.service_layer.lookups import check_version
 from services.goals.service_layer.unit_of_work import UnitOfWork
 from shared.contract import EventType
 
 SYSTEM = Principal(name="system", role=Role.ADMIN)
-
-
-def _check_version(current: int, expected: int | None, what: str) -> None:
-    if expected is not None and expected != current:
-        raise StaleVersion(f"{what} is at version {current}, not {expected}")
 
 
 def create_department(uow: UnitOfWork, actor: Principal, key: str, name: str) -> Department:
@@ -39,7 +35,7 @@ def rename_department(uow: UnitOfWork, actor: Principal, key: str, name: str,
         department = uow.departments.get(key)
         if department is None:
             raise NotFound(f"department {key!r} does not exist")
-        _check_version(department.version, expected_version, f"department {key!r}")
+        check_version(department.version, expected_version, f"department {key!r}")
         before = department.state()
         department.rename(name)
         uow.departments.save(department)
@@ -89,7 +85,7 @@ def change_cycle(uow: UnitOfWork, actor: Principal, key: str, *, name: str | Non
         cycle = uow.cycles.get(key)
         if cycle is None:
             raise NotFound(f"cycle {key!r} does not exist")
-        _check_version(cycle.version, expected_version, f"cycle {key!r}")
+        check_version(cycle.version, expected_version, f"cycle {key!r}")
         before = cycle.state()
         cycle.change(name=name, starts_on=starts_on, ends_on=ends_on)
         uow.cycles.save(cycle)

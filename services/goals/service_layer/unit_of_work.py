@@ -5,12 +5,22 @@ Either all three commit or none does; that is what makes the outbox transactiona
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
 from services.goals.adapters import tables
+from services.goals.adapters.goal_repositories import (
+    CheckInRepository,
+    ContributionRepository,
+    IdempotencyRepository,
+    KeyResultRepository,
+    LinkRepository,
+    ObjectiveRepository,
+)
 from services.goals.adapters.repositories import (
     AuditLog,
     CycleRepository,
@@ -29,6 +39,12 @@ class UnitOfWork:
     cycles: CycleRepository
     tokens: TokenRepository
     audit: AuditLog
+    objectives: ObjectiveRepository
+    key_results: KeyResultRepository
+    check_ins: CheckInRepository
+    contributions: ContributionRepository
+    links: LinkRepository
+    idempotency: IdempotencyRepository
 
     def __init__(self, engine: Engine, event_source: str, request_id: str | None = None) -> None:
         self._engine = writing(engine)
@@ -45,6 +61,12 @@ class UnitOfWork:
         self.cycles = CycleRepository(self._connection)
         self.tokens = TokenRepository(self._connection)
         self.audit = AuditLog(self._connection)
+        self.objectives = ObjectiveRepository(self._connection)
+        self.key_results = KeyResultRepository(self._connection)
+        self.check_ins = CheckInRepository(self._connection)
+        self.contributions = ContributionRepository(self._connection)
+        self.links = LinkRepository(self._connection)
+        self.idempotency = IdempotencyRepository(self._connection)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -58,15 +80,28 @@ class UnitOfWork:
         assert self._transaction is not None
         self._transaction.commit()
 
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: its changes roll back alone if the block raises."""
+        assert self._connection is not None
+        with self._connection.begin_nested():
+            yield
+
     def record_change(self, *, actor: Principal, event_type: EventType, item_type: str,
                       item_id: str, key: str, department: str | None,
-                      before: dict[str, Any] | None, after: dict[str, Any]) -> str:
-        """Queue the event for ``after`` and write the audit entry; return the event id."""
+                      before: dict[str, Any] | None, after: dict[str, Any],
+                      deleted: bool = False) -> str:
+        """Queue the event carrying ``after`` and write the audit entry; return the event id.
+
+        For a deletion ``after`` is the item's last state: the event carries it, the audit
+        entry records no state after.
+        """
         assert self._connection is not None
         event = new_event(event_type, self.event_source, f"{item_type}/{item_id}", after)
         self._outbox.append(self._connection, event, key)
         self.audit.record(occurred_at=event.time, actor=actor.name, actor_role=actor.role.value,
                           action=event_type.value, item_type=item_type, item_id=item_id,
-                          department=department, before=before, after=after, event_id=event.id,
+                          department=department, before=before,
+                          after=None if deleted else after, event_id=event.id,
                           request_id=self.request_id)
         return event.id

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from flask import Flask, Response, current_app, g, request
 
 from services.goals.bootstrap import Goals
 from services.goals.domain.access import Principal
 from services.goals.domain.errors import (
-    AlreadyExists,
+    Conflict,
     DomainError,
     Forbidden,
+    IdempotencyKeyReused,
     InvalidInput,
     NotFound,
     StaleVersion,
 )
 from services.goals.service_layer.tokens import authenticate
-from shared.web.problems import abort_with_problem, problem
+from shared.web.problems import (
+    PROBLEM_CONTENT_TYPE,
+    abort_with_problem,
+    problem,
+    problem_document,
+)
+
+_STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
+    (InvalidInput, 422), (IdempotencyKeyReused, 422), (NotFound, 404), (Conflict, 409),
+    (Forbidden, 403), (StaleVersion, 412),
+)
 
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
 
@@ -52,14 +66,17 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Response:
-        status = {
-            InvalidInput: 422, NotFound: 404, AlreadyExists: 409, Forbidden: 403,
-            StaleVersion: 412,
-        }.get(type(error), 400)
-        extra = {}
-        if isinstance(error, InvalidInput) and error.field:
-            extra["errors"] = {error.field: [str(error)]}
-        return problem(status, str(error), **extra)
+        status, document = problem_body(error)
+        return Response(json.dumps(document), status=status, mimetype=PROBLEM_CONTENT_TYPE)
+
+
+def problem_body(error: DomainError) -> tuple[int, dict[str, Any]]:
+    """The status and problem document a domain error answers with."""
+    status = next((code for kind, code in _STATUS_OF if isinstance(error, kind)), 400)
+    extra = {}
+    if isinstance(error, InvalidInput) and error.field:
+        extra["errors"] = {error.field: [str(error)]}
+    return status, problem_document(status, str(error), **extra)
 
 
 def _unauthorised(detail: str) -> Response:

@@ -8,6 +8,9 @@ from services.goals.bootstrap import Goals, bootstrap
 from services.goals.config import SERVICE, GoalsConfig
 from services.goals.entrypoints.api import access
 from services.goals.entrypoints.api.administration import audit, tokens
+from services.goals.entrypoints.api.check_ins import check_in_batches
+from services.goals.entrypoints.api.graph import contributions, links
+from services.goals.entrypoints.api.objectives import key_results, objectives
 from services.goals.entrypoints.api.reference_data import cycles, departments
 from shared.observability.collectors import OutboxBacklogCollector
 from shared.web.readiness import broker_check, database_check
@@ -34,6 +37,7 @@ def create_app(config: GoalsConfig | None = None, container: Goals | None = None
     )
     app.extensions["okr.goals"] = container
     access.install(app)
-    for blueprint in (departments, cycles, tokens, audit):
+    for blueprint in (departments, cycles, objectives, key_results, check_in_batches,
+                      contributions, links, tokens, audit):
         api.register_blueprint(blueprint)
     return app

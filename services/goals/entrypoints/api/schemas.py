@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.goals.domain.access import Role
 from services.goals.domain.model import CYCLE_KEY, DEPARTMENT_KEY
 
-NAME = validate.Length(min=1, max=100)
+
+def _no_control_characters(value: str) -> None:
+    """Names are shown to people and stored as text: no NUL, newline or other control code."""
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        raise ValidationError("must not contain control characters")
+
+
+NAME = [validate.Length(min=1, max=100), _no_control_characters]
 
 
 class DepartmentSchema(Schema):
@@ -38,6 +47,11 @@ class CycleUpdateSchema(Schema):
     name = fields.String(validate=NAME)
     starts_on = fields.Date()
     ends_on = fields.Date()
+
+    @validates_schema
+    def _changes_something(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if not data:
+            raise ValidationError("send at least one of name, starts_on, ends_on")
 
 
 class CycleQuerySchema(Schema):

@@ -1,0 +1,239 @@
+"""Objectives, key results and check-ins: the goals every roll-up is made of."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from services.goals.domain.errors import InvalidInput
+from services.goals.domain.model import serialise_state
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 4000
+MAX_OWNER = 100
+MAX_UNIT = 20
+MAX_NOTE = 2000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _text(value: str, field_name: str, maximum: int, minimum: int = 1) -> str:
+    value = value.strip()
+    if not minimum <= len(value) <= maximum:
+        raise InvalidInput(f"must be {minimum} to {maximum} characters", field_name)
+    return value
+
+
+def finite(value: float, field_name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput("must be a finite number", field_name)
+    return float(value)
+
+
+class ObjectiveKind(StrEnum):
+    DEPARTMENT = "department"  # owned by one department
+    COLLECTIVE = "collective"  # owned by several departments together: a collective target
+
+
+class ObjectiveStatus(StrEnum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+@dataclass
+class Objective:
+    cycle: str
+    kind: ObjectiveKind
+    departments: list[str]
+    owner: str
+    title: str
+    description: str = ""
+    status: ObjectiveStatus = ObjectiveStatus.ACTIVE
+    id: str = field(default_factory=_new_id)
+    version: int = 1
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
+
+    @classmethod
+    def new(cls, *, cycle: str, kind: ObjectiveKind, departments: list[str], owner: str,
+            title: str, description: str = "") -> Objective:
+        departments = sorted(set(departments))
+        if kind is ObjectiveKind.DEPARTMENT and len(departments) != 1:
+            raise InvalidInput("a department objective has exactly one department", "departments")
+        if kind is ObjectiveKind.COLLECTIVE and len(departments) < 2:
+            raise InvalidInput("a collective objective has at least two departments",
+                               "departments")
+        return cls(cycle=cycle, kind=kind, departments=departments,
+                   owner=_text(owner, "owner", MAX_OWNER), title=_text(title, "title", MAX_TITLE),
+                   description=_text(description, "description", MAX_DESCRIPTION, minimum=0))
+
+    @property
+    def department(self) -> str | None:
+        """The owning department of a department objective; None for a collective one."""
+        return self.departments[0] if self.kind is ObjectiveKind.DEPARTMENT else None
+
+    def is_owned_by(self, department: str) -> bool:
+        return department in self.departments
+
+    def change(self, *, title: str | None = None, description: str | None = None,
+               owner: str | None = None, status: ObjectiveStatus | None = None) -> None:
+        if title is not None:
+            self.title = _text(title, "title", MAX_TITLE)
+        if description is not None:
+            self.description = _text(description, "description", MAX_DESCRIPTION, minimum=0)
+        if owner is not None:
+            self.owner = _text(owner, "owner", MAX_OWNER)
+        if status is not None:
+            self.status = status
+        self.version += 1
+        self.updated_at = _now()
+
+    def state(self) -> dict[str, Any]:
+        return serialise_state(asdict(self))
+
+
+class Measure(StrEnum):
+    INCREASE = "increase"
+    DECREASE = "decrease"
+    BOOLEAN = "boolean"
+
+
+class Aggregation(StrEnum):
+    CHECK_INS = "check_ins"  # the value comes from the key result's own check-ins
+    SUM = "sum"  # the value is the sum of the key results contributing to it (same unit)
+
+
+@dataclass
+class KeyResult:
+    objective_id: str
+    title: str
+    measure: Measure
+    start: float
+    target: float
+    unit: str
+    weight: float = 1.0
+    aggregation: Aggregation = Aggregation.CHECK_INS
+    current: float = 0.0
+    confidence: float | None = None
+    last_checkin_at: datetime | None = None
+    id: str = field(default_factory=_new_id)
+    version: int = 1
+    created_at: datetime = field(default_factory=_now)
+    updated_at: datetime = field(default_factory=_now)
+
+    @classmethod
+    def new(cls, *, objective_id: str, title: str, measure: Measure, start: float | None,
+            target: float | None, unit: str | None, weight: float = 1.0,
+            aggregation: Aggregation = Aggregation.CHECK_INS) -> KeyResult:
+        if measure is Measure.BOOLEAN:
+            if aggregation is Aggregation.SUM:
+                raise InvalidInput("a boolean key result cannot sum others", "aggregation")
+            start, target, unit = 0.0, 1.0, unit or ""
+        else:
+            if start is None:
+                raise InvalidInput("is required for increase and decrease", "start")
+            if target is None:
+                raise InvalidInput("is required for increase and decrease", "target")
+            if not unit or not unit.strip():
+                raise InvalidInput("is required for increase and decrease", "unit")
+        key_result = cls(objective_id=objective_id, title=_text(title, "title", MAX_TITLE),
+                         measure=measure, start=finite(start, "start"),
+                         target=finite(target, "target"),
+                         unit=_text(unit, "unit", MAX_UNIT, minimum=0), weight=1.0,
+                         aggregation=aggregation)
+        key_result._check_range()
+        key_result.weight = _weight(weight)
+        key_result.current = key_result.start
+        return key_result
+
+    def _check_range(self) -> None:
+        if self.target == self.start:
+            raise InvalidInput("must differ from start", "target")
+        if self.measure is Measure.INCREASE and self.target < self.start:
+            raise InvalidInput("must be above start for an increase", "target")
+        if self.measure is Measure.DECREASE and self.target > self.start:
+            raise InvalidInput("must be below start for a decrease", "target")
+
+    def change(self, *, title: str | None = None, start: float | None = None,
+               target: float | None = None, unit: str | None = None,
+               weight: float | None = None) -> None:
+        if title is not None:
+            self.title = _text(title, "title", MAX_TITLE)
+        if self.measure is not Measure.BOOLEAN:
+            if start is not None:
+                self.start = finite(start, "start")
+            if target is not None:
+                self.target = finite(target, "target")
+            if unit is not None:
+                self.unit = _text(unit, "unit", MAX_UNIT)
+        elif start is not None or target is not None:
+            raise InvalidInput("a boolean key result always runs from 0 to 1", "target")
+        self._check_range()
+        if weight is not None:
+            self.weight = _weight(weight)
+        self._touch()
+
+    def record_value(self, value: float, confidence: float | None, at: datetime) -> None:
+        """A new current value (a check-in, or a new sum of contributing key results)."""
+        value = finite(value, "value")
+        if self.measure is Measure.BOOLEAN and value not in (0.0, 1.0):
+            raise InvalidInput("a boolean key result takes 0 or 1 (false or true)", "value")
+        if confidence is not None:
+            confidence = finite(confidence, "confidence")
+            if not 0.0 <= confidence <= 1.0:
+                raise InvalidInput("must be between 0 and 1", "confidence")
+            self.confidence = confidence
+        self.current = value
+        self.last_checkin_at = at
+        self._touch()
+
+    def _touch(self) -> None:
+        self.version += 1
+        self.updated_at = _now()
+
+    def state(self) -> dict[str, Any]:
+        return serialise_state(asdict(self))
+
+
+def _weight(weight: float) -> float:
+    weight = finite(weight, "weight")
+    if weight < 0:
+        raise InvalidInput("must not be negative", "weight")
+    return weight
+
+
+class CheckInSource(StrEnum):
+    PERSON = "person"
+    SYSTEM = "system"  # pushed by an internal system (CRM, finance, ERP)
+
+
+@dataclass
+class CheckIn:
+    key_result_id: str
+    value: float
+    confidence: float | None
+    note: str
+    author: str
+    source: CheckInSource
+    id: str = field(default_factory=_new_id)
+    created_at: datetime = field(default_factory=_now)
+
+    @classmethod
+    def new(cls, *, key_result_id: str, value: float, confidence: float | None, note: str,
+            author: str, source: CheckInSource) -> CheckIn:
+        return cls(key_result_id=key_result_id, value=finite(value, "value"),
+                   confidence=confidence, note=_text(note, "note", MAX_NOTE, minimum=0),
+                   author=_text(author, "author", MAX_OWNER), source=source)
+
+    def state(self) -> dict[str, Any]:
+        return serialise_state(asdict(self))

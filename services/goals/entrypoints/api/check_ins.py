@@ -1,0 +1,107 @@
+"""``/v1/key-results/{id}/check-ins`` and ``/v1/check-ins/batch``."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from flask import Response, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from services.goals.domain.errors import DomainError
+from services.goals.domain.goals import CheckIn, KeyResult
+from services.goals.entrypoints.api.access import goals, principal, problem_body, request_id
+from services.goals.entrypoints.api.goal_schemas import (
+    BatchCheckInSchema,
+    BatchResultSchema,
+    CheckInResultSchema,
+    CheckInSchema,
+)
+from services.goals.entrypoints.api.objectives import key_results
+from services.goals.service_layer import check_ins as cases
+from services.goals.service_layer.lookups import load_key_result
+from shared.web.problems import abort_with_problem
+
+check_in_batches = Blueprint("check_in_batches", __name__, url_prefix="/v1/check-ins",
+                             description="Many check-ins in one request (automated systems).")
+
+_RESULT = CheckInResultSchema()
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def render(check_in: CheckIn, key_result: KeyResult) -> str:
+    return json.dumps(_RESULT.dump({**vars(check_in), "key_result": key_result}))
+
+
+def fingerprint(key_result_id: str, body: dict[str, Any]) -> str:
+    canonical = json.dumps({"key_result_id": key_result_id, **body}, sort_keys=True,
+                           default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@key_results.route("/<string:key_result_id>/check-ins")
+class KeyResultCheckIns(MethodView):
+    @key_results.response(200, CheckInSchema(many=True))
+    @key_results.paginate()
+    def get(self, key_result_id: str, pagination_parameters: Any) -> Any:
+        """A key result's check-in history, newest first"""
+        with goals().unit_of_work() as uow:
+            load_key_result(uow, key_result_id)
+            items, total = uow.check_ins.history(key_result_id, pagination_parameters.first_item,
+                                                 pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
+
+    @key_results.arguments(CheckInSchema)
+    @key_results.response(201, CheckInResultSchema)
+    @key_results.doc(parameters=[{
+        "in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
+        "schema": {"type": "string", "maxLength": 200},
+        "description": "a retry with the same key and body is applied once and gets the "
+                       "first answer (status 200); the same key with another body gets 422"}])
+    def post(self, body: dict[str, Any], key_result_id: str) -> Response:
+        """Check in a new value, with confidence (0..1) and a note"""
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None and not 1 <= len(key.strip()) <= 200:
+            abort_with_problem(400, f"{IDEMPOTENCY_HEADER} must be 1 to 200 characters")
+        outcome = cases.record_check_in(
+            goals().unit_of_work(request_id()), principal(),
+            cases.CheckInRequest(key_result_id=key_result_id, idempotency_key=key,
+                                 fingerprint=fingerprint(key_result_id, body), **body),
+            render)
+        assert outcome.body is not None
+        return Response(outcome.body, status=200 if outcome.replayed else 201,
+                        mimetype="application/json")
+
+
+@check_in_batches.route("/batch")
+class CheckInBatch(MethodView):
+    @check_in_batches.arguments(BatchCheckInSchema)
+    @check_in_batches.response(200, BatchResultSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Apply up to 1,000 check-ins; each succeeds or fails on its own, with a result each"""
+        requests = []
+        for item in body["items"]:
+            fields = dict(item)
+            fields["fingerprint"] = fingerprint(fields["key_result_id"], {
+                k: v for k, v in fields.items() if k not in ("key_result_id", "idempotency_key")})
+            requests.append(cases.CheckInRequest(**fields))
+        outcomes = cases.record_check_ins(goals().unit_of_work(request_id()), principal(),
+                                          requests, render)
+        results = []
+        for index, outcome in enumerate(outcomes):
+            if outcome.error is not None:
+                results.append({"index": index, **_error(outcome.error)})
+            else:
+                assert outcome.body is not None
+                results.append({"index": index, "status": 200 if outcome.replayed else 201,
+                                "check_in": json.loads(outcome.body)})
+        failed = sum(1 for outcome in outcomes if outcome.error is not None)
+        return {"applied": len(outcomes) - failed, "failed": failed, "results": results}
+
+
+def _error(error: DomainError) -> dict[str, Any]:
+    status, document = problem_body(error)
+    return {"status": status, "error": document}

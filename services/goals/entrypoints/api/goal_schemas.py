@@ -1,0 +1,214 @@
+"""Schemas of objectives, key results, check-ins, contributions and links.
+
+The response schemas are also the ``data`` of the events on ``okr.goals.v1``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.goals.domain.goals import (
+    MAX_DESCRIPTION,
+    MAX_NOTE,
+    MAX_OWNER,
+    MAX_TITLE,
+    MAX_UNIT,
+    Aggregation,
+    CheckInSource,
+    Measure,
+    ObjectiveKind,
+    ObjectiveStatus,
+)
+from services.goals.domain.graph import MAX_LINK_NOTE, ItemType, LinkKind
+from services.goals.domain.model import CYCLE_KEY, DEPARTMENT_KEY
+
+def single_line(value: str) -> None:
+    """Names and titles are shown to people: no newline, NUL or other control character."""
+    if any(ord(character) < 32 or ord(character) == 127 for character in value):
+        raise ValidationError("must not contain control characters")
+
+
+def no_nul(value: str) -> None:
+    """Multi-line text may hold newlines and tabs, never NUL (PostgreSQL text refuses it)."""
+    if "\x00" in value:
+        raise ValidationError("must not contain NUL characters")
+
+
+def text(minimum: int, maximum: int, *, multi_line: bool = False) -> list[Any]:
+    return [validate.Length(min=minimum, max=maximum), no_nul if multi_line else single_line]
+
+
+TITLE = text(1, MAX_TITLE)
+ID = text(1, 64)
+DEPARTMENT = validate.Regexp(DEPARTMENT_KEY)
+
+
+def _number(**kwargs: Any) -> fields.Float:
+    return fields.Float(allow_nan=False, validate=validate.Range(min=-1e15, max=1e15), **kwargs)
+
+
+class _AtLeastOneField(Schema):
+    @validates_schema
+    def _not_empty(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("send at least one field to change")
+
+
+class ObjectiveSchema(Schema):
+    id = fields.String(dump_only=True)
+    cycle = fields.String(required=True, validate=validate.Regexp(CYCLE_KEY),
+                          metadata={"example": "2026-Q4"})
+    kind = fields.Enum(ObjectiveKind, by_value=True, required=True)
+    departments = fields.List(fields.String(validate=DEPARTMENT), required=True,
+                              validate=validate.Length(min=1, max=20),
+                              metadata={"example": ["sales", "marketing"]})
+    owner = fields.String(required=True, validate=text(1, MAX_OWNER))
+    title = fields.String(required=True, validate=TITLE)
+    description = fields.String(load_default="", validate=text(0, MAX_DESCRIPTION, multi_line=True))
+    status = fields.Enum(ObjectiveStatus, by_value=True, dump_only=True)
+    version = fields.Integer(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class ObjectiveUpdateSchema(_AtLeastOneField):
+    title = fields.String(validate=TITLE)
+    description = fields.String(validate=text(0, MAX_DESCRIPTION, multi_line=True))
+    owner = fields.String(validate=text(1, MAX_OWNER))
+    status = fields.Enum(ObjectiveStatus, by_value=True)
+
+
+class ObjectiveQuerySchema(Schema):
+    cycle = fields.String(validate=validate.Regexp(CYCLE_KEY))
+    department = fields.String(validate=DEPARTMENT,
+                               metadata={"description": "owned or co-owned by this department"})
+    kind = fields.Enum(ObjectiveKind, by_value=True)
+    owner = fields.String(validate=text(1, MAX_OWNER))
+    status = fields.Enum(ObjectiveStatus, by_value=True)
+
+
+class KeyResultSchema(Schema):
+    id = fields.String(dump_only=True)
+    objective_id = fields.String(dump_only=True)
+    title = fields.String(required=True, validate=TITLE)
+    measure = fields.Enum(Measure, by_value=True, required=True)
+    start = _number(load_default=None, metadata={"description": "not for boolean"})
+    target = _number(load_default=None, metadata={"description": "not for boolean"})
+    unit = fields.String(load_default=None, validate=text(0, MAX_UNIT),
+                         metadata={"example": "EUR"})
+    weight = fields.Float(load_default=1.0, allow_nan=False,
+                          validate=validate.Range(min=0, max=1e6))
+    aggregation = fields.Enum(Aggregation, by_value=True, load_default=Aggregation.CHECK_INS,
+                              metadata={"description": "'sum': the value is the sum of the "
+                                        "key results contributing to it (same unit)"})
+    current = fields.Float(dump_only=True)
+    confidence = fields.Float(dump_only=True, allow_none=True)
+    last_checkin_at = fields.DateTime(dump_only=True, allow_none=True)
+    version = fields.Integer(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class KeyResultUpdateSchema(_AtLeastOneField):
+    title = fields.String(validate=TITLE)
+    start = _number()
+    target = _number()
+    unit = fields.String(validate=text(1, MAX_UNIT))
+    weight = fields.Float(allow_nan=False, validate=validate.Range(min=0, max=1e6))
+
+
+class CheckInValue(fields.Float):
+    """A number; ``true`` and ``false`` are accepted as 1 and 0 for boolean key results."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, bool):
+            value = 1.0 if value else 0.0
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class CheckInSchema(Schema):
+    id = fields.String(dump_only=True)
+    key_result_id = fields.String(dump_only=True)
+    value = CheckInValue(required=True, allow_nan=False,
+                         validate=validate.Range(min=-1e15, max=1e15))
+    confidence = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+                              validate=validate.Range(min=0, max=1))
+    note = fields.String(load_default="", validate=text(0, MAX_NOTE, multi_line=True))
+    author = fields.String(load_default=None, validate=text(1, MAX_OWNER),
+                           metadata={"description": "defaults to the token's name"})
+    source = fields.Enum(CheckInSource, by_value=True, load_default=CheckInSource.PERSON)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class CheckInResultSchema(CheckInSchema):
+    key_result = fields.Nested(KeyResultSchema, dump_only=True,
+                               metadata={"description": "the key result after the check-in"})
+
+
+class BatchCheckInItemSchema(CheckInSchema):
+    key_result_id = fields.String(required=True, validate=ID)
+    idempotency_key = fields.String(load_default=None, validate=text(1, 200))
+
+
+class BatchCheckInSchema(Schema):
+    items = fields.List(fields.Nested(BatchCheckInItemSchema), required=True,
+                        validate=validate.Length(min=1, max=1000))
+
+
+class BatchItemResultSchema(Schema):
+    index = fields.Integer()
+    status = fields.Integer(metadata={"description": "201 applied, 200 replayed, else 4xx"})
+    check_in = fields.Raw(allow_none=True, metadata={"description": "as POST check-ins"})
+    error = fields.Raw(allow_none=True, metadata={"description": "a problem document"})
+
+
+class BatchResultSchema(Schema):
+    applied = fields.Integer()
+    failed = fields.Integer()
+    results = fields.List(fields.Nested(BatchItemResultSchema))
+
+
+class ContributionSchema(Schema):
+    id = fields.String(dump_only=True)
+    child_type = fields.Enum(ItemType, by_value=True, required=True)
+    child_id = fields.String(required=True, validate=ID)
+    parent_type = fields.Enum(ItemType, by_value=True, required=True)
+    parent_id = fields.String(required=True, validate=ID)
+    weight = fields.Float(load_default=1.0, allow_nan=False,
+                          validate=validate.Range(min=0, max=1e6))
+    created_by = fields.String(dump_only=True)
+    version = fields.Integer(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class ContributionQuerySchema(Schema):
+    parent_id = fields.String(validate=ID)
+    child_id = fields.String(validate=ID)
+
+
+class LinkSchema(Schema):
+    id = fields.String(dump_only=True)
+    kind = fields.Enum(LinkKind, by_value=True, required=True)
+    from_type = fields.Enum(ItemType, by_value=True, required=True)
+    from_id = fields.String(required=True, validate=ID)
+    from_department = fields.String(load_default=None, validate=DEPARTMENT, metadata={
+        "description": "needed only when the item has several departments"})
+    to_type = fields.Enum(ItemType, by_value=True, required=True)
+    to_id = fields.String(required=True, validate=ID)
+    to_department = fields.String(load_default=None, validate=DEPARTMENT, metadata={
+        "description": "needed only when the item has several departments"})
+    note = fields.String(load_default="", validate=text(0, MAX_LINK_NOTE, multi_line=True))
+    created_by = fields.String(dump_only=True)
+    version = fields.Integer(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class LinkQuerySchema(Schema):
+    department = fields.String(validate=DEPARTMENT)
+    direction = fields.String(load_default="both",
+                              validate=validate.OneOf(["outgoing", "incoming", "both"]),
+                              metadata={"description": "with department: which side it is on"})
+    item_id = fields.String(validate=ID)
+    kind = fields.Enum(LinkKind, by_value=True)

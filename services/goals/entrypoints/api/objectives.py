@@ -1,0 +1,141 @@
+"""``/v1/objectives``, ``/v1/objectives/{id}/key-results`` and ``/v1/key-results/{id}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from services.goals.adapters.goal_repositories import ObjectiveFilter
+from services.goals.domain.errors import NotFound
+from services.goals.entrypoints.api.access import (
+    expected_version,
+    goals,
+    principal,
+    request_id,
+    with_etag,
+)
+from services.goals.entrypoints.api.goal_schemas import (
+    KeyResultSchema,
+    KeyResultUpdateSchema,
+    ObjectiveQuerySchema,
+    ObjectiveSchema,
+    ObjectiveUpdateSchema,
+)
+from services.goals.service_layer import objectives as cases
+
+objectives = Blueprint("objectives", __name__, url_prefix="/v1/objectives",
+                       description="Department objectives and collective targets.")
+key_results = Blueprint("key_results", __name__, url_prefix="/v1/key-results",
+                        description="Measurable key results of an objective.")
+
+STALE = "If-Match names an older version"
+MISSING_IF_MATCH = "If-Match is missing"
+
+
+@objectives.route("")
+class Objectives(MethodView):
+    @objectives.arguments(ObjectiveQuerySchema, location="query")
+    @objectives.response(200, ObjectiveSchema(many=True))
+    @objectives.paginate()
+    def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
+        """List objectives, oldest first; filter by cycle, department, kind, owner, status"""
+        with goals().unit_of_work() as uow:
+            items, total = uow.objectives.search(ObjectiveFilter(**query),
+                                               pagination_parameters.first_item,
+                                               pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
+
+    @objectives.arguments(ObjectiveSchema)
+    @objectives.response(201, ObjectiveSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Create an objective (collective targets: admin; department objectives: its head)"""
+        objective = cases.create_objective(goals().unit_of_work(request_id()), principal(),
+                                           **body)
+        return objective, 201, {"ETag": f'"{objective.version}"',
+                                "Location": f"/v1/objectives/{objective.id}"}
+
+
+@objectives.route("/<string:objective_id>")
+class ObjectiveItem(MethodView):
+    @objectives.response(200, ObjectiveSchema)
+    def get(self, objective_id: str) -> Any:
+        """Read one objective"""
+        with goals().unit_of_work() as uow:
+            objective = cases.load_objective(uow, objective_id)
+        return with_etag(objective, objective.version)
+
+    @objectives.arguments(ObjectiveUpdateSchema)
+    @objectives.response(200, ObjectiveSchema)
+    @objectives.alt_response(412, description=STALE)
+    @objectives.alt_response(428, description=MISSING_IF_MATCH)
+    def patch(self, body: dict[str, Any], objective_id: str) -> Any:
+        """Change title, description, owner or status (active/archived); needs If-Match"""
+        objective = cases.change_objective(goals().unit_of_work(request_id()), principal(),
+                                           objective_id, cases.ObjectiveChanges(**body),
+                                           expected_version())
+        return with_etag(objective, objective.version)
+
+    @objectives.response(204)
+    @objectives.alt_response(412, description=STALE)
+    @objectives.alt_response(428, description=MISSING_IF_MATCH)
+    def delete(self, objective_id: str) -> None:
+        """Delete an objective, its key results, and the contributions and links touching them"""
+        cases.delete_objective(goals().unit_of_work(request_id()), principal(), objective_id,
+                               expected_version())
+
+
+@objectives.route("/<string:objective_id>/key-results")
+class ObjectiveKeyResults(MethodView):
+    @objectives.response(200, KeyResultSchema(many=True))
+    @objectives.paginate()
+    def get(self, objective_id: str, pagination_parameters: Any) -> Any:
+        """List an objective's key results"""
+        with goals().unit_of_work() as uow:
+            cases.load_objective(uow, objective_id)
+            items, total = uow.key_results.list_for_objective(
+                objective_id, pagination_parameters.first_item, pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
+
+    @objectives.arguments(KeyResultSchema)
+    @objectives.response(201, KeyResultSchema)
+    def post(self, body: dict[str, Any], objective_id: str) -> Any:
+        """Add a key result: increase or decrease from start to target in a unit, or boolean"""
+        key_result = cases.add_key_result(goals().unit_of_work(request_id()), principal(),
+                                          objective_id, cases.KeyResultDefinition(**body))
+        return key_result, 201, {"ETag": f'"{key_result.version}"',
+                                 "Location": f"/v1/key-results/{key_result.id}"}
+
+
+@key_results.route("/<string:key_result_id>")
+class KeyResultItem(MethodView):
+    @key_results.response(200, KeyResultSchema)
+    def get(self, key_result_id: str) -> Any:
+        """Read one key result, with its current value and latest confidence"""
+        with goals().unit_of_work() as uow:
+            key_result = uow.key_results.get(key_result_id)
+        if key_result is None:
+            raise NotFound(f"key result {key_result_id!r} does not exist")
+        return with_etag(key_result, key_result.version)
+
+    @key_results.arguments(KeyResultUpdateSchema)
+    @key_results.response(200, KeyResultSchema)
+    @key_results.alt_response(412, description=STALE)
+    @key_results.alt_response(428, description=MISSING_IF_MATCH)
+    def patch(self, body: dict[str, Any], key_result_id: str) -> Any:
+        """Change title, start, target, unit or weight; needs If-Match"""
+        key_result = cases.change_key_result(goals().unit_of_work(request_id()), principal(),
+                                             key_result_id, cases.KeyResultChanges(**body),
+                                             expected_version())
+        return with_etag(key_result, key_result.version)
+
+    @key_results.response(204)
+    @key_results.alt_response(412, description=STALE)
+    @key_results.alt_response(428, description=MISSING_IF_MATCH)
+    def delete(self, key_result_id: str) -> None:
+        """Delete a key result with its check-ins, contributions and links"""
+        cases.delete_key_result(goals().unit_of_work(request_id()), principal(), key_result_id,
+                                expected_version())

@@ -1,0 +1,140 @@
+"""Check-ins: one at a time (with an optional ``Idempotency-Key``) or many in one batch.
+
+Who may check in: an admin; the head of a department objective's department; for a
+collective target, the head of any department that co-owns it (progress is shared, the
+target's definition stays with admins). A key result whose aggregation is ``sum`` takes
+no check-ins: its value is the sum of its contributors, computed in the roll-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from services.goals.adapters.goal_repositories import StoredResponse
+from services.goals.domain.access import Principal, Role
+from services.goals.domain.errors import Conflict, DomainError, Forbidden, IdempotencyKeyReused
+from services.goals.domain.goals import Aggregation, CheckIn, CheckInSource, KeyResult
+from services.goals.domain.graph import ItemType
+from services.goals.service_layer.lookups import (
+    audit_department,
+    load_key_result,
+    load_objective,
+)
+from services.goals.service_layer.unit_of_work import UnitOfWork
+from shared.contract import EventType
+
+Renderer = Callable[[CheckIn, KeyResult], str]
+"""Turns an applied check-in into the response body kept for idempotent replays."""
+
+
+@dataclass(frozen=True)
+class CheckInRequest:
+    key_result_id: str
+    value: float
+    confidence: float | None = None
+    note: str = ""
+    author: str | None = None
+    source: CheckInSource = CheckInSource.PERSON
+    idempotency_key: str | None = None
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class CheckInOutcome:
+    """What became of one check-in: applied, replayed from its idempotency key, or refused."""
+
+    body: str | None = None
+    replayed: bool = False
+    error: DomainError | None = None
+
+
+def _scope(actor: Principal) -> str:
+    return actor.token_id or actor.name
+
+
+def _apply(uow: UnitOfWork, actor: Principal, request: CheckInRequest) -> tuple[CheckIn,
+                                                                                 KeyResult]:
+    key_result = load_key_result(uow, request.key_result_id, for_update=True)
+    objective = load_objective(uow, key_result.objective_id)
+    if not actor.is_admin and not (actor.role is Role.HEAD and actor.department
+                                   and objective.is_owned_by(actor.department)):
+        raise Forbidden(f"{actor.role.value} {actor.name!r} may not check in on key results "
+                        f"of {' + '.join(objective.departments)}")
+    if key_result.aggregation is Aggregation.SUM:
+        raise Conflict("this key result sums its contributors; check in on those instead")
+    check_in = CheckIn.new(key_result_id=key_result.id, value=request.value,
+                           confidence=request.confidence, note=request.note,
+                           author=request.author or actor.name, source=request.source)
+    before = key_result.state()
+    key_result.record_value(request.value, request.confidence, check_in.created_at)
+    uow.key_results.save(key_result)
+    uow.check_ins.add(check_in)
+    uow.record_change(actor=actor, event_type=EventType.KEY_RESULT_CHECKED_IN,
+                      item_type=ItemType.KEY_RESULT.value, item_id=key_result.id,
+                      key=objective.id, department=audit_department(objective), before=before,
+                      after={"check_in": check_in.state(), "key_result": key_result.state()})
+    return check_in, key_result
+
+
+def _replay(uow: UnitOfWork, actor: Principal, request: CheckInRequest) -> str | None:
+    if request.idempotency_key is None:
+        return None
+    stored = uow.idempotency.get(_scope(actor), request.idempotency_key)
+    if stored is None:
+        return None
+    if stored.fingerprint != request.fingerprint:
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key {request.idempotency_key!r} was used for a different request")
+    return stored.response
+
+
+def _apply_once(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
+                render: Renderer) -> CheckInOutcome:
+    replayed = _replay(uow, actor, request)
+    if replayed is not None:
+        return CheckInOutcome(body=replayed, replayed=True)
+    check_in, key_result = _apply(uow, actor, request)
+    body = render(check_in, key_result)
+    if request.idempotency_key is not None:
+        uow.idempotency.add(_scope(actor), request.idempotency_key,
+                            StoredResponse(request.fingerprint, 201, body), datetime.now(UTC))
+    return CheckInOutcome(body=body)
+
+
+def record_check_in(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
+                    render: Renderer) -> CheckInOutcome:
+    """Apply one check-in; a retry with the same idempotency key returns the first answer."""
+    try:
+        with uow:
+            outcome = _apply_once(uow, actor, request, render)
+            uow.commit()
+        return outcome
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        with uow:
+            replayed = _replay(uow, actor, request)
+        if replayed is None:
+            raise
+        return CheckInOutcome(body=replayed, replayed=True)
+
+
+def record_check_ins(uow: UnitOfWork, actor: Principal, requests: list[CheckInRequest],
+                     render: Renderer) -> list[CheckInOutcome]:
+    """Apply many check-ins in one transaction; each succeeds or fails on its own."""
+    outcomes: list[CheckInOutcome] = []
+    with uow:
+        for request in requests:
+            try:
+                with uow.savepoint():
+                    outcomes.append(_apply_once(uow, actor, request, render))
+            except DomainError as error:
+                outcomes.append(CheckInOutcome(error=error))
+            except IntegrityError:
+                outcomes.append(CheckInOutcome(error=IdempotencyKeyReused(
+                    f"Idempotency-Key {request.idempotency_key!r} appears twice in the batch")))
+        uow.commit()
+    return outcomes
