@@ -12,6 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from services.goals.adapters import tables as goals_tables
 from services.goals.bootstrap import Goals, bootstrap
 from services.goals.config import GoalsConfig
 from services.goals.entrypoints.api.app import create_app
@@ -103,9 +104,9 @@ def goals_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
         return
     require_postgres()
     databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
-    url = databases.new("goals", GOALS_MIGRATIONS)
+    url = databases.shared("goals", GOALS_MIGRATIONS)
+    databases.reset(url, [table.name for table in goals_tables.metadata.sorted_tables])
     yield url
-    databases.drop(url)
 
 
 # -- the goals service -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ It wires, in one place: problem+json errors, ``/healthz`` and ``/readyz``, ``/me
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -26,6 +27,10 @@ from prometheus_client.registry import Collector
 from shared.observability.logging import bind_log_context
 from shared.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from shared.web.problems import ProblemApi, handle_unexpected, problem
+
+#: An ``X-Request-ID`` a client sends is kept only if it looks like an id (it is logged,
+#: echoed and stored with audit entries); otherwise the service makes its own.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 ReadinessCheck = Callable[[], str | None]
 """Returns None when the dependency is reachable, or a short reason when it is not."""
@@ -71,8 +76,17 @@ def _add_request_tracking(app: Flask, service: str) -> None:
     @app.before_request
     def _start() -> None:
         g.request_started = time.perf_counter()
-        g.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         bind_log_context(request_id=g.request_id)
+
+    @app.before_request
+    def _refuse_nul() -> Response | None:
+        # No database stores NUL in text (PostgreSQL refuses it), so no key or filter has one.
+        if "\x00" in request.path or any("\x00" in key or "\x00" in value
+                                         for key, value in request.args.items(multi=True)):
+            return problem(400, "The URL must not contain NUL characters (%00).")
+        return None
 
     @app.after_request
     def _finish(response: Response) -> Response:

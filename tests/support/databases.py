@@ -55,6 +55,7 @@ class PostgresDatabases:
         self.run_id = uuid.uuid4().hex[:8]
         self.created: list[str] = []
         self.templates: dict[str, str] = {}
+        self.shared_urls: dict[str, str] = {}
 
     def _execute(self, sql: str) -> None:
         with psycopg.connect(admin_url(), autocommit=True) as connection:
@@ -75,6 +76,41 @@ class PostgresDatabases:
         self._execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         self.created.append(name)
         return database_url_named(name)
+
+    def empty(self, purpose: str) -> str:
+        """A new database with no tables (dropped with the others at the end)."""
+        name = f"okr_test_{self.run_id}_{purpose}_{uuid.uuid4().hex[:8]}"
+        self._execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return database_url_named(name)
+
+    def shared(self, service: str, migrations: Path) -> str:
+        """One migrated database per service for the whole run; :meth:`reset` between tests.
+
+        Cloning a database per test costs about a second on this server; emptying the
+        tables of a shared one costs a few milliseconds.
+        """
+        if service not in self.shared_urls:
+            self.shared_urls[service] = self.new(service, migrations)
+        return self.shared_urls[service]
+
+    def reset(self, url: str, table_names: list[str]) -> None:
+        """Empty every table (children first); end sessions a previous test left behind if
+        they hold locks. DELETE is used because TRUNCATE takes 30 times longer here."""
+        statements = [f'DELETE FROM "{name}"' for name in reversed(table_names)]
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute("SET lock_timeout = '5s'")
+            try:
+                with connection.transaction():
+                    for statement in statements:
+                        connection.execute(statement)
+            except psycopg.errors.LockNotAvailable:
+                connection.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+                with connection.transaction():
+                    for statement in statements:
+                        connection.execute(statement)
 
     def drop(self, url: str) -> None:
         name = make_url(url).database

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -16,7 +17,7 @@ def _no_control_characters(value: str) -> None:
         raise ValidationError("must not contain control characters")
 
 
-NAME = [validate.Length(min=1, max=100), _no_control_characters]
+NAME: list[Callable[[Any], Any]] = [validate.Length(min=1, max=100), _no_control_characters]
 
 
 class DepartmentSchema(Schema):
