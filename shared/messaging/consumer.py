@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
@@ -57,29 +57,38 @@ class TransientFailure(Exception):
 MAX_BACKOFF_SECONDS = 5.0
 
 
-class _SeekToCommitted(ConsumerRebalanceListener):
+class _SeekToCommitted(AsyncConsumerRebalanceListener):
     """On every assignment start from the group's committed offset, never a stale position.
 
     After a broker that lost its topics comes back, an in-memory position may point into
     a recreated log; the committed offset (or the beginning, if none) is the truth.
+
+    kafka-python 3 runs listeners on the consumer's IO loop, where the blocking
+    ``consumer.committed()`` raises ``RuntimeError`` (and the join fails); so this listener
+    is async and awaits the coordinator's async offset fetch instead.
     """
 
     def __init__(self, runner: ConsumerRunner) -> None:
         self.runner = runner
 
-    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         for tp in revoked:
             self.runner.forget_partition(tp)
 
-    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         consumer = self.runner.consumer
         assert consumer is not None
+        assigned = set(assigned)
+        if not assigned:
+            return
+        committed = await consumer._coordinator.fetch_committed_offsets_async(
+            assigned, timeout_ms=self.runner.kafka.request_timeout_ms)
         for tp in assigned:
-            committed = consumer.committed(tp)
-            if committed is None:
+            offset = committed.get(tp)
+            if offset is None or offset.offset < 0:
                 consumer.seek_to_beginning(tp)
             else:
-                consumer.seek(tp, committed)
+                consumer.seek(tp, offset.offset)
 
 
 class ConsumerRunner:

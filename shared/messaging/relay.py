@@ -24,12 +24,25 @@ import json
 import logging
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from kafka import KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
-from sqlalchemy import Engine, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    TextClause,
+    and_,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.cloudevents import KAFKA_CONTENT_TYPE
@@ -75,6 +88,9 @@ class OutboxRelay:
         self.lease = lease or lease_for(engine, f"okr-relay-{service}",
                                         settings.sqlite_poll_seconds)
         self._producer: KafkaProducer | None = None
+        self._marker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{service}-marks")
+        self._marking: Future[None] | None = None
+        self._marking_positions: set[int] = set()
         self._next_topic_check = 0.0
         self._next_purge = 0.0
 
@@ -95,10 +111,11 @@ class OutboxRelay:
                     if needs_recovery or time.monotonic() >= self._next_topic_check:
                         self.recover_lost_topics()
                         needs_recovery = False
-                    published = self.publish_batch()
+                    published = self.publish_batch(wait_for_marks=False)
                     self._purge_if_due()
                     backoff = 0.1
                     if published < self.settings.batch_size:
+                        self.wait_for_marks()
                         self.lease.wait_for_work(self.settings.fallback_poll_seconds, stop)
                 except (BrokerUnavailable, KafkaError) as error:
                     HANDLED_ERRORS.labels(self.service, "relay_broker_unavailable").inc()
@@ -113,6 +130,11 @@ class OutboxRelay:
                     stop.wait(backoff)
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
         finally:
+            try:
+                self.wait_for_marks()
+            except SQLAlchemyError:
+                HANDLED_ERRORS.labels(self.service, "relay_database_unavailable").inc()
+            self._marker.shutdown()
             self._discard_producer(timeout=5)
             self.lease.release()
 
@@ -126,18 +148,26 @@ class OutboxRelay:
 
     # -- publishing -----------------------------------------------------------------------
 
-    def publish_batch(self) -> int:
-        """Send one batch of pending rows; return how many the broker acknowledged."""
+    def publish_batch(self, *, wait_for_marks: bool = True) -> int:
+        """Send one batch of pending rows; return how many the broker acknowledged.
+
+        The broker's acknowledgements are written to the database in the background
+        (``wait_for_marks=False``, as the loop does), overlapping with the next batch's
+        sends; the next batch is sent only after this one was acknowledged, so per-key
+        order holds. Rows being marked are skipped when the next batch is read.
+        """
         table = self.table
+        in_flight = self._marking_positions
         with self.engine.connect() as connection:
-            rows = connection.execute(
+            rows = [row for row in connection.execute(
                 select(table.c.position, table.c.topic, table.c.message_key, table.c.payload,
                        table.c.event_id)
                 .where(table.c.published_at.is_(None))
                 .order_by(table.c.position)
-                .limit(self.settings.batch_size)
-            ).all()
+                .limit(self.settings.batch_size + len(in_flight))
+            ) if row.position not in in_flight][: self.settings.batch_size]
         if not rows:
+            self.wait_for_marks()
             return 0
         producer = self._get_producer()
         sent = []
@@ -163,32 +193,66 @@ class OutboxRelay:
             metadata = future.value
             marks.append(
                 PublishedMark(row.position, metadata.partition, metadata.offset, row.topic))
-        self._mark_published(marks)
+        self.wait_for_marks()
+        if marks:
+            self._marking_positions = {mark.position for mark in marks}
+            self._marking = self._marker.submit(self._mark_published, marks)
+        if failure is not None or wait_for_marks:
+            self.wait_for_marks()
         if failure is not None:
             raise BrokerUnavailable(str(failure)) from failure
         return len(marks)
+
+    def wait_for_marks(self) -> None:
+        """Wait until the acknowledged rows are marked published (raises if marking failed)."""
+        marking, self._marking = self._marking, None
+        try:
+            if marking is not None:
+                marking.result()
+        finally:
+            self._marking_positions = set()
 
     def _mark_published(self, marks: list[PublishedMark]) -> None:
         if not marks:
             return
         now = datetime.now(UTC)
-        statement = (
-            update(self.table)
-            .where(self.table.c.position == bindparam("b_position"))
-            .values(published_at=now, kafka_partition=bindparam("b_partition"),
-                    kafka_offset=bindparam("b_offset"))
-        )
         with writing(self.engine).begin() as connection:
-            connection.execute(
-                statement,
-                [{"b_position": m.position, "b_partition": m.partition, "b_offset": m.offset}
-                 for m in marks],
-            )
+            if connection.dialect.name == "postgresql":
+                # One statement for the whole batch: an executemany of one UPDATE per row
+                # took about a fifth of the relay's time (measured with `make bench`).
+                connection.execute(self._mark_batch_statement(connection), {
+                    "now": now,
+                    "positions": [m.position for m in marks],
+                    "partitions": [m.partition for m in marks],
+                    "offsets": [m.offset for m in marks],
+                })
+            else:
+                statement = (
+                    update(self.table)
+                    .where(self.table.c.position == bindparam("b_position"))
+                    .values(published_at=now, kafka_partition=bindparam("b_partition"),
+                            kafka_offset=bindparam("b_offset"))
+                )
+                connection.execute(
+                    statement,
+                    [{"b_position": m.position, "b_partition": m.partition,
+                      "b_offset": m.offset} for m in marks],
+                )
         counts: dict[str, int] = {}
         for mark in marks:
             counts[mark.topic] = counts.get(mark.topic, 0) + 1
         for topic, count in counts.items():
             OUTBOX_PUBLISHED.labels(self.service, topic).inc(count)
+
+    def _mark_batch_statement(self, connection: Connection) -> TextClause:
+        table = connection.dialect.identifier_preparer.format_table(self.table)
+        return text(
+            f"UPDATE {table} SET published_at = :now, kafka_partition = marks.b_partition, "
+            "kafka_offset = marks.b_offset "
+            "FROM unnest(CAST(:positions AS bigint[]), CAST(:partitions AS integer[]), "
+            "CAST(:offsets AS bigint[])) AS marks(b_position, b_partition, b_offset) "
+            f"WHERE {table}.position = marks.b_position"
+        )
 
     def _get_producer(self) -> KafkaProducer:
         if self._producer is None:
@@ -210,6 +274,7 @@ class OutboxRelay:
     def recover_lost_topics(self) -> set[str]:
         """Recreate missing topics and queue again the retained rows of any lost topic."""
         self._next_topic_check = time.monotonic() + self.settings.topic_check_seconds
+        self.wait_for_marks()  # a late mark must not land after the rows are queued again
         newest = self._newest_published_per_partition()
         topics = {topic for topic, _ in newest}
         try:

@@ -1,0 +1,5 @@
+"""``python -m bench``: run the benchmarks (see ``--help``)."""
+
+from bench.cli import main
+
+raise SystemExit(main())
