@@ -54,6 +54,9 @@ class KafkaSettings:
     max_poll_interval_ms: int
     session_timeout_ms: int
     request_timeout_ms: int
+    # Tansu holds every fetch for the whole wait even when records are ready, so this
+    # bounds the delay a consumer adds per hop.
+    fetch_max_wait_ms: int = 100
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> KafkaSettings:
@@ -69,6 +72,7 @@ class KafkaSettings:
             max_poll_interval_ms=env_int("OKR_KAFKA_MAX_POLL_INTERVAL_MS", 10_000, environ),
             session_timeout_ms=env_int("OKR_KAFKA_SESSION_TIMEOUT_MS", 10_000, environ),
             request_timeout_ms=env_int("OKR_KAFKA_REQUEST_TIMEOUT_MS", 5_000, environ),
+            fetch_max_wait_ms=env_int("OKR_KAFKA_FETCH_MAX_WAIT_MS", 100, environ),
         )
 
 

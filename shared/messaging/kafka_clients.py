@@ -53,6 +53,7 @@ def new_consumer(
         "request_timeout_ms": max(settings.request_timeout_ms, settings.session_timeout_ms + 1_000),
         "allow_auto_create_topics": False,
         "reconnect_backoff_max_ms": 1_000,
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
     }
     config.update(overrides)
     return KafkaConsumer(**config)
