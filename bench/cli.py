@@ -11,6 +11,9 @@ from typing import Any
 from bench.common import BenchResult, log, postgres_reachable, render, write_results
 from bench.latency import LatencyOptions, run_latency
 from bench.throughput import ThroughputOptions, run_throughput
+from shared.config import RelaySettings
+
+DEFAULT_RELAY_BATCH = RelaySettings.from_env({}).batch_size
 
 BENCHMARKS = ("throughput", "latency")
 DATABASES = ("postgresql", "sqlite")
@@ -43,8 +46,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=int, help="throughput: events per round (default 20,000)")
     p.add_argument("--rounds", type=int,
                    help="rounds per benchmark (default: throughput 3, latency 2; quick 1-2)")
-    p.add_argument("--relay-batch-size", type=int, default=500,
-                   help="RelaySettings.batch_size for the relay (default 500)")
+    p.add_argument("--relay-batch-size", type=int, default=DEFAULT_RELAY_BATCH,
+                   help="RelaySettings.batch_size for the relay (default: the platform's, "
+                        f"{DEFAULT_RELAY_BATCH})")
     p.add_argument("--producer", action="append", type=_producer_override, default=[],
                    metavar="NAME=VALUE",
                    help="throughput: producer setting for both sides, e.g. linger_ms=5")

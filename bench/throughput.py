@@ -52,7 +52,7 @@ POLL_SECONDS = 0.005
 class ThroughputOptions:
     events: int = 20_000
     rounds: int = 3
-    relay_batch_size: int = 500
+    relay_batch_size: int = 2000
     #: Overrides for the producers of both sides (e.g. ``{"linger_ms": 5}``); empty = the
     #: platform's settings as they are.
     producer_overrides: tuple[tuple[str, Any], ...] = ()

@@ -87,7 +87,7 @@ class RelaySettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> RelaySettings:
         return cls(
-            batch_size=env_int("OKR_RELAY_BATCH_SIZE", 500, environ),
+            batch_size=env_int("OKR_RELAY_BATCH_SIZE", 2000, environ),
             fallback_poll_seconds=env_float("OKR_RELAY_POLL_SECONDS", 1.0, environ),
             sqlite_poll_seconds=env_float("OKR_RELAY_SQLITE_POLL_SECONDS", 0.02, environ),
             retention_hours=env_float("OKR_OUTBOX_RETENTION_HOURS", 168.0, environ),
