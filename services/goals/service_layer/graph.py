@@ -102,11 +102,13 @@ def _emit_removed_contribution(uow: UnitOfWork, actor: Principal,
     if contribution.parent_type is ItemType.KEY_RESULT:
         parent_kr = uow.key_results.get(contribution.parent_id)
         parent_key = parent_kr.objective_id if parent_kr else contribution.parent_id
+    # Filed under the child's department(s), as its addition was, so a head sees both.
+    child_objective = _owning_objective(uow, contribution.child, "child_id")
     uow.contributions.remove(contribution.id)
     uow.record_change(actor=actor, event_type=EventType.CONTRIBUTION_REMOVED,
                       item_type="contribution", item_id=contribution.id, key=parent_key,
-                      department=None, before=contribution.state(), after=contribution.state(),
-                      deleted=True)
+                      department="+".join(child_objective.departments),
+                      before=contribution.state(), after=contribution.state(), deleted=True)
 
 
 def create_link(uow: UnitOfWork, actor: Principal, *, kind: LinkKind, source: Node,
