@@ -6,9 +6,12 @@ import logging
 from http import HTTPStatus
 from typing import Any, NoReturn
 
+from apispec import BasePlugin
 from flask import Response, json, request
 from flask_smorest import Api
 from flask_smorest import abort as smorest_abort
+from flask_smorest.pagination import PaginationMetadataSchema
+from marshmallow import INCLUDE, Schema, fields
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -42,8 +45,85 @@ def abort_with_problem(status: int, detail: str, **extra: Any) -> NoReturn:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+class ProblemSchema(Schema):
+    """An RFC 9457 problem document: the body of every error response."""
+
+    class Meta:
+        unknown = INCLUDE  # problem types may add members (RFC 9457, section 3.2)
+
+    type = fields.String(required=True, metadata={"description": "URI naming the problem"})
+    title = fields.String(required=True, metadata={"description": "the status phrase"})
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True, metadata={"description": "what went wrong, for people"})
+    instance = fields.String(allow_none=True, metadata={"description": "the request path"})
+    errors = fields.Raw(metadata={"description": "what failed validation, by field"})
+
+
+#: An update that answers 428 needs this header; the ETag read names the version.
+IF_MATCH_PARAMETER = {
+    "in": "header", "name": "If-Match", "required": True,
+    "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
+    "description": "the ETag read (its version, quoted); 428 without it, 412 if it is stale",
+}
+
+
+class ProblemResponses(BasePlugin):
+    """Documents the errors every operation can answer, all as problem documents.
+
+    400 (malformed request) everywhere; with authentication, 401 everywhere and 403 on
+    writes; 404 where the path names an item; ``If-Match`` where 428 is documented; and a
+    problem body on every error response a blueprint documented without one.
+    """
+
+    def __init__(self, *, secured: bool) -> None:
+        self.secured = secured
+
+    def operation_helper(self, path: str | None = None,
+                         operations: dict[str, Any] | None = None, **_: Any) -> None:
+        for method, operation in (operations or {}).items():
+            responses = operation.setdefault("responses", {})
+            for status, response in responses.items():
+                if str(status).isdigit() and int(status) >= 400 and isinstance(response, dict):
+                    response.setdefault("content", {PROBLEM_CONTENT_TYPE: {"schema": "Problem"}})
+            responses.setdefault(400, "BAD_REQUEST")
+            if self.secured and operation.get("security") != []:
+                responses.setdefault(401, "UNAUTHORIZED")
+                if method in ("post", "put", "patch", "delete"):
+                    responses.setdefault(403, "FORBIDDEN")
+            if path and "{" in path:
+                responses.setdefault(404, "NOT_FOUND")
+            if 428 in responses or "428" in responses:
+                operation.setdefault("parameters", []).append(dict(IF_MATCH_PARAMETER))
+
+
 class ProblemApi(Api):
-    """flask-smorest's ``Api`` whose error responses are problem documents."""
+    """flask-smorest's ``Api`` whose error responses are problem documents, also in its docs."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _init_spec(self, **kwargs: Any) -> None:
+        secured = bool(self.config.get("API_SPEC_OPTIONS", {}).get("security"))
+        kwargs["extra_plugins"] = [*(kwargs.get("extra_plugins") or ()),
+                                   ProblemResponses(secured=secured)]
+        super()._init_spec(**kwargs)
+
+    def _register_responses(self) -> None:
+        self.spec.components.schema("Problem", schema=ProblemSchema)
+        for status in HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": "Problem"}}
+            self.spec.components.response(status.name, response, lazy=True)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, {
+            "description": "Any other error",
+            "content": {PROBLEM_CONTENT_TYPE: {"schema": "Problem"}}}, lazy=True)
+
+    def _register_pagination_header(self) -> None:
+        # The header carries JSON, which OpenAPI 3 describes with ``content``, not ``schema``.
+        self.spec.components.header("PAGINATION", {
+            "description": "Pagination metadata (JSON)",
+            "content": {"application/json": {"schema": PaginationMetadataSchema}},
+        }, lazy=True)
 
     def handle_http_exception(self, error: HTTPException) -> Response:
         status = error.code or 500

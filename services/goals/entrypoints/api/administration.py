@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.goals.domain.access import Role
 from services.goals.domain.errors import Forbidden
@@ -18,6 +17,7 @@ from services.goals.entrypoints.api.schemas import (
     TokenSchema,
 )
 from services.goals.service_layer import tokens as token_cases
+from shared.web.blueprints import Blueprint
 
 tokens = Blueprint("tokens", __name__, url_prefix="/v1/tokens",
                    description="API tokens for a role and department (admin only).")
@@ -28,6 +28,7 @@ audit = Blueprint("audit", __name__, url_prefix="/v1/audit",
 @tokens.route("")
 class Tokens(MethodView):
     @tokens.response(200, TokenSchema(many=True))
+    @tokens.alt_response(403, description="only an admin lists tokens")
     @tokens.paginate()
     def get(self, pagination_parameters: Any) -> Any:
         """List tokens (admin); secrets are never shown again"""
@@ -59,6 +60,7 @@ class TokenItem(MethodView):
 class Audit(MethodView):
     @audit.arguments(AuditQuerySchema, location="query")
     @audit.response(200, AuditEntrySchema(many=True))
+    @audit.alt_response(403, description="viewers may not; a head reads only its department")
     @audit.paginate()
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """Query the audit log, newest first (admin: all; head: own department)"""

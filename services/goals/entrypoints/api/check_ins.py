@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.goals.domain.errors import DomainError
 from services.goals.domain.goals import CheckIn, KeyResult
@@ -22,6 +21,7 @@ from services.goals.entrypoints.api.goal_schemas import (
 from services.goals.entrypoints.api.objectives import key_results
 from services.goals.service_layer import check_ins as cases
 from services.goals.service_layer.lookups import load_key_result
+from shared.web.blueprints import Blueprint
 from shared.web.problems import abort_with_problem
 
 check_in_batches = Blueprint("check_in_batches", __name__, url_prefix="/v1/check-ins",
@@ -56,6 +56,9 @@ class KeyResultCheckIns(MethodView):
 
     @key_results.arguments(CheckInSchema)
     @key_results.response(201, CheckInResultSchema)
+    @key_results.alt_response(200, schema=CheckInResultSchema, success=True,
+                              description="a retry with the same Idempotency-Key: the first answer")
+    @key_results.alt_response(409, description="the key result sums its contributors")
     @key_results.doc(parameters=[{
         "in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
         "schema": {"type": "string", "maxLength": 200},

@@ -24,6 +24,7 @@ from services.goals.domain.goals import (
 from services.goals.domain.graph import MAX_LINK_NOTE, ItemType, LinkKind
 from services.goals.domain.model import CYCLE_KEY, DEPARTMENT_KEY
 
+
 def single_line(value: str) -> None:
     """Names and titles are shown to people: no newline, NUL or other control character."""
     if any(ord(character) < 32 or ord(character) == 127 for character in value):

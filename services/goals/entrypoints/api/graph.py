@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.goals.domain.errors import NotFound
 from services.goals.entrypoints.api.access import goals, principal, request_id
@@ -16,6 +15,7 @@ from services.goals.entrypoints.api.goal_schemas import (
     LinkSchema,
 )
 from services.goals.service_layer import graph as cases
+from shared.web.blueprints import Blueprint
 
 contributions = Blueprint(
     "contributions", __name__, url_prefix="/v1/contributions",

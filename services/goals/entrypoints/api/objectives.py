@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.goals.adapters.goal_repositories import ObjectiveFilter
 from services.goals.domain.errors import NotFound
@@ -24,6 +23,7 @@ from services.goals.entrypoints.api.goal_schemas import (
     ObjectiveUpdateSchema,
 )
 from services.goals.service_layer import objectives as cases
+from shared.web.blueprints import Blueprint
 
 objectives = Blueprint("objectives", __name__, url_prefix="/v1/objectives",
                        description="Department objectives and collective targets.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from services.goals.domain.errors import NotFound
 from services.goals.entrypoints.api.access import (
@@ -24,6 +23,7 @@ from services.goals.entrypoints.api.schemas import (
 )
 from services.goals.service_layer import reference_data
 from shared.observability.logging import log_context
+from shared.web.blueprints import Blueprint
 
 departments = Blueprint("departments", __name__, url_prefix="/v1/departments",
                         description="Departments own objectives; four exist from the start.")

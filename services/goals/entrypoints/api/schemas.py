@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -90,9 +91,19 @@ class AuditEntrySchema(Schema):
     request_id = fields.String(allow_none=True)
 
 
+def _in_utc_range(value: datetime) -> None:
+    """Times are stored in UTC: 0001-01-01T00:00+01:00 has no UTC time (it would be year 0)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError as error:
+        raise ValidationError("out of range once converted to UTC") from error
+
+
 class AuditQuerySchema(Schema):
     item_type = fields.String(validate=validate.Length(max=40))
     item_id = fields.String(validate=validate.Length(max=64))
     department = fields.String(validate=validate.Regexp(DEPARTMENT_KEY))
-    since = fields.AwareDateTime(metadata={"description": "RFC 3339, inclusive"})
-    until = fields.AwareDateTime(metadata={"description": "RFC 3339, exclusive"})
+    since = fields.AwareDateTime(validate=_in_utc_range,
+                                 metadata={"description": "RFC 3339, inclusive"})
+    until = fields.AwareDateTime(validate=_in_utc_range,
+                                 metadata={"description": "RFC 3339, exclusive"})
