@@ -1,0 +1,126 @@
+"""The nodes and edges of the metrics read model, kept small: one slotted object per item.
+
+A node holds its definition, its current figures and the running sums of its inputs; the
+figures are what its parents have folded into their own sums (see ``rollup``).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from services.metrics.domain.goal_items import (
+    Aggregation,
+    ContributionState,
+    ItemType,
+    KeyResultState,
+    Measure,
+    ObjectiveKind,
+    ObjectiveState,
+)
+from services.metrics.domain.progress import WeightedSum, attainment, clamped
+from services.metrics.domain.status import Status
+
+
+class Signal(NamedTuple):
+    """What a node passes up: its value (key results only), progress and confidence."""
+
+    current: float | None
+    progress: float | None
+    confidence: float | None
+
+
+NO_SIGNAL = Signal(None, None, None)
+
+
+class ObjectiveNode:
+    __slots__ = ("archived", "confidence", "confidence_inputs", "cycle", "departments", "id",
+                 "kind", "progress", "progress_inputs", "status", "title", "version")
+
+    def __init__(self, state: ObjectiveState) -> None:
+        self.id = state.id
+        self.progress: float | None = None
+        self.confidence: float | None = None
+        self.status: Status | None = None
+        self.progress_inputs = WeightedSum()
+        self.confidence_inputs = WeightedSum()
+        self.define(state)
+
+    def define(self, state: ObjectiveState) -> None:
+        self.version = state.version
+        self.cycle = state.cycle
+        self.kind: ObjectiveKind = state.kind
+        self.departments = state.departments
+        self.title = state.title
+        self.archived = state.archived
+
+    def signal(self) -> Signal:
+        return Signal(None, self.progress, self.confidence)
+
+
+class KeyResultNode:
+    __slots__ = ("aggregation", "checked_in", "confidence", "current", "given_confidence", "id",
+                 "inputs", "last_checkin_at", "measure", "objective_id", "progress", "start",
+                 "target", "title", "unit", "version", "weight")
+
+    def __init__(self, state: KeyResultState) -> None:
+        self.id = state.id
+        self.current: float | None = None
+        self.progress: float | None = None
+        self.confidence: float | None = None
+        self.inputs: WeightedSum | None = None  # the contributors' values, if it sums them
+        self.define(state)
+
+    def define(self, state: KeyResultState) -> None:
+        self.version = state.version
+        self.objective_id = state.objective_id
+        self.measure: Measure = state.measure
+        self.aggregation: Aggregation = state.aggregation
+        self.start = state.start
+        self.target = state.target
+        self.weight = state.weight
+        self.checked_in = state.start if state.current is None else state.current
+        self.given_confidence = state.confidence  # the latest given; passed up on refresh
+        self.last_checkin_at = state.last_checkin_at
+        self.title = state.title
+        self.unit = state.unit
+
+    @property
+    def sums(self) -> bool:
+        return self.aggregation is Aggregation.SUM
+
+    def value(self) -> float:
+        """The current value: checked in, or the sum of its contributors (start if none)."""
+        if not self.sums:
+            return self.checked_in
+        total = None if self.inputs is None else self.inputs.sum()
+        return self.start if total is None else total
+
+    @property
+    def attainment(self) -> float | None:
+        if self.current is None:
+            return None
+        return attainment(self.measure, self.start, self.target, self.current)
+
+    def refresh(self) -> None:
+        self.current = self.value()
+        self.confidence = self.given_confidence
+        self.progress = clamped(attainment(self.measure, self.start, self.target,
+                                           self.current))
+
+    def signal(self) -> Signal:
+        return Signal(self.current, self.progress, self.confidence)
+
+
+class ContributionEdge:
+    __slots__ = ("active", "child_id", "child_type", "id", "parent_id", "parent_type",
+                 "version", "weight")
+
+    def __init__(self, state: ContributionState) -> None:
+        self.id = state.id
+        self.version = state.version
+        self.child_type: ItemType = state.child_type
+        self.child_id = state.child_id
+        self.parent_type: ItemType = state.parent_type
+        self.parent_id = state.parent_id
+        self.weight = state.weight
+        self.active = False  # an edge that would close a cycle waits, inactive

@@ -1,0 +1,447 @@
+"""The goal graph of the metrics read model, rolled up incrementally.
+
+Operations mirror the events of ``okr.goals.v1``:
+
+==========================================================  =========================
+event                                                       operation
+==========================================================  =========================
+``objective.created`` / ``objective.updated``               ``upsert_objective``
+``objective.deleted``                                       ``remove_objective``
+``key_result.created`` / ``updated`` / ``checked_in``       ``upsert_key_result``
+``key_result.deleted``                                      ``remove_key_result``
+``contribution.added`` / ``contribution.removed``           ``add_contribution`` /
+                                                            ``remove_contribution``
+``cycle.created`` / ``cycle.updated``                       ``upsert_cycle``
+==========================================================  =========================
+
+Duplicated and out-of-order events are harmless: an upsert applies only when its version
+is newer than the one held and than the item's tombstone; a removal applies unless the
+item held is newer, and leaves a tombstone with its version so a late, older upsert cannot
+bring the item back. Items may arrive before the items they refer to: a key result before
+its objective, a contribution before either end. Whatever is missing counts as no data
+until it arrives. A contribution that would close a cycle (possible while removals are
+still on their way) waits, inactive, until removals open the cycle again.
+
+Each node keeps running sums of its inputs' figures and each parent holds exactly what its
+children last passed up. When a node's figures change, the difference goes into each
+parent's sums, and only the parents whose own figures change go further up. One check-in
+therefore costs the number of its ancestors times their parents per node, never the
+number of siblings or the size of the graph.
+
+Every operation returns the objectives whose progress or status it changed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.metrics.domain.goal_items import (
+    ContributionState,
+    CycleState,
+    InvalidGoalItem,
+    ItemType,
+    KeyResultState,
+    ObjectiveState,
+)
+from services.metrics.domain.graph import (
+    NO_SIGNAL,
+    ContributionEdge,
+    KeyResultNode,
+    ObjectiveNode,
+    Signal,
+)
+from services.metrics.domain.progress import WeightedSum
+from services.metrics.domain.snapshot import KeyResultFigures, ObjectiveFigures, RollupSnapshot
+from services.metrics.domain.status import (
+    CycleWindow,
+    Status,
+    StatusThresholds,
+    expected_progress,
+    status_of,
+)
+
+Node = ObjectiveNode | KeyResultNode
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectiveChange:
+    """An objective's progress or status before and after one operation (None: no data)."""
+
+    objective_id: str
+    progress_before: float | None
+    progress: float | None
+    status_before: Status | None
+    status: Status | None
+
+    @property
+    def progress_changed(self) -> bool:
+        return self.progress_before != self.progress
+
+    @property
+    def status_changed(self) -> bool:
+        return self.status_before != self.status
+
+
+Changes = dict[str, ObjectiveChange]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RollupGraph:
+    def __init__(self, thresholds: StatusThresholds | None = None,
+                 clock: Callable[[], datetime] = _utc_now) -> None:
+        self.thresholds = thresholds or StatusThresholds()
+        self._clock = clock
+        self.now = clock()  # the time statuses were last judged at
+        self._objectives: dict[str, ObjectiveNode] = {}
+        self._key_results: dict[str, KeyResultNode] = {}
+        self._key_results_of: dict[str, list[KeyResultNode]] = {}  # by objective id
+        self._contributions: dict[str, ContributionEdge] = {}
+        self._edges_up: dict[str, list[ContributionEdge]] = {}  # active edges, by child id
+        self._edges_down: dict[str, list[ContributionEdge]] = {}  # active edges, by parent id
+        self._waiting: dict[str, ContributionEdge] = {}  # edges that would close a cycle
+        self._cycles: dict[str, tuple[int, CycleWindow]] = {}
+        self._removed: dict[type, dict[str, int]] = {
+            ObjectiveNode: {}, KeyResultNode: {}, ContributionEdge: {}}
+        self._pending: list[Node] = []
+        self._before: dict[str, tuple[float | None, Status | None]] = {}
+        self._expected: dict[str, float | None] = {}  # by cycle key, for ``now``
+
+    # -- operations ---------------------------------------------------------------------
+
+    def upsert_cycle(self, state: CycleState) -> Changes:
+        self._begin()
+        held = self._cycles.get(state.key)
+        if held is None or state.version > held[0]:
+            self._cycles[state.key] = (state.version, CycleWindow(state.starts_on, state.ends_on))
+            self._expected.pop(state.key, None)
+            self._pending.extend(o for o in self._objectives.values() if o.cycle == state.key)
+        return self._finish()
+
+    def upsert_objective(self, state: ObjectiveState) -> Changes:
+        self._begin()
+        node = self._objectives.get(state.id)
+        if self._is_newer(ObjectiveNode, state.id, state.version, node):
+            if node is None:
+                node = self._objectives[state.id] = ObjectiveNode(state)
+                self._gather_inputs(node)
+            else:
+                node.define(state)
+            self._pending.append(node)
+        return self._finish()
+
+    def remove_objective(self, objective_id: str, version: int) -> Changes:
+        """Remove the objective alone: its key results and edges have removals of their own."""
+        self._begin()
+        node = self._objectives.get(objective_id)
+        if self._accept_removal(ObjectiveNode, objective_id, version, node) and node:
+            self._retire(node)
+            del self._objectives[objective_id]
+        return self._finish()
+
+    def upsert_key_result(self, state: KeyResultState) -> Changes:
+        self._begin()
+        node = self._key_results.get(state.id)
+        if self._is_newer(KeyResultNode, state.id, state.version, node):
+            if node is None:
+                node = self._key_results[state.id] = KeyResultNode(state)
+                self._key_results_of.setdefault(node.objective_id, []).append(node)
+                self._gather_inputs(node)
+            else:
+                self._redefine(node, state)
+            self._pending.append(node)
+        return self._finish()
+
+    def record_check_in(self, key_result_id: str, version: int, value: float,
+                        confidence: float | None, at: float | None) -> Changes:
+        """A new value for a key result already known; else ignored (upsert it instead)."""
+        if not math.isfinite(value):
+            raise InvalidGoalItem("a checked-in value must be a finite number")
+        self._begin()
+        node = self._key_results.get(key_result_id)
+        if node is not None and version > node.version:
+            node.version, node.checked_in, node.last_checkin_at = version, float(value), at
+            if confidence is not None:
+                node.given_confidence = confidence
+            self._pending.append(node)
+        return self._finish()
+
+    def remove_key_result(self, key_result_id: str, version: int) -> Changes:
+        self._begin()
+        node = self._key_results.get(key_result_id)
+        if self._accept_removal(KeyResultNode, key_result_id, version, node) and node:
+            self._retire(node)
+            del self._key_results[key_result_id]
+            self._forget_membership(node, node.objective_id)
+        return self._finish()
+
+    def add_contribution(self, state: ContributionState) -> Changes:
+        self._begin()
+        held = self._contributions.get(state.id)
+        if self._is_newer(ContributionEdge, state.id, state.version, held):
+            if held is not None:
+                self._disconnect(held)
+            edge = self._contributions[state.id] = ContributionEdge(state)
+            if self._closes_a_cycle(edge):
+                self._waiting[edge.id] = edge
+            else:
+                self._connect(edge)
+            self._wake_waiting_edges()
+        return self._finish()
+
+    def remove_contribution(self, contribution_id: str, version: int) -> Changes:
+        self._begin()
+        held = self._contributions.get(contribution_id)
+        if self._accept_removal(ContributionEdge, contribution_id, version, held) and held:
+            self._disconnect(held)
+            self._wake_waiting_edges()
+        return self._finish()
+
+    def reassess_statuses(self) -> Changes:
+        """Judge every objective again at the clock's time: statuses move as time passes."""
+        self._begin()
+        self._pending.extend(self._objectives.values())
+        return self._finish()
+
+    # -- reading ------------------------------------------------------------------------
+
+    def objective(self, objective_id: str) -> ObjectiveNode | None:
+        return self._objectives.get(objective_id)
+
+    def key_result(self, key_result_id: str) -> KeyResultNode | None:
+        return self._key_results.get(key_result_id)
+
+    def objectives(self) -> Iterable[ObjectiveNode]:
+        return self._objectives.values()
+
+    def key_results(self) -> Iterable[KeyResultNode]:
+        return self._key_results.values()
+
+    def key_results_of(self, objective_id: str) -> list[KeyResultNode]:
+        return list(self._key_results_of.get(objective_id, ()))
+
+    def contributions(self) -> Iterable[ContributionEdge]:
+        """Every contribution held; those with ``active`` False wait for a cycle to open."""
+        return self._contributions.values()
+
+    def expected_progress_of(self, objective: ObjectiveNode) -> float | None:
+        if objective.cycle not in self._expected:
+            held = self._cycles.get(objective.cycle)
+            self._expected[objective.cycle] = (None if held is None
+                                               else expected_progress(held[1], self.now))
+        return self._expected[objective.cycle]
+
+    def snapshot(self) -> RollupSnapshot:
+        return RollupSnapshot(
+            objectives={o.id: ObjectiveFigures(o.progress, o.confidence, o.status)
+                        for o in self._objectives.values()},
+            key_results={k.id: KeyResultFigures(k.current, k.progress, k.confidence)
+                         for k in self._key_results.values()})
+
+    # -- versions -----------------------------------------------------------------------
+
+    def _is_newer(self, kind: type, item_id: str, version: int,
+                  held: Node | ContributionEdge | None) -> bool:
+        newest = max(0 if held is None else held.version, self._removed[kind].get(item_id, 0))
+        return version > newest
+
+    def _accept_removal(self, kind: type, item_id: str, version: int,
+                        held: Node | ContributionEdge | None) -> bool:
+        if held is not None and held.version > version:
+            return False
+        tombstones = self._removed[kind]
+        tombstones[item_id] = max(tombstones.get(item_id, 0), version)
+        return True
+
+    # -- structure ----------------------------------------------------------------------
+
+    def _node(self, item_type: ItemType, item_id: str) -> Node | None:
+        if item_type is ItemType.OBJECTIVE:
+            return self._objectives.get(item_id)
+        return self._key_results.get(item_id)
+
+    def _inputs_of(self, node: Node) -> Iterator[tuple[float, Node]]:
+        """(weight, child) for every present child whose figures the node rolls up."""
+        if isinstance(node, ObjectiveNode):
+            for key_result in self._key_results_of.get(node.id, ()):
+                yield key_result.weight, key_result
+            parent_type = ItemType.OBJECTIVE
+        else:
+            parent_type = ItemType.KEY_RESULT
+        for edge in self._edges_down.get(node.id, ()):
+            child = self._node(edge.child_type, edge.child_id)
+            if edge.parent_type is parent_type and child is not None:
+                yield edge.weight, child
+
+    def _parents_of(self, node: Node) -> Iterator[tuple[float, Node]]:
+        """(weight, parent) for every present parent that rolls the node up."""
+        if isinstance(node, KeyResultNode):
+            own = self._objectives.get(node.objective_id)
+            if own is not None:
+                yield node.weight, own
+            child_type = ItemType.KEY_RESULT
+        else:
+            child_type = ItemType.OBJECTIVE
+        for edge in self._edges_up.get(node.id, ()):
+            parent = self._node(edge.parent_type, edge.parent_id)
+            if edge.child_type is child_type and parent is not None:
+                yield edge.weight, parent
+
+    def _gather_inputs(self, node: Node) -> None:
+        if isinstance(node, ObjectiveNode):
+            node.progress_inputs, node.confidence_inputs = WeightedSum(), WeightedSum()
+        else:
+            node.inputs = WeightedSum() if node.sums else None
+        for weight, child in self._inputs_of(node):
+            self._fold(node, weight, child.signal(), +1)
+
+    def _redefine(self, node: KeyResultNode, state: KeyResultState) -> None:
+        signal, objective_id, weight, sums = (node.signal(), node.objective_id, node.weight,
+                                              node.sums)
+        node.define(state)
+        if (node.objective_id, node.weight) != (objective_id, weight):
+            old = self._objectives.get(objective_id)
+            if old is not None:
+                self._fold(old, weight, signal, -1)
+                self._pending.append(old)
+            if node.objective_id != objective_id:
+                self._forget_membership(node, objective_id)
+                self._key_results_of.setdefault(node.objective_id, []).append(node)
+            new = self._objectives.get(node.objective_id)
+            if new is not None:
+                self._fold(new, node.weight, signal, +1)
+                self._pending.append(new)
+        if node.sums != sums:
+            self._gather_inputs(node)
+
+    def _forget_membership(self, node: KeyResultNode, objective_id: str) -> None:
+        siblings = self._key_results_of[objective_id]
+        siblings.remove(node)
+        if not siblings:
+            del self._key_results_of[objective_id]
+
+    def _connect(self, edge: ContributionEdge) -> None:
+        edge.active = True
+        self._edges_up.setdefault(edge.child_id, []).append(edge)
+        self._edges_down.setdefault(edge.parent_id, []).append(edge)
+        self._fold_edge(edge, +1)
+
+    def _disconnect(self, edge: ContributionEdge) -> None:
+        del self._contributions[edge.id]
+        if not edge.active:
+            del self._waiting[edge.id]
+            return
+        self._fold_edge(edge, -1)
+        for index, key in ((self._edges_up, edge.child_id), (self._edges_down, edge.parent_id)):
+            edges = index[key]
+            edges.remove(edge)
+            if not edges:
+                del index[key]
+        edge.active = False
+
+    def _fold_edge(self, edge: ContributionEdge, sign: int) -> None:
+        parent = self._node(edge.parent_type, edge.parent_id)
+        child = self._node(edge.child_type, edge.child_id)
+        if parent is not None and child is not None:
+            self._fold(parent, edge.weight, child.signal(), sign)
+            self._pending.append(parent)
+
+    def _closes_a_cycle(self, edge: ContributionEdge) -> bool:
+        goal = (edge.child_type, edge.child_id)
+        frontier, seen = [(edge.parent_type, edge.parent_id)], set()
+        while frontier:
+            item = frontier.pop()
+            if item == goal:
+                return True
+            if item not in seen:
+                seen.add(item)
+                frontier.extend(self._parent_items(*item))
+        return False
+
+    def _parent_items(self, item_type: ItemType, item_id: str) -> Iterator[tuple[ItemType, str]]:
+        for edge in self._edges_up.get(item_id, ()):
+            if edge.child_type is item_type:
+                yield edge.parent_type, edge.parent_id
+        key_result = self._key_results.get(item_id) if item_type is ItemType.KEY_RESULT else None
+        if key_result is not None:
+            yield ItemType.OBJECTIVE, key_result.objective_id
+
+    def _wake_waiting_edges(self) -> None:
+        for edge in list(self._waiting.values()):
+            if not self._closes_a_cycle(edge):
+                del self._waiting[edge.id]
+                self._connect(edge)
+
+    # -- roll-up ------------------------------------------------------------------------
+
+    def _fold(self, parent: Node, weight: float, signal: Signal, sign: int) -> None:
+        if isinstance(parent, ObjectiveNode):
+            parent.progress_inputs.shift(weight, signal.progress, sign)
+            parent.confidence_inputs.shift(weight, signal.confidence, sign)
+        elif parent.inputs is not None:
+            # A summing key result adds values up; the weight only says whether one counts.
+            parent.inputs.shift(1.0 if weight > 0.0 else 0.0, signal.current, sign)
+
+    def _pass_up(self, node: Node, before: Signal, after: Signal) -> None:
+        for weight, parent in self._parents_of(node):
+            if isinstance(parent, ObjectiveNode):
+                if before[1:] == after[1:]:
+                    continue
+            elif before.current == after.current:
+                continue
+            self._fold(parent, weight, before, -1)
+            self._fold(parent, weight, after, +1)
+            self._pending.append(parent)
+
+    def _refresh(self, node: Node) -> None:
+        if isinstance(node, KeyResultNode):
+            node.refresh()
+            return
+        self._before.setdefault(node.id, (node.progress, node.status))
+        node.progress = node.progress_inputs.mean()
+        node.confidence = node.confidence_inputs.mean()
+        node.status = status_of(node.progress, self.expected_progress_of(node), node.confidence,
+                                self.thresholds)
+
+    def _retire(self, node: Node) -> None:
+        before = node.signal()
+        if isinstance(node, ObjectiveNode):
+            self._before.setdefault(node.id, (node.progress, node.status))
+            node.progress = node.confidence = node.status = None
+        else:
+            node.current = node.progress = node.confidence = None
+        self._pass_up(node, before, NO_SIGNAL)
+
+    def _is_held(self, node: Node) -> bool:
+        held = self._objectives if isinstance(node, ObjectiveNode) else self._key_results
+        return held.get(node.id) is node
+
+    def _begin(self) -> None:
+        now = self._clock()
+        if now != self.now:
+            self.now, self._expected = now, {}
+        self._before = {}
+
+    def _finish(self) -> Changes:
+        while self._pending:
+            node = self._pending.pop()
+            if self._is_held(node):
+                before = node.signal()
+                self._refresh(node)
+                after = node.signal()
+                if after != before:
+                    self._pass_up(node, before, after)
+        changes: Changes = {}
+        for objective_id, (progress_before, status_before) in self._before.items():
+            objective = self._objectives.get(objective_id)
+            progress, status = ((None, None) if objective is None
+                                else (objective.progress, objective.status))
+            if (progress, status) != (progress_before, status_before):
+                changes[objective_id] = ObjectiveChange(objective_id, progress_before, progress,
+                                                        status_before, status)
+        return changes
