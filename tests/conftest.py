@@ -133,11 +133,24 @@ def goals(goals_config: GoalsConfig) -> Iterator[Goals]:
     container.engine.dispose()
 
 
-@pytest.fixture
-def goals_app(goals: Goals) -> Flask:
-    app = create_app(container=goals)
+@pytest.fixture(scope="session")
+def _one_goals_app(tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    """Building the app (its OpenAPI document above all) takes ~0.2 s: build it once."""
+    directory = tmp_path_factory.mktemp("unused-goals-app")
+    config = GoalsConfig.from_env({"OKR_DATA_DIR": str(directory)})
+    app = create_app(config)
     app.config["TESTING"] = True
     return app
+
+
+@pytest.fixture
+def goals_app(_one_goals_app: Flask, goals: Goals) -> Iterator[Flask]:
+    """The goals app serving this test's container (database, broker, admin token)."""
+    app = _one_goals_app
+    previous = app.extensions["okr.goals"]
+    app.extensions["okr.goals"] = goals
+    yield app
+    app.extensions["okr.goals"] = previous
 
 
 class ApiClient:

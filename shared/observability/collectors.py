@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -19,9 +19,9 @@ log = logging.getLogger(__name__)
 class OutboxBacklogCollector(Collector):
     """``okr_outbox_pending_events``: outbox rows committed but not yet acknowledged by Kafka."""
 
-    def __init__(self, service: str, engine: Engine, outbox: Outbox) -> None:
+    def __init__(self, service: str, engine_of: Callable[[], Engine], outbox: Outbox) -> None:
         self.service = service
-        self.engine = engine
+        self.engine_of = engine_of
         self.outbox = outbox
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -31,7 +31,7 @@ class OutboxBacklogCollector(Collector):
             labels=["service"],
         )
         try:
-            with self.engine.connect() as connection:
+            with self.engine_of().connect() as connection:
                 family.add_metric([self.service], self.outbox.pending_count(connection))
         except SQLAlchemyError:
             HANDLED_ERRORS.labels(self.service, "outbox_backlog_query").inc()

@@ -33,7 +33,7 @@ def wait_until_listening(port: int, host: str = "127.0.0.1", timeout: float = 15
         except OSError:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no broker listening on {host}:{port}") from None
-            time.sleep(0.05)
+            time.sleep(0.005)
 
 
 class EmbeddedBroker:

@@ -30,10 +30,11 @@ def create_app(config: GoalsConfig | None = None, container: Goals | None = None
         title="OKR goals service",
         description=DESCRIPTION,
         readiness_checks={
-            "database": database_check(container.engine),
-            "kafka": broker_check(container.config.kafka),
+            "database": database_check(lambda: access.goals().engine),
+            "kafka": broker_check(lambda: access.goals().config.kafka),
         },
-        collectors=[OutboxBacklogCollector(SERVICE, container.engine, container.outbox)],
+        collectors=[OutboxBacklogCollector(SERVICE, lambda: access.goals().engine,
+                                           container.outbox)],
     )
     app.extensions["okr.goals"] = container
     access.install(app)
