@@ -20,17 +20,25 @@ class Outbox:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    def append(self, connection: Connection, event: CloudEvent, key: str) -> None:
-        connection.execute(
-            self.table.insert().values(
-                event_id=event.id,
-                topic=TOPIC_OF[EventType(event.type)].value,
-                message_key=key,
-                event_type=event.type,
-                payload=event.to_json().decode(),
-                created_at=datetime.now(UTC),
-            )
-        )
+    def append(self, connection: Connection, event: CloudEvent, key: str, *,
+               notify: bool = True) -> None:
+        """Insert the event; with ``notify=False`` the caller calls :meth:`notify` once
+        before it commits (one NOTIFY per transaction instead of one per event)."""
+        # One constant statement with the values as parameters: SQLAlchemy compiles it
+        # once and caches it (``insert().values(...)`` builds a new cache key every call).
+        connection.execute(self.table.insert(), {
+            "event_id": event.id,
+            "topic": TOPIC_OF[EventType(event.type)].value,
+            "message_key": key,
+            "event_type": event.type,
+            "payload": event.to_json().decode(),
+            "created_at": datetime.now(UTC),
+        })
+        if notify:
+            self.notify(connection)
+
+    def notify(self, connection: Connection) -> None:
+        """Wake the relay (PostgreSQL NOTIFY, delivered when the transaction commits)."""
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 

@@ -122,6 +122,19 @@ class KeyResultRepository:
         row = self.connection.execute(query).first()
         return _key_result(row) if row else None
 
+    def lock(self, key_result_ids: Iterable[str]) -> None:
+        """Lock these key results' rows in id order (SELECT ... ORDER BY id FOR UPDATE).
+
+        A transaction that will lock several key results takes them all up front, in one
+        global order, so two such transactions cannot deadlock (no-op on SQLite, where
+        ``BEGIN IMMEDIATE`` already serialises writers).
+        """
+        ids = sorted(set(key_result_ids))
+        if ids:
+            t = tables.key_results
+            self.connection.execute(select(t.c.id).where(t.c.id.in_(ids))
+                                    .order_by(t.c.id).with_for_update()).all()
+
     def of_objective(self, objective_id: str) -> list[KeyResult]:
         t = tables.key_results
         rows = self.connection.execute(select(t).where(t.c.objective_id == objective_id)
@@ -154,7 +167,7 @@ class CheckInRepository:
         self.connection = connection
 
     def add(self, check_in: CheckIn) -> None:
-        self.connection.execute(tables.check_ins.insert().values(**_plain(vars(check_in))))
+        self.connection.execute(tables.check_ins.insert(), _plain(vars(check_in)))
 
     def history(self, key_result_id: str, offset: int, limit: int) -> tuple[list[CheckIn], int]:
         t = tables.check_ins

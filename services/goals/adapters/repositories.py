@@ -7,12 +7,13 @@ written.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
 
 from services.goals.adapters import tables
 from services.goals.domain.access import ApiToken, Role
@@ -113,12 +114,13 @@ class AuditLog:
                item_type: str, item_id: str, department: str | None,
                before: dict[str, Any] | None, after: dict[str, Any] | None,
                event_id: str | None, request_id: str | None) -> None:
-        self.connection.execute(tables.audit_log.insert().values(
-            occurred_at=occurred_at, actor=actor, actor_role=actor_role, action=action,
-            item_type=item_type, item_id=item_id, department_key=department,
-            before=json.dumps(before) if before is not None else None,
-            after=json.dumps(after) if after is not None else None,
-            event_id=event_id, request_id=request_id))
+        self.connection.execute(tables.audit_log.insert(), {
+            "occurred_at": occurred_at, "actor": actor, "actor_role": actor_role,
+            "action": action, "item_type": item_type, "item_id": item_id,
+            "department_key": department,
+            "before": json.dumps(before) if before is not None else None,
+            "after": json.dumps(after) if after is not None else None,
+            "event_id": event_id, "request_id": request_id})
 
     def query(self, *, item_type: str | None = None, item_id: str | None = None,
               department: str | None = None, since: datetime | None = None,
@@ -153,13 +155,24 @@ def _token(row: Row[Any]) -> ApiToken:
                     revoked_at=m["revoked_at"])
 
 
+_KEY, _EXPECTED_VERSION = "okr_saved_key", "okr_expected_version"
+
+
+@functools.cache
+def _versioned_update(table: Any, key_column: Any) -> Any:
+    """``UPDATE table SET <the columns given> WHERE key = ? AND version = ?``, built once: the
+    SET clause comes from the parameters, so SQLAlchemy's compiled cache serves every call
+    (``.values(**values)`` would build and hash a new statement each time)."""
+    return update(table).where(key_column == bindparam(_KEY),
+                               table.c.version == bindparam(_EXPECTED_VERSION))
+
+
 def save_versioned(connection: Connection, table: Any, key_column: Any, key: str,
                     values: dict[str, Any]) -> None:
     """Write ``values`` only if the stored version is still the one before this change."""
     result = connection.execute(
-        update(table)
-        .where(key_column == key, table.c.version == values["version"] - 1)
-        .values(**values)
+        _versioned_update(table, key_column),
+        {**values, _KEY: key, _EXPECTED_VERSION: values["version"] - 1},
     )
     if result.rowcount != 1:
         raise StaleVersion(f"{table.name} {key!r} was changed by someone else")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -100,6 +100,13 @@ class Objective:
 
     def state(self) -> dict[str, Any]:
         return serialise_state(asdict(self))
+
+
+def _flat_fields(item: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict, for items whose fields are all immutable scalars
+    (``asdict`` deep-copies every value, which costs more than the rest of a check-in's
+    state handling)."""
+    return {f.name: getattr(item, f.name) for f in fields(item)}
 
 
 class Measure(StrEnum):
@@ -202,7 +209,7 @@ class KeyResult:
         self.updated_at = _now()
 
     def state(self) -> dict[str, Any]:
-        return serialise_state(asdict(self))
+        return serialise_state(_flat_fields(self))
 
 
 def _weight(weight: float) -> float:
@@ -236,4 +243,4 @@ class CheckIn:
                    author=_text(author, "author", MAX_OWNER), source=source)
 
     def state(self) -> dict[str, Any]:
-        return serialise_state(asdict(self))
+        return serialise_state(_flat_fields(self))

@@ -127,6 +127,10 @@ def record_check_ins(uow: UnitOfWork, actor: Principal, requests: list[CheckInRe
     """Apply many check-ins in one transaction; each succeeds or fails on its own."""
     outcomes: list[CheckInOutcome] = []
     with uow:
+        # Each item locks its key result; taking them all first, in id order, keeps two
+        # concurrent batches that name the same key results in other orders from
+        # deadlocking (PostgreSQL would abort one of them).
+        uow.key_results.lock(request.key_result_id for request in requests)
         for request in requests:
             try:
                 with uow.savepoint():

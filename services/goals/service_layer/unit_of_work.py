@@ -53,10 +53,12 @@ class UnitOfWork:
         self.request_id = request_id
         self._connection: Connection | None = None
         self._transaction: RootTransaction | None = None
+        self._events_queued = False
 
     def __enter__(self) -> UnitOfWork:
         self._connection = self._engine.connect()
         self._transaction = self._connection.begin()
+        self._events_queued = False
         self.departments = DepartmentRepository(self._connection)
         self.cycles = CycleRepository(self._connection)
         self.tokens = TokenRepository(self._connection)
@@ -77,7 +79,12 @@ class UnitOfWork:
         self._connection.close()
 
     def commit(self) -> None:
-        assert self._transaction is not None
+        assert self._connection is not None and self._transaction is not None
+        if self._events_queued:
+            # One NOTIFY for the whole transaction (a batch of 1,000 check-ins queues 1,000
+            # events), sent in the root transaction so no rolled-back savepoint can drop it.
+            self._outbox.notify(self._connection)
+            self._events_queued = False
         self._transaction.commit()
 
     @contextmanager
@@ -98,7 +105,8 @@ class UnitOfWork:
         """
         assert self._connection is not None
         event = new_event(event_type, self.event_source, f"{item_type}/{item_id}", after)
-        self._outbox.append(self._connection, event, key)
+        self._outbox.append(self._connection, event, key, notify=False)
+        self._events_queued = True
         self.audit.record(occurred_at=event.time, actor=actor.name, actor_role=actor.role.value,
                           action=event_type.value, item_type=item_type, item_id=item_id,
                           department=department, before=before,

@@ -1,0 +1,295 @@
+"""Real HTTP servers (gunicorn subprocesses) and a keep-alive load client on threads.
+
+Used by the check-in benchmarks (``bench/checkins.py``) and by the concurrency tests in
+``tests/goals_concurrency`` (no dependency beyond the standard library and gunicorn).
+
+The client is closed-loop (each of N threads sends its next request when the previous one
+answered) or open-loop (requests are due at a fixed rate, and latency is measured from the
+moment a request was due, so a slow server cannot hide its queue: no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+GOALS_WSGI = "services.goals.entrypoints.wsgi:app"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+# -- servers -------------------------------------------------------------------------------
+
+@dataclass
+class Server:
+    """A running gunicorn: its address and where its log goes."""
+
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, characters: int = 4_000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-characters:]
+        except OSError:
+            return ""
+
+
+@contextlib.contextmanager
+def gunicorn(app: str, env: Mapping[str, str], *, workers: int = 2, threads: int = 8,
+             startup_timeout: float = 30.0, health_path: str = "/healthz") -> Iterator[Server]:
+    """Serve the WSGI ``app`` ("module:attribute") with gunicorn on a free port.
+
+    ``env`` is added to this process's environment. Several workers get a fresh
+    ``PROMETHEUS_MULTIPROC_DIR``, as ``okr-goals serve`` gives them. The server is stopped
+    with SIGTERM (then SIGKILL) when the block ends.
+    """
+    port = free_port()
+    executable = Path(sys.executable).with_name("gunicorn")
+    with tempfile.TemporaryDirectory(prefix="okr-gunicorn-") as scratch:
+        environment = {**os.environ, **env}
+        if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in env:
+            metrics_dir = Path(scratch) / "metrics"
+            metrics_dir.mkdir()
+            environment["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        log_path = Path(scratch) / "gunicorn.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen(
+                [str(executable), "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                 "--threads", str(threads), "--graceful-timeout", "10",
+                 "--no-control-socket", app],
+                cwd=REPOSITORY, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
+        server = Server("127.0.0.1", port, process, log_path)
+        try:
+            _wait_until_healthy(server, health_path, startup_timeout)
+            yield server
+        finally:
+            _stop(process)
+
+
+def _wait_until_healthy(server: Server, path: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.process.returncode}:\n"
+                               f"{server.log_tail()}")
+        try:
+            connection = http.client.HTTPConnection(server.host, server.port, timeout=2)
+            connection.request("GET", path)
+            if connection.getresponse().status == 200:
+                connection.close()
+                return
+            connection.close()
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"gunicorn not healthy after {timeout} s:\n{server.log_tail()}")
+        time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+# -- the client ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class HttpClient:
+    """One keep-alive connection (use one per thread); reconnects once if it was closed."""
+
+    def __init__(self, host: str, port: int, headers: Mapping[str, str] | None = None,
+                 timeout: float = 60.0) -> None:
+        self.host, self.port, self.timeout = host, port, timeout
+        self.headers = dict(headers or {})
+        self._connection: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str, body: Any = None,
+                headers: Mapping[str, str] | None = None) -> Reply:
+        payload = None if body is None else (
+            body if isinstance(body, bytes) else json.dumps(body).encode())
+        sent = {**self.headers, **(headers or {})}
+        if payload is not None:
+            sent.setdefault("Content-Type", "application/json")
+        for attempt in (1, 2):
+            if self._connection is None:
+                self._connection = http.client.HTTPConnection(self.host, self.port,
+                                                              timeout=self.timeout)
+            try:
+                self._connection.request(method, path, body=payload, headers=sent)
+                response = self._connection.getresponse()
+                data = response.read()
+                return Reply(response.status, {k.lower(): v for k, v in response.getheaders()},
+                             data)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # A kept-alive connection the server closed meanwhile: retry once, fresh.
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+RequestFactory = Callable[[int, int], tuple[str, str, Any, Mapping[str, str] | None]]
+"""(client number, request number) -> (method, path, body, headers)."""
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+
+def closed_loop(host: str, port: int, make: RequestFactory, *, clients: int, requests: int,
+                time_limit: float, headers: Mapping[str, str] | None = None,
+                expect: Callable[[Reply], bool] | None = None) -> LoadResult:
+    """``clients`` threads share ``requests`` requests (each waits for its answer before the
+    next); stops early after ``time_limit`` seconds. Counts only answered requests."""
+    counter = iter(range(requests))
+    lock = threading.Lock()
+    start = threading.Barrier(clients + 1)
+    result = LoadResult(requests=0, seconds=0.0)
+    deadline: list[float] = [0.0]
+
+    def work(number: int) -> None:
+        client = HttpClient(host, port, headers)
+        latencies: list[float] = []
+        statuses: Counter[int] = Counter()
+        errors: list[str] = []
+        start.wait()
+        try:
+            while time.monotonic() < deadline[0]:
+                with lock:
+                    index = next(counter, None)
+                if index is None:
+                    break
+                method, path, body, extra = make(number, index)
+                began = time.perf_counter()
+                try:
+                    reply = client.request(method, path, body, extra)
+                except OSError as error:
+                    errors.append(repr(error))
+                    client.close()
+                    continue
+                latencies.append(time.perf_counter() - began)
+                statuses[reply.status] += 1
+                if expect is not None and not expect(reply) and len(errors) < 20:
+                    errors.append(f"{reply.status}: {reply.body[:300]!r}")
+        finally:
+            client.close()
+            with lock:
+                result.latencies.extend(latencies)
+                result.statuses.update(statuses)
+                result.errors.extend(errors)
+
+    threads = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    deadline[0] = time.monotonic() + time_limit
+    began = time.perf_counter()
+    start.wait()
+    for thread in threads:
+        thread.join(time_limit + 120)
+    result.seconds = time.perf_counter() - began
+    result.requests = len(result.latencies)
+    return result
+
+
+def open_loop(host: str, port: int, make: RequestFactory, *, rate: float, duration: float,
+              workers: int = 32, headers: Mapping[str, str] | None = None,
+              expect: Callable[[Reply], bool] | None = None) -> LoadResult:
+    """Requests due every ``1/rate`` s for ``duration`` s, sent by a pool of ``workers``
+    keep-alive connections; each latency runs from when the request was due."""
+    total = max(1, int(rate * duration))
+    lock = threading.Lock()
+    next_index = [0]
+    result = LoadResult(requests=0, seconds=0.0)
+    origin = time.perf_counter() + 0.2
+
+    def work(number: int) -> None:
+        client = HttpClient(host, port, headers)
+        latencies: list[float] = []
+        statuses: Counter[int] = Counter()
+        errors: list[str] = []
+        try:
+            while True:
+                with lock:
+                    index = next_index[0]
+                    if index >= total:
+                        break
+                    next_index[0] += 1
+                due = origin + index / rate
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                method, path, body, extra = make(number, index)
+                try:
+                    reply = client.request(method, path, body, extra)
+                except OSError as error:
+                    errors.append(repr(error))
+                    client.close()
+                    continue
+                latencies.append(time.perf_counter() - due)
+                statuses[reply.status] += 1
+                if expect is not None and not expect(reply) and len(errors) < 20:
+                    errors.append(f"{reply.status}: {reply.body[:300]!r}")
+        finally:
+            client.close()
+            with lock:
+                result.latencies.extend(latencies)
+                result.statuses.update(statuses)
+                result.errors.extend(errors)
+
+    threads = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(duration + 120)
+    result.seconds = time.perf_counter() - origin
+    result.requests = len(result.latencies)
+    return result
