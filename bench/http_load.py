@@ -185,6 +185,36 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds > 0 else 0.0
 
 
+class _Tally:
+    """One worker's observations, kept apart and merged into the shared result at the end."""
+
+    def __init__(self, expect: Callable[[Reply], bool] | None) -> None:
+        self.expect = expect
+        self.latencies: list[float] = []
+        self.statuses: Counter[int] = Counter()
+        self.errors: list[str] = []
+
+    def send(self, client: HttpClient, request: Any, since: float) -> None:
+        """Send one request; its latency runs from ``since`` (a ``perf_counter`` time)."""
+        method, path, body, extra = request
+        try:
+            reply = client.request(method, path, body, extra)
+        except OSError as error:
+            self.errors.append(repr(error))
+            client.close()
+            return
+        self.latencies.append(time.perf_counter() - since)
+        self.statuses[reply.status] += 1
+        if self.expect is not None and not self.expect(reply) and len(self.errors) < 20:
+            self.errors.append(f"{reply.status}: {reply.body[:300]!r}")
+
+    def merge_into(self, result: LoadResult, lock: threading.Lock) -> None:
+        with lock:
+            result.latencies.extend(self.latencies)
+            result.statuses.update(self.statuses)
+            result.errors.extend(self.errors)
+
+
 def closed_loop(host: str, port: int, make: RequestFactory, *, clients: int, requests: int,
                 time_limit: float, headers: Mapping[str, str] | None = None,
                 expect: Callable[[Reply], bool] | None = None) -> LoadResult:
@@ -198,9 +228,7 @@ def closed_loop(host: str, port: int, make: RequestFactory, *, clients: int, req
 
     def work(number: int) -> None:
         client = HttpClient(host, port, headers)
-        latencies: list[float] = []
-        statuses: Counter[int] = Counter()
-        errors: list[str] = []
+        tally = _Tally(expect)
         start.wait()
         try:
             while time.monotonic() < deadline[0]:
@@ -208,24 +236,11 @@ def closed_loop(host: str, port: int, make: RequestFactory, *, clients: int, req
                     index = next(counter, None)
                 if index is None:
                     break
-                method, path, body, extra = make(number, index)
-                began = time.perf_counter()
-                try:
-                    reply = client.request(method, path, body, extra)
-                except OSError as error:
-                    errors.append(repr(error))
-                    client.close()
-                    continue
-                latencies.append(time.perf_counter() - began)
-                statuses[reply.status] += 1
-                if expect is not None and not expect(reply) and len(errors) < 20:
-                    errors.append(f"{reply.status}: {reply.body[:300]!r}")
+                request = make(number, index)
+                tally.send(client, request, since=time.perf_counter())
         finally:
             client.close()
-            with lock:
-                result.latencies.extend(latencies)
-                result.statuses.update(statuses)
-                result.errors.extend(errors)
+            tally.merge_into(result, lock)
 
     threads = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(clients)]
     for thread in threads:
@@ -253,9 +268,7 @@ def open_loop(host: str, port: int, make: RequestFactory, *, rate: float, durati
 
     def work(number: int) -> None:
         client = HttpClient(host, port, headers)
-        latencies: list[float] = []
-        statuses: Counter[int] = Counter()
-        errors: list[str] = []
+        tally = _Tally(expect)
         try:
             while True:
                 with lock:
@@ -267,23 +280,10 @@ def open_loop(host: str, port: int, make: RequestFactory, *, rate: float, durati
                 pause = due - time.perf_counter()
                 if pause > 0:
                     time.sleep(pause)
-                method, path, body, extra = make(number, index)
-                try:
-                    reply = client.request(method, path, body, extra)
-                except OSError as error:
-                    errors.append(repr(error))
-                    client.close()
-                    continue
-                latencies.append(time.perf_counter() - due)
-                statuses[reply.status] += 1
-                if expect is not None and not expect(reply) and len(errors) < 20:
-                    errors.append(f"{reply.status}: {reply.body[:300]!r}")
+                tally.send(client, make(number, index), since=due)
         finally:
             client.close()
-            with lock:
-                result.latencies.extend(latencies)
-                result.statuses.update(statuses)
-                result.errors.extend(errors)
+            tally.merge_into(result, lock)
 
     threads = [threading.Thread(target=work, args=(n,), daemon=True) for n in range(workers)]
     for thread in threads:

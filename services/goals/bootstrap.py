@@ -26,6 +26,10 @@ class Goals:
     def unit_of_work(self, request_id: str | None = None) -> UnitOfWork:
         return UnitOfWork(self.engine, self.config.event_source, request_id)
 
+    def reading(self) -> UnitOfWork:
+        """A unit of work for reads only: no write lock taken, nothing to commit."""
+        return UnitOfWork(self.engine, self.config.event_source, writes=False)
+
     def relay(self) -> OutboxRelay:
         return OutboxRelay(service=SERVICE, engine=self.engine,
                            outbox_table=tables.plumbing.outbox, kafka=self.config.kafka,

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, delete, func, or_, select
+from sqlalchemy import Connection, Row, delete, or_, select
 
 from services.goals.adapters import tables
-from services.goals.adapters.repositories import save_versioned
+from services.goals.adapters.repositories import page_of, save_versioned
 from services.goals.domain.goals import (
     Aggregation,
     CheckIn,
@@ -31,13 +31,6 @@ class ObjectiveFilter:
     kind: ObjectiveKind | None = None
     owner: str | None = None
     status: ObjectiveStatus | None = None
-
-
-def _page(connection: Connection, query: Select[Any], order: Iterable[Any], offset: int,
-          limit: int) -> tuple[list[Row[Any]], int]:
-    total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = list(connection.execute(query.order_by(*order).offset(offset).limit(limit)))
-    return rows, int(total)
 
 
 class ObjectiveRepository:
@@ -69,7 +62,7 @@ class ObjectiveRepository:
         if where.department:
             query = query.where(t.c.id.in_(
                 select(od.c.objective_id).where(od.c.department_key == where.department)))
-        rows, total = _page(self.connection, query, (t.c.created_at, t.c.id), offset, limit)
+        rows, total = page_of(self.connection, query, (t.c.created_at, t.c.id), offset, limit)
         departments = self._departments([row.id for row in rows])
         return [self._objective(row, departments[row.id]) for row in rows], total
 
@@ -144,7 +137,7 @@ class KeyResultRepository:
     def list_for_objective(self, objective_id: str, offset: int, limit: int
                            ) -> tuple[list[KeyResult], int]:
         t = tables.key_results
-        rows, total = _page(self.connection, select(t).where(t.c.objective_id == objective_id),
+        rows, total = page_of(self.connection, select(t).where(t.c.objective_id == objective_id),
                             (t.c.created_at, t.c.id), offset, limit)
         return [_key_result(row) for row in rows], total
 
@@ -171,7 +164,7 @@ class CheckInRepository:
 
     def history(self, key_result_id: str, offset: int, limit: int) -> tuple[list[CheckIn], int]:
         t = tables.check_ins
-        rows, total = _page(self.connection, select(t).where(t.c.key_result_id == key_result_id),
+        rows, total = page_of(self.connection, select(t).where(t.c.key_result_id == key_result_id),
                             (t.c.created_at.desc(), t.c.id), offset, limit)
         return [CheckIn(**{**row._mapping, "source": CheckInSource(row.source)})
                 for row in rows], total
@@ -212,11 +205,6 @@ class ContributionRepository:
             or_(t.c.child_id.in_(item_ids), t.c.parent_id.in_(item_ids))).order_by(t.c.id))
         return [_contribution(row) for row in rows]
 
-    def children_of(self, parent_id: str) -> list[Contribution]:
-        t = tables.contributions
-        rows = self.connection.execute(select(t).where(t.c.parent_id == parent_id))
-        return [_contribution(row) for row in rows]
-
     def search(self, *, parent_id: str | None, child_id: str | None, offset: int, limit: int
              ) -> tuple[list[Contribution], int]:
         t = tables.contributions
@@ -225,7 +213,7 @@ class ContributionRepository:
             query = query.where(t.c.parent_id == parent_id)
         if child_id:
             query = query.where(t.c.child_id == child_id)
-        rows, total = _page(self.connection, query, (t.c.created_at, t.c.id), offset, limit)
+        rows, total = page_of(self.connection, query, (t.c.created_at, t.c.id), offset, limit)
         return [_contribution(row) for row in rows], total
 
     def add(self, contribution: Contribution) -> None:
@@ -272,7 +260,7 @@ class LinkRepository:
             query = query.where(or_(t.c.from_id == item_id, t.c.to_id == item_id))
         if kind:
             query = query.where(t.c.kind == kind.value)
-        rows, total = _page(self.connection, query, (t.c.created_at, t.c.id), offset, limit)
+        rows, total = page_of(self.connection, query, (t.c.created_at, t.c.id), offset, limit)
         return [_link(row) for row in rows], total
 
     def add(self, link: Link) -> None:
@@ -304,9 +292,6 @@ class IdempotencyRepository:
             principal=principal, key=key, fingerprint=stored.fingerprint,
             status_code=stored.status_code, response=stored.response, created_at=at))
 
-    def forget_before(self, horizon: datetime) -> int:
-        t = tables.idempotency_keys
-        return self.connection.execute(delete(t).where(t.c.created_at < horizon)).rowcount
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

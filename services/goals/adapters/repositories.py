@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, func, or_, select, update
 
 from services.goals.adapters import tables
 from services.goals.domain.access import ApiToken, Role
@@ -33,8 +33,7 @@ class DepartmentRepository:
 
     def list(self, offset: int = 0, limit: int = 100) -> tuple[list[Department], int]:
         t = tables.departments
-        rows = self.connection.execute(select(t).order_by(t.c.key).offset(offset).limit(limit))
-        total = self.connection.execute(select(func.count()).select_from(t)).scalar_one()
+        rows, total = page_of(self.connection, select(t), (t.c.key,), offset, limit)
         return [Department(**row._mapping) for row in rows], total
 
     def add(self, department: Department) -> None:
@@ -60,11 +59,8 @@ class CycleRepository:
         query = select(t)
         if active_on is not None:
             query = query.where(t.c.starts_on <= active_on, t.c.ends_on >= active_on)
-        rows = self.connection.execute(query.order_by(t.c.starts_on.desc(), t.c.key)
-                                       .offset(offset).limit(limit))
-        total = self.connection.execute(
-            select(func.count()).select_from(query.subquery())
-        ).scalar_one()
+        rows, total = page_of(self.connection, query, (t.c.starts_on.desc(), t.c.key), offset,
+                              limit)
         return [Cycle(**row._mapping) for row in rows], total
 
     def add(self, cycle: Cycle) -> None:
@@ -90,9 +86,8 @@ class TokenRepository:
 
     def list(self, offset: int = 0, limit: int = 100) -> tuple[list[ApiToken], int]:
         t = tables.api_tokens
-        rows = self.connection.execute(select(t).order_by(t.c.created_at, t.c.id)
-                                       .offset(offset).limit(limit))
-        total = self.connection.execute(select(func.count()).select_from(t)).scalar_one()
+        rows, total = page_of(self.connection, select(t), (t.c.created_at, t.c.id), offset,
+                              limit)
         return [_token(row) for row in rows], total
 
     def add(self, token: ApiToken) -> None:
@@ -125,7 +120,7 @@ class AuditLog:
     def query(self, *, item_type: str | None = None, item_id: str | None = None,
               department: str | None = None, since: datetime | None = None,
               until: datetime | None = None, offset: int = 0, limit: int = 100
-              ) -> tuple[Sequence[Row[Any]], int]:
+              ) -> tuple[list[Row[Any]], int]:
         t = tables.audit_log
         query = select(t)
         if item_type:
@@ -141,10 +136,15 @@ class AuditLog:
             query = query.where(t.c.occurred_at >= since)
         if until:
             query = query.where(t.c.occurred_at < until)
-        total = self.connection.execute(select(func.count()).select_from(query.subquery())
-                                        ).scalar_one()
-        rows = self.connection.execute(query.order_by(t.c.id.desc()).offset(offset).limit(limit))
-        return rows.all(), total
+        return page_of(self.connection, query, (t.c.id.desc(),), offset, limit)
+
+
+def page_of(connection: Connection, query: Select[Any], order: Iterable[Any], offset: int,
+            limit: int) -> tuple[list[Row[Any]], int]:
+    """One page of ``query`` in ``order``, and how many rows the whole query has."""
+    total = connection.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    rows = list(connection.execute(query.order_by(*order).offset(offset).limit(limit)))
+    return rows, int(total)
 
 
 def _token(row: Row[Any]) -> ApiToken:

@@ -46,8 +46,11 @@ class UnitOfWork:
     links: LinkRepository
     idempotency: IdempotencyRepository
 
-    def __init__(self, engine: Engine, event_source: str, request_id: str | None = None) -> None:
-        self._engine = writing(engine)
+    def __init__(self, engine: Engine, event_source: str, request_id: str | None = None,
+                 *, writes: bool = True) -> None:
+        # Only a writing unit asks SQLite for the write lock at BEGIN; reads (every
+        # request's token lookup, every GET) must not queue behind writers.
+        self._engine = writing(engine) if writes else engine
         self._outbox = Outbox(tables.plumbing.outbox)
         self.event_source = event_source
         self.request_id = request_id

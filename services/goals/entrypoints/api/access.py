@@ -58,7 +58,7 @@ def install(app: Flask) -> None:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             return _unauthorised("send 'Authorization: Bearer <token>'")
-        who = authenticate(goals().unit_of_work(), secret.strip(), goals().config.admin_token)
+        who = authenticate(goals().reading(), secret.strip(), goals().config.admin_token)
         if who is None:
             return _unauthorised("the token is unknown or revoked")
         g.principal = who

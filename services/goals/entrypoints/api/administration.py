@@ -33,7 +33,7 @@ class Tokens(MethodView):
     def get(self, pagination_parameters: Any) -> Any:
         """List tokens (admin); secrets are never shown again"""
         principal().require_admin("list tokens")
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             items, total = uow.tokens.list(pagination_parameters.first_item,
                                            pagination_parameters.page_size)
         pagination_parameters.item_count = total
@@ -72,7 +72,7 @@ class Audit(MethodView):
             if department not in (None, who.department):
                 raise Forbidden(f"a head of {who.department!r} may read only its own entries")
             department = who.department
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             rows, total = uow.audit.query(
                 item_type=query.get("item_type"), item_id=query.get("item_id"),
                 department=department, since=query.get("since"), until=query.get("until"),

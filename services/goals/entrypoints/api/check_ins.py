@@ -47,7 +47,7 @@ class KeyResultCheckIns(MethodView):
     @key_results.paginate()
     def get(self, key_result_id: str, pagination_parameters: Any) -> Any:
         """A key result's check-in history, newest first"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             load_key_result(uow, key_result_id)
             items, total = uow.check_ins.history(key_result_id, pagination_parameters.first_item,
                                                  pagination_parameters.page_size)

@@ -35,7 +35,7 @@ class Contributions(MethodView):
     @contributions.paginate()
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List contributions, by parent or child"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             items, total = uow.contributions.search(
                 parent_id=query.get("parent_id"), child_id=query.get("child_id"),
                 offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
@@ -59,7 +59,7 @@ class ContributionItem(MethodView):
     @contributions.response(200, ContributionSchema)
     def get(self, contribution_id: str) -> Any:
         """Read one contribution"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             contribution = uow.contributions.get(contribution_id)
         if contribution is None:
             raise NotFound(f"contribution {contribution_id!r} does not exist")
@@ -79,7 +79,7 @@ class Links(MethodView):
     @links.paginate()
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List links; by department (outgoing, incoming or both), item or kind"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             items, total = uow.links.search(
                 department=query.get("department"), direction=query["direction"],
                 item_id=query.get("item_id"), kind=query.get("kind"),
@@ -106,7 +106,7 @@ class LinkItem(MethodView):
     @links.response(200, LinkSchema)
     def get(self, link_id: str) -> Any:
         """Read one link"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             link = uow.links.get(link_id)
         if link is None:
             raise NotFound(f"link {link_id!r} does not exist")

@@ -41,7 +41,7 @@ class Objectives(MethodView):
     @objectives.paginate()
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List objectives, oldest first; filter by cycle, department, kind, owner, status"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             items, total = uow.objectives.search(ObjectiveFilter(**query),
                                                pagination_parameters.first_item,
                                                pagination_parameters.page_size)
@@ -63,7 +63,7 @@ class ObjectiveItem(MethodView):
     @objectives.response(200, ObjectiveSchema)
     def get(self, objective_id: str) -> Any:
         """Read one objective"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             objective = cases.load_objective(uow, objective_id)
         return with_etag(objective, objective.version)
 
@@ -93,7 +93,7 @@ class ObjectiveKeyResults(MethodView):
     @objectives.paginate()
     def get(self, objective_id: str, pagination_parameters: Any) -> Any:
         """List an objective's key results"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             cases.load_objective(uow, objective_id)
             items, total = uow.key_results.list_for_objective(
                 objective_id, pagination_parameters.first_item, pagination_parameters.page_size)
@@ -115,7 +115,7 @@ class KeyResultItem(MethodView):
     @key_results.response(200, KeyResultSchema)
     def get(self, key_result_id: str) -> Any:
         """Read one key result, with its current value and latest confidence"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             key_result = uow.key_results.get(key_result_id)
         if key_result is None:
             raise NotFound(f"key result {key_result_id!r} does not exist")

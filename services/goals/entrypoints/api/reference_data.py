@@ -37,7 +37,7 @@ class Departments(MethodView):
     @departments.paginate()
     def get(self, pagination_parameters: Any) -> Any:
         """List departments, by key"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             items, total = uow.departments.list(pagination_parameters.first_item,
                                                 pagination_parameters.page_size)
         pagination_parameters.item_count = total
@@ -60,7 +60,7 @@ class DepartmentItem(MethodView):
     @departments.response(200, DepartmentSchema)
     def get(self, key: str) -> Any:
         """Read one department"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             department = uow.departments.get(key)
         if department is None:
             raise NotFound(f"department {key!r} does not exist")
@@ -85,7 +85,7 @@ class Cycles(MethodView):
     @cycles.paginate()
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List cycles, newest first"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             items, total = uow.cycles.list(pagination_parameters.first_item,
                                            pagination_parameters.page_size,
                                            active_on=query.get("active_on"))
@@ -108,7 +108,7 @@ class CycleItem(MethodView):
     @cycles.response(200, CycleSchema)
     def get(self, key: str) -> Any:
         """Read one cycle"""
-        with goals().unit_of_work() as uow:
+        with goals().reading() as uow:
             cycle = uow.cycles.get(key)
         if cycle is None:
             raise NotFound(f"cycle {key!r} does not exist")
