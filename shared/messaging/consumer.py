@@ -140,6 +140,8 @@ class ConsumerRunner:
             while not stop.is_set():
                 self.poll_once(stop)
         finally:
+            for tp in self.consumer.assignment():
+                self.forget_partition(tp)  # a stopped consumer reports no lag
             self.consumer.close(autocommit=False)
             if self._dead_letter_producer is not None:
                 self._dead_letter_producer.close(timeout=5)
