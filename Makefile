@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench fmt clean
+.PHONY: run test tools lint bench fmt clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,12 @@ run: $(STAMP)
 	$(BIN)/okr-run
 
 ## test: the whole suite, on SQLite and PostgreSQL, against real Tansu brokers started by the fixtures
-test: $(STAMP)
+test: $(STAMP) tools
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## tools: the real components the suite needs beside Python (Prometheus, promtool, docker-compose)
+tools:
+	@bash tests/support/install-tools.sh
 
 ## lint: type checker and linter
 lint: $(STAMP)
