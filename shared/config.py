@@ -109,3 +109,18 @@ def database_url(service: str, environ: Mapping[str, str] | None = None) -> str:
     if explicit:
         return explicit
     return f"sqlite:///{data_dir(environ) / (service + '.db')}"
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How the metrics and notification services check bearer tokens with the goals service."""
+
+    goals_url: str
+    cache_seconds: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> AuthSettings:
+        return cls(
+            goals_url=env_str("OKR_GOALS_URL", "http://127.0.0.1:8081", environ),
+            cache_seconds=env_float("OKR_AUTH_CACHE_SECONDS", 30.0, environ),
+        )

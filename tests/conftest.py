@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import make_server
 
 from services.goals.adapters import tables as goals_tables
 from services.goals.bootstrap import Goals, bootstrap
 from services.goals.config import GoalsConfig
 from services.goals.entrypoints.api.app import create_app
 from services.goals.entrypoints.cli import MIGRATIONS as GOALS_MIGRATIONS
+from services.goals.service_layer.reference_data import seed_default_departments
 from shared.config import KafkaSettings, RelaySettings
 from shared.observability.metrics import HANDLED_ERRORS
 from shared.runtime.embedded_broker import EmbeddedBroker
@@ -188,6 +191,44 @@ def api(goals_app: Flask) -> ApiClient:
     return ApiClient(goals_app.test_client(), ADMIN_TOKEN)
 
 
+@pytest.fixture(scope="session")
+def goals_server(sqlite_databases: SqliteDatabases,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real goals service over HTTP, for the services that authenticate through it.
+
+    Its own SQLite database and no broker: it answers ``/v1/tokens`` (mint tokens for a
+    test with :func:`mint_token`) and ``/v1/tokens/self``. Yields its base URL.
+    """
+    directory = tmp_path_factory.mktemp("goals-server")
+    database = sqlite_databases.new("goals", GOALS_MIGRATIONS, directory)
+    config = GoalsConfig.from_env({"OKR_DATA_DIR": str(directory),
+                                   "OKR_GOALS_DATABASE_URL": database,
+                                   "OKR_ADMIN_TOKEN": ADMIN_TOKEN})
+    container = bootstrap(config)
+    seed_default_departments(container.unit_of_work())
+    app = create_app(config, container)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    container.engine.dispose()
+
+
+def mint_token(goals_url: str, role: str, department: str | None = None,
+               name: str | None = None) -> str:
+    """A new token of the goals service at ``goals_url`` (minted by the admin)."""
+    response = requests.post(
+        f"{goals_url}/v1/tokens", timeout=10,
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        json={"name": name or f"{role} of {department or 'all'}", "role": role,
+              "department": department})
+    assert response.status_code == 201, response.text
+    secret: str = response.json()["token"]
+    return secret
+
+
 @pytest.fixture
 def run_in_background() -> Iterator[Callable[[Callable[[threading.Event], None]], threading.Event]]:
     """Run loops (relay, consumer) in threads; stop and join them after the test."""
@@ -207,4 +248,4 @@ def run_in_background() -> Iterator[Callable[[Callable[[threading.Event], None]]
         thread.join(timeout=30)
 
 
-__all__ = ["ADMIN_TOKEN", "ApiClient", "free_port"]
+__all__ = ["ADMIN_TOKEN", "ApiClient", "free_port", "mint_token"]

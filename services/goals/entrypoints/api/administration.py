@@ -13,6 +13,7 @@ from services.goals.entrypoints.api.access import goals, principal, request_id
 from services.goals.entrypoints.api.schemas import (
     AuditEntrySchema,
     AuditQuerySchema,
+    CallerSchema,
     MintedTokenSchema,
     TokenSchema,
 )
@@ -20,7 +21,8 @@ from services.goals.service_layer import tokens as token_cases
 from shared.web.blueprints import Blueprint
 
 tokens = Blueprint("tokens", __name__, url_prefix="/v1/tokens",
-                   description="API tokens for a role and department (admin only).")
+                   description="API tokens for a role and department (admin only; "
+                   "`/v1/tokens/self` for any token).")
 audit = Blueprint("audit", __name__, url_prefix="/v1/audit",
                   description="The audit log: who changed what, when, before and after.")
 
@@ -46,6 +48,18 @@ class Tokens(MethodView):
         token, secret = token_cases.mint_token(goals().unit_of_work(request_id()), principal(),
                                                body["name"], body["role"], body["department"])
         return {**vars(token), "token": secret}, 201
+
+
+@tokens.route("/self")
+class TokenSelf(MethodView):
+    @tokens.response(200, CallerSchema)
+    def get(self) -> Any:
+        """Who the bearer token of this request belongs to (any valid token)
+
+        The metrics and notification services ask this, with the caller's own token, to
+        authenticate their requests; 401 for an unknown or revoked token.
+        """
+        return principal()
 
 
 @tokens.route("/<string:token_id>")

@@ -76,6 +76,17 @@ class MintedTokenSchema(TokenSchema):
         "description": "the bearer secret; shown once, stored only as a hash"})
 
 
+class CallerSchema(Schema):
+    """Who a bearer token belongs to: what the other services ask before serving a request."""
+
+    name = fields.String(metadata={"description": "who or what uses the token"})
+    role = fields.Enum(Role, by_value=True)
+    department = fields.String(allow_none=True,
+                               metadata={"description": "the department of a head"})
+    token_id = fields.String(allow_none=True, metadata={
+        "description": "null for the bootstrap admin token from OKR_ADMIN_TOKEN"})
+
+
 class AuditEntrySchema(Schema):
     id = fields.Integer()
     occurred_at = fields.DateTime()
