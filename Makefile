@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test tools lint bench fmt clean
+.PHONY: run demo test tools lint bench fmt clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): requirements/dev.txt pyproject.toml
 ## run: the whole platform on embedded defaults (SQLite, an embedded Tansu broker); Ctrl-C stops it
 run: $(STAMP)
 	$(BIN)/okr-run
+
+## demo: beside `make run`, seed a realistic organisation through the public API and play a few weeks of check-ins
+demo: $(STAMP)
+	$(BIN)/python -m shared.runtime.demo $(DEMO_ARGS)
 
 ## test: the whole suite, on SQLite and PostgreSQL, against real Tansu brokers started by the fixtures
 test: $(STAMP) tools
