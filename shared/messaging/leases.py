@@ -8,6 +8,7 @@ never leaves it stuck.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import threading
@@ -22,12 +23,19 @@ from shared.persistence.engine import is_sqlite
 from shared.persistence.outbox import NOTIFY_CHANNEL
 
 
+class LeaseLost(Exception):
+    """The session that held the lease is gone (database restart): take the lease again."""
+
+
 class RelayLease(Protocol):
     def try_acquire(self) -> bool:
         """Take the lease if nobody holds it; True when this process now holds it."""
 
     def wait_for_work(self, timeout: float, stop: threading.Event) -> None:
-        """Return when new outbox rows may have been committed, or after ``timeout``."""
+        """Return when new outbox rows may have been committed, or after ``timeout``.
+
+        Raises :class:`LeaseLost` when the lease turns out to be gone.
+        """
 
     def release(self) -> None: ...
 
@@ -52,12 +60,18 @@ class PostgresLease:
 
     def wait_for_work(self, timeout: float, stop: threading.Event) -> None:
         assert self._connection is not None
-        for _ in self._connection.notifies(timeout=timeout, stop_after=1):
-            break
+        try:
+            for _ in self._connection.notifies(timeout=timeout, stop_after=1):
+                break
+        except psycopg.Error as error:
+            # The lock lived in this session: whoever connects first may hold it now.
+            self.release()
+            raise LeaseLost(str(error).strip()) from error
 
     def release(self) -> None:
         if self._connection is not None and not self._connection.closed:
-            self._connection.close()  # ends the session: lock and LISTEN go with it
+            with contextlib.suppress(psycopg.Error):
+                self._connection.close()  # ends the session: lock and LISTEN go with it
         self._connection = None
 
 

@@ -48,7 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.cloudevents import KAFKA_CONTENT_TYPE
 from shared.config import KafkaSettings, RelaySettings
 from shared.messaging.kafka_clients import ensure_topics, new_consumer, new_producer
-from shared.messaging.leases import RelayLease, lease_for
+from shared.messaging.leases import LeaseLost, RelayLease, lease_for
 from shared.observability.metrics import HANDLED_ERRORS, OUTBOX_PUBLISHED, OUTBOX_REPUBLISHED
 from shared.persistence.engine import writing
 
@@ -98,45 +98,62 @@ class OutboxRelay:
 
     def run(self, stop: threading.Event) -> None:
         """Publish until ``stop`` is set; safe to run in several replicas (one is active)."""
-        while not stop.is_set() and not self._acquire_lease():
-            stop.wait(1.0)
-        if stop.is_set():
-            return
-        log.info("relay holds the outbox lease", extra={"service": self.service})
-        backoff = 0.1
-        needs_recovery = True
         try:
             while not stop.is_set():
+                while not stop.is_set() and not self._acquire_lease():
+                    stop.wait(1.0)
+                if stop.is_set():
+                    return
+                log.info("relay holds the outbox lease", extra={"service": self.service})
                 try:
-                    if needs_recovery or time.monotonic() >= self._next_topic_check:
-                        self.recover_lost_topics()
-                        needs_recovery = False
-                    published = self.publish_batch(wait_for_marks=False)
-                    self._purge_if_due()
-                    backoff = 0.1
-                    if published < self.settings.batch_size:
-                        self.wait_for_marks()
-                        self.lease.wait_for_work(self.settings.fallback_poll_seconds, stop)
-                except (BrokerUnavailable, KafkaError) as error:
-                    HANDLED_ERRORS.labels(self.service, "relay_broker_unavailable").inc()
-                    log.warning("broker unavailable, backlog kept: %s", error)
+                    self._publish_while_leased(stop)
+                except LeaseLost as error:
+                    # The database dropped the lease's session (a restart, a failover):
+                    # another replica may hold it now, so stop and take it again first.
+                    HANDLED_ERRORS.labels(self.service, "relay_lease_lost").inc()
+                    log.warning("lost the outbox lease, taking it again: %s", error)
+                    self._finish_marks()
                     self._discard_producer()
-                    needs_recovery = True
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
-                except SQLAlchemyError as error:
-                    HANDLED_ERRORS.labels(self.service, "relay_database_unavailable").inc()
-                    log.warning("database unavailable: %s", error)
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                    self.lease.release()
         finally:
-            try:
-                self.wait_for_marks()
-            except SQLAlchemyError:
-                HANDLED_ERRORS.labels(self.service, "relay_database_unavailable").inc()
+            self._finish_marks()
             self._marker.shutdown()
             self._discard_producer(timeout=5)
             self.lease.release()
+
+    def _publish_while_leased(self, stop: threading.Event) -> None:
+        backoff = 0.1
+        needs_recovery = True
+        while not stop.is_set():
+            try:
+                if needs_recovery or time.monotonic() >= self._next_topic_check:
+                    self.recover_lost_topics()
+                    needs_recovery = False
+                published = self.publish_batch(wait_for_marks=False)
+                self._purge_if_due()
+                backoff = 0.1
+                if published < self.settings.batch_size:
+                    self.wait_for_marks()
+                    self.lease.wait_for_work(self.settings.fallback_poll_seconds, stop)
+            except (BrokerUnavailable, KafkaError) as error:
+                HANDLED_ERRORS.labels(self.service, "relay_broker_unavailable").inc()
+                log.warning("broker unavailable, backlog kept: %s", error)
+                self._discard_producer()
+                needs_recovery = True
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            except SQLAlchemyError as error:
+                HANDLED_ERRORS.labels(self.service, "relay_database_unavailable").inc()
+                log.warning("database unavailable: %s", error)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+
+    def _finish_marks(self) -> None:
+        """Wait for the marks in flight; a mark that fails leaves its row to be sent again."""
+        try:
+            self.wait_for_marks()
+        except SQLAlchemyError:
+            HANDLED_ERRORS.labels(self.service, "relay_database_unavailable").inc()
 
     def _acquire_lease(self) -> bool:
         try:
