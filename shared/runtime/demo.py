@@ -169,7 +169,7 @@ def head_tokens(admin: Client) -> dict[str, str]:
 
 
 def find_objective(client: Client, cycle: str, title: str, department: str | None = None,
-                   ) -> dict[str, Any] | None:
+    params: dict[str, Any] = {"cycle": cycle, "page_size": 100}
     params = {"cycle": cycle, "page_size": 100}
     if department:
         params["department"] = department
