@@ -10,6 +10,12 @@
   exponential backoff, without committing; other handler exceptions are retried a few
   times and then dead-lettered with the exception as the reason.
 * Lag comes from the high watermark that fetch responses carry.
+* Batch mode (``batch_handler``): the whole polled batch is applied in ONE transaction:
+  one query finds the ids already processed, the handler gets the list of new events and
+  their ids are recorded in one multi-row insert. If that transaction fails, the batch is
+  handled again one event at a time, so a poison message is still isolated and
+  dead-lettered. ``on_rollback`` is called whenever a transaction in which a handler ran
+  did not commit (a handler that keeps state in memory drops it there).
 """
 
 from __future__ import annotations
@@ -44,6 +50,11 @@ log = logging.getLogger(__name__)
 
 EventHandler = Callable[[CloudEvent, Connection], None]
 """Applies one event's effect using the given connection, inside the runner's transaction."""
+
+BatchHandler = Callable[[list[CloudEvent], Connection], None]
+"""Applies several events' effects (in order) inside the runner's one transaction."""
+
+ID_CHUNK = 500  # event ids per IN (...) list
 
 
 class UnprocessableEvent(Exception):
@@ -98,18 +109,26 @@ class ConsumerRunner:
         service: str,
         group_id: str,
         topics: list[str],
-        handler: EventHandler,
+        handler: EventHandler | None = None,
         engine: Engine,
         processed_events: Table,
         kafka: KafkaSettings,
         max_records: int = 200,
         max_handler_attempts: int = 3,
         client_id: str | None = None,
+        batch_handler: BatchHandler | None = None,
+        on_rollback: Callable[[], None] | None = None,
     ) -> None:
+        if handler is None:
+            if batch_handler is None:
+                raise ValueError("give a handler or a batch_handler")
+            handler = _one_at_a_time(batch_handler)
         self.service = service
         self.group_id = group_id
         self.topics = topics
         self.handler = handler
+        self.batch_handler = batch_handler
+        self.on_rollback = on_rollback
         self.engine = engine
         self.processed = processed_events
         self.kafka = kafka
@@ -152,6 +171,12 @@ class ConsumerRunner:
         batch = self.consumer.poll(timeout_ms=500, max_records=self.max_records)
         finished: dict[TopicPartition, OffsetAndMetadata] = {}
         count = 0
+        if self.batch_handler is not None and batch:
+            count = self._process_batch(batch)
+            if count:
+                finished = {tp: OffsetAndMetadata(messages[-1].offset + 1, "", -1)
+                            for tp, messages in batch.items()}
+                batch = {}  # all finished; else handled one at a time below
         for tp, messages in batch.items():
             for message in messages:
                 if not self._process(message, stop):
@@ -174,6 +199,60 @@ class ConsumerRunner:
     def forget_partition(self, tp: TopicPartition) -> None:
         with contextlib.suppress(KeyError):  # no lag reported yet for this partition
             CONSUMER_LAG.remove(self.service, tp.topic, str(tp.partition))
+
+    # -- a whole batch -------------------------------------------------------------------
+
+    def _process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> int:
+        """Apply every message of the batch in one transaction; 0 if it must go one by one."""
+        messages = [message for messages in batch.values() for message in messages]
+        try:
+            events = [parse_event(message.value) for message in messages]
+        except InvalidEvent:
+            return 0  # the one-by-one path dead-letters the bad message
+        try:
+            outcomes = self._apply_batch(events)
+        except Exception as error:
+            HANDLED_ERRORS.labels(self.service, "consumer_batch_fallback").inc()
+            log.warning("batch of %d failed, handling it one event at a time: %s: %s",
+                        len(events), type(error).__name__, error)
+            return 0
+        for message, outcome in zip(messages, outcomes, strict=True):
+            EVENTS_CONSUMED.labels(self.service, message.topic, outcome).inc()
+        return len(messages)
+
+    def _apply_batch(self, events: list[CloudEvent]) -> list[str]:
+        assert self.batch_handler is not None
+        table = self.processed
+        handled = False
+        try:
+            with writing(self.engine).begin() as connection:
+                ids = sorted({event.id for event in events})
+                seen: set[str] = set()
+                for start in range(0, len(ids), ID_CHUNK):
+                    seen.update(connection.execute(
+                        select(table.c.event_id).where(
+                            table.c.consumer == self.group_id,
+                            table.c.event_id.in_(ids[start:start + ID_CHUNK]))).scalars())
+                outcomes, new = [], []
+                for event in events:
+                    if event.id in seen:
+                        outcomes.append("duplicate")
+                    else:
+                        seen.add(event.id)
+                        new.append(event)
+                        outcomes.append("applied")
+                if new:
+                    handled = True
+                    self.batch_handler(new, connection)
+                    now = datetime.now(UTC)
+                    connection.execute(table.insert(), [
+                        {"consumer": self.group_id, "event_id": event.id, "processed_at": now}
+                        for event in new])
+            return outcomes
+        except BaseException:
+            if handled and self.on_rollback is not None:
+                self.on_rollback()
+            raise
 
     # -- one message ---------------------------------------------------------------------
 
@@ -216,22 +295,30 @@ class ConsumerRunner:
 
     def _apply(self, event: CloudEvent) -> str:
         table = self.processed
+        handled = False
         try:
-            with writing(self.engine).begin() as connection:
-                seen = connection.execute(
-                    select(table.c.event_id).where(
-                        table.c.consumer == self.group_id, table.c.event_id == event.id
+            try:
+                with writing(self.engine).begin() as connection:
+                    seen = connection.execute(
+                        select(table.c.event_id).where(
+                            table.c.consumer == self.group_id, table.c.event_id == event.id
+                        )
+                    ).first()
+                    if seen is not None:
+                        return "duplicate"
+                    handled = True
+                    self.handler(event, connection)
+                    connection.execute(
+                        table.insert().values(
+                            consumer=self.group_id, event_id=event.id,
+                            processed_at=datetime.now(UTC)
+                        )
                     )
-                ).first()
-                if seen is not None:
-                    return "duplicate"
-                self.handler(event, connection)
-                connection.execute(
-                    table.insert().values(
-                        consumer=self.group_id, event_id=event.id, processed_at=datetime.now(UTC)
-                    )
-                )
-            return "applied"
+                return "applied"
+            except BaseException:
+                if handled and self.on_rollback is not None:
+                    self.on_rollback()
+                raise
         except IntegrityError:
             # Another member of the group recorded this event id first (after a rebalance).
             with self.engine.connect() as connection:
@@ -289,3 +376,9 @@ class ConsumerRunner:
             CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
                 max(0, highwater - position)
             )
+
+
+def _one_at_a_time(batch_handler: BatchHandler) -> EventHandler:
+    def handle(event: CloudEvent, connection: Connection) -> None:
+        batch_handler([event], connection)
+    return handle

@@ -65,3 +65,9 @@ HTTP_REQUEST_DURATION = Histogram(
     ["service", "method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+
+#: The metrics service's series guard (``OKR_METRICS_MAX_SERIES``): series of each read-model
+#: family left out of ``/metrics`` at the last scrape, by family. Rendered by the metrics
+#: service's own exposition at scrape time (it is computed per scrape, not accumulated), so
+#: only its name lives here.
+SERIES_DROPPED = "okr_metrics_series_dropped"

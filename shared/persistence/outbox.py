@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Table, func, select, text
 
@@ -26,16 +27,26 @@ class Outbox:
         before it commits (one NOTIFY per transaction instead of one per event)."""
         # One constant statement with the values as parameters: SQLAlchemy compiles it
         # once and caches it (``insert().values(...)`` builds a new cache key every call).
-        connection.execute(self.table.insert(), {
+        connection.execute(self.table.insert(), self.row(event, key))
+        if notify:
+            self.notify(connection)
+
+    def row(self, event: CloudEvent, key: str) -> dict[str, Any]:
+        """The outbox row of ``event``, for a caller that inserts it itself (with others)."""
+        return {
             "event_id": event.id,
             "topic": TOPIC_OF[EventType(event.type)].value,
             "message_key": key,
             "event_type": event.type,
             "payload": event.to_json().decode(),
             "created_at": datetime.now(UTC),
-        })
-        if notify:
-            self.notify(connection)
+        }
+
+    def append_many(self, connection: Connection, events: list[tuple[CloudEvent, str]]) -> None:
+        """Insert several (event, key) pairs in one multi-row statement; no NOTIFY (call
+        :meth:`notify` once before committing)."""
+        if events:
+            connection.execute(self.table.insert(), [self.row(event, key) for event, key in events])
 
     def notify(self, connection: Connection) -> None:
         """Wake the relay (PostgreSQL NOTIFY, delivered when the transaction commits)."""

@@ -111,6 +111,10 @@ class RollupGraph:
         self._pending: list[Node] = []
         self._before: dict[str, tuple[float | None, Status | None]] = {}
         self._expected: dict[str, float | None] = {}  # by cycle key, for ``now``
+        # Ids whose figures were recomputed (or which left) since ``take_touched``: what a
+        # read model has to write again.
+        self._touched_objectives: set[str] = set()
+        self._touched_key_results: set[str] = set()
 
     # -- operations ---------------------------------------------------------------------
 
@@ -208,7 +212,17 @@ class RollupGraph:
         self._pending.extend(self._objectives.values())
         return self._finish()
 
+    def take_touched(self) -> tuple[set[str], set[str]]:
+        """(objective ids, key result ids) recomputed or removed since the last call."""
+        touched = self._touched_objectives, self._touched_key_results
+        self._touched_objectives, self._touched_key_results = set(), set()
+        return touched
+
     # -- reading ------------------------------------------------------------------------
+
+    def cycle(self, key: str) -> tuple[int, CycleWindow] | None:
+        """(version, window) of a cycle held, or None."""
+        return self._cycles.get(key)
 
     def objective(self, objective_id: str) -> ObjectiveNode | None:
         return self._objectives.get(objective_id)
@@ -224,6 +238,9 @@ class RollupGraph:
 
     def key_results_of(self, objective_id: str) -> list[KeyResultNode]:
         return list(self._key_results_of.get(objective_id, ()))
+
+    def contribution(self, contribution_id: str) -> ContributionEdge | None:
+        return self._contributions.get(contribution_id)
 
     def contributions(self) -> Iterable[ContributionEdge]:
         """Every contribution held; those with ``active`` False wait for a cycle to open."""
@@ -400,8 +417,10 @@ class RollupGraph:
 
     def _refresh(self, node: Node) -> None:
         if isinstance(node, KeyResultNode):
+            self._touched_key_results.add(node.id)
             node.refresh()
             return
+        self._touched_objectives.add(node.id)
         self._before.setdefault(node.id, (node.progress, node.status))
         node.progress = node.progress_inputs.mean()
         node.confidence = node.confidence_inputs.mean()
@@ -410,6 +429,9 @@ class RollupGraph:
 
     def _retire(self, node: Node) -> None:
         before = node.signal()
+        touched = (self._touched_objectives if isinstance(node, ObjectiveNode)
+                   else self._touched_key_results)
+        touched.add(node.id)
         if isinstance(node, ObjectiveNode):
             self._before.setdefault(node.id, (node.progress, node.status))
             node.progress = node.confidence = node.status = None

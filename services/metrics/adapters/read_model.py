@@ -1,0 +1,199 @@
+"""Writing the read model in bulk, and loading the graph back from it.
+
+Writes are multi-row upserts (``INSERT ... ON CONFLICT DO UPDATE``, on SQLite and
+PostgreSQL alike) and one ``DELETE ... WHERE id IN (...)`` per table, so a batch of events
+costs a handful of statements whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from services.metrics.adapters import tables
+from services.metrics.domain.goal_items import (
+    Aggregation,
+    ContributionState,
+    CycleState,
+    ItemType,
+    KeyResultState,
+    Measure,
+    ObjectiveKind,
+    ObjectiveState,
+)
+from services.metrics.domain.graph import KeyResultNode, ObjectiveNode
+from services.metrics.domain.progress import settled
+from services.metrics.domain.rollup import RollupGraph
+
+CHUNK = 500  # ids per IN (...) list: far below every parameter limit
+STREAM_ROWS = 10_000
+
+
+def upsert(connection: Connection, table: Table, rows: Sequence[dict[str, Any]],
+           keys: Sequence[str], *, keep_greater: str | None = None,
+           add_up: str | None = None) -> None:
+    """Insert ``rows``; on a key conflict overwrite the row (``keep_greater``: keep the
+    larger value of that column; ``add_up``: add the new value to the old)."""
+    if not rows:
+        return
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    excluded = statement.excluded
+    updates: dict[str, Any] = {c.name: excluded[c.name] for c in table.columns
+                               if c.name not in keys}
+    if keep_greater is not None:
+        greatest = func.greatest if dialect is postgresql else func.max
+        updates[keep_greater] = greatest(table.c[keep_greater], excluded[keep_greater])
+    if add_up is not None:
+        updates[add_up] = table.c[add_up] + excluded[add_up]
+    connection.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates),
+                       list(rows))
+
+
+def delete_ids(connection: Connection, table: Table, ids: Iterable[str],
+               column: str = "id") -> None:
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        connection.execute(delete(table).where(table.c[column].in_(ordered[start:start + CHUNK])))
+
+
+def objective_row(graph: RollupGraph, node: ObjectiveNode, at: datetime) -> dict[str, Any]:
+    return {"id": node.id, "version": node.version, "cycle": node.cycle,
+            "kind": node.kind.value, "departments": "+".join(node.departments),
+            "title": node.title, "archived": node.archived, "progress": node.progress,
+            "attainment": objective_attainment(graph, node), "confidence": node.confidence,
+            "status": None if node.status is None else node.status.value, "updated_at": at}
+
+
+def objective_attainment(graph: RollupGraph, node: ObjectiveNode) -> float | None:
+    """Weighted mean of its own key results' unclamped attainment; else its progress."""
+    total = weight = 0.0
+    for key_result in graph.key_results_of(node.id):
+        value = key_result.attainment
+        if value is not None and key_result.weight > 0:
+            total += key_result.weight * value
+            weight += key_result.weight
+    return settled(total / weight) if weight else node.progress
+
+
+def key_result_row(node: KeyResultNode) -> dict[str, Any]:
+    return {"id": node.id, "version": node.version, "objective_id": node.objective_id,
+            "title": node.title, "measure": node.measure.value,
+            "aggregation": node.aggregation.value, "start": node.start, "target": node.target,
+            "unit": node.unit, "weight": node.weight, "checked_in": node.checked_in,
+            "given_confidence": node.given_confidence, "last_checkin_at": node.last_checkin_at,
+            "value": node.current, "progress": node.progress, "attainment": node.attainment,
+            "confidence": node.confidence}
+
+
+def write_items(connection: Connection, graph: RollupGraph, objective_ids: set[str],
+                key_result_ids: set[str], contribution_ids: set[str],
+                cycle_keys: set[str]) -> None:
+    """Write what the graph now holds for these items; delete the rows of those it lost."""
+    at = datetime.now(UTC)
+    objective_rows, gone = [], []
+    for objective_id in objective_ids:
+        objective = graph.objective(objective_id)
+        if objective is None:
+            gone.append(objective_id)
+        else:
+            objective_rows.append(objective_row(graph, objective, at))
+    delete_ids(connection, tables.objectives, gone)
+    upsert(connection, tables.objectives, objective_rows, ["id"])
+
+    key_result_rows, gone = [], []
+    for key_result_id in key_result_ids:
+        key_result = graph.key_result(key_result_id)
+        if key_result is None:
+            gone.append(key_result_id)
+        else:
+            key_result_rows.append(key_result_row(key_result))
+    delete_ids(connection, tables.key_results, gone)
+    upsert(connection, tables.key_results, key_result_rows, ["id"])
+
+    contribution_rows, gone = [], []
+    for contribution_id in contribution_ids:
+        edge = graph.contribution(contribution_id)
+        if edge is None:
+            gone.append(contribution_id)
+        else:
+            contribution_rows.append({
+                "id": edge.id, "version": edge.version, "child_type": edge.child_type.value,
+                "child_id": edge.child_id, "parent_type": edge.parent_type.value,
+                "parent_id": edge.parent_id, "weight": edge.weight})
+    delete_ids(connection, tables.contributions, gone)
+    upsert(connection, tables.contributions, contribution_rows, ["id"])
+
+    cycle_rows = []
+    for key in cycle_keys:
+        held = graph.cycle(key)
+        if held is not None:
+            version, window = held
+            cycle_rows.append({"key": key, "version": version, "starts_on": window.starts_on,
+                               "ends_on": window.ends_on})
+    upsert(connection, tables.cycles, cycle_rows, ["key"])
+
+
+def write_removals(connection: Connection, removals: dict[tuple[str, str], int]) -> None:
+    upsert(connection, tables.removed_items,
+           [{"item_type": t, "item_id": i, "version": v} for (t, i), v in removals.items()],
+           ["item_type", "item_id"], keep_greater="version")
+
+
+def add_check_ins(connection: Connection, counts: dict[str, int]) -> None:
+    upsert(connection, tables.checkin_counters,
+           [{"department": d, "count": n} for d, n in counts.items()], ["department"],
+           add_up="count")
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+def _stream(connection: Connection, table: Table) -> Iterator[Any]:
+    result = connection.execution_options(yield_per=STREAM_ROWS).execute(select(table))
+    for partition in result.partitions():
+        yield from partition
+
+
+def load_graph(engine: Engine, graph: RollupGraph) -> dict[str, int]:
+    """Fill an empty graph from the read model; return the link versions (links are not
+    part of the roll-up graph), removed links as negative versions."""
+    links: dict[str, int] = {}
+    with engine.connect() as connection:
+        for row in _stream(connection, tables.cycles):
+            graph.upsert_cycle(CycleState(row.key, row.version, _date(row.starts_on),
+                                          _date(row.ends_on)))
+        for row in _stream(connection, tables.objectives):
+            graph.upsert_objective(ObjectiveState(
+                row.id, row.version, row.cycle, ObjectiveKind(row.kind),
+                tuple(row.departments.split("+")), row.title, bool(row.archived)))
+        for row in _stream(connection, tables.key_results):
+            graph.upsert_key_result(KeyResultState(
+                row.id, row.version, row.objective_id, Measure(row.measure), row.start,
+                row.target, weight=row.weight, aggregation=Aggregation(row.aggregation),
+                current=row.checked_in, confidence=row.given_confidence,
+                last_checkin_at=row.last_checkin_at, title=row.title, unit=row.unit))
+        for row in _stream(connection, tables.contributions):
+            graph.add_contribution(ContributionState(
+                row.id, row.version, ItemType(row.child_type), row.child_id,
+                ItemType(row.parent_type), row.parent_id, row.weight))
+        for row in connection.execute(select(tables.links.c.id, tables.links.c.version)):
+            links[row.id] = row.version
+        for row in _stream(connection, tables.removed_items):
+            if row.item_type == "objective":
+                graph.remove_objective(row.item_id, row.version)
+            elif row.item_type == "key_result":
+                graph.remove_key_result(row.item_id, row.version)
+            elif row.item_type == "contribution":
+                graph.remove_contribution(row.item_id, row.version)
+            elif row.item_id not in links:
+                links[row.item_id] = -row.version
+    graph.take_touched()
+    return links
+
+
+def _date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)

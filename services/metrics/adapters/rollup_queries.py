@@ -1,0 +1,190 @@
+"""Reads of the roll-up API: lists, and an objective's tree with the links of its subtree.
+
+Expected progress is computed at read time from the cycle's dates, so it is exact at any
+moment; progress, status and confidence are what the consumer last computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, Row, func, or_, select
+
+from services.metrics.adapters import tables
+from services.metrics.domain.status import CycleWindow, expected_progress
+
+NO_DATA = "no_data"
+MAX_DEPTH = 5
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RollupFilter:
+    cycle: str | None = None
+    kind: str | None = None
+    department: str | None = None
+
+
+class RollupQueries:
+    def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    def search(self, where: RollupFilter, offset: int, limit: int
+               ) -> tuple[list[dict[str, Any]], int]:
+        o = tables.objectives
+        conditions: list[ColumnElement[bool]] = []
+        if where.cycle is not None:
+            conditions.append(o.c.cycle == where.cycle)
+        if where.kind is not None:
+            conditions.append(o.c.kind == where.kind)
+        if where.department is not None:
+            conditions.append(_owned_by(where.department))
+        with self.engine.connect() as connection:
+            total = connection.execute(select(func.count()).select_from(o)
+                                       .where(*conditions)).scalar_one()
+            rows = connection.execute(select(o).where(*conditions).order_by(o.c.id)
+                                      .offset(offset).limit(limit)).all()
+            expected = self._expected(connection)
+        return [objective_view(row, expected) for row in rows], int(total)
+
+    def tree(self, objective_id: str, depth: int) -> dict[str, Any] | None:
+        """The objective's roll-up, its children to ``depth``, and its subtree's links."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(tables.objectives)
+                                     .where(tables.objectives.c.id == objective_id)).first()
+            if row is None:
+                return None
+            expected = self._expected(connection)
+            seen: set[str] = {objective_id}
+            view = objective_view(row, expected)
+            view["children"] = self._children(connection, "objective", objective_id, depth,
+                                              expected, seen)
+            view["links"] = self._links(connection, seen)
+        return view
+
+    def _expected(self, connection: Connection) -> dict[str, float]:
+        now = self.clock()
+        return {row.key: expected_progress(CycleWindow(_date(row.starts_on),
+                                                       _date(row.ends_on)), now)
+                for row in connection.execute(select(tables.cycles))}
+
+    def _children(self, connection: Connection, item_type: str, item_id: str, depth: int,
+                  expected: dict[str, float], seen: set[str]) -> list[dict[str, Any]]:
+        if depth <= 0:
+            return []
+        o, k, c = tables.objectives, tables.key_results, tables.contributions
+        children: list[dict[str, Any]] = []
+        if item_type == "objective":
+            for row in connection.execute(select(k).where(k.c.objective_id == item_id)
+                                          .order_by(k.c.id)):
+                children.append(self._key_result_node(connection, row, None, depth, expected,
+                                                      seen))
+        edges = connection.execute(select(c).where(c.c.parent_type == item_type,
+                                                   c.c.parent_id == item_id)
+                                   .order_by(c.c.id)).all()
+        for edge in edges:
+            if edge.child_type == "objective":
+                child = connection.execute(select(o).where(o.c.id == edge.child_id)).first()
+                if child is None:
+                    continue
+                seen.add(child.id)
+                node = objective_view(child, expected)
+                node.update(type="objective", contribution_weight=edge.weight,
+                            children=self._children(connection, "objective", child.id,
+                                                    depth - 1, expected, seen))
+                children.append(node)
+            else:
+                kr = connection.execute(select(k).where(k.c.id == edge.child_id)).first()
+                if kr is not None:
+                    children.append(self._key_result_node(connection, kr, edge.weight,
+                                                          depth, expected, seen))
+        return children
+
+    def _key_result_node(self, connection: Connection, row: Row[Any], weight: float | None,
+                         depth: int, expected: dict[str, float], seen: set[str]
+                         ) -> dict[str, Any]:
+        seen.add(row.id)
+        node = key_result_view(row)
+        node["contribution_weight"] = weight
+        node["children"] = self._children(connection, "key_result", row.id, depth - 1,
+                                          expected, seen)
+        return node
+
+    def _links(self, connection: Connection, ids: set[str]) -> list[dict[str, Any]]:
+        link = tables.links
+        ordered = sorted(ids)
+        found: dict[str, Row[Any]] = {}
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start:start + 500]
+            for row in connection.execute(select(link).where(
+                    or_(link.c.from_id.in_(chunk), link.c.to_id.in_(chunk)))):
+                found[row.id] = row
+        views = []
+        for row in sorted(found.values(), key=lambda r: r.id):
+            outgoing = row.from_id in ids
+            other_type, other_id = ((row.to_type, row.to_id) if outgoing
+                                    else (row.from_type, row.from_id))
+            views.append({
+                "id": row.id, "kind": row.kind, "direction": "outgoing" if outgoing else "incoming",
+                "from_type": row.from_type, "from_id": row.from_id,
+                "from_department": row.from_department, "to_type": row.to_type,
+                "to_id": row.to_id, "to_department": row.to_department,
+                "linked_item": self._item_figures(connection, other_type, other_id)})
+        return views
+
+    def _item_figures(self, connection: Connection, item_type: str, item_id: str
+                      ) -> dict[str, Any]:
+        o, k = tables.objectives, tables.key_results
+        if item_type == "objective":
+            row = connection.execute(select(o.c.title, o.c.progress, o.c.status)
+                                     .where(o.c.id == item_id)).first()
+        else:
+            row = connection.execute(select(k.c.title, k.c.progress, o.c.status)
+                                     .outerjoin(o, o.c.id == k.c.objective_id)
+                                     .where(k.c.id == item_id)).first()
+        if row is None:
+            return {"type": item_type, "id": item_id, "known": False, "title": None,
+                    "progress": None, "status": NO_DATA}
+        return {"type": item_type, "id": item_id, "known": True, "title": row.title,
+                "progress": row.progress, "status": row.status or NO_DATA}
+
+
+def _owned_by(department: str) -> ColumnElement[bool]:
+    departments = tables.objectives.c.departments
+    pattern = department.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(departments == department,
+               departments.like(f"{pattern}+%", escape="\\"),
+               departments.like(f"%+{pattern}", escape="\\"),
+               departments.like(f"%+{pattern}+%", escape="\\"))
+
+
+def objective_view(row: Row[Any], expected: dict[str, float]) -> dict[str, Any]:
+    return {"type": "objective", "objective_id": row.id, "title": row.title,
+            "cycle": row.cycle, "kind": row.kind, "departments": row.departments.split("+"),
+            "archived": bool(row.archived), "progress": row.progress,
+            "attainment": row.attainment, "expected_progress": expected.get(row.cycle),
+            "status": row.status or NO_DATA, "confidence": row.confidence,
+            "updated_at": row.updated_at}
+
+
+def key_result_view(row: Row[Any]) -> dict[str, Any]:
+    last = row.last_checkin_at
+    return {"type": "key_result", "key_result_id": row.id, "objective_id": row.objective_id,
+            "title": row.title, "measure": row.measure, "aggregation": row.aggregation,
+            "unit": row.unit, "start": row.start, "target": row.target, "weight": row.weight,
+            "value": row.value, "progress": row.progress, "attainment": row.attainment,
+            "confidence": row.confidence,
+            "last_checkin_at": None if last is None else datetime.fromtimestamp(last, UTC)}
+
+
+def _date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)

@@ -1,0 +1,131 @@
+"""The metrics read model: goal items with their versions and computed roll-up figures.
+
+Each objective and key result row holds the item's definition (what the graph is rebuilt
+from on start) and the figures computed for it (what the API and ``/metrics`` serve), so
+one row is written per changed item. ``removed_items`` keeps the version each item was
+removed at, so a late, older event cannot bring it back after a restart either.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+)
+
+from shared.persistence.tables import add_plumbing_tables
+from shared.persistence.types import UtcDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+plumbing = add_plumbing_tables(metadata)
+
+cycles = Table(
+    "cycles", metadata,
+    Column("key", String(40), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False),
+)
+
+objectives = Table(
+    "objectives", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("cycle", String(40), nullable=False),
+    Column("kind", String(20), nullable=False),
+    # owning departments, sorted and joined by "+" (the metric label's form)
+    Column("departments", String(400), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("archived", Boolean, nullable=False),
+    # computed; NULL: no data
+    Column("progress", Float, nullable=True),
+    Column("attainment", Float, nullable=True),
+    Column("confidence", Float, nullable=True),
+    Column("status", String(20), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+Index("ix_objectives_cycle_kind", objectives.c.cycle, objectives.c.kind)
+
+key_results = Table(
+    "key_results", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("objective_id", String(64), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("measure", String(20), nullable=False),
+    Column("aggregation", String(20), nullable=False),
+    Column("start", Float, nullable=False),
+    Column("target", Float, nullable=False),
+    Column("unit", String(20), nullable=False),
+    Column("weight", Float, nullable=False),
+    Column("checked_in", Float, nullable=True),  # the latest checked-in value, if any
+    Column("given_confidence", Float, nullable=True),
+    Column("last_checkin_at", Float, nullable=True),  # POSIX seconds
+    # computed
+    Column("value", Float, nullable=True),
+    Column("progress", Float, nullable=True),
+    Column("attainment", Float, nullable=True),
+    Column("confidence", Float, nullable=True),
+)
+Index("ix_key_results_objective_id", key_results.c.objective_id)
+
+contributions = Table(
+    "contributions", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("child_type", String(20), nullable=False),
+    Column("child_id", String(64), nullable=False),
+    Column("parent_type", String(20), nullable=False),
+    Column("parent_id", String(64), nullable=False),
+    Column("weight", Float, nullable=False),
+)
+Index("ix_contributions_parent_id", contributions.c.parent_id)
+Index("ix_contributions_child_id", contributions.c.child_id)
+
+links = Table(
+    "links", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("from_type", String(20), nullable=False),
+    Column("from_id", String(64), nullable=False),
+    Column("from_department", String(40), nullable=False),
+    Column("to_type", String(20), nullable=False),
+    Column("to_id", String(64), nullable=False),
+    Column("to_department", String(40), nullable=False),
+)
+Index("ix_links_from_id", links.c.from_id)
+Index("ix_links_to_id", links.c.to_id)
+
+removed_items = Table(
+    "removed_items", metadata,
+    Column("item_type", String(20), primary_key=True),
+    Column("item_id", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+checkin_counters = Table(
+    "checkin_counters", metadata,
+    Column("department", String(400), primary_key=True),
+    Column("count", BigInteger, nullable=False),
+)
+
+READ_MODEL_TABLES = (cycles, objectives, key_results, contributions, links, removed_items,
+                     checkin_counters)
+"""The tables a rebuild empties and refills (the outbox and processed events are not)."""

@@ -1,0 +1,50 @@
+"""The metrics service's composition root: the one place that builds real adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from services.metrics.adapters import tables
+from services.metrics.config import SERVICE, MetricsConfig
+from services.metrics.service_layer.projection import RollupProjection
+from services.metrics.service_layer.rollup_events import RollupEvents
+from shared.contract import Topic
+from shared.messaging.consumer import ConsumerRunner
+from shared.messaging.relay import OutboxRelay
+from shared.persistence.engine import create_database_engine
+from shared.persistence.outbox import Outbox
+
+
+@dataclass
+class Metrics:
+    """Everything a metrics process needs, built once per process."""
+
+    config: MetricsConfig
+    engine: Engine
+    outbox: Outbox
+
+    def projection(self, publish: bool = True) -> RollupProjection:
+        """An empty projection (call ``load``); ``publish=False`` writes no roll-up events."""
+        return RollupProjection(self.engine, RollupEvents(self.outbox, self.config.event_source,
+                                                          enabled=publish),
+                                self.config.thresholds)
+
+    def consumer(self, projection: RollupProjection) -> ConsumerRunner:
+        return ConsumerRunner(service=SERVICE, group_id=self.config.consumer_group,
+                              topics=[Topic.GOALS.value], batch_handler=projection.apply,
+                              on_rollback=projection.rolled_back, engine=self.engine,
+                              processed_events=tables.plumbing.processed_events,
+                              kafka=self.config.kafka, max_records=self.config.batch_size)
+
+    def relay(self) -> OutboxRelay:
+        return OutboxRelay(service=SERVICE, engine=self.engine,
+                           outbox_table=tables.plumbing.outbox, kafka=self.config.kafka,
+                           settings=self.config.relay)
+
+
+def bootstrap(config: MetricsConfig | None = None) -> Metrics:
+    config = config or MetricsConfig.from_env()
+    engine = create_database_engine(config.database_url)
+    return Metrics(config=config, engine=engine, outbox=Outbox(tables.plumbing.outbox))

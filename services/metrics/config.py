@@ -1,0 +1,69 @@
+"""Metrics service settings, from the environment (see the README's table)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.metrics.domain.status import StatusThresholds
+from shared.config import (
+    AuthSettings,
+    KafkaSettings,
+    RelaySettings,
+    database_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_str,
+)
+
+SERVICE = "metrics"
+CONSUMER_GROUP = "okr-metrics"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    database_url: str
+    kafka: KafkaSettings
+    relay: RelaySettings
+    auth: AuthSettings
+    thresholds: StatusThresholds
+    host: str
+    port: int
+    worker_metrics_port: int
+    event_source: str
+    consumer_group: str
+    batch_size: int
+    status_tick_seconds: float
+    max_series: int
+    log_level: str
+    log_json: bool
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsConfig:
+        defaults = StatusThresholds()
+        return cls(
+            database_url=database_url(SERVICE, environ),
+            kafka=KafkaSettings.from_env(environ),
+            relay=RelaySettings.from_env(environ),
+            auth=AuthSettings.from_env(environ),
+            thresholds=StatusThresholds(
+                on_track_gap=env_float("OKR_STATUS_ON_TRACK_GAP", defaults.on_track_gap,
+                                       environ),
+                at_risk_gap=env_float("OKR_STATUS_AT_RISK_GAP", defaults.at_risk_gap, environ),
+                on_track_confidence=env_float("OKR_STATUS_ON_TRACK_CONFIDENCE",
+                                              defaults.on_track_confidence, environ),
+                at_risk_confidence=env_float("OKR_STATUS_AT_RISK_CONFIDENCE",
+                                             defaults.at_risk_confidence, environ),
+            ),
+            host=env_str("OKR_HOST", "127.0.0.1", environ),
+            port=env_int("OKR_METRICS_PORT", 8082, environ),
+            worker_metrics_port=env_int("OKR_METRICS_WORKER_METRICS_PORT", 9182, environ),
+            event_source=env_str("OKR_METRICS_EVENT_SOURCE", "/okr/metrics", environ),
+            consumer_group=env_str("OKR_METRICS_CONSUMER_GROUP", CONSUMER_GROUP, environ),
+            batch_size=env_int("OKR_METRICS_BATCH_SIZE", 1000, environ),
+            status_tick_seconds=env_float("OKR_METRICS_STATUS_TICK_SECONDS", 60.0, environ),
+            max_series=env_int("OKR_METRICS_MAX_SERIES", 200_000, environ),
+            log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
+            log_json=env_bool("OKR_LOG_JSON", True, environ),
+        )

@@ -1,0 +1,69 @@
+"""The metrics HTTP API: roll-ups, and ``/metrics`` rendered from the read model."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, current_app
+
+from services.metrics.adapters.exposition import CONTENT_TYPE, render_read_model
+from services.metrics.adapters.rollup_queries import RollupQueries
+from services.metrics.bootstrap import Metrics, bootstrap
+from services.metrics.config import SERVICE, MetricsConfig
+from services.metrics.entrypoints.api.rollups import rollups
+from shared.observability.collectors import OutboxBacklogCollector
+from shared.web.readiness import broker_check, database_check
+from shared.web.remote_auth import TokenIntrospector, install_authentication
+from shared.web.shell import create_service_app
+
+DESCRIPTION = """Roll-ups of the shared OKRs, computed from the events of `okr.goals.v1`:
+each objective's progress, expected progress and status, its children and the links of
+its subtree to other departments. `/metrics` exposes the same figures to Prometheus.
+Authenticate `/v1/...` with `Authorization: Bearer <token>` (tokens of the goals service).
+Errors are `application/problem+json`."""
+
+
+def metrics_container() -> Metrics:
+    container: Metrics = current_app.extensions["okr.metrics"]
+    return container
+
+
+def create_app(config: MetricsConfig | None = None, container: Metrics | None = None,
+               introspector: TokenIntrospector | None = None) -> Flask:
+    container = container or bootstrap(config)
+    app, api = create_service_app(
+        SERVICE,
+        title="OKR metrics service",
+        description=DESCRIPTION,
+        readiness_checks={
+            "database": database_check(lambda: metrics_container().engine),
+            "kafka": broker_check(lambda: metrics_container().config.kafka),
+        },
+        collectors=[OutboxBacklogCollector(SERVICE, lambda: metrics_container().engine,
+                                           container.outbox)],
+    )
+    app.extensions["okr.metrics"] = container
+    app.extensions["okr.metrics.queries"] = RollupQueries(container.engine)
+    install_authentication(
+        app, introspector or TokenIntrospector.from_settings(container.config.auth), SERVICE)
+    api.register_blueprint(rollups)
+    _serve_read_model_metrics(app)
+    return app
+
+
+def _serve_read_model_metrics(app: Flask) -> None:
+    """``/metrics``: the process's plumbing metrics, then the read model's families."""
+    plumbing = app.view_functions["metrics"]
+
+    def metrics() -> Response:
+        started = time.perf_counter()
+        container = metrics_container()
+        text = render_read_model(container.engine, container.config.max_series)
+        served = plumbing()
+        assert isinstance(served, Response)
+        body = served.get_data() + text.encode()
+        response = Response(body, mimetype=None, content_type=CONTENT_TYPE)
+        response.headers["X-Render-Seconds"] = f"{time.perf_counter() - started:.3f}"
+        return response
+
+    app.view_functions["metrics"] = metrics

@@ -1,0 +1,84 @@
+"""``okr-metrics``: migrate, serve the API, consume goal events, rebuild the read model."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from services.metrics.bootstrap import bootstrap
+from services.metrics.config import SERVICE, MetricsConfig
+from services.metrics.service_layer.rebuild import rebuild as replay
+from shared.observability.logging import configure_logging
+from shared.persistence.migrations import upgrade_to_head
+from shared.runtime.workers import Loop, run_until_signalled
+
+MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
+
+@click.group()
+def main() -> None:
+    """The metrics service."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    config = MetricsConfig.from_env()
+    configure_logging(SERVICE, config.log_level, config.log_json)
+    upgrade_to_head(MIGRATIONS, config.database_url)
+    click.echo("metrics database at head", err=True)
+
+
+@main.command()
+@click.option("--workers", default=lambda: os.environ.get("OKR_METRICS_HTTP_WORKERS", "2"),
+              show_default="OKR_METRICS_HTTP_WORKERS or 2", help="gunicorn worker processes")
+def serve(workers: str) -> None:
+    """Migrate, then serve the HTTP API (and /metrics) with gunicorn."""
+    config = MetricsConfig.from_env()
+    upgrade_to_head(MIGRATIONS, config.database_url)
+    if int(workers) > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="okr-metrics-metrics-")
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    args = [str(gunicorn), "--bind", f"{config.host}:{config.port}", "--workers", workers,
+            "--threads", "4", "--graceful-timeout", "10", "--no-control-socket",
+            "services.metrics.entrypoints.wsgi:app"]
+    os.execv(args[0], args)
+
+
+@main.command()
+def consume() -> None:
+    """Consume okr.goals.v1 into the read model, relay roll-up events; until SIGTERM."""
+    config = MetricsConfig.from_env()
+    configure_logging(SERVICE, config.log_level, config.log_json)
+    upgrade_to_head(MIGRATIONS, config.database_url)
+    metrics = bootstrap(config)
+    projection = metrics.projection()
+    projection.load()
+    loops: dict[str, Loop] = {"consumer": metrics.consumer(projection).run,
+                              "relay": metrics.relay().run}
+    if config.status_tick_seconds > 0:
+        loops["status"] = projection.run_status_ticks(config.status_tick_seconds)
+    sys.exit(run_until_signalled(SERVICE, loops, config.worker_metrics_port, config.host))
+
+
+@main.command()
+@click.option("--database-url", default=None,
+              help="rebuild into this database instead of OKR_METRICS_DATABASE_URL")
+def rebuild(database_url: str | None) -> None:
+    """Empty the read model and replay okr.goals.v1 from the beginning into it.
+
+    Stop `okr-metrics consume` first; start it again afterwards.
+    """
+    config = MetricsConfig.from_env()
+    if database_url:
+        config = dataclasses.replace(config, database_url=database_url)
+    configure_logging(SERVICE, config.log_level, config.log_json)
+    upgrade_to_head(MIGRATIONS, config.database_url)
+    counts = replay(bootstrap(config), lambda line: click.echo(line, err=True))
+    click.echo(f"rebuilt: {counts['applied']} applied, {counts['duplicate']} duplicates, "
+               f"{counts['skipped']} skipped", err=True)

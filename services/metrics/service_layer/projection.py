@@ -1,0 +1,201 @@
+"""The roll-up projection: goal events into the in-memory graph and the read model.
+
+One process (one active replica) holds the whole :class:`RollupGraph`. Each consumed batch
+is applied to the graph and written in the consumer's transaction: only the items it
+changed, in multi-row statements, with the roll-up events in this service's outbox. If
+that transaction does not commit, the graph is loaded again from the database, so memory
+never holds what the database does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, delete
+
+from services.metrics.adapters import read_model, tables
+from services.metrics.domain.goal_items import (
+    ContributionState,
+    CycleState,
+    KeyResultState,
+    ObjectiveState,
+)
+from services.metrics.domain.rollup import Changes, RollupGraph
+from services.metrics.domain.status import StatusThresholds
+from services.metrics.service_layer.goal_events import DecodedEvent, LinkState, Removal, decode
+from services.metrics.service_layer.rollup_events import RollupEvents
+from shared.cloudevents import CloudEvent
+from shared.persistence.engine import writing
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_DEPARTMENT = "unknown"
+
+
+@dataclass
+class _Batch:
+    """What one batch changed beyond the graph's own record of touched items."""
+
+    contributions: set[str] = field(default_factory=set)
+    cycles: set[str] = field(default_factory=set)
+    removals: dict[tuple[str, str], int] = field(default_factory=dict)
+    links: dict[str, LinkState] = field(default_factory=dict)
+    links_gone: set[str] = field(default_factory=set)
+    check_ins: dict[str, int] = field(default_factory=dict)
+    # objective id -> (progress, status) before the batch, and the event that last moved it
+    before: dict[str, tuple[float | None, str | None]] = field(default_factory=dict)
+    causes: dict[str, str] = field(default_factory=dict)
+
+    def note(self, changes: Changes, cause: str) -> None:
+        for objective_id, change in changes.items():
+            self.before.setdefault(objective_id, (
+                change.progress_before,
+                None if change.status_before is None else change.status_before.value))
+            self.causes[objective_id] = cause
+
+
+class RollupProjection:
+    def __init__(self, engine: Engine, events: RollupEvents,
+                 thresholds: StatusThresholds | None = None) -> None:
+        self.engine = engine
+        self.events = events
+        self.thresholds = thresholds
+        self.lock = threading.RLock()
+        self.graph = RollupGraph(thresholds)
+        self.links: dict[str, int] = {}  # link id -> version (negative: removed at)
+        self._mutated = False
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """(Re)build the graph from the read model."""
+        with self.lock:
+            started = time.perf_counter()
+            graph = RollupGraph(self.thresholds)
+            links = read_model.load_graph(self.engine, graph)
+            self.graph, self.links, self._mutated = graph, links, False
+            log.info("graph loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
+
+    def rolled_back(self) -> None:
+        """The consumer's transaction failed: forget what was applied in memory."""
+        with self.lock:
+            if self._mutated:
+                log.warning("batch rolled back; reloading the graph from the database")
+                self.load()
+
+    # -- applying --------------------------------------------------------------------------
+
+    def apply(self, events: list[CloudEvent], connection: Connection) -> None:
+        """The consumer's batch handler: apply and write ``events`` in ``connection``'s
+        transaction. A malformed event raises before anything is touched."""
+        decoded = [decode(event) for event in events]
+        with self.lock:
+            self._mutated = True
+            batch = _Batch()
+            for item in decoded:
+                self._apply_one(item, batch)
+            self._write(connection, batch)
+
+    def _apply_one(self, item: DecodedEvent, batch: _Batch) -> None:
+        graph, change, cause = self.graph, item.change, item.event.id
+        if item.is_check_in and isinstance(change, KeyResultState):
+            objective = graph.objective(change.objective_id)
+            department = ("+".join(objective.departments) if objective is not None
+                          else UNKNOWN_DEPARTMENT)
+            batch.check_ins[department] = batch.check_ins.get(department, 0) + 1
+        if isinstance(change, ObjectiveState):
+            batch.note(graph.upsert_objective(change), cause)
+        elif isinstance(change, KeyResultState):
+            batch.note(graph.upsert_key_result(change), cause)
+        elif isinstance(change, ContributionState):
+            batch.contributions.add(change.id)
+            batch.note(graph.add_contribution(change), cause)
+        elif isinstance(change, CycleState):
+            batch.cycles.add(change.key)
+            batch.note(graph.upsert_cycle(change), cause)
+        elif isinstance(change, LinkState):
+            self._link(change, batch)
+        elif isinstance(change, Removal):
+            self._remove(change, batch, cause)
+
+    def _remove(self, removal: Removal, batch: _Batch, cause: str) -> None:
+        key = (removal.item_type, removal.item_id)
+        batch.removals[key] = max(batch.removals.get(key, 0), removal.version)
+        if removal.item_type == "objective":
+            batch.note(self.graph.remove_objective(removal.item_id, removal.version), cause)
+        elif removal.item_type == "key_result":
+            batch.note(self.graph.remove_key_result(removal.item_id, removal.version), cause)
+        elif removal.item_type == "contribution":
+            batch.contributions.add(removal.item_id)
+            batch.note(self.graph.remove_contribution(removal.item_id, removal.version), cause)
+        else:
+            held = self.links.get(removal.item_id)
+            if held is None or abs(held) <= removal.version:
+                self.links[removal.item_id] = -removal.version
+                batch.links.pop(removal.item_id, None)
+                batch.links_gone.add(removal.item_id)
+
+    def _link(self, link: LinkState, batch: _Batch) -> None:
+        held = self.links.get(link.id)
+        if held is None or link.version > abs(held):
+            self.links[link.id] = link.version
+            batch.links[link.id] = link
+            batch.links_gone.discard(link.id)
+
+    def _write(self, connection: Connection, batch: _Batch) -> None:
+        objective_ids, key_result_ids = self.graph.take_touched()
+        read_model.write_items(connection, self.graph, objective_ids, key_result_ids,
+                               batch.contributions, batch.cycles)
+        read_model.write_removals(connection, batch.removals)
+        if batch.links_gone:
+            read_model.delete_ids(connection, tables.links, batch.links_gone)
+        read_model.upsert(connection, tables.links,
+                          [_link_row(link) for link in batch.links.values()], ["id"])
+        read_model.add_check_ins(connection, batch.check_ins)
+        self.events.publish(connection, self.graph, batch.before, batch.causes)
+
+    # -- time passing ----------------------------------------------------------------------
+
+    def reassess(self) -> int:
+        """Judge every status again at the current time; write and publish what moved."""
+        with self.lock:
+            try:
+                with writing(self.engine).begin() as connection:
+                    self._mutated = True
+                    changes = self.graph.reassess_statuses()
+                    self.graph.take_touched()  # figures other than status did not move
+                    batch = _Batch()
+                    batch.note(changes, "")
+                    read_model.write_items(connection, self.graph, set(changes), set(), set(),
+                                           set())
+                    self.events.publish(connection, self.graph, batch.before, {})
+            except Exception:
+                self.rolled_back()
+                raise
+            self._mutated = False
+            return len(changes)
+
+    def run_status_ticks(self, interval: float) -> Callable[[threading.Event], None]:
+        def loop(stop: threading.Event) -> None:
+            while not stop.wait(interval):
+                moved = self.reassess()
+                if moved:
+                    log.info("statuses reassessed", extra={"changed": moved})
+        return loop
+
+
+def _link_row(link: LinkState) -> dict[str, object]:
+    return {"id": link.id, "version": link.version, "kind": link.kind,
+            "from_type": link.from_type, "from_id": link.from_id,
+            "from_department": link.from_department, "to_type": link.to_type,
+            "to_id": link.to_id, "to_department": link.to_department}
+
+
+def empty_read_model(connection: Connection) -> None:
+    """Delete every read-model row (a rebuild starts from nothing)."""
+    for table in reversed(tables.READ_MODEL_TABLES):
+        connection.execute(delete(table))

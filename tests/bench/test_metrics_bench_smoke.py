@@ -1,0 +1,27 @@
+"""A tiny run of the metrics benchmarks (``python -m bench.metrics``): every one runs end to
+end on real parts and yields its numbers. Only correctness is asserted, never timing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from bench.metrics import MetricsBenchOptions, run_metrics_benchmarks
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_metrics_benchmarks_run_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
+    options = MetricsBenchOptions(database="sqlite", events=300, rollup_sizes=(100, 1_000),
+                                  check_ins=100, rss_key_results=1_000, series=(600,))
+    results = run_metrics_benchmarks(options)
+    assert [r.name for r in results] == [
+        "metrics consumer throughput", "one check-in's roll-up update",
+        "metrics consumer memory", "/metrics rendering"]
+    for result in results:
+        assert result.checks, result.name
+        assert all(math.isfinite(check.value) and check.value > 0 for check in result.checks)
+    memory = results[2].rows[0]
+    assert memory[0] == "1,000"  # every key result of the read model was loaded
+    assert "throughput ratio" in capsys.readouterr().out

@@ -1,0 +1,123 @@
+"""End to end on real parts: goals API -> relay -> Tansu -> metrics consumer -> read model ->
+roll-up API and /metrics on gunicorn -> a real Prometheus server answering PromQL."""
+
+from __future__ import annotations
+
+import shutil
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from services.goals.bootstrap import Goals
+from services.goals.service_layer.reference_data import seed_default_departments
+from services.metrics.bootstrap import Metrics
+from services.metrics.config import MetricsConfig
+from tests.conftest import ADMIN_TOKEN, ApiClient, free_port
+from tests.metrics.conftest import (
+    metrics_environment,
+    okr_metrics,
+    wait_for,
+    wait_http,
+)
+
+pytestmark = pytest.mark.timeout(120)
+
+PROMETHEUS_CONFIG = """global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: okr-metrics
+    scrape_interval: 1s
+    scrape_timeout: 1s
+    static_configs:
+      - targets: ["{target}"]
+"""
+
+
+def _created(response: Any) -> dict[str, Any]:
+    assert response.status_code == 201, response.get_json()
+    body: dict[str, Any] = response.get_json()
+    return body
+
+
+def _promql(base: str, query: str) -> list[dict[str, Any]]:
+    response = requests.get(f"{base}/api/v1/query", params={"query": query}, timeout=5)
+    if response.status_code != 200:
+        return []
+    result: list[dict[str, Any]] = response.json()["data"]["result"]
+    return result
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None,
+                    reason="prometheus is installed by tests/support/install-tools.sh")
+@pytest.mark.parametrize("goals_database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("metrics_database_url", ["postgresql"], indirect=True)
+def test_check_in_through_goals_api_reaches_rollup_api_metrics_and_prometheus(
+        api: ApiClient, goals: Goals, metrics: Metrics, metrics_config: MetricsConfig,
+        goals_server: str, processes: Any, run_in_background: Any, tmp_path: Path) -> None:
+    seed_default_departments(goals.unit_of_work())
+    _created(api.post("/v1/cycles", json={"key": "2026-Q4", "starts_on": "2026-10-01",
+                                          "ends_on": "2026-12-31"}))
+    target = _created(api.post("/v1/objectives", json={
+        "cycle": "2026-Q4", "kind": "collective", "departments": ["sales", "marketing"],
+        "owner": "CEO", "title": "New revenue"}))
+    sales = _created(api.post("/v1/objectives", json={
+        "cycle": "2026-Q4", "kind": "department", "departments": ["sales"], "owner": "Kim",
+        "title": "Close deals"}))
+    deals = _created(api.post(f"/v1/objectives/{sales['id']}/key-results", json={
+        "title": "Deals", "measure": "increase", "start": 0, "target": 20, "unit": "deals"}))
+    _created(api.post("/v1/contributions", json={
+        "child_type": "objective", "child_id": sales["id"], "parent_type": "objective",
+        "parent_id": target["id"]}))
+
+    run_in_background(goals.relay().run)
+    projection = metrics.projection()
+    projection.load()
+    run_in_background(metrics.consumer(projection).run)
+
+    port = free_port()
+    server = processes([okr_metrics(), "serve", "--workers", "2"],
+                       {**metrics_environment(metrics_config), "OKR_METRICS_PORT": str(port),
+                        "OKR_GOALS_URL": goals_server}, "metrics-api")
+    base = f"http://127.0.0.1:{port}"
+    wait_http(f"{base}/healthz", 30, server)
+
+    prometheus_port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(PROMETHEUS_CONFIG.format(target=f"127.0.0.1:{port}"))
+    prometheus = processes([
+        "prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        f"--web.listen-address=127.0.0.1:{prometheus_port}"], {}, "prometheus")
+    prometheus_base = f"http://127.0.0.1:{prometheus_port}"
+    wait_http(f"{prometheus_base}/-/ready", 30, prometheus)
+
+    _created(api.post(f"/v1/key-results/{deals['id']}/check-ins",
+                      json={"value": 8, "confidence": 0.9}))
+
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    rollup_url = f"{base}/v1/rollups/{target['id']}?depth=2"
+
+    def rolled_up() -> bool:
+        response = requests.get(rollup_url, headers=headers, timeout=5)
+        return response.status_code == 200 and response.json()["progress"] == 0.4
+    wait_for(rolled_up, 30, "the check-in in the roll-up API")
+    tree = requests.get(rollup_url, headers=headers, timeout=5).json()
+    [child] = tree["children"]
+    assert child["objective_id"] == sales["id"]
+    assert child["children"][0]["key_result_id"] == deals["id"]
+
+    series = (f'okr_objective_progress_ratio{{objective_id="{target["id"]}",cycle="2026-Q4",'
+              f'kind="collective",department="marketing+sales"}} 0.4')
+    assert series in requests.get(f"{base}/metrics", timeout=5).text
+
+    query = f'okr_objective_progress_ratio{{objective_id="{target["id"]}"}}'
+    wait_for(lambda: _promql(prometheus_base, query), 30,
+             f"Prometheus to answer {urllib.parse.quote(query)}")
+    [sample] = _promql(prometheus_base, query)
+    assert float(sample["value"][1]) == 0.4
+    assert sample["metric"]["department"] == "marketing+sales"
+    up = _promql(prometheus_base, 'up{job="okr-metrics"}')
+    assert up and up[0]["value"][1] == "1"
