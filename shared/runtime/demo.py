@@ -169,8 +169,8 @@ def head_tokens(admin: Client) -> dict[str, str]:
 
 
 def find_objective(client: Client, cycle: str, title: str, department: str | None = None,
+                   ) -> dict[str, Any] | None:
     params: dict[str, Any] = {"cycle": cycle, "page_size": 100}
-    params = {"cycle": cycle, "page_size": 100}
     if department:
         params["department"] = department
     found: list[dict[str, Any]] = client.call("GET", "/v1/objectives", **params)
@@ -323,8 +323,11 @@ def main(argv: list[str] | None = None) -> int:
     _say(f"'{TARGET_TITLE}' ({ids['target']}): progress {rollup['progress']:.2f}, expected "
          f"{rollup.get('expected_progress', 0):.2f}, status {rollup.get('status')}")
     for link in rollup.get("links", []):
-        _say(f"  link {link.get('kind')}: {link.get('from_department')} -> "
-             f"{link.get('to_department')} ({link.get('status')})")
+        linked = link.get("linked_item") or {}
+        progress = linked.get("progress")
+        _say(f"  link {link['kind']}: {link['from_department']} -> {link['to_department']} "
+             f"'{linked.get('title')}' (progress "
+             f"{'no data' if progress is None else f'{progress:.2f}'}, {linked.get('status')})")
     line = metrics_line(args.metrics_url.rstrip("/"), ids["target"])
     _say(f"  /metrics: {line or 'not yet scraped'}")
     _say(f"try: curl -H 'Authorization: Bearer <token>' "
