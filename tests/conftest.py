@@ -24,6 +24,7 @@ from shared.config import KafkaSettings, RelaySettings
 from shared.observability.metrics import HANDLED_ERRORS
 from shared.runtime.embedded_broker import EmbeddedBroker
 from tests.support.databases import PostgresDatabases, SqliteDatabases, require_postgres
+from tests.support.emitted_events import EmittedEvents
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 
@@ -37,6 +38,44 @@ def free_port() -> int:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "handled_errors(*kinds): okr_handled_errors_total kinds this test expects")
+
+
+# -- every emitted event matches its schema, and every schema is exercised ------------------
+
+EMITTED = EmittedEvents()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    EMITTED.install()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    EMITTED.uninstall()
+    config = session.config
+    whole_suite = (config.args_source is pytest.Config.ArgsSource.TESTPATHS
+                   and not config.option.keyword and not config.option.markexpr)
+    if not whole_suite or exitstatus != pytest.ExitCode.OK:
+        return
+    never = EMITTED.never_emitted()
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if never:
+        if reporter is not None:
+            reporter.write_line(
+                "event contract: these event types were never emitted by the suite, so "
+                f"nothing checked them against their schemas: {', '.join(never)}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif reporter is not None:
+        reporter.write_line(f"event contract: {sum(EMITTED.counts.values())} emitted events of "
+                            f"all {len(EMITTED.counts)} types matched their schemas")
+
+
+@pytest.fixture(autouse=True)
+def emitted_events_match_their_schemas() -> Iterator[None]:
+    """Fail a test during which a service emitted an event that breaks its JSON Schema."""
+    mark = len(EMITTED.violations)
+    yield
+    broken = EMITTED.violations_since(mark)
+    assert not broken, "events that break their schema: " + "; ".join(broken)
 
 
 # -- errors that were swallowed must be expected ---------------------------------------------

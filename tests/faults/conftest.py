@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -64,12 +64,14 @@ def fill_outbox(goals: Goals, count: int, prefix: str = "b") -> set[str]:
     backlog quickly.
     """
     ids = set()
+    now = datetime.now(UTC).isoformat()
     with writing(goals.engine).begin() as connection:
         for i in range(count):
             key = f"{prefix}-{i:04d}"
             event = new_event(EventType.CYCLE_CREATED, goals.config.event_source, f"cycle/{key}",
                               {"key": key, "name": key, "starts_on": date(2026, 10, 1).isoformat(),
-                               "ends_on": date(2026, 12, 31).isoformat(), "version": 1})
+                               "ends_on": date(2026, 12, 31).isoformat(), "version": 1,
+                               "created_at": now, "updated_at": now})
             goals.outbox.append(connection, event, key)
             ids.add(event.id)
     return ids
