@@ -10,12 +10,14 @@ from typing import Any
 
 from bench.common import BenchResult, log, postgres_reachable, render, write_results
 from bench.latency import LatencyOptions, run_latency
+from bench.metrics import metrics_summary
+from bench.notifications import NotificationBenchOptions, run_matching, run_webhooks
 from bench.throughput import ThroughputOptions, run_throughput
 from shared.config import RelaySettings
 
 DEFAULT_RELAY_BATCH = RelaySettings.from_env({}).batch_size
 
-BENCHMARKS = ("throughput", "latency")
+BENCHMARKS = ("throughput", "latency", "webhooks", "matching", "metrics")
 DATABASES = ("postgresql", "sqlite")
 
 
@@ -90,9 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         fetch_max_wait_ms=args.fetch_max_wait_ms,
         relay_batch_size=args.relay_batch_size,
     )
+    notification_bench = (NotificationBenchOptions(deliveries=300, rounds=2, notices=5_000)
+                          if args.quick else NotificationBenchOptions())
     runners: dict[str, Callable[[str], BenchResult]] = {
         "throughput": lambda database: run_throughput(database, throughput),
         "latency": lambda database: run_latency(database, latency),
+        "webhooks": lambda database: run_webhooks(database, notification_bench),
+        "matching": lambda database: run_matching(database, notification_bench),
+        "metrics": lambda database: metrics_summary(database, args.quick),
     }
     results: list[BenchResult] = []
     started = time.monotonic()

@@ -71,3 +71,12 @@ HTTP_REQUEST_DURATION = Histogram(
 #: service's own exposition at scrape time (it is computed per scrape, not accumulated), so
 #: only its name lives here.
 SERIES_DROPPED = "okr_metrics_series_dropped"
+
+#: Notification delivery attempts (webhook or e-mail), by channel and outcome: ``delivered``,
+#: ``retried`` (a transient failure; tried again on the retry schedule) or ``dead`` (given
+#: up and kept in the dead letter with its reason).
+NOTIFICATION_ATTEMPTS = Counter(
+    "okr_notification_attempts_total",
+    "Notification delivery attempts, by channel and outcome.",
+    ["channel", "outcome"],
+)

@@ -38,6 +38,10 @@ class LocalService:
 SERVICES = (
     LocalService("goals", "OKR_GOALS_PORT", 8081, ("goals-api", "goals-relay"),
                  ("okr-goals", "migrate")),
+    LocalService("metrics", "OKR_METRICS_PORT", 8082, ("metrics-api", "metrics-consumer"),
+                 ("okr-metrics", "migrate")),
+    LocalService("notifications", "OKR_NOTIFICATIONS_PORT", 8083,
+                 ("notifications-api", "notifications-worker"), ("okr-notifications", "migrate")),
 )
 
 

@@ -6,7 +6,9 @@ state after the change (for a deletion or removal: its last state). Every proper
 producer emits is required and described; ``additionalProperties`` stays open, so a consumer
 that validates keeps working when a new optional field is added within ``v1``.
 
-Roll-up and notification events have no schema yet: their services do not exist.
+The roll-up events of ``okr.rollups.v1`` (published by the metrics service) have schemas
+here too (:data:`ROLLUP_EVENT_TYPES`), and so do the delivery outcomes of
+``okr.notifications.v1`` (:data:`NOTIFICATION_EVENT_TYPES`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,17 @@ from shared.contract import TOPIC_OF, EventType, Topic
 DOCUMENTED_EVENT_TYPES: frozenset[EventType] = frozenset(
     event_type for event_type, topic in TOPIC_OF.items() if topic is Topic.GOALS
 )
-"""The event types whose ``data`` has a JSON Schema: every type of ``okr.goals.v1``."""
+"""The event types of ``okr.goals.v1``, each with a JSON Schema of its ``data``."""
+
+ROLLUP_EVENT_TYPES: frozenset[EventType] = frozenset(
+    event_type for event_type, topic in TOPIC_OF.items() if topic is Topic.ROLLUPS
+)
+"""The event types of ``okr.rollups.v1`` (metrics service), each with a JSON Schema too."""
+
+NOTIFICATION_EVENT_TYPES: frozenset[EventType] = frozenset(
+    event_type for event_type, topic in TOPIC_OF.items() if topic is Topic.NOTIFICATIONS
+)
+"""The event types of ``okr.notifications.v1`` (notification service), with JSON Schemas."""
 
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$", re.ASCII
@@ -71,7 +83,7 @@ def schema_for(event_type: EventType | str) -> dict[str, Any] | None:
         known = EventType(event_type)
     except ValueError:
         return None
-    if known not in DOCUMENTED_EVENT_TYPES:
+    if known not in DOCUMENTED_EVENT_TYPES | ROLLUP_EVENT_TYPES | NOTIFICATION_EVENT_TYPES:
         return None
     return _load(known)
 

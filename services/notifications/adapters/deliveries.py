@@ -1,0 +1,203 @@
+"""Deliveries and digest items in the database: recorded once, claimed under a lease.
+
+A worker claims due deliveries by writing its id and a lease expiry on them in one short
+transaction (on PostgreSQL the rows are read ``FOR UPDATE SKIP LOCKED``, so workers never
+wait on each other; SQLite serialises writers anyway). A worker killed mid-delivery leaves
+its lease behind; once it expires any worker claims the delivery again, with the same id.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
+
+from services.notifications.adapters import tables
+from services.notifications.adapters.upserts import (
+    insert_ignoring_duplicates,
+    insert_many_ignoring_duplicates,
+)
+from services.notifications.domain.notices import Notice
+
+D = tables.deliveries
+ITEMS = tables.digest_items
+
+PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
+STATUSES = (PENDING, DELIVERED, DEAD)
+
+# One constant statement (compiled once, cached): it runs for every attempt.
+_FINISH = update(D).where(
+    D.c.id == bindparam("b_id"), D.c.lease_owner == bindparam("b_owner"),
+    D.c.status == PENDING,
+).values(status=bindparam("b_status"), attempts=bindparam("b_attempts"),
+         next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
+         lease_owner=None, lease_until=None, updated_at=bindparam("b_now"),
+         delivered_at=bindparam("b_delivered"))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: str
+    subscription_id: str
+    recipient: str
+    channel: str
+    kind: str
+    event_id: str
+    message_type: str
+    objective_id: str | None
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+    delivered_at: datetime | None
+
+
+def _new_delivery(delivery_id: str, subscription_id: str, recipient: str, channel: str,
+                  kind: str, event_id: str, message_type: str, objective_id: str | None,
+                  payload: str, now: datetime) -> dict[str, Any]:
+    return {"id": delivery_id, "subscription_id": subscription_id, "recipient": recipient,
+            "channel": channel, "kind": kind, "event_id": event_id,
+            "message_type": message_type, "objective_id": objective_id, "payload": payload,
+            "status": PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
+            "updated_at": now}
+
+
+def _delivery(row: Row[Any]) -> Delivery:
+    return Delivery(id=row.id, subscription_id=row.subscription_id, recipient=row.recipient,
+                    channel=row.channel, kind=row.kind, event_id=row.event_id,
+                    message_type=row.message_type, objective_id=row.objective_id,
+                    payload=json.loads(row.payload), status=row.status, attempts=row.attempts,
+                    next_attempt_at=row.next_attempt_at, last_error=row.last_error,
+                    created_at=row.created_at, updated_at=row.updated_at,
+                    delivered_at=row.delivered_at)
+
+
+class DeliveryRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    # -- recording -----------------------------------------------------------------------
+
+    def add(self, *, delivery_id: str, subscription_id: str, recipient: str, channel: str,
+            kind: str, event_id: str, message_type: str, objective_id: str | None,
+            payload: dict[str, Any], now: datetime) -> bool:
+        """Record a delivery; False when this subscription already has one for the event."""
+        return insert_ignoring_duplicates(self.connection, D, _new_delivery(
+            delivery_id, subscription_id, recipient, channel, kind, event_id, message_type,
+            objective_id, json.dumps(payload), now))
+
+    def add_for_notice(self, subscriptions: list[tuple[str, str, str]], notice: Notice,
+                       now: datetime) -> None:
+        """One immediate delivery of ``notice`` per (subscription id, recipient, channel);
+        a subscription that already has one for this event keeps it."""
+        payload = json.dumps(notice.to_dict())
+        insert_many_ignoring_duplicates(self.connection, D, [
+            _new_delivery(str(uuid.uuid4()), subscription_id, recipient, channel, "event",
+                          notice.event_id, notice.event_type, notice.objective_id, payload, now)
+            for subscription_id, recipient, channel in subscriptions])
+
+    def add_to_digests(self, subscription_ids: list[str], notice: Notice,
+                       now: datetime) -> None:
+        """Queue ``notice`` for the next digest of each subscription (once per event)."""
+        item = json.dumps(notice.to_dict())
+        insert_many_ignoring_duplicates(self.connection, ITEMS, [
+            {"subscription_id": subscription_id, "event_id": notice.event_id, "notice": item,
+             "created_at": now} for subscription_id in subscription_ids])
+
+    def immediate_since(self, recipients: set[str], since: datetime) -> dict[str, int]:
+        """Immediate (non-digest) deliveries made for each recipient since ``since``."""
+        if not recipients:
+            return {}
+        rows = self.connection.execute(
+            select(D.c.recipient, func.count()).where(
+                D.c.recipient.in_(sorted(recipients)), D.c.kind == "event",
+                D.c.created_at >= since).group_by(D.c.recipient))
+        return {row[0]: int(row[1]) for row in rows}
+
+    # -- digests -------------------------------------------------------------------------
+
+    def digest_backlog(self) -> list[tuple[str, datetime]]:
+        """(subscription id, oldest waiting item's time) for every subscription with items."""
+        rows = self.connection.execute(
+            select(ITEMS.c.subscription_id, func.min(ITEMS.c.created_at))
+            .where(ITEMS.c.delivery_id.is_(None)).group_by(ITEMS.c.subscription_id))
+        return [(row[0], row[1]) for row in rows]
+
+    def take_digest_items(self, subscription_id: str, delivery_id: str) -> list[Notice]:
+        """Attach every waiting item of the subscription to the digest; return their notices."""
+        query = (select(ITEMS.c.position, ITEMS.c.notice)
+                 .where(ITEMS.c.subscription_id == subscription_id,
+                        ITEMS.c.delivery_id.is_(None))
+                 .order_by(ITEMS.c.position))
+        if self.connection.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)  # another worker's digest
+        rows = self.connection.execute(query).all()
+        if rows:
+            self.connection.execute(update(ITEMS).where(
+                ITEMS.c.position.in_([row.position for row in rows])
+            ).values(delivery_id=delivery_id))
+        return [Notice.from_dict(json.loads(row.notice)) for row in rows]
+
+    def drop_digest_items(self, subscription_id: str) -> None:
+        self.connection.execute(ITEMS.delete().where(ITEMS.c.subscription_id == subscription_id,
+                                                     ITEMS.c.delivery_id.is_(None)))
+
+    # -- sending -------------------------------------------------------------------------
+
+    def claim_due(self, owner: str, now: datetime, lease: timedelta,
+                  limit: int) -> list[Delivery]:
+        due = (select(D.c.id).where(
+            D.c.status == PENDING, D.c.next_attempt_at <= now,
+            or_(D.c.lease_until.is_(None), D.c.lease_until < now))
+            .order_by(D.c.next_attempt_at).limit(limit))
+        if self.connection.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        ids = list(self.connection.execute(due).scalars())
+        if not ids:
+            return []
+        self.connection.execute(update(D).where(D.c.id.in_(ids)).values(
+            lease_owner=owner, lease_until=now + lease))
+        rows = self.connection.execute(select(D).where(D.c.id.in_(ids)))
+        return [_delivery(row) for row in rows]
+
+    def finish(self, delivery_id: str, owner: str, *, status: str, attempts: int,
+               next_attempt_at: datetime, error: str | None, now: datetime) -> bool:
+        """Record an attempt's outcome if this worker still holds the lease."""
+        result = self.connection.execute(_FINISH, {
+            "b_id": delivery_id, "b_owner": owner, "b_status": status, "b_attempts": attempts,
+            "b_next": next_attempt_at, "b_error": error, "b_now": now,
+            "b_delivered": now if status == DELIVERED else None})
+        return bool(result.rowcount)
+
+    def retry(self, delivery: Delivery, now: datetime) -> None:
+        """Queue a delivery again now; a dead one starts a fresh round of attempts."""
+        attempts = delivery.attempts if delivery.status == PENDING else 0
+        self.connection.execute(update(D).where(D.c.id == delivery.id).values(
+            status=PENDING, next_attempt_at=now, lease_owner=None, lease_until=None,
+            attempts=attempts, updated_at=now))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, delivery_id: str) -> Delivery | None:
+        row = self.connection.execute(select(D).where(D.c.id == delivery_id)).first()
+        return _delivery(row) if row else None
+
+    def page(self, *, status: str | None, subscription_id: str | None, offset: int,
+             limit: int) -> tuple[list[Delivery], int]:
+        query = select(D)
+        if status is not None:
+            query = query.where(D.c.status == status)
+        if subscription_id is not None:
+            query = query.where(D.c.subscription_id == subscription_id)
+        total = self.connection.execute(
+            select(func.count()).select_from(query.subquery())).scalar_one()
+        rows = self.connection.execute(query.order_by(D.c.created_at, D.c.id)
+                                       .offset(offset).limit(limit))
+        return [_delivery(row) for row in rows], int(total)

@@ -1,0 +1,133 @@
+"""The notifications database schema (the Alembic migrations are generated from this)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from shared.persistence.tables import POSITION_TYPE, add_plumbing_tables
+from shared.persistence.types import UtcDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+plumbing = add_plumbing_tables(metadata)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("recipient", String(200), nullable=False),
+    Column("department", String(40), nullable=True),
+    Column("channel", String(20), nullable=False),
+    Column("target", String(2000), nullable=False),
+    Column("secret", String(200), nullable=True),
+    Column("filters", Text, nullable=False),  # JSON
+    Column("mode", String(20), nullable=False),
+    Column("digest_interval_seconds", Integer, nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+Index("ix_subscriptions_department", subscriptions.c.department)
+
+#: One row whose number every subscription change raises, so workers know when their
+#: in-memory index is stale without re-reading every subscription per event.
+subscription_revision = Table(
+    "subscription_revision",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", BigInteger, nullable=False),
+)
+
+# -- the read model of the goal graph, from goal and roll-up events -------------------------
+
+objectives = Table(
+    "objectives",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("title", String(200), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("departments", Text, nullable=False),  # JSON list
+    Column("cycle", String(40), nullable=False),
+    Column("status", String(20), nullable=True),  # the latest roll-up status
+)
+
+key_results = Table(
+    "key_results",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("objective_id", String(64), nullable=False),
+    Column("title", String(200), nullable=False),
+)
+Index("ix_key_results_objective_id", key_results.c.objective_id)
+
+links = Table(
+    "links",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("from_department", String(40), nullable=False),
+    Column("to_type", String(20), nullable=False),
+    Column("to_id", String(64), nullable=False),
+)
+Index("ix_links_to_id", links.c.to_id)
+
+# -- deliveries ------------------------------------------------------------------------------
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),  # also the webhook-id, stable across retries
+    Column("subscription_id", String(36), nullable=False),
+    Column("recipient", String(200), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),  # "event" | "digest"
+    Column("event_id", String(100), nullable=False),  # the cause, or "digest:<id>"
+    Column("message_type", String(100), nullable=False),
+    Column("objective_id", String(64), nullable=True),
+    Column("payload", Text, nullable=False),  # JSON data of the message
+    Column("status", String(20), nullable=False),  # pending | delivered | dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("subscription_id", "event_id", name="uq_deliveries_subscription_event"),
+)
+Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
+Index("ix_deliveries_recipient_created", deliveries.c.recipient, deliveries.c.created_at)
+
+digest_items = Table(
+    "digest_items",
+    metadata,
+    Column("position", POSITION_TYPE, primary_key=True, autoincrement=True),
+    Column("subscription_id", String(36), nullable=False),
+    Column("event_id", String(100), nullable=False),
+    Column("notice", Text, nullable=False),  # JSON
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("delivery_id", String(36), nullable=True),  # the digest that carried it
+    UniqueConstraint("subscription_id", "event_id", name="uq_digest_items_subscription_event"),
+)
+Index("ix_digest_items_pending", digest_items.c.subscription_id, digest_items.c.created_at,
+      postgresql_where=digest_items.c.delivery_id.is_(None),
+      sqlite_where=digest_items.c.delivery_id.is_(None))

@@ -1,0 +1,57 @@
+"""The notification service's composition root: the one place that builds real adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from services.notifications.adapters import tables
+from services.notifications.adapters.email import EmailSender
+from services.notifications.adapters.webhooks import WebhookSender
+from services.notifications.config import CONSUMER_GROUP, SERVICE, NotificationsConfig
+from services.notifications.domain.subscriptions import Channel
+from services.notifications.service_layer.delivering import DeliveryLoop
+from services.notifications.service_layer.handling import NotificationHandler
+from shared.contract import Topic
+from shared.messaging.consumer import ConsumerRunner
+from shared.messaging.relay import OutboxRelay
+from shared.persistence.engine import create_database_engine
+from shared.persistence.outbox import Outbox
+
+
+@dataclass
+class Notifications:
+    """Everything a notifications process needs, built once per process."""
+
+    config: NotificationsConfig
+    engine: Engine
+    outbox: Outbox
+
+    def consumer(self) -> ConsumerRunner:
+        return ConsumerRunner(
+            service=SERVICE, group_id=CONSUMER_GROUP,
+            topics=[Topic.GOALS.value, Topic.ROLLUPS.value],
+            handler=NotificationHandler(self.config.delivery.hourly_cap),
+            engine=self.engine, processed_events=tables.plumbing.processed_events,
+            kafka=self.config.kafka, max_records=self.config.consumer_max_records)
+
+    def delivery_loop(self) -> DeliveryLoop:
+        delivery = self.config.delivery
+        return DeliveryLoop(
+            engine=self.engine, outbox=self.outbox, settings=delivery,
+            senders={Channel.WEBHOOK.value: WebhookSender(delivery.targets,
+                                                          delivery.webhook_timeout_seconds),
+                     Channel.EMAIL.value: EmailSender(self.config.smtp)},
+            event_source=self.config.event_source)
+
+    def relay(self) -> OutboxRelay:
+        return OutboxRelay(service=SERVICE, engine=self.engine,
+                           outbox_table=tables.plumbing.outbox, kafka=self.config.kafka,
+                           settings=self.config.relay)
+
+
+def bootstrap(config: NotificationsConfig | None = None) -> Notifications:
+    config = config or NotificationsConfig.from_env()
+    engine = create_database_engine(config.database_url)
+    return Notifications(config=config, engine=engine, outbox=Outbox(tables.plumbing.outbox))

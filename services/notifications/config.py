@@ -1,0 +1,121 @@
+"""Notification service settings, from the environment (see the README's table)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from services.notifications.domain.retries import RetrySchedule
+from services.notifications.domain.targets import TargetPolicy
+from shared.config import (
+    AuthSettings,
+    KafkaSettings,
+    RelaySettings,
+    database_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_str,
+)
+
+SERVICE = "notifications"
+CONSUMER_GROUP = "okr-notifications"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    starttls: bool
+    username: str | None
+    password: str | None
+    sender: str
+    timeout_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SmtpSettings:
+        return cls(
+            host=env_str("OKR_SMTP_HOST", "127.0.0.1", environ),
+            port=env_int("OKR_SMTP_PORT", 25, environ),
+            starttls=env_bool("OKR_SMTP_STARTTLS", False, environ),
+            username=env_str("OKR_SMTP_USERNAME", "", environ) or None,
+            password=env_str("OKR_SMTP_PASSWORD", "", environ) or None,
+            sender=env_str("OKR_SMTP_FROM", "okr-notifications@localhost", environ),
+            timeout_seconds=env_float("OKR_SMTP_TIMEOUT_SECONDS", 10.0, environ),
+        )
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """How the worker sends: batch size, leases, timeouts, throttling and digests."""
+
+    retry: RetrySchedule
+    targets: TargetPolicy
+    hourly_cap: int
+    digest_interval_seconds: int
+    poll_seconds: float
+    lease_seconds: float
+    batch_size: int
+    concurrency: int
+    webhook_timeout_seconds: float
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> DeliverySettings:
+        prefix = "OKR_NOTIFICATIONS_"
+        return cls(
+            retry=RetrySchedule(
+                base_seconds=env_float(prefix + "RETRY_BASE_SECONDS", 30.0, environ),
+                max_delay_seconds=env_float(prefix + "RETRY_MAX_DELAY_SECONDS", 3600.0, environ),
+                max_attempts=env_int(prefix + "MAX_ATTEMPTS", 8, environ),
+                jitter=env_float(prefix + "RETRY_JITTER", 0.2, environ),
+            ),
+            targets=TargetPolicy(
+                allow_private=env_bool(prefix + "ALLOW_PRIVATE_TARGETS", False, environ),
+                allow_loopback=env_bool(prefix + "ALLOW_LOOPBACK_TARGETS", False, environ),
+            ),
+            hourly_cap=env_int(prefix + "HOURLY_CAP", 10, environ),
+            digest_interval_seconds=env_int(prefix + "DIGEST_INTERVAL_SECONDS", 3600, environ),
+            poll_seconds=env_float(prefix + "POLL_SECONDS", 0.5, environ),
+            lease_seconds=env_float(prefix + "LEASE_SECONDS", 60.0, environ),
+            batch_size=env_int(prefix + "BATCH_SIZE", 50, environ),
+            concurrency=env_int(prefix + "CONCURRENCY", 8, environ),
+            webhook_timeout_seconds=env_float(prefix + "WEBHOOK_TIMEOUT_SECONDS", 5.0, environ),
+        )
+
+
+@dataclass(frozen=True)
+class NotificationsConfig:
+    database_url: str
+    kafka: KafkaSettings
+    relay: RelaySettings
+    delivery: DeliverySettings
+    smtp: SmtpSettings
+    auth: AuthSettings
+    consumer_max_records: int
+    host: str
+    port: int
+    worker_metrics_port: int
+    event_source: str
+    log_level: str
+    log_json: bool
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> NotificationsConfig:
+        return cls(
+            database_url=database_url(SERVICE, environ),
+            kafka=KafkaSettings.from_env(environ),
+            relay=RelaySettings.from_env(environ),
+            delivery=DeliverySettings.from_env(environ),
+            smtp=SmtpSettings.from_env(environ),
+            auth=AuthSettings.from_env(environ),
+            # Small polls: a batch must be handled well within max_poll_interval_ms.
+            consumer_max_records=env_int("OKR_NOTIFICATIONS_CONSUMER_MAX_RECORDS", 100,
+                                         environ),
+            host=env_str("OKR_HOST", "127.0.0.1", environ),
+            port=env_int("OKR_NOTIFICATIONS_PORT", 8083, environ),
+            worker_metrics_port=env_int("OKR_NOTIFICATIONS_WORKER_METRICS_PORT", 9183, environ),
+            event_source=env_str("OKR_NOTIFICATIONS_EVENT_SOURCE", "/okr/notifications",
+                                 environ),
+            log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
+            log_json=env_bool("OKR_LOG_JSON", True, environ),
+        )

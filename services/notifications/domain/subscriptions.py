@@ -1,0 +1,145 @@
+"""Subscriptions: who hears what, through which channel, and how often."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from services.notifications.domain.errors import InvalidInput
+from services.notifications.domain.notices import NOTIFIABLE_EVENT_TYPES, STATUSES
+
+DEPARTMENT_KEY = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
+EMAIL_ADDRESS = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+SECRET_PREFIX = "whsec_"
+MIN_SECRET_BYTES = 24
+MIN_DIGEST_SECONDS = 1
+MAX_DIGEST_SECONDS = 7 * 24 * 3600
+
+
+class Channel(StrEnum):
+    WEBHOOK = "webhook"
+    EMAIL = "email"
+
+
+class DeliveryMode(StrEnum):
+    IMMEDIATE = "immediate"
+    DIGEST = "digest"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Each non-empty filter must match (AND); within one, any value matches (OR).
+
+    A subscription with no filter at all follows the default rules (see ``rules``).
+    """
+
+    departments: frozenset[str] = frozenset()
+    objectives: frozenset[str] = frozenset()
+    event_types: frozenset[str] = frozenset()
+    statuses: frozenset[str] = frozenset()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.departments or self.objectives or self.event_types or self.statuses)
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"departments": sorted(self.departments), "objectives": sorted(self.objectives),
+                "event_types": sorted(self.event_types), "statuses": sorted(self.statuses)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Filters:
+        data = data or {}
+        filters = cls(departments=frozenset(data.get("departments") or ()),
+                      objectives=frozenset(data.get("objectives") or ()),
+                      event_types=frozenset(data.get("event_types") or ()),
+                      statuses=frozenset(data.get("statuses") or ()))
+        filters.check()
+        return filters
+
+    def check(self) -> None:
+        for department in self.departments:
+            if not DEPARTMENT_KEY.fullmatch(department):
+                raise InvalidInput(f"unknown department key {department!r}",
+                                   "filters.departments")
+        unknown = sorted(self.event_types - {t.value for t in NOTIFIABLE_EVENT_TYPES})
+        if unknown:
+            raise InvalidInput(f"unknown event type(s): {', '.join(unknown)}; known: "
+                               + ", ".join(sorted(t.value for t in NOTIFIABLE_EVENT_TYPES)),
+                               "filters.event_types")
+        unknown = sorted(self.statuses - STATUSES)
+        if unknown:
+            raise InvalidInput(f"unknown status(es): {', '.join(unknown)}; known: "
+                               + ", ".join(sorted(STATUSES)), "filters.statuses")
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    recipient: str
+    department: str | None
+    channel: Channel
+    target: str  # the webhook URL or the e-mail address
+    secret: str | None = field(repr=False)  # webhooks only; never shown, never logged
+    filters: Filters
+    mode: DeliveryMode
+    digest_interval_seconds: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+
+    @classmethod
+    def new(cls, *, recipient: str, department: str | None, channel: Channel, target: str,
+            secret: str | None, filters: Filters, mode: DeliveryMode,
+            digest_interval_seconds: int, created_by: str, now: datetime) -> Subscription:
+        subscription = cls(id=str(uuid.uuid4()), recipient=recipient, department=department,
+                           channel=channel, target=target, secret=secret, filters=filters,
+                           mode=mode, digest_interval_seconds=digest_interval_seconds,
+                           created_by=created_by, created_at=now, updated_at=now)
+        subscription.check()
+        return subscription
+
+    @property
+    def follows_defaults(self) -> bool:
+        return self.filters.empty
+
+    def changed(self, now: datetime, **changes: Any) -> Subscription:
+        updated = replace(self, **changes, updated_at=now, version=self.version + 1)
+        updated.check()
+        return updated
+
+    def check(self) -> None:
+        if not self.recipient.strip() or len(self.recipient) > 200:
+            raise InvalidInput("recipient must be 1 to 200 characters", "recipient")
+        if self.department is not None and not DEPARTMENT_KEY.fullmatch(self.department):
+            raise InvalidInput(f"unknown department key {self.department!r}", "department")
+        if not MIN_DIGEST_SECONDS <= self.digest_interval_seconds <= MAX_DIGEST_SECONDS:
+            raise InvalidInput(f"digest_interval_seconds must be between {MIN_DIGEST_SECONDS} "
+                               f"and {MAX_DIGEST_SECONDS}", "digest_interval_seconds")
+        self.filters.check()
+        if self.channel is Channel.EMAIL:
+            if not EMAIL_ADDRESS.fullmatch(self.target):
+                raise InvalidInput(f"{self.target!r} is not an e-mail address", "email")
+            if self.secret is not None:
+                raise InvalidInput("only webhook subscriptions have a secret", "secret")
+        else:
+            check_secret(self.secret)
+
+
+def check_secret(secret: str | None) -> None:
+    """A Standard Webhooks secret: ``whsec_`` and base64 of at least 24 random bytes."""
+    if not secret or not secret.startswith(SECRET_PREFIX):
+        raise InvalidInput(f"a webhook needs a secret 'whsec_<base64 of at least "
+                           f"{MIN_SECRET_BYTES} random bytes>'", "secret")
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("the secret after 'whsec_' must be base64", "secret") from None
+    if len(key) < MIN_SECRET_BYTES:
+        raise InvalidInput(f"the secret must hold at least {MIN_SECRET_BYTES} bytes", "secret")

@@ -1,0 +1,112 @@
+"""Request and response bodies of the notifications API (the OpenAPI document is built
+from these). Secrets are load-only: no response ever contains one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from services.notifications.adapters.deliveries import STATUSES as DELIVERY_STATUSES
+from services.notifications.domain.notices import NOTIFIABLE_EVENT_TYPES, STATUSES
+from services.notifications.domain.subscriptions import (
+    MAX_DIGEST_SECONDS,
+    MIN_DIGEST_SECONDS,
+    Channel,
+    DeliveryMode,
+)
+
+EVENT_TYPES = sorted(t.value for t in NOTIFIABLE_EVENT_TYPES)
+
+
+def _department() -> fields.String:
+    return fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9-]{1,39}$", error=(
+        "not a department key (lower case letters, digits, '-')")))
+
+
+class FiltersSchema(Schema):
+    """Each filter given must match (AND); any value within one matches (OR). No filter at
+    all: the default rules apply (see the service description)."""
+
+    departments = fields.List(_department(), load_default=list)
+    objectives = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+                             load_default=list)
+    event_types = fields.List(fields.String(validate=validate.OneOf(
+        EVENT_TYPES, error="unknown event type {input!r}; known: {choices}")), load_default=list)
+    statuses = fields.List(fields.String(validate=validate.OneOf(
+        sorted(STATUSES), error="unknown status {input!r}; known: {choices}")),
+        load_default=list)
+
+
+class SubscriptionSchema(Schema):
+    id = fields.String(dump_only=True)
+    recipient = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                              metadata={"description": "who hears (a person or a system)"})
+    department = fields.String(allow_none=True, validate=validate.Regexp(
+        r"^[a-z][a-z0-9-]{1,39}$", error="not a department key"), metadata={
+        "description": "the recipient's department (default rules use it); heads: their own"})
+    channel = fields.String(required=True, validate=validate.OneOf([c.value for c in Channel]))
+    url = fields.String(metadata={"description": "webhook: http(s) URL of the receiver"})
+    email = fields.String(metadata={"description": "e-mail: the address"})
+    secret = fields.String(load_only=True, metadata={
+        "description": "webhook: 'whsec_' + base64 of 24+ random bytes; never returned"})
+    has_secret = fields.Boolean(dump_only=True)
+    filters = fields.Nested(FiltersSchema, load_default=dict)
+    mode = fields.String(load_default=DeliveryMode.IMMEDIATE.value,
+                         validate=validate.OneOf([m.value for m in DeliveryMode]))
+    digest_interval_seconds = fields.Integer(
+        validate=validate.Range(min=MIN_DIGEST_SECONDS, max=MAX_DIGEST_SECONDS),
+        metadata={"description": "how often this subscription's digest goes out"})
+    created_by = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+    version = fields.Integer(dump_only=True)
+
+    @validates_schema
+    def _one_target(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("channel") == Channel.WEBHOOK.value and not data.get("url"):
+            raise ValidationError("a webhook subscription needs 'url'", "url")
+        if data.get("channel") == Channel.EMAIL.value and not data.get("email"):
+            raise ValidationError("an e-mail subscription needs 'email'", "email")
+
+
+class SubscriptionUpdateSchema(Schema):
+    recipient = fields.String(validate=validate.Length(min=1, max=200))
+    url = fields.String()
+    email = fields.String()
+    secret = fields.String(load_only=True)
+    filters = fields.Nested(FiltersSchema)
+    mode = fields.String(validate=validate.OneOf([m.value for m in DeliveryMode]))
+    digest_interval_seconds = fields.Integer(
+        validate=validate.Range(min=MIN_DIGEST_SECONDS, max=MAX_DIGEST_SECONDS))
+
+
+class SubscriptionQuerySchema(Schema):
+    department = _department()
+    channel = fields.String(validate=validate.OneOf([c.value for c in Channel]))
+    recipient = fields.String(validate=validate.Length(min=1, max=200))
+
+
+class DeliverySchema(Schema):
+    id = fields.String(metadata={"description": "also the webhook-id of every attempt"})
+    subscription_id = fields.String()
+    recipient = fields.String()
+    channel = fields.String()
+    kind = fields.String(metadata={"description": "'event' or 'digest'"})
+    event_id = fields.String(metadata={"description": "the cause, or 'digest:<id>'"})
+    message_type = fields.String()
+    objective_id = fields.String(allow_none=True)
+    payload = fields.Dict()
+    status = fields.String(metadata={"description": "pending, delivered or dead"})
+    attempts = fields.Integer()
+    next_attempt_at = fields.DateTime()
+    last_error = fields.String(allow_none=True, metadata={
+        "description": "why the last attempt failed (for dead ones: why it was given up)"})
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    delivered_at = fields.DateTime(allow_none=True)
+
+
+class DeliveryQuerySchema(Schema):
+    status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
+    subscription_id = fields.String(validate=validate.Length(min=1, max=64))

@@ -1,0 +1,111 @@
+"""``/v1/subscriptions``, ``/v1/deliveries`` and ``POST /v1/deliveries/{id}/retry``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from services.notifications.domain.subscriptions import Channel, Subscription
+from services.notifications.entrypoints.api.access import notifications
+from services.notifications.entrypoints.api.schemas import (
+    DeliveryQuerySchema,
+    DeliverySchema,
+    SubscriptionQuerySchema,
+    SubscriptionSchema,
+    SubscriptionUpdateSchema,
+)
+from services.notifications.service_layer import subscriptions as cases
+from shared.web.blueprints import Blueprint
+from shared.web.remote_auth import current_caller
+
+subscriptions = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions",
+                          description="Who hears what, through which channel, how often.")
+deliveries = Blueprint("deliveries", __name__, url_prefix="/v1/deliveries",
+                       description="Every message made, its attempts and its outcome.")
+
+
+def _shown(subscription: Subscription) -> dict[str, Any]:
+    webhook = subscription.channel is Channel.WEBHOOK
+    return {
+        "id": subscription.id, "recipient": subscription.recipient,
+        "department": subscription.department, "channel": subscription.channel.value,
+        "url": subscription.target if webhook else None,
+        "email": None if webhook else subscription.target,
+        "has_secret": subscription.secret is not None,
+        "filters": subscription.filters.to_dict(), "mode": subscription.mode.value,
+        "digest_interval_seconds": subscription.digest_interval_seconds,
+        "created_by": subscription.created_by, "created_at": subscription.created_at,
+        "updated_at": subscription.updated_at, "version": subscription.version,
+    }
+
+
+@subscriptions.route("")
+class Subscriptions(MethodView):
+    @subscriptions.arguments(SubscriptionQuerySchema, location="query")
+    @subscriptions.response(200, SubscriptionSchema(many=True))
+    @subscriptions.paginate()
+    def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
+        """List subscriptions, oldest first; filter by department, channel, recipient"""
+        items, total = cases.list_subscriptions(
+            notifications().engine, department=query.get("department"),
+            channel=query.get("channel"), recipient=query.get("recipient"),
+            offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return [_shown(item) for item in items]
+
+    @subscriptions.arguments(SubscriptionSchema)
+    @subscriptions.response(201, SubscriptionSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Subscribe (admins: anyone; heads: their own department)"""
+        container = notifications()
+        subscription = cases.create_subscription(
+            container.engine, current_caller(), container.config.delivery.targets,
+            container.config.delivery.digest_interval_seconds, body)
+        return _shown(subscription), 201, {"Location": f"/v1/subscriptions/{subscription.id}"}
+
+
+@subscriptions.route("/<string:subscription_id>")
+class SubscriptionItem(MethodView):
+    @subscriptions.response(200, SubscriptionSchema)
+    def get(self, subscription_id: str) -> Any:
+        """Read one subscription (never its secret)"""
+        return _shown(cases.get_subscription(notifications().engine, subscription_id))
+
+    @subscriptions.arguments(SubscriptionUpdateSchema)
+    @subscriptions.response(200, SubscriptionSchema)
+    def patch(self, body: dict[str, Any], subscription_id: str) -> Any:
+        """Change recipient, target, secret, filters, mode or digest interval"""
+        container = notifications()
+        return _shown(cases.update_subscription(container.engine, current_caller(),
+                                                container.config.delivery.targets,
+                                                subscription_id, body))
+
+    @subscriptions.response(204)
+    def delete(self, subscription_id: str) -> Any:
+        """Unsubscribe; its waiting digest items are dropped"""
+        cases.delete_subscription(notifications().engine, current_caller(), subscription_id)
+        return "", 204
+
+
+@deliveries.route("")
+class Deliveries(MethodView):
+    @deliveries.arguments(DeliveryQuerySchema, location="query")
+    @deliveries.response(200, DeliverySchema(many=True))
+    @deliveries.paginate()
+    def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
+        """List deliveries, oldest first; filter by status (pending, delivered, dead)"""
+        items, total = cases.list_deliveries(
+            notifications().engine, status=query.get("status"),
+            subscription_id=query.get("subscription_id"),
+            offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
+
+
+@deliveries.route("/<string:delivery_id>/retry")
+class DeliveryRetry(MethodView):
+    @deliveries.response(202, DeliverySchema)
+    def post(self, delivery_id: str) -> Any:
+        """Send a delivery again now, with the same id (receivers can drop a repeat)"""
+        return cases.retry_delivery(notifications().engine, current_caller(), delivery_id), 202

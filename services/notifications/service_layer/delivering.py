@@ -1,0 +1,181 @@
+"""The delivery loop: claim due deliveries, send them, record each outcome with its event.
+
+Sending happens outside any transaction, under the claim's lease, on ``concurrency``
+threads, and the loop claims more while attempts are still in flight. The outcomes of the
+attempts that ended meanwhile commit together in one transaction, each with (when final)
+its ``okr.notification.delivered`` / ``okr.notification.failed`` event (outbox). Several
+workers may run: each claims different rows; a killed worker's rows (sent or not, while
+their outcome was not yet committed) come back when their lease expires, with the same
+delivery id (the ``webhook-id``) so receivers can drop a repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.notifications.adapters.deliveries import (
+    DEAD,
+    DELIVERED,
+    PENDING,
+    Delivery,
+    DeliveryRepository,
+)
+from services.notifications.adapters.repositories import SubscriptionRepository
+from services.notifications.config import SERVICE, DeliverySettings
+from services.notifications.domain.messages import Message
+from services.notifications.domain.outcomes import Outcome, Sender
+from services.notifications.domain.subscriptions import Subscription
+from services.notifications.service_layer.digests import flush_due_digests
+from services.notifications.service_layer.handling import Clock, utc_now
+from services.notifications.service_layer.outcome_events import outcome_event
+from shared.cloudevents import CloudEvent
+from shared.observability.logging import log_context
+from shared.observability.metrics import HANDLED_ERRORS, NOTIFICATION_ATTEMPTS
+from shared.persistence.engine import writing
+from shared.persistence.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 5.0
+Claimed = tuple[Delivery, Subscription | None]
+Attempted = tuple[Delivery, Outcome]
+_OUTCOME_LABEL = {DELIVERED: "delivered", PENDING: "retried", DEAD: "dead"}
+
+
+class DeliveryLoop:
+    def __init__(self, *, engine: Engine, outbox: Outbox, settings: DeliverySettings,
+                 senders: Mapping[str, Sender], event_source: str,
+                 clock: Clock = utc_now) -> None:
+        self.engine = engine
+        self.outbox = outbox
+        self.settings = settings
+        self.senders = senders
+        self.event_source = event_source
+        self.clock = clock
+        self.owner = f"{SERVICE}-{uuid.uuid4().hex[:12]}"
+
+    def run(self, stop: threading.Event) -> None:
+        """Send until ``stop`` is set (letting attempts in flight finish); flush digests."""
+        backoff = 0.2
+        next_digest_check = 0.0
+        in_flight: set[Future[Attempted]] = set()
+        # Claim more while this many attempts are still running, so threads never idle.
+        refill_below = max(self.settings.concurrency, self.settings.batch_size // 2)
+        with ThreadPoolExecutor(self.settings.concurrency,
+                                thread_name_prefix="delivery") as pool:
+            while not stop.is_set():
+                try:
+                    if time.monotonic() >= next_digest_check:
+                        flush_due_digests(self.engine, self.clock())
+                        next_digest_check = time.monotonic() + min(1.0, self.settings.poll_seconds)
+                    if len(in_flight) < refill_below:
+                        for claimed in self.claim(self.settings.batch_size - len(in_flight)):
+                            in_flight.add(pool.submit(self.attempt, *claimed))
+                    backoff = 0.2
+                except SQLAlchemyError as error:
+                    HANDLED_ERRORS.labels(SERVICE, "delivery_database_error").inc()
+                    log.warning("database unavailable, retrying: %s", error)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                    continue
+                if not in_flight:
+                    stop.wait(self.settings.poll_seconds)
+                    continue
+                done, in_flight = wait(in_flight, timeout=self.settings.poll_seconds,
+                                       return_when=FIRST_COMPLETED)
+                self._record_safely([future.result() for future in done])
+            self._record_safely([future.result() for future in wait(in_flight).done])
+
+    def run_once(self, pool: ThreadPoolExecutor | None = None) -> int:
+        """Claim one batch of due deliveries, attempt each, record; return how many."""
+        batch = self.claim(self.settings.batch_size)
+        if pool is None:
+            attempted = [self.attempt(*claimed) for claimed in batch]
+        else:
+            attempted = list(pool.map(lambda claimed: self.attempt(*claimed), batch))
+        self._record_safely(attempted)
+        return len(batch)
+
+    def claim(self, limit: int) -> list[Claimed]:
+        """Lease up to ``limit`` due deliveries to this loop, with their subscriptions."""
+        if limit <= 0:
+            return []
+        with writing(self.engine).begin() as connection:
+            batch = DeliveryRepository(connection).claim_due(
+                self.owner, self.clock(), timedelta(seconds=self.settings.lease_seconds), limit)
+            repository = SubscriptionRepository(connection)
+            subscriptions = {subscription_id: repository.get(subscription_id)
+                             for subscription_id in {d.subscription_id for d in batch}}
+        return [(delivery, subscriptions[delivery.subscription_id]) for delivery in batch]
+
+    def attempt(self, delivery: Delivery, subscription: Subscription | None) -> Attempted:
+        """One attempt (never raises for the receiving side's failures)."""
+        with log_context(delivery_id=delivery.id):
+            if subscription is None:
+                return delivery, Outcome.give_up("the subscription was deleted")
+            message = Message(delivery.message_type, delivery.payload)
+            return delivery, self.senders[subscription.channel.value].send(
+                delivery.id, message, subscription)
+
+    def _record_safely(self, attempted: list[Attempted]) -> None:
+        if not attempted:
+            return
+        try:
+            self._record(attempted)
+        except SQLAlchemyError as error:
+            # Not recorded: the leases expire and these deliveries are attempted again.
+            HANDLED_ERRORS.labels(SERVICE, "delivery_database_error").inc()
+            log.warning("could not record %d outcomes: %s", len(attempted), error)
+
+    def _record(self, attempted: list[Attempted]) -> None:
+        """The outcomes and their events, in one transaction."""
+        now = self.clock()
+        lost = []
+        events: list[tuple[CloudEvent, str]] = []
+        with writing(self.engine).begin() as connection:
+            repository = DeliveryRepository(connection)
+            for delivery, outcome in attempted:
+                attempts = delivery.attempts + 1
+                status, next_attempt_at, reason = self._decide(outcome, attempts, now)
+                if not repository.finish(delivery.id, self.owner, status=status,
+                                         attempts=attempts, next_attempt_at=next_attempt_at,
+                                         error=reason, now=now):
+                    lost.append(delivery.id)
+                    continue
+                NOTIFICATION_ATTEMPTS.labels(delivery.channel, _OUTCOME_LABEL[status]).inc()
+                if status != PENDING:
+                    events.append(outcome_event(delivery, status, attempts, reason, now,
+                                                self.event_source))
+                if status == DEAD:
+                    log.warning("delivery %s dead-lettered: %s", delivery.id, reason)
+                elif status == PENDING:
+                    log.info("delivery %s failed (attempt %d), retrying: %s", delivery.id,
+                             attempts, reason)
+            if events:
+                self.outbox.append_many(connection, events)
+                self.outbox.notify(connection)
+        for delivery_id in lost:
+            HANDLED_ERRORS.labels(SERVICE, "delivery_lease_lost").inc()
+            log.warning("lease on delivery %s expired before its outcome was recorded",
+                        delivery_id)
+
+    def _decide(self, outcome: Outcome, attempts: int,
+                now: datetime) -> tuple[str, datetime, str | None]:
+        """(status, next attempt, reason) after this attempt, by the retry schedule."""
+        if outcome.ok:
+            return DELIVERED, now, None
+        if outcome.permanent:
+            return DEAD, now, outcome.reason
+        if self.settings.retry.exhausted(attempts):
+            return DEAD, now, f"gave up after {attempts} attempts: {outcome.reason}"
+        return (PENDING, now + timedelta(seconds=self.settings.retry.delay(attempts)),
+                outcome.reason)

@@ -1,0 +1,33 @@
+"""A tiny run of the notification benchmarks (``bench/notifications.py``): every delivery
+reaches the receiver, the index agrees with the scan, the numbers come out.
+
+Only correctness is asserted, never timing.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bench.common import render
+from bench.notifications import NotificationBenchOptions, run_matching, run_webhooks
+
+TINY = NotificationBenchOptions(deliveries=30, rounds=2, concurrency=4, subscriptions=500,
+                                notices=500, scanned_notices=50, handled_events=20)
+
+
+def _positive(value: float) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def test_webhook_benchmark_delivers_everything_and_reports_a_ratio() -> None:
+    result = run_webhooks("sqlite", TINY)  # raises unless every delivery was delivered
+    assert len(result.details["ratios"]) == 2
+    assert all(_positive(r) for r in result.details["ratios"])
+    assert "webhook deliveries" in render(result)
+
+
+def test_matching_benchmark_reports_index_scan_and_handler_rates() -> None:
+    result = run_matching("sqlite", TINY)
+    for name in ("indexed_per_second", "scanned_per_second", "handled_per_second"):
+        assert _positive(result.details[name]), name
+    assert result.details["matches"] > 0
