@@ -25,6 +25,9 @@ KAFKA_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
 REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type", "time", "subject", "datacontenttype")
 
 
+_EVENT_TYPES = frozenset(t.value for t in EventType)
+
+
 class InvalidEvent(ValueError):
     """A message is not a well-formed CloudEvent of a known type; the reason says why."""
 
@@ -78,7 +81,7 @@ def parse_event(raw: bytes | str | None) -> CloudEvent:
         raise InvalidEvent(f"unsupported specversion {document['specversion']!r}")
     if document["datacontenttype"] != DATA_CONTENT_TYPE:
         raise InvalidEvent(f"unsupported datacontenttype {document['datacontenttype']!r}")
-    if document["type"] not in {t.value for t in EventType}:
+    if document["type"] not in _EVENT_TYPES:
         raise InvalidEvent(f"unknown event type {document['type']!r}")
     try:
         time = datetime.fromisoformat(document["time"].replace("Z", "+00:00"))

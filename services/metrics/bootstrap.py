@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from services.metrics.adapters import tables
 from services.metrics.config import SERVICE, MetricsConfig
+from services.metrics.domain.clock import Clock, system_clock
 from services.metrics.service_layer.projection import RollupProjection
 from services.metrics.service_layer.rollup_events import RollupEvents
 from shared.contract import Topic
@@ -25,11 +26,12 @@ class Metrics:
     engine: Engine
     outbox: Outbox
 
-    def projection(self, publish: bool = True) -> RollupProjection:
+    def projection(self, publish: bool = True, clock: Clock = system_clock
+                   ) -> RollupProjection:
         """An empty projection (call ``load``); ``publish=False`` writes no roll-up events."""
         return RollupProjection(self.engine, RollupEvents(self.outbox, self.config.event_source,
                                                           enabled=publish),
-                                self.config.thresholds)
+                                self.config.thresholds, clock)
 
     def consumer(self, projection: RollupProjection) -> ConsumerRunner:
         return ConsumerRunner(service=SERVICE, group_id=self.config.consumer_group,

@@ -11,9 +11,9 @@
   times and then dead-lettered with the exception as the reason.
 * Lag comes from the high watermark that fetch responses carry.
 * Batch mode (``batch_handler``): the whole polled batch is applied in ONE transaction:
-  one query finds the ids already processed, the handler gets the list of new events and
-  their ids are recorded in one multi-row insert. If that transaction fails, the batch is
-  handled again one event at a time, so a poison message is still isolated and
+  one multi-row ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` records the ids and tells
+  which were new, and the handler gets the list of new events. If that transaction fails,
+  the batch is handled again one event at a time, so a poison message is still isolated and
   dead-lettered. ``on_rollback`` is called whenever a transaction in which a handler ran
   did not commit (a handler that keeps state in memory drops it there).
 """
@@ -30,7 +30,8 @@ from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, KafkaProducer, 
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy import Connection, Engine, Table, select
+from sqlalchemy import Connection, Engine, String, Table, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from shared.cloudevents import CloudEvent, InvalidEvent, parse_event
@@ -54,7 +55,7 @@ EventHandler = Callable[[CloudEvent, Connection], None]
 BatchHandler = Callable[[list[CloudEvent], Connection], None]
 """Applies several events' effects (in order) inside the runner's one transaction."""
 
-ID_CHUNK = 500  # event ids per IN (...) list
+ID_CHUNK = 1000  # event ids per multi-row insert (SQLite)
 
 
 class UnprocessableEvent(Exception):
@@ -210,7 +211,7 @@ class ConsumerRunner:
         except InvalidEvent:
             return 0  # the one-by-one path dead-letters the bad message
         try:
-            outcomes = self._apply_batch(events)
+            outcomes = self.apply_batch(events)
         except Exception as error:
             HANDLED_ERRORS.labels(self.service, "consumer_batch_fallback").inc()
             log.warning("batch of %d failed, handling it one event at a time: %s: %s",
@@ -220,39 +221,60 @@ class ConsumerRunner:
             EVENTS_CONSUMED.labels(self.service, message.topic, outcome).inc()
         return len(messages)
 
-    def _apply_batch(self, events: list[CloudEvent]) -> list[str]:
+    def apply_batch(self, events: list[CloudEvent]) -> list[str]:
+        """Apply ``events`` in one transaction; their outcomes (applied or duplicate), in
+        order. If it does not commit, ``on_rollback`` has run and the error propagates."""
         assert self.batch_handler is not None
-        table = self.processed
         handled = False
         try:
             with writing(self.engine).begin() as connection:
-                ids = sorted({event.id for event in events})
-                seen: set[str] = set()
-                for start in range(0, len(ids), ID_CHUNK):
-                    seen.update(connection.execute(
-                        select(table.c.event_id).where(
-                            table.c.consumer == self.group_id,
-                            table.c.event_id.in_(ids[start:start + ID_CHUNK]))).scalars())
+                fresh = self._record_new_ids(connection, {event.id for event in events})
                 outcomes, new = [], []
                 for event in events:
-                    if event.id in seen:
-                        outcomes.append("duplicate")
-                    else:
-                        seen.add(event.id)
+                    if event.id in fresh:
+                        fresh.discard(event.id)  # a second copy in this batch is a duplicate
                         new.append(event)
                         outcomes.append("applied")
+                    else:
+                        outcomes.append("duplicate")
                 if new:
                     handled = True
                     self.batch_handler(new, connection)
-                    now = datetime.now(UTC)
-                    connection.execute(table.insert(), [
-                        {"consumer": self.group_id, "event_id": event.id, "processed_at": now}
-                        for event in new])
             return outcomes
         except BaseException:
             if handled and self.on_rollback is not None:
                 self.on_rollback()
             raise
+
+    def _record_new_ids(self, connection: Connection, ids: set[str]) -> set[str]:
+        """Record ``ids`` as processed in the batch's transaction; return those that were not.
+
+        One ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` finds and records the new ids
+        (the same transaction applies their effects, so the order inside it does not
+        matter); it goes through the primary key index whatever the planner thinks of the
+        table, and a group member recording the same ids concurrently waits for ours.
+        Ids are inserted sorted, so two such transactions cannot deadlock.
+        """
+        table = self.processed
+        now = datetime.now(UTC)
+        ordered = sorted(ids)
+        if connection.dialect.name == "postgresql":
+            # one array parameter: a short statement the driver prepares once
+            unnested = select(bindparam("consumer", type_=String),
+                              func.unnest(bindparam("ids", type_=postgresql.ARRAY(String))),
+                              bindparam("at", type_=table.c.processed_at.type))
+            statement = (postgresql.insert(table)
+                         .from_select(["consumer", "event_id", "processed_at"], unnested)
+                         .on_conflict_do_nothing().returning(table.c.event_id))
+            return set(connection.execute(statement, {
+                "consumer": self.group_id, "ids": ordered, "at": now}).scalars())
+        fresh: set[str] = set()
+        statement = sqlite.insert(table).on_conflict_do_nothing().returning(table.c.event_id)
+        for start in range(0, len(ordered), ID_CHUNK):
+            fresh.update(connection.execute(statement, [
+                {"consumer": self.group_id, "event_id": event_id, "processed_at": now}
+                for event_id in ordered[start:start + ID_CHUNK]]).scalars())
+        return fresh
 
     # -- one message ---------------------------------------------------------------------
 

@@ -14,14 +14,17 @@ pytestmark = pytest.mark.timeout(120)
 
 def test_metrics_benchmarks_run_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     options = MetricsBenchOptions(database="sqlite", events=300, rollup_sizes=(100, 1_000),
-                                  check_ins=100, rss_key_results=1_000, series=(600,))
+                                  check_ins=100, rss_key_results=1_000, series=(600,),
+                                  scrape_repeats=1, latency_rate=10.0, latency_seconds=0.5)
     results = run_metrics_benchmarks(options)
     assert [r.name for r in results] == [
         "metrics consumer throughput", "one check-in's roll-up update",
-        "metrics consumer memory", "/metrics rendering"]
+        "metrics consumer memory", "/metrics rendering", "check-in -> /metrics latency"]
     for result in results:
         assert result.checks, result.name
         assert all(math.isfinite(check.value) and check.value > 0 for check in result.checks)
     memory = results[2].rows[0]
     assert memory[0] == "1,000"  # every key result of the read model was loaded
+    latency = results[4].rows
+    assert [row[1] for row in latency] == ["5", "5"]  # every check-in seen, both paths
     assert "throughput ratio" in capsys.readouterr().out

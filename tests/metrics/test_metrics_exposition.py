@@ -96,3 +96,13 @@ def test_series_guard_drops_key_result_series_first_and_says_how_many(
 def test_label_values_are_escaped_as_the_exposition_format_requires() -> None:
     assert escape('a\\b"c\nd') == 'a\\\\b\\"c\\nd'
     assert escape("plain-id") == "plain-id"
+
+
+def test_key_result_label_values_are_escaped(metrics: Metrics) -> None:
+    objective_id, odd = ge.new_id(), 'kr "odd" \\ id\nline'
+    apply_events(metrics, ge.cycle(), ge.objective(objective_id, ["sales"]),
+                 ge.check_in(odd, objective_id, 2, 40.0, confidence=0.6))
+    samples = _samples(render_read_model(metrics.engine, 10_000))
+    assert _value(samples, "okr_key_result_progress_ratio", key_result_id=odd,
+                  objective_id=objective_id, department="sales") == 0.4
+    assert _value(samples, "okr_key_result_confidence_ratio", key_result_id=odd) == 0.6

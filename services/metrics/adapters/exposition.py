@@ -13,9 +13,10 @@ department objectives, then key results); what does not fit is left out and coun
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, select
@@ -48,8 +49,12 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
 )
 
 
+def _needs_escaping(value: str) -> bool:
+    return "\\" in value or '"' in value or "\n" in value
+
+
 def escape(value: str) -> str:
-    if "\\" in value or '"' in value or "\n" in value:
+    if _needs_escaping(value):
         return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return value
 
@@ -64,18 +69,13 @@ class _Exposition:
     families: dict[str, list[str]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
 
-    def fill(self, name: str, lines: Iterable[str], total: int) -> None:
-        """Take up to the remaining budget of ``lines`` (``total`` of them) for ``name``."""
-        taken: list[str] = []
-        if self.budget > 0:
-            for line in lines:
-                taken.append(line)
-                if len(taken) >= self.budget:
-                    break
+    def fill(self, name: str, lines: list[str]) -> None:
+        """Take up to the remaining budget of ``lines`` for ``name``."""
+        taken = lines[:max(0, self.budget)]
         self.budget -= len(taken)
         self.families[name] = taken
-        if total > len(taken):
-            self.dropped[name] = total - len(taken)
+        if len(lines) > len(taken):
+            self.dropped[name] = len(lines) - len(taken)
 
     def render(self) -> str:
         parts: list[str] = []
@@ -128,11 +128,11 @@ def _departments(exposition: _Exposition, connection: Connection,
     lines = [f'okr_department_progress_ratio{{department="{escape(d)}",cycle="{escape(c)}"}} '
              f"{_number(sum(values) / len(values))}\n"
              for (d, c), values in sorted(progress.items())]
-    exposition.fill("okr_department_progress_ratio", lines, len(lines))
+    exposition.fill("okr_department_progress_ratio", lines)
     lines = [f'okr_department_alignment_ratio{{department="{escape(d)}",cycle="{escape(c)}"}} '
              f"{_number(sum(1 for i in ids if i in aligned) / len(ids))}\n"
              for (d, c), ids in sorted(owned.items())]
-    exposition.fill("okr_department_alignment_ratio", lines, len(lines))
+    exposition.fill("okr_department_alignment_ratio", lines)
 
 
 def _aligned_objectives(connection: Connection, kind_of: dict[str, str]) -> set[str]:
@@ -157,9 +157,9 @@ def _aligned_objectives(connection: Connection, kind_of: dict[str, str]) -> set[
 def _check_ins(exposition: _Exposition, connection: Connection) -> None:
     rows = connection.execute(select(tables.checkin_counters).order_by(
         tables.checkin_counters.c.department)).all()
-    exposition.fill("okr_checkins_total", (
+    exposition.fill("okr_checkins_total", [
         f'okr_checkins_total{{department="{escape(row.department)}"}} {row.count}\n'
-        for row in rows), len(rows))
+        for row in rows])
 
 
 def _links(exposition: _Exposition, connection: Connection) -> None:
@@ -178,54 +178,60 @@ def _links(exposition: _Exposition, connection: Connection) -> None:
     lines = [f'okr_links{{from_department="{escape(f)}",to_department="{escape(t)}",'
              f'kind="{escape(kind)}",status="{status}"}} {n}\n'
              for (f, t, kind, status), n in sorted(counts.items())]
-    exposition.fill("okr_links", lines, len(lines))
+    exposition.fill("okr_links", lines)
 
 
 def _objectives(exposition: _Exposition, objectives: list[Row[Any]],
                 cycles: dict[str, float]) -> None:
-    labels = {row.id: (f'objective_id="{escape(row.id)}",cycle="{escape(row.cycle)}",'
-                       f'kind="{row.kind}",department="{escape(row.departments)}"')
-              for row in objectives}
-    with_progress = [row for row in objectives if row.progress is not None]
-    exposition.fill("okr_objective_progress_ratio", (
-        f"okr_objective_progress_ratio{{{labels[row.id]}}} {_number(row.progress)}\n"
-        for row in with_progress), len(with_progress))
-
-    def status_lines() -> Iterable[str]:
-        for row in objectives:
-            current = row.status or "no_data"
-            for status in STATUSES:
-                yield (f'okr_objective_status{{{labels[row.id]},status="{status}"}} '
-                       f"{1 if status == current else 0}\n")
-    exposition.fill("okr_objective_status", status_lines(), len(objectives) * len(STATUSES))
-    dated = [row for row in objectives if row.cycle in cycles]
-    exposition.fill("okr_objective_expected_progress_ratio", (
-        f"okr_objective_expected_progress_ratio{{{labels[row.id]}}} "
-        f"{_number(cycles[row.cycle])}\n" for row in dated), len(dated))
+    progress_lines: list[str] = []
+    status_lines: list[str] = []
+    expected_lines: list[str] = []
+    for row in objectives:
+        labels = (f'objective_id="{escape(row.id)}",cycle="{escape(row.cycle)}",'
+                  f'kind="{row.kind}",department="{escape(row.departments)}"')
+        if row.progress is not None:
+            progress_lines.append(f"okr_objective_progress_ratio{{{labels}}} {row.progress!r}\n")
+        current = row.status or "no_data"
+        status_lines.extend(f'okr_objective_status{{{labels},status="{status}"}} '
+                            f"{1 if status == current else 0}\n" for status in STATUSES)
+        if row.cycle in cycles:
+            expected_lines.append(f"okr_objective_expected_progress_ratio{{{labels}}} "
+                                  f"{_number(cycles[row.cycle])}\n")
+    exposition.fill("okr_objective_progress_ratio", progress_lines)
+    exposition.fill("okr_objective_status", status_lines)
+    exposition.fill("okr_objective_expected_progress_ratio", expected_lines)
 
 
 def _key_results(exposition: _Exposition, connection: Connection) -> None:
+    """Three families from one query, in one pass: the label string is built once a row
+    and shared by its three lines (the cost of ``/metrics`` is per series)."""
     k, o = tables.key_results, tables.objectives
     rows = connection.execute(
         select(k.c.id, k.c.objective_id, o.c.cycle, o.c.departments, k.c.progress,
                k.c.confidence, k.c.last_checkin_at)
-        .join(o, o.c.id == k.c.objective_id).order_by(k.c.id)).all()
-    labels = [f'key_result_id="{escape(row.id)}",objective_id="{escape(row.objective_id)}",'
-              f'cycle="{escape(row.cycle)}",department="{escape(row.departments)}"'
-              for row in rows]
-    pairs = list(zip(rows, labels, strict=True))
-    measured = [(row, label) for row, label in pairs if row.progress is not None]
-    exposition.fill("okr_key_result_progress_ratio", (
-        f"okr_key_result_progress_ratio{{{label}}} {_number(row.progress)}\n"
-        for row, label in measured), len(measured))
-    confident = [(row, label) for row, label in pairs if row.confidence is not None]
-    exposition.fill("okr_key_result_confidence_ratio", (
-        f"okr_key_result_confidence_ratio{{{label}}} {_number(row.confidence)}\n"
-        for row, label in confident), len(confident))
-    checked = [(row, label) for row, label in pairs if row.last_checkin_at is not None]
-    exposition.fill("okr_key_result_last_checkin_timestamp_seconds", (
-        f"okr_key_result_last_checkin_timestamp_seconds{{{label}}} "
-        f"{_number(row.last_checkin_at)}\n" for row, label in checked), len(checked))
+        .join(o, o.c.id == k.c.objective_id)).all()
+    # by id, in code point order whatever the database's collation (sorting in the
+    # database by its collation costs more); a key, since rows compare slowly
+    rows = sorted(rows, key=itemgetter(0))
+    progress_lines: list[str] = []
+    confidence_lines: list[str] = []
+    checkin_lines: list[str] = []
+    for key_result_id, objective_id, cycle, departments, progress, confidence, at in rows:
+        if _needs_escaping(key_result_id + objective_id + cycle + departments):
+            key_result_id, objective_id, cycle, departments = (
+                escape(key_result_id), escape(objective_id), escape(cycle), escape(departments))
+        labels = (f'{{key_result_id="{key_result_id}",objective_id="{objective_id}",'
+                  f'cycle="{cycle}",department="{departments}"}} ')
+        if progress is not None:
+            progress_lines.append(f"okr_key_result_progress_ratio{labels}{progress!r}\n")
+        if confidence is not None:
+            confidence_lines.append(f"okr_key_result_confidence_ratio{labels}{confidence!r}\n")
+        if at is not None:
+            checkin_lines.append(
+                f"okr_key_result_last_checkin_timestamp_seconds{labels}{at!r}\n")
+    exposition.fill("okr_key_result_progress_ratio", progress_lines)
+    exposition.fill("okr_key_result_confidence_ratio", confidence_lines)
+    exposition.fill("okr_key_result_last_checkin_timestamp_seconds", checkin_lines)
 
 
 def _date(value: date | str) -> date:

@@ -34,10 +34,10 @@ Every operation returns the objectives whose progress or status it changed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from services.metrics.domain.clock import Clock, system_clock
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -88,13 +88,9 @@ class ObjectiveChange:
 Changes = dict[str, ObjectiveChange]
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 class RollupGraph:
     def __init__(self, thresholds: StatusThresholds | None = None,
-                 clock: Callable[[], datetime] = _utc_now) -> None:
+                 clock: Clock = system_clock) -> None:
         self.thresholds = thresholds or StatusThresholds()
         self._clock = clock
         self.now = clock()  # the time statuses were last judged at

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, delete
 
 from services.metrics.adapters import read_model, tables
+from services.metrics.domain.clock import Clock, system_clock
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -60,12 +61,14 @@ class _Batch:
 
 class RollupProjection:
     def __init__(self, engine: Engine, events: RollupEvents,
-                 thresholds: StatusThresholds | None = None) -> None:
+                 thresholds: StatusThresholds | None = None,
+                 clock: Clock = system_clock) -> None:
         self.engine = engine
         self.events = events
         self.thresholds = thresholds
+        self.clock = clock
         self.lock = threading.RLock()
-        self.graph = RollupGraph(thresholds)
+        self.graph = RollupGraph(thresholds, clock)
         self.links: dict[str, int] = {}  # link id -> version (negative: removed at)
         self._mutated = False
 
@@ -75,7 +78,7 @@ class RollupProjection:
         """(Re)build the graph from the read model."""
         with self.lock:
             started = time.perf_counter()
-            graph = RollupGraph(self.thresholds)
+            graph = RollupGraph(self.thresholds, self.clock)
             links = read_model.load_graph(self.engine, graph)
             self.graph, self.links, self._mutated = graph, links, False
             log.info("graph loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
@@ -96,17 +99,49 @@ class RollupProjection:
         with self.lock:
             self._mutated = True
             batch = _Batch()
-            for item in decoded:
-                self._apply_one(item, batch)
+            superseded = self._superseded(decoded)
+            for position, item in enumerate(decoded):
+                if position in superseded:
+                    self._count_check_in(item, batch)
+                else:
+                    self._apply_one(item, batch)
             self._write(connection, batch)
 
-    def _apply_one(self, item: DecodedEvent, batch: _Batch) -> None:
-        graph, change, cause = self.graph, item.change, item.event.id
+    def _superseded(self, decoded: list[DecodedEvent]) -> set[int]:
+        """Positions of key-result states that a newer version later in the batch replaces.
+
+        Check-ins arrive many per key result; only the newest state of a key result the
+        graph already holds needs to be rolled up (versions decide, so the result is the
+        same). Every superseded check-in is still counted.
+        """
+        newest: dict[str, tuple[int, int]] = {}  # key result id -> (version, position)
+        skipped: set[int] = set()
+        for position, item in enumerate(decoded):
+            change = item.change
+            if not isinstance(change, KeyResultState):
+                continue
+            held = newest.get(change.id)
+            if held is None:
+                if self.graph.key_result(change.id) is not None:
+                    newest[change.id] = (change.version, position)
+            elif change.version > held[0]:
+                skipped.add(held[1])
+                newest[change.id] = (change.version, position)
+            else:
+                skipped.add(position)  # older or equal: the graph would ignore it
+        return skipped
+
+    def _count_check_in(self, item: DecodedEvent, batch: _Batch) -> None:
+        change = item.change
         if item.is_check_in and isinstance(change, KeyResultState):
-            objective = graph.objective(change.objective_id)
+            objective = self.graph.objective(change.objective_id)
             department = ("+".join(objective.departments) if objective is not None
                           else UNKNOWN_DEPARTMENT)
             batch.check_ins[department] = batch.check_ins.get(department, 0) + 1
+
+    def _apply_one(self, item: DecodedEvent, batch: _Batch) -> None:
+        graph, change, cause = self.graph, item.change, item.event.id
+        self._count_check_in(item, batch)
         if isinstance(change, ObjectiveState):
             batch.note(graph.upsert_objective(change), cause)
         elif isinstance(change, KeyResultState):

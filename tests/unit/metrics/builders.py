@@ -22,8 +22,23 @@ Q4 = CycleState(key="2026-Q4", version=1, starts_on=date(2026, 10, 1),
                 ends_on=date(2026, 12, 31))
 
 
-def graph_at(now: datetime = NOW, thresholds: StatusThresholds | None = None) -> RollupGraph:
-    return RollupGraph(thresholds=thresholds, clock=lambda: now)
+class FakeClock:
+    """The clock port's fake: stands still until the test winds it forward."""
+
+    def __init__(self, now: datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, now: datetime) -> None:
+        self.now = now
+
+
+def graph_at(now: datetime | FakeClock = NOW,
+             thresholds: StatusThresholds | None = None) -> RollupGraph:
+    clock = now if isinstance(now, FakeClock) else FakeClock(now)
+    return RollupGraph(thresholds=thresholds, clock=clock)
 
 
 def objective(objective_id: str, version: int = 1, cycle: str = Q4.key,

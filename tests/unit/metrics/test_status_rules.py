@@ -14,7 +14,7 @@ from services.metrics.domain.status import (
     expected_progress,
     status_of,
 )
-from tests.unit.metrics.builders import Q4, apply, graph_at, key_result, objective
+from tests.unit.metrics.builders import Q4, FakeClock, apply, graph_at, key_result, objective
 
 DEFAULTS = StatusThresholds()
 QUARTER = CycleWindow(date(2026, 10, 1), date(2026, 12, 31))  # 92 days
@@ -91,13 +91,12 @@ def test_objective_without_a_known_cycle_has_no_status_until_the_cycle_arrives()
 
 
 def test_statuses_move_as_time_passes_and_cycle_dates_change() -> None:
-    now = [datetime(2026, 10, 2, tzinfo=UTC)]
-    graph = graph_at()
-    graph._clock = lambda: now[0]  # a clock the test winds forward
+    clock = FakeClock(datetime(2026, 10, 2, tzinfo=UTC))
+    graph = graph_at(clock)
     apply(graph, Q4, objective("o"), key_result("k", "o", current=20))
     node = graph.objective("o")
     assert node is not None and node.status is Status.ON_TRACK
-    now[0] = datetime(2026, 11, 16, tzinfo=UTC)
+    clock.set(datetime(2026, 11, 16, tzinfo=UTC))
     changes = graph.reassess_statuses()
     assert (changes["o"].status_before, changes["o"].status) == (Status.ON_TRACK,
                                                                  Status.OFF_TRACK)

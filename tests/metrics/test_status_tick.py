@@ -1,0 +1,72 @@
+"""The status tick: expected progress moves with time, so statuses change without events.
+A fake clock (the clock port) moves time; the database and the outbox are real."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from services.metrics.adapters import tables
+from services.metrics.bootstrap import Metrics
+from shared.contract import EventType
+from tests.metrics import goal_events as ev
+from tests.metrics.conftest import objective_row, wait_for
+from tests.unit.metrics.builders import FakeClock
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _status_changes(metrics: Metrics) -> list[dict[str, Any]]:
+    outbox = tables.plumbing.outbox
+    with metrics.engine.connect() as connection:
+        payloads = connection.execute(
+            select(outbox.c.payload).where(
+                outbox.c.event_type == EventType.OBJECTIVE_STATUS_CHANGED.value)
+            .order_by(outbox.c.position)).scalars().all()
+    return [json.loads(payload) for payload in payloads]
+
+
+def test_status_tick_publishes_status_changed_when_time_alone_moves_an_objective(
+        metrics: Metrics, run_in_background: Any) -> None:
+    clock = FakeClock(datetime(2026, 10, 2, tzinfo=UTC))
+    projection = metrics.projection(clock=clock)
+    projection.load()
+    objective_id, key_result_id = ev.new_id(), ev.new_id()
+    metrics.consumer(projection).apply_batch([
+        ev.cycle(), ev.objective(objective_id, ["sales"]),
+        ev.key_result(key_result_id, objective_id, current=20)])  # 0.2 of the way
+    assert objective_row(metrics, objective_id).status == "on_track"
+    assert [event["data"]["status"] for event in _status_changes(metrics)] == ["on_track"]
+
+    ticking = threading.Event()
+    original = projection.reassess
+
+    def counted() -> int:
+        moved = original()
+        ticking.set()
+        return moved
+    projection.reassess = counted  # type: ignore[method-assign]
+    run_in_background(projection.run_status_ticks(0.05))
+    wait_for(ticking.is_set, 10, "a status tick")
+    assert len(_status_changes(metrics)) == 1  # nothing moved: nothing published
+
+    clock.set(datetime(2026, 10, 31, tzinfo=UTC))  # a third of Q4 gone, 0.2 done
+    wait_for(lambda: len(_status_changes(metrics)) == 2, 10, "the tick to publish")
+    change = _status_changes(metrics)[1]
+    assert change["subject"] == f"objective/{objective_id}"
+    assert change["data"]["status"] == "at_risk"
+    assert change["data"]["previous_status"] == "on_track"
+    assert change["data"]["cause_event_id"] is None
+    assert change["data"]["expected_progress"] > 0.3
+    assert objective_row(metrics, objective_id).status == "at_risk"
+
+    clock.set(datetime(2026, 11, 16, tzinfo=UTC))  # half of Q4 gone
+    wait_for(lambda: len(_status_changes(metrics)) == 3, 10, "the next status change")
+    assert _status_changes(metrics)[2]["data"]["previous_status"] == "at_risk"
+    assert _status_changes(metrics)[2]["data"]["status"] == "off_track"
+    assert objective_row(metrics, objective_id).status == "off_track"
