@@ -121,6 +121,8 @@ class AuthSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AuthSettings:
         return cls(
-            goals_url=env_str("OKR_GOALS_URL", "http://127.0.0.1:8081", environ),
+            goals_url=env_str(
+                "OKR_GOALS_URL", f"http://127.0.0.1:{env_int('OKR_GOALS_PORT', 8081, environ)}",
+                environ),
             cache_seconds=env_float("OKR_AUTH_CACHE_SECONDS", 30.0, environ),
         )

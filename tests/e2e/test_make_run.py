@@ -27,6 +27,7 @@ from tests.conftest import free_port
 REPOSITORY = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(sys.executable).with_name("okr-run")
 TOKEN = "e2e-admin-token-0123456789abcdef"
+SERVICES = ("goals", "metrics", "notifications")
 STARTUP_SECONDS = 60
 SHUTDOWN_SECONDS = 20
 
@@ -89,7 +90,11 @@ def _session_members(session: int) -> list[int]:
 class Platform:
     process: subprocess.Popen[bytes]
     url: str
+    env: dict[str, str]
     output: list[str] = field(default_factory=list)
+
+    def service_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.env[f'OKR_{service.upper()}_PORT']}"
 
     def text(self) -> str:
         return "".join(self.output)
@@ -112,15 +117,15 @@ def _request(url: str, token: str | None = None, method: str = "GET",
 def _start(data_dir: Path) -> Platform:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("OKR_", "PROMETHEUS_MULTIPROC"))}
-    goals_port = free_port()
-    env.update(OKR_DATA_DIR=str(data_dir), OKR_GOALS_PORT=str(goals_port),
-               OKR_KAFKA_PORT=str(free_port()),
-               OKR_GOALS_WORKER_METRICS_PORT=str(free_port()), OKR_ADMIN_TOKEN=TOKEN,
-               PYTHONUNBUFFERED="1")
+    env.update(OKR_DATA_DIR=str(data_dir), OKR_KAFKA_PORT=str(free_port()),
+               OKR_ADMIN_TOKEN=TOKEN, PYTHONUNBUFFERED="1")
+    for service in SERVICES:  # every port on a free one: a `make run` may be going already
+        env[f"OKR_{service.upper()}_PORT"] = str(free_port())
+        env[f"OKR_{service.upper()}_WORKER_METRICS_PORT"] = str(free_port())
     process = subprocess.Popen([str(LAUNCHER)], cwd=REPOSITORY, env=env,
                                start_new_session=True, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    platform = Platform(process, f"http://127.0.0.1:{goals_port}")
+    platform = Platform(process, f"http://127.0.0.1:{env['OKR_GOALS_PORT']}", env)
 
     def _collect() -> None:
         assert process.stdout is not None
@@ -220,3 +225,30 @@ def test_make_run_serves_stops_on_ctrl_c_and_keeps_its_data(
     status, departments = _request(second.url + "/v1/departments", TOKEN)
     assert len(departments) == 4  # seeding again created no duplicates
     _interrupt_and_wait(second)
+
+
+def test_make_demo_shows_a_living_rollup_with_its_links(
+    tmp_path: Path, platforms: list[Platform]
+) -> None:
+    platforms.append(platform := _start(tmp_path))
+    _wait_until_up(platform)
+    _wait_for_banner(platform)
+    demo = subprocess.run(["make", "-s", "demo"], cwd=REPOSITORY, env=platform.env,
+                          capture_output=True, text=True, timeout=150, check=False)
+    assert demo.returncode == 0, demo.stdout + demo.stderr + platform.text()
+    target = demo.stdout.strip().splitlines()[-1]
+
+    metrics = platform.service_url("metrics")
+    status, rollup = _request(f"{metrics}/v1/rollups/{target}?depth=3", TOKEN)
+    assert status == 200, rollup
+    assert rollup["progress"] > 0
+    linked_departments = {link["to_department"] for link in rollup["links"]}
+    assert linked_departments & {"finance", "production"}, rollup["links"]
+    with urllib.request.urlopen(f"{metrics}/metrics", timeout=10) as response:
+        exposition = response.read().decode()
+    progress = [line for line in exposition.splitlines()
+                if line.startswith("okr_objective_progress_ratio{")
+                and f'objective_id="{target}"' in line]
+    assert len(progress) == 1, exposition[:2000]
+    assert float(progress[0].rsplit(" ", 1)[1]) > 0
+    _interrupt_and_wait(platform)
