@@ -13,16 +13,27 @@ each department's head:
 then plays a few weeks of weekly check-ins (one per key result and week elapsed in the
 quarter), and waits until the metrics service shows the target's roll-up. Run again, it
 finds what it seeded (by title) and plays the check-ins again.
+
+Before the check-ins it subscribes the head of sales, with the notification service's
+default rules, to a webhook receiver the demo itself runs on loopback while it waits (``make
+run`` allows loopback targets; a deployment does not), and prints what arrives: the
+production capacity the sales objective depends on slipping, for one.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import secrets
 import sys
+import threading
 import time
+from base64 import b64encode
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -262,6 +273,54 @@ def play_check_ins(admin: Client, heads: dict[str, str], ids: dict[str, Any], we
     return count
 
 
+class WebhookInbox:
+    """A webhook receiver on loopback that keeps what it is sent (signatures not checked)."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with contextlib.suppress(ValueError):
+                    inbox.received.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/head-of-sales"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def subscribe_head_of_sales(notifications_url: str, token: str, inbox: WebhookInbox) -> bool:
+    """The head of sales, on the default rules, as a webhook to the demo's receiver."""
+    secret = "whsec_" + b64encode(secrets.token_bytes(32)).decode()
+    try:
+        response = requests.post(
+            f"{notifications_url}/v1/subscriptions", timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+            json={"recipient": "Head of sales (demo)", "channel": "webhook", "url": inbox.url,
+                  "secret": secret})
+    except requests.RequestException as error:
+        _say(f"notifications: cannot reach {notifications_url} ({error}); no subscription")
+        return False
+    if response.status_code != 201:
+        _say(f"notifications: subscription refused ({response.status_code}): "
+             f"{response.text[:300]}")
+        return False
+    return True
+
+
 def wait_for_rollup(metrics_url: str, token: str, target: str, timeout: float,
                     ) -> dict[str, Any] | None:
     deadline = time.monotonic() + timeout
@@ -296,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         "OKR_GOALS_URL", f"http://127.0.0.1:{env_int('OKR_GOALS_PORT', 8081)}"))
     parser.add_argument("--metrics-url", default=env_str(
         "OKR_METRICS_URL", f"http://127.0.0.1:{env_int('OKR_METRICS_PORT', 8082)}"))
+    parser.add_argument("--notifications-url", default=env_str(
+        "OKR_NOTIFICATIONS_URL",
+        f"http://127.0.0.1:{env_int('OKR_NOTIFICATIONS_PORT', 8083)}"))
     parser.add_argument("--wait", type=float, default=60.0,
                         help="seconds to wait for the roll-up in the metrics service")
     args = parser.parse_args(argv)
@@ -306,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"seeding cycle {cycle} through {admin.base} ...")
         ensure_cycle(admin, cycle, starts, ends)
         heads = head_tokens(admin)
+        inbox = WebhookInbox()
+        subscribed = subscribe_head_of_sales(args.notifications_url.rstrip("/"),
+                                             heads["sales"], inbox)
         ids = seed(admin, heads, cycle)
         weeks = weeks_elapsed(starts, today)
         applied = play_check_ins(admin, heads, ids, weeks, run=datetime.now(UTC).isoformat())
@@ -330,6 +395,17 @@ def main(argv: list[str] | None = None) -> int:
              f"{'no data' if progress is None else f'{progress:.2f}'}, {linked.get('status')})")
     line = metrics_line(args.metrics_url.rstrip("/"), ids["target"])
     _say(f"  /metrics: {line or 'not yet scraped'}")
+    if subscribed:
+        deadline, seen, quiet_since = time.monotonic() + 20, 0, time.monotonic()
+        while time.monotonic() < deadline and not (seen and time.monotonic() - quiet_since > 3):
+            time.sleep(0.5)
+            if len(inbox.received) != seen:
+                seen, quiet_since = len(inbox.received), time.monotonic()
+        _say(f"  notifications: the head of sales received {len(inbox.received)} webhook(s)")
+        for message in inbox.received[:5]:
+            summary = message.get("data", {}).get("summary") or message.get("type")
+            _say(f"    {summary}")
+        inbox.close()
     _say(f"try: curl -H 'Authorization: Bearer <token>' "
          f"{args.metrics_url}/v1/rollups/{ids['target']}?depth=3")
     print(ids["target"])

@@ -88,6 +88,9 @@ def main() -> int:
     env["OKR_DATA_DIR"] = str(data_dir)
     env.setdefault("OKR_LOG_JSON", "false")
     env.setdefault("OKR_KAFKA_MAX_POLL_INTERVAL_MS", "3000")
+    # A laptop platform: webhooks to receivers on this machine are what one tries first
+    # (`make demo` runs one). Deployments keep loopback targets refused.
+    env.setdefault("OKR_NOTIFICATIONS_ALLOW_LOOPBACK_TARGETS", "true")
     token, token_origin = _admin_token(env, data_dir)
     env["OKR_ADMIN_TOKEN"] = token
 
