@@ -6,8 +6,10 @@
 1. **throughput**: check-ins per second (``POST /v1/key-results/{id}/check-ins``) from N
    concurrent keep-alive clients, against the baseline app (``bench/checkin_baseline.py``:
    one INSERT with SQLAlchemy per request) served by gunicorn with the same workers and
-   threads and driven by the same client; rounds alternate which side goes first; the
-   result is the median ratio goals / baseline (target >= 0.5);
+   threads (default 2 workers x 8 threads on both sides, printed with the results; the
+   platform's ``okr-goals serve`` runs 2 x 4) and driven by the same client; rounds
+   alternate which side goes first; the result is the median ratio goals / baseline
+   (target >= 0.5);
 2. **latency**: p50 and p99 of check-ins at a fixed rate (open loop, 100 requests/s by
    default), measured from when each request was due, next to the baseline's at the same
    rate;
@@ -262,7 +264,8 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
                      fmt(_ms(percentile(measured["goals"].latencies, 0.5)), 2)])
     median_ratio = median(ratios)
     return BenchResult(
-        name=f"check-in throughput, {options.clients} clients", database=options.database,
+        name=f"check-in throughput, {options.clients} clients, gunicorn {options.workers} "
+             f"workers x {options.threads} threads (both sides)", database=options.database,
         headers=["round", "baseline req/s", "check-ins/s", "ratio", "baseline p50 ms",
                  "check-in p50 ms"],
         rows=rows,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from services.goals.adapters import tables
+from services.goals.adapters.relay_wakeup import RelayWakeup
 from services.goals.config import SERVICE, GoalsConfig
 from services.goals.service_layer.unit_of_work import UnitOfWork
 from shared.messaging.relay import OutboxRelay
-from shared.persistence.engine import create_database_engine
+from shared.persistence.engine import create_database_engine, is_sqlite
 from shared.persistence.outbox import Outbox
 
 
@@ -22,13 +23,24 @@ class Goals:
     config: GoalsConfig
     engine: Engine
     outbox: Outbox
+    wakeup: RelayWakeup | None = None
+    """Wakes the relay after commits (PostgreSQL); without it, a commit NOTIFYs itself."""
+    connection: Connection | None = None
+    """Set while serving an HTTP request: the one connection its units of work share."""
 
     def unit_of_work(self, request_id: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.config.event_source, request_id)
+        return UnitOfWork(self.engine, self.config.event_source, request_id,
+                          connection=self.connection,
+                          wake_relay=self.wakeup.committed if self.wakeup else None)
 
     def reading(self) -> UnitOfWork:
         """A unit of work for reads only: no write lock taken, nothing to commit."""
-        return UnitOfWork(self.engine, self.config.event_source, writes=False)
+        return UnitOfWork(self.engine, self.config.event_source, writes=False,
+                          connection=self.connection)
+
+    def on_connection(self, connection: Connection) -> Goals:
+        """The same container, its units of work sharing ``connection``."""
+        return replace(self, connection=connection)
 
     def relay(self) -> OutboxRelay:
         return OutboxRelay(service=SERVICE, engine=self.engine,
@@ -42,4 +54,6 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 def bootstrap(config: GoalsConfig | None = None) -> Goals:
     config = config or GoalsConfig.from_env()
     engine = create_database_engine(config.database_url)
-    return Goals(config=config, engine=engine, outbox=Outbox(tables.plumbing.outbox))
+    outbox = Outbox(tables.plumbing.outbox)
+    wakeup = None if is_sqlite(engine) else RelayWakeup(SERVICE, engine, outbox)
+    return Goals(config=config, engine=engine, outbox=outbox, wakeup=wakeup)

@@ -74,6 +74,7 @@ def _create_cycle_until_accepted(goals: Goals, key: str, deadline: float) -> int
 
 @pytest.mark.parametrize("goals_database_url", ["postgresql"], indirect=True)
 @pytest.mark.handled_errors("relay_database_unavailable", "relay_lease_lost", "relay_lease",
+                            "relay_wakeup",  # a NOTIFY after a commit, while the server is down
                             "consumer_transient",
                             "consumer_database_error", "consumer_commit_failed",
                             "outbox_backlog_query")

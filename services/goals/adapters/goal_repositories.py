@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, or_, select
+from sqlalchemy import Connection, Row, Select, bindparam, delete, or_, select
 
 from services.goals.adapters import tables
+from services.goals.adapters.changes import PendingWrites
 from services.goals.adapters.repositories import page_of, save_versioned
 from services.goals.domain.goals import (
     Aggregation,
@@ -104,8 +106,9 @@ class ObjectiveRepository:
 
 
 class KeyResultRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, pending: PendingWrites) -> None:
         self.connection = connection
+        self.pending = pending
 
     def get(self, key_result_id: str, *, for_update: bool = False) -> KeyResult | None:
         t = tables.key_results
@@ -115,18 +118,34 @@ class KeyResultRepository:
         row = self.connection.execute(query).first()
         return _key_result(row) if row else None
 
-    def lock(self, key_result_ids: Iterable[str]) -> None:
-        """Lock these key results' rows in id order (SELECT ... ORDER BY id FOR UPDATE).
+    def for_check_in(self, key_result_id: str) -> tuple[KeyResult, list[str]] | None:
+        """The key result, locked for update, and its objective's departments (sorted): all a
+        check-in reads, in one statement."""
+        rows = self.connection.execute(_key_result_with_departments(),
+                                       {"key_result_id": key_result_id}).all()
+        if not rows:
+            return None
+        departments = [row.department_key for row in rows if row.department_key is not None]
+        return _key_result(rows[0], exclude=("department_key",)), departments
+
+    def for_check_ins(self, key_result_ids: Iterable[str]) -> dict[str, tuple[KeyResult,
+                                                                               list[str]]]:
+        """:meth:`for_check_in` for many key results in one statement, locked in id order.
 
         A transaction that will lock several key results takes them all up front, in one
-        global order, so two such transactions cannot deadlock (no-op on SQLite, where
-        ``BEGIN IMMEDIATE`` already serialises writers).
+        global order, so two such transactions cannot deadlock (on SQLite, ``BEGIN
+        IMMEDIATE`` already serialises writers). Ids that do not exist are left out.
         """
         ids = sorted(set(key_result_ids))
-        if ids:
-            t = tables.key_results
-            self.connection.execute(select(t.c.id).where(t.c.id.in_(ids))
-                                    .order_by(t.c.id).with_for_update()).all()
+        found: dict[str, tuple[KeyResult, list[str]]] = {}
+        if not ids:
+            return found
+        for row in self.connection.execute(_key_results_with_departments(), {"ids": ids}):
+            if row.id not in found:
+                found[row.id] = (_key_result(row, exclude=("department_key",)), [])
+            if row.department_key is not None:
+                found[row.id][1].append(row.department_key)
+        return found
 
     def of_objective(self, objective_id: str) -> list[KeyResult]:
         t = tables.key_results
@@ -148,6 +167,16 @@ class KeyResultRepository:
         save_versioned(self.connection, tables.key_results, tables.key_results.c.id,
                         key_result.id, _plain(vars(key_result)))
 
+    def save_value(self, key_result: KeyResult, *, read_version: int | None = None) -> None:
+        """Save what check-ins change (value, confidence, time, version), when the unit of
+        work commits, with the check-ins: for a key result this transaction has locked.
+        ``read_version``: the version read, if several check-ins changed it since (default:
+        the version before the last change)."""
+        self.pending.update_versioned(
+            tables.key_results, "id", key_result.id,
+            {name: getattr(key_result, name) for name in _VALUE},
+            key_result.version - 1 if read_version is None else read_version)
+
     def remove(self, key_result_id: str) -> None:
         self.connection.execute(delete(tables.check_ins)
                                 .where(tables.check_ins.c.key_result_id == key_result_id))
@@ -156,11 +185,13 @@ class KeyResultRepository:
 
 
 class CheckInRepository:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, pending: PendingWrites) -> None:
         self.connection = connection
+        self.pending = pending
 
     def add(self, check_in: CheckIn) -> None:
-        self.connection.execute(tables.check_ins.insert(), _plain(vars(check_in)))
+        """Inserted when the unit of work commits, with its event and audit entry."""
+        self.pending.insert(tables.check_ins, _plain(vars(check_in)))
 
     def history(self, key_result_id: str, offset: int, limit: int) -> tuple[list[CheckIn], int]:
         t = tables.check_ins
@@ -299,8 +330,35 @@ def _plain(values: dict[str, Any]) -> dict[str, Any]:
     return {key: getattr(value, "value", value) for key, value in values.items()}
 
 
-def _key_result(row: Row[Any]) -> KeyResult:
+_VALUE = ("current", "confidence", "last_checkin_at", "version", "updated_at")
+
+
+def _with_departments() -> Select[Any]:
+    """Key results, one row per department of their objective (a LEFT JOIN)."""
+    kr, od = tables.key_results, tables.objective_departments
+    return (select(kr, od.c.department_key)
+            .join_from(kr, od, od.c.objective_id == kr.c.objective_id, isouter=True))
+
+
+@functools.cache
+def _key_result_with_departments() -> Select[Any]:
+    """Built once, so SQLAlchemy's compiled cache serves every call (no new cache key)."""
+    kr, od = tables.key_results, tables.objective_departments
+    return (_with_departments().where(kr.c.id == bindparam("key_result_id"))
+            .order_by(od.c.department_key).with_for_update(of=kr))
+
+
+@functools.cache
+def _key_results_with_departments() -> Select[Any]:
+    kr, od = tables.key_results, tables.objective_departments
+    return (_with_departments().where(kr.c.id.in_(bindparam("ids", expanding=True)))
+            .order_by(kr.c.id, od.c.department_key).with_for_update(of=kr))
+
+
+def _key_result(row: Row[Any], exclude: tuple[str, ...] = ()) -> KeyResult:
     m = dict(row._mapping)
+    for name in exclude:
+        del m[name]
     m["measure"] = Measure(m["measure"])
     m["aggregation"] = Aggregation(m["aggregation"])
     return KeyResult(**m)

@@ -75,8 +75,7 @@ class TokenRepository:
         self.connection = connection
 
     def by_hash(self, token_hash: str) -> ApiToken | None:
-        t = tables.api_tokens
-        row = self.connection.execute(select(t).where(t.c.token_hash == token_hash)).first()
+        row = self.connection.execute(_token_by_hash(), {"token_hash": token_hash}).first()
         return _token(row) if row else None
 
     def get(self, token_id: str) -> ApiToken | None:
@@ -109,13 +108,10 @@ class AuditLog:
                item_type: str, item_id: str, department: str | None,
                before: dict[str, Any] | None, after: dict[str, Any] | None,
                event_id: str | None, request_id: str | None) -> None:
-        self.connection.execute(tables.audit_log.insert(), {
-            "occurred_at": occurred_at, "actor": actor, "actor_role": actor_role,
-            "action": action, "item_type": item_type, "item_id": item_id,
-            "department_key": department,
-            "before": json.dumps(before) if before is not None else None,
-            "after": json.dumps(after) if after is not None else None,
-            "event_id": event_id, "request_id": request_id})
+        self.connection.execute(tables.audit_log.insert(), audit_row(
+            occurred_at=occurred_at, actor=actor, actor_role=actor_role, action=action,
+            item_type=item_type, item_id=item_id, department=department, before=before,
+            after=after, event_id=event_id, request_id=request_id))
 
     def query(self, *, item_type: str | None = None, item_id: str | None = None,
               department: str | None = None, since: datetime | None = None,
@@ -139,6 +135,19 @@ class AuditLog:
         return page_of(self.connection, query, (t.c.id.desc(),), offset, limit)
 
 
+def audit_row(*, occurred_at: datetime, actor: str, actor_role: str, action: str,
+              item_type: str, item_id: str, department: str | None,
+              before: dict[str, Any] | None, after: dict[str, Any] | None,
+              event_id: str | None, request_id: str | None) -> dict[str, Any]:
+    """An audit entry as a row of ``audit_log`` (its states as JSON text)."""
+    return {"occurred_at": occurred_at, "actor": actor, "actor_role": actor_role,
+            "action": action, "item_type": item_type, "item_id": item_id,
+            "department_key": department,
+            "before": json.dumps(before) if before is not None else None,
+            "after": json.dumps(after) if after is not None else None,
+            "event_id": event_id, "request_id": request_id}
+
+
 def page_of(connection: Connection, query: Select[Any], order: Iterable[Any], offset: int,
             limit: int) -> tuple[list[Row[Any]], int]:
     """One page of ``query`` in ``order``, and how many rows the whole query has."""
@@ -155,6 +164,13 @@ def _token(row: Row[Any]) -> ApiToken:
                     revoked_at=m["revoked_at"])
 
 
+@functools.cache
+def _token_by_hash() -> Select[Any]:
+    """Every request's token lookup, built once (served from the compiled cache)."""
+    t = tables.api_tokens
+    return select(t).where(t.c.token_hash == bindparam("token_hash"))
+
+
 _KEY, _EXPECTED_VERSION = "okr_saved_key", "okr_expected_version"
 
 
@@ -168,11 +184,11 @@ def _versioned_update(table: Any, key_column: Any) -> Any:
 
 
 def save_versioned(connection: Connection, table: Any, key_column: Any, key: str,
-                    values: dict[str, Any]) -> None:
-    """Write ``values`` only if the stored version is still the one before this change."""
+                    values: dict[str, Any], *, read_version: int | None = None) -> None:
+    """Write ``values`` only if the stored version is still ``read_version`` (by default
+    the one before this change)."""
+    expected = values["version"] - 1 if read_version is None else read_version
     result = connection.execute(
-        _versioned_update(table, key_column),
-        {**values, _KEY: key, _EXPECTED_VERSION: values["version"] - 1},
-    )
+        _versioned_update(table, key_column), {**values, _KEY: key, _EXPECTED_VERSION: expected})
     if result.rowcount != 1:
         raise StaleVersion(f"{table.name} {key!r} was changed by someone else")

@@ -9,21 +9,23 @@ no check-ins: its value is the sum of its contributors, computed in the roll-up.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 
 from services.goals.adapters.goal_repositories import StoredResponse
 from services.goals.domain.access import Principal, Role
-from services.goals.domain.errors import Conflict, DomainError, Forbidden, IdempotencyKeyReused
+from services.goals.domain.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+)
 from services.goals.domain.goals import Aggregation, CheckIn, CheckInSource, KeyResult
 from services.goals.domain.graph import ItemType
-from services.goals.service_layer.lookups import (
-    audit_department,
-    load_key_result,
-    load_objective,
-)
+from services.goals.service_layer.lookups import audit_department
 from services.goals.service_layer.unit_of_work import UnitOfWork
 from shared.contract import EventType
 
@@ -56,14 +58,21 @@ def _scope(actor: Principal) -> str:
     return actor.token_id or actor.name
 
 
-def _apply(uow: UnitOfWork, actor: Principal, request: CheckInRequest) -> tuple[CheckIn,
-                                                                                 KeyResult]:
-    key_result = load_key_result(uow, request.key_result_id, for_update=True)
-    objective = load_objective(uow, key_result.objective_id)
+Loaded = tuple[KeyResult, list[str]]
+"""A key result, locked, and its objective's departments (sorted)."""
+
+
+def _apply(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
+           loaded: Loaded | None) -> tuple[CheckIn, KeyResult]:
+    """Check the caller may, then change the key result (in memory) and queue the check-in,
+    its event and its audit entry; the caller saves the key result."""
+    if loaded is None:
+        raise NotFound(f"key result {request.key_result_id!r} does not exist")
+    key_result, departments = loaded
     if not actor.is_admin and not (actor.role is Role.HEAD and actor.department
-                                   and objective.is_owned_by(actor.department)):
+                                   and actor.department in departments):
         raise Forbidden(f"{actor.role.value} {actor.name!r} may not check in on key results "
-                        f"of {' + '.join(objective.departments)}")
+                        f"of {' + '.join(departments)}")
     if key_result.aggregation is Aggregation.SUM:
         raise Conflict("this key result sums its contributors; check in on those instead")
     check_in = CheckIn.new(key_result_id=key_result.id, value=request.value,
@@ -71,11 +80,11 @@ def _apply(uow: UnitOfWork, actor: Principal, request: CheckInRequest) -> tuple[
                            author=request.author or actor.name, source=request.source)
     before = key_result.state()
     key_result.record_value(request.value, request.confidence, check_in.created_at)
-    uow.key_results.save(key_result)
     uow.check_ins.add(check_in)
     uow.record_change(actor=actor, event_type=EventType.KEY_RESULT_CHECKED_IN,
                       item_type=ItemType.KEY_RESULT.value, item_id=key_result.id,
-                      key=objective.id, department=audit_department(objective), before=before,
+                      key=key_result.objective_id, department=audit_department(departments),
+                      before=before,
                       after={"check_in": check_in.state(), "key_result": key_result.state()})
     return check_in, key_result
 
@@ -93,11 +102,14 @@ def _replay(uow: UnitOfWork, actor: Principal, request: CheckInRequest) -> str |
 
 
 def _apply_once(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
-                render: Renderer) -> CheckInOutcome:
+                render: Renderer, load: Callable[[str], Loaded | None], *, save: bool
+                ) -> CheckInOutcome:
     replayed = _replay(uow, actor, request)
     if replayed is not None:
         return CheckInOutcome(body=replayed, replayed=True)
-    check_in, key_result = _apply(uow, actor, request)
+    check_in, key_result = _apply(uow, actor, request, load(request.key_result_id))
+    if save:
+        uow.key_results.save_value(key_result)
     body = render(check_in, key_result)
     if request.idempotency_key is not None:
         uow.idempotency.add(_scope(actor), request.idempotency_key,
@@ -110,7 +122,8 @@ def record_check_in(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
     """Apply one check-in; a retry with the same idempotency key returns the first answer."""
     try:
         with uow:
-            outcome = _apply_once(uow, actor, request, render)
+            outcome = _apply_once(uow, actor, request, render, uow.key_results.for_check_in,
+                                  save=True)
             uow.commit()
         return outcome
     except IntegrityError:
@@ -124,21 +137,36 @@ def record_check_in(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
 
 def record_check_ins(uow: UnitOfWork, actor: Principal, requests: list[CheckInRequest],
                      render: Renderer) -> list[CheckInOutcome]:
-    """Apply many check-ins in one transaction; each succeeds or fails on its own."""
+    """Apply many check-ins in one transaction; each succeeds or fails on its own.
+
+    The batch's key results are read and locked once, up front and in id order (so two
+    concurrent batches naming the same key results in other orders cannot deadlock); the
+    items change them in memory, in turn, and each changed key result is saved once at the
+    end. An item that fails leaves its key result as it found it and queues nothing; an
+    item with an idempotency key writes that key inside a savepoint of its own.
+    """
     outcomes: list[CheckInOutcome] = []
     with uow:
-        # Each item locks its key result; taking them all first, in id order, keeps two
-        # concurrent batches that name the same key results in other orders from
-        # deadlocking (PostgreSQL would abort one of them).
-        uow.key_results.lock(request.key_result_id for request in requests)
+        locked = uow.key_results.for_check_ins(request.key_result_id for request in requests)
+        read_versions = {key: key_result.version for key, (key_result, _) in locked.items()}
         for request in requests:
+            found = locked.get(request.key_result_id)
+            unchanged = None if found is None else (replace(found[0]), found[1])
             try:
-                with uow.savepoint():
-                    outcomes.append(_apply_once(uow, actor, request, render))
+                with uow.savepoint(database=request.idempotency_key is not None):
+                    outcomes.append(_apply_once(uow, actor, request, render, locked.get,
+                                                save=False))
+                continue
             except DomainError as error:
-                outcomes.append(CheckInOutcome(error=error))
+                failure: DomainError = error
             except IntegrityError:
-                outcomes.append(CheckInOutcome(error=IdempotencyKeyReused(
-                    f"Idempotency-Key {request.idempotency_key!r} appears twice in the batch")))
+                failure = IdempotencyKeyReused(
+                    f"Idempotency-Key {request.idempotency_key!r} appears twice in the batch")
+            if unchanged is not None:
+                locked[request.key_result_id] = unchanged  # as the item found it
+            outcomes.append(CheckInOutcome(error=failure))
+        for key, (key_result, _) in locked.items():
+            if key_result.version != read_versions[key]:
+                uow.key_results.save_value(key_result, read_version=read_versions[key])
         uow.commit()
     return outcomes

@@ -8,9 +8,10 @@ from services.goals.domain.goals import KeyResult, Objective, ObjectiveKind
 from services.goals.service_layer.unit_of_work import UnitOfWork
 
 
-def audit_department(objective: Objective) -> str:
-    """The department an audit entry is filed under ("marketing+sales" for collective)."""
-    return "+".join(objective.departments)
+def audit_department(departments: list[str]) -> str:
+    """The department an audit entry is filed under ("marketing+sales" for collective), from
+    an objective's (sorted) departments."""
+    return "+".join(departments)
 
 
 def require_objective_writer(actor: Principal, objective: Objective, action: str) -> None:

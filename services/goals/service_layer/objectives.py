@@ -35,7 +35,7 @@ def emit_objective(uow: UnitOfWork, actor: Principal, event_type: EventType,
                    objective: Objective, before: dict[str, object] | None) -> None:
     uow.record_change(actor=actor, event_type=event_type, item_type=ItemType.OBJECTIVE.value,
                       item_id=objective.id, key=objective.id,
-                      department=audit_department(objective), before=before,
+                      department=audit_department(objective.departments), before=before,
                       after=objective.state(),
                       deleted=event_type is EventType.OBJECTIVE_DELETED)
 
@@ -45,7 +45,7 @@ def emit_key_result(uow: UnitOfWork, actor: Principal, event_type: EventType,
                     before: dict[str, object] | None) -> None:
     uow.record_change(actor=actor, event_type=event_type, item_type=ItemType.KEY_RESULT.value,
                       item_id=key_result.id, key=objective.id,
-                      department=audit_department(objective), before=before,
+                      department=audit_department(objective.departments), before=before,
                       after=key_result.state(),
                       deleted=event_type is EventType.KEY_RESULT_DELETED)
 

@@ -1,11 +1,15 @@
 """The unit of work: one transaction holding the change, its event (outbox) and its audit entry.
 
 Either all three commit or none does; that is what makes the outbox transactional.
+
+A unit works on its own pooled connection, or on one it is given: the connection an HTTP
+request holds from authentication to its answer, so a request checks out (and pings) one
+connection and its token lookup and its write share one transaction on PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
@@ -13,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, RootTransaction
 
 from services.goals.adapters import tables
+from services.goals.adapters.changes import PendingWrites
 from services.goals.adapters.goal_repositories import (
     CheckInRepository,
     ContributionRepository,
@@ -26,11 +31,12 @@ from services.goals.adapters.repositories import (
     CycleRepository,
     DepartmentRepository,
     TokenRepository,
+    audit_row,
 )
 from services.goals.domain.access import Principal
 from shared.cloudevents import new_event
 from shared.contract import EventType
-from shared.persistence.engine import writing
+from shared.persistence.engine import is_sqlite, writing
 from shared.persistence.outbox import Outbox
 
 
@@ -47,28 +53,36 @@ class UnitOfWork:
     idempotency: IdempotencyRepository
 
     def __init__(self, engine: Engine, event_source: str, request_id: str | None = None,
-                 *, writes: bool = True) -> None:
+                 *, writes: bool = True, connection: Connection | None = None,
+                 wake_relay: Callable[[], None] | None = None) -> None:
         # Only a writing unit asks SQLite for the write lock at BEGIN; reads (every
         # request's token lookup, every GET) must not queue behind writers.
         self._engine = writing(engine) if writes else engine
+        self._writes = writes
+        self._given = connection
+        self._wake_relay = wake_relay
         self._outbox = Outbox(tables.plumbing.outbox)
         self.event_source = event_source
         self.request_id = request_id
         self._connection: Connection | None = None
         self._transaction: RootTransaction | None = None
-        self._events_queued = False
+        self._pending = PendingWrites()
 
     def __enter__(self) -> UnitOfWork:
-        self._connection = self._engine.connect()
-        self._transaction = self._connection.begin()
-        self._events_queued = False
+        if self._given is None:
+            self._connection = self._engine.connect()
+            self._transaction = self._connection.begin()
+        else:
+            self._connection = self._given
+            self._transaction = self._continue_or_begin(self._given)
+        self._pending = PendingWrites()
         self.departments = DepartmentRepository(self._connection)
         self.cycles = CycleRepository(self._connection)
         self.tokens = TokenRepository(self._connection)
         self.audit = AuditLog(self._connection)
         self.objectives = ObjectiveRepository(self._connection)
-        self.key_results = KeyResultRepository(self._connection)
-        self.check_ins = CheckInRepository(self._connection)
+        self.key_results = KeyResultRepository(self._connection, self._pending)
+        self.check_ins = CheckInRepository(self._connection, self._pending)
         self.contributions = ContributionRepository(self._connection)
         self.links = LinkRepository(self._connection)
         self.idempotency = IdempotencyRepository(self._connection)
@@ -77,42 +91,76 @@ class UnitOfWork:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         assert self._connection is not None and self._transaction is not None
-        if self._transaction.is_active:
+        if self._given is not None and not self._writes:
+            return  # a read leaves the request's transaction open for its next unit
+        if self._connection.get_transaction() is not None:  # not committed: roll back
             self._transaction.rollback()
-        self._connection.close()
+        if self._given is None:
+            self._connection.close()
+
+    def _continue_or_begin(self, connection: Connection) -> RootTransaction:
+        """The transaction a read left open on this connection, or a new one.
+
+        Continuing it is the same as beginning anew on PostgreSQL (read committed: each
+        statement sees what is committed; a read wrote nothing), and saves a ROLLBACK and a
+        BEGIN. A SQLite writer needs ``BEGIN IMMEDIATE`` rather than the read's deferred
+        transaction, so it ends that one first.
+        """
+        current = connection.get_transaction()
+        if current is not None and (not current.is_active or
+                                    (self._writes and is_sqlite(connection.engine))):
+            current.rollback()
+            current = None
+        if current is None:
+            connection.execution_options(
+                sqlite_begin="IMMEDIATE" if self._writes else "DEFERRED")
+            current = connection.begin()
+        return current
 
     def commit(self) -> None:
         assert self._connection is not None and self._transaction is not None
-        if self._events_queued:
+        woken = bool(self._pending)  # every change queues an event
+        self._pending.write(self._connection)
+        if woken and self._wake_relay is None:
             # One NOTIFY for the whole transaction (a batch of 1,000 check-ins queues 1,000
             # events), sent in the root transaction so no rolled-back savepoint can drop it.
             self._outbox.notify(self._connection)
-            self._events_queued = False
         self._transaction.commit()
+        if woken and self._wake_relay is not None:
+            self._wake_relay()  # after the commit, off this transaction: see RelayWakeup
 
     @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A nested transaction: its changes roll back alone if the block raises."""
+    def savepoint(self, *, database: bool = True) -> Iterator[None]:
+        """A part of the transaction undone alone if the block raises: the rows it queued
+        are dropped and, with ``database`` (a SAVEPOINT), the statements it ran roll back."""
         assert self._connection is not None
-        with self._connection.begin_nested():
-            yield
+        mark = self._pending.mark()
+        try:
+            if database:
+                with self._connection.begin_nested():
+                    yield
+            else:
+                yield
+        except BaseException:
+            self._pending.drop_since(mark)
+            raise
 
     def record_change(self, *, actor: Principal, event_type: EventType, item_type: str,
                       item_id: str, key: str, department: str | None,
                       before: dict[str, Any] | None, after: dict[str, Any],
                       deleted: bool = False) -> str:
-        """Queue the event carrying ``after`` and write the audit entry; return the event id.
+        """Queue the event carrying ``after`` and its audit entry; return the event id.
 
-        For a deletion ``after`` is the item's last state: the event carries it, the audit
-        entry records no state after.
+        Both are inserted at :meth:`commit`, in this transaction (``PendingWrites``). For
+        a deletion ``after`` is the item's last state: the event carries it, the audit entry
+        records no state after.
         """
         assert self._connection is not None
         event = new_event(event_type, self.event_source, f"{item_type}/{item_id}", after)
-        self._outbox.append(self._connection, event, key, notify=False)
-        self._events_queued = True
-        self.audit.record(occurred_at=event.time, actor=actor.name, actor_role=actor.role.value,
-                          action=event_type.value, item_type=item_type, item_id=item_id,
-                          department=department, before=before,
-                          after=None if deleted else after, event_id=event.id,
-                          request_id=self.request_id)
+        self._pending.insert(tables.plumbing.outbox, self._outbox.row(event, key))
+        self._pending.insert(tables.audit_log, audit_row(
+            occurred_at=event.time, actor=actor.name, actor_role=actor.role.value,
+            action=event_type.value, item_type=item_type, item_id=item_id,
+            department=department, before=before, after=None if deleted else after,
+            event_id=event.id, request_id=self.request_id))
         return event.id

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
+from sqlalchemy import Connection
 
 from services.goals.bootstrap import Goals
 from services.goals.domain.access import Principal
@@ -35,8 +36,10 @@ OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
 
 
 def goals() -> Goals:
+    """The service's container; inside an authenticated request, bound to its connection."""
     container: Goals = current_app.extensions["okr.goals"]
-    return container
+    connection: Connection | None = g.get("connection")
+    return container if connection is None else container.on_connection(connection)
 
 
 def request_id() -> str | None:
@@ -58,11 +61,21 @@ def install(app: Flask) -> None:
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             return _unauthorised("send 'Authorization: Bearer <token>'")
-        who = authenticate(goals().reading(), secret.strip(), goals().config.admin_token)
+        # One connection for the whole request: the token lookup and the request's own
+        # units of work share it (and, on PostgreSQL, one transaction; see UnitOfWork).
+        container: Goals = current_app.extensions["okr.goals"]
+        g.connection = container.engine.connect()
+        who = authenticate(goals().reading(), secret.strip(), container.config.admin_token)
         if who is None:
             return _unauthorised("the token is unknown or revoked")
         g.principal = who
         return None
+
+    @app.teardown_request
+    def _release_connection(_error: BaseException | None) -> None:
+        connection: Connection | None = g.pop("connection", None)
+        if connection is not None:
+            connection.close()  # rolls back whatever the request left open
 
     @app.errorhandler(DomainError)
     def _domain_error(error: DomainError) -> Response:
