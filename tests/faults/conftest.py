@@ -64,7 +64,7 @@ def fill_outbox(goals: Goals, count: int, prefix: str = "b") -> set[str]:
     backlog quickly.
     """
     ids = set()
-    now = datetime.now(UTC).isoformat()
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     with writing(goals.engine).begin() as connection:
         for i in range(count):
             key = f"{prefix}-{i:04d}"
