@@ -21,6 +21,15 @@ from sqlalchemy import (
 
 from shared.persistence.types import UtcDateTime
 
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Constraint and index names of every service's tables (Alembic migrations rely on them)."""
+
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
 POSITION_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +19,9 @@ from services.metrics.entrypoints.cli import MIGRATIONS as METRICS_MIGRATIONS
 from shared.config import AuthSettings, KafkaSettings, RelaySettings
 from tests.metrics.goal_events import GoalsTopic
 from tests.support.databases import PostgresDatabases, require_postgres
+from tests.support.processes import Child, children
+
+__all__ = ["children"]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -94,52 +94,11 @@ def objective_row(container: Metrics, objective_id: str):  # type: ignore[no-unt
 ROOT = Path(__file__).resolve().parents[2]
 
 
-class Process:
-    """A child process of a test, its output in a log file; SIGTERM (then SIGKILL) at the end."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._log_file = log.open("wb")
-        self.process = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self._log_file,
-                                        stderr=subprocess.STDOUT)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def kill9(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self, timeout: float = 20) -> int:
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self._log_file.close()
-        return self.process.returncode
-
-    def output(self) -> str:
-        self._log_file.flush()
-        return self.log.read_text(errors="replace")[-4000:]
-
-
 @pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Callable[[list[str], dict[str, str], str], Process]]:
-    started: list[Process] = []
-    base = {name: value for name, value in os.environ.items() if not name.startswith("OKR_")}
-
-    def start(args: list[str], env: dict[str, str], name: str) -> Process:
-        process = Process(args, {**base, "PYTHONUNBUFFERED": "1", **env},
-                          tmp_path / f"{name}-{len(started)}.log")
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop(timeout=10)
+def processes(children: Callable[[list[str], dict[str, str], str], Child],
+              ) -> Callable[[list[str], dict[str, str], str], Child]:
+    """Child processes of a test (gunicorn, Prometheus, the consumer); stopped at the end."""
+    return children
 
 
 def okr_metrics() -> str:
@@ -160,7 +119,7 @@ def metrics_environment(config: MetricsConfig) -> dict[str, str]:
     }
 
 
-def wait_http(url: str, timeout: float, process: Process | None = None) -> None:
+def wait_http(url: str, timeout: float, process: Child | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and not process.alive():

@@ -59,7 +59,7 @@ def test_consumer_killed_mid_stream_resumes_with_right_rollups_and_nothing_appli
     second = processes([okr_metrics(), "consume"], environment, "consumer")
     wait_for(lambda: processed_count(metrics) >= total or not second.alive(), 90,
              f"all {total} events applied")
-    assert second.stop() == 0, second.output()
+    assert second.terminate() == 0, second.output()
 
     with metrics.engine.connect() as connection:
         counted = connection.execute(select(func.sum(tables.checkin_counters.c.count))

@@ -17,18 +17,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from shared.persistence.tables import add_plumbing_tables
+from shared.persistence.tables import NAMING_CONVENTION, add_plumbing_tables
 from shared.persistence.types import UtcDateTime
 
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 plumbing = add_plumbing_tables(metadata)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -16,6 +15,7 @@ from services.goals.domain.errors import DomainError
 from services.goals.service_layer import reference_data, tokens
 from shared.observability.logging import configure_logging
 from shared.persistence.migrations import upgrade_to_head
+from shared.runtime.http_server import exec_gunicorn
 from shared.runtime.workers import run_until_signalled
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -46,14 +46,8 @@ def serve(workers: str) -> None:
     config = GoalsConfig.from_env()
     upgrade_to_head(MIGRATIONS, config.database_url)
     reference_data.seed_default_departments(bootstrap(config).unit_of_work())
-    if int(workers) > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # Several worker processes: /metrics must add up every worker's counters.
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="okr-goals-metrics-")
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    args = [str(gunicorn), "--bind", f"{config.host}:{config.port}", "--workers", workers,
-            "--threads", "4", "--graceful-timeout", "10", "--no-control-socket",
-            "services.goals.entrypoints.wsgi:app"]
-    os.execv(args[0], args)
+    exec_gunicorn("goals", "services.goals.entrypoints.wsgi:app", config.host, config.port,
+                  workers)
 
 
 @main.command()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -15,6 +14,7 @@ from services.metrics.config import SERVICE, MetricsConfig
 from services.metrics.service_layer.rebuild import rebuild as replay
 from shared.observability.logging import configure_logging
 from shared.persistence.migrations import upgrade_to_head
+from shared.runtime.http_server import exec_gunicorn
 from shared.runtime.workers import Loop, run_until_signalled
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -41,13 +41,8 @@ def serve(workers: str) -> None:
     """Migrate, then serve the HTTP API (and /metrics) with gunicorn."""
     config = MetricsConfig.from_env()
     upgrade_to_head(MIGRATIONS, config.database_url)
-    if int(workers) > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="okr-metrics-metrics-")
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    args = [str(gunicorn), "--bind", f"{config.host}:{config.port}", "--workers", workers,
-            "--threads", "4", "--graceful-timeout", "10", "--no-control-socket",
-            "services.metrics.entrypoints.wsgi:app"]
-    os.execv(args[0], args)
+    exec_gunicorn("metrics", "services.metrics.entrypoints.wsgi:app", config.host, config.port,
+                  workers)
 
 
 @main.command()

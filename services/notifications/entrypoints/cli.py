@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import click
@@ -13,6 +12,7 @@ from services.notifications.bootstrap import bootstrap
 from services.notifications.config import SERVICE, NotificationsConfig
 from shared.observability.logging import configure_logging
 from shared.persistence.migrations import upgrade_to_head
+from shared.runtime.http_server import exec_gunicorn
 from shared.runtime.workers import Loop, run_until_signalled
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
@@ -40,14 +40,8 @@ def serve(workers: str) -> None:
     """Migrate, then serve the HTTP API with gunicorn."""
     config = NotificationsConfig.from_env()
     upgrade_to_head(MIGRATIONS, config.database_url)
-    if int(workers) > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
-            prefix="okr-notifications-metrics-")
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    args = [str(gunicorn), "--bind", f"{config.host}:{config.port}", "--workers", workers,
-            "--threads", "4", "--graceful-timeout", "10", "--no-control-socket",
-            "services.notifications.entrypoints.wsgi:app"]
-    os.execv(args[0], args)
+    exec_gunicorn("notifications", "services.notifications.entrypoints.wsgi:app", config.host,
+                  config.port, workers)
 
 
 @main.command()

@@ -1,0 +1,22 @@
+"""Serve a service's WSGI app with gunicorn, replacing the current process (``okr-* serve``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+
+def exec_gunicorn(service: str, wsgi_app: str, host: str, port: int, workers: str) -> None:
+    """Exec gunicorn on ``host:port`` with ``workers`` processes of 4 threads each.
+
+    With several workers, ``/metrics`` must add up every worker's counters, so each gets
+    a ``PROMETHEUS_MULTIPROC_DIR`` unless the operator set one.
+    """
+    if int(workers) > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"okr-{service}-metrics-")
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", workers,
+            "--threads", "4", "--graceful-timeout", "10", "--no-control-socket", wsgi_app]
+    os.execv(args[0], args)
