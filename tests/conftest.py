@@ -172,7 +172,7 @@ def goals_config(goals_database_url: str, kafka_settings: KafkaSettings,
 def goals(goals_config: GoalsConfig) -> Iterator[Goals]:
     container = bootstrap(goals_config)
     yield container
-    container.engine.dispose()
+    container.close()
 
 
 @pytest.fixture(scope="session")
@@ -252,7 +252,7 @@ def goals_server(sqlite_databases: SqliteDatabases,
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(timeout=10)
-    container.engine.dispose()
+    container.close()
 
 
 def mint_token(goals_url: str, role: str, department: str | None = None,

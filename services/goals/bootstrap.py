@@ -9,6 +9,7 @@ from sqlalchemy import Connection, Engine
 
 from services.goals.adapters import tables
 from services.goals.adapters.relay_wakeup import RelayWakeup
+from services.goals.adapters.token_cache import TokenCache, token_cache_for
 from services.goals.config import SERVICE, GoalsConfig
 from services.goals.service_layer.unit_of_work import UnitOfWork
 from shared.messaging.relay import OutboxRelay
@@ -27,6 +28,8 @@ class Goals:
     """Wakes the relay after commits (PostgreSQL); without it, a commit NOTIFYs itself."""
     connection: Connection | None = None
     """Set while serving an HTTP request: the one connection its units of work share."""
+    token_cache: TokenCache | None = None
+    """Who the tokens seen lately stand for (PostgreSQL); None: look each one up."""
 
     def unit_of_work(self, request_id: str | None = None) -> UnitOfWork:
         return UnitOfWork(self.engine, self.config.event_source, request_id,
@@ -42,6 +45,11 @@ class Goals:
         """The same container, its units of work sharing ``connection``."""
         return replace(self, connection=connection)
 
+    def close(self) -> None:
+        if self.token_cache is not None:
+            self.token_cache.close()
+        self.engine.dispose()
+
     def relay(self) -> OutboxRelay:
         return OutboxRelay(service=SERVICE, engine=self.engine,
                            outbox_table=tables.plumbing.outbox, kafka=self.config.kafka,
@@ -56,4 +64,5 @@ def bootstrap(config: GoalsConfig | None = None) -> Goals:
     engine = create_database_engine(config.database_url)
     outbox = Outbox(tables.plumbing.outbox)
     wakeup = None if is_sqlite(engine) else RelayWakeup(SERVICE, engine, outbox)
-    return Goals(config=config, engine=engine, outbox=outbox, wakeup=wakeup)
+    return Goals(config=config, engine=engine, outbox=outbox, wakeup=wakeup,
+                 token_cache=token_cache_for(engine, SERVICE, config.token_cache_seconds))

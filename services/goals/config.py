@@ -10,6 +10,7 @@ from shared.config import (
     RelaySettings,
     database_url,
     env_bool,
+    env_float,
     env_int,
     env_str,
 )
@@ -29,6 +30,11 @@ class GoalsConfig:
     event_source: str
     log_level: str
     log_json: bool
+    idempotency_retention_hours: float = 72.0
+    """How long an ``Idempotency-Key`` is remembered: a retry within it is applied once."""
+    token_cache_seconds: float = 60.0
+    """How long a process remembers who a token stands for (PostgreSQL; 0: never), while it
+    hears revocations (services/goals/adapters/token_cache.py)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GoalsConfig:
@@ -43,4 +49,7 @@ class GoalsConfig:
             event_source=env_str("OKR_GOALS_EVENT_SOURCE", "/okr/goals", environ),
             log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
             log_json=env_bool("OKR_LOG_JSON", True, environ),
+            idempotency_retention_hours=env_float("OKR_IDEMPOTENCY_RETENTION_HOURS", 72.0,
+                                                  environ),
+            token_cache_seconds=env_float("OKR_TOKEN_CACHE_SECONDS", 60.0, environ),
         )

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, bindparam, func, or_, select, update
 
 from services.goals.adapters import tables
+from services.goals.adapters.token_cache import notify_revoked
 from services.goals.domain.access import ApiToken, Role
 from services.goals.domain.errors import StaleVersion
 from services.goals.domain.model import Cycle, Department
@@ -98,6 +99,8 @@ class TokenRepository:
     def save(self, token: ApiToken) -> None:
         self.connection.execute(update(tables.api_tokens).where(tables.api_tokens.c.id == token.id)
                                 .values(revoked_at=token.revoked_at))
+        if token.revoked_at is not None:
+            notify_revoked(self.connection, token.id)  # processes that remember it forget it
 
 
 class AuditLog:

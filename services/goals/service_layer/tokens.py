@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 import hmac
+from typing import Protocol
 
 from services.goals.domain.access import ApiToken, Principal, Role, hash_token
 from services.goals.domain.errors import InvalidInput, NotFound
 from services.goals.service_layer.unit_of_work import UnitOfWork
 
 
-def authenticate(uow: UnitOfWork, secret: str, admin_token: str | None) -> Principal | None:
-    """The principal a bearer secret stands for, or None if it is unknown or revoked."""
+class KnownTokens(Protocol):
+    """Who tokens stand for, remembered (``adapters.token_cache.TokenCache``)."""
+
+    def lookup(self, token_hash: str) -> tuple[Principal | None, int]: ...
+
+    def remember(self, token_hash: str, principal: Principal, generation: int) -> None: ...
+
+
+def authenticate(uow: UnitOfWork, secret: str, admin_token: str | None,
+                 known: KnownTokens | None = None) -> Principal | None:
+    """The principal a bearer secret stands for, or None if it is unknown or revoked.
+
+    With ``known``, a token seen lately is not looked up again; unknown and revoked tokens
+    are never remembered."""
     if admin_token and hmac.compare_digest(secret.encode(), admin_token.encode()):
         return Principal(name="admin (OKR_ADMIN_TOKEN)", role=Role.ADMIN)
+    token_hash = hash_token(secret)
+    generation = 0
+    if known is not None:
+        remembered, generation = known.lookup(token_hash)
+        if remembered is not None:
+            return remembered
     with uow:
-        token = uow.tokens.by_hash(hash_token(secret))
+        token = uow.tokens.by_hash(token_hash)
     if token is None or token.revoked_at is not None:
         return None
-    return token.principal()
+    who = token.principal()
+    if known is not None:
+        known.remember(token_hash, who, generation)
+    return who
 
 
 def mint_token(uow: UnitOfWork, actor: Principal, name: str, role: Role,

@@ -65,7 +65,8 @@ def install(app: Flask) -> None:
         # units of work share it (and, on PostgreSQL, one transaction; see UnitOfWork).
         container: Goals = current_app.extensions["okr.goals"]
         g.connection = container.engine.connect()
-        who = authenticate(goals().reading(), secret.strip(), container.config.admin_token)
+        who = authenticate(goals().reading(), secret.strip(), container.config.admin_token,
+                           container.token_cache)
         if who is None:
             return _unauthorised("the token is unknown or revoked")
         g.principal = who

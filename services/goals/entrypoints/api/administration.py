@@ -67,7 +67,10 @@ class TokenItem(MethodView):
     @tokens.response(204)
     def delete(self, token_id: str) -> None:
         """Revoke a token (admin); it stops working at once"""
-        token_cases.revoke_token(goals().unit_of_work(request_id()), principal(), token_id)
+        container = goals()
+        token_cases.revoke_token(container.unit_of_work(request_id()), principal(), token_id)
+        if container.token_cache is not None:  # the other processes hear it (NOTIFY)
+            container.token_cache.forget_all()
 
 
 @audit.route("")
