@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
+from sqlalchemy import select, update
 
 from bench.http_load import Reply, Server
 from services.goals.adapters import tables
 from services.goals.bootstrap import Goals
+from services.goals.service_layer import housekeeping
+from services.goals.service_layer.housekeeping import purge_idempotency_keys
 from tests.conftest import ApiClient
 from tests.goals_concurrency.conftest import (
     ADMIN,
@@ -190,3 +196,60 @@ def test_concurrent_batches_over_the_same_key_results_in_any_order_all_apply(
     assert all(body["applied"] == per_batch for _, body in results)
     assert check_ins_of(goals) == senders * per_batch
     assert events_of(goals, CHECKED_IN) == senders * per_batch
+
+
+# -- retention: keys are forgotten after OKR_IDEMPOTENCY_RETENTION_HOURS -----------------------
+
+def _age_keys(goals: Goals, hours: float) -> None:
+    t = tables.idempotency_keys
+    with goals.engine.begin() as connection:
+        for row in connection.execute(select(t.c.principal, t.c.key, t.c.created_at)).all():
+            connection.execute(update(t).where(t.c.principal == row.principal, t.c.key == row.key)
+                               .values(created_at=row.created_at - timedelta(hours=hours)))
+
+
+def test_keys_older_than_the_retention_are_forgotten_and_newer_kept(
+        api: ApiClient, goals: Goals, seeded_goals: Seeded) -> None:
+    key_result = seeded_goals.key_result_ids[0]
+    path = f"/v1/key-results/{key_result}/check-ins"
+    for number in range(3):
+        assert api.post(path, json=BODY, headers={"Idempotency-Key": f"old-{number}"}
+                        ).status_code == 201
+    _age_keys(goals, 73)
+    assert api.post(path, json=BODY, headers={"Idempotency-Key": "recent"}).status_code == 201
+
+    assert purge_idempotency_keys(goals.unit_of_work, timedelta(hours=72)) == 3
+    assert count_rows(goals, tables.idempotency_keys) == 1
+    assert api.post(path, json=BODY, headers={"Idempotency-Key": "recent"}).status_code == 200
+    # past the retention the same key is a new check-in
+    assert api.post(path, json=BODY, headers={"Idempotency-Key": "old-0"}).status_code == 201
+    assert check_ins_of(goals, key_result) == 5
+    assert purge_idempotency_keys(goals.unit_of_work, timedelta(hours=72)) == 0
+
+
+def test_a_large_backlog_is_purged_in_batches(
+        goals: Goals, seeded_goals: Seeded, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(housekeeping, "PURGE_BATCH", 7)
+    t = tables.idempotency_keys
+    old = datetime.now(UTC) - timedelta(days=10)
+    with goals.engine.begin() as connection:
+        connection.execute(t.insert(), [
+            {"principal": "crm", "key": f"k{number}", "fingerprint": "f", "status_code": 201,
+             "response": "{}", "created_at": old} for number in range(30)])
+    assert purge_idempotency_keys(goals.unit_of_work, timedelta(hours=72)) == 30
+    assert count_rows(goals, t) == 0
+
+
+def test_the_relay_process_runs_the_purge(goals: Goals, seeded_goals: Seeded,
+                                          run_in_background: Any) -> None:
+    t = tables.idempotency_keys
+    with goals.engine.begin() as connection:
+        connection.execute(t.insert().values(
+            principal="crm", key="k", fingerprint="f", status_code=201, response="{}",
+            created_at=datetime.now(UTC) - timedelta(days=4)))
+    run_in_background(housekeeping.housekeeping_loop(goals.unit_of_work, timedelta(hours=72),
+                                                     interval_seconds=0.05))
+    deadline = time.monotonic() + 10
+    while count_rows(goals, t) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert count_rows(goals, t) == 0

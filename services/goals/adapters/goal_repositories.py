@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, or_, select
+from sqlalchemy import Connection, Row, Select, bindparam, delete, or_, select, tuple_
 
 from services.goals.adapters import tables
 from services.goals.adapters.changes import PendingWrites
@@ -322,6 +322,14 @@ class IdempotencyRepository:
         self.connection.execute(tables.idempotency_keys.insert().values(
             principal=principal, key=key, fingerprint=stored.fingerprint,
             status_code=stored.status_code, response=stored.response, created_at=at))
+
+    def purge(self, before: datetime, limit: int) -> int:
+        """Forget at most ``limit`` keys stored before ``before``; how many were forgotten."""
+        t = tables.idempotency_keys
+        oldest = select(t.c.principal, t.c.key).where(t.c.created_at < before).limit(limit)
+        result = self.connection.execute(
+            delete(t).where(tuple_(t.c.principal, t.c.key).in_(oldest)))
+        return int(result.rowcount)
 
 
 
