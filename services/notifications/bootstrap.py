@@ -41,7 +41,8 @@ class Notifications:
         return DeliveryLoop(
             engine=self.engine, outbox=self.outbox, settings=delivery,
             senders={Channel.WEBHOOK.value: WebhookSender(delivery.targets,
-                                                          delivery.webhook_timeout_seconds),
+                                                          delivery.webhook_timeout_seconds,
+                                                          delivery.ca_bundle),
                      Channel.EMAIL.value: EmailSender(self.config.smtp)},
             event_source=self.config.event_source)
 

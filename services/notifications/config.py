@@ -58,6 +58,8 @@ class DeliverySettings:
     batch_size: int
     concurrency: int
     webhook_timeout_seconds: float
+    ca_bundle: str | None = None
+    """Certificates webhook targets' are checked against (default: certifi's bundle)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DeliverySettings:
@@ -80,6 +82,7 @@ class DeliverySettings:
             batch_size=env_int(prefix + "BATCH_SIZE", 50, environ),
             concurrency=env_int(prefix + "CONCURRENCY", 8, environ),
             webhook_timeout_seconds=env_float(prefix + "WEBHOOK_TIMEOUT_SECONDS", 5.0, environ),
+            ca_bundle=env_str(prefix + "CA_BUNDLE", "", environ) or None,
         )
 
 

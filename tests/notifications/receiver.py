@@ -3,6 +3,7 @@ with the ``standardwebhooks`` package (not the sending code), and can go down an
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -24,8 +25,11 @@ class Received:
 class WebhookReceiver:
     """Answers ``status`` (200 by default) after verifying; ``hold`` blocks requests."""
 
-    def __init__(self, secret: str) -> None:
+    def __init__(self, secret: str, host: str = "127.0.0.1",
+                 tls: ssl.SSLContext | None = None) -> None:
         self.secret = secret
+        self.host = host
+        self.tls = tls
         self.received: list[Received] = []
         self.status = 200
         self.hold = threading.Event()  # while set, requests wait (a slow receiver)
@@ -37,7 +41,7 @@ class WebhookReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks/okr"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/hooks/okr"
 
     def start(self) -> WebhookReceiver:
         receiver = self
@@ -64,8 +68,10 @@ class WebhookReceiver:
                 pass
 
         ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -1,11 +1,20 @@
-"""Webhooks signed the Standard Webhooks way, sent with ``requests``.
+"""Webhooks signed the Standard Webhooks way, sent over connections pinned to checked addresses.
 
 Headers: ``webhook-id`` (the delivery id, the same on every retry), ``webhook-timestamp``
 (Unix seconds of this attempt) and ``webhook-signature``: ``v1,`` and the base64
 HMAC-SHA256, keyed with the base64-decoded part of the ``whsec_`` secret, of
-``{id}.{timestamp}.{body}``. A 2xx answer is a delivery; 408, 425, 429 and 5xx, timeouts
-and connection errors are retried; any other answer, or a target that resolves to a
-refused address, fails the delivery for good. Redirects are not followed.
+``{id}.{timestamp}.{body}``. A 2xx answer is a delivery; 408, 425, 429 and 5xx, timeouts,
+connection errors and a host that cannot be resolved are retried; any other answer, or a
+target that resolves to a refused address, fails the delivery for good. Redirects are not
+followed.
+
+The target's host is resolved once per attempt, every address it resolves to is checked
+against the target policy, and the request connects to a checked address: the host name
+only goes into the ``Host`` header and, over HTTPS, into SNI and the certificate check.
+Resolving again to connect would let a name that answered with a public address at the
+check answer with an internal one a moment later (DNS rebinding). Connections are kept
+alive per thread, per address and host name. Certificates are checked against certifi's
+bundle, or ``OKR_NOTIFICATIONS_CA_BUNDLE``.
 """
 
 from __future__ import annotations
@@ -16,10 +25,14 @@ import hmac
 import ipaddress
 import socket
 import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
-import requests
+import certifi
+import urllib3
+from urllib3.exceptions import HTTPError
 
 from services.notifications.domain.errors import InvalidInput
 from services.notifications.domain.messages import Message
@@ -30,6 +43,15 @@ from services.notifications.domain.targets import TargetPolicy, check_webhook_ur
 RETRIED_STATUSES = frozenset({408, 425, 429})
 USER_AGENT = "okr-notifications/1"
 
+#: Connection pools a sending thread keeps (one per address, port and host name).
+KEPT_POOLS = 64
+#: An answer's body is read (so its connection can be reused) up to this size, else the
+#: connection is closed.
+DRAINED_BYTES = 64 * 1024
+
+Resolver = Callable[..., Sequence[tuple[Any, ...]]]
+"""``socket.getaddrinfo``'s signature."""
+
 
 def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
@@ -37,35 +59,68 @@ def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
 
 
-def refused_address(host: str, port: int, policy: TargetPolicy) -> str | None:
-    """Resolve ``host`` now; why one of its addresses may not be called, or None."""
+class UnresolvedHost(Exception):
+    """The host name could not be resolved now (maybe only for now)."""
+
+
+def checked_addresses(host: str, port: int, policy: TargetPolicy,
+                      resolve: Resolver = socket.getaddrinfo) -> tuple[list[str], str | None]:
+    """Resolve ``host`` now: its addresses, and why one of them may not be called (or None).
+
+    Raises :class:`UnresolvedHost` when it cannot be resolved."""
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = resolve(host, port, type=socket.SOCK_STREAM)
     except OSError as error:
-        return f"cannot resolve {host}: {error}"
-    for info in infos:
-        reason = policy.refusal(ipaddress.ip_address(info[4][0]))
+        raise UnresolvedHost(f"cannot resolve {host}: {error}") from error
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    for address in addresses:
+        reason = policy.refusal(ipaddress.ip_address(address))
         if reason:
-            return f"{host} resolves to a refused address: {reason}"
-    return None
+            return addresses, f"{host} resolves to a refused address: {reason}"
+    if not addresses:
+        raise UnresolvedHost(f"cannot resolve {host}: no address")
+    return addresses, None
+
+
+def refused_address(host: str, port: int, policy: TargetPolicy) -> str | None:
+    """Resolve ``host`` now; why it may not be called (refused or unresolvable), or None."""
+    try:
+        return checked_addresses(host, port, policy)[1]
+    except UnresolvedHost as error:
+        return str(error)
 
 
 class WebhookSender:
-    def __init__(self, policy: TargetPolicy, timeout_seconds: float) -> None:
+    def __init__(self, policy: TargetPolicy, timeout_seconds: float,
+                 ca_bundle: str | None = None, resolve: Resolver = socket.getaddrinfo) -> None:
         self.policy = policy
-        self.timeout = (min(timeout_seconds, 3.0), timeout_seconds)  # connect, read
+        self.timeout = urllib3.Timeout(connect=min(timeout_seconds, 3.0), read=timeout_seconds)
+        self._ca_bundle = ca_bundle or certifi.where()
+        self._resolve = resolve
         self._local = threading.local()
 
-    def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            # No proxy or .netrc from the environment: a proxy would reach targets whose
-            # addresses were never checked (and looking them up costs ~1 ms per request).
-            session.trust_env = False
-            session.headers["User-Agent"] = USER_AGENT
-            self._local.session = session
-        return session
+    def _pool(self, scheme: str, address: str, port: int,
+              host: str) -> urllib3.HTTPConnectionPool:
+        """A kept-alive pool of this thread connecting to ``address``, speaking to ``host``."""
+        pools: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] | None = \
+            getattr(self._local, "pools", None)
+        if pools is None:
+            pools = self._local.pools = {}
+        key = (scheme, address, port, host)
+        pool = pools.get(key)
+        if pool is None:
+            if len(pools) >= KEPT_POOLS:
+                pools.pop(next(iter(pools))).close()
+            common: dict[str, Any] = {"maxsize": 1, "timeout": self.timeout, "retries": False,
+                                      "block": False}
+            if scheme == "https":
+                pool = urllib3.HTTPSConnectionPool(
+                    address, port, cert_reqs="CERT_REQUIRED", ca_certs=self._ca_bundle,
+                    server_hostname=host, assert_hostname=host, **common)
+            else:
+                pool = urllib3.HTTPConnectionPool(address, port, **common)
+            pools[key] = pool
+        return pool
 
     def send(self, delivery_id: str, message: Message, subscription: Subscription) -> Outcome:
         url = subscription.target
@@ -74,29 +129,51 @@ class WebhookSender:
         except InvalidInput as error:
             return Outcome.give_up(str(error))
         parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        refusal = refused_address(host, port, self.policy)
+        scheme = parts.scheme.lower()
+        port = parts.port or (443 if scheme == "https" else 80)
+        try:
+            addresses, refusal = checked_addresses(host, port, self.policy, self._resolve)
+        except UnresolvedHost as error:
+            return Outcome.retry(str(error))
         if refusal:
             return Outcome.give_up(refusal)
         now = datetime.now(UTC)
         body = message.webhook_body(now)
         timestamp = int(now.timestamp())
         assert subscription.secret is not None
+        named = f"[{host}]" if ":" in host else host
         headers = {
+            "Host": named if parts.port is None else f"{named}:{parts.port}",
+            "User-Agent": USER_AGENT,
             "Content-Type": "application/json",
             "webhook-id": delivery_id,
             "webhook-timestamp": str(timestamp),
             "webhook-signature": signature(subscription.secret, delivery_id, timestamp, body),
         }
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            response = self._session().post(url, data=body, headers=headers,
-                                            timeout=self.timeout, allow_redirects=False)
-        except requests.RequestException as error:
+            response = self._pool(scheme, addresses[0], port, host).urlopen(
+                "POST", target, body=body, headers=headers, redirect=False, retries=False,
+                preload_content=False, assert_same_host=False)
+        except HTTPError as error:
             return Outcome.retry(f"{type(error).__name__}: {error}")
-        status = response.status_code
-        response.close()
+        status = response.status
+        _release(response)
         if 200 <= status < 300:
             return Outcome.delivered()
         if status >= 500 or status in RETRIED_STATUSES:
             return Outcome.retry(f"receiver answered {status}")
         return Outcome.give_up(f"receiver answered {status}")
+
+
+def _release(response: urllib3.BaseHTTPResponse) -> None:
+    """Read a short answer to the end so its connection is reused; close on a long one."""
+    try:
+        remaining = response.length_remaining
+        if remaining is not None and remaining <= DRAINED_BYTES:
+            response.drain_conn()
+            response.release_conn()
+        else:
+            response.close()
+    except HTTPError:
+        response.close()
