@@ -7,10 +7,11 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from shared.cloudevents import CloudEvent, new_event
+from shared.cloudevents import CloudEvent
 from shared.config import KafkaSettings
 from shared.contract import EventType, Topic
 from shared.messaging.kafka_clients import ensure_topics, new_producer
+from tests.support.contract_events import new_event
 
 AT = "2026-11-02T09:30:00Z"
 CYCLE = "2026-Q4"

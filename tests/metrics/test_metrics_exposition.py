@@ -10,6 +10,7 @@ from services.metrics.entrypoints.api.app import create_app
 from shared.web.remote_auth import TokenIntrospector
 from tests.metrics import goal_events as ge
 from tests.metrics.read_model import apply_events
+from tests.support.contract_events import off_contract
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -29,14 +30,15 @@ def _value(samples: Samples, name: str, **labels: str) -> float | None:
 def test_metrics_expose_every_family_of_the_brief_and_deleted_items_disappear(
         metrics: Metrics) -> None:
     target, sales, finance, kr, kr_finance = (ge.new_id() for _ in range(5))
+    with off_contract():  # a link kind no schema allows, to show it is escaped
+        odd_link = ge.link(ge.new_id(), sales, "sales", "objective", finance, "finance",
+                           kind='odd "kind" \\ with\nnewline')
     projection = apply_events(
         metrics, ge.cycle(), ge.objective(target, ["marketing", "sales"]),
         ge.objective(sales, ["sales"]), ge.objective(finance, ["finance"]),
         ge.key_result(kr, sales), ge.key_result(kr_finance, finance),
         ge.contribution(ge.new_id(), "key_result", kr, "objective", target),
-        ge.check_in(kr, sales, 2, 25.0, confidence=0.7),
-        ge.link(ge.new_id(), sales, "sales", "objective", finance, "finance",
-                kind='odd "kind" \\ with\nnewline'))
+        ge.check_in(kr, sales, 2, 25.0, confidence=0.7), odd_link)
     app = create_app(container=metrics, introspector=TokenIntrospector("http://127.0.0.1:9"))
     response = app.test_client().get("/metrics")
     assert response.status_code == 200
@@ -100,8 +102,9 @@ def test_label_values_are_escaped_as_the_exposition_format_requires() -> None:
 
 def test_key_result_label_values_are_escaped(metrics: Metrics) -> None:
     objective_id, odd = ge.new_id(), 'kr "odd" \\ id\nline'
-    apply_events(metrics, ge.cycle(), ge.objective(objective_id, ["sales"]),
-                 ge.check_in(odd, objective_id, 2, 40.0, confidence=0.6))
+    with off_contract():  # an id no schema allows, to show it is escaped
+        odd_check_in = ge.check_in(odd, objective_id, 2, 40.0, confidence=0.6)
+    apply_events(metrics, ge.cycle(), ge.objective(objective_id, ["sales"]), odd_check_in)
     samples = _samples(render_read_model(metrics.engine, 10_000))
     assert _value(samples, "okr_key_result_progress_ratio", key_result_id=odd,
                   objective_id=objective_id, department="sales") == 0.4

@@ -14,7 +14,7 @@ from tests.metrics.conftest import objective_row
 
 pytestmark = pytest.mark.timeout(60)
 
-REFUSED = "refused-key-result"
+REFUSED = "0e0e0e0e-0000-4000-8000-00000000dead"  # a key result the database refuses
 
 
 def _refuse_key_result(metrics: Metrics, key_result_id: str) -> None:

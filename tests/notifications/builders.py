@@ -15,8 +15,9 @@ from services.notifications.domain.subscriptions import (
     Filters,
     Subscription,
 )
-from shared.cloudevents import CloudEvent, new_event
+from shared.cloudevents import CloudEvent
 from shared.contract import EventType
+from tests.support.contract_events import new_event
 
 AT = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -96,5 +97,11 @@ def checked_in(objective_id: str, key_result_id: str, value: float) -> CloudEven
                                       "confidence": 0.6, "note": "", "author": "crm",
                                       "source": "system", "id": str(uuid.uuid4()),
                                       "created_at": "2026-11-27T04:00:00Z"},
-                         "key_result": {"objective_id": objective_id, "title": "Revenue",
-                                        "id": key_result_id, "unit": "EUR", "current": value}})
+                         "key_result": {
+                             "id": key_result_id, "objective_id": objective_id,
+                             "title": "Revenue", "measure": "increase", "start": 0.0,
+                             "target": 1_000_000.0, "unit": "EUR", "weight": 1.0,
+                             "aggregation": "check_ins", "current": value, "confidence": 0.6,
+                             "last_checkin_at": "2026-11-27T04:00:00Z", "version": 2,
+                             "created_at": "2026-11-01T09:00:00Z",
+                             "updated_at": "2026-11-27T04:00:00Z"}})
