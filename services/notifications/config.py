@@ -31,6 +31,9 @@ class SmtpSettings:
     password: str | None
     sender: str
     timeout_seconds: float = 10.0
+    ca_bundle: str | None = None
+    """Certificates the server's STARTTLS certificate is checked against (default: the
+    system's)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SmtpSettings:
@@ -42,6 +45,7 @@ class SmtpSettings:
             password=env_str("OKR_SMTP_PASSWORD", "", environ) or None,
             sender=env_str("OKR_SMTP_FROM", "okr-notifications@localhost", environ),
             timeout_seconds=env_float("OKR_SMTP_TIMEOUT_SECONDS", 10.0, environ),
+            ca_bundle=env_str("OKR_SMTP_CA_BUNDLE", "", environ) or None,
         )
 
 

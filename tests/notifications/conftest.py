@@ -4,6 +4,7 @@ and events published onto a real Tansu broker."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -160,3 +161,17 @@ def okr_notifications() -> str:
 
 
 __all__ = ["FAST", "okr_notifications", "with_delivery", "worker_environment"]
+
+
+@pytest.fixture
+def certificate(tmp_path: Path) -> tuple[Path, Path]:
+    """A self-signed certificate (openssl) for hooks.tls.test, localhost and 127.0.0.1, and
+    its key: the trusted issuer of whichever test passes it as the CA bundle."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=hooks.tls.test",
+         "-addext", "subjectAltName=DNS:hooks.tls.test,DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60)
+    return cert, key

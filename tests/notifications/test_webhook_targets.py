@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,18 +99,6 @@ def test_a_name_that_cannot_be_resolved_now_is_retried_not_given_up() -> None:
         target="https://hooks.nowhere.test/okr"))
     assert not outcome.ok and not outcome.permanent
     assert "cannot resolve hooks.nowhere.test" in str(outcome.reason)
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for hooks.tls.test (openssl), and its key."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=hooks.tls.test", "-addext", "subjectAltName=DNS:hooks.tls.test",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60)
-    return cert, key
 
 
 def test_https_is_verified_against_the_name_over_the_pinned_connection(

@@ -1,9 +1,11 @@
 """E-mail over SMTP with ``smtplib``: plain text with an HTML alternative.
 
-STARTTLS and login are used when configured (``OKR_SMTP_*``). A 5xx answer (a refused
-address) fails the delivery for good; anything else (connection refused, timeouts, 4xx,
-a refused login) is retried. The ``Message-ID`` is derived from the delivery id, so a
-repeated delivery carries the same one.
+STARTTLS (the server's certificate checked against the system's certificates, or
+``OKR_SMTP_CA_BUNDLE``) and login are used when configured (``OKR_SMTP_*``). A 5xx answer
+(a refused address) fails the delivery for good; anything else (connection refused,
+timeouts, 4xx, a refused login, a server without STARTTLS when it is required, a
+certificate that does not verify) is retried. The ``Message-ID`` is derived from the
+delivery id, so a repeated delivery carries the same one.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class EmailSender:
             with smtplib.SMTP(settings.host, settings.port,
                               timeout=settings.timeout_seconds) as smtp:
                 if settings.starttls:
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=ssl.create_default_context(cafile=settings.ca_bundle))
                 if settings.username and settings.password:
                     smtp.login(settings.username, settings.password)
                 smtp.send_message(email)
