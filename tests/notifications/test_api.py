@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -23,9 +24,12 @@ class Client:
     def __init__(self, client: FlaskClient, token: str) -> None:
         self.client, self.token = client, token
 
-    def __call__(self, method: str, path: str, body: Any = None) -> Any:
-        return self.client.open(path, method=method, json=body,
-                                headers={"Authorization": f"Bearer {self.token}"})
+    def __call__(self, method: str, path: str, body: Any = None,
+                 if_match: str | int | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"' if isinstance(if_match, int) else if_match
+        return self.client.open(path, method=method, json=body, headers=headers)
 
 
 @pytest.fixture
@@ -55,12 +59,15 @@ def test_subscription_round_trip_never_shows_the_secret(clients: dict[str, Clien
     sid = created.json["id"]
     read = admin("GET", f"/v1/subscriptions/{sid}")
     assert read.json["filters"]["statuses"] == ["off_track"] and read.json["mode"] == "digest"
+    assert read.headers["ETag"] == '"1"'
     listed = admin("GET", "/v1/subscriptions?department=sales&page_size=1")
     assert [s["id"] for s in listed.json] == [sid]
     assert json.loads(listed.headers["X-Pagination"])["total"] == 1
-    changed = admin("PATCH", f"/v1/subscriptions/{sid}", {"mode": "immediate"})
+    changed = admin("PATCH", f"/v1/subscriptions/{sid}", {"mode": "immediate"},
+                    if_match=read.headers["ETag"])
     assert changed.status_code == 200 and changed.json["version"] == 2
-    assert admin("DELETE", f"/v1/subscriptions/{sid}").status_code == 204
+    assert changed.headers["ETag"] == '"2"'
+    assert admin("DELETE", f"/v1/subscriptions/{sid}", if_match=2).status_code == 204
     assert admin("GET", f"/v1/subscriptions/{sid}").status_code == 404
 
 
@@ -73,12 +80,59 @@ def test_heads_manage_only_their_department_and_viewers_only_read(
     other = sales("POST", "/v1/subscriptions", webhook(department="finance"))
     assert other.status_code == 403
     finance = admin("POST", "/v1/subscriptions", webhook(department="finance")).json["id"]
-    assert sales("DELETE", f"/v1/subscriptions/{finance}").status_code == 403
+    assert sales("DELETE", f"/v1/subscriptions/{finance}", if_match=1).status_code == 403
     assert viewer("POST", "/v1/subscriptions", webhook()).status_code == 403
     assert viewer("GET", "/v1/subscriptions").status_code == 200
     assert len(viewer("GET", "/v1/subscriptions").json) == 2
     unauthenticated = sales.client.get("/v1/subscriptions")
     assert unauthenticated.status_code == 401
+
+
+def test_changes_need_the_version_read_and_a_stale_one_changes_nothing(
+    clients: dict[str, Client]
+) -> None:
+    admin = clients["admin"]
+    sid = admin("POST", "/v1/subscriptions", webhook()).json["id"]
+    path = f"/v1/subscriptions/{sid}"
+
+    for method, body in (("PATCH", {"mode": "digest"}), ("DELETE", None)):
+        missing = admin(method, path, body)
+        assert missing.status_code == 428 and missing.mimetype == "application/problem+json"
+        assert "If-Match" in missing.json["detail"]
+        assert admin(method, path, body, if_match="*").status_code == 428
+        assert admin(method, path, body, if_match='"v1"').status_code == 412
+
+    # two editors read version 1; the first change wins, the second is refused
+    first = admin("PATCH", path, {"recipient": "Ann"}, if_match=1)
+    assert first.status_code == 200 and first.json["version"] == 2
+    second = admin("PATCH", path, {"recipient": "Bob"}, if_match=1)
+    assert second.status_code == 412 and second.mimetype == "application/problem+json"
+    assert "version 2" in second.json["detail"]
+    assert admin("DELETE", path, if_match=1).status_code == 412
+    kept = admin("GET", path)
+    assert kept.json["recipient"] == "Ann" and kept.json["version"] == 2
+    assert kept.json["mode"] == "immediate"
+
+
+def test_twenty_concurrent_changes_from_the_same_version_one_wins(
+    clients: dict[str, Client]
+) -> None:
+    admin = clients["admin"]
+    sid = admin("POST", "/v1/subscriptions", webhook()).json["id"]
+    app = admin.client.application
+
+    def change(number: int) -> int:
+        client = Client(app.test_client(), admin.token)
+        answer = client("PATCH", f"/v1/subscriptions/{sid}", {"recipient": f"editor {number}"},
+                        if_match=1)
+        return int(answer.status_code)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(change, range(20)))
+    assert sorted(statuses) == [200] + [412] * 19
+    winner = statuses.index(200)
+    stored = admin("GET", f"/v1/subscriptions/{sid}").json
+    assert stored["recipient"] == f"editor {winner}" and stored["version"] == 2
 
 
 @pytest.mark.parametrize(("change", "status", "detail"), [

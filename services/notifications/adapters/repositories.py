@@ -32,14 +32,20 @@ class SubscriptionRepository:
         self.connection.execute(T.insert(), [_row(s) for s in subscriptions])
         self._touch()
 
-    def save(self, subscription: Subscription) -> None:
-        self.connection.execute(update(T).where(T.c.id == subscription.id)
-                                .values(**_row(subscription)))
+    def save(self, subscription: Subscription, read_version: int) -> bool:
+        """Write a changed subscription if it is still at ``read_version``; False if not."""
+        result = self.connection.execute(
+            update(T).where(T.c.id == subscription.id, T.c.version == read_version)
+            .values(**_row(subscription)))
         self._touch()
+        return bool(result.rowcount)
 
-    def remove(self, subscription_id: str) -> None:
-        self.connection.execute(delete(T).where(T.c.id == subscription_id))
+    def remove(self, subscription_id: str, read_version: int) -> bool:
+        """Delete a subscription if it is still at ``read_version``; False if not."""
+        result = self.connection.execute(
+            delete(T).where(T.c.id == subscription_id, T.c.version == read_version))
         self._touch()
+        return bool(result.rowcount)
 
     def get(self, subscription_id: str) -> Subscription | None:
         row = self.connection.execute(select(T).where(T.c.id == subscription_id)).first()

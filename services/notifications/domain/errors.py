@@ -25,3 +25,7 @@ class Forbidden(DomainError):
 
 class Conflict(DomainError):
     """The request conflicts with the current state (409)."""
+
+
+class StaleVersion(DomainError):
+    """The item changed since the version the caller read (412)."""

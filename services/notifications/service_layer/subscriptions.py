@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from services.notifications.adapters.deliveries import Delivery, DeliveryRepository
 from services.notifications.adapters.repositories import SubscriptionRepository
 from services.notifications.adapters.webhooks import refused_address
-from services.notifications.domain.errors import Forbidden, InvalidInput, NotFound
+from services.notifications.domain.errors import Forbidden, InvalidInput, NotFound, StaleVersion
 from services.notifications.domain.subscriptions import (
     Channel,
     DeliveryMode,
@@ -58,11 +58,13 @@ def create_subscription(engine: Engine, caller: Caller, policy: TargetPolicy,
 
 def update_subscription(engine: Engine, caller: Caller, policy: TargetPolicy,
                         subscription_id: str, changes: dict[str, Any],
-                        clock: Clock = utc_now) -> Subscription:
+                        expected_version: int, clock: Clock = utc_now) -> Subscription:
+    """Change a subscription read at ``expected_version``; StaleVersion if it changed since."""
     with writing(engine).begin() as connection:
         repository = SubscriptionRepository(connection)
         current = _existing(repository, subscription_id)
         _require_write(caller, current.department)
+        _require_version(current, expected_version)
         updates: dict[str, Any] = {}
         for name in ("recipient", "digest_interval_seconds", "secret"):
             if name in changes:
@@ -74,16 +76,21 @@ def update_subscription(engine: Engine, caller: Caller, policy: TargetPolicy,
         if "url" in changes or "email" in changes:
             updates["target"] = _target(current.channel, changes, policy)
         updated = current.changed(clock(), **updates)
-        repository.save(updated)
+        if not repository.save(updated, read_version=current.version):
+            raise _stale(subscription_id)
     return updated
 
 
-def delete_subscription(engine: Engine, caller: Caller, subscription_id: str) -> None:
+def delete_subscription(engine: Engine, caller: Caller, subscription_id: str,
+                        expected_version: int) -> None:
+    """Delete a subscription read at ``expected_version``; StaleVersion if it changed since."""
     with writing(engine).begin() as connection:
         repository = SubscriptionRepository(connection)
         current = _existing(repository, subscription_id)
         _require_write(caller, current.department)
-        repository.remove(subscription_id)
+        _require_version(current, expected_version)
+        if not repository.remove(subscription_id, read_version=current.version):
+            raise _stale(subscription_id)
 
 
 def get_subscription(engine: Engine, subscription_id: str) -> Subscription:
@@ -124,6 +131,16 @@ def retry_delivery(engine: Engine, caller: Caller, delivery_id: str,
         retried = deliveries.get(delivery_id)
     assert retried is not None
     return retried
+
+
+def _require_version(current: Subscription, expected_version: int) -> None:
+    if current.version != expected_version:
+        raise StaleVersion(f"subscription {current.id} is at version {current.version}, not "
+                           f"{expected_version}: read it again")
+
+
+def _stale(subscription_id: str) -> StaleVersion:
+    return StaleVersion(f"subscription {subscription_id} was changed meanwhile: read it again")
 
 
 def _existing(repository: SubscriptionRepository, subscription_id: str) -> Subscription:

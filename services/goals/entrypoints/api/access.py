@@ -1,4 +1,7 @@
-"""Bearer authentication, optimistic-concurrency headers and domain errors, for every route."""
+"""Bearer authentication and domain errors, for every route.
+
+``expected_version`` and ``with_etag`` (``shared.web.concurrency``) are re-exported here
+for the goals routes."""
 
 from __future__ import annotations
 
@@ -20,12 +23,11 @@ from services.goals.domain.errors import (
     StaleVersion,
 )
 from services.goals.service_layer.tokens import authenticate
-from shared.web.problems import (
-    PROBLEM_CONTENT_TYPE,
-    abort_with_problem,
-    problem,
-    problem_document,
-)
+from shared.web.concurrency import expected_version, with_etag
+from shared.web.problems import PROBLEM_CONTENT_TYPE, problem, problem_document
+
+__all__ = ["expected_version", "goals", "install", "principal", "problem_body", "request_id",
+           "with_etag"]
 
 _STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 422), (IdempotencyKeyReused, 422), (NotFound, 404), (Conflict, 409),
@@ -97,22 +99,3 @@ def _unauthorised(detail: str) -> Response:
     response = problem(401, detail)
     response.headers["WWW-Authenticate"] = 'Bearer realm="okr"'
     return response
-
-
-def expected_version() -> int:
-    """The version named by ``If-Match``; 428 without one, 412 if it is not a version."""
-    if not request.if_match or request.if_match.star_tag:
-        if request.if_match and request.if_match.star_tag:
-            abort_with_problem(428, "If-Match must name the version read (its ETag), not '*'")
-        abort_with_problem(428, "send If-Match with the ETag you read, so no update is lost")
-    tags = request.if_match.as_set()
-    if len(tags) != 1:
-        abort_with_problem(412, "If-Match must name exactly one version")
-    (tag,) = tags
-    if not tag.isdigit():
-        abort_with_problem(412, f"If-Match {tag!r} is not a version of this item")
-    return int(tag)
-
-
-def with_etag(response_body: object, version: int) -> tuple[object, int, dict[str, str]]:
-    return response_body, 200, {"ETag": f'"{version}"'}

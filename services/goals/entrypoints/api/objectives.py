@@ -24,14 +24,13 @@ from services.goals.entrypoints.api.goal_schemas import (
 )
 from services.goals.service_layer import objectives as cases
 from shared.web.blueprints import Blueprint
+from shared.web.concurrency import MISSING_IF_MATCH, STALE
 
 objectives = Blueprint("objectives", __name__, url_prefix="/v1/objectives",
                        description="Department objectives and collective targets.")
 key_results = Blueprint("key_results", __name__, url_prefix="/v1/key-results",
                         description="Measurable key results of an objective.")
 
-STALE = "If-Match names an older version"
-MISSING_IF_MATCH = "If-Match is missing"
 
 
 @objectives.route("")

@@ -13,11 +13,13 @@ from services.notifications.domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    StaleVersion,
 )
 from shared.web.problems import PROBLEM_CONTENT_TYPE, problem_document
 
 _STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 422), (NotFound, 404), (Conflict, 409), (Forbidden, 403),
+    (StaleVersion, 412),
 )
 
 

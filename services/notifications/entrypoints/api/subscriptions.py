@@ -17,6 +17,7 @@ from services.notifications.entrypoints.api.schemas import (
 )
 from services.notifications.service_layer import subscriptions as cases
 from shared.web.blueprints import Blueprint
+from shared.web.concurrency import MISSING_IF_MATCH, STALE, expected_version, with_etag
 from shared.web.remote_auth import current_caller
 
 subscriptions = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions",
@@ -69,22 +70,29 @@ class Subscriptions(MethodView):
 class SubscriptionItem(MethodView):
     @subscriptions.response(200, SubscriptionSchema)
     def get(self, subscription_id: str) -> Any:
-        """Read one subscription (never its secret)"""
-        return _shown(cases.get_subscription(notifications().engine, subscription_id))
+        """Read one subscription (never its secret); its version is the ETag"""
+        subscription = cases.get_subscription(notifications().engine, subscription_id)
+        return with_etag(_shown(subscription), subscription.version)
 
     @subscriptions.arguments(SubscriptionUpdateSchema)
     @subscriptions.response(200, SubscriptionSchema)
+    @subscriptions.alt_response(412, description=STALE)
+    @subscriptions.alt_response(428, description=MISSING_IF_MATCH)
     def patch(self, body: dict[str, Any], subscription_id: str) -> Any:
-        """Change recipient, target, secret, filters, mode or digest interval"""
+        """Change recipient, target, secret, filters, mode or digest interval; needs If-Match"""
         container = notifications()
-        return _shown(cases.update_subscription(container.engine, current_caller(),
-                                                container.config.delivery.targets,
-                                                subscription_id, body))
+        subscription = cases.update_subscription(
+            container.engine, current_caller(), container.config.delivery.targets,
+            subscription_id, body, expected_version())
+        return with_etag(_shown(subscription), subscription.version)
 
     @subscriptions.response(204)
+    @subscriptions.alt_response(412, description=STALE)
+    @subscriptions.alt_response(428, description=MISSING_IF_MATCH)
     def delete(self, subscription_id: str) -> Any:
-        """Unsubscribe; its waiting digest items are dropped"""
-        cases.delete_subscription(notifications().engine, current_caller(), subscription_id)
+        """Unsubscribe; its waiting digest items are dropped; needs If-Match"""
+        cases.delete_subscription(notifications().engine, current_caller(), subscription_id,
+                                  expected_version())
         return "", 204
 
 

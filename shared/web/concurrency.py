@@ -1,0 +1,34 @@
+"""Optimistic concurrency over HTTP: ``ETag`` on reads, ``If-Match`` on writes.
+
+Every item carries a version; a read answers with ``ETag: "<version>"``, and an update or a
+deletion must send that ETag back in ``If-Match``: 428 without one, 412 when the item has
+changed since (the service compares the version, see each service's ``StaleVersion``).
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+from shared.web.problems import abort_with_problem
+
+STALE = "If-Match names an older version"
+MISSING_IF_MATCH = "If-Match is missing"
+
+
+def expected_version() -> int:
+    """The version named by ``If-Match``; 428 without one, 412 if it is not a version."""
+    if not request.if_match or request.if_match.star_tag:
+        if request.if_match and request.if_match.star_tag:
+            abort_with_problem(428, "If-Match must name the version read (its ETag), not '*'")
+        abort_with_problem(428, "send If-Match with the ETag you read, so no update is lost")
+    tags = request.if_match.as_set()
+    if len(tags) != 1:
+        abort_with_problem(412, "If-Match must name exactly one version")
+    (tag,) = tags
+    if not tag.isdigit():
+        abort_with_problem(412, f"If-Match {tag!r} is not a version of this item")
+    return int(tag)
+
+
+def with_etag(response_body: object, version: int) -> tuple[object, int, dict[str, str]]:
+    return response_body, 200, {"ETag": f'"{version}"'}
