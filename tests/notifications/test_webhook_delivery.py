@@ -4,6 +4,7 @@ throttling; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -181,3 +182,29 @@ def test_beyond_the_hourly_cap_alarms_wait_for_the_digest_instead_of_being_dropp
     with notifications.engine.connect() as connection:
         waiting = connection.execute(select(tables.digest_items.c.event_id)).all()
     assert len(waiting) == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("notifications_database_url", ["postgresql"], indirect=True)
+def test_two_workers_at_once_never_exceed_a_recipients_hourly_cap(
+    notifications: Notifications, receiver: WebhookReceiver
+) -> None:
+    subscribe(notifications, receiver.url, receiver.secret)
+    handler = NotificationHandler(hourly_cap=1)
+    first = writing(notifications.engine).connect()
+    try:
+        with first.begin():
+            handler(status_changed("t-1", "off_track"), first)  # not committed yet
+            second = threading.Thread(target=consume, args=(
+                notifications, status_changed("t-2", "off_track")), kwargs={"handler": handler})
+            second.start()
+            second.join(timeout=0.5)
+            assert second.is_alive(), "the second worker waits for the first one's commit"
+    finally:
+        first.close()
+    second.join(timeout=10)
+    assert not second.is_alive()
+    assert [d["kind"] for d in deliveries(notifications)] == ["event"]  # the cap: one
+    with notifications.engine.connect() as connection:
+        waiting = connection.execute(select(tables.digest_items.c.event_id)).all()
+    assert len(waiting) == 1, "the other alarm waits for the digest"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, func, or_, select, text, update
 
 from services.notifications.adapters import tables
 from services.notifications.adapters.upserts import (
@@ -25,6 +25,11 @@ from services.notifications.domain.notices import Notice
 
 D = tables.deliveries
 ITEMS = tables.digest_items
+#: Advisory-lock keys of the per-recipient hourly caps (PostgreSQL), see ``lock_recipients``.
+CAP_LOCK_PREFIX = "okr-notifications-cap:"
+_LOCK_RECIPIENTS = text(
+    "SELECT count(pg_advisory_xact_lock(lock_key)) FROM (SELECT hashtextextended(name, 0) "
+    "AS lock_key FROM unnest(CAST(:keys AS text[])) AS name ORDER BY lock_key) AS ordered")
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 STATUSES = (PENDING, DELIVERED, DEAD)
@@ -110,6 +115,18 @@ class DeliveryRepository:
         insert_many_ignoring_duplicates(self.connection, ITEMS, [
             {"subscription_id": subscription_id, "event_id": notice.event_id, "notice": item,
              "created_at": now} for subscription_id in subscription_ids])
+
+    def lock_recipients(self, recipients: set[str]) -> None:
+        """Hold each recipient's cap until this transaction ends (PostgreSQL).
+
+        Workers handling events for the same recipient at once take turns from here to
+        their commit, so each counts the other's immediate deliveries and together they
+        never exceed the hourly cap. Locks are taken in one order, so two workers cannot
+        deadlock; SQLite runs one writer at a time anyway."""
+        if self.connection.dialect.name != "postgresql" or not recipients:
+            return
+        self.connection.execute(_LOCK_RECIPIENTS, {
+            "keys": [CAP_LOCK_PREFIX + recipient for recipient in recipients]})
 
     def immediate_since(self, recipients: set[str], since: datetime) -> dict[str, int]:
         """Immediate (non-digest) deliveries made for each recipient since ``since``."""

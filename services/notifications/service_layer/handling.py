@@ -44,8 +44,11 @@ class NotificationHandler:
             return
         deliveries = DeliveryRepository(connection)
         now = self.clock()
-        sent = {} if notice.routine else deliveries.immediate_since(
-            {s.recipient for s in matched}, now - timedelta(hours=1))
+        sent: dict[str, int] = {}
+        if not notice.routine:  # routine changes only go into digests: no cap to count
+            recipients = {s.recipient for s in matched}
+            deliveries.lock_recipients(recipients)
+            sent = deliveries.immediate_since(recipients, now - timedelta(hours=1))
         immediate: list[tuple[str, str, str]] = []
         digested: list[str] = []
         for subscription in matched:
