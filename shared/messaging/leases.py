@@ -1,5 +1,9 @@
 """One active relay per database, and a prompt wake-up when the outbox receives rows.
 
+The same leases keep other single-instance workers single (the metrics consumer, which
+holds the whole goal graph in memory): :func:`acquire_until` makes a second process a
+standby, :func:`keep_lease` stops the holder if its lease dies.
+
 Several worker replicas may run; only the holder of the lease publishes, the others wait
 to take over. The lease dies with its holder's process (a PostgreSQL session-level
 advisory lock, or an ``flock`` on a file beside the SQLite database), so ``kill -9``
@@ -11,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Protocol
 
@@ -21,6 +27,8 @@ from sqlalchemy.engine import make_url
 
 from shared.persistence.engine import is_sqlite
 from shared.persistence.outbox import NOTIFY_CHANNEL
+
+log = logging.getLogger(__name__)
 
 
 class LeaseLost(Exception):
@@ -76,11 +84,12 @@ class PostgresLease:
 
 
 class SqliteLease:
-    """``flock`` on ``<database>.relay.lock``; wakes up on a short poll (the file has no NOTIFY)."""
+    """``flock`` on ``<database>.<name>.lock``; wakes up on a short poll (the file has no
+    NOTIFY)."""
 
-    def __init__(self, engine: Engine, poll_seconds: float) -> None:
+    def __init__(self, engine: Engine, poll_seconds: float, name: str = "relay") -> None:
         database = make_url(engine.url).database or "memory"
-        self._path = Path(database + ".relay.lock")
+        self._path = Path(f"{database}.{name}.lock")
         self._poll_seconds = poll_seconds
         self._file: IO[str] | None = None
 
@@ -106,5 +115,40 @@ class SqliteLease:
 
 def lease_for(engine: Engine, name: str, sqlite_poll_seconds: float) -> RelayLease:
     if is_sqlite(engine):
-        return SqliteLease(engine, sqlite_poll_seconds)
+        return SqliteLease(engine, sqlite_poll_seconds, name)
     return PostgresLease(engine, name)
+
+
+def acquire_until(lease: RelayLease, what: str, stop: threading.Event,
+                  poll_seconds: float = 1.0) -> bool:
+    """Wait until this process holds ``lease`` (meanwhile another process holds it: this one
+    is a standby); False if ``stop`` was set first."""
+    waiting_logged = False
+    while not stop.is_set():
+        try:
+            if lease.try_acquire():
+                log.info("holds the %s lease", what)
+                return True
+        except (psycopg.Error, OSError) as error:
+            log.warning("cannot take the %s lease yet: %s", what, error)
+        if not waiting_logged:
+            log.info("waiting for the %s lease: another process holds it (standby)", what)
+            waiting_logged = True
+        stop.wait(poll_seconds)
+    return False
+
+
+def keep_lease(lease: RelayLease, check_seconds: float = 1.0
+               ) -> Callable[[threading.Event], None]:
+    """A worker loop that watches a held lease until stopped, then releases it; it raises
+    :class:`LeaseLost` if the lease's session dies, which stops the process (see
+    ``run_until_signalled``) before another can hold the lease beside it."""
+
+    def run(stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                lease.wait_for_work(check_seconds, stop)
+        finally:
+            lease.release()
+
+    return run

@@ -18,12 +18,18 @@ Loop = Callable[[threading.Event], None]
 """A background loop: runs until the event is set, then returns."""
 
 
-def run_until_signalled(service: str, loops: dict[str, Loop], metrics_port: int | None,
-                        metrics_host: str = "127.0.0.1") -> int:
+Prepare = Callable[[threading.Event], "dict[str, Loop] | None"]
+"""Makes the loops once the process may run them (say, after waiting for a lease, serving
+its metrics meanwhile); None when the event was set while it waited."""
+
+
+def run_until_signalled(service: str, loops: dict[str, Loop] | Prepare,
+                        metrics_port: int | None, metrics_host: str = "127.0.0.1") -> int:
     """Start each loop in a thread; on SIGTERM/SIGINT ask them to stop and wait for them.
 
     A loop that dies with an exception stops the others, and the process exits non-zero,
-    so the process supervisor restarts it.
+    so the process supervisor restarts it. ``loops`` may be a function that makes them,
+    called after the signal handlers and the metrics server are up.
     """
     stop = threading.Event()
     failed: list[str] = []
@@ -47,6 +53,12 @@ def run_until_signalled(service: str, loops: dict[str, Loop], metrics_port: int 
             failed.append(name)
             stop.set()
 
+    if callable(loops):
+        made = loops(stop)
+        if made is None:
+            log.info("stopped before starting")
+            return 0
+        loops = made
     threads = [threading.Thread(target=_guard, args=(name, loop), name=name, daemon=True)
                for name, loop in loops.items()]
     for thread in threads:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 import requests
 from flask import Flask, jsonify
@@ -51,7 +53,8 @@ def test_other_service_accepts_a_live_token_and_knows_its_department(goals_serve
 
 
 def test_other_service_refuses_missing_unknown_and_revoked_tokens(goals_server: str) -> None:
-    secret = mint_token(goals_server, "viewer")
+    name = f"revoked later {uuid.uuid4()}"  # the session's goals server holds many tokens
+    secret = mint_token(goals_server, "viewer", name=name)
     introspector = TokenIntrospector(goals_server, ttl_seconds=0)
     client = _protected_app(introspector).test_client()
     assert client.get("/v1/whoami").status_code == 401
@@ -61,15 +64,26 @@ def test_other_service_refuses_missing_unknown_and_revoked_tokens(goals_server: 
     assert client.get("/v1/whoami", headers={"Authorization": f"Bearer {secret}"}).status_code \
         == 200
 
-    token_id = next(t["id"] for t in requests.get(
-        f"{goals_server}/v1/tokens?page_size=100", timeout=5,
-        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).json() if t["name"] ==
-        "viewer of all" and t["revoked_at"] is None)
+    token_id = _token_id(goals_server, name)
     revoked = requests.delete(f"{goals_server}/v1/tokens/{token_id}", timeout=5,
                               headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert revoked.status_code == 204
     assert client.get("/v1/whoami", headers={"Authorization": f"Bearer {secret}"}).status_code \
         == 401
+
+
+def _token_id(goals_server: str, name: str) -> str:
+    """The id of the token minted under ``name``, looked up page by page."""
+    page = 1
+    while True:
+        answer = requests.get(f"{goals_server}/v1/tokens?page_size=100&page={page}", timeout=5,
+                              headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert answer.status_code == 200, answer.text
+        found = [token["id"] for token in answer.json() if token["name"] == name]
+        if found:
+            return str(found[0])
+        assert answer.json(), f"no token named {name!r}"
+        page += 1
 
 
 def test_answers_are_cached_for_the_ttl(goals_server: str) -> None:

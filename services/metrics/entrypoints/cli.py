@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ import click
 from services.metrics.bootstrap import bootstrap
 from services.metrics.config import SERVICE, MetricsConfig
 from services.metrics.service_layer.rebuild import rebuild as replay
+from shared.messaging.leases import acquire_until, keep_lease, lease_for
 from shared.observability.logging import configure_logging
 from shared.persistence.migrations import upgrade_to_head
 from shared.runtime.http_server import exec_gunicorn
@@ -45,6 +47,9 @@ def serve(workers: str) -> None:
                   workers)
 
 
+CONSUMER_LEASE = "okr-metrics-consumer"
+
+
 @main.command()
 def consume() -> None:
     """Consume okr.goals.v1 into the read model, relay roll-up events; until SIGTERM."""
@@ -52,13 +57,24 @@ def consume() -> None:
     configure_logging(SERVICE, config.log_level, config.log_json)
     upgrade_to_head(MIGRATIONS, config.database_url)
     metrics = bootstrap(config)
-    projection = metrics.projection()
-    projection.load()
-    loops: dict[str, Loop] = {"consumer": metrics.consumer(projection).run,
-                              "relay": metrics.relay().run}
-    if config.status_tick_seconds > 0:
-        loops["status"] = projection.run_status_ticks(config.status_tick_seconds)
-    sys.exit(run_until_signalled(SERVICE, loops, config.worker_metrics_port, config.host))
+
+    def when_leased(stop: threading.Event) -> dict[str, Loop] | None:
+        # One consumer at a time: it holds the whole graph in memory, and a second one in
+        # the group would get only some partitions. Others wait here as standbys (their
+        # worker metrics served, so they pass health checks).
+        lease = lease_for(metrics.engine, CONSUMER_LEASE, config.relay.sqlite_poll_seconds)
+        if not acquire_until(lease, "metrics consumer", stop):
+            return None
+        projection = metrics.projection()
+        projection.load()
+        loops: dict[str, Loop] = {"consumer": metrics.consumer(projection).run,
+                                  "relay": metrics.relay().run, "lease": keep_lease(lease)}
+        if config.status_tick_seconds > 0:
+            loops["status"] = projection.run_status_ticks(config.status_tick_seconds)
+        return loops
+
+    sys.exit(run_until_signalled(SERVICE, when_leased, config.worker_metrics_port,
+                                 config.host))
 
 
 @main.command()
@@ -67,13 +83,22 @@ def consume() -> None:
 def rebuild(database_url: str | None) -> None:
     """Empty the read model and replay okr.goals.v1 from the beginning into it.
 
-    Stop `okr-metrics consume` first; start it again afterwards.
+    Stop `okr-metrics consume` first (it refuses to run beside one); start it again
+    afterwards.
     """
     config = MetricsConfig.from_env()
     if database_url:
         config = dataclasses.replace(config, database_url=database_url)
     configure_logging(SERVICE, config.log_level, config.log_json)
     upgrade_to_head(MIGRATIONS, config.database_url)
-    counts = replay(bootstrap(config), lambda line: click.echo(line, err=True))
+    metrics = bootstrap(config)
+    lease = lease_for(metrics.engine, CONSUMER_LEASE, config.relay.sqlite_poll_seconds)
+    if not lease.try_acquire():
+        raise click.ClickException("a metrics consumer is running on this database: stop "
+                                   "`okr-metrics consume` first")
+    try:
+        counts = replay(metrics, lambda line: click.echo(line, err=True))
+    finally:
+        lease.release()
     click.echo(f"rebuilt: {counts['applied']} applied, {counts['duplicate']} duplicates, "
                f"{counts['skipped']} skipped", err=True)
