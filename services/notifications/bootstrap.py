@@ -32,7 +32,7 @@ class Notifications:
         return ConsumerRunner(
             service=SERVICE, group_id=CONSUMER_GROUP,
             topics=[Topic.GOALS.value, Topic.ROLLUPS.value],
-            handler=NotificationHandler(self.config.delivery.hourly_cap),
+            batch_handler=NotificationHandler(self.config.delivery.hourly_cap).handle_batch,
             engine=self.engine, processed_events=tables.plumbing.processed_events,
             kafka=self.config.kafka, max_records=self.config.consumer_max_records)
 

@@ -172,12 +172,18 @@ def test_the_same_event_twice_makes_one_delivery_per_subscription(
     assert len(deliveries(notifications)) == 1
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["one-at-a-time", "one-batch"])
 def test_beyond_the_hourly_cap_alarms_wait_for_the_digest_instead_of_being_dropped(
-    notifications: Notifications, receiver: WebhookReceiver
+    notifications: Notifications, receiver: WebhookReceiver, batched: bool
 ) -> None:
     subscribe(notifications, receiver.url, receiver.secret)
     cap = notifications.config.delivery.hourly_cap
-    consume(notifications, *[status_changed(f"t-{i}", "off_track") for i in range(cap + 2)])
+    alarms = [status_changed(f"t-{i}", "off_track") for i in range(cap + 2)]
+    if batched:  # as the worker applies a polled batch: one transaction
+        with writing(notifications.engine).begin() as connection:
+            NotificationHandler(cap).handle_batch(alarms, connection)
+    else:
+        consume(notifications, *alarms)
     assert [d["kind"] for d in deliveries(notifications)] == ["event"] * cap
     with notifications.engine.connect() as connection:
         waiting = connection.execute(select(tables.digest_items.c.event_id)).all()

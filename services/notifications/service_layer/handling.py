@@ -15,6 +15,8 @@ from sqlalchemy import Connection
 from services.notifications.adapters.deliveries import DeliveryRepository
 from services.notifications.adapters.repositories import GoalReadModel, SubscriptionRepository
 from services.notifications.domain.matching import SubscriptionIndex
+from services.notifications.domain.notices import Notice
+from services.notifications.domain.subscriptions import Subscription
 from services.notifications.domain.throttling import Route, route
 from services.notifications.service_layer.interpreting import interpret
 from shared.cloudevents import CloudEvent
@@ -27,7 +29,13 @@ def utc_now() -> datetime:
 
 
 class NotificationHandler:
-    """Turns events into deliveries; keeps the subscription index until it is stale."""
+    """Turns events into deliveries; keeps the subscription index until it is stale.
+
+    Called with one event (the runner's one-at-a-time path) or, through
+    :meth:`handle_batch`, with a polled batch in one transaction. Either way the recipients
+    whose hourly cap an alarm counts against are locked together, in one order, before any
+    is counted, so workers never deadlock on them and never exceed a cap together.
+    """
 
     def __init__(self, hourly_cap: int, clock: Clock = utc_now) -> None:
         self.hourly_cap = hourly_cap
@@ -36,31 +44,44 @@ class NotificationHandler:
         self._revision = -1
 
     def __call__(self, event: CloudEvent, connection: Connection) -> None:
-        notice = interpret(event, GoalReadModel(connection))
-        if notice is None:
-            return
-        matched = self._current_index(connection).match(notice)
+        self.handle_batch([event], connection)
+
+    def handle_batch(self, events: list[CloudEvent], connection: Connection) -> None:
+        """Apply events in order: the read model first, then the deliveries they make."""
+        read_model = GoalReadModel(connection)
+        index: SubscriptionIndex | None = None
+        matched: list[tuple[Notice, list[Subscription]]] = []
+        for event in events:
+            notice = interpret(event, read_model)
+            if notice is None:
+                continue
+            index = index or self._current_index(connection)
+            subscriptions = index.match(notice)
+            if subscriptions:
+                matched.append((notice, subscriptions))
         if not matched:
             return
         deliveries = DeliveryRepository(connection)
         now = self.clock()
+        capped = {subscription.recipient for notice, subscriptions in matched
+                  if not notice.routine for subscription in subscriptions}
         sent: dict[str, int] = {}
-        if not notice.routine:  # routine changes only go into digests: no cap to count
-            recipients = {s.recipient for s in matched}
-            deliveries.lock_recipients(recipients)
-            sent = deliveries.immediate_since(recipients, now - timedelta(hours=1))
-        immediate: list[tuple[str, str, str]] = []
-        digested: list[str] = []
-        for subscription in matched:
-            recipient = subscription.recipient
-            decision = route(notice, subscription, sent.get(recipient, 0), self.hourly_cap)
-            if decision is Route.IMMEDIATE:
-                sent[recipient] = sent.get(recipient, 0) + 1
-                immediate.append((subscription.id, recipient, subscription.channel.value))
-            else:
-                digested.append(subscription.id)
-        deliveries.add_for_notice(immediate, notice, now)
-        deliveries.add_to_digests(digested, notice, now)
+        if capped:  # routine changes only go into digests: no cap to count
+            deliveries.lock_recipients(capped)
+            sent = deliveries.immediate_since(capped, now - timedelta(hours=1))
+        for notice, subscriptions in matched:
+            immediate: list[tuple[str, str, str]] = []
+            digested: list[str] = []
+            for subscription in subscriptions:
+                recipient = subscription.recipient
+                decision = route(notice, subscription, sent.get(recipient, 0), self.hourly_cap)
+                if decision is Route.IMMEDIATE:
+                    sent[recipient] = sent.get(recipient, 0) + 1
+                    immediate.append((subscription.id, recipient, subscription.channel.value))
+                else:
+                    digested.append(subscription.id)
+            deliveries.add_for_notice(immediate, notice, now)
+            deliveries.add_to_digests(digested, notice, now)
 
     def _current_index(self, connection: Connection) -> SubscriptionIndex:
         repository = SubscriptionRepository(connection)
