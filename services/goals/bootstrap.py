@@ -46,8 +46,11 @@ class Goals:
         return replace(self, connection=connection)
 
     def close(self) -> None:
+        """Let every connection of this container go: its threads' and its pool's."""
         if self.token_cache is not None:
             self.token_cache.close()
+        if self.wakeup is not None:
+            self.wakeup.close()
         self.engine.dispose()
 
     def relay(self) -> OutboxRelay:

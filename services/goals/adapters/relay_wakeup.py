@@ -44,6 +44,7 @@ class RelayWakeup:
         self._pending = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def committed(self) -> None:
         """A transaction holding outbox rows has committed: have the relay woken."""
@@ -54,6 +55,11 @@ class RelayWakeup:
                                                 daemon=True)
                 self._thread.start()
 
+    def close(self) -> None:
+        """Stop the thread now and let its connection go (the container is going away)."""
+        self._closed = True
+        self._pending.set()
+
     def _run(self) -> None:
         connection: Connection | None = None
         try:
@@ -63,6 +69,8 @@ class RelayWakeup:
                         if not self._pending.is_set():
                             self._thread = None
                             return
+                if self._closed:
+                    return
                 # Let the commits of the next moment share this NOTIFY: each one is its own
                 # transaction with a WAL flush, which under load costs more than the wait.
                 time.sleep(COALESCE_SECONDS)

@@ -45,6 +45,8 @@ LISTENER_NAME = "okr-goals-token-revocations"
 #: last proved alive; the listener proves it every :data:`PROBE_SECONDS`.
 LIVENESS_SECONDS = 3.0
 PROBE_SECONDS = 1.0
+#: How long one wait for notifications lasts before the listener checks it was stopped.
+WAIT_SECONDS = 0.1
 
 #: At most this many tokens are remembered; the oldest is forgotten first.
 MAX_ENTRIES = 10_000
@@ -140,12 +142,17 @@ class TokenCache:
                     connection.execute(f"LISTEN {CHANNEL}")
                     # Anything remembered before this moment may have missed a revocation.
                     self._heard(alive=True, revoked=True)
+                    probed = self._clock()
                     while not self._stop.is_set():
-                        for _ in connection.notifies(timeout=PROBE_SECONDS):
+                        # short waits, so a closed cache lets its connection go at once
+                        for _ in connection.notifies(timeout=WAIT_SECONDS):
                             self._heard(alive=True, revoked=True)
+                        if self._clock() - probed < PROBE_SECONDS:
+                            continue
                         connection.execute("SELECT 1")
+                        probed = self._clock()
                         self._heard(alive=True, revoked=False)
-                        if self._clock() - self._used_at > IDLE_SECONDS:
+                        if probed - self._used_at > IDLE_SECONDS:
                             self._stop_listening()
                             return
             except psycopg.Error as error:
