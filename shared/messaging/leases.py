@@ -25,6 +25,7 @@ import psycopg
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from shared.observability.metrics import HANDLED_ERRORS
 from shared.persistence.engine import is_sqlite
 from shared.persistence.outbox import NOTIFY_CHANNEL
 
@@ -119,17 +120,19 @@ def lease_for(engine: Engine, name: str, sqlite_poll_seconds: float) -> RelayLea
     return PostgresLease(engine, name)
 
 
-def acquire_until(lease: RelayLease, what: str, stop: threading.Event,
-                  poll_seconds: float = 1.0) -> bool:
+def acquire_until(lease: RelayLease, what: str, stop: threading.Event, *, service: str,
+                  error_kind: str, poll_seconds: float = 1.0) -> bool:
     """Wait until this process holds ``lease`` (meanwhile another process holds it: this one
-    is a standby); False if ``stop`` was set first."""
+    is a standby); False if ``stop`` was set first. A failure to ask (the database not
+    reachable yet) is counted as handled error ``error_kind`` and asked again."""
     waiting_logged = False
     while not stop.is_set():
         try:
             if lease.try_acquire():
-                log.info("holds the %s lease", what)
+                log.info("holds the %s lease", what, extra={"service": service})
                 return True
-        except (psycopg.Error, OSError) as error:
+        except Exception as error:  # database not reachable yet: keep waiting
+            HANDLED_ERRORS.labels(service, error_kind).inc()
             log.warning("cannot take the %s lease yet: %s", what, error)
         if not waiting_logged:
             log.info("waiting for the %s lease: another process holds it (standby)", what)

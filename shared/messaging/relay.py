@@ -48,7 +48,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.cloudevents import KAFKA_CONTENT_TYPE
 from shared.config import KafkaSettings, RelaySettings
 from shared.messaging.kafka_clients import ensure_topics, new_consumer, new_producer
-from shared.messaging.leases import LeaseLost, RelayLease, lease_for
+from shared.messaging.leases import LeaseLost, RelayLease, acquire_until, lease_for
 from shared.observability.metrics import HANDLED_ERRORS, OUTBOX_PUBLISHED, OUTBOX_REPUBLISHED
 from shared.persistence.engine import writing
 
@@ -100,11 +100,9 @@ class OutboxRelay:
         """Publish until ``stop`` is set; safe to run in several replicas (one is active)."""
         try:
             while not stop.is_set():
-                while not stop.is_set() and not self._acquire_lease():
-                    stop.wait(1.0)
-                if stop.is_set():
+                if not acquire_until(self.lease, "outbox relay", stop, service=self.service,
+                                     error_kind="relay_lease"):
                     return
-                log.info("relay holds the outbox lease", extra={"service": self.service})
                 try:
                     self._publish_while_leased(stop)
                 except LeaseLost as error:
@@ -154,14 +152,6 @@ class OutboxRelay:
             self.wait_for_marks()
         except SQLAlchemyError:
             HANDLED_ERRORS.labels(self.service, "relay_database_unavailable").inc()
-
-    def _acquire_lease(self) -> bool:
-        try:
-            return self.lease.try_acquire()
-        except Exception as error:  # database not reachable yet: keep waiting
-            HANDLED_ERRORS.labels(self.service, "relay_lease").inc()
-            log.warning("cannot take the relay lease yet: %s", error)
-            return False
 
     # -- publishing -----------------------------------------------------------------------
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, NoReturn
 
 from apispec import BasePlugin
-from flask import Response, json, request
+from flask import Flask, Response, json, request
 from flask_smorest import Api
 from flask_smorest import abort as smorest_abort
 from flask_smorest.pagination import PaginationMetadataSchema
@@ -37,6 +38,28 @@ def problem_document(status: int, detail: str | None = None, **extra: Any) -> di
     }
     body.update({key: value for key, value in extra.items() if value is not None})
     return body
+
+
+StatusOf = Sequence[tuple[type[Exception], int]]
+"""A service's domain errors and the status each answers with; the first match counts."""
+
+
+def domain_problem(error: Exception, status_of: StatusOf) -> tuple[int, dict[str, Any]]:
+    """The status and problem document a domain error answers with (400 if unlisted); an
+    error naming the ``field`` it is about lists it under ``errors``."""
+    status = next((code for kind, code in status_of if isinstance(error, kind)), 400)
+    field = getattr(error, "field", None)
+    extra = {"errors": {field: [str(error)]}} if field else {}
+    return status, problem_document(status, str(error), **extra)
+
+
+def install_domain_errors(app: Flask, base: type[Exception], status_of: StatusOf) -> None:
+    """Answer every ``base`` error a route raises with its problem document."""
+
+    @app.errorhandler(base)
+    def _domain_error(error: Exception) -> Response:
+        status, document = domain_problem(error, status_of)
+        return Response(json.dumps(document), status=status, mimetype=PROBLEM_CONTENT_TYPE)
 
 
 def abort_with_problem(status: int, detail: str, **extra: Any) -> NoReturn:

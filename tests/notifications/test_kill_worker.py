@@ -3,38 +3,29 @@ repeated delivery carries the same ``webhook-id`` so the receiver can drop it.""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
 from services.notifications.bootstrap import Notifications
 from shared.cloudevents import CloudEvent
 from shared.config import KafkaSettings
-from tests.faults.conftest import Child
 from tests.notifications.builders import status_changed
 from tests.notifications.conftest import okr_notifications, worker_environment
 from tests.notifications.receiver import WebhookReceiver
 from tests.notifications.test_webhook_delivery import deliveries, subscribe, wait_until
+from tests.support.processes import Child, children
+
+__all__ = ["children"]  # the fixture, used below
 
 
 @pytest.fixture
-def worker_processes(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Child]]:
-    started: list[Child] = []
-
-    def start(env: dict[str, str]) -> Child:
-        base = {k: v for k, v in os.environ.items() if not k.startswith("OKR_")}
-        child = Child([okr_notifications(), "worker"], {**base, "PYTHONUNBUFFERED": "1", **env},
-                      tmp_path / f"worker-{len(started)}.log")
-        started.append(child)
-        return child
-
-    yield start
-    for child in started:
-        child.terminate(timeout=10)
+def worker_processes(children: Callable[[list[str], dict[str, str], str], Child]
+                     ) -> Callable[[dict[str, str]], Child]:
+    """Start ``okr-notifications worker`` processes; any still running is stopped at the end."""
+    return lambda env: children([okr_notifications(), "worker"], env, "worker")
 
 
 def test_killed_worker_loses_nothing_and_repeats_with_the_same_webhook_id(

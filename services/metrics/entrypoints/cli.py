@@ -63,7 +63,8 @@ def consume() -> None:
         # the group would get only some partitions. Others wait here as standbys (their
         # worker metrics served, so they pass health checks).
         lease = lease_for(metrics.engine, CONSUMER_LEASE, config.relay.sqlite_poll_seconds)
-        if not acquire_until(lease, "metrics consumer", stop):
+        if not acquire_until(lease, "metrics consumer", stop, service=SERVICE,
+                             error_kind="consumer_lease"):
             return None
         projection = metrics.projection()
         projection.load()

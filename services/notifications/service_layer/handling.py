@@ -55,7 +55,8 @@ class NotificationHandler:
             notice = interpret(event, read_model)
             if notice is None:
                 continue
-            index = index or self._current_index(connection)
+            if index is None:  # the subscriptions' revision, read once a batch
+                index = self._current_index(connection)
             subscriptions = index.match(notice)
             if subscriptions:
                 matched.append((notice, subscriptions))

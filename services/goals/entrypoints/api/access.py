@@ -5,7 +5,6 @@ for the goals routes."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
@@ -24,7 +23,7 @@ from services.goals.domain.errors import (
 )
 from services.goals.service_layer.tokens import authenticate
 from shared.web.concurrency import expected_version, with_etag
-from shared.web.problems import PROBLEM_CONTENT_TYPE, problem, problem_document
+from shared.web.problems import domain_problem, install_domain_errors, problem
 
 __all__ = ["expected_version", "goals", "install", "principal", "problem_body", "request_id",
            "with_etag"]
@@ -80,19 +79,12 @@ def install(app: Flask) -> None:
         if connection is not None:
             connection.close()  # rolls back whatever the request left open
 
-    @app.errorhandler(DomainError)
-    def _domain_error(error: DomainError) -> Response:
-        status, document = problem_body(error)
-        return Response(json.dumps(document), status=status, mimetype=PROBLEM_CONTENT_TYPE)
+    install_domain_errors(app, DomainError, _STATUS_OF)
 
 
 def problem_body(error: DomainError) -> tuple[int, dict[str, Any]]:
     """The status and problem document a domain error answers with."""
-    status = next((code for kind, code in _STATUS_OF if isinstance(error, kind)), 400)
-    extra = {}
-    if isinstance(error, InvalidInput) and error.field:
-        extra["errors"] = {error.field: [str(error)]}
-    return status, problem_document(status, str(error), **extra)
+    return domain_problem(error, _STATUS_OF)
 
 
 def _unauthorised(detail: str) -> Response:

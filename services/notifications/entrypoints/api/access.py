@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
-from flask import Flask, Response, current_app
+from flask import Flask, current_app
 
 from services.notifications.bootstrap import Notifications
 from services.notifications.domain.errors import (
@@ -15,7 +13,7 @@ from services.notifications.domain.errors import (
     NotFound,
     StaleVersion,
 )
-from shared.web.problems import PROBLEM_CONTENT_TYPE, problem_document
+from shared.web import problems
 
 _STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 422), (NotFound, 404), (Conflict, 409), (Forbidden, 403),
@@ -29,11 +27,4 @@ def notifications() -> Notifications:
 
 
 def install_domain_errors(app: Flask) -> None:
-    @app.errorhandler(DomainError)
-    def _domain_error(error: DomainError) -> Response:
-        status = next((code for kind, code in _STATUS_OF if isinstance(error, kind)), 400)
-        extra = {}
-        if isinstance(error, InvalidInput) and error.field:
-            extra["errors"] = {error.field: [str(error)]}
-        document = problem_document(status, str(error), **extra)
-        return Response(json.dumps(document), status=status, mimetype=PROBLEM_CONTENT_TYPE)
+    problems.install_domain_errors(app, DomainError, _STATUS_OF)
