@@ -47,14 +47,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.cloudevents import KAFKA_CONTENT_TYPE
 from shared.config import KafkaSettings, RelaySettings
+from shared.messaging.backoff import Backoff
 from shared.messaging.kafka_clients import ensure_topics, new_consumer, new_producer
 from shared.messaging.leases import LeaseLost, RelayLease, acquire_until, lease_for
 from shared.observability.metrics import HANDLED_ERRORS, OUTBOX_PUBLISHED, OUTBOX_REPUBLISHED
 from shared.persistence.engine import writing
 
 log = logging.getLogger(__name__)
-
-MAX_BACKOFF_SECONDS = 5.0
 
 
 class BrokerUnavailable(Exception):
@@ -120,7 +119,7 @@ class OutboxRelay:
             self.lease.release()
 
     def _publish_while_leased(self, stop: threading.Event) -> None:
-        backoff = 0.1
+        backoff = Backoff()
         needs_recovery = True
         while not stop.is_set():
             try:
@@ -129,7 +128,7 @@ class OutboxRelay:
                     needs_recovery = False
                 published = self.publish_batch(wait_for_marks=False)
                 self._purge_if_due()
-                backoff = 0.1
+                backoff.reset()
                 if published < self.settings.batch_size:
                     self.wait_for_marks()
                     self.lease.wait_for_work(self.settings.fallback_poll_seconds, stop)
@@ -138,13 +137,11 @@ class OutboxRelay:
                 log.warning("broker unavailable, backlog kept: %s", error)
                 self._discard_producer()
                 needs_recovery = True
-                stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                backoff.wait(stop)
             except SQLAlchemyError as error:
                 HANDLED_ERRORS.labels(self.service, "relay_database_unavailable").inc()
                 log.warning("database unavailable: %s", error)
-                stop.wait(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                backoff.wait(stop)
 
     def _finish_marks(self) -> None:
         """Wait for the marks in flight; a mark that fails leaves its row to be sent again."""
