@@ -36,7 +36,10 @@ class LeaseLost(Exception):
     """The session that held the lease is gone (database restart): take the lease again."""
 
 
-class RelayLease(Protocol):
+class Lease(Protocol):
+    """Held by at most one process at a time; dies with its holder (the relay's, the
+    metrics consumer's)."""
+
     def try_acquire(self) -> bool:
         """Take the lease if nobody holds it; True when this process now holds it."""
 
@@ -114,13 +117,13 @@ class SqliteLease:
             self._file = None
 
 
-def lease_for(engine: Engine, name: str, sqlite_poll_seconds: float) -> RelayLease:
+def lease_for(engine: Engine, name: str, sqlite_poll_seconds: float) -> Lease:
     if is_sqlite(engine):
         return SqliteLease(engine, sqlite_poll_seconds, name)
     return PostgresLease(engine, name)
 
 
-def acquire_until(lease: RelayLease, what: str, stop: threading.Event, *, service: str,
+def acquire_until(lease: Lease, what: str, stop: threading.Event, *, service: str,
                   error_kind: str, poll_seconds: float = 1.0) -> bool:
     """Wait until this process holds ``lease`` (meanwhile another process holds it: this one
     is a standby); False if ``stop`` was set first. A failure to ask (the database not
@@ -141,7 +144,7 @@ def acquire_until(lease: RelayLease, what: str, stop: threading.Event, *, servic
     return False
 
 
-def keep_lease(lease: RelayLease, check_seconds: float = 1.0
+def keep_lease(lease: Lease, check_seconds: float = 1.0
                ) -> Callable[[threading.Event], None]:
     """A worker loop that watches a held lease until stopped, then releases it; it raises
     :class:`LeaseLost` if the lease's session dies, which stops the process (see

@@ -6,66 +6,44 @@ Guarantees:
   producer (``acks=all``), which keeps per-partition order across its retries. After a
   failure, sending resumes from the first unacknowledged row, so a consumer may see an
   event again, never a gap.
-* **Nothing lost.** A row is marked published only after the broker acknowledged it. A
-  relay killed between the acknowledgement and the mark sends the row again; consumers
-  drop it by event id.
+* **Nothing lost.** A row is marked published only after the broker acknowledged it
+  (:mod:`shared.messaging.outbox_marks`). A relay killed between the acknowledgement and
+  the mark sends the row again; consumers drop it by event id.
+* **One relay at a time.** Several replicas may run; only the holder of the lease
+  (:mod:`shared.messaging.leases`) publishes.
 * **Broker outages.** While the broker is away the backlog grows in the database
   (``okr_outbox_pending_events``) and the relay retries with capped backoff.
-* **Lost topics.** Published rows are kept for ``OKR_OUTBOX_RETENTION_HOURS``. After every
-  reconnection, and every ``OKR_RELAY_TOPIC_CHECK_SECONDS``, the relay reads back the
-  newest record it published to each partition; if the topic is gone, or the record at
-  that offset is missing or another event, the topic was lost, and the retained rows are
-  queued again. The retention must stay shorter than the topics' own retention.
+* **Lost topics.** After every reconnection, and every ``OKR_RELAY_TOPIC_CHECK_SECONDS``,
+  the relay checks that the broker still holds what it published
+  (:mod:`shared.messaging.lost_topics`) and sends a lost topic's retained rows again.
+  Published rows are purged after ``OKR_OUTBOX_RETENTION_HOURS``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from kafka import KafkaProducer, TopicPartition
+from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from sqlalchemy import (
-    Connection,
-    Engine,
-    Table,
-    TextClause,
-    and_,
-    bindparam,
-    delete,
-    func,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import Engine, Table, delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.cloudevents import KAFKA_CONTENT_TYPE
 from shared.config import KafkaSettings, RelaySettings
 from shared.messaging.backoff import Backoff
-from shared.messaging.kafka_clients import ensure_topics, new_consumer, new_producer
-from shared.messaging.leases import LeaseLost, RelayLease, acquire_until, lease_for
-from shared.observability.metrics import HANDLED_ERRORS, OUTBOX_PUBLISHED, OUTBOX_REPUBLISHED
+from shared.messaging.kafka_clients import new_producer
+from shared.messaging.leases import Lease, LeaseLost, acquire_until, lease_for
+from shared.messaging.lost_topics import BrokerUnavailable, LostTopics
+from shared.messaging.outbox_marks import PublishedMark, PublishedMarks
+from shared.observability.metrics import HANDLED_ERRORS
 from shared.persistence.engine import writing
 
 log = logging.getLogger(__name__)
 
-
-class BrokerUnavailable(Exception):
-    """The broker did not acknowledge a send; the rows stay pending."""
-
-
-@dataclass(frozen=True)
-class PublishedMark:
-    position: int
-    partition: int
-    offset: int
-    topic: str
+PURGE_INTERVAL_SECONDS = 60
 
 
 class OutboxRelay:
@@ -77,7 +55,7 @@ class OutboxRelay:
         outbox_table: Table,
         kafka: KafkaSettings,
         settings: RelaySettings,
-        lease: RelayLease | None = None,
+        lease: Lease | None = None,
     ) -> None:
         self.service = service
         self.engine = engine
@@ -87,9 +65,9 @@ class OutboxRelay:
         self.lease = lease or lease_for(engine, f"okr-relay-{service}",
                                         settings.sqlite_poll_seconds)
         self._producer: KafkaProducer | None = None
-        self._marker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{service}-marks")
-        self._marking: Future[None] | None = None
-        self._marking_positions: set[int] = set()
+        self._marks = PublishedMarks(service=service, engine=engine, outbox_table=outbox_table)
+        self._lost_topics = LostTopics(service=service, engine=engine,
+                                       outbox_table=outbox_table, kafka=kafka)
         self._next_topic_check = 0.0
         self._next_purge = 0.0
 
@@ -114,7 +92,7 @@ class OutboxRelay:
                     self.lease.release()
         finally:
             self._finish_marks()
-            self._marker.shutdown()
+            self._marks.shutdown()
             self._discard_producer(timeout=5)
             self.lease.release()
 
@@ -161,7 +139,7 @@ class OutboxRelay:
         order holds. Rows being marked are skipped when the next batch is read.
         """
         table = self.table
-        in_flight = self._marking_positions
+        in_flight = self._marks.in_flight
         with self.engine.connect() as connection:
             rows = [row for row in connection.execute(
                 select(table.c.position, table.c.topic, table.c.message_key, table.c.payload,
@@ -198,9 +176,7 @@ class OutboxRelay:
             marks.append(
                 PublishedMark(row.position, metadata.partition, metadata.offset, row.topic))
         self.wait_for_marks()
-        if marks:
-            self._marking_positions = {mark.position for mark in marks}
-            self._marking = self._marker.submit(self._mark_published, marks)
+        self._marks.submit(marks)
         if failure is not None or wait_for_marks:
             self.wait_for_marks()
         if failure is not None:
@@ -209,54 +185,7 @@ class OutboxRelay:
 
     def wait_for_marks(self) -> None:
         """Wait until the acknowledged rows are marked published (raises if marking failed)."""
-        marking, self._marking = self._marking, None
-        try:
-            if marking is not None:
-                marking.result()
-        finally:
-            self._marking_positions = set()
-
-    def _mark_published(self, marks: list[PublishedMark]) -> None:
-        if not marks:
-            return
-        now = datetime.now(UTC)
-        with writing(self.engine).begin() as connection:
-            if connection.dialect.name == "postgresql":
-                # One statement for the whole batch: an executemany of one UPDATE per row
-                # took about a fifth of the relay's time (measured with `make bench`).
-                connection.execute(self._mark_batch_statement(connection), {
-                    "now": now,
-                    "positions": [m.position for m in marks],
-                    "partitions": [m.partition for m in marks],
-                    "offsets": [m.offset for m in marks],
-                })
-            else:
-                statement = (
-                    update(self.table)
-                    .where(self.table.c.position == bindparam("b_position"))
-                    .values(published_at=now, kafka_partition=bindparam("b_partition"),
-                            kafka_offset=bindparam("b_offset"))
-                )
-                connection.execute(
-                    statement,
-                    [{"b_position": m.position, "b_partition": m.partition,
-                      "b_offset": m.offset} for m in marks],
-                )
-        counts: dict[str, int] = {}
-        for mark in marks:
-            counts[mark.topic] = counts.get(mark.topic, 0) + 1
-        for topic, count in counts.items():
-            OUTBOX_PUBLISHED.labels(self.service, topic).inc(count)
-
-    def _mark_batch_statement(self, connection: Connection) -> TextClause:
-        table = connection.dialect.identifier_preparer.format_table(self.table)
-        return text(
-            f"UPDATE {table} SET published_at = :now, kafka_partition = marks.b_partition, "
-            "kafka_offset = marks.b_offset "
-            "FROM unnest(CAST(:positions AS bigint[]), CAST(:partitions AS integer[]), "
-            "CAST(:offsets AS bigint[])) AS marks(b_position, b_partition, b_offset) "
-            f"WHERE {table}.position = marks.b_position"
-        )
+        self._marks.wait()
 
     def _get_producer(self) -> KafkaProducer:
         if self._producer is None:
@@ -273,122 +202,27 @@ class OutboxRelay:
                 HANDLED_ERRORS.labels(self.service, "relay_producer_close").inc()
             self._producer = None
 
-    # -- lost topics ----------------------------------------------------------------------
+    # -- lost topics and retention --------------------------------------------------------
 
     def recover_lost_topics(self) -> set[str]:
         """Recreate missing topics and queue again the retained rows of any lost topic."""
         self._next_topic_check = time.monotonic() + self.settings.topic_check_seconds
         self.wait_for_marks()  # a late mark must not land after the rows are queued again
-        newest = self._newest_published_per_partition()
-        topics = {topic for topic, _ in newest}
-        try:
-            created = ensure_topics(self.kafka, f"{self.service}-relay-admin")
-        except KafkaError as error:
-            raise BrokerUnavailable(f"cannot list topics: {error}") from error
-        lost = topics & created
-        lost |= self._topics_not_holding(
-            {key: value for key, value in newest.items() if key[0] not in lost}
-        )
+        lost = self._lost_topics.find()
         if lost:
             # A broker that lost its topics has lost its producer ids too: start afresh.
             self._discard_producer()
-            self._queue_again(lost)
+            self._lost_topics.queue_again(lost)
         return lost
 
-    def _newest_published_per_partition(self) -> dict[tuple[str, int], tuple[int, str]]:
-        """(topic, partition) -> (offset, event id) of the newest record published there."""
-        table = self.table
-        newest = (
-            select(table.c.topic, table.c.kafka_partition,
-                   func.max(table.c.kafka_offset).label("offset"))
-            .where(table.c.published_at.is_not(None))
-            .group_by(table.c.topic, table.c.kafka_partition)
-            .subquery()
-        )
-        query = select(table.c.topic, table.c.kafka_partition, table.c.kafka_offset,
-                       table.c.event_id).join(
-            newest,
-            and_(table.c.topic == newest.c.topic,
-                 table.c.kafka_partition == newest.c.kafka_partition,
-                 table.c.kafka_offset == newest.c.offset),
-        )
-        with self.engine.connect() as connection:
-            return {(r.topic, r.kafka_partition): (r.kafka_offset, r.event_id)
-                    for r in connection.execute(query)}
-
-    def _topics_not_holding(self, expected: dict[tuple[str, int], tuple[int, str]]) -> set[str]:
-        if not expected:
-            return set()
-        consumer = new_consumer(self.kafka, f"{self.service}-relay-check", group_id=None,
-                                max_partition_fetch_bytes=256 * 1024)
-        lost: set[str] = set()
-        try:
-            wanted: dict[TopicPartition, tuple[int, str]] = {}
-            for (topic, partition), record in expected.items():
-                partitions = consumer.partitions_for_topic(topic) or set()
-                if partition not in partitions:
-                    lost.add(topic)
-                else:
-                    wanted[TopicPartition(topic, partition)] = record
-            wanted = {tp: r for tp, r in wanted.items() if tp.topic not in lost}
-            if not wanted:
-                return lost
-            consumer.assign(list(wanted))
-            for tp, (offset, _) in wanted.items():
-                consumer.seek(tp, offset)
-            deadline = time.monotonic() + self.kafka.request_timeout_ms / 1000
-            pending = dict(wanted)
-            while pending and time.monotonic() < deadline:
-                for tp, messages in consumer.poll(timeout_ms=200).items():
-                    if tp not in pending:
-                        continue
-                    offset, event_id = pending[tp]
-                    for message in messages:
-                        if message.offset == offset:
-                            if _event_id_of(message.value) != event_id:
-                                lost.add(tp.topic)
-                            pending.pop(tp)
-                            consumer.pause(tp)
-                            break
-                for tp in list(pending):
-                    highwater = consumer.highwater(tp)
-                    if highwater is not None and highwater <= pending[tp][0]:
-                        lost.add(tp.topic)
-                        pending.pop(tp)
-            if pending:
-                raise BrokerUnavailable(f"could not read back {sorted(map(str, pending))}")
-            return lost
-        finally:
-            consumer.close()
-
-    def _queue_again(self, topics: set[str]) -> None:
-        table = self.table
-        with writing(self.engine).begin() as connection:
-            for topic in sorted(topics):
-                result = connection.execute(
-                    update(table)
-                    .where(table.c.topic == topic, table.c.published_at.is_not(None))
-                    .values(published_at=None, kafka_partition=None, kafka_offset=None)
-                )
-                OUTBOX_REPUBLISHED.labels(self.service, topic).inc(result.rowcount)
-                log.warning("broker lost topic %s: %d retained events queued again",
-                            topic, result.rowcount)
-
     def _purge_if_due(self) -> None:
+        """Forget published rows older than the retention window (once a minute)."""
         if time.monotonic() < self._next_purge:
             return
-        self._next_purge = time.monotonic() + 60
+        self._next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
         horizon = datetime.now(UTC) - timedelta(hours=self.settings.retention_hours)
         with writing(self.engine).begin() as connection:
             connection.execute(
                 delete(self.table).where(self.table.c.published_at.is_not(None),
                                          self.table.c.published_at < horizon)
             )
-
-
-def _event_id_of(value: bytes | None) -> str | None:
-    try:
-        document = json.loads(value or b"")
-    except ValueError:
-        return None
-    return document.get("id") if isinstance(document, dict) else None
