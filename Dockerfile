@@ -14,7 +14,8 @@ WORKDIR /app
 COPY requirements/runtime.txt requirements/runtime.txt
 RUN pip install --no-cache-dir -r requirements/runtime.txt
 
-# The platform itself, without touching the pinned dependencies.
+# The platform itself (shared/, services/; never the developer tools of tools/), without
+# touching the pinned dependencies.
 COPY pyproject.toml README.md ./
 COPY shared shared
 COPY services services

@@ -12,13 +12,14 @@ $(STAMP): requirements/dev.txt pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-## run: the whole platform on embedded defaults (SQLite, an embedded Tansu broker); Ctrl-C stops it
+## run: the whole platform on embedded defaults (SQLite, an embedded Tansu broker); a process
+##      that dies is started again (with backoff); Ctrl-C stops them all
 run: $(STAMP)
-	$(BIN)/okr-run
+	$(BIN)/python -m tools.run
 
 ## demo: beside `make run`, seed a realistic organisation through the public API and play a few weeks of check-ins
 demo: $(STAMP)
-	$(BIN)/python -m shared.runtime.demo $(DEMO_ARGS)
+	$(BIN)/python -m tools.demo $(DEMO_ARGS)
 
 ## test: the whole suite, on SQLite and PostgreSQL, against real Tansu brokers started by the fixtures
 test: $(STAMP) tools
@@ -30,7 +31,7 @@ tools:
 
 ## lint: type checker and linter
 lint: $(STAMP)
-	$(BIN)/ruff check shared services tests bench
+	$(BIN)/ruff check shared services tools tests bench
 	$(BIN)/mypy
 
 ## bench: the benchmarks, each reported as a ratio against a baseline measured in the same run
@@ -38,7 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix shared services tests bench
+	$(BIN)/ruff check --fix shared services tools tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

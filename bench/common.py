@@ -38,7 +38,7 @@ from shared.contract import TOPIC_OF, EventType
 from shared.messaging.kafka_clients import ensure_topics, new_consumer
 from shared.persistence.engine import create_database_engine
 from shared.persistence.migrations import upgrade_to_head
-from shared.runtime.embedded_broker import EmbeddedBroker
+from tools.embedded_broker import EmbeddedBroker
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -22,9 +22,9 @@ from services.goals.entrypoints.cli import MIGRATIONS as GOALS_MIGRATIONS
 from services.goals.service_layer.reference_data import seed_default_departments
 from shared.config import KafkaSettings, RelaySettings
 from shared.observability.metrics import HANDLED_ERRORS
-from shared.runtime.embedded_broker import EmbeddedBroker
 from tests.support.databases import PostgresDatabases, SqliteDatabases, require_postgres
 from tests.support.emitted_events import EmittedEvents
+from tools.embedded_broker import EmbeddedBroker
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 

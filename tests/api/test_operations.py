@@ -7,9 +7,9 @@ import json
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.goals.bootstrap import Goals
-from shared.runtime.embedded_broker import EmbeddedBroker
 from tests.api.conftest import assert_problem
 from tests.conftest import ApiClient
+from tools.embedded_broker import EmbeddedBroker
 
 
 def test_healthz_answers_without_a_token(api: ApiClient) -> None:

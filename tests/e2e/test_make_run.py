@@ -1,7 +1,8 @@
 """``make run`` end to end: the launcher starts the platform, Ctrl-C stops every process.
 
-The launcher is started exactly as ``make run`` does (``.venv/bin/okr-run`` from the
-repository root), in a session of its own, on free ports and a temporary data folder.
+The launcher is started exactly as ``make run`` does (``.venv/bin/python -m tools.run``
+from the repository root), in a session of its own, on free ports and a temporary data
+folder.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pytest
 from tests.conftest import free_port
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-LAUNCHER = Path(sys.executable).with_name("okr-run")
+LAUNCHER = (sys.executable, "-m", "tools.run")
 TOKEN = "e2e-admin-token-0123456789abcdef"
 SERVICES = ("goals", "metrics", "notifications")
 STARTUP_SECONDS = 60
@@ -122,7 +123,7 @@ def _start(data_dir: Path) -> Platform:
     for service in SERVICES:  # every port on a free one: a `make run` may be going already
         env[f"OKR_{service.upper()}_PORT"] = str(free_port())
         env[f"OKR_{service.upper()}_WORKER_METRICS_PORT"] = str(free_port())
-    process = subprocess.Popen([str(LAUNCHER)], cwd=REPOSITORY, env=env,
+    process = subprocess.Popen(LAUNCHER, cwd=REPOSITORY, env=env,
                                start_new_session=True, stdin=subprocess.DEVNULL,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     platform = Platform(process, f"http://127.0.0.1:{env['OKR_GOALS_PORT']}", env)
@@ -139,7 +140,7 @@ def _start(data_dir: Path) -> Platform:
 def _wait_until_up(platform: Platform) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
-        assert platform.process.poll() is None, "okr-run exited:\n" + platform.text()
+        assert platform.process.poll() is None, "the launcher exited:\n" + platform.text()
         try:
             health, _ = _request(platform.url + "/healthz")
             listed, departments = _request(platform.url + "/v1/departments", TOKEN)
@@ -168,7 +169,7 @@ def _interrupt_and_wait(platform: Platform) -> None:
     """Ctrl-C to the launcher's process group; every process it started must end."""
     session = platform.process.pid
     started = _family(session)
-    assert len(started) >= 4, started  # launcher, honcho, broker, API, relay...
+    assert len(started) >= 4, started  # launcher, broker, API, relay...
     os.killpg(session, signal.SIGINT)
     deadline = time.monotonic() + SHUTDOWN_SECONDS
     try:

@@ -14,10 +14,10 @@ from services.goals.service_layer import reference_data
 from shared.config import KafkaSettings
 from shared.contract import EventType, Topic
 from shared.observability.metrics import HANDLED_ERRORS, OUTBOX_REPUBLISHED
-from shared.runtime.embedded_broker import EmbeddedBroker
 from tests.faults.conftest import outbox_counts, outbox_event_ids, wait_until
 from tests.support.kafka import read_topic
 from tests.support.ledger_consumer import build_runner, ledger, ledger_counts
+from tools.embedded_broker import EmbeddedBroker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

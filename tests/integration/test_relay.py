@@ -13,8 +13,8 @@ from services.goals.service_layer import reference_data
 from shared.config import KafkaSettings
 from shared.contract import Topic
 from shared.messaging.kafka_clients import ensure_topics, new_producer
-from shared.runtime.embedded_broker import EmbeddedBroker
 from tests.support.kafka import event_documents, read_topic
+from tools.embedded_broker import EmbeddedBroker
 
 
 def _create_cycles(goals: Goals, count: int, prefix: str = "c") -> list[str]:

@@ -1,16 +1,16 @@
-"""``make run``: the whole platform on one machine, on embedded defaults.
+"""``make run`` (``python -m tools.run``): the whole platform on one machine, on embedded defaults.
 
 Starts an embedded Tansu broker (unless ``OKR_KAFKA_BOOTSTRAP_SERVERS`` names one),
 migrates each service's SQLite database in ``OKR_DATA_DIR``, runs every process of
-``deploy/local/Procfile`` under honcho (one log stream), prints where everything listens
-and how to authenticate, and on Ctrl-C (or SIGTERM) stops every process it started.
+``deploy/local/Procfile`` under :mod:`tools.supervisor` (one log stream; a process that
+dies is started again, with backoff), prints where everything listens and how to
+authenticate, and on Ctrl-C (or SIGTERM) stops every process it started.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shared.config import env_int, env_str
+from tools.supervisor import read_procfile, supervise
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[1]
 PROCFILE = REPOSITORY / "deploy" / "local" / "Procfile"
 
 
@@ -87,6 +88,7 @@ def main() -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     env["OKR_DATA_DIR"] = str(data_dir)
     env.setdefault("OKR_LOG_JSON", "false")
+    env.setdefault("PYTHONUNBUFFERED", "1")  # a print shows in the log stream when it happens
     env.setdefault("OKR_KAFKA_MAX_POLL_INTERVAL_MS", "3000")
     # A laptop platform: webhooks to receivers on this machine are what one tries first
     # (`make demo` runs one). Deployments keep loopback targets refused.
@@ -119,19 +121,6 @@ def main() -> int:
         urls[service.name] = f"http://127.0.0.1:{port}"
         processes.extend(service.processes)
 
-    honcho = subprocess.Popen(
-        [os.path.join(bin_dir, "honcho"), "start", "-f", str(PROCFILE), "-d", str(REPOSITORY),
-         *processes],
-        env=env,
-    )
-
-    def _forward(signum: int, _frame: object) -> None:
-        if honcho.poll() is None:
-            honcho.send_signal(signal.SIGTERM if signum == signal.SIGTERM else signal.SIGINT)
-
-    signal.signal(signal.SIGTERM, _forward)
-    signal.signal(signal.SIGINT, _forward)
-
     def _announce() -> None:
         ready = all(_wait_healthy(url + "/healthz", 60) for url in urls.values())
         lines = ["", "OKR platform " + ("is up" if ready else "did not become healthy in 60 s")]
@@ -145,7 +134,8 @@ def main() -> int:
         print("\n".join(lines), file=sys.stderr, flush=True)
 
     threading.Thread(target=_announce, daemon=True).start()
-    return honcho.wait()
+    entries = [entry for entry in read_procfile(PROCFILE) if entry.name in processes]
+    return supervise(entries, env, REPOSITORY, sys.stdout)
 
 
 if __name__ == "__main__":

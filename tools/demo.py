@@ -41,7 +41,7 @@ import requests
 
 from shared.config import env_int, env_str
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[1]
 TARGET_TITLE = "Grow new-customer revenue"
 
 
