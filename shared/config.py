@@ -1,7 +1,9 @@
 """Settings read from the environment, and nowhere else.
 
-Each service's own ``config`` module builds on :class:`PlatformSettings`; every variable
-read here is listed, with its default, in the README.
+Typed readers of one variable each (``env_str``, ``env_int``, ``env_float``, ``env_bool``)
+and the settings every service shares (:class:`KafkaSettings`, :class:`RelaySettings`,
+:class:`AuthSettings`, ``database_url``); each service's own ``config`` module builds its
+settings from them. Every variable read here is listed, with its default, in the README.
 """
 
 from __future__ import annotations
