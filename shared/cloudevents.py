@@ -11,6 +11,8 @@ including its ``version``, so a consumer never needs to call back.
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -61,14 +63,128 @@ def new_event(event_type: EventType, source: str, subject: str, data: dict[str, 
     return CloudEvent(type=event_type.value, source=source, subject=subject, data=data)
 
 
-def parse_event(raw: bytes | str | None) -> CloudEvent:
-    """Decode and validate one structured-mode message; raise :class:`InvalidEvent` if bad."""
+MAX_EVENT_BYTES = 1_048_576
+"""The largest value a consumer decodes (Kafka's default ``message.max.bytes``); our own
+events are a few kilobytes."""
+
+MAX_NESTING = 32
+"""The deepest nesting of arrays and objects accepted (our events nest five deep)."""
+
+MAX_ID_LENGTH = 64
+"""The longest event id accepted: what every consumer's processed-event record holds."""
+
+_BRACKETS_OUTSIDE_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|([\[\]{}])', re.DOTALL)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class _Refused(ValueError):
+    """A value outside what :func:`parse_event` accepts (raised from json's hooks)."""
+
+
+def parse_event(raw: object) -> CloudEvent:
+    """Decode and validate one structured-mode message; raise :class:`InvalidEvent` if bad.
+
+    Total: whatever ``raw`` is, the result is an event or :class:`InvalidEvent` with a
+    short, printable reason, never another exception. Besides the CloudEvents rules it
+    refuses what the platform cannot hold: values over :data:`MAX_EVENT_BYTES`, text that
+    is not UTF-8 (lone surrogates included), nesting deeper than :data:`MAX_NESTING`
+    (checked before decoding, so nothing recurses that deep), numbers that are not finite
+    doubles (``NaN``, ``Infinity``, ``1e999``, integers beyond a double's range), and ids
+    longer than :data:`MAX_ID_LENGTH`.
+    """
+    try:
+        return _parse(raw)
+    except InvalidEvent as error:
+        raise InvalidEvent(printable(str(error))) from None
+    except Exception as error:  # any other failure to decode is this value's fault too
+        raise InvalidEvent(printable(f"value cannot be decoded: {type(error).__name__}: "
+                                     f"{error}")) from None
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """``text`` as printable ASCII of at most ``limit`` characters (escapes, then cut)."""
+    escaped = text[:limit].encode("unicode_escape").decode("ascii")
+    return escaped if len(escaped) <= limit else escaped[:limit - 3] + "..."
+
+
+def _parse(raw: object) -> CloudEvent:
     if raw is None:
         raise InvalidEvent("message has no value")
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")  # a lone surrogate fails below, as in bytes
+    if not isinstance(raw, bytes | bytearray | memoryview):
+        raise InvalidEvent(f"value is a {type(raw).__name__}, not bytes")
+    raw = bytes(raw)
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent(f"value of {len(raw)} bytes is over the limit of {MAX_EVENT_BYTES}")
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidEvent(f"value is not UTF-8: {error.reason} at byte {error.start}") from None
+    _check_nesting(raw)
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
+                              parse_int=_finite_int)
+    except json.JSONDecodeError as error:
         raise InvalidEvent(f"value is not JSON: {error}") from None
+    except _Refused as error:
+        raise InvalidEvent(f"value is not JSON the platform accepts: {error}") from None
+    if _SURROGATE_ESCAPE.search(raw):
+        _check_text(document)
+    return _event_of(document)
+
+
+def _check_nesting(raw: bytes) -> None:
+    """Refuse arrays and objects nested deeper than :data:`MAX_NESTING`, without recursing."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_NESTING:  # nesting cannot be deeper
+        return
+    depth = 0
+    for match in _BRACKETS_OUTSIDE_STRINGS.finditer(raw):
+        bracket = match.group(1)
+        if bracket is None:
+            continue  # a string
+        depth += 1 if bracket in (b"[", b"{") else -1
+        if depth > MAX_NESTING:
+            raise InvalidEvent(f"value nests deeper than {MAX_NESTING} levels")
+
+
+def _refuse_constant(name: str) -> object:
+    raise _Refused(f"{name} is not a number")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _Refused(f"number {text[:20]} is out of range")
+    return number
+
+
+def _finite_int(text: str) -> int:
+    if len(text) > 310:  # past a double's range whatever the digits; int() would be slow
+        raise _Refused(f"integer of {len(text)} digits is out of range")
+    number = int(text)
+    float(number)  # OverflowError (refused by parse_event) past a double's range
+    return number
+
+
+def _check_text(document: object) -> None:
+    """Refuse strings with lone surrogates (valid JSON escapes, not Unicode text)."""
+    pending = [document]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidEvent("value holds a lone surrogate: not Unicode text") from None
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+
+
+def _event_of(document: object) -> CloudEvent:
     if not isinstance(document, dict):
         raise InvalidEvent("value is not a JSON object")
     missing = [name for name in REQUIRED_ATTRIBUTES if name not in document]
@@ -77,6 +193,8 @@ def parse_event(raw: bytes | str | None) -> CloudEvent:
     for name in REQUIRED_ATTRIBUTES:
         if not isinstance(document[name], str) or not document[name]:
             raise InvalidEvent(f"attribute {name!r} must be a non-empty string")
+    if len(document["id"]) > MAX_ID_LENGTH:
+        raise InvalidEvent(f"attribute 'id' is longer than {MAX_ID_LENGTH} characters")
     if document["specversion"] != SPEC_VERSION:
         raise InvalidEvent(f"unsupported specversion {document['specversion']!r}")
     if document["datacontenttype"] != DATA_CONTENT_TYPE:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-import shared.messaging.consumer
+import shared.messaging.dead_letters
 from shared.contract import TOPIC_OF, EventType, Topic
 from shared.contract.schemas import DOCUMENTED_EVENT_TYPES
 
@@ -86,7 +86,7 @@ def test_every_internal_reference_resolves(document: dict[str, Any]) -> None:
 
 
 def test_dead_letter_headers_are_the_ones_the_consumer_writes(document: dict[str, Any]) -> None:
-    source = Path(shared.messaging.consumer.__file__).read_text(encoding="utf-8")
+    source = Path(shared.messaging.dead_letters.__file__).read_text(encoding="utf-8")
     written = set(re.findall(r'"(okr-dlq-[a-z-]+)"', source))
     headers = document["components"]["schemas"]["DeadLetterHeaders"]
     assert written

@@ -38,6 +38,7 @@ from services.notifications.service_layer.digests import flush_due_digests
 from services.notifications.service_layer.handling import Clock, utc_now
 from services.notifications.service_layer.outcome_events import outcome_event
 from shared.cloudevents import CloudEvent
+from shared.messaging.backoff import Backoff
 from shared.observability.logging import log_context
 from shared.observability.metrics import HANDLED_ERRORS, NOTIFICATION_ATTEMPTS
 from shared.persistence.engine import writing
@@ -45,7 +46,6 @@ from shared.persistence.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_SECONDS = 5.0
 Claimed = tuple[Delivery, Subscription | None]
 Attempted = tuple[Delivery, Outcome]
 _OUTCOME_LABEL = {DELIVERED: "delivered", PENDING: "retried", DEAD: "dead"}
@@ -65,7 +65,7 @@ class DeliveryLoop:
 
     def run(self, stop: threading.Event) -> None:
         """Send until ``stop`` is set (letting attempts in flight finish); flush digests."""
-        backoff = 0.2
+        backoff = Backoff(initial=0.2)
         next_digest_check = 0.0
         in_flight: set[Future[Attempted]] = set()
         # Claim more while this many attempts are still running, so threads never idle.
@@ -80,12 +80,11 @@ class DeliveryLoop:
                     if len(in_flight) < refill_below:
                         for claimed in self.claim(self.settings.batch_size - len(in_flight)):
                             in_flight.add(pool.submit(self.attempt, *claimed))
-                    backoff = 0.2
+                    backoff.reset()
                 except SQLAlchemyError as error:
                     HANDLED_ERRORS.labels(SERVICE, "delivery_database_error").inc()
                     log.warning("database unavailable, retrying: %s", error)
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                    backoff.wait(stop)
                     continue
                 if not in_flight:
                     stop.wait(self.settings.poll_seconds)

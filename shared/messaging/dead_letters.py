@@ -1,0 +1,113 @@
+"""The dead-letter step: a record a consumer gives up on goes to ``<topic>.dlq`` with why.
+
+The copy keeps the record's key and value as they were and adds ``okr-dlq-*`` headers:
+the reason (short, printable ASCII, see :func:`~shared.messaging.failures.reason_for`),
+where the record came from (topic, partition, offset) and which consumer group gave up.
+
+Writing the copy can fail in two ways. The broker may be away (a retriable Kafka error):
+the step waits with backoff and tries again, for as long as it takes, and the record stays
+uncommitted meanwhile. Or the record itself cannot be written (larger than the producer or
+broker takes, no key and no value, anything else the client refuses): then the step writes
+the headers alone, with an empty value and no key, the reason saying what was left out;
+the original stays readable at its source offset for as long as the topic keeps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from kafka import KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
+
+from shared.cloudevents import printable
+from shared.config import KafkaSettings
+from shared.contract import dead_letter_topic
+from shared.messaging.backoff import Backoff
+from shared.messaging.failures import NOT_A_RECORD_FAILURE
+from shared.messaging.kafka_clients import new_producer
+from shared.observability.metrics import DEAD_LETTERED, EVENTS_CONSUMED, HANDLED_ERRORS
+
+log = logging.getLogger(__name__)
+
+
+class DeadLetters:
+    """Writes the records one consumer group gives up on to their dead-letter topics."""
+
+    def __init__(self, *, service: str, group_id: str, kafka: KafkaSettings,
+                 client_id: str) -> None:
+        self.service = service
+        self.group_id = group_id
+        self.kafka = kafka
+        self.client_id = client_id
+        self._producer: KafkaProducer | None = None
+
+    def send(self, message: ConsumerRecord, reason: str, stop: threading.Event) -> bool:
+        """Dead-letter ``message``; False if ``stop`` was set before it was written."""
+        backoff = Backoff(initial=0.2)
+        whole = True
+        while not stop.is_set():
+            try:
+                self._write(message, reason, whole)
+            except NOT_A_RECORD_FAILURE:
+                raise
+            except BaseException as error:
+                if isinstance(error, KafkaError) and error.retriable:
+                    HANDLED_ERRORS.labels(self.service, "dead_letter_unavailable").inc()
+                    log.warning("cannot reach the dead-letter topic, retrying: %s", error)
+                elif whole:  # this record cannot be written as it is: write its headers
+                    whole = False
+                    reason = (f"{printable(reason, 180)}; record not copied ({_size(message)}): "
+                              f"{printable(f'{type(error).__name__}: {error}', 80)}")
+                    self._discard_producer()
+                    continue
+                else:
+                    HANDLED_ERRORS.labels(self.service, "dead_letter_unavailable").inc()
+                    log.warning("cannot write to the dead-letter topic, retrying: %s: %s",
+                                type(error).__name__, error)
+                    self._discard_producer()
+                backoff.wait(stop)
+                continue
+            DEAD_LETTERED.labels(self.service, message.topic).inc()
+            EVENTS_CONSUMED.labels(self.service, message.topic, "dead_lettered").inc()
+            HANDLED_ERRORS.labels(self.service, "dead_lettered").inc()
+            log.warning("dead-lettered %s[%d]@%d: %s", message.topic, message.partition,
+                        message.offset, reason)
+            return True
+        return False
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+            self._producer = None
+
+    def _write(self, message: ConsumerRecord, reason: str, whole: bool) -> None:
+        if self._producer is None:
+            self._producer = new_producer(self.kafka, client_id=f"{self.client_id}-dlq")
+        headers = [
+            ("okr-dlq-reason", printable(reason).encode("ascii")),
+            ("okr-dlq-source-topic", message.topic.encode()),
+            ("okr-dlq-source-partition", str(message.partition).encode()),
+            ("okr-dlq-source-offset", str(message.offset).encode()),
+            ("okr-dlq-consumer", self.group_id.encode()),
+        ]
+        key, value = (message.key, message.value) if whole else (None, b"")
+        future = self._producer.send(dead_letter_topic(message.topic), key=key, value=value,
+                                     headers=headers)
+        future.get(timeout=self.kafka.request_timeout_ms / 1000 * 2)
+
+    def _discard_producer(self) -> None:
+        """Drop a producer that may be in a state of its own making; the next send makes one."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=1)
+            except Exception as error:  # closing a broken producer: nothing more to do
+                log.debug("closing the dead-letter producer failed: %s", error)
+
+
+def _size(message: ConsumerRecord) -> str:
+    key, value = message.key, message.value
+    return (("no key" if key is None else f"key of {len(key)} bytes") + ", "
+            + ("no value" if value is None else f"value of {len(value)} bytes"))
