@@ -14,6 +14,7 @@ from shared.config import (
     env_int,
     env_str,
 )
+from shared.contract import GOALS_SOURCE
 
 SERVICE = "goals"
 
@@ -46,7 +47,7 @@ class GoalsConfig:
             host=env_str("OKR_HOST", "127.0.0.1", environ),
             port=env_int("OKR_GOALS_PORT", 8081, environ),
             worker_metrics_port=env_int("OKR_GOALS_WORKER_METRICS_PORT", 9181, environ),
-            event_source=env_str("OKR_GOALS_EVENT_SOURCE", "/okr/goals", environ),
+            event_source=GOALS_SOURCE,
             log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
             log_json=env_bool("OKR_LOG_JSON", True, environ),
             idempotency_retention_hours=env_float("OKR_IDEMPOTENCY_RETENTION_HOURS", 72.0,

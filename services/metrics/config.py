@@ -16,6 +16,7 @@ from shared.config import (
     env_int,
     env_str,
 )
+from shared.contract import METRICS_SOURCE
 
 SERVICE = "metrics"
 CONSUMER_GROUP = "okr-metrics"
@@ -59,7 +60,7 @@ class MetricsConfig:
             host=env_str("OKR_HOST", "127.0.0.1", environ),
             port=env_int("OKR_METRICS_PORT", 8082, environ),
             worker_metrics_port=env_int("OKR_METRICS_WORKER_METRICS_PORT", 9182, environ),
-            event_source=env_str("OKR_METRICS_EVENT_SOURCE", "/okr/metrics", environ),
+            event_source=METRICS_SOURCE,
             consumer_group=env_str("OKR_METRICS_CONSUMER_GROUP", CONSUMER_GROUP, environ),
             batch_size=env_int("OKR_METRICS_BATCH_SIZE", 1000, environ),
             status_tick_seconds=env_float("OKR_METRICS_STATUS_TICK_SECONDS", 60.0, environ),

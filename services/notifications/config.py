@@ -17,6 +17,7 @@ from shared.config import (
     env_int,
     env_str,
 )
+from shared.contract import NOTIFICATIONS_SOURCE
 
 SERVICE = "notifications"
 CONSUMER_GROUP = "okr-notifications"
@@ -121,8 +122,7 @@ class NotificationsConfig:
             host=env_str("OKR_HOST", "127.0.0.1", environ),
             port=env_int("OKR_NOTIFICATIONS_PORT", 8083, environ),
             worker_metrics_port=env_int("OKR_NOTIFICATIONS_WORKER_METRICS_PORT", 9183, environ),
-            event_source=env_str("OKR_NOTIFICATIONS_EVENT_SOURCE", "/okr/notifications",
-                                 environ),
+            event_source=NOTIFICATIONS_SOURCE,
             log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
             log_json=env_bool("OKR_LOG_JSON", True, environ),
         )

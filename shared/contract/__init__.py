@@ -3,6 +3,11 @@
 Other internal systems subscribe to these topics, so names never change within a version:
 additive changes (a new event type, a new optional field) stay in ``v1``; anything else is
 a new type or a new topic.
+
+Beside these names: the JSON Schemas of every event's ``data`` (``schemas/``, referenced by
+``asyncapi.yaml``), and one typed decoder per consumed topic that both consumers use
+(:mod:`shared.contract.goal_events`, :mod:`shared.contract.rollup_events`), held equal to
+the schemas by ``tests/contract/test_typed_decoders.py``.
 """
 
 from __future__ import annotations
@@ -52,18 +57,44 @@ class EventType(StrEnum):
 
 
 TOPIC_OF: dict[EventType, Topic] = {
-    **{
-        event_type: Topic.GOALS
-        for event_type in EventType
-        if event_type.value.split(".")[1]
-        in {"objective", "key_result", "contribution", "link", "department", "cycle"}
-        and event_type is not EventType.OBJECTIVE_STATUS_CHANGED
-    },
+    EventType.OBJECTIVE_CREATED: Topic.GOALS,
+    EventType.OBJECTIVE_UPDATED: Topic.GOALS,
+    EventType.OBJECTIVE_DELETED: Topic.GOALS,
+    EventType.KEY_RESULT_CREATED: Topic.GOALS,
+    EventType.KEY_RESULT_UPDATED: Topic.GOALS,
+    EventType.KEY_RESULT_DELETED: Topic.GOALS,
+    EventType.KEY_RESULT_CHECKED_IN: Topic.GOALS,
+    EventType.CONTRIBUTION_ADDED: Topic.GOALS,
+    EventType.CONTRIBUTION_REMOVED: Topic.GOALS,
+    EventType.LINK_CREATED: Topic.GOALS,
+    EventType.LINK_REMOVED: Topic.GOALS,
+    EventType.DEPARTMENT_CREATED: Topic.GOALS,
+    EventType.DEPARTMENT_UPDATED: Topic.GOALS,
+    EventType.CYCLE_CREATED: Topic.GOALS,
+    EventType.CYCLE_UPDATED: Topic.GOALS,
     EventType.ROLLUP_CHANGED: Topic.ROLLUPS,
     EventType.OBJECTIVE_STATUS_CHANGED: Topic.ROLLUPS,
     EventType.NOTIFICATION_DELIVERED: Topic.NOTIFICATIONS,
     EventType.NOTIFICATION_FAILED: Topic.NOTIFICATIONS,
 }
+"""The one topic each event type is published on (written out: names are not parsed)."""
+
+GOALS_SOURCE = "/okr/goals"
+METRICS_SOURCE = "/okr/metrics"
+NOTIFICATIONS_SOURCE = "/okr/notifications"
+
+SOURCE_OF: dict[Topic, str] = {
+    Topic.GOALS: GOALS_SOURCE,
+    Topic.ROLLUPS: METRICS_SOURCE,
+    Topic.NOTIFICATIONS: NOTIFICATIONS_SOURCE,
+}
+"""The CloudEvents ``source`` of the one service that publishes each topic.
+
+Consumers refuse (dead-letter) an event whose ``source`` is not its topic's producer. This
+is a guard against mistakes and careless integrators, not against an attacker who can write
+to the topic (anyone can write any ``source``): in production, Kafka ACLs let only the
+producing service's principal write each topic (``docker-compose.yml``, ``deploy/k8s``).
+"""
 
 ALL_TOPICS: tuple[str, ...] = tuple(t.value for t in Topic) + tuple(
     t.dead_letter for t in Topic

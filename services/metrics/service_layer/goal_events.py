@@ -1,14 +1,16 @@
 """Goal events as changes to the read model: decoded in full before anything is applied.
 
-Decoding first means a malformed event is refused (and dead-lettered) before the graph in
-memory was touched. ``data`` is the item's full state (see the goals JSON Schemas).
+:func:`decode` maps the typed events of :mod:`shared.contract.goal_events` onto this
+service's domain states; a malformed event raises
+:class:`~shared.messaging.consumer.UnprocessableEvent` before the graph in memory is
+touched, and so does an event whose version the goals service could not have written
+(:func:`refuse_version_jumps`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
 
 from services.metrics.domain.goal_items import (
     Aggregation,
@@ -21,8 +23,10 @@ from services.metrics.domain.goal_items import (
     ObjectiveKind,
     ObjectiveState,
 )
+from services.metrics.domain.rollup import RollupGraph
 from shared.cloudevents import CloudEvent
 from shared.contract import EventType
+from shared.contract import goal_events as contract
 from shared.messaging.consumer import UnprocessableEvent
 
 
@@ -58,102 +62,135 @@ class DecodedEvent:
     event: CloudEvent
     change: GoalChange  # None: an event the read model does not need (departments)
     is_check_in: bool = False
+    creates: bool = False  # the item's first event (the goals service writes version 1)
 
 
 def decode(event: CloudEvent) -> DecodedEvent:
     """The change an event carries; raise :class:`UnprocessableEvent` if it breaks the contract."""
+    decoded = contract.decode_goal_event(event)
     try:
-        kind = EventType(event.type)
-        return DecodedEvent(event, _change_of(kind, event.data),
-                            kind is EventType.KEY_RESULT_CHECKED_IN)
-    except (KeyError, TypeError, ValueError, InvalidGoalItem) as error:
-        raise UnprocessableEvent(f"{event.type}: {type(error).__name__}: {error}") from None
+        change = _change_of(decoded)
+    except InvalidGoalItem as error:
+        raise UnprocessableEvent(f"{event.type}: {error}") from None
+    return DecodedEvent(event, change, decoded.type is EventType.KEY_RESULT_CHECKED_IN,
+                        decoded.type in contract.CREATIONS)
 
 
-def _change_of(kind: EventType, data: dict[str, Any]) -> GoalChange:
-    match kind:
-        case EventType.OBJECTIVE_CREATED | EventType.OBJECTIVE_UPDATED:
-            return objective_state(data)
-        case EventType.KEY_RESULT_CREATED | EventType.KEY_RESULT_UPDATED:
-            return key_result_state(data)
-        case EventType.KEY_RESULT_CHECKED_IN:
-            return key_result_state(data["key_result"])
-        case EventType.CONTRIBUTION_ADDED:
-            return contribution_state(data)
-        case EventType.LINK_CREATED:
-            return link_state(data)
-        case EventType.CYCLE_CREATED | EventType.CYCLE_UPDATED:
-            return CycleState(_text(data, "key"), _version(data),
-                              date.fromisoformat(data["starts_on"]),
-                              date.fromisoformat(data["ends_on"]))
-        case (EventType.OBJECTIVE_DELETED | EventType.KEY_RESULT_DELETED
-              | EventType.CONTRIBUTION_REMOVED | EventType.LINK_REMOVED):
-            return Removal(kind.value.split(".")[1], _text(data, "id"), _version(data))
-        case EventType.DEPARTMENT_CREATED | EventType.DEPARTMENT_UPDATED:
-            return None
-    raise ValueError(f"not an event of okr.goals.v1: {kind.value}")
+_REMOVED_ITEM_TYPE = {
+    contract.Objective: "objective", contract.KeyResult: "key_result",
+    contract.Contribution: "contribution", contract.Link: "link",
+}
 
 
-def objective_state(data: dict[str, Any]) -> ObjectiveState:
-    departments = data["departments"]
-    if not isinstance(departments, list) or not departments or not all(
-            isinstance(d, str) and d for d in departments):
-        raise ValueError("departments must be a non-empty list of keys")
-    return ObjectiveState(_text(data, "id"), _version(data), _text(data, "cycle"),
-                          ObjectiveKind(data["kind"]), tuple(sorted(departments)),
-                          title=str(data.get("title", "")),
-                          archived=data.get("status") == "archived")
+def _change_of(decoded: contract.GoalEvent) -> GoalChange:
+    item = decoded.item
+    if isinstance(item, contract.Department):
+        return None
+    if isinstance(item, contract.Cycle):
+        return CycleState(item.key, item.version, item.starts_on, item.ends_on)
+    if decoded.removes:
+        return Removal(_REMOVED_ITEM_TYPE[type(item)], item.id, item.version)
+    if isinstance(item, contract.Objective):
+        return ObjectiveState(item.id, item.version, item.cycle, ObjectiveKind(item.kind),
+                              tuple(sorted(item.departments)), title=item.title,
+                              archived=item.status == "archived")
+    if isinstance(item, contract.KeyResult):
+        return KeyResultState(
+            item.id, item.version, item.objective_id, Measure(item.measure), item.start,
+            item.target, weight=item.weight, aggregation=Aggregation(item.aggregation),
+            current=item.current, confidence=item.confidence,
+            last_checkin_at=(None if item.last_checkin_at is None
+                             else item.last_checkin_at.timestamp()),
+            title=item.title, unit=item.unit)
+    if isinstance(item, contract.Contribution):
+        return ContributionState(item.id, item.version, ItemType(item.child_type),
+                                 item.child_id, ItemType(item.parent_type), item.parent_id,
+                                 item.weight)
+    return LinkState(item.id, item.version, item.kind, item.from_type, item.from_id,
+                     item.from_department, item.to_type, item.to_id, item.to_department)
 
 
-def key_result_state(data: dict[str, Any]) -> KeyResultState:
-    checked_at = data.get("last_checkin_at")
-    current = data.get("current")
-    confidence = data.get("confidence")
-    return KeyResultState(
-        _text(data, "id"), _version(data), _text(data, "objective_id"), Measure(data["measure"]),
-        _number(data["start"]), _number(data["target"]), weight=_number(data["weight"]),
-        aggregation=Aggregation(data["aggregation"]),
-        current=None if current is None else _number(current),
-        confidence=None if confidence is None else _number(confidence),
-        last_checkin_at=None if checked_at is None else _posix(checked_at),
-        title=str(data.get("title", "")), unit=str(data.get("unit", "")))
+HeldVersion = Callable[[str, str], int | None]
+"""(item type, id) -> the version the read model holds of that item, or None."""
+
+TOLERATED_GAP = 1
+"""Events of one item that may be missing between two that are applied (one that was
+dead-lettered, say): an event may be at most ``1 + TOLERATED_GAP`` versions ahead."""
 
 
-def contribution_state(data: dict[str, Any]) -> ContributionState:
-    return ContributionState(_text(data, "id"), _version(data), ItemType(data["child_type"]),
-                             _text(data, "child_id"), ItemType(data["parent_type"]),
-                             _text(data, "parent_id"), _number(data["weight"]))
+def held_in(graph: RollupGraph, links: dict[str, int]) -> HeldVersion:
+    """The versions held by the projection's graph and its links (negative: removed at)."""
+    def held(item_type: str, item_id: str) -> int | None:
+        if item_type == "cycle":
+            cycle = graph.cycle(item_id)
+            return None if cycle is None else cycle[0]
+        if item_type == "link":
+            link = links.get(item_id)
+            return None if link is None else abs(link)
+        item = (graph.objective(item_id) if item_type == "objective" else
+                graph.key_result(item_id) if item_type == "key_result" else
+                graph.contribution(item_id))
+        return None if item is None else item.version
+    return held
 
 
-def link_state(data: dict[str, Any]) -> LinkState:
-    return LinkState(_text(data, "id"), _version(data), _text(data, "kind"),
-                     ItemType(data["from_type"]).value, _text(data, "from_id"),
-                     _text(data, "from_department"), ItemType(data["to_type"]).value,
-                     _text(data, "to_id"), _text(data, "to_department"))
+def refuse_version_jumps(decoded: Iterable[DecodedEvent], held: HeldVersion) -> None:
+    """Raise :class:`UnprocessableEvent` for the first event whose version the goals
+    service could not have written after the version the read model holds.
+
+    The goals service writes an item at version 1 when it creates it and adds exactly 1
+    with every change (a check-in included; contributions and links never change, so they
+    stay at 1); a deletion or removal carries the last version. Events of one item share
+    one Kafka key, so they arrive in order. So an event may repeat or trail the version
+    held (a duplicate or a late copy: ignored as stale later on) or be one ahead of it
+    (:data:`TOLERATED_GAP` more if events were lost on the way), never further; and a
+    creation is at version 1. Events earlier in ``decoded`` count as held.
+
+    This is choice (a) of three ways to keep one forged record (say a check-in at version
+    2,000,000,000 for a real key result) from freezing an item, after which every real
+    event would look stale. (b) Signing events would need a key shared by every producer
+    and consumer, kept secret and rotated, and a second envelope for integrators to verify;
+    (c) asking the goals API about every surprising version would couple the consumer's
+    progress to the API's availability and give the consumer credentials to the API. With
+    (a) a forged record can at worst take the place of the next ``1 + TOLERATED_GAP``
+    changes of one item, after which real events move it on again; Kafka ACLs
+    (``docker-compose.yml``, ``deploy/k8s``) keep others from writing the topic at all.
+    The price: if more than :data:`TOLERATED_GAP` real events of an item in a row are lost
+    or dead-lettered, its later events are dead-lettered too (with this reason) until the
+    missing ones are replayed from the dead-letter topic or the read model is rebuilt.
+
+    An item the read model has never seen has no version to step from: any version is
+    taken (a replay of a topic that lost its beginning has items whose first event is a
+    change), except that a creation must be version 1.
+    """
+    known: dict[tuple[str, str], int] = {}
+    for item in decoded:
+        change = item.change
+        if change is None:
+            continue
+        identity = _identity(change)
+        version = change.version
+        if item.creates and version != 1:
+            raise UnprocessableEvent(
+                f"{item.event.type} at version {version}: the goals service creates at 1")
+        base = known[identity] if identity in known else held(*identity)
+        if base is not None and version > base + 1 + TOLERATED_GAP:
+            raise UnprocessableEvent(
+                f"{identity[0]} {identity[1]} at version {version} skips ahead of version "
+                f"{base}: the goals service adds one per change")
+        known[identity] = version if base is None else max(base, version)
 
 
-def _text(data: dict[str, Any], name: str) -> str:
-    value = data[name]
-    if not isinstance(value, str) or not value or len(value) > 64:
-        raise ValueError(f"{name} must be a string of 1 to 64 characters")
-    return value
-
-
-def _version(data: dict[str, Any]) -> int:
-    value = data["version"]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("version must be a positive integer")
-    return value
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {value!r}")
-    return float(value)
-
-
-def _posix(text: Any) -> float:
-    moment = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("a timestamp needs a time zone")
-    return moment.timestamp()
+def _identity(change: ObjectiveState | KeyResultState | ContributionState | CycleState
+              | LinkState | Removal) -> tuple[str, str]:
+    if isinstance(change, Removal):
+        return change.item_type, change.item_id
+    if isinstance(change, CycleState):
+        return "cycle", change.key
+    if isinstance(change, ObjectiveState):
+        return "objective", change.id
+    if isinstance(change, KeyResultState):
+        return "key_result", change.id
+    if isinstance(change, ContributionState):
+        return "contribution", change.id
+    return "link", change.id

@@ -27,7 +27,14 @@ from services.metrics.domain.goal_items import (
 )
 from services.metrics.domain.rollup import Changes, RollupGraph
 from services.metrics.domain.status import StatusThresholds
-from services.metrics.service_layer.goal_events import DecodedEvent, LinkState, Removal, decode
+from services.metrics.service_layer.goal_events import (
+    DecodedEvent,
+    LinkState,
+    Removal,
+    decode,
+    held_in,
+    refuse_version_jumps,
+)
 from services.metrics.service_layer.rollup_events import RollupEvents
 from shared.cloudevents import CloudEvent
 from shared.persistence.engine import writing
@@ -94,9 +101,11 @@ class RollupProjection:
 
     def apply(self, events: list[CloudEvent], connection: Connection) -> None:
         """The consumer's batch handler: apply and write ``events`` in ``connection``'s
-        transaction. A malformed event raises before anything is touched."""
+        transaction. A malformed event, or one whose version the goals service could not
+        have written, raises before anything is touched."""
         decoded = [decode(event) for event in events]
         with self.lock:
+            refuse_version_jumps(decoded, held_in(self.graph, self.links))
             self._mutated = True
             batch = _Batch()
             superseded = self._superseded(decoded)

@@ -18,7 +18,7 @@ from services.notifications.domain.matching import SubscriptionIndex
 from services.notifications.domain.notices import Notice
 from services.notifications.domain.subscriptions import Subscription
 from services.notifications.domain.throttling import Route, route
-from services.notifications.service_layer.interpreting import interpret
+from services.notifications.service_layer.interpreting import record_and_explain
 from shared.cloudevents import CloudEvent
 
 Clock = Callable[[], datetime]
@@ -52,7 +52,7 @@ class NotificationHandler:
         index: SubscriptionIndex | None = None
         matched: list[tuple[Notice, list[Subscription]]] = []
         for event in events:
-            notice = interpret(event, read_model)
+            notice = record_and_explain(event, read_model)
             if notice is None:
                 continue
             if index is None:  # the subscriptions' revision, read once a batch

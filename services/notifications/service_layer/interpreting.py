@@ -1,4 +1,10 @@
-"""From a consumed event to the read model's change and the notice it makes (if any)."""
+"""From a consumed event to the read model's change and the notice it makes (if any).
+
+Events are decoded by the shared typed decoders (:mod:`shared.contract.goal_events`,
+:mod:`shared.contract.rollup_events`): one that breaks the contract, or that does not come
+from its topic's producer, raises :class:`~shared.messaging.consumer.UnprocessableEvent`
+before the read model is touched, and the consumer dead-letters it at once.
+"""
 
 from __future__ import annotations
 
@@ -7,99 +13,127 @@ from typing import Any
 from services.notifications.adapters.repositories import GoalReadModel
 from services.notifications.domain.notices import NOTIFIABLE_EVENT_TYPES, Notice
 from shared.cloudevents import CloudEvent
-from shared.contract import EventType as E
+from shared.contract import TOPIC_OF, EventType, Topic
+from shared.contract.goal_events import (
+    Contribution,
+    GoalEvent,
+    KeyResult,
+    Link,
+    Objective,
+    decode_goal_event,
+)
+from shared.contract.rollup_events import RollupEvent, decode_rollup_event
+from shared.messaging.consumer import UnprocessableEvent
 
 
-def interpret(event: CloudEvent, goals: GoalReadModel) -> Notice | None:
-    """Apply the event to the read model; return what it means to subscribers, or None."""
-    data = event.data
-    objective_id = _update_read_model(event.type, data, goals)
-    if objective_id is None or event.type not in NOTIFIABLE_EVENT_TYPES:
+def record_and_explain(event: CloudEvent, goals: GoalReadModel) -> Notice | None:
+    """Record the event in the read model; return what it means to subscribers, or None."""
+    decoded = decode(event)
+    if isinstance(decoded, RollupEvent):
+        objective_id: str | None = _record_rollup(decoded, goals)
+    else:
+        objective_id = _record_goal_change(decoded, goals)
+    if objective_id is None or decoded.type not in NOTIFIABLE_EVENT_TYPES:
         return None
     objective = goals.objective(objective_id) or {}
-    title = objective.get("title") or data.get("title") or ""
-    status = data.get("status") if event.type in _ROLLUP_TYPES else None
+    title = objective.get("title") or _own_title(decoded)
+    rollup = decoded.change if isinstance(decoded, RollupEvent) else None
     return Notice(
-        event_id=event.id, event_type=event.type, objective_id=objective_id, title=title,
-        kind=objective.get("kind", ""), departments=tuple(objective.get("departments", ())),
-        occurred_at=event.time, summary=_summary(event.type, data, title),
-        status=status, previous_status=data.get("previous_status"),
+        event_id=decoded.id, event_type=decoded.type.value, objective_id=objective_id,
+        title=title, kind=objective.get("kind", ""),
+        departments=tuple(objective.get("departments", ())), occurred_at=decoded.time,
+        summary=_summary(decoded, title),
+        status=None if rollup is None else rollup.status,
+        previous_status=None if rollup is None else rollup.previous_status,
         dependent_departments=goals.dependent_departments(objective_id),
-        details=_details(event.type, data),
+        details=_details(decoded),
     )
 
 
-_ROLLUP_TYPES = {E.ROLLUP_CHANGED.value, E.OBJECTIVE_STATUS_CHANGED.value}
+def decode(event: CloudEvent) -> GoalEvent | RollupEvent:
+    """The typed event of either topic this service consumes."""
+    try:
+        topic = TOPIC_OF[EventType(event.type)]
+    except ValueError:
+        raise UnprocessableEvent(f"unknown event type {event.type!r}") from None
+    if topic is Topic.ROLLUPS:
+        return decode_rollup_event(event)
+    return decode_goal_event(event)  # refuses the types of other topics
 
 
-def _update_read_model(event_type: str, data: dict[str, Any],
-                       goals: GoalReadModel) -> str | None:
+def _record_rollup(event: RollupEvent, goals: GoalReadModel) -> str:
+    change = event.change
+    goals.put_objective(change.objective_id, title=change.title, kind=change.kind,
+                        departments=list(change.departments), cycle=change.cycle,
+                        status=change.status)
+    return change.objective_id
+
+
+def _record_goal_change(event: GoalEvent, goals: GoalReadModel) -> str | None:
     """Keep what notices need; return the id of the objective the event concerns."""
-    if event_type in {E.OBJECTIVE_CREATED, E.OBJECTIVE_UPDATED}:
-        goals.put_objective(data["id"], title=data["title"], kind=data["kind"],
-                            departments=data["departments"], cycle=data["cycle"])
-        return str(data["id"])
-    if event_type == E.OBJECTIVE_DELETED:
-        goals.remove_objective(data["id"])
-        return None
-    if event_type in _ROLLUP_TYPES:
-        goals.put_objective(data["objective_id"], title=data["title"], kind=data["kind"],
-                            departments=data["departments"], cycle=data["cycle"],
-                            status=data.get("status"))
-        return str(data["objective_id"])
-    if event_type in {E.KEY_RESULT_CREATED, E.KEY_RESULT_UPDATED}:
-        goals.put_key_result(data["id"], data["objective_id"], data["title"])
-        return str(data["objective_id"])
-    if event_type == E.KEY_RESULT_DELETED:
-        goals.remove_key_result(data["id"])
-        return str(data["objective_id"])
-    if event_type == E.KEY_RESULT_CHECKED_IN:
-        key_result = data["key_result"]
-        goals.put_key_result(key_result["id"], key_result["objective_id"], key_result["title"])
-        return str(key_result["objective_id"])
-    if event_type == E.LINK_CREATED:
-        goals.put_link(data["id"], data["from_department"], data["to_type"], data["to_id"])
-        return _objective_of(data["to_type"], data["to_id"], goals)
-    if event_type == E.LINK_REMOVED:
-        goals.remove_link(data["id"])
-        return _objective_of(data["to_type"], data["to_id"], goals)
-    if event_type in {E.CONTRIBUTION_ADDED, E.CONTRIBUTION_REMOVED}:
-        return _objective_of(data.get("parent_type", ""), data.get("parent_id", ""), goals)
+    item = event.item
+    if isinstance(item, Objective):
+        if event.removes:
+            goals.remove_objective(item.id)
+            return None
+        goals.put_objective(item.id, title=item.title, kind=item.kind,
+                            departments=list(item.departments), cycle=item.cycle)
+        return item.id
+    if isinstance(item, KeyResult):
+        if event.removes:
+            goals.remove_key_result(item.id)
+        else:
+            goals.put_key_result(item.id, item.objective_id, item.title)
+        return item.objective_id
+    if isinstance(item, Link):
+        if event.removes:
+            goals.remove_link(item.id)
+        else:
+            goals.put_link(item.id, item.from_department, item.to_type, item.to_id)
+        return _objective_of(item.to_type, item.to_id, goals)
+    if isinstance(item, Contribution):
+        return _objective_of(item.parent_type, item.parent_id, goals)
     return None  # departments and cycles: nothing to notify
 
 
 def _objective_of(item_type: str, item_id: str, goals: GoalReadModel) -> str | None:
     if item_type == "objective":
         return item_id
-    if item_type == "key_result":
-        return goals.objective_of_key_result(item_id)
-    return None
+    return goals.objective_of_key_result(item_id)
 
 
-def _summary(event_type: str, data: dict[str, Any], title: str) -> str:
+def _own_title(event: GoalEvent | RollupEvent) -> str:
+    if isinstance(event, RollupEvent):
+        return event.change.title
+    if event.check_in is not None:
+        return ""  # a check-in names its key result in the summary instead
+    item = event.item
+    return item.title if isinstance(item, Objective | KeyResult) else ""
+
+
+def _summary(event: GoalEvent | RollupEvent, title: str) -> str:
     name = f"'{title}'" if title else "an objective"
-    if event_type == E.OBJECTIVE_STATUS_CHANGED:
-        previous = data.get("previous_status") or "no status"
-        return f"{name} is now {data['status']} (was {previous})"
-    if event_type == E.ROLLUP_CHANGED:
-        progress = data.get("progress")
-        shown = "no data" if progress is None else f"{progress:.0%}"
-        return f"{name}: progress {shown}, {data.get('status')}"
-    if event_type == E.KEY_RESULT_CHECKED_IN:
-        key_result, check_in = data["key_result"], data["check_in"]
-        return (f"check-in on '{key_result['title']}' of {name}: {check_in['value']:g}"
-                f"{' ' + key_result['unit'] if key_result.get('unit') else ''}"
-                f" by {check_in['author']}")
-    thing, _, verb = event_type.removeprefix("okr.").partition(".")
+    if isinstance(event, RollupEvent):
+        change = event.change
+        if event.is_status_change:
+            return f"{name} is now {change.status} (was {change.previous_status or 'no status'})"
+        shown = "no data" if change.progress is None else f"{change.progress:.0%}"
+        return f"{name}: progress {shown}, {change.status}"
+    key_result, check_in = event.key_result, event.check_in
+    if key_result is not None and check_in is not None:
+        return (f"check-in on '{key_result.title}' of {name}: {check_in.value:g}"
+                f"{' ' + key_result.unit if key_result.unit else ''} by {check_in.author}")
+    thing, _, verb = event.type.value.removeprefix("okr.").partition(".")
     return f"{thing.replace('_', ' ')} {verb} on {name}"
 
 
-def _details(event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    if event_type in _ROLLUP_TYPES:
-        return {k: data.get(k) for k in ("cycle", "progress", "expected_progress",
-                                         "confidence", "cause_event_id")}
-    if event_type == E.KEY_RESULT_CHECKED_IN:
-        return {"key_result_id": data["key_result"]["id"],
-                "value": data["check_in"]["value"],
-                "confidence": data["check_in"].get("confidence")}
+def _details(event: GoalEvent | RollupEvent) -> dict[str, Any]:
+    if isinstance(event, RollupEvent):
+        change = event.change
+        return {"cycle": change.cycle, "progress": change.progress,
+                "expected_progress": change.expected_progress,
+                "confidence": change.confidence, "cause_event_id": change.cause_event_id}
+    if event.key_result is not None and event.check_in is not None:
+        return {"key_result_id": event.key_result.id, "value": event.check_in.value,
+                "confidence": event.check_in.confidence}
     return {}
