@@ -96,6 +96,12 @@ class TokenRepository:
             token_hash=token.token_hash, created_by=token.created_by,
             created_at=token.created_at, revoked_at=token.revoked_at))
 
+    def revocation_count(self) -> int:
+        """How many tokens were ever revoked (tokens are never deleted nor un-revoked)."""
+        t = tables.api_tokens
+        return int(self.connection.execute(
+            select(func.count()).select_from(t).where(t.c.revoked_at.is_not(None))).scalar_one())
+
     def save(self, token: ApiToken) -> None:
         self.connection.execute(update(tables.api_tokens).where(tables.api_tokens.c.id == token.id)
                                 .values(revoked_at=token.revoked_at))

@@ -1,4 +1,4 @@
-"""Use cases for API tokens: authenticate, mint, revoke."""
+"""Use cases for API tokens: authenticate, mint, revoke, tell that tokens were revoked."""
 
 from __future__ import annotations
 
@@ -74,6 +74,14 @@ def revoke_token(uow: UnitOfWork, actor: Principal, token_id: str) -> ApiToken:
                          request_id=uow.request_id)
         uow.commit()
     return token
+
+
+def revocation_generation(uow: UnitOfWork) -> int:
+    """A number that changes whenever a token is revoked, read from the database so that
+    every goals process answers the same; the other services poll it (``/v1/tokens/revocations``)
+    to know when to forget the callers they remember."""
+    with uow:
+        return uow.tokens.revocation_count()
 
 
 def _audit_view(token: ApiToken) -> dict[str, object]:

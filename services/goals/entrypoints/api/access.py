@@ -34,6 +34,8 @@ _STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
 )
 
 OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
+#: Routes under /v1 that answer without a token (matched by endpoint, not by path prefix).
+OPEN_ENDPOINTS = ("tokens.TokenRevocations",)
 
 
 def goals() -> Goals:
@@ -56,7 +58,8 @@ def principal() -> Principal:
 def install(app: Flask) -> None:
     @app.before_request
     def _authenticate() -> Response | None:
-        if request.path.startswith(OPEN_PATHS) or request.url_rule is None:
+        if (request.path.startswith(OPEN_PATHS) or request.url_rule is None
+                or request.endpoint in OPEN_ENDPOINTS):
             return None
         header = request.headers.get("Authorization", "")
         scheme, _, secret = header.partition(" ")

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from flask.views import MethodView
+from marshmallow import Schema, fields
 
 from services.goals.domain.access import Role
 from services.goals.domain.errors import Forbidden
@@ -22,7 +23,7 @@ from shared.web.blueprints import Blueprint
 
 tokens = Blueprint("tokens", __name__, url_prefix="/v1/tokens",
                    description="API tokens for a role and department (admin only; "
-                   "`/v1/tokens/self` for any token).")
+                   "`/v1/tokens/self` for any token; `/v1/tokens/revocations` for anyone).")
 audit = Blueprint("audit", __name__, url_prefix="/v1/audit",
                   description="The audit log: who changed what, when, before and after.")
 
@@ -60,6 +61,27 @@ class TokenSelf(MethodView):
         authenticate their requests; 401 for an unknown or revoked token.
         """
         return principal()
+
+
+class RevocationsSchema(Schema):
+    generation = fields.Integer(
+        required=True, metadata={"description": "changes whenever a token is revoked; compare "
+                                 "it for equality only (its value means nothing else)"})
+
+
+@tokens.route("/revocations")
+class TokenRevocations(MethodView):
+    @tokens.response(200, RevocationsSchema)
+    def get(self) -> Any:
+        """Whether tokens were revoked: a generation that changes with every revocation
+
+        Open to anyone, without a token: the metrics and notification services poll it a
+        few times a second to forget the callers they remember when it changes. It tells
+        only how many tokens were revoked so far, never which.
+        """
+        with goals().reading() as uow:
+            generation = token_cases.revocation_generation(uow)
+        return {"generation": generation}, 200, {"Cache-Control": "no-store"}
 
 
 @tokens.route("/<string:token_id>")
