@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs the real components the suite runs beside the Python code, from Debian's
 # packages, when they are missing: Prometheus and promtool (end-to-end scrape test, alert
-# rule tests) and docker-compose (validates docker-compose.yml; no engine is needed).
+# rule tests), docker-compose (validates docker-compose.yml; no engine is needed), and
+# curl and jq (the README's tour is run as written, tests/test_readme_tour.py).
 set -euo pipefail
 
 missing=()
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
