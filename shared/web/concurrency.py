@@ -7,10 +7,14 @@ changed since (the service compares the version, see each service's ``StaleVersi
 
 from __future__ import annotations
 
+import re
+
 from flask import request
 
 from shared.web.problems import abort_with_problem
 
+VERSION = re.compile(r"[0-9]{1,19}")
+MAX_VERSION = 2**63 - 1
 STALE = "If-Match names an older version"
 MISSING_IF_MATCH = "If-Match is missing"
 
@@ -25,7 +29,8 @@ def expected_version() -> int:
     if len(tags) != 1:
         abort_with_problem(412, "If-Match must name exactly one version")
     (tag,) = tags
-    if not tag.isdigit():
+    # ASCII digits only: str.isdigit and int() also take '²' or '١٢'. A version fits 63 bits.
+    if not VERSION.fullmatch(tag) or int(tag) > MAX_VERSION:
         abort_with_problem(412, f"If-Match {tag!r} is not a version of this item")
     return int(tag)
 

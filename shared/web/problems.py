@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 from apispec import BasePlugin
 from flask import Flask, Response, json, request
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://okr.example.org/problems/"
+#: ``instance`` is a URI reference: anything else in the path (a control character, a
+#: non-ASCII letter) is percent-encoded, so no problem echoes raw hostile text.
+URI_PATH_CHARACTERS = "/:@!$&'()*+,;=-._~"
 
 
 def problem(status: int, detail: str | None = None, **extra: Any) -> Response:
@@ -34,7 +38,7 @@ def problem_document(status: int, detail: str | None = None, **extra: Any) -> di
         "title": title,
         "status": status,
         "detail": detail or HTTPStatus(status).description,
-        "instance": request.path if request else None,
+        "instance": quote(request.path, safe=URI_PATH_CHARACTERS) if request else None,
     }
     body.update({key: value for key, value in extra.items() if value is not None})
     return body

@@ -1,6 +1,7 @@
 """``create_service_app``: the Flask app every service starts from.
 
-It wires, in one place: problem+json errors, ``/healthz`` and ``/readyz``, ``/metrics``,
+It wires, in one place: the input boundary (``boundary.py``: what every request must be
+before any handler runs), problem+json errors, ``/healthz`` and ``/readyz``, ``/metrics``,
 ``/openapi.json`` and a browsable docs page at ``/docs``, a request id on every request
 (``X-Request-ID``, echoed and logged), and HTTP request metrics by route template.
 """
@@ -27,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from shared.observability.logging import bind_log_context
 from shared.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
+from shared.web.boundary import InputLimits, install_input_boundary
 from shared.web.problems import ProblemApi, handle_unexpected, problem
 
 #: An ``X-Request-ID`` a client sends is kept only if it looks like an id (it is logged,
@@ -45,6 +47,7 @@ def create_service_app(
     readiness_checks: dict[str, ReadinessCheck],
     collectors: Iterable[Collector] = (),
     settings: dict[str, Any] | None = None,
+    limits: InputLimits | None = None,
 ) -> tuple[Flask, ProblemApi]:
     app = ServiceFlask(service)
     app.config.update(
@@ -63,12 +66,11 @@ def create_service_app(
             "security": [{"bearer": []}],
         },
         JSON_SORT_KEYS=False,
-        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
     )
     app.config.update(settings or {})
     api = ProblemApi(app)
     app.register_error_handler(Exception, handle_unexpected)
-    _add_request_tracking(app, service)
+    _add_request_tracking(app, service, limits or InputLimits.from_env())
     _add_operational_routes(app, readiness_checks, list(collectors))
     return app, api
 
@@ -100,7 +102,7 @@ class ServiceFlask(Flask):
         return self.async_to_sync(func) if is_coroutine else func
 
 
-def _add_request_tracking(app: Flask, service: str) -> None:
+def _add_request_tracking(app: Flask, service: str, limits: InputLimits) -> None:
     @app.before_request
     def _start() -> None:
         g.request_started = time.perf_counter()
@@ -108,13 +110,7 @@ def _add_request_tracking(app: Flask, service: str) -> None:
         g.request_id = given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         bind_log_context(request_id=g.request_id)
 
-    @app.before_request
-    def _refuse_nul() -> Response | None:
-        # No database stores NUL in text (PostgreSQL refuses it), so no key or filter has one.
-        if "\x00" in request.path or any("\x00" in key or "\x00" in value
-                                         for key, value in request.args.items(multi=True)):
-            return problem(400, "The URL must not contain NUL characters (%00).")
-        return None
+    install_input_boundary(app, limits)  # the next hook: before authentication and views
 
     @app.after_request
     def _finish(response: Response) -> Response:

@@ -1,0 +1,229 @@
+"""gunicorn's threaded worker, made safe against slow and half-open clients, and answering
+gunicorn's own errors as problem documents. ``exec_gunicorn`` runs every service with it.
+
+Why: gunicorn's ``gthread`` worker gives a connection to one of its threads as soon as the
+connection is readable, and the thread then reads the request with a blocking socket and no
+time limit (gunicorn 27 waits at most 5 s for a *first* byte, then for ever). A client that
+sends half a request line and stops holds a thread until it goes away; ``--threads`` such
+clients per worker, and nothing else is served, ``/healthz`` included. Here instead:
+
+- **The request head is read by the worker's event loop**, without blocking, into a buffer;
+  a thread gets the connection only once the head is complete (an empty line seen) or over
+  64 KiB (gunicorn's parser then refuses it, 431). A head not complete ``head_timeout``
+  seconds after the connection opened, or after its last response on a kept-alive
+  connection, is answered 408 and closed: half-open connections hold no thread.
+- **The rest of the request must arrive by a deadline** (``body_timeout`` seconds after its
+  head): every read of the socket waits at most until then, however slowly bytes trickle;
+  after it the app answers 408 (``shared/web/boundary.py``) and the connection is closed.
+- **gunicorn's own answers** (a bad request line, 414, 431, the 408 above) are
+  ``application/problem+json`` like every other error, not gunicorn's HTML page.
+
+TLS and HTTP/2 are the reverse proxy's job (see the operations docs); this worker speaks
+plain HTTP/1.1, and refuses a TLS configuration.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import selectors
+import socket
+import time
+from collections import deque
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import partial
+from http import HTTPStatus
+from typing import Any
+
+from gunicorn import http
+from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from shared.config import ConfigurationError, env_float
+
+PROBLEM_TYPE_BASE = "https://okr.example.org/problems/"
+MAX_HEAD_BYTES = 64 * 1024
+_HEAD_END = (b"\r\n\r\n", b"\n\n")
+
+
+@dataclass(frozen=True)
+class SlowClientLimits:
+    head_timeout: float = 10.0
+    body_timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SlowClientLimits:
+        return cls(head_timeout=env_float("OKR_HTTP_HEAD_TIMEOUT_SECONDS", cls.head_timeout,
+                                          environ),
+                   body_timeout=env_float("OKR_HTTP_BODY_TIMEOUT_SECONDS", cls.body_timeout,
+                                          environ))
+
+
+class DeadlineSocket(socket.socket):
+    """A socket whose reads end at ``read_deadline`` (``TimeoutError``), however slowly the
+    bytes trickle in: a per-read timeout alone lets a byte every few seconds go on for ever."""
+
+    read_deadline: float | None = None
+
+    @classmethod
+    def adopt(cls, sock: socket.socket) -> DeadlineSocket:
+        timeout = sock.gettimeout()
+        adopted = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        adopted.settimeout(timeout)
+        return adopted
+
+    def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        deadline = self.read_deadline
+        if deadline is None:
+            return super().recv(bufsize, flags)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        previous = self.gettimeout()
+        if previous == 0.0:  # non-blocking: the event loop's own reads
+            return super().recv(bufsize, flags)
+        self.settimeout(remaining if previous is None else min(previous, remaining))
+        try:
+            return super().recv(bufsize, flags)
+        finally:
+            self.settimeout(previous)
+
+
+class BoundedThreadWorker(ThreadWorker):
+    """``gthread`` with request heads read by the event loop and reads bounded in time."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.limits = SlowClientLimits.from_env()
+        self.reading_heads: deque[TConn] = deque()
+
+    @classmethod
+    def check_config(cls, cfg: Any, log: Any) -> None:
+        super().check_config(cfg, log)
+        if cfg.is_ssl:
+            raise ConfigurationError("terminate TLS at the reverse proxy, not in gunicorn")
+
+    # -- the event loop: connections wait here, holding no thread, until their head is in
+
+    def accept(self, listener: socket.socket) -> None:
+        try:
+            client, address = listener.accept()
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = TConn(self.cfg, DeadlineSocket.adopt(client), address, listener.getsockname())
+        self._read_head(conn)
+
+    def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
+        """A kept-alive connection sends its next request: read its head here too."""
+        self.poller.unregister(client)
+        self.keepalived_conns.remove(conn)
+        self._read_head(conn)
+
+    def _read_head(self, conn: TConn) -> None:
+        conn.sock.setblocking(False)
+        conn.head = bytearray()
+        conn.timeout = time.monotonic() + self.limits.head_timeout
+        self.reading_heads.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
+
+    def _on_head_bytes(self, conn: TConn, client: socket.socket) -> None:
+        try:
+            data = conn.sock.recv(8192)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:  # the client went away before its request was in
+            self._stop_reading_head(conn)
+            self.nr_conns -= 1
+            conn.close()
+            return
+        conn.head += data
+        complete = any(end in conn.head for end in _HEAD_END)
+        if complete or len(conn.head) > MAX_HEAD_BYTES:
+            self._stop_reading_head(conn)
+            deadline = (time.monotonic() + self.limits.body_timeout) if complete else conn.timeout
+            self._hand_to_thread(conn, deadline)
+
+    def _stop_reading_head(self, conn: TConn) -> None:
+        self.poller.unregister(conn.sock)
+        self.reading_heads.remove(conn)
+
+    def _hand_to_thread(self, conn: TConn, deadline: float) -> None:
+        conn.sock.setblocking(True)
+        if conn.parser is None:
+            conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
+        conn.parser.unreader.unread(bytes(conn.head))
+        conn.data_ready = True  # gunicorn must not wait for a first byte: it is here
+        conn.sock.read_deadline = deadline
+        self.enqueue_req(conn)
+
+    def enqueue_req(self, conn: TConn) -> None:
+        # Pipelined requests skip the event loop (their bytes are buffered): a deadline too.
+        if conn.sock.read_deadline is None:
+            conn.sock.read_deadline = time.monotonic() + self.limits.body_timeout
+        super().enqueue_req(conn)
+
+    def handle(self, conn: TConn) -> Any:
+        try:
+            return super().handle(conn)
+        finally:
+            conn.sock.read_deadline = None
+
+    def murder_pending(self) -> None:
+        super().murder_pending()
+        now = time.monotonic()
+        while self.reading_heads and self.reading_heads[0].timeout <= now:
+            conn = self.reading_heads[0]
+            self._stop_reading_head(conn)
+            with suppress(OSError):  # best effort: the client may be gone or not reading
+                conn.sock.send(problem_response(408, "The request did not arrive in time."))
+            self.nr_conns -= 1
+            conn.close()
+
+    # -- gunicorn's own error answers ------------------------------------------------------
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        super().handle_error(req, _AnswerAsProblem(client, exc), addr, exc)
+
+
+def problem_response(status: int, detail: str) -> bytes:
+    """A whole HTTP/1.1 response carrying a problem document; the connection closes after."""
+    phrase = HTTPStatus(status).phrase
+    body = json.dumps({"type": PROBLEM_TYPE_BASE + phrase.lower().replace(" ", "-"),
+                       "title": phrase, "status": status, "detail": detail},
+                      sort_keys=True).encode()
+    head = (f"HTTP/1.1 {status} {phrase}\r\nConnection: close\r\n"
+            f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1") + body
+
+
+class _AnswerAsProblem:
+    """Stands in for the client socket while gunicorn writes its HTML error page: takes the
+    status from it and sends the same answer as a problem document instead."""
+
+    def __init__(self, sock: socket.socket, exc: BaseException) -> None:
+        self.sock, self.exc = sock, exc
+
+    def gettimeout(self) -> float | None:
+        return self.sock.gettimeout()
+
+    def setblocking(self, flag: bool) -> None:
+        self.sock.setblocking(flag)
+
+    def sendall(self, data: bytes) -> None:
+        status = int(data.split(b" ", 2)[1])
+        if status >= 500:
+            detail = "An unexpected error occurred; it has been logged."
+        else:
+            detail = str(self.exc) or HTTPStatus(status).description
+        self.sock.sendall(problem_response(status, _printable(detail)))
+
+
+def _printable(text: str) -> str:
+    """What gunicorn quotes from the request, with anything but printable ASCII escaped."""
+    return "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in text[:300])
