@@ -26,7 +26,7 @@ from services.metrics.domain.goal_items import (
     ObjectiveState,
 )
 from services.metrics.domain.graph import KeyResultNode, ObjectiveNode
-from services.metrics.domain.progress import settled
+from services.metrics.domain.progress import WeightedSum
 from services.metrics.domain.rollup import RollupGraph
 
 CHUNK = 500  # ids per IN (...) list: far below every parameter limit
@@ -71,13 +71,11 @@ def objective_row(graph: RollupGraph, node: ObjectiveNode, at: datetime) -> dict
 
 def objective_attainment(graph: RollupGraph, node: ObjectiveNode) -> float | None:
     """Weighted mean of its own key results' unclamped attainment; else its progress."""
-    total = weight = 0.0
+    attainments = WeightedSum()
     for key_result in graph.key_results_of(node.id):
-        value = key_result.attainment
-        if value is not None and key_result.weight > 0:
-            total += key_result.weight * value
-            weight += key_result.weight
-    return settled(total / weight) if weight else node.progress
+        attainments.shift(key_result.weight, key_result.attainment, +1)
+    mean = attainments.mean()
+    return node.progress if mean is None else mean
 
 
 def key_result_row(node: KeyResultNode) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, Row, func, or_, select
 
 from services.metrics.adapters import tables
+from services.metrics.domain.progress import reported
 from services.metrics.domain.status import CycleWindow, expected_progress
 
 NO_DATA = "no_data"
@@ -98,7 +99,7 @@ class RollupQueries:
                     continue
                 seen.add(child.id)
                 node = objective_view(child, expected)
-                node.update(type="objective", contribution_weight=edge.weight,
+                node.update(type="objective", contribution_weight=reported(edge.weight),
                             children=self._children(connection, "objective", child.id,
                                                     depth - 1, expected, seen))
                 children.append(node)
@@ -114,7 +115,7 @@ class RollupQueries:
                          ) -> dict[str, Any]:
         seen.add(row.id)
         node = key_result_view(row)
-        node["contribution_weight"] = weight
+        node["contribution_weight"] = reported(weight)
         node["children"] = self._children(connection, "key_result", row.id, depth - 1,
                                           expected, seen)
         return node
@@ -155,7 +156,7 @@ class RollupQueries:
             return {"type": item_type, "id": item_id, "known": False, "title": None,
                     "progress": None, "status": NO_DATA}
         return {"type": item_type, "id": item_id, "known": True, "title": row.title,
-                "progress": row.progress, "status": row.status or NO_DATA}
+                "progress": reported(row.progress), "status": row.status or NO_DATA}
 
 
 def _owned_by(department: str) -> ColumnElement[bool]:
@@ -170,20 +171,31 @@ def _owned_by(department: str) -> ColumnElement[bool]:
 def objective_view(row: Row[Any], expected: dict[str, float]) -> dict[str, Any]:
     return {"type": "objective", "objective_id": row.id, "title": row.title,
             "cycle": row.cycle, "kind": row.kind, "departments": row.departments.split("+"),
-            "archived": bool(row.archived), "progress": row.progress,
-            "attainment": row.attainment, "expected_progress": expected.get(row.cycle),
-            "status": row.status or NO_DATA, "confidence": row.confidence,
+            "archived": bool(row.archived), "progress": reported(row.progress),
+            "attainment": reported(row.attainment),
+            "expected_progress": reported(expected.get(row.cycle)),
+            "status": row.status or NO_DATA, "confidence": reported(row.confidence),
             "updated_at": row.updated_at}
 
 
 def key_result_view(row: Row[Any]) -> dict[str, Any]:
-    last = row.last_checkin_at
     return {"type": "key_result", "key_result_id": row.id, "objective_id": row.objective_id,
             "title": row.title, "measure": row.measure, "aggregation": row.aggregation,
-            "unit": row.unit, "start": row.start, "target": row.target, "weight": row.weight,
-            "value": row.value, "progress": row.progress, "attainment": row.attainment,
-            "confidence": row.confidence,
-            "last_checkin_at": None if last is None else datetime.fromtimestamp(last, UTC)}
+            "unit": row.unit, "start": reported(row.start), "target": reported(row.target),
+            "weight": reported(row.weight), "value": reported(row.value),
+            "progress": reported(row.progress), "attainment": reported(row.attainment),
+            "confidence": reported(row.confidence),
+            "last_checkin_at": _moment(row.last_checkin_at)}
+
+
+def _moment(posix_seconds: float | None) -> datetime | None:
+    """A stored POSIX time as a datetime; None when no datetime can hold it."""
+    if posix_seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(posix_seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _date(value: date | str) -> date:

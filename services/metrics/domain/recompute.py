@@ -2,28 +2,36 @@
 
 The reference the incremental roll-up is tested against, and a way to check a long-lived
 read model. It reads only the items held (key results with their objective, active
-contributions, cycles), none of the running sums or indexes the roll-up keeps.
+contributions, cycles), none of the running sums or indexes the roll-up keeps. Sums and
+means are exact fractions, rounded once at the end.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
+from fractions import Fraction
 
 from services.metrics.domain.goal_items import ItemType
 from services.metrics.domain.graph import ContributionEdge, KeyResultNode, ObjectiveNode
-from services.metrics.domain.progress import attainment, clamped, settled
+from services.metrics.domain.progress import attainment, clamped, ratio, settled
 from services.metrics.domain.rollup import RollupGraph
 from services.metrics.domain.snapshot import KeyResultFigures, ObjectiveFigures, RollupSnapshot
 from services.metrics.domain.status import status_of
 
 
 def _weighted_mean(inputs: list[tuple[float, float | None]]) -> float | None:
-    counted = [(weight, value) for weight, value in inputs if weight > 0 and value is not None]
+    counted = [(Fraction(weight), Fraction(value)) for weight, value in inputs
+               if weight > 0 and value is not None]
     if not counted:
         return None
-    return settled(math.fsum(weight * value for weight, value in counted)
-                   / math.fsum(weight for weight, _ in counted))
+    mean = (sum((weight * value for weight, value in counted), Fraction(0))
+            / sum((weight for weight, _ in counted), Fraction(0)))
+    return settled(ratio(mean.numerator, mean.denominator))
+
+
+def _sum(values: list[float]) -> float:
+    total = sum((Fraction(value) for value in values), Fraction(0))
+    return settled(ratio(total.numerator, total.denominator))
 
 
 def full_recompute(graph: RollupGraph) -> RollupSnapshot:
@@ -49,7 +57,7 @@ def full_recompute(graph: RollupGraph) -> RollupSnapshot:
                          for edge in edges_into[(ItemType.KEY_RESULT, key_result.id)]
                          if edge.child_type is ItemType.KEY_RESULT and edge.weight > 0
                          and edge.child_id in key_results]
-                values[key_result.id] = settled(math.fsum(added)) if added else key_result.start
+                values[key_result.id] = _sum(added) if added else key_result.start
         return values[key_result.id]
 
     def progress_of(key_result: KeyResultNode) -> float:

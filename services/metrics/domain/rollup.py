@@ -162,6 +162,10 @@ class RollupGraph:
         """A new value for a key result already known; else ignored (upsert it instead)."""
         if not math.isfinite(value):
             raise InvalidGoalItem("a checked-in value must be a finite number")
+        if confidence is not None and not 0.0 <= confidence <= 1.0:
+            raise InvalidGoalItem("confidence must be between 0 and 1")
+        if at is not None and not math.isfinite(at):
+            raise InvalidGoalItem("a check-in time must be a finite number")
         self._begin()
         node = self._key_results.get(key_result_id)
         if node is not None and version > node.version:

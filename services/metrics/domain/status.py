@@ -53,11 +53,17 @@ class CycleWindow:
 
 
 def expected_progress(cycle: CycleWindow, now: datetime) -> float:
-    """The share of the cycle elapsed at ``now`` (an aware datetime), within [0, 1]."""
-    start = datetime.combine(cycle.starts_on, time.min, UTC)
-    end = datetime.combine(cycle.ends_on + timedelta(days=1), time.min, UTC)
-    share = (now - start) / (end - start)
-    return settled(min(1.0, max(0.0, share)))
+    """The share of the cycle elapsed at ``now``, within [0, 1]; ``now`` naive is UTC.
+
+    Total for every date a ``date`` holds: the cycle's end (midnight after its last day,
+    which for 9999-12-31 is past ``datetime.max``) is counted in days, never built as a
+    datetime, and a difference of two datetimes always fits a ``timedelta``.
+    """
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    elapsed = now - datetime.combine(cycle.starts_on, time.min, UTC)
+    length = timedelta(days=cycle.ends_on.toordinal() - cycle.starts_on.toordinal() + 1)
+    return settled(min(1.0, max(0.0, elapsed / length)))
 
 
 _RANK = (Status.ON_TRACK, Status.AT_RISK, Status.OFF_TRACK)
