@@ -135,7 +135,7 @@ def main() -> int:
 
     threading.Thread(target=_announce, daemon=True).start()
     entries = [entry for entry in read_procfile(PROCFILE) if entry.name in processes]
-    return supervise(entries, env, REPOSITORY, sys.stdout)
+    return supervise(entries, env, REPOSITORY, sys.stdout, stop_last=("broker",))
 
 
 if __name__ == "__main__":

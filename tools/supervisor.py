@@ -11,17 +11,19 @@ signal that killed it) and started again after a :class:`~shared.messaging.backo
 delay: 1 s, doubling up to 30 s while it keeps dying within 30 s of its start, so a process
 that cannot start does not spin. The other processes go on.
 
-On SIGINT or SIGTERM every process group gets SIGTERM; whatever still runs 15 s later (or
-at a second Ctrl-C) gets SIGKILL.
+On SIGINT or SIGTERM every process group gets SIGTERM (the broker last, once the others
+have ended); whatever still runs 15 s later (or at a second Ctrl-C) gets SIGKILL.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shlex
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -145,9 +147,13 @@ class Supervised:
             os.killpg(pid, signum)
 
 
-def supervise(entries: list[ProcfileEntry], env: Mapping[str, str], cwd: Path,
-              out: IO[str]) -> int:
-    """Run every entry until SIGINT or SIGTERM, then stop them all; 0 once all have ended."""
+def supervise(entries: list[ProcfileEntry], env: Mapping[str, str], cwd: Path, out: IO[str],
+              stop_last: Iterable[str] = ()) -> int:
+    """Run every entry until SIGINT or SIGTERM, then stop them all; 0 once all have ended.
+
+    The entries named in ``stop_last`` (the broker the others talk to) are stopped once the
+    others have ended, so those can still commit and leave their groups on the way out.
+    """
     log = LogStream(out, [entry.name for entry in entries])
     stopping = threading.Event()
     requested = threading.Event()
@@ -168,16 +174,35 @@ def supervise(entries: list[ProcfileEntry], env: Mapping[str, str], cwd: Path,
         pass
 
     stopping.set()
-    for supervised in processes:
-        supervised.send(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_SECONDS
-    while any(s.thread.is_alive() for s in processes) and time.monotonic() < deadline:
-        if forced.wait(0.1):
-            break
-    for supervised in processes:
-        if supervised.thread.is_alive():
-            log.line(SUPERVISOR, f"{supervised.entry.name} still running: SIGKILL")
-            supervised.send(signal.SIGKILL)
+    last = set(stop_last)
+    for wave in ([s for s in processes if s.entry.name not in last],
+                 [s for s in processes if s.entry.name in last]):
+        for supervised in wave:
+            supervised.send(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_SECONDS
+        while any(s.thread.is_alive() for s in wave) and time.monotonic() < deadline:
+            if forced.wait(0.1):
+                break
+        for supervised in wave:
+            if supervised.thread.is_alive():
+                log.line(SUPERVISOR, f"{supervised.entry.name} still running: SIGKILL")
+                supervised.send(signal.SIGKILL)
     for supervised in processes:
         supervised.thread.join(timeout=5)
     return 0
+
+
+def main() -> int:
+    """``python -m tools.supervisor PROCFILE [NAME ...]``: run a Procfile (or some of its
+    processes) from the current folder."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("procfile", type=Path)
+    parser.add_argument("names", nargs="*", help="the processes to run (default: all)")
+    arguments = parser.parse_args()
+    entries = [entry for entry in read_procfile(arguments.procfile)
+               if not arguments.names or entry.name in arguments.names]
+    return supervise(entries, os.environ, Path.cwd(), sys.stdout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
