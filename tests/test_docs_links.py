@@ -1,5 +1,5 @@
-"""The README and docs/ hold together: links resolve, and the configuration page lists
-exactly the environment variables the code reads.
+"""The README and docs/ hold together: links resolve, the files they name exist, and the
+configuration page lists exactly the environment variables the code reads.
 
 Links: every relative markdown link in ``README.md`` and ``docs/*.md`` points to a file
 of the repository, and its ``#anchor`` (if any) to a heading of that file, named the way
@@ -92,6 +92,31 @@ def test_a_link_to_a_missing_heading_or_file_is_reported(tmp_path: Path) -> None
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_no_page_names_a_path_of_this_machine(page: Path) -> None:
     assert str(REPOSITORY) not in page.read_text()
+
+
+_REPOSITORY_PATH = re.compile(
+    r"(?:services|shared|tools|tests|deploy|bench|docs|requirements|\.ci)/[\w./-]*"
+    r"|Dockerfile|docker-compose\.yml|Makefile|pyproject\.toml")
+#: Paths the pages name that runs create, not the repository.
+GENERATED = {"bench/results/"}
+
+
+def named_paths(text: str) -> set[str]:
+    """Repository paths a page names in inline code, e.g. `shared/messaging/relay.py`."""
+    return {code for code in re.findall(r"`([^`\n]+)`", _FENCE.sub("", text))
+            if _REPOSITORY_PATH.fullmatch(code) and code not in GENERATED}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_every_file_a_page_names_exists(page: Path) -> None:
+    assert {path for path in named_paths(page.read_text())
+            if not (REPOSITORY / path).exists()} == set()
+
+
+def test_named_paths_are_found_in_inline_code_only() -> None:
+    assert named_paths("`shared/config.py` `services/<service>/x` `okr-goals serve` "
+                       "`Dockerfile`\n```\n`tests/in_a_block.py`\n```\n") == {
+        "shared/config.py", "Dockerfile"}
 
 
 def test_the_docs_index_lists_every_page() -> None:
