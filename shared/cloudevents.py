@@ -74,7 +74,7 @@ MAX_ID_LENGTH = 64
 """The longest event id accepted: what every consumer's processed-event record holds."""
 
 _BRACKETS_OUTSIDE_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|([\[\]{}])', re.DOTALL)
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE_OR_NUL_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
 
 
 class _Refused(ValueError):
@@ -89,8 +89,8 @@ def parse_event(raw: object) -> CloudEvent:
     refuses what the platform cannot hold: values over :data:`MAX_EVENT_BYTES`, text that
     is not UTF-8 (lone surrogates included), nesting deeper than :data:`MAX_NESTING`
     (checked before decoding, so nothing recurses that deep), numbers that are not finite
-    doubles (``NaN``, ``Infinity``, ``1e999``, integers beyond a double's range), and ids
-    longer than :data:`MAX_ID_LENGTH`.
+    doubles (``NaN``, ``Infinity``, ``1e999``, integers beyond a double's range), NUL in
+    text (PostgreSQL cannot store it), and ids longer than :data:`MAX_ID_LENGTH`.
     """
     try:
         return _parse(raw)
@@ -129,7 +129,7 @@ def _parse(raw: object) -> CloudEvent:
         raise InvalidEvent(f"value is not JSON: {error}") from None
     except _Refused as error:
         raise InvalidEvent(f"value is not JSON the platform accepts: {error}") from None
-    if _SURROGATE_ESCAPE.search(raw):
+    if _SURROGATE_OR_NUL_ESCAPE.search(raw):
         _check_text(document)
     return _event_of(document)
 
@@ -168,7 +168,8 @@ def _finite_int(text: str) -> int:
 
 
 def _check_text(document: object) -> None:
-    """Refuse strings with lone surrogates (valid JSON escapes, not Unicode text)."""
+    """Refuse strings with lone surrogates (valid JSON escapes, not Unicode text) or NUL
+    (valid Unicode that PostgreSQL's text cannot hold)."""
     pending = [document]
     while pending:
         item = pending.pop()
@@ -177,6 +178,8 @@ def _check_text(document: object) -> None:
                 item.encode("utf-8")
             except UnicodeEncodeError:
                 raise InvalidEvent("value holds a lone surrogate: not Unicode text") from None
+            if "\x00" in item:
+                raise InvalidEvent("value holds a NUL character")
         elif isinstance(item, dict):
             pending.extend(item.keys())
             pending.extend(item.values())

@@ -110,6 +110,7 @@ class ConsumerRunner:
         """Consume until ``stop`` is set, then commit what was handled and leave the group."""
         if not self._create_topics(stop):
             return
+        self.dead_letters.prepare(self.topics)
         self.consumer = new_consumer(self.kafka, self.client_id, self.group_id)
         self.consumer.subscribe(self.topics, listener=self._assignments)
         try:

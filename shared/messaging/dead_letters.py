@@ -60,7 +60,6 @@ class DeadLetters:
                     whole = False
                     reason = (f"{printable(reason, 180)}; record not copied ({_size(message)}): "
                               f"{printable(f'{type(error).__name__}: {error}', 80)}")
-                    self._discard_producer()
                     continue
                 else:
                     HANDLED_ERRORS.labels(self.service, "dead_letter_unavailable").inc()
@@ -77,14 +76,27 @@ class DeadLetters:
             return True
         return False
 
+    def prepare(self, topics: list[str]) -> None:
+        """Connect and learn the dead-letter topics now, so that the first dead letter does
+        not hold up the poll loop (best effort: :meth:`send` connects when it must)."""
+        try:
+            producer = self._connected()
+            for topic in topics:
+                producer.partitions_for(dead_letter_topic(topic))
+        except KafkaError as error:
+            log.info("dead-letter producer not ready yet: %s", error)
+
     def close(self) -> None:
         if self._producer is not None:
             self._producer.close(timeout=5)
             self._producer = None
 
-    def _write(self, message: ConsumerRecord, reason: str, whole: bool) -> None:
+    def _connected(self) -> KafkaProducer:
         if self._producer is None:
             self._producer = new_producer(self.kafka, client_id=f"{self.client_id}-dlq")
+        return self._producer
+
+    def _write(self, message: ConsumerRecord, reason: str, whole: bool) -> None:
         headers = [
             ("okr-dlq-reason", printable(reason).encode("ascii")),
             ("okr-dlq-source-topic", message.topic.encode()),
@@ -93,12 +105,13 @@ class DeadLetters:
             ("okr-dlq-consumer", self.group_id.encode()),
         ]
         key, value = (message.key, message.value) if whole else (None, b"")
-        future = self._producer.send(dead_letter_topic(message.topic), key=key, value=value,
+        future = self._connected().send(dead_letter_topic(message.topic), key=key, value=value,
                                      headers=headers)
         future.get(timeout=self.kafka.request_timeout_ms / 1000 * 2)
 
     def _discard_producer(self) -> None:
-        """Drop a producer that may be in a state of its own making; the next send makes one."""
+        """Drop a producer that may be broken (closed, in an error state); the next send
+        makes a new one."""
         producer, self._producer = self._producer, None
         if producer is not None:
             try:
