@@ -171,6 +171,11 @@ def _lag(metrics_port: int) -> dict[str, float]:
             if sample.labels["topic"] == Topic.GOALS.value}
 
 
+def _lag_drained(metrics_port: int) -> bool:
+    lag = _lag(metrics_port)
+    return bool(lag) and set(lag.values()) == {0.0}
+
+
 def _feed_hostile_records(kafka: KafkaSettings, consumer: Child, metrics_port: int,
                           real_event: CloudEvent, applied: Callable[[], bool]) -> None:
     producer = new_producer(kafka, "hostile-producer", max_request_size=4_000_000)
@@ -202,8 +207,7 @@ def _feed_hostile_records(kafka: KafkaSettings, consumer: Child, metrics_port: i
         assert dead[source]["okr-dlq-source-topic"] == Topic.GOALS.value.encode()
     huge = dead[sent["huge value (1.5 MB)"]]["okr-dlq-reason"].decode()
     assert "over the limit" in huge and "record not copied" in huge, huge
-    wait_until(lambda: _lag(metrics_port) and set(_lag(metrics_port).values()) == {0.0}, 15,
-               "the consumer's lag to drain to 0")
+    wait_until(lambda: _lag_drained(metrics_port), 15, "the consumer's lag to drain to 0")
     assert consumer.terminate() == 0, consumer.output()  # a clean stop, never a crash
 
 
