@@ -8,14 +8,21 @@ The rules (``services/goals/service_layer``):
 * check-ins: admin, the head of the key result's department, or for a collective target's
   key result the head of any co-owning department;
 * contributions: a head must own the child (its department's objective or key result) and
-  the parent must be an objective its department owns or co-owns; removal needs the child;
+  the parent must be an objective its department owns or co-owns; removal needs the same,
+  so a head cannot detach an edge it could not have made;
 * links: a head must own the source department; removal follows the same rule;
+* deleting an objective or key result takes the contributions touching it along, whoever
+  made them: its writer may delete it even when it is attached where the writer could not
+  have attached it;
 * viewers write nothing; without a token, or with a revoked one: 401.
 
 Items are named by their owning departments: ``sales`` is the sales head's own, ``finance``
 belongs to neither head, ``sales+marketing`` is a collective target both heads co-own.
 Contributions and links name both ends (``child→parent``, ``source→target``); ``KR`` means
 the end is a key result (a summing one when it is a contribution's parent).
+
+An update is shown for each field it may change (``sales: unit``), a deletion's item may
+name an edge attached by the admin (``sales→marketing+finance``: the child is deleted).
 
 Each caller gets a fresh target for its request once a previous caller's write succeeded;
 a refused write must leave the outbox and the audit log exactly as they were, and a head's
@@ -32,6 +39,10 @@ import pytest
 from sqlalchemy import select
 
 from services.goals.adapters import tables
+from services.goals.entrypoints.api.goal_schemas import (
+    KeyResultUpdateSchema,
+    ObjectiveUpdateSchema,
+)
 from tests.contract.conftest import CYCLE, Builder, Callers, Outbox
 
 ROLES = ("admin", "sales_head", "marketing_head", "viewer", "anonymous", "revoked")
@@ -73,6 +84,29 @@ def _kind(departments: list[str]) -> str:
     return "collective" if len(departments) > 1 else "department"
 
 
+def _attached(b: Builder, item: str) -> dict[str, Any]:
+    """``item``'s objective or key result; for 'child→parent', the child, which the admin
+    attached to the parent."""
+    child_item, arrow, parent_item = item.partition("→")
+    child = _end(b, child_item)
+    if arrow:
+        b.contribution(child, _end(b, parent_item, summing=True))
+    return child
+
+
+#: A new value for each field an update may change.
+OBJECTIVE_CHANGES = {"title": "changed", "description": "new", "owner": "Kim",
+                     "status": "archived"}
+KEY_RESULT_CHANGES = {"title": "changed", "start": 10, "target": 50, "unit": "USD",
+                      "weight": 2}
+
+
+def _changed(item: str, changes: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """'sales: unit' -> ('sales', {'unit': 'USD'})."""
+    owner, _, name = item.partition(": ")
+    return owner, {name: changes[name]}
+
+
 # -- how to build a target and its request, per write route ------------------------------------
 
 def create_department(b: Builder, item: str) -> Request:
@@ -111,12 +145,14 @@ def create_objective(b: Builder, item: str) -> Request:
 
 
 def change_objective(b: Builder, item: str) -> Request:
-    return Request("PATCH", f"/v1/objectives/{b.objective(item)['id']}", {"title": "changed"},
+    owner, body = _changed(item, OBJECTIVE_CHANGES)
+    return Request("PATCH", f"/v1/objectives/{b.objective(owner)['id']}", body,
                    dict(IF_MATCH_1))
 
 
 def delete_objective(b: Builder, item: str) -> Request:
-    return Request("DELETE", f"/v1/objectives/{b.objective(item)['id']}", None, dict(IF_MATCH_1))
+    return Request("DELETE", f"/v1/objectives/{_attached(b, item)['id']}", None,
+                   dict(IF_MATCH_1))
 
 
 def add_key_result(b: Builder, item: str) -> Request:
@@ -125,13 +161,14 @@ def add_key_result(b: Builder, item: str) -> Request:
 
 
 def change_key_result(b: Builder, item: str) -> Request:
-    return Request("PATCH", f"/v1/key-results/{_end(b, item + ' KR')['id']}", {"weight": 2},
+    owner, body = _changed(item, KEY_RESULT_CHANGES)
+    return Request("PATCH", f"/v1/key-results/{_end(b, owner + ' KR')['id']}", body,
                    dict(IF_MATCH_1))
 
 
 def delete_key_result(b: Builder, item: str) -> Request:
-    return Request("DELETE", f"/v1/key-results/{_end(b, item + ' KR')['id']}", None,
-                   dict(IF_MATCH_1))
+    key_result = _attached(b, item if item.endswith(" KR") else item + " KR")
+    return Request("DELETE", f"/v1/key-results/{key_result['id']}", None, dict(IF_MATCH_1))
 
 
 def check_in(b: Builder, item: str) -> Request:
@@ -214,21 +251,32 @@ MATRIX = [
     ("POST /v1/objectives",                  "sales",                      (201, 201, 403, *R)),
     ("POST /v1/objectives",                  "finance",                    (201, 403, 403, *R)),
     ("POST /v1/objectives",                  "sales+marketing",            (201, 403, 403, *R)),
-    ("PATCH /v1/objectives/{id}",            "sales",                      (200, 200, 403, *R)),
-    ("PATCH /v1/objectives/{id}",            "finance",                    (200, 403, 403, *R)),
-    ("PATCH /v1/objectives/{id}",            "sales+marketing",            (200, 403, 403, *R)),
+    ("PATCH /v1/objectives/{id}",            "sales: title",               (200, 200, 403, *R)),
+    ("PATCH /v1/objectives/{id}",            "finance: title",             (200, 403, 403, *R)),
+    ("PATCH /v1/objectives/{id}",            "sales+marketing: title",     (200, 403, 403, *R)),
+    ("PATCH /v1/objectives/{id}",            "sales: description",         (200, 200, 403, *R)),
+    ("PATCH /v1/objectives/{id}",            "sales: owner",               (200, 200, 403, *R)),
+    ("PATCH /v1/objectives/{id}",            "sales: status",              (200, 200, 403, *R)),
     ("DELETE /v1/objectives/{id}",           "sales",                      (204, 204, 403, *R)),
     ("DELETE /v1/objectives/{id}",           "finance",                    (204, 403, 403, *R)),
     ("DELETE /v1/objectives/{id}",           "sales+marketing",            (204, 403, 403, *R)),
+    # the edge goes with its child, although the head could not have attached it
+    ("DELETE /v1/objectives/{id}",           "sales→marketing+finance",    (204, 204, 403, *R)),
     ("POST /v1/objectives/{id}/key-results", "sales",                      (201, 201, 403, *R)),
     ("POST /v1/objectives/{id}/key-results", "finance",                    (201, 403, 403, *R)),
     ("POST /v1/objectives/{id}/key-results", "sales+marketing",            (201, 403, 403, *R)),
-    ("PATCH /v1/key-results/{id}",           "sales",                      (200, 200, 403, *R)),
-    ("PATCH /v1/key-results/{id}",           "finance",                    (200, 403, 403, *R)),
-    ("PATCH /v1/key-results/{id}",           "sales+marketing",            (200, 403, 403, *R)),
+    ("PATCH /v1/key-results/{id}",           "sales: weight",              (200, 200, 403, *R)),
+    ("PATCH /v1/key-results/{id}",           "finance: weight",            (200, 403, 403, *R)),
+    ("PATCH /v1/key-results/{id}",           "sales+marketing: weight",    (200, 403, 403, *R)),
+    ("PATCH /v1/key-results/{id}",           "sales: title",               (200, 200, 403, *R)),
+    ("PATCH /v1/key-results/{id}",           "sales: start",               (200, 200, 403, *R)),
+    ("PATCH /v1/key-results/{id}",           "sales: target",              (200, 200, 403, *R)),
+    ("PATCH /v1/key-results/{id}",           "sales: unit",                (200, 200, 403, *R)),
     ("DELETE /v1/key-results/{id}",          "sales",                      (204, 204, 403, *R)),
     ("DELETE /v1/key-results/{id}",          "finance",                    (204, 403, 403, *R)),
     ("DELETE /v1/key-results/{id}",          "sales+marketing",            (204, 403, 403, *R)),
+    ("DELETE /v1/key-results/{id}",          "sales KR→marketing+finance KR",
+                                                                           (204, 204, 403, *R)),
     ("POST /v1/key-results/{id}/check-ins",  "sales",                      (201, 201, 403, *R)),
     ("POST /v1/key-results/{id}/check-ins",  "finance",                    (201, 403, 403, *R)),
     ("POST /v1/key-results/{id}/check-ins",  "sales+marketing",            (201, 201, 201, *R)),
@@ -245,8 +293,13 @@ MATRIX = [
     ("POST /v1/contributions",               "marketing KR→sales KR",      (201, 403, 403, *R)),
     ("DELETE /v1/contributions/{id}",        "sales→sales+marketing",      (204, 204, 403, *R)),
     ("DELETE /v1/contributions/{id}",        "finance→sales+marketing",    (204, 403, 403, *R)),
-    # the child's head may detach it even from a target its department does not co-own
-    ("DELETE /v1/contributions/{id}",        "sales→marketing+finance",    (204, 204, 403, *R)),
+    # a head detaches only what it could attach: not from a target it does not co-own
+    ("DELETE /v1/contributions/{id}",        "sales→marketing+finance",    (204, 403, 403, *R)),
+    ("DELETE /v1/contributions/{id}",        "sales+marketing→sales+marketing+finance",
+                                                                           (204, 403, 403, *R)),
+    ("DELETE /v1/contributions/{id}",        "sales KR→sales+marketing KR",
+                                                                           (204, 204, 403, *R)),
+    ("DELETE /v1/contributions/{id}",        "marketing KR→sales KR",      (204, 403, 403, *R)),
     ("POST /v1/links",                       "sales→finance",              (201, 201, 403, *R)),
     ("POST /v1/links",                       "finance→sales",              (201, 403, 403, *R)),
     ("POST /v1/links",                       "sales+marketing (as sales)→finance",
@@ -255,6 +308,8 @@ MATRIX = [
     ("DELETE /v1/links/{id}",                "finance→sales",              (204, 403, 403, *R)),
     ("DELETE /v1/links/{id}",                "sales+marketing (as marketing)→finance",
                                                                            (204, 403, 204, *R)),
+    ("DELETE /v1/links/{id}",                "sales+marketing (as sales)→finance",
+                                                                           (204, 204, 403, *R)),
 ]
 
 
@@ -276,6 +331,18 @@ def _audited_departments(outbox: Outbox, counts: tuple[int, int]) -> list[str | 
 
 def test_every_write_route_is_in_the_matrix() -> None:
     assert {route for route, _, _ in MATRIX} == set(ROUTES)
+
+
+@pytest.mark.parametrize(("route", "schema", "changes"), [
+    ("PATCH /v1/objectives/{id}", ObjectiveUpdateSchema, OBJECTIVE_CHANGES),
+    ("PATCH /v1/key-results/{id}", KeyResultUpdateSchema, KEY_RESULT_CHANGES),
+])
+def test_every_changeable_field_is_in_the_matrix(route: str, schema: type[Any],
+                                                 changes: dict[str, Any]) -> None:
+    fields = set(schema().fields)
+    assert set(changes) == fields
+    shown = {item.partition(": ")[2] for r, item, _ in MATRIX if r == route}
+    assert fields <= shown, f"{route}: no row for {fields - shown}"
 
 
 @pytest.mark.parametrize(("route", "item", "expected"), [

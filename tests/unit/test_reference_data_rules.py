@@ -39,13 +39,6 @@ def test_changing_a_cycle_revalidates_its_dates() -> None:
         cycle.change(name=None, starts_on=date(2027, 1, 1), ends_on=None)
 
 
-def test_expected_progress_is_the_elapsed_share_of_the_cycle() -> None:
-    cycle = Cycle.new("c", date(2026, 1, 1), date(2026, 1, 11))
-    assert cycle.elapsed_share(date(2025, 12, 1)) == 0.0
-    assert cycle.elapsed_share(date(2026, 1, 6)) == pytest.approx(0.5)
-    assert cycle.elapsed_share(date(2026, 3, 1)) == 1.0
-
-
 def test_minted_token_is_stored_only_as_a_hash_of_its_secret() -> None:
     token, secret = ApiToken.mint("crm sync", Role.HEAD, "sales", created_by="admin")
     assert secret.startswith("okr_") and len(secret) > 40

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, or_, select, tuple_
+from sqlalchemy import Connection, Row, Select, bindparam, delete, func, or_, select, tuple_
 
 from services.goals.adapters import tables
 from services.goals.adapters.changes import PendingWrites
@@ -204,6 +204,17 @@ class CheckInRepository:
 class ContributionRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+
+    def lock_graph(self) -> None:
+        """Hold the roll-up graph's lock until the transaction ends: the checks of a change
+        of the graph (no cycle, same unit in a sum) see every change committed before.
+
+        On PostgreSQL a transaction-scoped advisory lock; SQLite needs none, since a writing
+        unit of work begins with ``BEGIN IMMEDIATE`` and so writers already take turns.
+        """
+        if self.connection.dialect.name == "postgresql":
+            self.connection.execute(select(func.pg_advisory_xact_lock(
+                func.hashtextextended("okr.goals.graph", 0))))
 
     def get(self, contribution_id: str) -> Contribution | None:
         t = tables.contributions

@@ -174,20 +174,24 @@ class KeyResult:
     def change(self, *, title: str | None = None, start: float | None = None,
                target: float | None = None, unit: str | None = None,
                weight: float | None = None) -> None:
+        """Change what the caller sent; the rules of :meth:`new` hold after it. The measure
+        and the aggregation never change (what feeds a sum depends on them), and until the
+        first check-in the current value follows the start."""
+        if self.measure is Measure.BOOLEAN and (start is not None or target is not None):
+            raise InvalidInput("a boolean key result always runs from 0 to 1", "target")
         if title is not None:
             self.title = _text(title, "title", MAX_TITLE)
-        if self.measure is not Measure.BOOLEAN:
-            if start is not None:
-                self.start = finite(start, "start")
-            if target is not None:
-                self.target = finite(target, "target")
-            if unit is not None:
-                self.unit = _text(unit, "unit", MAX_UNIT)
-        elif start is not None or target is not None:
-            raise InvalidInput("a boolean key result always runs from 0 to 1", "target")
+        if start is not None:
+            self.start = finite(start, "start")
+        if target is not None:
+            self.target = finite(target, "target")
+        if unit is not None:
+            self.unit = _text(unit, "unit", MAX_UNIT)
         self._check_range()
         if weight is not None:
             self.weight = _weight(weight)
+        if self.last_checkin_at is None:
+            self.current = self.start
         self._touch()
 
     def record_value(self, value: float, confidence: float | None, at: datetime) -> None:

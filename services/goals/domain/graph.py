@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from services.goals.domain.errors import InvalidInput
-from services.goals.domain.goals import finite
+from services.goals.domain.errors import Conflict, InvalidInput
+from services.goals.domain.goals import Aggregation, KeyResult, Measure, finite
 from services.goals.domain.model import serialise_state
 
 MAX_LINK_NOTE = 1000
@@ -85,6 +85,31 @@ def would_close_a_cycle(child: Node, parent: Node,
                         parents_of: Callable[[Node], Iterable[Node]]) -> bool:
     """Adding child -> parent closes a cycle iff the child is already above the parent."""
     return path_exists(parent, child, parents_of)
+
+
+def require_summable(parent: KeyResult, child: KeyResult) -> None:
+    """The sum rule: a key result takes contributions only when it sums them, and what it
+    sums are numbers in its own unit (never a boolean)."""
+    if parent.aggregation is not Aggregation.SUM:
+        raise InvalidInput("a key result takes contributions only when its aggregation is "
+                           "'sum'", "parent_id")
+    if child.measure is Measure.BOOLEAN or child.unit != parent.unit:
+        raise InvalidInput(f"a summed key result needs the same unit ({parent.unit!r}), "
+                           f"got {child.unit!r}", "child_id")
+
+
+def require_sums_hold(key_result: KeyResult, *, feeds: Iterable[KeyResult],
+                      sums: Iterable[KeyResult]) -> None:
+    """The sum rule, after ``key_result`` changed, for every contribution it is part of:
+    the sums it ``feeds`` and the key results it ``sums``. A change those contributions
+    cannot follow conflicts with them (409): remove the contribution first."""
+    pairs = [(parent, key_result) for parent in feeds] + [(key_result, c) for c in sums]
+    for parent, child in pairs:
+        try:
+            require_summable(parent, child)
+        except InvalidInput as broken:
+            raise Conflict(f"key result {child.id!r} adds its value to {parent.id!r}: "
+                           f"{broken}; remove that contribution first") from None
 
 
 class LinkKind(StrEnum):

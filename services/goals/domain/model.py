@@ -98,12 +98,6 @@ class Cycle:
         if (self.ends_on - self.starts_on).days > MAX_CYCLE_DAYS:
             raise InvalidInput(f"a cycle may last at most {MAX_CYCLE_DAYS} days", "ends_on")
 
-    def elapsed_share(self, today: date) -> float:
-        """Share of the cycle elapsed on ``today``, in [0, 1]: the expected progress."""
-        total = (self.ends_on - self.starts_on).days
-        done = (today - self.starts_on).days
-        return min(1.0, max(0.0, done / total))
-
     def state(self) -> dict[str, Any]:
         return serialise_state(asdict(self))
 

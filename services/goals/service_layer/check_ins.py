@@ -1,9 +1,8 @@
 """Check-ins: one at a time (with an optional ``Idempotency-Key``) or many in one batch.
 
-Who may check in: an admin; the head of a department objective's department; for a
-collective target, the head of any department that co-owns it (progress is shared, the
-target's definition stays with admins). A key result whose aggregation is ``sum`` takes
-no check-ins: its value is the sum of its contributors, computed in the roll-up.
+Who may check in: ``services/goals/domain/permissions.py``. A key result whose aggregation
+is ``sum`` takes no check-ins: its value is the sum of its contributors, computed in the
+roll-up.
 """
 
 from __future__ import annotations
@@ -15,16 +14,16 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 
 from services.goals.adapters.goal_repositories import StoredResponse
-from services.goals.domain.access import Principal, Role
+from services.goals.domain.access import Principal
 from services.goals.domain.errors import (
     Conflict,
     DomainError,
-    Forbidden,
     IdempotencyKeyReused,
     NotFound,
 )
 from services.goals.domain.goals import Aggregation, CheckIn, CheckInSource, KeyResult
 from services.goals.domain.graph import ItemType
+from services.goals.domain.permissions import require_check_in_writer
 from services.goals.service_layer.lookups import audit_department
 from services.goals.service_layer.unit_of_work import UnitOfWork
 from shared.contract import EventType
@@ -69,10 +68,7 @@ def _apply(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
     if loaded is None:
         raise NotFound(f"key result {request.key_result_id!r} does not exist")
     key_result, departments = loaded
-    if not actor.is_admin and not (actor.role is Role.HEAD and actor.department
-                                   and actor.department in departments):
-        raise Forbidden(f"{actor.role.value} {actor.name!r} may not check in on key results "
-                        f"of {' + '.join(departments)}")
+    require_check_in_writer(actor, departments)
     if key_result.aggregation is Aggregation.SUM:
         raise Conflict("this key result sums its contributors; check in on those instead")
     check_in = CheckIn.new(key_result_id=key_result.id, value=request.value,

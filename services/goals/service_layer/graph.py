@@ -1,15 +1,16 @@
 """Use cases for contributions (roll-up edges) and links (cross-department dependencies).
 
-A head may attach its own department's objectives and key results to an objective its
-department owns or co-owns (typically a collective target), and may link its own items to
-other departments' items. Admins may do anything.
+Who may make or remove which edge: ``services/goals/domain/permissions.py`` (the removal of
+an edge asks what its making asked). Every change of the graph's shape, and of a unit a sum
+depends on, first takes the graph lock (``ContributionRepository.lock_graph``), so two
+concurrent changes cannot each pass a check (no cycle, same unit) that together they break.
 """
 
 from __future__ import annotations
 
 from services.goals.domain.access import Principal
 from services.goals.domain.errors import Conflict, InvalidInput, NotFound
-from services.goals.domain.goals import Aggregation, Measure, Objective
+from services.goals.domain.goals import KeyResult, Objective
 from services.goals.domain.graph import (
     Contribution,
     ItemType,
@@ -17,9 +18,12 @@ from services.goals.domain.graph import (
     LinkKind,
     Node,
     pick_department,
+    require_summable,
+    require_sums_hold,
     would_close_a_cycle,
 )
-from services.goals.service_layer.lookups import load_objective, require_objective_writer
+from services.goals.domain.permissions import require_contribution_writer, require_link_writer
+from services.goals.service_layer.lookups import load_key_result, load_objective
 from services.goals.service_layer.unit_of_work import UnitOfWork
 from shared.contract import EventType
 
@@ -48,17 +52,15 @@ def add_contribution(uow: UnitOfWork, actor: Principal, *, child: Node, parent: 
     contribution = Contribution.new(child=child, parent=parent, weight=weight,
                                     created_by=actor.name)
     with uow:
+        uow.contributions.lock_graph()
         child_objective = _owning_objective(uow, child, "child_id")
         parent_objective = _owning_objective(uow, parent, "parent_id")
-        require_objective_writer(actor, child_objective, "attach contributions")
-        if not actor.is_admin and not any(
-            actor.department == d for d in parent_objective.departments
-        ):
-            actor.require_admin("attach to an objective of another department")
+        require_contribution_writer(actor, child_objective, parent_objective,
+                                    "attach contributions")
         if child_objective.cycle != parent_objective.cycle:
             raise InvalidInput("child and parent must be in the same cycle", "parent_id")
         if parent[0] is ItemType.KEY_RESULT:
-            _check_summable(uow, child, parent)
+            require_summable(load_key_result(uow, parent[1]), load_key_result(uow, child[1]))
         if uow.contributions.between(child[1], parent[1]) is not None:
             raise GraphConflict("this contribution exists already")
         if would_close_a_cycle(child, parent, uow.contributions.parents_of):
@@ -73,27 +75,32 @@ def add_contribution(uow: UnitOfWork, actor: Principal, *, child: Node, parent: 
     return contribution
 
 
-def _check_summable(uow: UnitOfWork, child: Node, parent: Node) -> None:
-    parent_kr = uow.key_results.get(parent[1])
-    child_kr = uow.key_results.get(child[1])
-    assert parent_kr is not None and child_kr is not None  # checked by _owning_objective
-    if parent_kr.aggregation is not Aggregation.SUM:
-        raise InvalidInput("a key result takes contributions only when its aggregation is "
-                           "'sum'", "parent_id")
-    if child_kr.measure is Measure.BOOLEAN or child_kr.unit != parent_kr.unit:
-        raise InvalidInput(f"a summed key result needs the same unit ({parent_kr.unit!r}), "
-                           f"got {child_kr.unit!r}", "child_id")
-
-
 def remove_contribution(uow: UnitOfWork, actor: Principal, contribution_id: str) -> None:
     with uow:
+        uow.contributions.lock_graph()
         contribution = uow.contributions.get(contribution_id)
         if contribution is None:
             raise NotFound(f"contribution {contribution_id!r} does not exist")
-        child_objective = _owning_objective(uow, contribution.child, "child_id")
-        require_objective_writer(actor, child_objective, "remove contributions")
+        require_contribution_writer(actor, _owning_objective(uow, contribution.child, "child_id"),
+                                    _owning_objective(uow, contribution.parent, "parent_id"),
+                                    "remove contributions")
         _emit_removed_contribution(uow, actor, contribution)
         uow.commit()
+
+
+def check_sums_after_change(uow: UnitOfWork, key_result: KeyResult) -> None:
+    """Inside an open unit of work holding the graph lock: the sum rule still holds for
+    every contribution ``key_result`` (changed, not yet saved) is part of."""
+    feeds: list[KeyResult] = []
+    sums: list[KeyResult] = []
+    for edge in uow.contributions.touching([key_result.id]):
+        if edge.parent_type is not ItemType.KEY_RESULT:  # its child is a key result too
+            continue
+        if edge.child_id == key_result.id:
+            feeds.append(load_key_result(uow, edge.parent_id))
+        else:
+            sums.append(load_key_result(uow, edge.child_id))
+    require_sums_hold(key_result, feeds=feeds, sums=sums)
 
 
 def _emit_removed_contribution(uow: UnitOfWork, actor: Principal,
@@ -124,7 +131,7 @@ def create_link(uow: UnitOfWork, actor: Principal, *, kind: LinkKind, source: No
                                           "from_department")
         to_department = pick_department(target_objective.departments, target_department,
                                         "to_department")
-        actor.require_department_writer(from_department, "create outgoing links")
+        require_link_writer(actor, from_department, "create outgoing links")
         link = Link.new(kind=kind, source=source, source_department=from_department,
                         target=target, target_department=to_department, note=note,
                         created_by=actor.name)
@@ -143,7 +150,7 @@ def remove_link(uow: UnitOfWork, actor: Principal, link_id: str) -> None:
         link = uow.links.get(link_id)
         if link is None:
             raise NotFound(f"link {link_id!r} does not exist")
-        actor.require_department_writer(link.from_department, "remove outgoing links")
+        require_link_writer(actor, link.from_department, "remove outgoing links")
         _emit_removed_link(uow, actor, link)
         uow.commit()
 

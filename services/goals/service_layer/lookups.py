@@ -1,10 +1,9 @@
-"""Loading items and checking who may write them: shared by every goals use case."""
+"""Loading items and checking their versions: shared by every goals use case."""
 
 from __future__ import annotations
 
-from services.goals.domain.access import Principal
 from services.goals.domain.errors import NotFound, StaleVersion
-from services.goals.domain.goals import KeyResult, Objective, ObjectiveKind
+from services.goals.domain.goals import KeyResult, Objective
 from services.goals.service_layer.unit_of_work import UnitOfWork
 
 
@@ -12,13 +11,6 @@ def audit_department(departments: list[str]) -> str:
     """The department an audit entry is filed under ("marketing+sales" for collective), from
     an objective's (sorted) departments."""
     return "+".join(departments)
-
-
-def require_objective_writer(actor: Principal, objective: Objective, action: str) -> None:
-    if objective.kind is ObjectiveKind.COLLECTIVE:
-        actor.require_admin(f"{action} of a collective target")
-    else:
-        actor.require_department_writer(objective.departments[0], action)
 
 
 def check_version(current: int, expected: int | None, what: str) -> None:

@@ -1,7 +1,8 @@
 """Use cases for objectives and key results.
 
-Authorisation: a department objective (and its key results) is written by an admin or the
-head of its department; a collective objective (a collective target) only by an admin.
+Who may write them: ``services/goals/domain/permissions.py``. Deleting one takes the graph
+lock (see ``service_layer/graph.py``), as does a change of a key result's unit, which must
+stay the unit of every sum the key result feeds or makes.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from services.goals.domain.goals import (
     ObjectiveStatus,
 )
 from services.goals.domain.graph import ItemType
-from services.goals.service_layer.graph import remove_edges_touching
+from services.goals.domain.permissions import require_objective_writer
+from services.goals.service_layer.graph import check_sums_after_change, remove_edges_touching
 from services.goals.service_layer.lookups import (
     audit_department,
     check_version,
     load_key_result,
     load_objective,
-    require_objective_writer,
 )
 from services.goals.service_layer.unit_of_work import UnitOfWork
 from shared.contract import EventType
@@ -93,12 +94,14 @@ def change_objective(uow: UnitOfWork, actor: Principal, objective_id: str,
 
 def delete_objective(uow: UnitOfWork, actor: Principal, objective_id: str,
                      expected_version: int | None) -> None:
-    """Delete an objective with its key results, and the contributions and links touching them.
+    """Delete an objective with its key results, and the contributions and links touching them
+    (whoever made those: an edge cannot outlive one of its ends).
 
     Each removal emits its own event (``contribution.removed``, ``link.removed``,
     ``key_result.deleted``), then ``objective.deleted``, all in one transaction.
     """
     with uow:
+        uow.contributions.lock_graph()
         objective = load_objective(uow, objective_id, for_update=True)
         require_objective_writer(actor, objective, "delete objectives")
         check_version(objective.version, expected_version, f"objective {objective_id!r}")
@@ -151,6 +154,8 @@ class KeyResultChanges:
 def change_key_result(uow: UnitOfWork, actor: Principal, key_result_id: str,
                       changes: KeyResultChanges, expected_version: int | None) -> KeyResult:
     with uow:
+        if changes.unit is not None:
+            uow.contributions.lock_graph()
         key_result = load_key_result(uow, key_result_id, for_update=True)
         objective = load_objective(uow, key_result.objective_id)
         require_objective_writer(actor, objective, "change key results")
@@ -158,6 +163,8 @@ def change_key_result(uow: UnitOfWork, actor: Principal, key_result_id: str,
         before = key_result.state()
         key_result.change(title=changes.title, start=changes.start, target=changes.target,
                           unit=changes.unit, weight=changes.weight)
+        if key_result.unit != before["unit"]:
+            check_sums_after_change(uow, key_result)
         uow.key_results.save(key_result)
         emit_key_result(uow, actor, EventType.KEY_RESULT_UPDATED, key_result, objective, before)
         uow.commit()
@@ -166,7 +173,10 @@ def change_key_result(uow: UnitOfWork, actor: Principal, key_result_id: str,
 
 def delete_key_result(uow: UnitOfWork, actor: Principal, key_result_id: str,
                       expected_version: int | None) -> None:
+    """Delete a key result with the contributions and links touching it (as an objective's
+    deletion does)."""
     with uow:
+        uow.contributions.lock_graph()
         key_result = load_key_result(uow, key_result_id, for_update=True)
         objective = load_objective(uow, key_result.objective_id)
         require_objective_writer(actor, objective, "delete key results")
