@@ -8,6 +8,7 @@ service's revocation feed. Everything here runs on real HTTP servers: the goals 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import uuid
@@ -43,6 +44,9 @@ from shared.web.remote_auth import (
 )
 from tests.conftest import ADMIN_TOKEN, free_port
 from tests.support.databases import SqliteDatabases
+from tests.support.processes import children
+
+__all__ = ["children"]
 
 WITHIN_SECONDS = 1.0
 
@@ -150,8 +154,41 @@ def test_revoked_token_is_refused_by_metrics_and_notifications_within_a_second(
             url, headers=_bearer(secret), timeout=5).status_code == 401, timeout=5)
         elapsed = refused - revoked_at
         assert elapsed < WITHIN_SECONDS, f"{service} accepted a revoked token for {elapsed:.2f} s"
+    time.sleep(max(0.0, revoked_at + WITHIN_SECONDS - time.monotonic()))
     for url in reads.values():
         assert requests.get(url, headers=_bearer(secret), timeout=5).status_code == 401
+
+
+@pytest.mark.parametrize("goals_database_url", ["sqlite"], indirect=True)
+def test_every_gunicorn_worker_refuses_a_revoked_token_within_a_second(
+        goals_service: GoalsService, children: Any, tmp_path: Path) -> None:
+    """``okr-metrics serve``: two worker processes, each remembering callers on its own."""
+    port = free_port()
+    server = children([str(Path(sys.executable).with_name("okr-metrics")), "serve",
+                       "--workers", "2"],
+                      {"OKR_DATA_DIR": str(tmp_path), "OKR_METRICS_PORT": str(port),
+                       "OKR_GOALS_URL": goals_service.url, "OKR_LOG_JSON": "false",
+                       "OKR_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"},
+                      "metrics-api")
+    rollups = f"http://127.0.0.1:{port}/v1/rollups"
+    _wait_for(lambda: _answers(rollups), timeout=30)
+    assert server.alive(), server.output()
+    token_id, secret = goals_service.mint("viewer")
+
+    def status() -> int:  # a new connection each time, so either worker may answer
+        return requests.get(rollups, timeout=5,
+                            headers={**_bearer(secret), "Connection": "close"}).status_code
+
+    assert [status() for _ in range(20)] == [200] * 20
+    assert 1 <= goals_service.asked["/v1/tokens/self"] <= 2  # once per worker at most
+
+    goals_service.revoke(token_id)
+    revoked_at = time.monotonic()
+    refused = _wait_for(lambda: status() == 401, timeout=5)
+    assert refused - revoked_at < WITHIN_SECONDS
+    # the first refusal came from one worker; a second after the revocation, from all
+    time.sleep(max(0.0, revoked_at + WITHIN_SECONDS - time.monotonic()))
+    assert [status() for _ in range(20)] == [401] * 20
 
 
 @pytest.mark.handled_errors("auth_authority_unavailable", "auth_revocation_feed")
@@ -214,6 +251,13 @@ def _protected_app(introspector: TokenIntrospector) -> Flask:
         return {"name": current_caller().name}
 
     return app
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).status_code == 401
+    except requests.RequestException:
+        return False
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float) -> float:
