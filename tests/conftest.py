@@ -24,6 +24,7 @@ from shared.config import KafkaSettings, RelaySettings
 from shared.observability.metrics import HANDLED_ERRORS
 from tests.support.databases import PostgresDatabases, SqliteDatabases, require_postgres
 from tests.support.emitted_events import EmittedEvents
+from tests.support.kafka import ExternalBroker, external_bootstrap, reset_external_broker
 from tools.embedded_broker import EmbeddedBroker
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -105,23 +106,35 @@ def no_unexpected_handled_errors(request: pytest.FixtureRequest) -> Iterator[Non
 # -- Kafka ---------------------------------------------------------------------------------
 
 @pytest.fixture
-def broker() -> Iterator[EmbeddedBroker]:
-    """A fresh Tansu broker on a free port (it starts in milliseconds)."""
+def broker() -> Iterator[EmbeddedBroker | ExternalBroker]:
+    """A fresh Tansu broker on a free port (it starts in milliseconds).
+
+    With ``OKR_TEST_KAFKA_BOOTSTRAP`` set: that external broker, emptied of topics and
+    groups; a test that stops or restarts it is skipped (see ``tests/support/kafka.py``).
+    """
+    external = external_bootstrap()
+    if external is not None:
+        yield ExternalBroker(external)
+        return
     embedded = EmbeddedBroker(free_port()).start()
     yield embedded
     embedded.stop()
 
 
 @pytest.fixture
-def kafka_settings(broker: EmbeddedBroker) -> KafkaSettings:
-    return KafkaSettings(
+def kafka_settings(broker: EmbeddedBroker | ExternalBroker) -> KafkaSettings:
+    settings = KafkaSettings(
         bootstrap_servers=broker.bootstrap_servers,
         topic_partitions=3,
         replication_factor=1,
+        # Tansu makes a group join wait this long (shared/messaging/broker_quirks.py)
         max_poll_interval_ms=2_000,
         session_timeout_ms=6_000,
         request_timeout_ms=3_000,
     )
+    if isinstance(broker, ExternalBroker):
+        reset_external_broker(settings)
+    return settings
 
 
 # -- databases -----------------------------------------------------------------------------
