@@ -31,11 +31,13 @@ successful write must only touch its own department's entries.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from flask import Flask
 from sqlalchemy import select
 
 from services.goals.adapters import tables
@@ -329,8 +331,12 @@ def _audited_departments(outbox: Outbox, counts: tuple[int, int]) -> list[str | 
         return [row.department_key for row in rows]
 
 
-def test_every_write_route_is_in_the_matrix() -> None:
+def test_every_write_route_is_in_the_matrix(_one_goals_app: Flask) -> None:
     assert {route for route, _, _ in MATRIX} == set(ROUTES)
+    served = {f"{method} {re.sub(r'<[^>]+>', '{}', rule.rule)}"
+              for rule in _one_goals_app.url_map.iter_rules()
+              for method in (rule.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}}
+    assert served == {re.sub(r"\{\w+\}", "{}", route) for route in ROUTES}
 
 
 @pytest.mark.parametrize(("route", "schema", "changes"), [
