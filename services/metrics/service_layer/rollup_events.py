@@ -8,15 +8,16 @@ the one before. Keyed by the objective id, so per-objective order holds on the t
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Connection
 
 from services.metrics.adapters.read_model import objective_attainment
 from services.metrics.domain.graph import ObjectiveNode
+from services.metrics.domain.progress import reported
 from services.metrics.domain.rollup import RollupGraph
 from shared.cloudevents import CloudEvent, new_event
 from shared.contract import EventType
+from shared.contract.rollup_events import RollupChange
 from shared.persistence.outbox import Outbox
 
 NO_DATA = "no_data"
@@ -34,7 +35,7 @@ class RollupEvents:
         """Append the events for the objectives whose progress or status moved."""
         if not self.enabled:
             return 0
-        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        now = datetime.now(UTC)
         events: list[tuple[CloudEvent, str]] = []
         for objective_id, (progress_before, status_before) in before.items():
             node = graph.objective(objective_id)
@@ -43,13 +44,14 @@ class RollupEvents:
             status = None if node.status is None else node.status.value
             if (node.progress, status) == (progress_before, status_before):
                 continue  # moved and came back within the batch
-            data = rollup_data(graph, node, now, causes.get(objective_id) or None)
+            change = rollup_change(graph, node, now, causes.get(objective_id) or None,
+                                   status_before)
             subject = f"objective/{objective_id}"
-            events.append((new_event(EventType.ROLLUP_CHANGED, self.source, subject, data),
-                           objective_id))
+            events.append((new_event(EventType.ROLLUP_CHANGED, self.source, subject,
+                                     change.data()), objective_id))
             if status != status_before:
                 events.append((new_event(EventType.OBJECTIVE_STATUS_CHANGED, self.source,
-                                         subject, {**data, "previous_status": status_before}),
+                                         subject, change.data(status_changed=True)),
                                objective_id))
         if events:
             self.outbox.append_many(connection, events)
@@ -57,14 +59,13 @@ class RollupEvents:
         return len(events)
 
 
-def rollup_data(graph: RollupGraph, node: ObjectiveNode, changed_at: str,
-                cause_event_id: str | None) -> dict[str, Any]:
-    return {
-        "objective_id": node.id, "title": node.title, "cycle": node.cycle,
-        "kind": node.kind.value, "departments": list(node.departments),
-        "progress": node.progress, "attainment": objective_attainment(graph, node),
-        "expected_progress": graph.expected_progress_of(node),
-        "status": NO_DATA if node.status is None else node.status.value,
-        "confidence": node.confidence, "changed_at": changed_at,
-        "cause_event_id": cause_event_id,
-    }
+def rollup_change(graph: RollupGraph, node: ObjectiveNode, changed_at: datetime,
+                  cause_event_id: str | None, previous_status: str | None) -> RollupChange:
+    return RollupChange(
+        objective_id=node.id, title=node.title, cycle=node.cycle, kind=node.kind.value,
+        departments=tuple(node.departments), progress=reported(node.progress),
+        attainment=reported(objective_attainment(graph, node)),
+        expected_progress=reported(graph.expected_progress_of(node)),
+        status=NO_DATA if node.status is None else node.status.value,
+        confidence=reported(node.confidence), changed_at=changed_at,
+        cause_event_id=cause_event_id, previous_status=previous_status)

@@ -1,0 +1,53 @@
+"""Goal events are trusted only from their producer (real Tansu broker, real databases).
+
+A record on ``okr.goals.v1`` from another source, or one whose version the goals service
+could not have written (a forged check-in at version 2,000,000,000 for a real key result),
+is dead-lettered with its reason; the real check-in after it is applied, so one forged
+record cannot freeze an item (before, every later real event looked stale).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from services.metrics.bootstrap import Metrics
+from shared.config import KafkaSettings
+from shared.contract import Topic
+from tests.metrics import goal_events as ge
+from tests.metrics.conftest import objective_row, processed_count, wait_for
+from tests.metrics.goal_events import GoalsTopic
+from tests.support.kafka import read_topic
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.mark.handled_errors("dead_lettered", "consumer_batch_fallback")
+def test_forged_source_and_forged_version_are_dead_lettered_and_the_next_check_in_applies(
+        metrics: Metrics, goals_topic: GoalsTopic, kafka_settings: KafkaSettings,
+        run_in_background: Any) -> None:
+    objective, kr = ge.new_id(), ge.new_id()
+    goals_topic.send(ge.cycle(), ge.objective(objective, ["sales"]), ge.key_result(kr, objective),
+                     ge.check_in(kr, objective, version=2, value=20.0), key=objective)
+    projection = metrics.projection()
+    projection.load()
+    run_in_background(metrics.consumer(projection).run)
+    wait_for(lambda: processed_count(metrics) == 4, 30, "the real events applied")
+    assert objective_row(metrics, objective).progress == 0.2
+
+    intruder = dataclasses.replace(ge.check_in(kr, objective, version=3, value=99.0),
+                                   source="/okr/intruder")
+    far_ahead = ge.check_in(kr, objective, version=2_000_000_000, value=99.0)
+    real = ge.check_in(kr, objective, version=3, value=70.0)
+    goals_topic.send(intruder, far_ahead, real, key=objective)  # one key: in this order
+
+    wait_for(lambda: processed_count(metrics) == 5, 30, "the real check-in after the forged")
+    assert objective_row(metrics, objective).progress == 0.7
+    dead = read_topic(kafka_settings, Topic.GOALS.dead_letter, expect=2, timeout=20,
+                      quiet_period=0.3)
+    assert [record.value for record in dead] == [intruder.to_json(), far_ahead.to_json()]
+    reasons = [dict(record.headers)["okr-dlq-reason"].decode() for record in dead]
+    assert "source '/okr/intruder' does not publish okr.goals.v1" in reasons[0], reasons[0]
+    assert "at version 2000000000 skips ahead of version 2" in reasons[1], reasons[1]
