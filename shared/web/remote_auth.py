@@ -13,9 +13,12 @@ first request, so after gunicorn forks its workers) polls the goals service's re
 :data:`POLL_SECONDS`. When the generation changes, every answer remembered before is
 forgotten. When the last poll that succeeded began more than :data:`TRUST_SECONDS` ago (the
 feed is slow, down or refuses), nothing remembered is trusted: every request asks the goals
-service. So a revoked token is refused everywhere within :data:`TRUST_SECONDS` of the
-revocation, whatever fails. Unknown tokens are remembered for at most 5 s (a revocation
-cannot make one valid), so a typo does not hammer the goals service.
+service. So a revoked token is refused within :data:`TRUST_SECONDS` of the revocation,
+whatever fails, by every process that the goals service itself tells it is revoked (its
+own processes hear revocations at once: ``services/goals/adapters/token_cache.py``).
+
+Unknown tokens are remembered for at most 5 s whatever the feed says (a revocation cannot
+make one valid), so a typo does not hammer the goals service.
 
 When the goals service cannot be asked, requests get ``503`` with ``Retry-After``: the
 services never guess who a caller is.

@@ -226,6 +226,33 @@ def test_without_the_revocation_feed_every_request_asks_the_goals_service(
     deaf.close()
 
 
+def test_an_answer_that_raced_a_revocation_is_not_remembered(
+        goals_service: GoalsService, monkeypatch: pytest.MonkeyPatch) -> None:
+    other_id, _ = goals_service.mint("viewer")
+    _, secret = goals_service.mint("viewer")
+    introspector = TokenIntrospector(goals_service.url, watch=RevocationWatch(
+        f"{goals_service.url}/v1/tokens/revocations", poll_seconds=0.05))
+    ask = introspector._ask
+
+    def ask_while_a_token_is_revoked(token: str) -> Any:
+        answer = ask(token)  # answered before the revocation below
+        epoch = introspector.watch.epoch()
+        goals_service.revoke(other_id)
+        _wait_for(lambda: introspector.watch.epoch() not in (None, epoch), timeout=5)
+        monkeypatch.undo()
+        assert introspector.caller_for("another request meanwhile") is None
+        return answer
+
+    monkeypatch.setattr(introspector, "_ask", ask_while_a_token_is_revoked)
+    assert introspector.caller_for(secret) is not None
+    assert goals_service.asked["/v1/tokens/self"] == 2
+    assert introspector.caller_for(secret) is not None
+    assert goals_service.asked["/v1/tokens/self"] == 3  # the raced answer was not trusted
+    assert introspector.caller_for(secret) is not None
+    assert goals_service.asked["/v1/tokens/self"] == 3  # the answer after it was
+    introspector.watch.close()
+
+
 def test_the_revocation_feed_changes_with_each_revocation_and_needs_no_token(
         goals_service: GoalsService) -> None:
     feed = f"{goals_service.url}/v1/tokens/revocations"
