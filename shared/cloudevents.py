@@ -74,6 +74,7 @@ MAX_ID_LENGTH = 64
 """The longest event id accepted: what every consumer's processed-event record holds."""
 
 _BRACKETS_OUTSIDE_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|([\[\]{}])', re.DOTALL)
+_NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
 _SURROGATE_OR_NUL_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
 
 
@@ -102,9 +103,14 @@ def parse_event(raw: object) -> CloudEvent:
 
 
 def printable(text: str, limit: int = 300) -> str:
-    """``text`` as printable ASCII of at most ``limit`` characters (escapes, then cut)."""
-    escaped = text[:limit].encode("unicode_escape").decode("ascii")
+    """``text`` as printable ASCII of at most ``limit`` characters: any other character
+    escaped (``\\n``, ``\\xff``, ``\\ud800``), then cut. Printable text is left as it is."""
+    escaped = _NOT_PRINTABLE_ASCII.sub(_escape, text[:limit])
     return escaped if len(escaped) <= limit else escaped[:limit - 3] + "..."
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
 
 
 def _parse(raw: object) -> CloudEvent:
