@@ -38,7 +38,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Connection, Engine, Table
 
-from shared.cloudevents import CloudEvent, parse_event
+from shared.cloudevents import CloudEvent, InvalidEvent, parse_event
 from shared.config import KafkaSettings
 from shared.contract import dead_letter_topic
 from shared.messaging.backoff import Backoff
@@ -168,21 +168,25 @@ class ConsumerRunner:
         assert self.consumer is not None
         try:
             batch = self.consumer.poll(timeout_ms=500, max_records=self.max_records)
-            batch, error = self._assignments.seek_pending(
-                self.consumer, batch, self.kafka.request_timeout_ms)
-            if error is not None:
-                raise error
         except NOT_A_RECORD_FAILURE:
             raise
         except BaseException as error:
             # The broker away, or a record the client cannot read (bad CRC, a header name
-            # that is not UTF-8): nothing was handled; poll again after a wait.
-            HANDLED_ERRORS.labels(self.service, "consumer_poll_failed").inc()
-            log.warning("poll failed, retrying: %s: %s", type(error).__name__, error)
-            self._poll_backoff.wait(stop)
+            # that is not UTF-8): nothing was returned, so nothing is skipped.
+            self._poll_failed(error, stop)
             return {}
-        self._poll_backoff.reset()
+        batch, seek_error = self._assignments.seek_pending(self.consumer, batch,
+                                                           self.kafka.request_timeout_ms)
+        if seek_error is not None:  # the other partitions' records are handled meanwhile
+            self._poll_failed(seek_error, stop)
+        else:
+            self._poll_backoff.reset()
         return batch
+
+    def _poll_failed(self, error: BaseException, stop: threading.Event) -> None:
+        HANDLED_ERRORS.labels(self.service, "consumer_poll_failed").inc()
+        log.warning("poll failed, retrying: %s: %s", type(error).__name__, error)
+        self._poll_backoff.wait(stop)
 
     def _apply_whole(self, batch: Batch) -> bool:
         """Decode and apply every record of ``batch`` in one transaction; False if any
@@ -221,6 +225,9 @@ class ConsumerRunner:
                 raise
             except BaseException as error:
                 if not is_transient(error):
+                    if not isinstance(error, InvalidEvent | UnprocessableEvent):
+                        log.error("record %s[%d]@%d failed", record.topic, record.partition,
+                                  record.offset, exc_info=error)  # a bug: keep its trace
                     return self.dead_letters.send(record, reason_for(error), stop)
                 HANDLED_ERRORS.labels(self.service, "consumer_transient").inc()
                 log.warning("transient failure, retrying: %s", reason_for(error))
