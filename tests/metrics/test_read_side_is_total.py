@@ -61,7 +61,7 @@ def samples(exposition: str) -> list[tuple[str, float]]:
 items = st.lists(st.one_of(cycles, objectives, key_results(), contributions()), max_size=14)
 
 
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(items, moments)
 def test_exposition_json_and_events_carry_only_finite_numbers_for_any_accepted_figures(

@@ -88,7 +88,7 @@ def exact_attainment(start: float, target: float, current: float) -> float:
     return float(min(Fraction(ATTAINMENT_LIMIT), max(Fraction(-ATTAINMENT_LIMIT), share)))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(spans(), numbers)
 def test_attainment_is_finite_capped_and_the_exact_share_within_the_cap(
         span: tuple[float, float], current: float) -> None:
@@ -127,7 +127,7 @@ def test_weighted_sums_are_exact_and_finite_whatever_the_order_of_removals(
     assert min(v for _, v in left) - 1e-11 <= mean <= max(v for _, v in left) + 1e-11
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(day_spans, moments | st.datetimes())
 def test_expected_progress_is_the_elapsed_share_for_any_cycle_and_any_moment(
         days: tuple[date, date], now: datetime) -> None:
