@@ -45,7 +45,8 @@ class RollupSchema(Schema):
     departments = fields.List(fields.String())
     archived = fields.Boolean()
     progress = fields.Float(allow_none=True, metadata={"description": "0..1, null: no data"})
-    attainment = fields.Float(allow_none=True, metadata={"description": "unclamped"})
+    attainment = fields.Float(allow_none=True, metadata={
+        "description": "unclamped (1.5 is 150 %), within -1e9..1e9; null: no data"})
     expected_progress = fields.Float(allow_none=True,
                                      metadata={"description": "share of the cycle elapsed"})
     status = fields.String(validate=validate.OneOf(STATUSES))
