@@ -59,6 +59,13 @@ class KafkaSettings:
     # Tansu holds every fetch for the whole wait even when records are ready, so this
     # bounds the delay a consumer adds per hop.
     fetch_max_wait_ms: int = 100
+    # Who this process is to the broker. In production each service signs in as its own
+    # user (SASL), and Kafka ACLs let only a topic's producer write it (docker-compose.yml,
+    # deploy/k8s/kafka-users). PLAINTEXT (no sign-in) for the embedded broker.
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> KafkaSettings:
@@ -75,7 +82,20 @@ class KafkaSettings:
             session_timeout_ms=env_int("OKR_KAFKA_SESSION_TIMEOUT_MS", 10_000, environ),
             request_timeout_ms=env_int("OKR_KAFKA_REQUEST_TIMEOUT_MS", 5_000, environ),
             fetch_max_wait_ms=env_int("OKR_KAFKA_FETCH_MAX_WAIT_MS", 100, environ),
+            security_protocol=env_str("OKR_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", environ),
+            sasl_mechanism=env_str("OKR_KAFKA_SASL_MECHANISM", "PLAIN", environ),
+            sasl_username=env_str("OKR_KAFKA_SASL_USERNAME", "", environ),
+            sasl_password=env_str("OKR_KAFKA_SASL_PASSWORD", "", environ),
         )
+
+    def client_security(self) -> dict[str, object]:
+        """kafka-python settings that sign this process in (none for PLAINTEXT)."""
+        if self.security_protocol == "PLAINTEXT":
+            return {}
+        return {"security_protocol": self.security_protocol,
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.sasl_username,
+                "sasl_plain_password": self.sasl_password}
 
 
 @dataclass(frozen=True)

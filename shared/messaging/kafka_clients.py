@@ -33,6 +33,7 @@ def new_producer(settings: KafkaSettings, client_id: str, **overrides: object) -
         "max_block_ms": settings.request_timeout_ms,
         "allow_auto_create_topics": False,
         "reconnect_backoff_max_ms": 1_000,
+        **settings.client_security(),
     }
     config.update(overrides)
     return KafkaProducer(**config)
@@ -54,6 +55,7 @@ def new_consumer(
         "allow_auto_create_topics": False,
         "reconnect_backoff_max_ms": 1_000,
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        **settings.client_security(),
     }
     config.update(overrides)
     return KafkaConsumer(**config)
@@ -65,6 +67,7 @@ def new_admin(settings: KafkaSettings, client_id: str) -> KafkaAdminClient:
         client_id=client_id,
         request_timeout_ms=settings.request_timeout_ms,
         reconnect_backoff_max_ms=1_000,
+        **settings.client_security(),
     )
 
 

@@ -32,6 +32,10 @@ SECRETS = {
     "GRAFANA_ADMIN_PASSWORD": "grafana-password-for-tests",
     "OKR_SMTP_HOST": "smtp.example.test",
     "OKR_SMTP_FROM": "okr@example.test",
+    "OKR_KAFKA_ADMIN_PASSWORD": "kafka-admin-password-for-tests",
+    "OKR_KAFKA_GOALS_PASSWORD": "kafka-goals-password-for-tests",
+    "OKR_KAFKA_METRICS_PASSWORD": "kafka-metrics-password-for-tests",
+    "OKR_KAFKA_NOTIFICATIONS_PASSWORD": "kafka-notifications-password-for-tests",
 }
 REQUIRED_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+):\?")
 
