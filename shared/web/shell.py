@@ -13,7 +13,6 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from inspect import iscoroutinefunction
 from typing import Any
 
 from flask import Flask, Response, g, jsonify, request
@@ -49,7 +48,7 @@ def create_service_app(
     settings: dict[str, Any] | None = None,
     limits: InputLimits | None = None,
 ) -> tuple[Flask, ProblemApi]:
-    app = ServiceFlask(service)
+    app = Flask(service)
     app.config.update(
         API_TITLE=title,
         API_VERSION="v1",
@@ -73,33 +72,6 @@ def create_service_app(
     _add_request_tracking(app, service, limits or InputLimits.from_env())
     _add_operational_routes(app, readiness_checks, list(collectors))
     return app, api
-
-
-class ServiceFlask(Flask):
-    """Flask, remembering which views and hooks are coroutine functions.
-
-    Flask asks ``inspect.iscoroutinefunction`` of every hook and view on every request
-    (``ensure_sync``); the answer never changes for a function, so it is kept, by the
-    function (a method view's bound methods are new each request: keyed by their function).
-    """
-
-    _KEPT = 10_000
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._coroutine: dict[Callable[..., Any], bool] = {}
-
-    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        code = getattr(func, "__func__", func)
-        try:
-            is_coroutine = self._coroutine.get(code)
-        except TypeError:  # an unhashable callable: ask Flask each time
-            return super().ensure_sync(func)
-        if is_coroutine is None:
-            is_coroutine = iscoroutinefunction(func)
-            if len(self._coroutine) < self._KEPT:
-                self._coroutine[code] = is_coroutine
-        return self.async_to_sync(func) if is_coroutine else func
 
 
 def _add_request_tracking(app: Flask, service: str, limits: InputLimits) -> None:

@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.goals.domain.access import Role
 from services.goals.domain.model import CYCLE_KEY, DEPARTMENT_KEY
+from shared.web.boundary import EARLIEST_DATE, LATEST_DATE, within_calendar
 
 
 def _no_control_characters(value: str) -> None:
@@ -38,8 +39,10 @@ class CycleSchema(Schema):
     key = fields.String(required=True, validate=validate.Regexp(CYCLE_KEY),
                         metadata={"example": "2026-Q4"})
     name = fields.String(validate=NAME, metadata={"example": "Q4 2026"})
-    starts_on = fields.Date(required=True, metadata={"example": "2026-10-01"})
-    ends_on = fields.Date(required=True, metadata={"example": "2026-12-31"})
+    starts_on = fields.Date(required=True, validate=within_calendar, metadata={
+        "example": "2026-10-01", "description": f"from {EARLIEST_DATE} to {LATEST_DATE}"})
+    ends_on = fields.Date(required=True, validate=within_calendar, metadata={
+        "example": "2026-12-31", "description": f"from {EARLIEST_DATE} to {LATEST_DATE}"})
     version = fields.Integer(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
@@ -47,8 +50,8 @@ class CycleSchema(Schema):
 
 class CycleUpdateSchema(Schema):
     name = fields.String(validate=NAME)
-    starts_on = fields.Date()
-    ends_on = fields.Date()
+    starts_on = fields.Date(validate=within_calendar)
+    ends_on = fields.Date(validate=within_calendar)
 
     @validates_schema
     def _changes_something(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -57,7 +60,8 @@ class CycleUpdateSchema(Schema):
 
 
 class CycleQuerySchema(Schema):
-    active_on = fields.Date(metadata={"description": "only cycles that include this day"})
+    active_on = fields.Date(validate=within_calendar,
+                            metadata={"description": "only cycles that include this day"})
 
 
 class TokenSchema(Schema):

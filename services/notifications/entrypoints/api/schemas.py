@@ -3,6 +3,7 @@ from these). Secrets are load-only: no response ever contains one."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -15,8 +16,14 @@ from services.notifications.domain.subscriptions import (
     Channel,
     DeliveryMode,
 )
+from shared.web.boundary import single_line
 
 EVENT_TYPES = sorted(t.value for t in NOTIFIABLE_EVENT_TYPES)
+Validators = list[Callable[[Any], Any]]
+RECIPIENT: Validators = [validate.Length(min=1, max=200), single_line]
+URL: Validators = [validate.Length(min=1, max=2000), single_line]
+EMAIL: Validators = [validate.Length(min=3, max=254), single_line]
+SECRET: Validators = [validate.Length(min=1, max=200), single_line]
 
 
 def _department() -> fields.String:
@@ -29,8 +36,8 @@ class FiltersSchema(Schema):
     all: the default rules apply (see the service description)."""
 
     departments = fields.List(_department(), load_default=list)
-    objectives = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
-                             load_default=list)
+    objectives = fields.List(fields.String(validate=[validate.Length(min=1, max=64),
+                                                     single_line]), load_default=list)
     event_types = fields.List(fields.String(validate=validate.OneOf(
         EVENT_TYPES, error="unknown event type {input!r}; known: {choices}")), load_default=list)
     statuses = fields.List(fields.String(validate=validate.OneOf(
@@ -40,15 +47,16 @@ class FiltersSchema(Schema):
 
 class SubscriptionSchema(Schema):
     id = fields.String(dump_only=True)
-    recipient = fields.String(required=True, validate=validate.Length(min=1, max=200),
+    recipient = fields.String(required=True, validate=RECIPIENT,
                               metadata={"description": "who hears (a person or a system)"})
     department = fields.String(allow_none=True, validate=validate.Regexp(
         r"^[a-z][a-z0-9-]{1,39}$", error="not a department key"), metadata={
         "description": "the recipient's department (default rules use it); heads: their own"})
     channel = fields.String(required=True, validate=validate.OneOf([c.value for c in Channel]))
-    url = fields.String(metadata={"description": "webhook: http(s) URL of the receiver"})
-    email = fields.String(metadata={"description": "e-mail: the address"})
-    secret = fields.String(load_only=True, metadata={
+    url = fields.String(validate=URL,
+                        metadata={"description": "webhook: http(s) URL of the receiver"})
+    email = fields.String(validate=EMAIL, metadata={"description": "e-mail: the address"})
+    secret = fields.String(load_only=True, validate=SECRET, metadata={
         "description": "webhook: 'whsec_' + base64 of 24+ random bytes; never returned"})
     has_secret = fields.Boolean(dump_only=True)
     filters = fields.Nested(FiltersSchema, load_default=dict)
@@ -71,10 +79,10 @@ class SubscriptionSchema(Schema):
 
 
 class SubscriptionUpdateSchema(Schema):
-    recipient = fields.String(validate=validate.Length(min=1, max=200))
-    url = fields.String()
-    email = fields.String()
-    secret = fields.String(load_only=True)
+    recipient = fields.String(validate=RECIPIENT)
+    url = fields.String(validate=URL)
+    email = fields.String(validate=EMAIL)
+    secret = fields.String(load_only=True, validate=SECRET)
     filters = fields.Nested(FiltersSchema)
     mode = fields.String(validate=validate.OneOf([m.value for m in DeliveryMode]))
     digest_interval_seconds = fields.Integer(
@@ -84,7 +92,7 @@ class SubscriptionUpdateSchema(Schema):
 class SubscriptionQuerySchema(Schema):
     department = _department()
     channel = fields.String(validate=validate.OneOf([c.value for c in Channel]))
-    recipient = fields.String(validate=validate.Length(min=1, max=200))
+    recipient = fields.String(validate=RECIPIENT)
 
 
 class DeliverySchema(Schema):
