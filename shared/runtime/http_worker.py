@@ -15,6 +15,7 @@ clients per worker, and nothing else is served, ``/healthz`` included. Here inst
 - **The rest of the request must arrive by a deadline** (``body_timeout`` seconds after its
   head): every read of the socket waits at most until then, however slowly bytes trickle;
   after it the app answers 408 (``shared/web/boundary.py``) and the connection is closed.
+  Writing an answer to a client that does not read it gives up after as long.
 - **gunicorn's own answers** (a bad request line, 414, 431, the 408 above) are
   ``application/problem+json`` like every other error, not gunicorn's HTML page.
 
@@ -62,9 +63,12 @@ class SlowClientLimits:
 
 class DeadlineSocket(socket.socket):
     """A socket whose reads end at ``read_deadline`` (``TimeoutError``), however slowly the
-    bytes trickle in: a per-read timeout alone lets a byte every few seconds go on for ever."""
+    bytes trickle in: a per-read timeout alone lets a byte every few seconds go on for ever.
+    A blocking write lasts ``write_timeout`` at most: a client that does not read its answer
+    frees the thread then."""
 
     read_deadline: float | None = None
+    write_timeout: float | None = None
 
     @classmethod
     def adopt(cls, sock: socket.socket) -> DeadlineSocket:
@@ -86,6 +90,16 @@ class DeadlineSocket(socket.socket):
         self.settimeout(remaining if previous is None else min(previous, remaining))
         try:
             return super().recv(bufsize, flags)
+        finally:
+            self.settimeout(previous)
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        previous = self.gettimeout()
+        if previous is not None or self.write_timeout is None:
+            return super().sendall(data, flags)
+        self.settimeout(self.write_timeout)  # the whole sendall, since Python 3.5
+        try:
+            return super().sendall(data, flags)
         finally:
             self.settimeout(previous)
 
@@ -114,7 +128,9 @@ class BoundedThreadWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
-        conn = TConn(self.cfg, DeadlineSocket.adopt(client), address, listener.getsockname())
+        sock = DeadlineSocket.adopt(client)
+        sock.write_timeout = self.limits.body_timeout
+        conn = TConn(self.cfg, sock, address, listener.getsockname())
         self._read_head(conn)
 
     def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:

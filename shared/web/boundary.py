@@ -187,14 +187,8 @@ class BoundaryRequest(Request):
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         if isinstance(e, Refused):
-            raise _RefusedHere(e)
+            raise e
         return super().on_json_loading_failed(e)
-
-
-class _RefusedHere(Exception):
-    def __init__(self, refused: Refused) -> None:
-        super().__init__(refused.detail)
-        self.refused = refused
 
 
 # -- the hook ------------------------------------------------------------------------------
@@ -204,7 +198,7 @@ def install_input_boundary(app: Flask, limits: InputLimits) -> None:
     app.json = BoundaryJSONProvider(app, limits)
     app.request_class = BoundaryRequest
     app.config["MAX_CONTENT_LENGTH"] = limits.max_body_bytes
-    app.register_error_handler(_RefusedHere, lambda error: error.refused.response())
+    app.register_error_handler(Refused, lambda refused: refused.response())
 
     @app.before_request
     def _classify_input() -> Response | None:
