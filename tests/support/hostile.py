@@ -96,18 +96,27 @@ def with_field(body: dict[str, Any], field: str, literal: str) -> str:
 
 
 def hostile_bodies(valid: dict[str, Any] | None) -> st.SearchStrategy[bytes]:
-    """Bodies for a route that takes ``valid``: it with some fields hostile (or an unknown
-    field added), or a hostile document; bytes as a client would send them."""
-    documents = [hostile_document]
-    if valid:  # mostly the valid body with fields made hostile: that reaches the handlers
+    """Bodies for a route that takes ``valid``: it with one text field given an odd
+    character (the rest valid, so the value reaches the handler), it with several fields
+    hostile, or a hostile document; bytes as a client would send them."""
+    documents = [hostile_document, hostile_document]
+    if valid:
         fields = [*sorted(valid), "unknown_field"]
         some_fields = st.dictionaries(st.sampled_from(fields), hostile_value, min_size=1,
                                       max_size=len(fields)).map(
             lambda literals: with_fields(valid, literals))
-        documents = [some_fields, some_fields, some_fields, hostile_document]
-    as_bytes = st.one_of(*documents).map(lambda text: text.encode("utf-8", "surrogatepass"))
-    return st.one_of(as_bytes, st.sampled_from([b"\xff\xfe{}", b'{"a": "\xed\xa0\x80"}',
-                                                b"\x00", b'{"a": "caf\xe9"}']))
+        texts = sorted(key for key, value in valid.items() if isinstance(value, str))
+        documents = [some_fields, some_fields, hostile_document]
+        if texts:
+            one_text = st.builds(
+                lambda field, odd, at_end: with_field(
+                    valid, field, raw(valid[field] + odd if at_end else odd + valid[field])),
+                st.sampled_from(texts), st.sampled_from(ODD_CHARACTERS), st.booleans())
+            documents = [one_text, one_text, one_text, *documents]
+    raw_bytes = st.sampled_from([b"\xff\xfe{}", b'{"a": "\xed\xa0\x80"}', b"\x00",
+                                 b'{"a": "caf\xe9"}'])
+    return st.one_of(*(document.map(lambda text: text.encode("utf-8", "surrogatepass"))
+                       for document in documents), raw_bytes)
 
 
 #: Header values a client may send (HTTP carries bytes; the services see them as Latin-1).
