@@ -9,17 +9,32 @@ consumer never calls back.
 
 Only the goals service writes this topic: an event whose ``source`` is not
 :data:`~shared.contract.GOALS_SOURCE` is refused.
+
+The typed values are named tuples: immutable like frozen dataclasses, and five times
+cheaper to build, which counts on the consumers' hot path (one or two per event).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any, NamedTuple
 
 from shared.cloudevents import CloudEvent
 from shared.contract import EventType, Topic
-from shared.contract.reading import Fields, event_type_on
+from shared.contract.reading import (
+    Field,
+    choice,
+    day,
+    event_type_on,
+    identifier,
+    moment,
+    number,
+    read,
+    text,
+    texts,
+    version,
+)
 from shared.messaging.consumer import UnprocessableEvent
 
 OBJECTIVE_KINDS = frozenset({"department", "collective"})
@@ -34,8 +49,7 @@ NAME_LENGTH = 100  # owners, authors, names of departments and cycles
 TITLE_LENGTH = 200
 
 
-@dataclass(frozen=True, slots=True)
-class Department:
+class Department(NamedTuple):
     key: str
     name: str
     version: int
@@ -43,8 +57,7 @@ class Department:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Cycle:
+class Cycle(NamedTuple):
     key: str
     name: str
     starts_on: date
@@ -54,8 +67,7 @@ class Cycle:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Objective:
+class Objective(NamedTuple):
     """``kind`` is ``department`` (one owning department) or ``collective`` (two or more)."""
 
     id: str
@@ -71,8 +83,7 @@ class Objective:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class KeyResult:
+class KeyResult(NamedTuple):
     """``current`` is the latest checked-in value (``start`` before the first check-in)."""
 
     id: str
@@ -92,8 +103,7 @@ class KeyResult:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class CheckIn:
+class CheckIn(NamedTuple):
     id: str
     key_result_id: str
     value: float
@@ -104,8 +114,7 @@ class CheckIn:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
+class Contribution(NamedTuple):
     """A roll-up edge; ``child_type`` and ``parent_type`` are ``objective`` or ``key_result``."""
 
     id: str
@@ -119,8 +128,7 @@ class Contribution:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(NamedTuple):
     """A dependency between departments' items; ``kind`` is read as any short text."""
 
     id: str
@@ -149,8 +157,7 @@ CREATIONS = frozenset({EventType.DEPARTMENT_CREATED, EventType.CYCLE_CREATED,
 """Event types of a new item: the goals service writes them at version 1."""
 
 
-@dataclass(frozen=True, slots=True)
-class GoalEvent:
+class GoalEvent(NamedTuple):
     """One event of ``okr.goals.v1``: its envelope and the item it carries."""
 
     id: str
@@ -172,108 +179,99 @@ def decode_goal_event(event: CloudEvent) -> GoalEvent:
     """The typed event; :class:`UnprocessableEvent` if it is not one the goals service
     could have written (another source, another topic's type, data outside the contract)."""
     event_type = event_type_on(event, Topic.GOALS)
-    data = Fields(event.data)
+    data = event.data
     if event_type is EventType.KEY_RESULT_CHECKED_IN:
-        key_result = _key_result(data.object("key_result"))
-        check_in = _check_in(data.object("check_in"))
+        if type(data) is not dict:
+            raise UnprocessableEvent("data must be a JSON object")
+        key_result = KeyResult(*read(data.get("key_result"), KEY_RESULT_FIELDS,
+                                     "data.key_result"))
+        _key_result_rule(key_result, "data.key_result")
+        check_in = CheckIn(*read(data.get("check_in"), CHECK_IN_FIELDS, "data.check_in"))
         if check_in.key_result_id != key_result.id:
             raise UnprocessableEvent("data.check_in.key_result_id is not data.key_result.id")
         return GoalEvent(event.id, event_type, event.time, key_result, check_in)
-    return GoalEvent(event.id, event_type, event.time, _READERS[event_type](data))
+    item_type, rule = _ITEMS[event_type]
+    item = item_type(*read(data, FIELDS_OF[item_type]))
+    if rule is not None:
+        rule(item, "data")
+    return GoalEvent(event.id, event_type, event.time, item)
 
 
-def _department(data: Fields) -> Department:
-    return Department(key=data.text("key", KEY_LENGTH), name=data.text("name", NAME_LENGTH),
-                      version=data.version(), created_at=data.moment("created_at"),
-                      updated_at=data.moment("updated_at"))
+# The fields of each item, in the order of its class's fields, as its JSON Schema requires.
 
+DEPARTMENT_FIELDS = (text("key", KEY_LENGTH), text("name", NAME_LENGTH), version(),
+                     moment("created_at"), moment("updated_at"))
+CYCLE_FIELDS = (text("key", KEY_LENGTH), text("name", NAME_LENGTH), day("starts_on"),
+                day("ends_on"), version(), moment("created_at"), moment("updated_at"))
+OBJECTIVE_FIELDS = (
+    identifier("id"), version(), text("cycle", KEY_LENGTH), choice("kind", OBJECTIVE_KINDS),
+    texts("departments", KEY_LENGTH, unique=True), text("owner", NAME_LENGTH),
+    text("title", TITLE_LENGTH), text("description", 4000, 0),
+    choice("status", OBJECTIVE_STATUSES), moment("created_at"), moment("updated_at"))
+KEY_RESULT_FIELDS = (
+    identifier("id"), version(), identifier("objective_id"), text("title", TITLE_LENGTH),
+    choice("measure", MEASURES), number("start"), number("target"), text("unit", 20, 0),
+    number("weight", minimum=0), choice("aggregation", AGGREGATIONS), number("current"),
+    number("confidence", 0, 1, optional=True), moment("last_checkin_at", optional=True),
+    moment("created_at"), moment("updated_at"))
+CHECK_IN_FIELDS = (
+    identifier("id"), identifier("key_result_id"), number("value"),
+    number("confidence", 0, 1, optional=True), text("note", 2000, 0),
+    text("author", NAME_LENGTH), choice("source", CHECK_IN_SOURCES), moment("created_at"))
+CONTRIBUTION_FIELDS = (
+    identifier("id"), version(), choice("child_type", ITEM_TYPES), identifier("child_id"),
+    choice("parent_type", ITEM_TYPES), identifier("parent_id"), number("weight", minimum=0),
+    text("created_by", NAME_LENGTH), moment("created_at"))
+LINK_FIELDS = (
+    identifier("id"), version(), text("kind", KEY_LENGTH), choice("from_type", ITEM_TYPES),
+    identifier("from_id"), text("from_department", KEY_LENGTH), choice("to_type", ITEM_TYPES),
+    identifier("to_id"), text("to_department", KEY_LENGTH), text("note", 1000, 0),
+    text("created_by", NAME_LENGTH), moment("created_at"))
 
-def _cycle(data: Fields) -> Cycle:
-    cycle = Cycle(key=data.text("key", KEY_LENGTH), name=data.text("name", NAME_LENGTH),
-                  starts_on=data.day("starts_on"), ends_on=data.day("ends_on"),
-                  version=data.version(), created_at=data.moment("created_at"),
-                  updated_at=data.moment("updated_at"))
-    if cycle.ends_on < cycle.starts_on:
-        raise UnprocessableEvent("data.ends_on is before data.starts_on")
-    return cycle
-
-
-def _objective(data: Fields) -> Objective:
-    objective = Objective(
-        id=data.identifier("id"), version=data.version(), cycle=data.text("cycle", KEY_LENGTH),
-        kind=data.choice("kind", OBJECTIVE_KINDS),
-        departments=data.texts("departments", KEY_LENGTH, unique=True),
-        owner=data.text("owner", NAME_LENGTH), title=data.text("title", TITLE_LENGTH),
-        description=data.text("description", 4000, 0),
-        status=data.choice("status", OBJECTIVE_STATUSES),
-        created_at=data.moment("created_at"), updated_at=data.moment("updated_at"))
-    if (objective.kind == "department") != (len(objective.departments) == 1):
-        raise UnprocessableEvent("data.departments: a department objective has exactly one, "
-                                 "a collective one two or more")
-    return objective
-
-
-def _key_result(data: Fields) -> KeyResult:
-    key_result = KeyResult(
-        id=data.identifier("id"), version=data.version(),
-        objective_id=data.identifier("objective_id"), title=data.text("title", TITLE_LENGTH),
-        measure=data.choice("measure", MEASURES), start=data.number("start"),
-        target=data.number("target"), unit=data.text("unit", 20, 0),
-        weight=data.number("weight", minimum=0), aggregation=data.choice("aggregation",
-                                                                          AGGREGATIONS),
-        current=data.number("current"), confidence=data.optional_number("confidence", 0, 1),
-        last_checkin_at=data.optional_moment("last_checkin_at"),
-        created_at=data.moment("created_at"), updated_at=data.moment("updated_at"))
-    if key_result.measure == "boolean" and (
-            (key_result.start, key_result.target, key_result.aggregation) != (0, 1, "check_ins")):
-        raise UnprocessableEvent("data: a boolean key result runs from 0 to 1 on check-ins")
-    return key_result
-
-
-def _check_in(data: Fields) -> CheckIn:
-    return CheckIn(
-        id=data.identifier("id"), key_result_id=data.identifier("key_result_id"),
-        value=data.number("value"), confidence=data.optional_number("confidence", 0, 1),
-        note=data.text("note", 2000, 0), author=data.text("author", NAME_LENGTH),
-        source=data.choice("source", CHECK_IN_SOURCES), created_at=data.moment("created_at"))
-
-
-def _contribution(data: Fields) -> Contribution:
-    contribution = Contribution(
-        id=data.identifier("id"), version=data.version(),
-        child_type=data.choice("child_type", ITEM_TYPES), child_id=data.identifier("child_id"),
-        parent_type=data.choice("parent_type", ITEM_TYPES),
-        parent_id=data.identifier("parent_id"), weight=data.number("weight", minimum=0),
-        created_by=data.text("created_by", NAME_LENGTH), created_at=data.moment("created_at"))
-    if contribution.child_type == "objective" and contribution.parent_type != "objective":
-        raise UnprocessableEvent("data: an objective contributes to objectives only")
-    return contribution
-
-
-def _link(data: Fields) -> Link:
-    return Link(
-        id=data.identifier("id"), version=data.version(), kind=data.text("kind", KEY_LENGTH),
-        from_type=data.choice("from_type", ITEM_TYPES), from_id=data.identifier("from_id"),
-        from_department=data.text("from_department", KEY_LENGTH),
-        to_type=data.choice("to_type", ITEM_TYPES), to_id=data.identifier("to_id"),
-        to_department=data.text("to_department", KEY_LENGTH), note=data.text("note", 1000, 0),
-        created_by=data.text("created_by", NAME_LENGTH), created_at=data.moment("created_at"))
-
-
-_READERS: dict[EventType, Callable[[Fields], GoalItem]] = {
-    EventType.DEPARTMENT_CREATED: _department,
-    EventType.DEPARTMENT_UPDATED: _department,
-    EventType.CYCLE_CREATED: _cycle,
-    EventType.CYCLE_UPDATED: _cycle,
-    EventType.OBJECTIVE_CREATED: _objective,
-    EventType.OBJECTIVE_UPDATED: _objective,
-    EventType.OBJECTIVE_DELETED: _objective,
-    EventType.KEY_RESULT_CREATED: _key_result,
-    EventType.KEY_RESULT_UPDATED: _key_result,
-    EventType.KEY_RESULT_DELETED: _key_result,
-    EventType.CONTRIBUTION_ADDED: _contribution,
-    EventType.CONTRIBUTION_REMOVED: _contribution,
-    EventType.LINK_CREATED: _link,
-    EventType.LINK_REMOVED: _link,
+FIELDS_OF: dict[type, tuple[Field, ...]] = {
+    Department: DEPARTMENT_FIELDS, Cycle: CYCLE_FIELDS, Objective: OBJECTIVE_FIELDS,
+    KeyResult: KEY_RESULT_FIELDS, CheckIn: CHECK_IN_FIELDS, Contribution: CONTRIBUTION_FIELDS,
+    Link: LINK_FIELDS,
 }
 
+
+# Rules across fields that the JSON Schemas state with if/then/else (and the cycle's order).
+
+def _cycle_rule(cycle: Cycle, where: str) -> None:
+    if cycle.ends_on < cycle.starts_on:
+        raise UnprocessableEvent(f"{where}.ends_on is before {where}.starts_on")
+
+
+def _objective_rule(objective: Objective, where: str) -> None:
+    if (objective.kind == "department") != (len(objective.departments) == 1):
+        raise UnprocessableEvent(f"{where}.departments: a department objective has exactly "
+                                 "one, a collective one two or more")
+
+
+def _key_result_rule(key_result: KeyResult, where: str) -> None:
+    if key_result.measure == "boolean" and (
+            (key_result.start, key_result.target, key_result.aggregation) != (0, 1, "check_ins")):
+        raise UnprocessableEvent(f"{where}: a boolean key result runs from 0 to 1 on check-ins")
+
+
+def _contribution_rule(contribution: Contribution, where: str) -> None:
+    if contribution.child_type == "objective" and contribution.parent_type != "objective":
+        raise UnprocessableEvent(f"{where}: an objective contributes to objectives only")
+
+
+_ITEMS: dict[EventType, tuple[type, Callable[[Any, str], None] | None]] = {
+    EventType.DEPARTMENT_CREATED: (Department, None),
+    EventType.DEPARTMENT_UPDATED: (Department, None),
+    EventType.CYCLE_CREATED: (Cycle, _cycle_rule),
+    EventType.CYCLE_UPDATED: (Cycle, _cycle_rule),
+    EventType.OBJECTIVE_CREATED: (Objective, _objective_rule),
+    EventType.OBJECTIVE_UPDATED: (Objective, _objective_rule),
+    EventType.OBJECTIVE_DELETED: (Objective, _objective_rule),
+    EventType.KEY_RESULT_CREATED: (KeyResult, _key_result_rule),
+    EventType.KEY_RESULT_UPDATED: (KeyResult, _key_result_rule),
+    EventType.KEY_RESULT_DELETED: (KeyResult, _key_result_rule),
+    EventType.CONTRIBUTION_ADDED: (Contribution, _contribution_rule),
+    EventType.CONTRIBUTION_REMOVED: (Contribution, _contribution_rule),
+    EventType.LINK_CREATED: (Link, None),
+    EventType.LINK_REMOVED: (Link, None),
+}

@@ -9,21 +9,29 @@ to the JSON Schemas of ``okr.rollup.changed`` and ``okr.objective.status_changed
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.cloudevents import CloudEvent
 from shared.contract import EventType, Topic
 from shared.contract.goal_events import OBJECTIVE_KINDS, TITLE_LENGTH
-from shared.contract.reading import MAX_ID, Fields, event_type_on
+from shared.contract.reading import (
+    MAX_ID,
+    choice,
+    event_type_on,
+    identifier,
+    moment,
+    number,
+    read,
+    text,
+    texts,
+)
 
 STATUSES = frozenset({"on_track", "at_risk", "off_track", "no_data"})
 """A roll-up's status; ``no_data`` when nothing rolls up into the objective yet."""
 
 
-@dataclass(frozen=True, slots=True)
-class RollupChange:
+class RollupChange(NamedTuple):
     """An objective's roll-up after it moved: ``okr.rollup.changed``, and with
     ``previous_status`` (``None``: it had none) ``okr.objective.status_changed``."""
 
@@ -56,8 +64,7 @@ class RollupChange:
         return data
 
 
-@dataclass(frozen=True, slots=True)
-class RollupEvent:
+class RollupEvent(NamedTuple):
     """One event of ``okr.rollups.v1``: its envelope and the roll-up it carries."""
 
     id: str
@@ -74,19 +81,21 @@ def decode_rollup_event(event: CloudEvent) -> RollupEvent:
     """The typed event; :class:`UnprocessableEvent` if the metrics service could not have
     written it."""
     event_type = event_type_on(event, Topic.ROLLUPS)
-    data = Fields(event.data)
-    status_changed = event_type is EventType.OBJECTIVE_STATUS_CHANGED
-    change = RollupChange(
-        objective_id=data.identifier("objective_id"), title=data.text("title", TITLE_LENGTH, 0),
-        cycle=data.text("cycle", 40), kind=data.choice("kind", OBJECTIVE_KINDS),
-        departments=data.texts("departments", 40),
-        progress=data.optional_number("progress", 0, 1),
-        attainment=data.optional_number("attainment"),
-        expected_progress=data.optional_number("expected_progress", 0, 1),
-        status=data.choice("status", STATUSES),
-        confidence=data.optional_number("confidence", 0, 1),
-        changed_at=data.moment("changed_at"),
-        cause_event_id=data.optional_text("cause_event_id", MAX_ID),
-        previous_status=(data.optional_choice("previous_status", STATUSES) if status_changed
-                         else None))
+    if event_type is EventType.OBJECTIVE_STATUS_CHANGED:
+        change = RollupChange(*read(event.data, STATUS_CHANGE_FIELDS))
+    else:
+        change = RollupChange(*read(event.data, ROLLUP_FIELDS))
     return RollupEvent(event.id, event_type, event.time, change)
+
+
+ROLLUP_FIELDS = (
+    identifier("objective_id"), text("title", TITLE_LENGTH, 0), text("cycle", 40),
+    choice("kind", OBJECTIVE_KINDS), texts("departments", 40),
+    number("progress", 0, 1, optional=True), number("attainment", optional=True),
+    number("expected_progress", 0, 1, optional=True), choice("status", STATUSES),
+    number("confidence", 0, 1, optional=True), moment("changed_at"),
+    text("cause_event_id", MAX_ID, 0, optional=True))
+"""The fields of ``okr.rollup.changed``, in the order of :class:`RollupChange`'s."""
+
+STATUS_CHANGE_FIELDS = (*ROLLUP_FIELDS, choice("previous_status", STATUSES, optional=True))
+"""The fields of ``okr.objective.status_changed``: those and ``previous_status``."""

@@ -82,6 +82,13 @@ _REMOVED_ITEM_TYPE = {
 }
 
 
+# Enum members by value: a dict lookup is ten times cheaper than calling the enum.
+_KINDS = {kind.value: kind for kind in ObjectiveKind}
+_MEASURES = {measure.value: measure for measure in Measure}
+_AGGREGATIONS = {aggregation.value: aggregation for aggregation in Aggregation}
+_ITEM_TYPES = {item_type.value: item_type for item_type in ItemType}
+
+
 def _change_of(decoded: contract.GoalEvent) -> GoalChange:
     item = decoded.item
     if isinstance(item, contract.Department):
@@ -91,20 +98,20 @@ def _change_of(decoded: contract.GoalEvent) -> GoalChange:
     if decoded.removes:
         return Removal(_REMOVED_ITEM_TYPE[type(item)], item.id, item.version)
     if isinstance(item, contract.Objective):
-        return ObjectiveState(item.id, item.version, item.cycle, ObjectiveKind(item.kind),
+        return ObjectiveState(item.id, item.version, item.cycle, _KINDS[item.kind],
                               tuple(sorted(item.departments)), title=item.title,
                               archived=item.status == "archived")
     if isinstance(item, contract.KeyResult):
         return KeyResultState(
-            item.id, item.version, item.objective_id, Measure(item.measure), item.start,
-            item.target, weight=item.weight, aggregation=Aggregation(item.aggregation),
+            item.id, item.version, item.objective_id, _MEASURES[item.measure], item.start,
+            item.target, weight=item.weight, aggregation=_AGGREGATIONS[item.aggregation],
             current=item.current, confidence=item.confidence,
             last_checkin_at=(None if item.last_checkin_at is None
                              else item.last_checkin_at.timestamp()),
             title=item.title, unit=item.unit)
     if isinstance(item, contract.Contribution):
-        return ContributionState(item.id, item.version, ItemType(item.child_type),
-                                 item.child_id, ItemType(item.parent_type), item.parent_id,
+        return ContributionState(item.id, item.version, _ITEM_TYPES[item.child_type],
+                                 item.child_id, _ITEM_TYPES[item.parent_type], item.parent_id,
                                  item.weight)
     return LinkState(item.id, item.version, item.kind, item.from_type, item.from_id,
                      item.from_department, item.to_type, item.to_id, item.to_department)
