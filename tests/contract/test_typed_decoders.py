@@ -207,6 +207,7 @@ HOSTILE = st.one_of(
     st.integers(-10**400, -10**300), st.floats(), st.sampled_from([math.nan, math.inf, -math.inf]),
     st.text(), st.sampled_from(["\ud800", "a\udfffb", "\x00", "x" * 100_000, "é" * 5_000,
                                 "2026-13-45T99:99:99Z", "2026-11-02T09:30:00", "9999-12-31",
+                                "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59",
                                 "", "   "]),
     st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=3), st.none(),
                                                          max_size=2),
