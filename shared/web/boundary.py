@@ -11,18 +11,19 @@ before authentication or any view, so that nothing is stored:
        RFC 8259 defines it: not UTF-8, malformed, ``NaN`` / ``Infinity`` literals
 400    ``If-Match`` / ``If-None-Match`` that is not ``*`` or a list of quoted ASCII entity
        tags; ``Idempotency-Key`` that is not 1 to 200 printable ASCII characters;
-       ``Authorization`` that is not printable ASCII of at most 4 KiB; any other header
-       value over 8 KiB (431)
+       ``Authorization`` that is not printable ASCII of at most 4 KiB
+431    any header value over 8 KiB
 422    JSON that parses but no service stores: nested deeper than ``max_depth`` (32),
        integers beyond +-(2**63 - 1), numbers beyond a double (``1e400``), text (keys
        included) holding lone surrogates, NUL or other control characters (C0 and C1)
        other than tab, line feed and carriage return; ``errors`` names the member
 =====  ==================================================================================
 
-Which text a field accepts beyond that (single-line names refuse newlines too) and which
-dates (``EARLIEST_DATE`` to ``LATEST_DATE``) are the schemas' business, with the validators
-here. The same module owns the app's JSON provider: it reads bodies with these rules and
-refuses to write ``NaN`` or ``Infinity`` (a logged, counted error, never invalid JSON).
+Which text a field accepts beyond that (``single_line`` names refuse line breaks too) and
+which dates (``within_calendar``: ``EARLIEST_DATE`` to ``LATEST_DATE``) are the schemas'
+business, with the validators at the end of this module. The module also owns the app's
+JSON provider: it reads bodies with these rules and refuses to write ``NaN`` or
+``Infinity`` (a logged, counted error, never invalid JSON).
 """
 
 from __future__ import annotations
@@ -271,3 +272,10 @@ def single_line(value: str) -> None:
     """A marshmallow validator for names, titles and keys: no control character at all."""
     if FORBIDDEN_IN_LINE.search(value):
         raise ValidationError("must not contain control characters")
+
+
+def multi_line(value: str) -> None:
+    """A marshmallow validator for notes and descriptions: line breaks and tabs allowed."""
+    if FORBIDDEN_TEXT.search(value):
+        raise ValidationError("must not contain control characters other than line breaks "
+                              "and tabs")

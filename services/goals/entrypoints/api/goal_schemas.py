@@ -23,22 +23,14 @@ from services.goals.domain.goals import (
 )
 from services.goals.domain.graph import MAX_LINK_NOTE, ItemType, LinkKind
 from services.goals.domain.model import CYCLE_KEY, DEPARTMENT_KEY
-
-
-def single_line(value: str) -> None:
-    """Names and titles are shown to people: no newline, NUL or other control character."""
-    if any(ord(character) < 32 or ord(character) == 127 for character in value):
-        raise ValidationError("must not contain control characters")
-
-
-def no_nul(value: str) -> None:
-    """Multi-line text may hold newlines and tabs, never NUL (PostgreSQL text refuses it)."""
-    if "\x00" in value:
-        raise ValidationError("must not contain NUL characters")
+from shared.web.boundary import multi_line as multi_line_text
+from shared.web.boundary import single_line
 
 
 def text(minimum: int, maximum: int, *, multi_line: bool = False) -> list[Any]:
-    return [validate.Length(min=minimum, max=maximum), no_nul if multi_line else single_line]
+    """Names and titles are single lines; notes and descriptions may hold line breaks."""
+    return [validate.Length(min=minimum, max=maximum),
+            multi_line_text if multi_line else single_line]
 
 
 TITLE = text(1, MAX_TITLE)

@@ -10,16 +10,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.goals.domain.access import Role
 from services.goals.domain.model import CYCLE_KEY, DEPARTMENT_KEY
-from shared.web.boundary import EARLIEST_DATE, LATEST_DATE, within_calendar
+from shared.web.boundary import EARLIEST_DATE, LATEST_DATE, single_line, within_calendar
 
-
-def _no_control_characters(value: str) -> None:
-    """Names are shown to people and stored as text: no NUL, newline or other control code."""
-    if any(ord(character) < 32 or ord(character) == 127 for character in value):
-        raise ValidationError("must not contain control characters")
-
-
-NAME: list[Callable[[Any], Any]] = [validate.Length(min=1, max=100), _no_control_characters]
+NAME: list[Callable[[Any], Any]] = [validate.Length(min=1, max=100), single_line]
 
 
 class DepartmentSchema(Schema):
