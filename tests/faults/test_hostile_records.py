@@ -91,6 +91,7 @@ HOSTILE: dict[str, bytes | None] = {
     "check-in with data of the wrong shape": _json(_envelope(
         type=EventType.KEY_RESULT_CHECKED_IN.value, data={"key_result": "x", "value": []})),
 }
+ODD_KEYS = {"not UTF-8": b"\xff\xfe\x00"}  # also sent with a key that is not text either
 
 # -- generated records ---------------------------------------------------------------------
 
@@ -134,6 +135,7 @@ class DeadLetterWatch:
         self.consumer.assign(partitions)
         self.consumer.seek_to_beginning(*partitions)
         self.seen: dict[tuple[int, int], dict[str, bytes]] = {}
+        self.keys: dict[tuple[int, int], bytes | None] = {}
 
     def read(self) -> dict[tuple[int, int], dict[str, bytes]]:
         for records in self.consumer.poll(timeout_ms=100).values():
@@ -142,6 +144,7 @@ class DeadLetterWatch:
                 source = (int(headers["okr-dlq-source-partition"]),
                           int(headers["okr-dlq-source-offset"]))
                 self.seen[source] = headers
+                self.keys[source] = record.key
         return self.seen
 
     def wait_for(self, sources: set[tuple[int, int]], consumer: Child, timeout: float) -> None:
@@ -157,8 +160,8 @@ class DeadLetterWatch:
         self.consumer.close()
 
 
-def _send(producer: KafkaProducer, value: bytes | None) -> tuple[int, int]:
-    sent = producer.send(Topic.GOALS.value, key=KEY, value=value).get(timeout=10)
+def _send(producer: KafkaProducer, value: bytes | None, key: bytes = KEY) -> tuple[int, int]:
+    sent = producer.send(Topic.GOALS.value, key=key, value=value).get(timeout=10)
     return sent.partition, sent.offset
 
 
@@ -182,6 +185,8 @@ def _feed_hostile_records(kafka: KafkaSettings, consumer: Child, metrics_port: i
     watch = DeadLetterWatch(kafka)
     try:
         sent = {name: _send(producer, value) for name, value in HOSTILE.items()}
+        odd_keys = {_send(producer, HOSTILE[name], key): key for name, key in ODD_KEYS.items()}
+        watch.wait_for(set(odd_keys), consumer, 30)
         watch.wait_for(set(sent.values()), consumer, 30)
 
         @settings(max_examples=12, deadline=None, database=None,
@@ -205,6 +210,7 @@ def _feed_hostile_records(kafka: KafkaSettings, consumer: Child, metrics_port: i
         assert reason and len(reason) <= 300, (name, reason)
         assert reason.decode("ascii").isprintable(), (name, reason)
         assert dead[source]["okr-dlq-source-topic"] == Topic.GOALS.value.encode()
+    assert {source: watch.keys[source] for source in odd_keys} == odd_keys  # copied as is
     huge = dead[sent["huge value (1.5 MB)"]]["okr-dlq-reason"].decode()
     assert "over the limit" in huge and "record not copied" in huge, huge
     wait_until(lambda: _lag_drained(metrics_port), 15, "the consumer's lag to drain to 0")
