@@ -13,7 +13,8 @@ from services.goals.adapters.token_cache import TokenCache, token_cache_for
 from services.goals.config import SERVICE, GoalsConfig
 from services.goals.service_layer.unit_of_work import UnitOfWork
 from shared.messaging.relay import OutboxRelay
-from shared.persistence.engine import create_database_engine, is_sqlite
+from shared.persistence.dialects import is_postgresql
+from shared.persistence.engine import create_database_engine
 from shared.persistence.outbox import Outbox
 
 
@@ -66,6 +67,6 @@ def bootstrap(config: GoalsConfig | None = None) -> Goals:
     config = config or GoalsConfig.from_env()
     engine = create_database_engine(config.database_url)
     outbox = Outbox(tables.plumbing.outbox)
-    wakeup = None if is_sqlite(engine) else RelayWakeup(SERVICE, engine, outbox)
+    wakeup = RelayWakeup(SERVICE, engine, outbox) if is_postgresql(engine) else None
     return Goals(config=config, engine=engine, outbox=outbox, wakeup=wakeup,
                  token_cache=token_cache_for(engine, SERVICE, config.token_cache_seconds))

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Insert, Select, Table, bindparam, func, inser
 
 from services.goals.adapters.repositories import save_versioned
 from services.goals.domain.errors import StaleVersion
+from shared.persistence.dialects import has_writable_ctes
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class PendingWrites:
         if not inserts and not updates:
             return
         tables = [table for table, _ in inserts]
-        if (connection.dialect.name == "postgresql" and len(updates) == 1 and inserts
+        if (has_writable_ctes(connection) and len(updates) == 1 and inserts
                 and len(set(tables)) == len(tables)):
             _write_in_one_statement(connection, updates[0], inserts)
             return

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, func, or_, select, tuple_
+from sqlalchemy import Connection, Row, Select, bindparam, delete, or_, select, tuple_
 
 from services.goals.adapters import tables
 from services.goals.adapters.changes import PendingWrites
@@ -24,6 +24,7 @@ from services.goals.domain.goals import (
     ObjectiveStatus,
 )
 from services.goals.domain.graph import Contribution, ItemType, Link, LinkKind, Node
+from shared.persistence.dialects import advisory_xact_lock
 
 
 @dataclass(frozen=True)
@@ -209,12 +210,9 @@ class ContributionRepository:
         """Hold the roll-up graph's lock until the transaction ends: the checks of a change
         of the graph (no cycle, same unit in a sum) see every change committed before.
 
-        On PostgreSQL a transaction-scoped advisory lock; SQLite needs none, since a writing
-        unit of work begins with ``BEGIN IMMEDIATE`` and so writers already take turns.
+        See :func:`shared.persistence.dialects.advisory_xact_lock` for each database.
         """
-        if self.connection.dialect.name == "postgresql":
-            self.connection.execute(select(func.pg_advisory_xact_lock(
-                func.hashtextextended("okr.goals.graph", 0))))
+        advisory_xact_lock(self.connection, "okr.goals.graph")
 
     def get(self, contribution_id: str) -> Contribution | None:
         t = tables.contributions

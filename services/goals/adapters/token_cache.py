@@ -30,11 +30,12 @@ import time
 from collections.abc import Callable
 
 import psycopg
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
 from services.goals.domain.access import Principal
 from shared.observability.metrics import HANDLED_ERRORS
+from shared.persistence.dialects import is_postgresql, notify_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +183,11 @@ class TokenCache:
 
 def notify_revoked(connection: Connection, token_id: str) -> None:
     """Tell every goals process, when this transaction commits, that a token was revoked."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(select(func.pg_notify(CHANNEL, token_id)))
+    notify_on_commit(connection, CHANNEL, token_id)
 
 
 def token_cache_for(engine: Engine, service: str, ttl_seconds: float) -> TokenCache | None:
     """A token cache for a PostgreSQL database with a positive time to live, else None."""
-    if ttl_seconds <= 0 or engine.dialect.name != "postgresql":
+    if ttl_seconds <= 0 or not is_postgresql(engine):
         return None
     return TokenCache(engine, service, ttl_seconds)

@@ -36,7 +36,8 @@ from services.goals.adapters.repositories import (
 from services.goals.domain.access import Principal
 from shared.cloudevents import new_event
 from shared.contract import EventType
-from shared.persistence.engine import is_sqlite, writing
+from shared.persistence.dialects import continue_or_begin
+from shared.persistence.engine import writing
 from shared.persistence.outbox import Outbox
 
 
@@ -74,7 +75,7 @@ class UnitOfWork:
             self._transaction = self._connection.begin()
         else:
             self._connection = self._given
-            self._transaction = self._continue_or_begin(self._given)
+            self._transaction = continue_or_begin(self._given, writes=self._writes)
         self._pending = PendingWrites()
         self.departments = DepartmentRepository(self._connection)
         self.cycles = CycleRepository(self._connection)
@@ -97,25 +98,6 @@ class UnitOfWork:
             self._transaction.rollback()
         if self._given is None:
             self._connection.close()
-
-    def _continue_or_begin(self, connection: Connection) -> RootTransaction:
-        """The transaction a read left open on this connection, or a new one.
-
-        Continuing it is the same as beginning anew on PostgreSQL (read committed: each
-        statement sees what is committed; a read wrote nothing), and saves a ROLLBACK and a
-        BEGIN. A SQLite writer needs ``BEGIN IMMEDIATE`` rather than the read's deferred
-        transaction, so it ends that one first.
-        """
-        current = connection.get_transaction()
-        if current is not None and (not current.is_active or
-                                    (self._writes and is_sqlite(connection.engine))):
-            current.rollback()
-            current = None
-        if current is None:
-            connection.execution_options(
-                sqlite_begin="IMMEDIATE" if self._writes else "DEFERRED")
-            current = connection.begin()
-        return current
 
     def commit(self) -> None:
         assert self._connection is not None and self._transaction is not None
