@@ -33,37 +33,18 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import requests
 from flask import Flask, Response, g, request
 
 from shared.config import AuthSettings
+from shared.identity import Caller  # defined there, still importable from here
 from shared.observability.metrics import HANDLED_ERRORS
 from shared.web.problems import problem
 
 log = logging.getLogger(__name__)
 
 NEGATIVE_TTL_SECONDS = 5.0
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who sent a request, as the goals service knows the token."""
-
-    name: str
-    role: str  # "admin" | "head" | "viewer"
-    department: str | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    def may_write_for(self, department: str | None) -> bool:
-        """Admins write anything; heads only what belongs to their own department."""
-        if self.is_admin:
-            return True
-        return self.role == "head" and department is not None and department == self.department
 
 
 class AuthorityUnavailable(Exception):
