@@ -8,9 +8,9 @@ from sqlalchemy import Engine
 
 from services.metrics.adapters import tables
 from services.metrics.config import SERVICE, MetricsConfig
-from services.metrics.domain.clock import Clock, system_clock
 from services.metrics.service_layer.projection import RollupProjection
 from services.metrics.service_layer.rollup_events import RollupEvents
+from shared.clock import Clock, system_clock
 from shared.contract import Topic
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.relay import OutboxRelay

@@ -7,7 +7,23 @@ does; say in its docstring what each database does.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, Engine, RootTransaction, func, select
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    RootTransaction,
+    Select,
+    Table,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+SelectT = TypeVar("SelectT", bound=Select[Any])
 
 
 def is_postgresql(bind: Connection | Engine) -> bool:
@@ -57,3 +73,85 @@ def continue_or_begin(connection: Connection, *, writes: bool) -> RootTransactio
         connection.execution_options(sqlite_begin="IMMEDIATE" if writes else "DEFERRED")
         current = connection.begin()
     return current
+
+
+# -- INSERT ... ON CONFLICT (both databases have it; SQLAlchemy builds it per dialect) -------
+
+def conflict_insert(connection: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An ``INSERT`` into ``table`` that takes ``ON CONFLICT`` clauses, in the connection's
+    dialect (PostgreSQL's and SQLite's constructs differ in SQLAlchemy, not in SQL)."""
+    if is_postgresql(connection):
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+           keys: Sequence[str], *, keep_greater: str | None = None,
+           add_up: str | None = None) -> None:
+    """Insert ``rows`` (one statement); on a key conflict overwrite the row's other columns
+    named in the rows, except that ``keep_greater`` keeps the larger of the old and new
+    value (PostgreSQL ``GREATEST``, SQLite's two-argument ``MAX``) and ``add_up`` adds the
+    new value to the old."""
+    if not rows:
+        return
+    statement = conflict_insert(connection, table)
+    excluded = statement.excluded
+    updates: dict[str, Any] = {name: excluded[name] for name in rows[0] if name not in keys}
+    if keep_greater is not None:
+        greatest = func.greatest if is_postgresql(connection) else func.max
+        updates[keep_greater] = greatest(table.c[keep_greater], excluded[keep_greater])
+    if add_up is not None:
+        updates[add_up] = table.c[add_up] + excluded[add_up]
+    connection.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates),
+                       list(rows))
+
+
+def insert_ignoring_duplicates(connection: Connection, table: Table,
+                               values: Mapping[str, Any]) -> bool:
+    """Insert the row unless a unique key already holds it; True when it was inserted."""
+    result = connection.execute(conflict_insert(connection, table).on_conflict_do_nothing(),
+                                dict(values))
+    return bool(result.rowcount)
+
+
+def insert_many_ignoring_duplicates(connection: Connection, table: Table,
+                                    rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert the rows (one statement, many parameter sets), skipping those already held."""
+    if rows:
+        connection.execute(conflict_insert(connection, table).on_conflict_do_nothing(),
+                           list(rows))
+
+
+# -- locking ---------------------------------------------------------------------------------
+
+_ADVISORY_XACT_LOCKS = text(
+    "SELECT count(pg_advisory_xact_lock(lock_key)) FROM (SELECT hashtextextended(name, 0) "
+    "AS lock_key FROM unnest(CAST(:names AS text[])) AS name ORDER BY lock_key) AS ordered")
+
+
+def advisory_xact_locks(connection: Connection, names: Iterable[str]) -> None:
+    """Hold the locks called ``names`` until the transaction ends, taken in one statement
+    and one order (their hashes'), so two transactions locking overlapping sets cannot
+    deadlock. PostgreSQL: transaction-scoped advisory locks; SQLite: nothing, writers
+    already take turns (``BEGIN IMMEDIATE``)."""
+    if is_postgresql(connection):
+        listed = list(names)
+        if listed:
+            connection.execute(_ADVISORY_XACT_LOCKS, {"names": listed})
+
+
+def skipping_locked(connection: Connection, query: SelectT) -> SelectT:
+    """``query`` with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL: rows another transaction
+    holds are passed over, so workers never wait on each other); unchanged on SQLite, whose
+    writers take turns anyway."""
+    if is_postgresql(connection):
+        return query.with_for_update(skip_locked=True)
+    return query
+
+
+# -- types -----------------------------------------------------------------------------------
+
+def stores_naive_datetimes(dialect: Dialect) -> bool:
+    """SQLite keeps datetimes without an offset (this platform stores them in UTC);
+    PostgreSQL's ``timestamptz`` keeps aware ones."""
+    return dialect.name == "sqlite"

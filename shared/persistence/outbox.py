@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy import Connection, Table, func, select
 
 from shared.cloudevents import CloudEvent
 from shared.contract import TOPIC_OF, EventType
+from shared.persistence.dialects import notify_on_commit
 
 #: PostgreSQL channel the relay listens on; NOTIFY is delivered only when the writing
 #: transaction commits, so the relay wakes exactly when there is something to publish.
@@ -50,8 +51,7 @@ class Outbox:
 
     def notify(self, connection: Connection) -> None:
         """Wake the relay (PostgreSQL NOTIFY, delivered when the transaction commits)."""
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+        notify_on_commit(connection, NOTIFY_CHANNEL)
 
     def pending_count(self, connection: Connection) -> int:
         query = (select(func.count()).select_from(self.table)

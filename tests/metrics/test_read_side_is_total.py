@@ -30,12 +30,13 @@ from services.metrics.domain.rollup import RollupGraph
 from services.metrics.entrypoints.api.app import create_app
 from services.metrics.entrypoints.api.rollups import RollupSchema, RollupTreeSchema
 from services.metrics.service_layer.projection import empty_read_model
+from shared.clock import FakeClock
 from shared.persistence.engine import writing
 from shared.web.remote_auth import TokenIntrospector
 from tests.conftest import ADMIN_TOKEN
 from tests.metrics import goal_events as ge
 from tests.metrics.read_model import apply_events
-from tests.unit.metrics.builders import FakeClock, apply
+from tests.unit.metrics.builders import apply
 from tests.unit.metrics.test_incremental_equals_full_recompute import objectives
 from tests.unit.metrics.test_rollup_is_total import contributions, cycles, key_results, moments
 

@@ -13,10 +13,10 @@ from sqlalchemy import select
 
 from services.metrics.adapters import tables
 from services.metrics.bootstrap import Metrics
+from shared.clock import FakeClock
 from shared.contract import EventType
 from tests.metrics import goal_events as ev
 from tests.metrics.conftest import objective_row, wait_for
-from tests.unit.metrics.builders import FakeClock
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -55,7 +55,7 @@ def test_status_tick_publishes_status_changed_when_time_alone_moves_an_objective
     wait_for(ticking.is_set, 10, "a status tick")
     assert len(_status_changes(metrics)) == 1  # nothing moved: nothing published
 
-    clock.set(datetime(2026, 10, 31, tzinfo=UTC))  # a third of Q4 gone, 0.2 done
+    clock.now = datetime(2026, 10, 31, tzinfo=UTC)  # a third of Q4 gone, 0.2 done
     wait_for(lambda: len(_status_changes(metrics)) == 2, 10, "the tick to publish")
     change = _status_changes(metrics)[1]
     assert change["subject"] == f"objective/{objective_id}"
@@ -65,7 +65,7 @@ def test_status_tick_publishes_status_changed_when_time_alone_moves_an_objective
     assert change["data"]["expected_progress"] > 0.3
     assert objective_row(metrics, objective_id).status == "at_risk"
 
-    clock.set(datetime(2026, 11, 16, tzinfo=UTC))  # half of Q4 gone
+    clock.now = datetime(2026, 11, 16, tzinfo=UTC)  # half of Q4 gone
     wait_for(lambda: len(_status_changes(metrics)) == 3, 10, "the next status change")
     assert _status_changes(metrics)[2]["data"]["previous_status"] == "at_risk"
     assert _status_changes(metrics)[2]["data"]["status"] == "off_track"

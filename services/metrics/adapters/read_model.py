@@ -7,12 +7,11 @@ costs a handful of statements whatever its size.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Table, delete, select
 
 from services.metrics.adapters import tables
 from services.metrics.domain.goal_items import (
@@ -28,30 +27,10 @@ from services.metrics.domain.goal_items import (
 from services.metrics.domain.graph import KeyResultNode, ObjectiveNode
 from services.metrics.domain.progress import WeightedSum
 from services.metrics.domain.rollup import RollupGraph
+from shared.persistence.dialects import upsert
 
 CHUNK = 500  # ids per IN (...) list: far below every parameter limit
 STREAM_ROWS = 10_000
-
-
-def upsert(connection: Connection, table: Table, rows: Sequence[dict[str, Any]],
-           keys: Sequence[str], *, keep_greater: str | None = None,
-           add_up: str | None = None) -> None:
-    """Insert ``rows``; on a key conflict overwrite the row (``keep_greater``: keep the
-    larger value of that column; ``add_up``: add the new value to the old)."""
-    if not rows:
-        return
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    excluded = statement.excluded
-    updates: dict[str, Any] = {c.name: excluded[c.name] for c in table.columns
-                               if c.name not in keys}
-    if keep_greater is not None:
-        greatest = func.greatest if dialect is postgresql else func.max
-        updates[keep_greater] = greatest(table.c[keep_greater], excluded[keep_greater])
-    if add_up is not None:
-        updates[add_up] = table.c[add_up] + excluded[add_up]
-    connection.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates),
-                       list(rows))
 
 
 def delete_ids(connection: Connection, table: Table, ids: Iterable[str],

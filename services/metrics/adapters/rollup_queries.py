@@ -6,7 +6,6 @@ moment; progress, status and confidence are what the consumer last computed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -16,16 +15,10 @@ from sqlalchemy import ColumnElement, Connection, Engine, Row, func, or_, select
 from services.metrics.adapters import tables
 from services.metrics.domain.progress import reported
 from services.metrics.domain.status import CycleWindow, expected_progress
+from shared.clock import Clock, system_clock
 
 NO_DATA = "no_data"
 MAX_DEPTH = 5
-
-Clock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 @dataclass(frozen=True)
 class RollupFilter:
@@ -35,7 +28,7 @@ class RollupFilter:
 
 
 class RollupQueries:
-    def __init__(self, engine: Engine, clock: Clock = _utc_now) -> None:
+    def __init__(self, engine: Engine, clock: Clock = system_clock) -> None:
         self.engine = engine
         self.clock = clock
 

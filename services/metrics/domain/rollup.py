@@ -37,7 +37,6 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from services.metrics.domain.clock import Clock, system_clock
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -62,6 +61,7 @@ from services.metrics.domain.status import (
     expected_progress,
     status_of,
 )
+from shared.clock import Clock, system_clock
 
 Node = ObjectiveNode | KeyResultNode
 

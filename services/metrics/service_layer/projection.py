@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, delete
 
 from services.metrics.adapters import read_model, tables
-from services.metrics.domain.clock import Clock, system_clock
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -36,6 +35,7 @@ from services.metrics.service_layer.goal_events import (
     refuse_version_jumps,
 )
 from services.metrics.service_layer.rollup_events import RollupEvents
+from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
 from shared.persistence.engine import writing
 

@@ -14,22 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, or_, select, text, update
+from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
 
 from services.notifications.adapters import tables
-from services.notifications.adapters.upserts import (
+from services.notifications.domain.notices import Notice
+from shared.persistence.dialects import (
+    advisory_xact_locks,
     insert_ignoring_duplicates,
     insert_many_ignoring_duplicates,
+    skipping_locked,
 )
-from services.notifications.domain.notices import Notice
 
 D = tables.deliveries
 ITEMS = tables.digest_items
-#: Advisory-lock keys of the per-recipient hourly caps (PostgreSQL), see ``lock_recipients``.
+#: Advisory-lock names of the per-recipient hourly caps (PostgreSQL), see ``lock_recipients``.
 CAP_LOCK_PREFIX = "okr-notifications-cap:"
-_LOCK_RECIPIENTS = text(
-    "SELECT count(pg_advisory_xact_lock(lock_key)) FROM (SELECT hashtextextended(name, 0) "
-    "AS lock_key FROM unnest(CAST(:keys AS text[])) AS name ORDER BY lock_key) AS ordered")
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 STATUSES = (PENDING, DELIVERED, DEAD)
@@ -123,10 +122,8 @@ class DeliveryRepository:
         their commit, so each counts the other's immediate deliveries and together they
         never exceed the hourly cap. Locks are taken in one order, so two workers cannot
         deadlock; SQLite runs one writer at a time anyway."""
-        if self.connection.dialect.name != "postgresql" or not recipients:
-            return
-        self.connection.execute(_LOCK_RECIPIENTS, {
-            "keys": [CAP_LOCK_PREFIX + recipient for recipient in recipients]})
+        advisory_xact_locks(self.connection,
+                            [CAP_LOCK_PREFIX + recipient for recipient in recipients])
 
     def immediate_since(self, recipients: set[str], since: datetime) -> dict[str, int]:
         """Immediate (non-digest) deliveries made for each recipient since ``since``."""
@@ -153,8 +150,7 @@ class DeliveryRepository:
                  .where(ITEMS.c.subscription_id == subscription_id,
                         ITEMS.c.delivery_id.is_(None))
                  .order_by(ITEMS.c.position))
-        if self.connection.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)  # another worker's digest
+        query = skipping_locked(self.connection, query)  # another worker's digest
         rows = self.connection.execute(query).all()
         if rows:
             self.connection.execute(update(ITEMS).where(
@@ -174,8 +170,7 @@ class DeliveryRepository:
             D.c.status == PENDING, D.c.next_attempt_at <= now,
             or_(D.c.lease_until.is_(None), D.c.lease_until < now))
             .order_by(D.c.next_attempt_at).limit(limit))
-        if self.connection.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
+        due = skipping_locked(self.connection, due)
         ids = list(self.connection.execute(due).scalars())
         if not ids:
             return []

@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, or_, select, update
 
 from services.notifications.adapters import tables
-from services.notifications.adapters.upserts import insert_ignoring_duplicates, upsert
 from services.notifications.domain.subscriptions import (
     Channel,
     DeliveryMode,
     Filters,
     Subscription,
 )
+from shared.persistence.dialects import insert_ignoring_duplicates, upsert
 
 T = tables.subscriptions
 
@@ -114,7 +114,7 @@ class GoalReadModel:
                                   "cycle": cycle}
         if status is not None:
             values["status"] = status
-        upsert(self.connection, tables.objectives, values, ["id"])
+        upsert(self.connection, tables.objectives, [values], ["id"])
 
     def remove_objective(self, objective_id: str) -> None:
         self.connection.execute(delete(tables.objectives)
@@ -130,7 +130,7 @@ class GoalReadModel:
 
     def put_key_result(self, key_result_id: str, objective_id: str, title: str) -> None:
         upsert(self.connection, tables.key_results,
-               {"id": key_result_id, "objective_id": objective_id, "title": title}, ["id"])
+               [{"id": key_result_id, "objective_id": objective_id, "title": title}], ["id"])
 
     def remove_key_result(self, key_result_id: str) -> None:
         self.connection.execute(delete(tables.key_results)

@@ -35,8 +35,8 @@ from services.notifications.domain.messages import Message
 from services.notifications.domain.outcomes import Outcome, Sender
 from services.notifications.domain.subscriptions import Subscription
 from services.notifications.service_layer.digests import flush_due_digests
-from services.notifications.service_layer.handling import Clock, utc_now
 from services.notifications.service_layer.outcome_events import outcome_event
+from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
 from shared.messaging.backoff import Backoff
 from shared.observability.logging import log_context
@@ -54,7 +54,7 @@ _OUTCOME_LABEL = {DELIVERED: "delivered", PENDING: "retried", DEAD: "dead"}
 class DeliveryLoop:
     def __init__(self, *, engine: Engine, outbox: Outbox, settings: DeliverySettings,
                  senders: Mapping[str, Sender], event_source: str,
-                 clock: Clock = utc_now) -> None:
+                 clock: Clock = system_clock) -> None:
         self.engine = engine
         self.outbox = outbox
         self.settings = settings

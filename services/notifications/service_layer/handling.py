@@ -7,8 +7,7 @@ unique key (subscription, event) makes a redelivered event change nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import Connection
 
@@ -19,13 +18,8 @@ from services.notifications.domain.notices import Notice
 from services.notifications.domain.subscriptions import Subscription
 from services.notifications.domain.throttling import Route, route
 from services.notifications.service_layer.interpreting import record_and_explain
+from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class NotificationHandler:
@@ -37,7 +31,7 @@ class NotificationHandler:
     is counted, so workers never deadlock on them and never exceed a cap together.
     """
 
-    def __init__(self, hourly_cap: int, clock: Clock = utc_now) -> None:
+    def __init__(self, hourly_cap: int, clock: Clock = system_clock) -> None:
         self.hourly_cap = hourly_cap
         self.clock = clock
         self._index = SubscriptionIndex()

@@ -22,9 +22,9 @@ from services.notifications.domain.subscriptions import (
     Subscription,
 )
 from services.notifications.domain.targets import TargetPolicy, check_webhook_url
-from services.notifications.service_layer.handling import Clock, utc_now
+from shared.clock import Clock, system_clock
+from shared.identity import Caller
 from shared.persistence.engine import writing
-from shared.web.remote_auth import Caller
 
 
 def _require_write(caller: Caller, department: str | None) -> None:
@@ -38,7 +38,7 @@ def _require_write(caller: Caller, department: str | None) -> None:
 
 def create_subscription(engine: Engine, caller: Caller, policy: TargetPolicy,
                         default_digest_seconds: int, fields: dict[str, Any],
-                        clock: Clock = utc_now) -> Subscription:
+                        clock: Clock = system_clock) -> Subscription:
     department = fields.get("department")
     if department is None and caller.role == "head":
         department = caller.department
@@ -58,7 +58,7 @@ def create_subscription(engine: Engine, caller: Caller, policy: TargetPolicy,
 
 def update_subscription(engine: Engine, caller: Caller, policy: TargetPolicy,
                         subscription_id: str, changes: dict[str, Any],
-                        expected_version: int, clock: Clock = utc_now) -> Subscription:
+                        expected_version: int, clock: Clock = system_clock) -> Subscription:
     """Change a subscription read at ``expected_version``; StaleVersion if it changed since."""
     with writing(engine).begin() as connection:
         repository = SubscriptionRepository(connection)
@@ -116,7 +116,7 @@ def list_deliveries(engine: Engine, *, status: str | None, subscription_id: str 
 
 
 def retry_delivery(engine: Engine, caller: Caller, delivery_id: str,
-                   clock: Clock = utc_now) -> Delivery:
+                   clock: Clock = system_clock) -> Delivery:
     """Send a delivery again as soon as possible, under the same id (``webhook-id``)."""
     with writing(engine).begin() as connection:
         deliveries = DeliveryRepository(connection)

@@ -16,23 +16,11 @@ from services.metrics.domain.goal_items import (
 )
 from services.metrics.domain.rollup import RollupGraph
 from services.metrics.domain.status import StatusThresholds
+from shared.clock import FakeClock
 
 NOW = datetime(2026, 11, 15, tzinfo=UTC)
 Q4 = CycleState(key="2026-Q4", version=1, starts_on=date(2026, 10, 1),
                 ends_on=date(2026, 12, 31))
-
-
-class FakeClock:
-    """The clock port's fake: stands still until the test winds it forward."""
-
-    def __init__(self, now: datetime = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, now: datetime) -> None:
-        self.now = now
 
 
 def graph_at(now: datetime | FakeClock = NOW,

@@ -35,7 +35,7 @@ from services.metrics.domain.status import (
     expected_progress,
     status_of,
 )
-from tests.unit.metrics.builders import FakeClock
+from shared.clock import FakeClock
 from tests.unit.metrics.test_incremental_equals_full_recompute import (
     CONTRIBUTIONS,
     CYCLES,
@@ -236,7 +236,7 @@ def test_incremental_rollup_equals_full_recompute_over_the_whole_accepted_range(
         if operation[0] == "reassess_statuses":
             moment = operation[1]
             assert isinstance(moment, datetime)
-            clock.set(moment)
+            clock.now = moment
             graph.reassess_statuses()
         else:
             run(graph, operation, step)

@@ -14,7 +14,8 @@ from services.metrics.domain.status import (
     expected_progress,
     status_of,
 )
-from tests.unit.metrics.builders import Q4, FakeClock, apply, graph_at, key_result, objective
+from shared.clock import FakeClock
+from tests.unit.metrics.builders import Q4, apply, graph_at, key_result, objective
 
 DEFAULTS = StatusThresholds()
 QUARTER = CycleWindow(date(2026, 10, 1), date(2026, 12, 31))  # 92 days
@@ -96,7 +97,7 @@ def test_statuses_move_as_time_passes_and_cycle_dates_change() -> None:
     apply(graph, Q4, objective("o"), key_result("k", "o", current=20))
     node = graph.objective("o")
     assert node is not None and node.status is Status.ON_TRACK
-    clock.set(datetime(2026, 11, 16, tzinfo=UTC))
+    clock.now = datetime(2026, 11, 16, tzinfo=UTC)
     changes = graph.reassess_statuses()
     assert (changes["o"].status_before, changes["o"].status) == (Status.ON_TRACK,
                                                                  Status.OFF_TRACK)
