@@ -51,7 +51,6 @@ from services.notifications.domain.subscriptions import (
     Subscription,
 )
 from services.notifications.entrypoints.cli import MIGRATIONS
-from services.notifications.service_layer.handling import NotificationHandler
 from shared.cloudevents import new_event
 from shared.contract import EventType
 from shared.persistence.engine import writing
@@ -178,7 +177,7 @@ def _delivery_loop(container: Notifications, url: str, count: int) -> float:
             secret=SECRET, filters=Filters(), mode=DeliveryMode.IMMEDIATE,
             digest_interval_seconds=3600, created_by="bench", now=datetime.now(UTC))
         SubscriptionRepository(connection).add(subscription)
-    handler = NotificationHandler(hourly_cap=10**9)
+    handler = container.handler(hourly_cap=10**9)
     with writing(container.engine).begin() as connection:
         for _ in range(count):
             handler(_status_change(str(uuid.uuid4()), "off_track"), connection)
@@ -302,7 +301,7 @@ def run_matching(database: str, options: NotificationBenchOptions) -> BenchResul
         try:
             with writing(container.engine).begin() as connection:
                 SubscriptionRepository(connection).add_many(subscriptions)
-            handler = NotificationHandler(hourly_cap=10)
+            handler = container.handler(hourly_cap=10)
             events = [_status_change(rng.choice(objectives), rng.choice(STATUSES))
                       for _ in range(options.handled_events)]
             with writing(container.engine).begin() as connection:  # index built, warm

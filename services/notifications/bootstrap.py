@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from services.notifications.adapters import tables
 from services.notifications.adapters.email import EmailSender
-from services.notifications.adapters.webhooks import WebhookSender
+from services.notifications.adapters.unit_of_work import SqlUnitOfWork
+from services.notifications.adapters.webhooks import WebhookSender, refused_address
 from services.notifications.config import CONSUMER_GROUP, SERVICE, NotificationsConfig
 from services.notifications.domain.subscriptions import Channel
 from services.notifications.service_layer.delivering import DeliveryLoop
 from services.notifications.service_layer.handling import NotificationHandler
+from services.notifications.service_layer.subscriptions import AddressCheck
 from shared.contract import Topic
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.relay import OutboxRelay
@@ -27,19 +29,35 @@ class Notifications:
     config: NotificationsConfig
     engine: Engine
     outbox: Outbox
+    check_address: AddressCheck = refused_address
+    """Why a webhook may not call an address (resolving its host now), or None."""
+
+    def unit_of_work(self, connection: Connection | None = None, *,
+                     writes: bool = True) -> SqlUnitOfWork:
+        """A unit of work on its own transaction, or inside ``connection``'s."""
+        return SqlUnitOfWork(self.engine, self.outbox, connection=connection, writes=writes)
+
+    def reading(self) -> SqlUnitOfWork:
+        """A unit of work for reads only: no write lock taken, nothing to commit."""
+        return self.unit_of_work(writes=False)
+
+    def handler(self, hourly_cap: int | None = None) -> NotificationHandler:
+        """The consumer's handler (``hourly_cap``: the configured cap unless given)."""
+        cap = self.config.delivery.hourly_cap if hourly_cap is None else hourly_cap
+        return NotificationHandler(cap, self.unit_of_work)
 
     def consumer(self) -> ConsumerRunner:
         return ConsumerRunner(
             service=SERVICE, group_id=CONSUMER_GROUP,
             topics=[Topic.GOALS.value, Topic.ROLLUPS.value],
-            batch_handler=NotificationHandler(self.config.delivery.hourly_cap).handle_batch,
+            batch_handler=self.handler().handle_batch,
             engine=self.engine, processed_events=tables.plumbing.processed_events,
             kafka=self.config.kafka, max_records=self.config.consumer_max_records)
 
     def delivery_loop(self) -> DeliveryLoop:
         delivery = self.config.delivery
         return DeliveryLoop(
-            engine=self.engine, outbox=self.outbox, settings=delivery,
+            units=self.unit_of_work, settings=delivery,
             senders={Channel.WEBHOOK.value: WebhookSender(delivery.targets,
                                                           delivery.webhook_timeout_seconds,
                                                           delivery.ca_bundle),

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from services.metrics.service_layer.goal_events import decode as metrics_decode
-from services.notifications.service_layer.interpreting import decode as notifications_decode
+from services.notifications.service_layer.recording import decode as notifications_decode
 from shared.cloudevents import CloudEvent
 from shared.contract import SOURCE_OF, TOPIC_OF, EventType, Topic
 from shared.contract import goal_events as goals

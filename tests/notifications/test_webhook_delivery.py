@@ -45,13 +45,14 @@ def wait_until(condition: Callable[[], bool], timeout: float,
 def subscribe(container: Notifications, url: str, secret: str, **fields: object) -> str:
     body = {"recipient": "head of sales", "department": "sales", "channel": "webhook",
             "url": url, "secret": secret, **fields}
-    return create_subscription(container.engine, ADMIN, LOOPBACK, 2, body).id
+    return create_subscription(container.unit_of_work(), ADMIN, LOOPBACK, 2, body,
+                               check_address=container.check_address).id
 
 
 def consume(container: Notifications, *events: CloudEvent,
             handler: NotificationHandler | None = None) -> None:
     """Apply events as the consumer runner does: the handler inside one transaction each."""
-    handler = handler or NotificationHandler(container.config.delivery.hourly_cap)
+    handler = handler or container.handler()
     for event in events:
         with writing(container.engine).begin() as connection:
             handler(event, connection)
@@ -181,7 +182,7 @@ def test_beyond_the_hourly_cap_alarms_wait_for_the_digest_instead_of_being_dropp
     alarms = [status_changed(f"t-{i}", "off_track") for i in range(cap + 2)]
     if batched:  # as the worker applies a polled batch: one transaction
         with writing(notifications.engine).begin() as connection:
-            NotificationHandler(cap).handle_batch(alarms, connection)
+            notifications.handler(cap).handle_batch(alarms, connection)
     else:
         consume(notifications, *alarms)
     assert [d["kind"] for d in deliveries(notifications)] == ["event"] * cap
@@ -196,7 +197,7 @@ def test_two_workers_at_once_never_exceed_a_recipients_hourly_cap(
     notifications: Notifications, receiver: WebhookReceiver
 ) -> None:
     subscribe(notifications, receiver.url, receiver.secret)
-    handler = NotificationHandler(hourly_cap=1)
+    handler = notifications.handler(hourly_cap=1)
     first = writing(notifications.engine).connect()
     try:
         with first.begin():

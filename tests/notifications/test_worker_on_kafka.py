@@ -83,9 +83,9 @@ def test_head_hears_by_email_when_a_supplier_item_goes_at_risk(
     smtp_server: tuple[SmtpSettings, list[EmailMessage]]
 ) -> None:
     settings, inbox = smtp_server
-    create_subscription(notifications.engine, ADMIN, LOOPBACK, 2, {
+    create_subscription(notifications.unit_of_work(), ADMIN, LOOPBACK, 2, {
         "recipient": "Head of sales", "department": "sales", "channel": "email",
-        "email": "sales-head@example.org"})
+        "email": "sales-head@example.org"}, check_address=notifications.check_address)
     own, capacity = str(uuid.uuid4()), str(uuid.uuid4())
     publish([objective_created(own), objective_created(
         capacity, departments=("production",), title="Deliver Q4 capacity")])

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
 
 from services.notifications.adapters import tables
+from services.notifications.domain.deliveries import DELIVERED, PENDING, Delivery
 from services.notifications.domain.notices import Notice
 from shared.persistence.dialects import (
     advisory_xact_locks,
@@ -30,9 +30,6 @@ ITEMS = tables.digest_items
 #: Advisory-lock names of the per-recipient hourly caps (PostgreSQL), see ``lock_recipients``.
 CAP_LOCK_PREFIX = "okr-notifications-cap:"
 
-PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
-STATUSES = (PENDING, DELIVERED, DEAD)
-
 # One constant statement (compiled once, cached): it runs for every attempt.
 _FINISH = update(D).where(
     D.c.id == bindparam("b_id"), D.c.lease_owner == bindparam("b_owner"),
@@ -41,26 +38,6 @@ _FINISH = update(D).where(
          next_attempt_at=bindparam("b_next"), last_error=bindparam("b_error"),
          lease_owner=None, lease_until=None, updated_at=bindparam("b_now"),
          delivered_at=bindparam("b_delivered"))
-
-
-@dataclass(frozen=True)
-class Delivery:
-    id: str
-    subscription_id: str
-    recipient: str
-    channel: str
-    kind: str
-    event_id: str
-    message_type: str
-    objective_id: str | None
-    payload: dict[str, Any]
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    created_at: datetime
-    updated_at: datetime
-    delivered_at: datetime | None
 
 
 def _new_delivery(delivery_id: str, subscription_id: str, recipient: str, channel: str,
@@ -84,6 +61,8 @@ def _delivery(row: Row[Any]) -> Delivery:
 
 
 class DeliveryRepository:
+    """Deliveries and digest items (the service layer's ``Deliveries``); writes at once."""
+
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 

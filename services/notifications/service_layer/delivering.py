@@ -19,30 +19,21 @@ from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.notifications.adapters.deliveries import (
-    DEAD,
-    DELIVERED,
-    PENDING,
-    Delivery,
-    DeliveryRepository,
-)
-from services.notifications.adapters.repositories import SubscriptionRepository
 from services.notifications.config import SERVICE, DeliverySettings
+from services.notifications.domain.deliveries import DEAD, DELIVERED, PENDING, Delivery
 from services.notifications.domain.messages import Message
 from services.notifications.domain.outcomes import Outcome, Sender
 from services.notifications.domain.subscriptions import Subscription
 from services.notifications.service_layer.digests import flush_due_digests
 from services.notifications.service_layer.outcome_events import outcome_event
+from services.notifications.service_layer.unit_of_work import UnitOfWorkFactory
 from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
 from shared.messaging.backoff import Backoff
 from shared.observability.logging import log_context
 from shared.observability.metrics import HANDLED_ERRORS, NOTIFICATION_ATTEMPTS
-from shared.persistence.engine import writing
-from shared.persistence.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +43,10 @@ _OUTCOME_LABEL = {DELIVERED: "delivered", PENDING: "retried", DEAD: "dead"}
 
 
 class DeliveryLoop:
-    def __init__(self, *, engine: Engine, outbox: Outbox, settings: DeliverySettings,
+    def __init__(self, *, units: UnitOfWorkFactory, settings: DeliverySettings,
                  senders: Mapping[str, Sender], event_source: str,
                  clock: Clock = system_clock) -> None:
-        self.engine = engine
-        self.outbox = outbox
+        self.units = units
         self.settings = settings
         self.senders = senders
         self.event_source = event_source
@@ -75,7 +65,7 @@ class DeliveryLoop:
             while not stop.is_set():
                 try:
                     if time.monotonic() >= next_digest_check:
-                        flush_due_digests(self.engine, self.clock())
+                        flush_due_digests(self.units(), self.clock())
                         next_digest_check = time.monotonic() + min(1.0, self.settings.poll_seconds)
                     if len(in_flight) < refill_below:
                         for claimed in self.claim(self.settings.batch_size - len(in_flight)):
@@ -108,12 +98,12 @@ class DeliveryLoop:
         """Lease up to ``limit`` due deliveries to this loop, with their subscriptions."""
         if limit <= 0:
             return []
-        with writing(self.engine).begin() as connection:
-            batch = DeliveryRepository(connection).claim_due(
+        with self.units() as uow:
+            batch = uow.deliveries.claim_due(
                 self.owner, self.clock(), timedelta(seconds=self.settings.lease_seconds), limit)
-            repository = SubscriptionRepository(connection)
-            subscriptions = {subscription_id: repository.get(subscription_id)
+            subscriptions = {subscription_id: uow.subscriptions.get(subscription_id)
                              for subscription_id in {d.subscription_id for d in batch}}
+            uow.commit()
         return [(delivery, subscriptions[delivery.subscription_id]) for delivery in batch]
 
     def attempt(self, delivery: Delivery, subscription: Subscription | None) -> Attempted:
@@ -140,8 +130,8 @@ class DeliveryLoop:
         now = self.clock()
         lost = []
         events: list[tuple[CloudEvent, str]] = []
-        with writing(self.engine).begin() as connection:
-            repository = DeliveryRepository(connection)
+        with self.units() as uow:
+            repository = uow.deliveries
             for delivery, outcome in attempted:
                 attempts = delivery.attempts + 1
                 status, next_attempt_at, reason = self._decide(outcome, attempts, now)
@@ -159,9 +149,8 @@ class DeliveryLoop:
                 elif status == PENDING:
                     log.info("delivery %s failed (attempt %d), retrying: %s", delivery.id,
                              attempts, reason)
-            if events:
-                self.outbox.append_many(connection, events)
-                self.outbox.notify(connection)
+            uow.publish(events)
+            uow.commit()
         for delivery_id in lost:
             HANDLED_ERRORS.labels(SERVICE, "delivery_lease_lost").inc()
             log.warning("lease on delivery %s expired before its outcome was recorded",

@@ -6,21 +6,16 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
-
-from services.notifications.adapters.deliveries import DeliveryRepository
-from services.notifications.adapters.repositories import SubscriptionRepository
 from services.notifications.domain.digests import build_digest
 from services.notifications.domain.messages import DIGEST_TYPE
-from shared.persistence.engine import writing
+from services.notifications.service_layer.unit_of_work import UnitOfWork
 
 
-def flush_due_digests(engine: Engine, now: datetime) -> int:
+def flush_due_digests(uow: UnitOfWork, now: datetime) -> int:
     """Turn every due digest into a delivery; return how many were made."""
     made = 0
-    with writing(engine).begin() as connection:
-        deliveries = DeliveryRepository(connection)
-        subscriptions = SubscriptionRepository(connection)
+    with uow:
+        deliveries, subscriptions = uow.deliveries, uow.subscriptions
         for subscription_id, oldest in deliveries.digest_backlog():
             subscription = subscriptions.get(subscription_id)
             if subscription is None:
@@ -38,4 +33,5 @@ def flush_due_digests(engine: Engine, now: datetime) -> int:
                            event_id=f"digest:{delivery_id}", message_type=DIGEST_TYPE,
                            objective_id=None, payload=build_digest(notices), now=now)
             made += 1
+        uow.commit()
     return made

@@ -11,13 +11,16 @@ from datetime import timedelta
 
 from sqlalchemy import Connection
 
-from services.notifications.adapters.deliveries import DeliveryRepository
-from services.notifications.adapters.repositories import GoalReadModel, SubscriptionRepository
 from services.notifications.domain.matching import SubscriptionIndex
 from services.notifications.domain.notices import Notice
 from services.notifications.domain.subscriptions import Subscription
 from services.notifications.domain.throttling import Route, route
-from services.notifications.service_layer.interpreting import record_and_explain
+from services.notifications.service_layer.recording import record_event
+from services.notifications.service_layer.unit_of_work import (
+    Subscriptions,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
 
@@ -31,8 +34,10 @@ class NotificationHandler:
     is counted, so workers never deadlock on them and never exceed a cap together.
     """
 
-    def __init__(self, hourly_cap: int, clock: Clock = system_clock) -> None:
+    def __init__(self, hourly_cap: int, units: UnitOfWorkFactory,
+                 clock: Clock = system_clock) -> None:
         self.hourly_cap = hourly_cap
+        self.units = units
         self.clock = clock
         self._index = SubscriptionIndex()
         self._revision = -1
@@ -41,22 +46,27 @@ class NotificationHandler:
         self.handle_batch([event], connection)
 
     def handle_batch(self, events: list[CloudEvent], connection: Connection) -> None:
-        """Apply events in order: the read model first, then the deliveries they make."""
-        read_model = GoalReadModel(connection)
+        """Apply events in order, in the runner's transaction on ``connection``: the read
+        model first, then the deliveries they make."""
+        with self.units(connection) as uow:
+            self._handle(events, uow)
+            uow.commit()
+
+    def _handle(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
         index: SubscriptionIndex | None = None
         matched: list[tuple[Notice, list[Subscription]]] = []
         for event in events:
-            notice = record_and_explain(event, read_model)
+            notice = record_event(event, uow.goals)
             if notice is None:
                 continue
             if index is None:  # the subscriptions' revision, read once a batch
-                index = self._current_index(connection)
+                index = self._current_index(uow.subscriptions)
             subscriptions = index.match(notice)
             if subscriptions:
                 matched.append((notice, subscriptions))
         if not matched:
             return
-        deliveries = DeliveryRepository(connection)
+        deliveries = uow.deliveries
         now = self.clock()
         capped = {subscription.recipient for notice, subscriptions in matched
                   if not notice.routine for subscription in subscriptions}
@@ -78,10 +88,9 @@ class NotificationHandler:
             deliveries.add_for_notice(immediate, notice, now)
             deliveries.add_to_digests(digested, notice, now)
 
-    def _current_index(self, connection: Connection) -> SubscriptionIndex:
-        repository = SubscriptionRepository(connection)
-        revision = repository.revision()
+    def _current_index(self, subscriptions: Subscriptions) -> SubscriptionIndex:
+        revision = subscriptions.revision()
         if revision != self._revision:
-            self._index = SubscriptionIndex(repository.all())
+            self._index = SubscriptionIndex(subscriptions.all())
             self._revision = revision
         return self._index

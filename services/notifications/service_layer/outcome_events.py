@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from services.notifications.adapters.deliveries import DELIVERED, Delivery
+from services.notifications.domain.deliveries import DELIVERED, Delivery
 from shared.cloudevents import CloudEvent, new_event
 from shared.contract import EventType
 

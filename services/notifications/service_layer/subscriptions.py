@@ -1,20 +1,17 @@
-"""Use cases on subscriptions and deliveries, each in one transaction, with the caller's rights.
+"""Use cases on subscriptions, each in one unit of work, with the caller's rights.
 
 Admins manage every subscription; heads manage the subscriptions of their own department;
-viewers (and heads, for other departments) read only.
+viewers (and heads, for other departments) read only (``domain/permissions.py``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Engine
-
-from services.notifications.adapters.deliveries import Delivery, DeliveryRepository
-from services.notifications.adapters.repositories import SubscriptionRepository
-from services.notifications.adapters.webhooks import refused_address
-from services.notifications.domain.errors import Forbidden, InvalidInput, NotFound, StaleVersion
+from services.notifications.domain.errors import InvalidInput, NotFound, StaleVersion
+from services.notifications.domain.permissions import require_write
 from services.notifications.domain.subscriptions import (
     Channel,
     DeliveryMode,
@@ -22,48 +19,45 @@ from services.notifications.domain.subscriptions import (
     Subscription,
 )
 from services.notifications.domain.targets import TargetPolicy, check_webhook_url
+from services.notifications.service_layer.unit_of_work import Subscriptions, UnitOfWork
 from shared.clock import Clock, system_clock
 from shared.identity import Caller
-from shared.persistence.engine import writing
+
+AddressCheck = Callable[[str, int, TargetPolicy], str | None]
+"""(host, port, policy) -> why a webhook may not call that address (resolved now), or None
+(``services/notifications/adapters/webhooks.py``: ``refused_address``)."""
 
 
-def _require_write(caller: Caller, department: str | None) -> None:
-    if caller.may_write_for(department):
-        return
-    if caller.role == "head":
-        raise Forbidden(f"a head of {caller.department} manages only subscriptions of "
-                        f"department {caller.department!r}")
-    raise Forbidden(f"role {caller.role!r} may only read subscriptions")
-
-
-def create_subscription(engine: Engine, caller: Caller, policy: TargetPolicy,
+def create_subscription(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,
                         default_digest_seconds: int, fields: dict[str, Any],
-                        clock: Clock = system_clock) -> Subscription:
+                        clock: Clock = system_clock, *,
+                        check_address: AddressCheck) -> Subscription:
     department = fields.get("department")
     if department is None and caller.role == "head":
         department = caller.department
-    _require_write(caller, department)
+    require_write(caller, department)
     channel = Channel(fields["channel"])
-    target = _target(channel, fields, policy)
+    target = _target(channel, fields, policy, check_address)
     subscription = Subscription.new(
         recipient=fields["recipient"], department=department, channel=channel, target=target,
         secret=fields.get("secret"), filters=Filters.from_dict(fields.get("filters")),
         mode=DeliveryMode(fields.get("mode", DeliveryMode.IMMEDIATE.value)),
         digest_interval_seconds=fields.get("digest_interval_seconds") or default_digest_seconds,
         created_by=caller.name, now=clock())
-    with writing(engine).begin() as connection:
-        SubscriptionRepository(connection).add(subscription)
+    with uow:
+        uow.subscriptions.add(subscription)
+        uow.commit()
     return subscription
 
 
-def update_subscription(engine: Engine, caller: Caller, policy: TargetPolicy,
+def update_subscription(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,
                         subscription_id: str, changes: dict[str, Any],
-                        expected_version: int, clock: Clock = system_clock) -> Subscription:
+                        expected_version: int, clock: Clock = system_clock, *,
+                        check_address: AddressCheck) -> Subscription:
     """Change a subscription read at ``expected_version``; StaleVersion if it changed since."""
-    with writing(engine).begin() as connection:
-        repository = SubscriptionRepository(connection)
-        current = _existing(repository, subscription_id)
-        _require_write(caller, current.department)
+    with uow:
+        current = _existing(uow.subscriptions, subscription_id)
+        require_write(caller, current.department)
         _require_version(current, expected_version)
         updates: dict[str, Any] = {}
         for name in ("recipient", "digest_interval_seconds", "secret"):
@@ -74,63 +68,37 @@ def update_subscription(engine: Engine, caller: Caller, policy: TargetPolicy,
         if "filters" in changes:
             updates["filters"] = Filters.from_dict(changes["filters"])
         if "url" in changes or "email" in changes:
-            updates["target"] = _target(current.channel, changes, policy)
+            updates["target"] = _target(current.channel, changes, policy, check_address)
         updated = current.changed(clock(), **updates)
-        if not repository.save(updated, read_version=current.version):
+        if not uow.subscriptions.save(updated, read_version=current.version):
             raise _stale(subscription_id)
+        uow.commit()
     return updated
 
 
-def delete_subscription(engine: Engine, caller: Caller, subscription_id: str,
+def delete_subscription(uow: UnitOfWork, caller: Caller, subscription_id: str,
                         expected_version: int) -> None:
     """Delete a subscription read at ``expected_version``; StaleVersion if it changed since."""
-    with writing(engine).begin() as connection:
-        repository = SubscriptionRepository(connection)
-        current = _existing(repository, subscription_id)
-        _require_write(caller, current.department)
+    with uow:
+        current = _existing(uow.subscriptions, subscription_id)
+        require_write(caller, current.department)
         _require_version(current, expected_version)
-        if not repository.remove(subscription_id, read_version=current.version):
+        if not uow.subscriptions.remove(subscription_id, read_version=current.version):
             raise _stale(subscription_id)
+        uow.commit()
 
 
-def get_subscription(engine: Engine, subscription_id: str) -> Subscription:
-    with engine.connect() as connection:
-        return _existing(SubscriptionRepository(connection), subscription_id)
+def get_subscription(uow: UnitOfWork, subscription_id: str) -> Subscription:
+    with uow:
+        return _existing(uow.subscriptions, subscription_id)
 
 
-def list_subscriptions(engine: Engine, *, department: str | None, channel: str | None,
+def list_subscriptions(uow: UnitOfWork, *, department: str | None, channel: str | None,
                        recipient: str | None, offset: int,
                        limit: int) -> tuple[list[Subscription], int]:
-    with engine.connect() as connection:
-        return SubscriptionRepository(connection).page(
-            department=department, channel=channel, recipient=recipient, offset=offset,
-            limit=limit)
-
-
-def list_deliveries(engine: Engine, *, status: str | None, subscription_id: str | None,
-                    offset: int, limit: int) -> tuple[list[Delivery], int]:
-    with engine.connect() as connection:
-        return DeliveryRepository(connection).page(
-            status=status, subscription_id=subscription_id,
-            offset=offset, limit=limit)
-
-
-def retry_delivery(engine: Engine, caller: Caller, delivery_id: str,
-                   clock: Clock = system_clock) -> Delivery:
-    """Send a delivery again as soon as possible, under the same id (``webhook-id``)."""
-    with writing(engine).begin() as connection:
-        deliveries = DeliveryRepository(connection)
-        delivery = deliveries.get(delivery_id)
-        if delivery is None:
-            raise NotFound(f"no delivery {delivery_id}")
-        subscription = SubscriptionRepository(connection).get(delivery.subscription_id)
-        if subscription is None:
-            raise InvalidInput("its subscription was deleted; it cannot be sent again")
-        _require_write(caller, subscription.department)
-        deliveries.retry(delivery, clock())
-        retried = deliveries.get(delivery_id)
-    assert retried is not None
-    return retried
+    with uow:
+        return uow.subscriptions.page(department=department, channel=channel,
+                                      recipient=recipient, offset=offset, limit=limit)
 
 
 def _require_version(current: Subscription, expected_version: int) -> None:
@@ -143,14 +111,15 @@ def _stale(subscription_id: str) -> StaleVersion:
     return StaleVersion(f"subscription {subscription_id} was changed meanwhile: read it again")
 
 
-def _existing(repository: SubscriptionRepository, subscription_id: str) -> Subscription:
-    subscription = repository.get(subscription_id)
+def _existing(subscriptions: Subscriptions, subscription_id: str) -> Subscription:
+    subscription = subscriptions.get(subscription_id)
     if subscription is None:
         raise NotFound(f"no subscription {subscription_id}")
     return subscription
 
 
-def _target(channel: Channel, fields: dict[str, Any], policy: TargetPolicy) -> str:
+def _target(channel: Channel, fields: dict[str, Any], policy: TargetPolicy,
+            check_address: AddressCheck) -> str:
     if channel is Channel.WEBHOOK:
         url = fields.get("url")
         if not url:
@@ -159,7 +128,7 @@ def _target(channel: Channel, fields: dict[str, Any], policy: TargetPolicy) -> s
             raise InvalidInput("a webhook subscription has no 'email'", "email")
         host = check_webhook_url(url, policy)
         port = urlsplit(url).port or (443 if url.lower().startswith("https") else 80)
-        refusal = refused_address(host, port, policy)
+        refusal = check_address(host, port, policy)
         if refusal:
             raise InvalidInput(f"refused webhook target: {refusal}", "url")
         return str(url)

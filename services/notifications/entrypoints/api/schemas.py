@@ -8,7 +8,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.notifications.adapters.deliveries import STATUSES as DELIVERY_STATUSES
+from services.notifications.domain.deliveries import STATUSES as DELIVERY_STATUSES
 from services.notifications.domain.notices import NOTIFIABLE_EVENT_TYPES, STATUSES
 from services.notifications.domain.subscriptions import (
     MAX_DIGEST_SECONDS,

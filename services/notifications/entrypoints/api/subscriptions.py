@@ -15,6 +15,7 @@ from services.notifications.entrypoints.api.schemas import (
     SubscriptionSchema,
     SubscriptionUpdateSchema,
 )
+from services.notifications.service_layer import deliveries as delivery_cases
 from services.notifications.service_layer import subscriptions as cases
 from shared.web.blueprints import Blueprint
 from shared.web.concurrency import MISSING_IF_MATCH, STALE, expected_version, with_etag
@@ -49,7 +50,7 @@ class Subscriptions(MethodView):
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List subscriptions, oldest first; filter by department, channel, recipient"""
         items, total = cases.list_subscriptions(
-            notifications().engine, department=query.get("department"),
+            notifications().reading(), department=query.get("department"),
             channel=query.get("channel"), recipient=query.get("recipient"),
             offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
         pagination_parameters.item_count = total
@@ -61,8 +62,9 @@ class Subscriptions(MethodView):
         """Subscribe (admins: anyone; heads: their own department)"""
         container = notifications()
         subscription = cases.create_subscription(
-            container.engine, current_caller(), container.config.delivery.targets,
-            container.config.delivery.digest_interval_seconds, body)
+            container.unit_of_work(), current_caller(), container.config.delivery.targets,
+            container.config.delivery.digest_interval_seconds, body,
+            check_address=container.check_address)
         return _shown(subscription), 201, {"Location": f"/v1/subscriptions/{subscription.id}"}
 
 
@@ -71,7 +73,7 @@ class SubscriptionItem(MethodView):
     @subscriptions.response(200, SubscriptionSchema)
     def get(self, subscription_id: str) -> Any:
         """Read one subscription (never its secret); its version is the ETag"""
-        subscription = cases.get_subscription(notifications().engine, subscription_id)
+        subscription = cases.get_subscription(notifications().reading(), subscription_id)
         return with_etag(_shown(subscription), subscription.version)
 
     @subscriptions.arguments(SubscriptionUpdateSchema)
@@ -82,8 +84,8 @@ class SubscriptionItem(MethodView):
         """Change recipient, target, secret, filters, mode or digest interval; needs If-Match"""
         container = notifications()
         subscription = cases.update_subscription(
-            container.engine, current_caller(), container.config.delivery.targets,
-            subscription_id, body, expected_version())
+            container.unit_of_work(), current_caller(), container.config.delivery.targets,
+            subscription_id, body, expected_version(), check_address=container.check_address)
         return with_etag(_shown(subscription), subscription.version)
 
     @subscriptions.response(204)
@@ -91,8 +93,8 @@ class SubscriptionItem(MethodView):
     @subscriptions.alt_response(428, description=MISSING_IF_MATCH)
     def delete(self, subscription_id: str) -> Any:
         """Unsubscribe; its waiting digest items are dropped; needs If-Match"""
-        cases.delete_subscription(notifications().engine, current_caller(), subscription_id,
-                                  expected_version())
+        cases.delete_subscription(notifications().unit_of_work(), current_caller(),
+                                  subscription_id, expected_version())
         return "", 204
 
 
@@ -103,8 +105,8 @@ class Deliveries(MethodView):
     @deliveries.paginate()
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List deliveries, oldest first; filter by status (pending, delivered, dead)"""
-        items, total = cases.list_deliveries(
-            notifications().engine, status=query.get("status"),
+        items, total = delivery_cases.list_deliveries(
+            notifications().reading(), status=query.get("status"),
             subscription_id=query.get("subscription_id"),
             offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
         pagination_parameters.item_count = total
@@ -116,4 +118,5 @@ class DeliveryRetry(MethodView):
     @deliveries.response(202, DeliverySchema)
     def post(self, delivery_id: str) -> Any:
         """Send a delivery again now, with the same id (receivers can drop a repeat)"""
-        return cases.retry_delivery(notifications().engine, current_caller(), delivery_id), 202
+        return delivery_cases.retry_delivery(notifications().unit_of_work(), current_caller(),
+                                            delivery_id), 202

@@ -1,4 +1,4 @@
-"""From a consumed event to the read model's change and the notice it makes (if any).
+"""A consumed event: recorded in the goal read model, and the notice it makes (if any).
 
 Events are decoded by the shared typed decoders (:mod:`shared.contract.goal_events`,
 :mod:`shared.contract.rollup_events`): one that breaks the contract, or that does not come
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.notifications.adapters.repositories import GoalReadModel
 from services.notifications.domain.notices import NOTIFIABLE_EVENT_TYPES, Notice
+from services.notifications.service_layer.unit_of_work import GoalReadModel
 from shared.cloudevents import CloudEvent
 from shared.contract import TOPIC_OF, EventType, Topic
 from shared.contract.goal_events import (
@@ -26,7 +26,7 @@ from shared.contract.rollup_events import RollupEvent, decode_rollup_event
 from shared.messaging.consumer import UnprocessableEvent
 
 
-def record_and_explain(event: CloudEvent, goals: GoalReadModel) -> Notice | None:
+def record_event(event: CloudEvent, goals: GoalReadModel) -> Notice | None:
     """Record the event in the read model; return what it means to subscribers, or None."""
     decoded = decode(event)
     if isinstance(decoded, RollupEvent):

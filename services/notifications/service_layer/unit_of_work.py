@@ -1,0 +1,135 @@
+"""The unit of work of the notification service, and the repositories it exposes (ports).
+
+Every use case runs in one unit of work: ``with uow: ...; uow.commit()``. A unit either
+opens its own transaction (the API's use cases, the delivery loop, the digest flush) or,
+given the consumer runner's connection, works inside the runner's transaction, which
+commits the handler's writes with the processed event ids (``commit`` then leaves it to
+the runner). Nothing is queued: every repository call runs its statement at once, in the
+unit's transaction; roll-up of what is not committed happens when the unit ends.
+
+The SQLAlchemy implementations are in ``services/notifications/adapters``
+(``unit_of_work.py`` builds them); the composition root (``bootstrap.py``) hands use
+cases a :class:`UnitOfWorkFactory`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Protocol
+
+from sqlalchemy import Connection
+
+from services.notifications.domain.deliveries import Delivery
+from services.notifications.domain.notices import Notice
+from services.notifications.domain.subscriptions import Subscription
+from shared.cloudevents import CloudEvent
+
+
+class Subscriptions(Protocol):
+    def add(self, subscription: Subscription) -> None: ...
+
+    def save(self, subscription: Subscription, read_version: int) -> bool:
+        """Write a changed subscription if it is still at ``read_version``; False if not."""
+
+    def remove(self, subscription_id: str, read_version: int) -> bool:
+        """Delete a subscription if it is still at ``read_version``; False if not."""
+
+    def get(self, subscription_id: str) -> Subscription | None: ...
+
+    def page(self, *, department: str | None, channel: str | None, recipient: str | None,
+             offset: int, limit: int) -> tuple[list[Subscription], int]: ...
+
+    def all(self) -> list[Subscription]: ...
+
+    def revision(self) -> int:
+        """A number that grows with every change to any subscription."""
+
+
+class Deliveries(Protocol):
+    def add(self, *, delivery_id: str, subscription_id: str, recipient: str, channel: str,
+            kind: str, event_id: str, message_type: str, objective_id: str | None,
+            payload: dict[str, Any], now: datetime) -> bool: ...
+
+    def add_for_notice(self, subscriptions: list[tuple[str, str, str]], notice: Notice,
+                       now: datetime) -> None: ...
+
+    def add_to_digests(self, subscription_ids: list[str], notice: Notice,
+                       now: datetime) -> None: ...
+
+    def lock_recipients(self, recipients: set[str]) -> None: ...
+
+    def immediate_since(self, recipients: set[str], since: datetime) -> dict[str, int]: ...
+
+    def digest_backlog(self) -> list[tuple[str, datetime]]: ...
+
+    def take_digest_items(self, subscription_id: str, delivery_id: str) -> list[Notice]: ...
+
+    def drop_digest_items(self, subscription_id: str) -> None: ...
+
+    def claim_due(self, owner: str, now: datetime, lease: timedelta,
+                  limit: int) -> list[Delivery]: ...
+
+    def finish(self, delivery_id: str, owner: str, *, status: str, attempts: int,
+               next_attempt_at: datetime, error: str | None, now: datetime) -> bool: ...
+
+    def retry(self, delivery: Delivery, now: datetime) -> None: ...
+
+    def get(self, delivery_id: str) -> Delivery | None: ...
+
+    def page(self, *, status: str | None, subscription_id: str | None, offset: int,
+             limit: int) -> tuple[list[Delivery], int]: ...
+
+
+class GoalReadModel(Protocol):
+    """What the service keeps of the goal graph to explain events: objectives, key
+    results, links."""
+
+    def put_objective(self, objective_id: str, *, title: str, kind: str,
+                      departments: list[str], cycle: str, status: str | None = None) -> None:
+        ...
+
+    def remove_objective(self, objective_id: str) -> None: ...
+
+    def objective(self, objective_id: str) -> dict[str, Any] | None: ...
+
+    def put_key_result(self, key_result_id: str, objective_id: str, title: str) -> None: ...
+
+    def remove_key_result(self, key_result_id: str) -> None: ...
+
+    def objective_of_key_result(self, key_result_id: str) -> str | None: ...
+
+    def put_link(self, link_id: str, from_department: str, to_type: str, to_id: str) -> None:
+        ...
+
+    def remove_link(self, link_id: str) -> None: ...
+
+    def dependent_departments(self, objective_id: str) -> frozenset[str]: ...
+
+
+class UnitOfWork(Protocol):
+    @property
+    def subscriptions(self) -> Subscriptions: ...
+
+    @property
+    def deliveries(self) -> Deliveries: ...
+
+    @property
+    def goals(self) -> GoalReadModel: ...
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def publish(self, events: list[tuple[CloudEvent, str]]) -> None:
+        """Add (event, Kafka key) pairs to the outbox, in this unit's transaction."""
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, connection: Connection | None = None, *,
+                 writes: bool = True) -> UnitOfWork:
+        """A unit on its own transaction, or inside ``connection``'s (its owner commits);
+        ``writes=False``: reads only (on SQLite no write lock is taken)."""
