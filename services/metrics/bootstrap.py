@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from services.metrics.adapters import tables
+from services.metrics.adapters.unit_of_work import SqlUnitOfWork
 from services.metrics.config import SERVICE, MetricsConfig
 from services.metrics.service_layer.projection import RollupProjection
 from services.metrics.service_layer.rollup_events import RollupEvents
@@ -26,11 +27,16 @@ class Metrics:
     engine: Engine
     outbox: Outbox
 
+    def unit_of_work(self, connection: Connection | None = None, *,
+                     writes: bool = True) -> SqlUnitOfWork:
+        """A unit of work on its own transaction, or inside ``connection``'s."""
+        return SqlUnitOfWork(self.engine, self.outbox, connection=connection, writes=writes)
+
     def projection(self, publish: bool = True, clock: Clock = system_clock
                    ) -> RollupProjection:
         """An empty projection (call ``load``); ``publish=False`` writes no roll-up events."""
-        return RollupProjection(self.engine, RollupEvents(self.outbox, self.config.event_source,
-                                                          enabled=publish),
+        return RollupProjection(self.unit_of_work,
+                                RollupEvents(self.config.event_source, enabled=publish),
                                 self.config.thresholds, clock)
 
     def consumer(self, projection: RollupProjection) -> ConsumerRunner:

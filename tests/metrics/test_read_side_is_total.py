@@ -19,17 +19,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select, update
 
-from services.metrics.adapters import read_model, tables
+from services.metrics.adapters import tables
 from services.metrics.adapters.exposition import render_read_model
-from services.metrics.adapters.read_model import objective_attainment
 from services.metrics.adapters.rollup_queries import RollupFilter, RollupQueries
 from services.metrics.bootstrap import Metrics
+from services.metrics.domain.attainment import objective_attainment
 from services.metrics.domain.goal_items import CycleState
 from services.metrics.domain.progress import ATTAINMENT_LIMIT, reported
 from services.metrics.domain.rollup import RollupGraph
 from services.metrics.entrypoints.api.app import create_app
 from services.metrics.entrypoints.api.rollups import RollupSchema, RollupTreeSchema
-from services.metrics.service_layer.projection import empty_read_model
 from shared.clock import FakeClock
 from shared.persistence.engine import writing
 from shared.web.remote_auth import TokenIntrospector
@@ -70,11 +69,12 @@ def test_exposition_json_and_events_carry_only_finite_numbers_for_any_accepted_f
     graph = RollupGraph(clock=FakeClock(now))
     apply(graph, *[_versioned(item, version) for version, item in enumerate(drawn, start=1)])
     objective_ids, key_result_ids = graph.take_touched()
-    with writing(metrics.engine).begin() as connection:
-        empty_read_model(connection)
-        read_model.write_items(connection, graph, objective_ids, key_result_ids,
-                               {edge.id for edge in graph.contributions()},
-                               {item.key for item in drawn if isinstance(item, CycleState)})
+    with metrics.unit_of_work() as uow:
+        uow.read_model.empty()
+        uow.read_model.write_items(graph, objective_ids, key_result_ids,
+                                   {edge.id for edge in graph.contributions()},
+                                   {item.key for item in drawn if isinstance(item, CycleState)})
+        uow.commit()
 
     for series, value in samples(render_read_model(metrics.engine, 10_000, lambda: now)):
         assert math.isfinite(value), series

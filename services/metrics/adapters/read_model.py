@@ -1,4 +1,5 @@
-"""Writing the read model in bulk, and loading the graph back from it.
+"""The read model's tables, written in bulk and loaded back into the graph (the service
+layer's ``ReadModel`` port), and the processed-event log a rebuild writes.
 
 Writes are multi-row upserts (``INSERT ... ON CONFLICT DO UPDATE``, on SQLite and
 PostgreSQL alike) and one ``DELETE ... WHERE id IN (...)`` per table, so a batch of events
@@ -11,21 +12,22 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, delete, select
+from sqlalchemy import Connection, Table, delete, select
 
 from services.metrics.adapters import tables
+from services.metrics.domain.attainment import objective_attainment
 from services.metrics.domain.goal_items import (
     Aggregation,
     ContributionState,
     CycleState,
     ItemType,
     KeyResultState,
+    LinkState,
     Measure,
     ObjectiveKind,
     ObjectiveState,
 )
 from services.metrics.domain.graph import KeyResultNode, ObjectiveNode
-from services.metrics.domain.progress import WeightedSum
 from services.metrics.domain.rollup import RollupGraph
 from shared.persistence.dialects import upsert
 
@@ -48,15 +50,6 @@ def objective_row(graph: RollupGraph, node: ObjectiveNode, at: datetime) -> dict
             "status": None if node.status is None else node.status.value, "updated_at": at}
 
 
-def objective_attainment(graph: RollupGraph, node: ObjectiveNode) -> float | None:
-    """Weighted mean of its own key results' unclamped attainment; else its progress."""
-    attainments = WeightedSum()
-    for key_result in graph.key_results_of(node.id):
-        attainments.shift(key_result.weight, key_result.attainment, +1)
-    mean = attainments.mean()
-    return node.progress if mean is None else mean
-
-
 def key_result_row(node: KeyResultNode) -> dict[str, Any]:
     return {"id": node.id, "version": node.version, "objective_id": node.objective_id,
             "title": node.title, "measure": node.measure.value,
@@ -67,66 +60,6 @@ def key_result_row(node: KeyResultNode) -> dict[str, Any]:
             "confidence": node.confidence}
 
 
-def write_items(connection: Connection, graph: RollupGraph, objective_ids: set[str],
-                key_result_ids: set[str], contribution_ids: set[str],
-                cycle_keys: set[str]) -> None:
-    """Write what the graph now holds for these items; delete the rows of those it lost."""
-    at = datetime.now(UTC)
-    objective_rows, gone = [], []
-    for objective_id in objective_ids:
-        objective = graph.objective(objective_id)
-        if objective is None:
-            gone.append(objective_id)
-        else:
-            objective_rows.append(objective_row(graph, objective, at))
-    delete_ids(connection, tables.objectives, gone)
-    upsert(connection, tables.objectives, objective_rows, ["id"])
-
-    key_result_rows, gone = [], []
-    for key_result_id in key_result_ids:
-        key_result = graph.key_result(key_result_id)
-        if key_result is None:
-            gone.append(key_result_id)
-        else:
-            key_result_rows.append(key_result_row(key_result))
-    delete_ids(connection, tables.key_results, gone)
-    upsert(connection, tables.key_results, key_result_rows, ["id"])
-
-    contribution_rows, gone = [], []
-    for contribution_id in contribution_ids:
-        edge = graph.contribution(contribution_id)
-        if edge is None:
-            gone.append(contribution_id)
-        else:
-            contribution_rows.append({
-                "id": edge.id, "version": edge.version, "child_type": edge.child_type.value,
-                "child_id": edge.child_id, "parent_type": edge.parent_type.value,
-                "parent_id": edge.parent_id, "weight": edge.weight})
-    delete_ids(connection, tables.contributions, gone)
-    upsert(connection, tables.contributions, contribution_rows, ["id"])
-
-    cycle_rows = []
-    for key in cycle_keys:
-        held = graph.cycle(key)
-        if held is not None:
-            version, window = held
-            cycle_rows.append({"key": key, "version": version, "starts_on": window.starts_on,
-                               "ends_on": window.ends_on})
-    upsert(connection, tables.cycles, cycle_rows, ["key"])
-
-
-def write_removals(connection: Connection, removals: dict[tuple[str, str], int]) -> None:
-    upsert(connection, tables.removed_items,
-           [{"item_type": t, "item_id": i, "version": v} for (t, i), v in removals.items()],
-           ["item_type", "item_id"], keep_greater="version")
-
-
-def add_check_ins(connection: Connection, counts: dict[str, int]) -> None:
-    upsert(connection, tables.checkin_counters,
-           [{"department": d, "count": n} for d, n in counts.items()], ["department"],
-           add_up="count")
-
-
 # -- loading -----------------------------------------------------------------------------------
 
 def _stream(connection: Connection, table: Table) -> Iterator[Any]:
@@ -135,11 +68,84 @@ def _stream(connection: Connection, table: Table) -> Iterator[Any]:
         yield from partition
 
 
-def load_graph(engine: Engine, graph: RollupGraph) -> dict[str, int]:
-    """Fill an empty graph from the read model; return the link versions (links are not
-    part of the roll-up graph), removed links as negative versions."""
-    links: dict[str, int] = {}
-    with engine.connect() as connection:
+class ReadModelRepository:
+    """Writes at once, in the unit of work's transaction (nothing is queued)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def write_items(self, graph: RollupGraph, objective_ids: set[str], key_result_ids: set[str],
+                    contribution_ids: set[str], cycle_keys: set[str]) -> None:
+        """Write what the graph now holds for these items; delete the rows of those it lost."""
+        at = datetime.now(UTC)
+        objective_rows, gone = [], []
+        for objective_id in objective_ids:
+            objective = graph.objective(objective_id)
+            if objective is None:
+                gone.append(objective_id)
+            else:
+                objective_rows.append(objective_row(graph, objective, at))
+        delete_ids(self.connection, tables.objectives, gone)
+        upsert(self.connection, tables.objectives, objective_rows, ["id"])
+
+        key_result_rows, gone = [], []
+        for key_result_id in key_result_ids:
+            key_result = graph.key_result(key_result_id)
+            if key_result is None:
+                gone.append(key_result_id)
+            else:
+                key_result_rows.append(key_result_row(key_result))
+        delete_ids(self.connection, tables.key_results, gone)
+        upsert(self.connection, tables.key_results, key_result_rows, ["id"])
+
+        contribution_rows, gone = [], []
+        for contribution_id in contribution_ids:
+            edge = graph.contribution(contribution_id)
+            if edge is None:
+                gone.append(contribution_id)
+            else:
+                contribution_rows.append({
+                    "id": edge.id, "version": edge.version, "child_type": edge.child_type.value,
+                    "child_id": edge.child_id, "parent_type": edge.parent_type.value,
+                    "parent_id": edge.parent_id, "weight": edge.weight})
+        delete_ids(self.connection, tables.contributions, gone)
+        upsert(self.connection, tables.contributions, contribution_rows, ["id"])
+
+        cycle_rows = []
+        for key in cycle_keys:
+            held = graph.cycle(key)
+            if held is not None:
+                version, window = held
+                cycle_rows.append({"key": key, "version": version, "starts_on": window.starts_on,
+                                   "ends_on": window.ends_on})
+        upsert(self.connection, tables.cycles, cycle_rows, ["key"])
+
+    def write_removals(self, removals: dict[tuple[str, str], int]) -> None:
+        upsert(self.connection, tables.removed_items,
+               [{"item_type": t, "item_id": i, "version": v} for (t, i), v in removals.items()],
+               ["item_type", "item_id"], keep_greater="version")
+
+    def add_check_ins(self, counts: dict[str, int]) -> None:
+        upsert(self.connection, tables.checkin_counters,
+               [{"department": d, "count": n} for d, n in counts.items()], ["department"],
+               add_up="count")
+
+    def write_links(self, links: Iterable[LinkState]) -> None:
+        upsert(self.connection, tables.links, [_link_row(link) for link in links], ["id"])
+
+    def delete_links(self, link_ids: Iterable[str]) -> None:
+        delete_ids(self.connection, tables.links, link_ids)
+
+    def empty(self) -> None:
+        """Delete every read-model row (a rebuild starts from nothing)."""
+        for table in reversed(tables.READ_MODEL_TABLES):
+            self.connection.execute(delete(table))
+
+    def load_graph(self, graph: RollupGraph) -> dict[str, int]:
+        """Fill an empty graph from the read model; return the link versions (links are not
+        part of the roll-up graph), removed links as negative versions."""
+        links: dict[str, int] = {}
+        connection = self.connection
         for row in _stream(connection, tables.cycles):
             graph.upsert_cycle(CycleState(row.key, row.version, _date(row.starts_on),
                                           _date(row.ends_on)))
@@ -168,8 +174,31 @@ def load_graph(engine: Engine, graph: RollupGraph) -> dict[str, int]:
                 graph.remove_contribution(row.item_id, row.version)
             elif row.item_id not in links:
                 links[row.item_id] = -row.version
-    graph.take_touched()
-    return links
+        graph.take_touched()
+        return links
+
+
+class ProcessedEventLog:
+    """The ids of the events a consumer group has applied (``processed_events``)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def forget(self, consumer: str) -> None:
+        processed = tables.plumbing.processed_events
+        self.connection.execute(delete(processed).where(processed.c.consumer == consumer))
+
+    def record(self, consumer: str, event_ids: Iterable[str], at: datetime) -> None:
+        self.connection.execute(tables.plumbing.processed_events.insert(), [
+            {"consumer": consumer, "event_id": event_id, "processed_at": at}
+            for event_id in event_ids])
+
+
+def _link_row(link: LinkState) -> dict[str, object]:
+    return {"id": link.id, "version": link.version, "kind": link.kind,
+            "from_type": link.from_type, "from_id": link.from_id,
+            "from_department": link.from_department, "to_type": link.to_type,
+            "to_id": link.to_id, "to_department": link.to_department}
 
 
 def _date(value: date | str) -> date:

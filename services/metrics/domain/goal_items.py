@@ -117,3 +117,19 @@ class ContributionState:
         _require(not (self.child_type is ItemType.OBJECTIVE
                       and self.parent_type is ItemType.KEY_RESULT),
                  "an objective contributes to objectives only")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """A link from one department's item to another's: kept beside the roll-up graph,
+    not part of it."""
+
+    id: str
+    version: int
+    kind: str
+    from_type: str
+    from_id: str
+    from_department: str
+    to_type: str
+    to_id: str
+    to_department: str

@@ -19,6 +19,7 @@ from services.metrics.domain.goal_items import (
     InvalidGoalItem,
     ItemType,
     KeyResultState,
+    LinkState,
     Measure,
     ObjectiveKind,
     ObjectiveState,
@@ -28,19 +29,6 @@ from shared.cloudevents import CloudEvent
 from shared.contract import EventType
 from shared.contract import goal_events as contract
 from shared.messaging.consumer import UnprocessableEvent
-
-
-@dataclass(frozen=True, slots=True)
-class LinkState:
-    id: str
-    version: int
-    kind: str
-    from_type: str
-    from_id: str
-    from_department: str
-    to_type: str
-    to_id: str
-    to_department: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,29 +15,28 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, delete
+from sqlalchemy import Connection
 
-from services.metrics.adapters import read_model, tables
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
     KeyResultState,
+    LinkState,
     ObjectiveState,
 )
 from services.metrics.domain.rollup import Changes, RollupGraph
 from services.metrics.domain.status import StatusThresholds
 from services.metrics.service_layer.goal_events import (
     DecodedEvent,
-    LinkState,
     Removal,
     decode,
     held_in,
     refuse_version_jumps,
 )
 from services.metrics.service_layer.rollup_events import RollupEvents
+from services.metrics.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
-from shared.persistence.engine import writing
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +66,10 @@ class _Batch:
 
 
 class RollupProjection:
-    def __init__(self, engine: Engine, events: RollupEvents,
+    def __init__(self, units: UnitOfWorkFactory, events: RollupEvents,
                  thresholds: StatusThresholds | None = None,
                  clock: Clock = system_clock) -> None:
-        self.engine = engine
+        self.units = units
         self.events = events
         self.thresholds = thresholds
         self.clock = clock
@@ -86,7 +85,8 @@ class RollupProjection:
         with self.lock:
             started = time.perf_counter()
             graph = RollupGraph(self.thresholds, self.clock)
-            links = read_model.load_graph(self.engine, graph)
+            with self.units(writes=False) as uow:
+                links = uow.read_model.load_graph(graph)
             self.graph, self.links, self._mutated = graph, links, False
             log.info("graph loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
 
@@ -101,8 +101,13 @@ class RollupProjection:
 
     def apply(self, events: list[CloudEvent], connection: Connection) -> None:
         """The consumer's batch handler: apply and write ``events`` in ``connection``'s
-        transaction. A malformed event, or one whose version the goals service could not
-        have written, raises before anything is touched."""
+        transaction (the runner commits it). A malformed event, or one whose version the
+        goals service could not have written, raises before anything is touched."""
+        with self.units(connection) as uow:
+            self.apply_in(uow, events)
+
+    def apply_in(self, uow: UnitOfWork, events: list[CloudEvent]) -> None:
+        """Apply ``events`` to the graph and write what they changed in ``uow``."""
         decoded = [decode(event) for event in events]
         with self.lock:
             refuse_version_jumps(decoded, held_in(self.graph, self.links))
@@ -114,7 +119,7 @@ class RollupProjection:
                     self._count_check_in(item, batch)
                 else:
                     self._apply_one(item, batch)
-            self._write(connection, batch)
+            self._write(uow, batch)
 
     def _superseded(self, decoded: list[DecodedEvent]) -> set[int]:
         """Positions of key-result states that a newer version later in the batch replaces.
@@ -190,17 +195,17 @@ class RollupProjection:
             batch.links[link.id] = link
             batch.links_gone.discard(link.id)
 
-    def _write(self, connection: Connection, batch: _Batch) -> None:
+    def _write(self, uow: UnitOfWork, batch: _Batch) -> None:
         objective_ids, key_result_ids = self.graph.take_touched()
-        read_model.write_items(connection, self.graph, objective_ids, key_result_ids,
-                               batch.contributions, batch.cycles)
-        read_model.write_removals(connection, batch.removals)
+        read_model = uow.read_model
+        read_model.write_items(self.graph, objective_ids, key_result_ids, batch.contributions,
+                               batch.cycles)
+        read_model.write_removals(batch.removals)
         if batch.links_gone:
-            read_model.delete_ids(connection, tables.links, batch.links_gone)
-        read_model.upsert(connection, tables.links,
-                          [_link_row(link) for link in batch.links.values()], ["id"])
-        read_model.add_check_ins(connection, batch.check_ins)
-        self.events.publish(connection, self.graph, batch.before, batch.causes)
+            read_model.delete_links(batch.links_gone)
+        read_model.write_links(batch.links.values())
+        read_model.add_check_ins(batch.check_ins)
+        self.events.publish(uow, self.graph, batch.before, batch.causes)
 
     # -- time passing ----------------------------------------------------------------------
 
@@ -208,15 +213,15 @@ class RollupProjection:
         """Judge every status again at the current time; write and publish what moved."""
         with self.lock:
             try:
-                with writing(self.engine).begin() as connection:
+                with self.units() as uow:
                     self._mutated = True
                     changes = self.graph.reassess_statuses()
                     self.graph.take_touched()  # figures other than status did not move
                     batch = _Batch()
                     batch.note(changes, "")
-                    read_model.write_items(connection, self.graph, set(changes), set(), set(),
-                                           set())
-                    self.events.publish(connection, self.graph, batch.before, {})
+                    uow.read_model.write_items(self.graph, set(changes), set(), set(), set())
+                    self.events.publish(uow, self.graph, batch.before, {})
+                    uow.commit()
             except Exception:
                 self.rolled_back()
                 raise
@@ -230,16 +235,3 @@ class RollupProjection:
                 if moved:
                     log.info("statuses reassessed", extra={"changed": moved})
         return loop
-
-
-def _link_row(link: LinkState) -> dict[str, object]:
-    return {"id": link.id, "version": link.version, "kind": link.kind,
-            "from_type": link.from_type, "from_id": link.from_id,
-            "from_department": link.from_department, "to_type": link.to_type,
-            "to_id": link.to_id, "to_department": link.to_department}
-
-
-def empty_read_model(connection: Connection) -> None:
-    """Delete every read-model row (a rebuild starts from nothing)."""
-    for table in reversed(tables.READ_MODEL_TABLES):
-        connection.execute(delete(table))

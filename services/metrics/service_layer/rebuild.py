@@ -11,31 +11,42 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kafka import TopicPartition
-from sqlalchemy import Connection, delete
 
-from services.metrics.adapters import tables
-from services.metrics.bootstrap import Metrics
-from services.metrics.service_layer.projection import RollupProjection, empty_read_model
+from services.metrics.config import MetricsConfig
+from services.metrics.service_layer.projection import RollupProjection
+from services.metrics.service_layer.unit_of_work import UnitOfWork
+from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent, InvalidEvent, parse_event
 from shared.contract import Topic
 from shared.messaging.consumer import UnprocessableEvent
 from shared.messaging.kafka_clients import ensure_topics, new_consumer
-from shared.persistence.engine import writing
 
 Progress = Callable[[str], None]
 QUIET_POLLS = 5  # empty polls in a row that end a replay whose end is not known yet
 
 
-def rebuild(metrics: Metrics, progress: Progress, batch_size: int = 2000) -> dict[str, int]:
+class Service(Protocol):
+    """What a rebuild needs of the metrics service (the composition root's container)."""
+
+    @property
+    def config(self) -> MetricsConfig: ...
+
+    def unit_of_work(self) -> UnitOfWork: ...
+
+    def projection(self, publish: bool = True, clock: Clock = system_clock
+                   ) -> RollupProjection: ...
+
+
+def rebuild(metrics: Service, progress: Progress, batch_size: int = 2000) -> dict[str, int]:
     """Empty the read model, replay the topic into it; return counts of what happened."""
     group = metrics.config.consumer_group
-    with writing(metrics.engine).begin() as connection:
-        empty_read_model(connection)
-        processed = tables.plumbing.processed_events
-        connection.execute(delete(processed).where(processed.c.consumer == group))
+    with metrics.unit_of_work() as uow:
+        uow.read_model.empty()
+        uow.processed.forget(group)
+        uow.commit()
     projection = metrics.projection(publish=False)
     kafka = metrics.config.kafka
     ensure_topics(kafka, "okr-metrics-rebuild-admin", [Topic.GOALS.value])
@@ -83,30 +94,29 @@ def _new_events(batch: dict[TopicPartition, list[Any]], seen: set[str],
     return events
 
 
-def _apply(metrics: Metrics, projection: RollupProjection, events: list[CloudEvent],
+def _apply(metrics: Service, projection: RollupProjection, events: list[CloudEvent],
            group: str, counts: dict[str, int]) -> None:
     try:
-        with writing(metrics.engine).begin() as connection:
-            projection.apply(events, connection)
-            _record(connection, events, group)
+        _apply_recorded(metrics, projection, events, group)
         counts["applied"] += len(events)
         return
     except UnprocessableEvent:
         projection.rolled_back()
     for event in events:  # one bad event in the batch: find it, skip it
         try:
-            with writing(metrics.engine).begin() as connection:
-                projection.apply([event], connection)
-                _record(connection, [event], group)
+            _apply_recorded(metrics, projection, [event], group)
             counts["applied"] += 1
         except UnprocessableEvent:
             counts["skipped"] += 1
 
 
-def _record(connection: Connection, events: list[CloudEvent], group: str) -> None:
-    now = datetime.now(UTC)
-    connection.execute(tables.plumbing.processed_events.insert(), [
-        {"consumer": group, "event_id": event.id, "processed_at": now} for event in events])
+def _apply_recorded(metrics: Service, projection: RollupProjection, events: list[CloudEvent],
+                    group: str) -> None:
+    """Apply ``events`` and record their ids as the group's, in one unit of work."""
+    with metrics.unit_of_work() as uow:
+        projection.apply_in(uow, events)
+        uow.processed.record(group, [event.id for event in events], datetime.now(UTC))
+        uow.commit()
 
 
 def _at_end(consumer, partitions: list[TopicPartition]) -> bool:  # type: ignore[no-untyped-def]

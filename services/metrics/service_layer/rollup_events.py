@@ -9,27 +9,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection
-
-from services.metrics.adapters.read_model import objective_attainment
+from services.metrics.domain.attainment import objective_attainment
 from services.metrics.domain.graph import ObjectiveNode
 from services.metrics.domain.progress import reported
 from services.metrics.domain.rollup import RollupGraph
+from services.metrics.service_layer.unit_of_work import UnitOfWork
 from shared.cloudevents import CloudEvent, new_event
 from shared.contract import EventType
 from shared.contract.rollup_events import RollupChange
-from shared.persistence.outbox import Outbox
 
 NO_DATA = "no_data"
 
 
 class RollupEvents:
-    def __init__(self, outbox: Outbox, source: str, enabled: bool = True) -> None:
-        self.outbox = outbox
+    def __init__(self, source: str, enabled: bool = True) -> None:
         self.source = source
         self.enabled = enabled  # a rebuild writes the read model without publishing
 
-    def publish(self, connection: Connection, graph: RollupGraph,
+    def publish(self, uow: UnitOfWork, graph: RollupGraph,
                 before: dict[str, tuple[float | None, str | None]],
                 causes: dict[str, str]) -> int:
         """Append the events for the objectives whose progress or status moved."""
@@ -53,9 +50,7 @@ class RollupEvents:
                 events.append((new_event(EventType.OBJECTIVE_STATUS_CHANGED, self.source,
                                          subject, change.data(status_changed=True)),
                                objective_id))
-        if events:
-            self.outbox.append_many(connection, events)
-            self.outbox.notify(connection)
+        uow.publish(events)
         return len(events)
 
 

@@ -17,7 +17,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.metrics.adapters.read_model import objective_attainment
+from services.metrics.domain.attainment import objective_attainment
 from services.metrics.domain.goal_items import (
     Aggregation,
     ContributionState,
