@@ -30,7 +30,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from services.goals.adapters import tables
-from services.goals.domain.model import Cycle
+from services.goals.domain.reference_data import Cycle
 from services.goals.entrypoints.cli import MIGRATIONS as GOALS_MIGRATIONS
 from shared.cloudevents import KAFKA_CONTENT_TYPE, CloudEvent, new_event
 from shared.config import KafkaSettings, RelaySettings

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine
 from services.goals.adapters import tables
 from services.goals.adapters.relay_wakeup import RelayWakeup
 from services.goals.adapters.token_cache import TokenCache, token_cache_for
+from services.goals.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from services.goals.config import SERVICE, GoalsConfig
 from services.goals.service_layer.unit_of_work import UnitOfWork
 from shared.messaging.relay import OutboxRelay
@@ -32,14 +33,14 @@ class Goals:
     token_cache: TokenCache | None = None
     """Who the tokens seen lately stand for (PostgreSQL); None: look each one up."""
 
-    def unit_of_work(self, request_id: str | None = None) -> UnitOfWork:
-        return UnitOfWork(self.engine, self.config.event_source, request_id,
+    def unit_of_work(self, request_id: str | None = None) -> SqlAlchemyUnitOfWork:
+        return SqlAlchemyUnitOfWork(self.engine, self.config.event_source, request_id,
                           connection=self.connection,
                           wake_relay=self.wakeup.committed if self.wakeup else None)
 
-    def reading(self) -> UnitOfWork:
+    def reading(self) -> SqlAlchemyUnitOfWork:
         """A unit of work for reads only: no write lock taken, nothing to commit."""
-        return UnitOfWork(self.engine, self.config.event_source, writes=False,
+        return SqlAlchemyUnitOfWork(self.engine, self.config.event_source, writes=False,
                           connection=self.connection)
 
     def on_connection(self, connection: Connection) -> Goals:

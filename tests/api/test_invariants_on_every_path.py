@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from services.goals.adapters.goal_repositories import ContributionRepository
+from services.goals.adapters.graph_repositories import (
+    SqlContributionRepository as ContributionRepository,
+)
 from services.goals.bootstrap import Goals
 from tests.api.conftest import CYCLE, assert_problem, mint
 from tests.conftest import ApiClient

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from services.goals.bootstrap import Goals
-from services.goals.domain.model import DEFAULT_DEPARTMENTS
+from services.goals.domain.reference_data import DEFAULT_DEPARTMENTS
 from services.goals.service_layer.reference_data import seed_default_departments
 from tests.api.conftest import CYCLE, World, assert_problem, mint, snapshot
 from tests.conftest import ADMIN_TOKEN, ApiClient

@@ -20,7 +20,7 @@ from services.goals.domain.goals import (
     ObjectiveStatus,
 )
 from services.goals.domain.graph import Contribution, ItemType, Link, LinkKind
-from services.goals.domain.model import Cycle, Department
+from services.goals.domain.reference_data import Cycle, Department
 from shared.cloudevents import InvalidEvent
 from shared.contract import TOPIC_OF, EventType, Topic
 from shared.contract.schemas import (

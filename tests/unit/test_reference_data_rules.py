@@ -8,7 +8,7 @@ import pytest
 
 from services.goals.domain.access import ApiToken, Principal, Role, hash_token
 from services.goals.domain.errors import Forbidden, InvalidInput
-from services.goals.domain.model import Cycle, Department
+from services.goals.domain.reference_data import Cycle, Department
 
 
 @pytest.mark.parametrize("key", ["", "s", "Sales", "1sales", "sales team", "x" * 41])

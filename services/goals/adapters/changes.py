@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Insert, Select, Table, bindparam, func, insert, select, update
 
-from services.goals.adapters.repositories import save_versioned
+from services.goals.adapters.queries import save_versioned
 from services.goals.domain.errors import StaleVersion
 from shared.persistence.dialects import has_writable_ctes
 

@@ -1,18 +1,23 @@
-"""Repositories for objectives, key results, check-ins, contributions, links and idempotency."""
+"""Objectives, key results, check-ins and check-ins' idempotency keys in the database.
+
+Check-ins are written at the unit of work's commit: :meth:`SqlCheckInRepository.queue` and
+:meth:`SqlKeyResultRepository.queue_value` queue them in :class:`PendingWrites`; everything
+else here writes at once.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, or_, select, tuple_
+from sqlalchemy import Connection, Row, Select, bindparam, delete, select, tuple_
+from sqlalchemy.exc import IntegrityError
 
 from services.goals.adapters import tables
 from services.goals.adapters.changes import PendingWrites
-from services.goals.adapters.repositories import page_of, save_versioned
+from services.goals.adapters.queries import page_of, plain, save_versioned
 from services.goals.domain.goals import (
     Aggregation,
     CheckIn,
@@ -23,20 +28,14 @@ from services.goals.domain.goals import (
     ObjectiveKind,
     ObjectiveStatus,
 )
-from services.goals.domain.graph import Contribution, ItemType, Link, LinkKind, Node
-from shared.persistence.dialects import advisory_xact_lock
+from services.goals.service_layer.repositories import (
+    DuplicateKey,
+    ObjectiveFilter,
+    StoredResponse,
+)
 
 
-@dataclass(frozen=True)
-class ObjectiveFilter:
-    cycle: str | None = None
-    department: str | None = None
-    kind: ObjectiveKind | None = None
-    owner: str | None = None
-    status: ObjectiveStatus | None = None
-
-
-class ObjectiveRepository:
+class SqlObjectiveRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
@@ -72,7 +71,7 @@ class ObjectiveRepository:
     def add(self, objective: Objective) -> None:
         values = vars(objective).copy()
         departments = values.pop("departments")
-        self.connection.execute(tables.objectives.insert().values(**_plain(values)))
+        self.connection.execute(tables.objectives.insert().values(**plain(values)))
         self.connection.execute(tables.objective_departments.insert(), [
             {"objective_id": objective.id, "department_key": key} for key in departments])
 
@@ -80,7 +79,7 @@ class ObjectiveRepository:
         values = vars(objective).copy()
         values.pop("departments")
         save_versioned(self.connection, tables.objectives, tables.objectives.c.id, objective.id,
-                        _plain(values))
+                        plain(values))
 
     def remove(self, objective_id: str) -> None:
         self.connection.execute(delete(tables.objective_departments)
@@ -106,7 +105,7 @@ class ObjectiveRepository:
         return Objective(departments=departments, **m)
 
 
-class KeyResultRepository:
+class SqlKeyResultRepository:
     def __init__(self, connection: Connection, pending: PendingWrites) -> None:
         self.connection = connection
         self.pending = pending
@@ -162,15 +161,15 @@ class KeyResultRepository:
         return [_key_result(row) for row in rows], total
 
     def add(self, key_result: KeyResult) -> None:
-        self.connection.execute(tables.key_results.insert().values(**_plain(vars(key_result))))
+        self.connection.execute(tables.key_results.insert().values(**plain(vars(key_result))))
 
     def save(self, key_result: KeyResult) -> None:
         save_versioned(self.connection, tables.key_results, tables.key_results.c.id,
-                        key_result.id, _plain(vars(key_result)))
+                        key_result.id, plain(vars(key_result)))
 
-    def save_value(self, key_result: KeyResult, *, read_version: int | None = None) -> None:
-        """Save what check-ins change (value, confidence, time, version), when the unit of
-        work commits, with the check-ins: for a key result this transaction has locked.
+    def queue_value(self, key_result: KeyResult, *, read_version: int | None = None) -> None:
+        """Queue the save of what check-ins change (value, confidence, time, version), written
+        at the commit with the check-ins; for a key result this transaction has locked.
         ``read_version``: the version read, if several check-ins changed it since (default:
         the version before the last change)."""
         self.pending.update_versioned(
@@ -185,14 +184,14 @@ class KeyResultRepository:
                                 .where(tables.key_results.c.id == key_result_id))
 
 
-class CheckInRepository:
+class SqlCheckInRepository:
     def __init__(self, connection: Connection, pending: PendingWrites) -> None:
         self.connection = connection
         self.pending = pending
 
-    def add(self, check_in: CheckIn) -> None:
+    def queue(self, check_in: CheckIn) -> None:
         """Inserted when the unit of work commits, with its event and audit entry."""
-        self.pending.insert(tables.check_ins, _plain(vars(check_in)))
+        self.pending.insert(tables.check_ins, plain(vars(check_in)))
 
     def history(self, key_result_id: str, offset: int, limit: int) -> tuple[list[CheckIn], int]:
         t = tables.check_ins
@@ -202,122 +201,7 @@ class CheckInRepository:
                 for row in rows], total
 
 
-class ContributionRepository:
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-
-    def lock_graph(self) -> None:
-        """Hold the roll-up graph's lock until the transaction ends: the checks of a change
-        of the graph (no cycle, same unit in a sum) see every change committed before.
-
-        See :func:`shared.persistence.dialects.advisory_xact_lock` for each database.
-        """
-        advisory_xact_lock(self.connection, "okr.goals.graph")
-
-    def get(self, contribution_id: str) -> Contribution | None:
-        t = tables.contributions
-        row = self.connection.execute(select(t).where(t.c.id == contribution_id)).first()
-        return _contribution(row) if row else None
-
-    def between(self, child_id: str, parent_id: str) -> Contribution | None:
-        t = tables.contributions
-        row = self.connection.execute(
-            select(t).where(t.c.child_id == child_id, t.c.parent_id == parent_id)).first()
-        return _contribution(row) if row else None
-
-    def parents_of(self, node: Node) -> list[Node]:
-        """Roll-up parents: explicit contributions, plus a key result's own objective."""
-        t = tables.contributions
-        rows = self.connection.execute(select(t.c.parent_type, t.c.parent_id)
-                                       .where(t.c.child_id == node[1]))
-        parents: list[Node] = [(ItemType(row.parent_type), row.parent_id) for row in rows]
-        if node[0] is ItemType.KEY_RESULT:
-            kr = tables.key_results
-            objective_id = self.connection.execute(
-                select(kr.c.objective_id).where(kr.c.id == node[1])).scalar()
-            if objective_id is not None:
-                parents.append((ItemType.OBJECTIVE, objective_id))
-        return parents
-
-    def touching(self, item_ids: list[str]) -> list[Contribution]:
-        t = tables.contributions
-        rows = self.connection.execute(select(t).where(
-            or_(t.c.child_id.in_(item_ids), t.c.parent_id.in_(item_ids))).order_by(t.c.id))
-        return [_contribution(row) for row in rows]
-
-    def search(self, *, parent_id: str | None, child_id: str | None, offset: int, limit: int
-             ) -> tuple[list[Contribution], int]:
-        t = tables.contributions
-        query = select(t)
-        if parent_id:
-            query = query.where(t.c.parent_id == parent_id)
-        if child_id:
-            query = query.where(t.c.child_id == child_id)
-        rows, total = page_of(self.connection, query, (t.c.created_at, t.c.id), offset, limit)
-        return [_contribution(row) for row in rows], total
-
-    def add(self, contribution: Contribution) -> None:
-        self.connection.execute(tables.contributions.insert()
-                                .values(**_plain(vars(contribution))))
-
-    def remove(self, contribution_id: str) -> None:
-        self.connection.execute(delete(tables.contributions)
-                                .where(tables.contributions.c.id == contribution_id))
-
-
-class LinkRepository:
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-
-    def get(self, link_id: str) -> Link | None:
-        t = tables.links
-        row = self.connection.execute(select(t).where(t.c.id == link_id)).first()
-        return _link(row) if row else None
-
-    def find(self, from_id: str, to_id: str, kind: LinkKind) -> Link | None:
-        t = tables.links
-        row = self.connection.execute(select(t).where(
-            t.c.from_id == from_id, t.c.to_id == to_id, t.c.kind == kind.value)).first()
-        return _link(row) if row else None
-
-    def touching(self, item_ids: list[str]) -> list[Link]:
-        t = tables.links
-        rows = self.connection.execute(select(t).where(
-            or_(t.c.from_id.in_(item_ids), t.c.to_id.in_(item_ids))).order_by(t.c.id))
-        return [_link(row) for row in rows]
-
-    def search(self, *, department: str | None, direction: str, item_id: str | None,
-             kind: LinkKind | None, offset: int, limit: int) -> tuple[list[Link], int]:
-        t = tables.links
-        query = select(t)
-        if department:
-            sides = {"outgoing": [t.c.from_department == department],
-                     "incoming": [t.c.to_department == department],
-                     "both": [t.c.from_department == department,
-                              t.c.to_department == department]}[direction]
-            query = query.where(or_(*sides))
-        if item_id:
-            query = query.where(or_(t.c.from_id == item_id, t.c.to_id == item_id))
-        if kind:
-            query = query.where(t.c.kind == kind.value)
-        rows, total = page_of(self.connection, query, (t.c.created_at, t.c.id), offset, limit)
-        return [_link(row) for row in rows], total
-
-    def add(self, link: Link) -> None:
-        self.connection.execute(tables.links.insert().values(**_plain(vars(link))))
-
-    def remove(self, link_id: str) -> None:
-        self.connection.execute(delete(tables.links).where(tables.links.c.id == link_id))
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    fingerprint: str
-    status_code: int
-    response: str
-
-
-class IdempotencyRepository:
+class SqlIdempotencyRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
@@ -328,9 +212,12 @@ class IdempotencyRepository:
         return StoredResponse(row.fingerprint, row.status_code, row.response) if row else None
 
     def add(self, principal: str, key: str, stored: StoredResponse, at: datetime) -> None:
-        self.connection.execute(tables.idempotency_keys.insert().values(
-            principal=principal, key=key, fingerprint=stored.fingerprint,
-            status_code=stored.status_code, response=stored.response, created_at=at))
+        try:
+            self.connection.execute(tables.idempotency_keys.insert().values(
+                principal=principal, key=key, fingerprint=stored.fingerprint,
+                status_code=stored.status_code, response=stored.response, created_at=at))
+        except IntegrityError as error:  # the key's primary key
+            raise DuplicateKey(f"idempotency key {key!r} is stored already") from error
 
     def purge(self, before: datetime, limit: int) -> int:
         """Forget at most ``limit`` keys stored before ``before``; how many were forgotten."""
@@ -339,12 +226,6 @@ class IdempotencyRepository:
         result = self.connection.execute(
             delete(t).where(tuple_(t.c.principal, t.c.key).in_(oldest)))
         return int(result.rowcount)
-
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    """Enum members as their values, for the database."""
-    return {key: getattr(value, "value", value) for key, value in values.items()}
 
 
 _VALUE = ("current", "confidence", "last_checkin_at", "version", "updated_at")
@@ -379,21 +260,3 @@ def _key_result(row: Row[Any], exclude: tuple[str, ...] = ()) -> KeyResult:
     m["measure"] = Measure(m["measure"])
     m["aggregation"] = Aggregation(m["aggregation"])
     return KeyResult(**m)
-
-
-def _contribution(row: Row[Any]) -> Contribution:
-    m = dict(row._mapping)
-    m["child_type"] = ItemType(m["child_type"])
-    m["parent_type"] = ItemType(m["parent_type"])
-    return Contribution(**m)
-
-
-def _link(row: Row[Any]) -> Link:
-    m = dict(row._mapping)
-    m["kind"] = LinkKind(m["kind"])
-    m["from_type"] = ItemType(m["from_type"])
-    m["to_type"] = ItemType(m["to_type"])
-    return Link(**m)
-
-
-

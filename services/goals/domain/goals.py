@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.goals.domain.errors import InvalidInput
-from services.goals.domain.model import serialise_state
+from services.goals.domain.state import serialise_state
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 4000

@@ -16,7 +16,7 @@ from typing import Any
 
 from services.goals.domain.errors import Conflict, InvalidInput
 from services.goals.domain.goals import Aggregation, KeyResult, Measure, finite
-from services.goals.domain.model import serialise_state
+from services.goals.domain.state import serialise_state
 
 MAX_LINK_NOTE = 1000
 

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
-from sqlalchemy.exc import IntegrityError
-
-from services.goals.adapters.goal_repositories import StoredResponse
 from services.goals.domain.access import Principal
 from services.goals.domain.errors import (
     Conflict,
@@ -25,7 +21,9 @@ from services.goals.domain.goals import Aggregation, CheckIn, CheckInSource, Key
 from services.goals.domain.graph import ItemType
 from services.goals.domain.permissions import require_check_in_writer
 from services.goals.service_layer.lookups import audit_department
+from services.goals.service_layer.repositories import DuplicateKey, Locked, StoredResponse
 from services.goals.service_layer.unit_of_work import UnitOfWork
+from shared.clock import Clock, system_clock
 from shared.contract import EventType
 
 Renderer = Callable[[CheckIn, KeyResult], str]
@@ -57,12 +55,8 @@ def _scope(actor: Principal) -> str:
     return actor.token_id or actor.name
 
 
-Loaded = tuple[KeyResult, list[str]]
-"""A key result, locked, and its objective's departments (sorted)."""
-
-
 def _apply(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
-           loaded: Loaded | None) -> tuple[CheckIn, KeyResult]:
+           loaded: Locked | None) -> tuple[CheckIn, KeyResult]:
     """Check the caller may, then change the key result (in memory) and queue the check-in,
     its event and its audit entry; the caller saves the key result."""
     if loaded is None:
@@ -76,7 +70,7 @@ def _apply(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
                            author=request.author or actor.name, source=request.source)
     before = key_result.state()
     key_result.record_value(request.value, request.confidence, check_in.created_at)
-    uow.check_ins.add(check_in)
+    uow.check_ins.queue(check_in)
     uow.record_change(actor=actor, event_type=EventType.KEY_RESULT_CHECKED_IN,
                       item_type=ItemType.KEY_RESULT.value, item_id=key_result.id,
                       key=key_result.objective_id, department=audit_department(departments),
@@ -98,31 +92,31 @@ def _replay(uow: UnitOfWork, actor: Principal, request: CheckInRequest) -> str |
 
 
 def _apply_once(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
-                render: Renderer, load: Callable[[str], Loaded | None], *, save: bool
-                ) -> CheckInOutcome:
+                render: Renderer, load: Callable[[str], Locked | None], *, save: bool,
+                clock: Clock) -> CheckInOutcome:
     replayed = _replay(uow, actor, request)
     if replayed is not None:
         return CheckInOutcome(body=replayed, replayed=True)
     check_in, key_result = _apply(uow, actor, request, load(request.key_result_id))
     if save:
-        uow.key_results.save_value(key_result)
+        uow.key_results.queue_value(key_result)
     body = render(check_in, key_result)
     if request.idempotency_key is not None:
         uow.idempotency.add(_scope(actor), request.idempotency_key,
-                            StoredResponse(request.fingerprint, 201, body), datetime.now(UTC))
+                            StoredResponse(request.fingerprint, 201, body), clock())
     return CheckInOutcome(body=body)
 
 
 def record_check_in(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
-                    render: Renderer) -> CheckInOutcome:
+                    render: Renderer, clock: Clock = system_clock) -> CheckInOutcome:
     """Apply one check-in; a retry with the same idempotency key returns the first answer."""
     try:
         with uow:
             outcome = _apply_once(uow, actor, request, render, uow.key_results.for_check_in,
-                                  save=True)
+                                  save=True, clock=clock)
             uow.commit()
         return outcome
-    except IntegrityError:
+    except DuplicateKey:
         # A concurrent request with the same key committed first: answer as it did.
         with uow:
             replayed = _replay(uow, actor, request)
@@ -132,7 +126,7 @@ def record_check_in(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
 
 
 def record_check_ins(uow: UnitOfWork, actor: Principal, requests: list[CheckInRequest],
-                     render: Renderer) -> list[CheckInOutcome]:
+                     render: Renderer, clock: Clock = system_clock) -> list[CheckInOutcome]:
     """Apply many check-ins in one transaction; each succeeds or fails on its own.
 
     The batch's key results are read and locked once, up front and in id order (so two
@@ -151,11 +145,11 @@ def record_check_ins(uow: UnitOfWork, actor: Principal, requests: list[CheckInRe
             try:
                 with uow.savepoint(database=request.idempotency_key is not None):
                     outcomes.append(_apply_once(uow, actor, request, render, locked.get,
-                                                save=False))
+                                                save=False, clock=clock))
                 continue
             except DomainError as error:
                 failure: DomainError = error
-            except IntegrityError:
+            except DuplicateKey:
                 failure = IdempotencyKeyReused(
                     f"Idempotency-Key {request.idempotency_key!r} appears twice in the batch")
             if unchanged is not None:
@@ -163,6 +157,6 @@ def record_check_ins(uow: UnitOfWork, actor: Principal, requests: list[CheckInRe
             outcomes.append(CheckInOutcome(error=failure))
         for key, (key_result, _) in locked.items():
             if key_result.version != read_versions[key]:
-                uow.key_results.save_value(key_result, read_version=read_versions[key])
+                uow.key_results.queue_value(key_result, read_version=read_versions[key])
         uow.commit()
     return outcomes

@@ -84,7 +84,7 @@ def remove_contribution(uow: UnitOfWork, actor: Principal, contribution_id: str)
         require_contribution_writer(actor, _owning_objective(uow, contribution.child, "child_id"),
                                     _owning_objective(uow, contribution.parent, "parent_id"),
                                     "remove contributions")
-        _emit_removed_contribution(uow, actor, contribution)
+        _remove_contribution(uow, actor, contribution)
         uow.commit()
 
 
@@ -103,7 +103,7 @@ def check_sums_after_change(uow: UnitOfWork, key_result: KeyResult) -> None:
     require_sums_hold(key_result, feeds=feeds, sums=sums)
 
 
-def _emit_removed_contribution(uow: UnitOfWork, actor: Principal,
+def _remove_contribution(uow: UnitOfWork, actor: Principal,
                                contribution: Contribution) -> None:
     parent_key = contribution.parent_id
     if contribution.parent_type is ItemType.KEY_RESULT:
@@ -151,11 +151,11 @@ def remove_link(uow: UnitOfWork, actor: Principal, link_id: str) -> None:
         if link is None:
             raise NotFound(f"link {link_id!r} does not exist")
         require_link_writer(actor, link.from_department, "remove outgoing links")
-        _emit_removed_link(uow, actor, link)
+        _remove_link(uow, actor, link)
         uow.commit()
 
 
-def _emit_removed_link(uow: UnitOfWork, actor: Principal, link: Link) -> None:
+def _remove_link(uow: UnitOfWork, actor: Principal, link: Link) -> None:
     key = link.from_id
     if link.from_type is ItemType.KEY_RESULT:
         source_kr = uow.key_results.get(link.from_id)
@@ -169,6 +169,6 @@ def _emit_removed_link(uow: UnitOfWork, actor: Principal, link: Link) -> None:
 def remove_edges_touching(uow: UnitOfWork, actor: Principal, item_ids: list[str]) -> None:
     """Inside an open unit of work: remove every contribution and link touching the items."""
     for contribution in uow.contributions.touching(item_ids):
-        _emit_removed_contribution(uow, actor, contribution)
+        _remove_contribution(uow, actor, contribution)
     for link in uow.links.touching(item_ids):
-        _emit_removed_link(uow, actor, link)
+        _remove_link(uow, actor, link)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.goals.config import SERVICE
 from services.goals.service_layer.unit_of_work import UnitOfWork
+from shared.clock import Clock, system_clock
 from shared.observability.metrics import HANDLED_ERRORS
 
 log = logging.getLogger(__name__)
@@ -28,9 +29,9 @@ INTERVAL_SECONDS = 600.0
 
 
 def purge_idempotency_keys(unit_of_work: Callable[[], UnitOfWork], retention: timedelta,
-                           now: datetime | None = None) -> int:
+                           clock: Clock = system_clock) -> int:
     """Delete the keys older than ``retention``, in batches; how many were deleted."""
-    horizon = (now or datetime.now(UTC)) - retention
+    horizon = clock() - retention
     deleted = 0
     while True:
         with unit_of_work() as uow:

@@ -6,7 +6,7 @@ from datetime import date
 
 from services.goals.domain.access import Principal, Role
 from services.goals.domain.errors import AlreadyExists, NotFound
-from services.goals.domain.model import DEFAULT_DEPARTMENTS, Cycle, Department
+from services.goals.domain.reference_data import DEFAULT_DEPARTMENTS, Cycle, Department
 from services.goals.service_layer.lookups import check_version
 from services.goals.service_layer.unit_of_work import UnitOfWork
 from shared.contract import EventType

@@ -1,47 +1,49 @@
-"""The unit of work: one transaction holding the change, its event (outbox) and its audit entry.
+"""The unit of work port: one transaction holding a change, its event and its audit entry.
 
-Either all three commit or none does; that is what makes the outbox transactional.
+Every goals use case runs in one: ``with uow: ...; uow.commit()``. Either the change, its
+event (outbox row) and its audit entry all commit, or none does; leaving the block without
+``commit()`` rolls everything back. That is what makes the outbox transactional.
 
-A unit works on its own pooled connection, or on one it is given: the connection an HTTP
-request holds from authentication to its answer, so a request checks out (and pings) one
-connection and its token lookup and its write share one transaction on PostgreSQL.
+What a check-in writes, and when:
+
+* at once, while the use case runs: the lock on its key result (``for_check_in``) and, with
+  an ``Idempotency-Key``, the stored answer (``idempotency.add``, so a concurrent retry
+  waits on it and then replays it);
+* queued, written at ``commit()`` just before the transaction commits (in one statement on
+  PostgreSQL): the key result's new value and version (``key_results.queue_value``), the
+  check-in row (``check_ins.queue``), its ``okr.key_result.checked_in`` event and its audit
+  entry (``record_change``). A :meth:`savepoint` that raises drops what it queued.
+
+Other changes (objectives, key results' definitions, the graph, reference data, tokens)
+write at once and queue only their event and audit entry. Implementations:
+``services/goals/adapters/unit_of_work.py`` (SQLAlchemy) and
+``services/goals/service_layer/fakes.py`` (in memory, for unit tests).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import abc
+from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, RootTransaction
-
-from services.goals.adapters import tables
-from services.goals.adapters.changes import PendingWrites
-from services.goals.adapters.goal_repositories import (
+from services.goals.domain.access import Principal
+from services.goals.service_layer.repositories import (
+    AuditLog,
     CheckInRepository,
     ContributionRepository,
+    CycleRepository,
+    DepartmentRepository,
     IdempotencyRepository,
     KeyResultRepository,
     LinkRepository,
     ObjectiveRepository,
-)
-from services.goals.adapters.repositories import (
-    AuditLog,
-    CycleRepository,
-    DepartmentRepository,
     TokenRepository,
-    audit_row,
 )
-from services.goals.domain.access import Principal
-from shared.cloudevents import new_event
 from shared.contract import EventType
-from shared.persistence.dialects import continue_or_begin
-from shared.persistence.engine import writing
-from shared.persistence.outbox import Outbox
 
 
-class UnitOfWork:
+class UnitOfWork(abc.ABC):
     departments: DepartmentRepository
     cycles: CycleRepository
     tokens: TokenRepository
@@ -52,97 +54,35 @@ class UnitOfWork:
     contributions: ContributionRepository
     links: LinkRepository
     idempotency: IdempotencyRepository
+    request_id: str | None
+    """The HTTP request the change came with, recorded in its audit entry."""
 
-    def __init__(self, engine: Engine, event_source: str, request_id: str | None = None,
-                 *, writes: bool = True, connection: Connection | None = None,
-                 wake_relay: Callable[[], None] | None = None) -> None:
-        # Only a writing unit asks SQLite for the write lock at BEGIN; reads (every
-        # request's token lookup, every GET) must not queue behind writers.
-        self._engine = writing(engine) if writes else engine
-        self._writes = writes
-        self._given = connection
-        self._wake_relay = wake_relay
-        self._outbox = Outbox(tables.plumbing.outbox)
-        self.event_source = event_source
-        self.request_id = request_id
-        self._connection: Connection | None = None
-        self._transaction: RootTransaction | None = None
-        self._pending = PendingWrites()
+    @abc.abstractmethod
+    def __enter__(self) -> Self:
+        """Begin the transaction; the repositories are usable until the block ends."""
 
-    def __enter__(self) -> UnitOfWork:
-        if self._given is None:
-            self._connection = self._engine.connect()
-            self._transaction = self._connection.begin()
-        else:
-            self._connection = self._given
-            self._transaction = continue_or_begin(self._given, writes=self._writes)
-        self._pending = PendingWrites()
-        self.departments = DepartmentRepository(self._connection)
-        self.cycles = CycleRepository(self._connection)
-        self.tokens = TokenRepository(self._connection)
-        self.audit = AuditLog(self._connection)
-        self.objectives = ObjectiveRepository(self._connection)
-        self.key_results = KeyResultRepository(self._connection, self._pending)
-        self.check_ins = CheckInRepository(self._connection, self._pending)
-        self.contributions = ContributionRepository(self._connection)
-        self.links = LinkRepository(self._connection)
-        self.idempotency = IdempotencyRepository(self._connection)
-        return self
-
+    @abc.abstractmethod
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        assert self._connection is not None and self._transaction is not None
-        if self._given is not None and not self._writes:
-            return  # a read leaves the request's transaction open for its next unit
-        if self._connection.get_transaction() is not None:  # not committed: roll back
-            self._transaction.rollback()
-        if self._given is None:
-            self._connection.close()
+        """Roll back whatever was not committed."""
 
+    @abc.abstractmethod
     def commit(self) -> None:
-        assert self._connection is not None and self._transaction is not None
-        woken = bool(self._pending)  # every change queues an event
-        self._pending.write(self._connection)
-        if woken and self._wake_relay is None:
-            # One NOTIFY for the whole transaction (a batch of 1,000 check-ins queues 1,000
-            # events), sent in the root transaction so no rolled-back savepoint can drop it.
-            self._outbox.notify(self._connection)
-        self._transaction.commit()
-        if woken and self._wake_relay is not None:
-            self._wake_relay()  # after the commit, off this transaction: see RelayWakeup
+        """Write what was queued, then commit."""
 
-    @contextmanager
-    def savepoint(self, *, database: bool = True) -> Iterator[None]:
+    @abc.abstractmethod
+    def savepoint(self, *, database: bool = True) -> AbstractContextManager[None]:
         """A part of the transaction undone alone if the block raises: the rows it queued
-        are dropped and, with ``database`` (a SAVEPOINT), the statements it ran roll back."""
-        assert self._connection is not None
-        mark = self._pending.mark()
-        try:
-            if database:
-                with self._connection.begin_nested():
-                    yield
-            else:
-                yield
-        except BaseException:
-            self._pending.drop_since(mark)
-            raise
+        are dropped and, with ``database``, the statements it ran roll back."""
 
+    @abc.abstractmethod
     def record_change(self, *, actor: Principal, event_type: EventType, item_type: str,
                       item_id: str, key: str, department: str | None,
                       before: dict[str, Any] | None, after: dict[str, Any],
                       deleted: bool = False) -> str:
         """Queue the event carrying ``after`` and its audit entry; return the event id.
 
-        Both are inserted at :meth:`commit`, in this transaction (``PendingWrites``). For
-        a deletion ``after`` is the item's last state: the event carries it, the audit entry
-        records no state after.
+        ``key`` is the event's partition key. For a deletion ``after`` is the item's last
+        state: the event carries it, the audit entry records no state after.
         """
-        assert self._connection is not None
-        event = new_event(event_type, self.event_source, f"{item_type}/{item_id}", after)
-        self._pending.insert(tables.plumbing.outbox, self._outbox.row(event, key))
-        self._pending.insert(tables.audit_log, audit_row(
-            occurred_at=event.time, actor=actor.name, actor_role=actor.role.value,
-            action=event_type.value, item_type=item_type, item_id=item_id,
-            department=department, before=before, after=None if deleted else after,
-            event_id=event.id, request_id=self.request_id))
-        return event.id
+

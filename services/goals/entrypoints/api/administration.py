@@ -11,7 +11,7 @@ from marshmallow import Schema, fields
 from services.goals.domain.access import Role
 from services.goals.domain.errors import Forbidden
 from services.goals.entrypoints.api.access import goals, principal, request_id
-from services.goals.entrypoints.api.schemas import (
+from services.goals.entrypoints.api.administration_schemas import (
     AuditEntrySchema,
     AuditQuerySchema,
     CallerSchema,

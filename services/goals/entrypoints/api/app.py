@@ -10,7 +10,8 @@ from services.goals.entrypoints.api import access
 from services.goals.entrypoints.api.administration import audit, tokens
 from services.goals.entrypoints.api.check_ins import check_in_batches
 from services.goals.entrypoints.api.graph import contributions, links
-from services.goals.entrypoints.api.objectives import key_results, objectives
+from services.goals.entrypoints.api.key_results import key_results
+from services.goals.entrypoints.api.objectives import objectives
 from services.goals.entrypoints.api.reference_data import cycles, departments
 from shared.observability.collectors import OutboxBacklogCollector
 from shared.web.readiness import broker_check, database_check

@@ -1,4 +1,4 @@
-"""``/v1/key-results/{id}/check-ins`` and ``/v1/check-ins/batch``."""
+"""``/v1/check-ins/batch``, and the answer a check-in gets (one check-in: ``key_results.py``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import hashlib
 import json
 from typing import Any
 
-from flask import Response, request
 from flask.views import MethodView
 
 from services.goals.domain.errors import DomainError
@@ -16,13 +15,9 @@ from services.goals.entrypoints.api.goal_schemas import (
     BatchCheckInSchema,
     BatchResultSchema,
     CheckInResultSchema,
-    CheckInSchema,
 )
-from services.goals.entrypoints.api.objectives import key_results
 from services.goals.service_layer import check_ins as cases
-from services.goals.service_layer.lookups import load_key_result
 from shared.web.blueprints import Blueprint
-from shared.web.problems import abort_with_problem
 
 check_in_batches = Blueprint("check_in_batches", __name__, url_prefix="/v1/check-ins",
                              description="Many check-ins in one request (automated systems).")
@@ -81,45 +76,6 @@ def fingerprint(key_result_id: str, body: dict[str, Any]) -> str:
     canonical = json.dumps({"key_result_id": key_result_id, **body}, sort_keys=True,
                            default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@key_results.route("/<string:key_result_id>/check-ins")
-class KeyResultCheckIns(MethodView):
-    @key_results.response(200, CheckInSchema(many=True))
-    @key_results.paginate()
-    def get(self, key_result_id: str, pagination_parameters: Any) -> Any:
-        """A key result's check-in history, newest first"""
-        with goals().reading() as uow:
-            load_key_result(uow, key_result_id)
-            items, total = uow.check_ins.history(key_result_id, pagination_parameters.first_item,
-                                                 pagination_parameters.page_size)
-        pagination_parameters.item_count = total
-        return items
-
-    @key_results.arguments(CheckInSchema())  # an instance: webargs builds none per request
-    @key_results.response(201, CheckInResultSchema)
-    @key_results.alt_response(200, schema=CheckInResultSchema, success=True,
-                              description="a retry with the same Idempotency-Key: the first answer")
-    @key_results.alt_response(409, description="the key result sums its contributors")
-    @key_results.doc(parameters=[{
-        "in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
-        "schema": {"type": "string", "maxLength": 200},
-        "description": "a retry with the same key and body is applied once and gets the "
-                       "first answer (status 200); the same key with another body gets 422"}])
-    def post(self, body: dict[str, Any], key_result_id: str) -> Response:
-        """Check in a new value, with confidence (0..1) and a note"""
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None and not 1 <= len(key.strip()) <= 200:
-            abort_with_problem(400, f"{IDEMPOTENCY_HEADER} must be 1 to 200 characters")
-        outcome = cases.record_check_in(
-            goals().unit_of_work(request_id()), principal(),
-            cases.CheckInRequest(key_result_id=key_result_id, idempotency_key=key,
-                                 fingerprint="" if key is None else
-                                 fingerprint(key_result_id, body), **body),
-            render)
-        assert outcome.body is not None
-        return Response(outcome.body, status=200 if outcome.replayed else 201,
-                        mimetype="application/json")
 
 
 @check_in_batches.route("/batch")

@@ -1,4 +1,4 @@
-"""Schemas of objectives, key results, check-ins, contributions and links.
+"""Schemas of objectives, key results and check-ins.
 
 The response schemas are also the ``data`` of the events on ``okr.goals.v1``.
 """
@@ -21,8 +21,7 @@ from services.goals.domain.goals import (
     ObjectiveKind,
     ObjectiveStatus,
 )
-from services.goals.domain.graph import MAX_LINK_NOTE, ItemType, LinkKind
-from services.goals.domain.model import CYCLE_KEY, DEPARTMENT_KEY
+from services.goals.domain.reference_data import CYCLE_KEY, DEPARTMENT_KEY
 from shared.web.boundary import multi_line as multi_line_text
 from shared.web.boundary import single_line
 
@@ -161,47 +160,3 @@ class BatchResultSchema(Schema):
     applied = fields.Integer()
     failed = fields.Integer()
     results = fields.List(fields.Nested(BatchItemResultSchema))
-
-
-class ContributionSchema(Schema):
-    id = fields.String(dump_only=True)
-    child_type = fields.Enum(ItemType, by_value=True, required=True)
-    child_id = fields.String(required=True, validate=ID)
-    parent_type = fields.Enum(ItemType, by_value=True, required=True)
-    parent_id = fields.String(required=True, validate=ID)
-    weight = fields.Float(load_default=1.0, allow_nan=False,
-                          validate=validate.Range(min=0, max=1e6))
-    created_by = fields.String(dump_only=True)
-    version = fields.Integer(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-
-
-class ContributionQuerySchema(Schema):
-    parent_id = fields.String(validate=ID)
-    child_id = fields.String(validate=ID)
-
-
-class LinkSchema(Schema):
-    id = fields.String(dump_only=True)
-    kind = fields.Enum(LinkKind, by_value=True, required=True)
-    from_type = fields.Enum(ItemType, by_value=True, required=True)
-    from_id = fields.String(required=True, validate=ID)
-    from_department = fields.String(load_default=None, validate=DEPARTMENT, metadata={
-        "description": "needed only when the item has several departments"})
-    to_type = fields.Enum(ItemType, by_value=True, required=True)
-    to_id = fields.String(required=True, validate=ID)
-    to_department = fields.String(load_default=None, validate=DEPARTMENT, metadata={
-        "description": "needed only when the item has several departments"})
-    note = fields.String(load_default="", validate=text(0, MAX_LINK_NOTE, multi_line=True))
-    created_by = fields.String(dump_only=True)
-    version = fields.Integer(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-
-
-class LinkQuerySchema(Schema):
-    department = fields.String(validate=DEPARTMENT)
-    direction = fields.String(load_default="both",
-                              validate=validate.OneOf(["outgoing", "incoming", "both"]),
-                              metadata={"description": "with department: which side it is on"})
-    item_id = fields.String(validate=ID)
-    kind = fields.Enum(LinkKind, by_value=True)

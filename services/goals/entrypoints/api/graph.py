@@ -8,7 +8,7 @@ from flask.views import MethodView
 
 from services.goals.domain.errors import NotFound
 from services.goals.entrypoints.api.access import goals, principal, request_id
-from services.goals.entrypoints.api.goal_schemas import (
+from services.goals.entrypoints.api.graph_schemas import (
     ContributionQuerySchema,
     ContributionSchema,
     LinkQuerySchema,

@@ -1,4 +1,4 @@
-"""``/v1/objectives``, ``/v1/objectives/{id}/key-results`` and ``/v1/key-results/{id}``."""
+"""``/v1/objectives``, ``/v1/objectives/{id}/key-results`` (an objective's key results)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from typing import Any
 
 from flask.views import MethodView
 
-from services.goals.adapters.goal_repositories import ObjectiveFilter
-from services.goals.domain.errors import NotFound
 from services.goals.entrypoints.api.access import (
     expected_version,
     goals,
@@ -17,19 +15,17 @@ from services.goals.entrypoints.api.access import (
 )
 from services.goals.entrypoints.api.goal_schemas import (
     KeyResultSchema,
-    KeyResultUpdateSchema,
     ObjectiveQuerySchema,
     ObjectiveSchema,
     ObjectiveUpdateSchema,
 )
 from services.goals.service_layer import objectives as cases
+from services.goals.service_layer.repositories import ObjectiveFilter
 from shared.web.blueprints import Blueprint
 from shared.web.concurrency import MISSING_IF_MATCH, STALE
 
 objectives = Blueprint("objectives", __name__, url_prefix="/v1/objectives",
                        description="Department objectives and collective targets.")
-key_results = Blueprint("key_results", __name__, url_prefix="/v1/key-results",
-                        description="Measurable key results of an objective.")
 
 
 
@@ -107,34 +103,3 @@ class ObjectiveKeyResults(MethodView):
                                           objective_id, cases.KeyResultDefinition(**body))
         return key_result, 201, {"ETag": f'"{key_result.version}"',
                                  "Location": f"/v1/key-results/{key_result.id}"}
-
-
-@key_results.route("/<string:key_result_id>")
-class KeyResultItem(MethodView):
-    @key_results.response(200, KeyResultSchema)
-    def get(self, key_result_id: str) -> Any:
-        """Read one key result, with its current value and latest confidence"""
-        with goals().reading() as uow:
-            key_result = uow.key_results.get(key_result_id)
-        if key_result is None:
-            raise NotFound(f"key result {key_result_id!r} does not exist")
-        return with_etag(key_result, key_result.version)
-
-    @key_results.arguments(KeyResultUpdateSchema)
-    @key_results.response(200, KeyResultSchema)
-    @key_results.alt_response(412, description=STALE)
-    @key_results.alt_response(428, description=MISSING_IF_MATCH)
-    def patch(self, body: dict[str, Any], key_result_id: str) -> Any:
-        """Change title, start, target, unit or weight; needs If-Match"""
-        key_result = cases.change_key_result(goals().unit_of_work(request_id()), principal(),
-                                             key_result_id, cases.KeyResultChanges(**body),
-                                             expected_version())
-        return with_etag(key_result, key_result.version)
-
-    @key_results.response(204)
-    @key_results.alt_response(412, description=STALE)
-    @key_results.alt_response(428, description=MISSING_IF_MATCH)
-    def delete(self, key_result_id: str) -> None:
-        """Delete a key result with its check-ins, contributions and links"""
-        cases.delete_key_result(goals().unit_of_work(request_id()), principal(), key_result_id,
-                                expected_version())

@@ -14,7 +14,7 @@ from services.goals.entrypoints.api.access import (
     request_id,
     with_etag,
 )
-from services.goals.entrypoints.api.schemas import (
+from services.goals.entrypoints.api.reference_data_schemas import (
     CycleQuerySchema,
     CycleSchema,
     CycleUpdateSchema,

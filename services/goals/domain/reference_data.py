@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from services.goals.domain.errors import InvalidInput
+from services.goals.domain.state import serialise_state
 
 DEPARTMENT_KEY = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 CYCLE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
@@ -101,15 +102,3 @@ class Cycle:
     def state(self) -> dict[str, Any]:
         return serialise_state(asdict(self))
 
-
-def serialise_state(values: dict[str, Any]) -> dict[str, Any]:
-    """An item's state as JSON-ready values: RFC 3339 UTC times, ISO dates, enum values."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, datetime):
-            out[key] = value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        elif isinstance(value, date):
-            out[key] = value.isoformat()
-        else:
-            out[key] = value
-    return out
