@@ -52,6 +52,8 @@ class KeyResultItem(MethodView):
     @key_results.response(200, KeyResultSchema)
     @key_results.alt_response(412, description=STALE)
     @key_results.alt_response(428, description=MISSING_IF_MATCH)
+    @key_results.alt_response(409, description="the new unit would break a sum it feeds or "
+                              "takes; remove that contribution first")
     def patch(self, body: dict[str, Any], key_result_id: str) -> Any:
         """Change title, start, target, unit or weight; needs If-Match"""
         key_result = cases.change_key_result(goals().unit_of_work(request_id()), principal(),
