@@ -38,7 +38,7 @@ from sqlalchemy.engine import make_url
 
 from bench.common import BenchResult, Check, fmt, log, median, postgres_admin_url, ratio, render
 from services.notifications.adapters import tables
-from services.notifications.adapters.repositories import SubscriptionRepository
+from services.notifications.adapters.subscriptions import SubscriptionRepository
 from services.notifications.bootstrap import Notifications, bootstrap
 from services.notifications.config import NotificationsConfig
 from services.notifications.domain.matching import SubscriptionIndex, matches

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine
 
 from services.metrics.adapters import tables
+from services.metrics.adapters.topic_replay import TopicReplay
 from services.metrics.adapters.unit_of_work import SqlUnitOfWork
 from services.metrics.config import SERVICE, MetricsConfig
 from services.metrics.service_layer.projection import RollupProjection
@@ -45,6 +46,10 @@ class Metrics:
                               on_rollback=projection.rolled_back, engine=self.engine,
                               processed_events=tables.plumbing.processed_events,
                               kafka=self.config.kafka, max_records=self.config.batch_size)
+
+    def goal_events_replay(self) -> TopicReplay:
+        """``okr.goals.v1`` from its beginning to its end, outside the consumer group."""
+        return TopicReplay(self.config.kafka, Topic.GOALS.value, "okr-metrics-rebuild")
 
     def relay(self) -> OutboxRelay:
         return OutboxRelay(service=SERVICE, engine=self.engine,

@@ -49,6 +49,13 @@ class Outbox:
         if events:
             connection.execute(self.table.insert(), [self.row(event, key) for event, key in events])
 
+    def publish(self, connection: Connection, events: list[tuple[CloudEvent, str]]) -> None:
+        """Insert the (event, key) pairs in one statement and wake the relay once; nothing
+        for no events."""
+        if events:
+            self.append_many(connection, events)
+            self.notify(connection)
+
     def notify(self, connection: Connection) -> None:
         """Wake the relay (PostgreSQL NOTIFY, delivered when the transaction commits)."""
         notify_on_commit(connection, NOTIFY_CHANNEL)

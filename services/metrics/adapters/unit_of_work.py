@@ -35,7 +35,5 @@ class SqlUnitOfWork:
         self._scope.commit()
 
     def publish(self, events: list[tuple[CloudEvent, str]]) -> None:
-        if events:
-            assert self._scope.connection is not None
-            self._outbox.append_many(self._scope.connection, events)
-            self._outbox.notify(self._scope.connection)
+        assert self._scope.connection is not None
+        self._outbox.publish(self._scope.connection, events)

@@ -7,7 +7,8 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 
 from services.notifications.adapters.deliveries import DeliveryRepository
-from services.notifications.adapters.repositories import GoalReadModel, SubscriptionRepository
+from services.notifications.adapters.goal_read_model import GoalReadModel
+from services.notifications.adapters.subscriptions import SubscriptionRepository
 from shared.cloudevents import CloudEvent
 from shared.persistence.outbox import Outbox
 from shared.persistence.transactions import TransactionScope
@@ -38,7 +39,5 @@ class SqlUnitOfWork:
         self._scope.commit()
 
     def publish(self, events: list[tuple[CloudEvent, str]]) -> None:
-        if events:
-            assert self._scope.connection is not None
-            self._outbox.append_many(self._scope.connection, events)
-            self._outbox.notify(self._scope.connection)
+        assert self._scope.connection is not None
+        self._outbox.publish(self._scope.connection, events)

@@ -7,7 +7,8 @@ from flask import Flask
 from services.notifications.bootstrap import Notifications, bootstrap
 from services.notifications.config import SERVICE, NotificationsConfig
 from services.notifications.entrypoints.api.access import install_domain_errors, notifications
-from services.notifications.entrypoints.api.subscriptions import deliveries, subscriptions
+from services.notifications.entrypoints.api.deliveries import deliveries
+from services.notifications.entrypoints.api.subscriptions import subscriptions
 from shared.observability.collectors import OutboxBacklogCollector
 from shared.web.readiness import broker_check, database_check
 from shared.web.remote_auth import TokenIntrospector, install_authentication

@@ -1,4 +1,4 @@
-"""``/v1/subscriptions``, ``/v1/deliveries`` and ``POST /v1/deliveries/{id}/retry``."""
+"""``/v1/subscriptions`` and ``/v1/subscriptions/{id}``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,10 @@ from flask.views import MethodView
 from services.notifications.domain.subscriptions import Channel, Subscription
 from services.notifications.entrypoints.api.access import notifications
 from services.notifications.entrypoints.api.schemas import (
-    DeliveryQuerySchema,
-    DeliverySchema,
     SubscriptionQuerySchema,
     SubscriptionSchema,
     SubscriptionUpdateSchema,
 )
-from services.notifications.service_layer import deliveries as delivery_cases
 from services.notifications.service_layer import subscriptions as cases
 from shared.web.blueprints import Blueprint
 from shared.web.concurrency import MISSING_IF_MATCH, STALE, expected_version, with_etag
@@ -23,8 +20,6 @@ from shared.web.remote_auth import current_caller
 
 subscriptions = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions",
                           description="Who hears what, through which channel, how often.")
-deliveries = Blueprint("deliveries", __name__, url_prefix="/v1/deliveries",
-                       description="Every message made, its attempts and its outcome.")
 
 
 def _shown(subscription: Subscription) -> dict[str, Any]:
@@ -96,27 +91,3 @@ class SubscriptionItem(MethodView):
         cases.delete_subscription(notifications().unit_of_work(), current_caller(),
                                   subscription_id, expected_version())
         return "", 204
-
-
-@deliveries.route("")
-class Deliveries(MethodView):
-    @deliveries.arguments(DeliveryQuerySchema, location="query")
-    @deliveries.response(200, DeliverySchema(many=True))
-    @deliveries.paginate()
-    def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
-        """List deliveries, oldest first; filter by status (pending, delivered, dead)"""
-        items, total = delivery_cases.list_deliveries(
-            notifications().reading(), status=query.get("status"),
-            subscription_id=query.get("subscription_id"),
-            offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
-        pagination_parameters.item_count = total
-        return items
-
-
-@deliveries.route("/<string:delivery_id>/retry")
-class DeliveryRetry(MethodView):
-    @deliveries.response(202, DeliverySchema)
-    def post(self, delivery_id: str) -> Any:
-        """Send a delivery again now, with the same id (receivers can drop a repeat)"""
-        return delivery_cases.retry_delivery(notifications().unit_of_work(), current_caller(),
-                                            delivery_id), 202

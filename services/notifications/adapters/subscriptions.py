@@ -1,11 +1,11 @@
-"""Subscriptions and the goal read model in the database (SQLAlchemy Core, one connection)."""
+"""Subscriptions in the database (the service layer's ``Subscriptions``; writes at once)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import Connection, Row, delete, func, or_, select, update
+from sqlalchemy import Connection, Row, delete, func, select, update
 
 from services.notifications.adapters import tables
 from services.notifications.domain.subscriptions import (
@@ -14,7 +14,6 @@ from services.notifications.domain.subscriptions import (
     Filters,
     Subscription,
 )
-from shared.persistence.dialects import insert_ignoring_duplicates, upsert
 
 T = tables.subscriptions
 
@@ -99,62 +98,3 @@ def _subscription(row: Row[Any]) -> Subscription:
         filters=Filters.from_dict(json.loads(row.filters)), mode=DeliveryMode(row.mode),
         digest_interval_seconds=row.digest_interval_seconds, created_by=row.created_by,
         created_at=row.created_at, updated_at=row.updated_at, version=row.version)
-
-
-class GoalReadModel:
-    """What the service keeps of the goal graph: objectives, key results, links."""
-
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-
-    def put_objective(self, objective_id: str, *, title: str, kind: str,
-                      departments: list[str], cycle: str, status: str | None = None) -> None:
-        values: dict[str, Any] = {"id": objective_id, "title": title, "kind": kind,
-                                  "departments": json.dumps(sorted(departments)),
-                                  "cycle": cycle}
-        if status is not None:
-            values["status"] = status
-        upsert(self.connection, tables.objectives, [values], ["id"])
-
-    def remove_objective(self, objective_id: str) -> None:
-        self.connection.execute(delete(tables.objectives)
-                                .where(tables.objectives.c.id == objective_id))
-
-    def objective(self, objective_id: str) -> dict[str, Any] | None:
-        row = self.connection.execute(select(tables.objectives)
-                                      .where(tables.objectives.c.id == objective_id)).first()
-        if row is None:
-            return None
-        return {"id": row.id, "title": row.title, "kind": row.kind, "cycle": row.cycle,
-                "departments": json.loads(row.departments), "status": row.status}
-
-    def put_key_result(self, key_result_id: str, objective_id: str, title: str) -> None:
-        upsert(self.connection, tables.key_results,
-               [{"id": key_result_id, "objective_id": objective_id, "title": title}], ["id"])
-
-    def remove_key_result(self, key_result_id: str) -> None:
-        self.connection.execute(delete(tables.key_results)
-                                .where(tables.key_results.c.id == key_result_id))
-
-    def objective_of_key_result(self, key_result_id: str) -> str | None:
-        return self.connection.execute(
-            select(tables.key_results.c.objective_id)
-            .where(tables.key_results.c.id == key_result_id)).scalar()
-
-    def put_link(self, link_id: str, from_department: str, to_type: str, to_id: str) -> None:
-        insert_ignoring_duplicates(self.connection, tables.links, {
-            "id": link_id, "from_department": from_department, "to_type": to_type,
-            "to_id": to_id})
-
-    def remove_link(self, link_id: str) -> None:
-        self.connection.execute(delete(tables.links).where(tables.links.c.id == link_id))
-
-    def dependent_departments(self, objective_id: str) -> frozenset[str]:
-        """Departments with a link to this objective or to one of its key results."""
-        links, krs = tables.links, tables.key_results
-        query = select(links.c.from_department).where(or_(
-            (links.c.to_type == "objective") & (links.c.to_id == objective_id),
-            (links.c.to_type == "key_result") & links.c.to_id.in_(
-                select(krs.c.id).where(krs.c.objective_id == objective_id)),
-        )).distinct()
-        return frozenset(self.connection.execute(query).scalars())

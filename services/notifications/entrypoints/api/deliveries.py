@@ -1,0 +1,40 @@
+"""``/v1/deliveries`` and ``POST /v1/deliveries/{id}/retry``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from services.notifications.entrypoints.api.access import notifications
+from services.notifications.entrypoints.api.schemas import DeliveryQuerySchema, DeliverySchema
+from services.notifications.service_layer import deliveries as cases
+from shared.web.blueprints import Blueprint
+from shared.web.remote_auth import current_caller
+
+deliveries = Blueprint("deliveries", __name__, url_prefix="/v1/deliveries",
+                       description="Every message made, its attempts and its outcome.")
+
+
+@deliveries.route("")
+class Deliveries(MethodView):
+    @deliveries.arguments(DeliveryQuerySchema, location="query")
+    @deliveries.response(200, DeliverySchema(many=True))
+    @deliveries.paginate()
+    def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
+        """List deliveries, oldest first; filter by status (pending, delivered, dead)"""
+        items, total = cases.list_deliveries(
+            notifications().reading(), status=query.get("status"),
+            subscription_id=query.get("subscription_id"),
+            offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
+
+
+@deliveries.route("/<string:delivery_id>/retry")
+class DeliveryRetry(MethodView):
+    @deliveries.response(202, DeliverySchema)
+    def post(self, delivery_id: str) -> Any:
+        """Send a delivery again now, with the same id (receivers can drop a repeat)"""
+        return cases.retry_delivery(notifications().unit_of_work(), current_caller(),
+                                    delivery_id), 202
