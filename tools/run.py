@@ -1,7 +1,9 @@
 """``make run`` (``python -m tools.run``): the whole platform on one machine, on embedded defaults.
 
 Starts an embedded Tansu broker (unless ``OKR_KAFKA_BOOTSTRAP_SERVERS`` names one),
-migrates each service's SQLite database in ``OKR_DATA_DIR``, runs every process of
+checks that every port it will listen on is free (else it stops and names the variable
+to set; a worker's metrics port follows its API port unless set), migrates each
+service's SQLite database in ``OKR_DATA_DIR``, runs every process of
 ``deploy/local/Procfile`` under :mod:`tools.supervisor` (one log stream; a process that
 dies is started again, with backoff), prints where everything listens and how to
 authenticate, and on Ctrl-C (or SIGTERM) stops every process it started.
@@ -32,18 +34,53 @@ class LocalService:
     name: str
     port_variable: str
     default_port: int
+    worker_metrics_variable: str
     processes: tuple[str, ...]
     migrate: tuple[str, ...]
 
 
 SERVICES = (
-    LocalService("goals", "OKR_GOALS_PORT", 8081, ("goals-api", "goals-relay"),
-                 ("okr-goals", "migrate")),
-    LocalService("metrics", "OKR_METRICS_PORT", 8082, ("metrics-api", "metrics-consumer"),
-                 ("okr-metrics", "migrate")),
+    LocalService("goals", "OKR_GOALS_PORT", 8081, "OKR_GOALS_WORKER_METRICS_PORT",
+                 ("goals-api", "goals-relay"), ("okr-goals", "migrate")),
+    LocalService("metrics", "OKR_METRICS_PORT", 8082, "OKR_METRICS_WORKER_METRICS_PORT",
+                 ("metrics-api", "metrics-consumer"), ("okr-metrics", "migrate")),
     LocalService("notifications", "OKR_NOTIFICATIONS_PORT", 8083,
+                 "OKR_NOTIFICATIONS_WORKER_METRICS_PORT",
                  ("notifications-api", "notifications-worker"), ("okr-notifications", "migrate")),
 )
+#: A worker's metrics port not set is its service's API port plus this (8081 -> 9181, the
+#: services' own defaults), so a second platform with moved API ports moves these too.
+WORKER_METRICS_PORT_OFFSET = 1100
+
+
+def assign_ports(env: dict[str, str]) -> dict[str, int]:
+    """The port of every service's API and worker metrics, by the variable that sets it;
+    each worker metrics variable not set is derived from its API port and written to ``env``
+    so the worker listens there."""
+    ports = {}
+    for service in SERVICES:
+        api_port = env_int(service.port_variable, service.default_port, env)
+        metrics_port = env_int(service.worker_metrics_variable,
+                               api_port + WORKER_METRICS_PORT_OFFSET, env)
+        env[service.worker_metrics_variable] = str(metrics_port)
+        ports[service.port_variable] = api_port
+        ports[service.worker_metrics_variable] = metrics_port
+    return ports
+
+
+def port_problem(ports: dict[str, int]) -> str | None:
+    """What keeps ``make run`` from listening on ``ports`` (by variable): one out of range,
+    given twice, or taken on this machine; the message names the variable to set."""
+    seen: dict[int, str] = {}
+    for variable, port in ports.items():
+        if not 0 < port < 65536:
+            return f"port {port} is not a TCP port: set {variable}"
+        if port in seen:
+            return f"port {port} is given to both {seen[port]} and {variable}: set one of them"
+        seen[port] = variable
+        if not _port_free(port):
+            return f"port {port} is taken: set {variable}"
+    return None
 
 
 def _port_free(port: int) -> bool:
@@ -101,21 +138,21 @@ def main() -> int:
         kafka = env["OKR_KAFKA_BOOTSTRAP_SERVERS"] + " (given, none started)"
     else:
         port = env_int("OKR_KAFKA_PORT", 9092, env)
-        if not _port_free(port):
-            print(f"port {port} is taken: set OKR_KAFKA_PORT, or OKR_KAFKA_BOOTSTRAP_SERVERS "
-                  "to use a running broker", file=sys.stderr)
+        if (problem := port_problem({"OKR_KAFKA_PORT": port})) is not None:
+            print(f"{problem}, or OKR_KAFKA_BOOTSTRAP_SERVERS to use a running broker",
+                  file=sys.stderr)
             return 2
         env["OKR_KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{port}"
         kafka = f"127.0.0.1:{port} (embedded Tansu, memory only)"
         processes.append("broker")
 
+    ports = assign_ports(env)
+    if (problem := port_problem(ports)) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     urls = {}
     for service in SERVICES:
-        port = env_int(service.port_variable, service.default_port, env)
-        if not _port_free(port):
-            print(f"port {port} for {service.name} is taken: set {service.port_variable}",
-                  file=sys.stderr)
-            return 2
+        port = ports[service.port_variable]
         print(f"migrating the {service.name} database ...", file=sys.stderr, flush=True)
         subprocess.run(service.migrate, env=env, check=True)
         urls[service.name] = f"http://127.0.0.1:{port}"
