@@ -73,7 +73,10 @@ MAX_NESTING = 32
 MAX_ID_LENGTH = 64
 """The longest event id accepted: what every consumer's processed-event record holds."""
 
-_BRACKETS_OUTSIDE_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|([\[\]{}])', re.DOTALL)
+# A string token matches even when its closing quote is missing (to the end of the
+# value): a pattern that could fail there would be tried again from every escaped quote
+# inside it, quadratic in the value's length (a 1 MiB value of them took hours).
+_BRACKETS_OUTSIDE_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|([\[\]{}])', re.DOTALL)
 _NOT_PRINTABLE_ASCII = re.compile(r"[^\x20-\x7e]")
 _SURROGATE_OR_NUL_ESCAPE = re.compile(rb"\\u(?:[dD][89a-fA-F]|0000)")
 

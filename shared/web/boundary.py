@@ -39,6 +39,7 @@ from typing import Any
 
 from flask import Flask, Request, Response, current_app, has_app_context, request
 from flask.json.provider import DefaultJSONProvider
+from gunicorn.http.errors import NoMoreData, ParseException
 from marshmallow import ValidationError
 from werkzeug.exceptions import ClientDisconnected
 
@@ -258,6 +259,9 @@ def _check_body(limits: InputLimits) -> None:
         if isinstance(disconnected.__context__, TimeoutError):
             raise Refused(408, "The body did not arrive in time.") from None
         raise
+    except (ParseException, NoMoreData) as error:  # gunicorn reads the body as it is asked
+        raise Refused(400, "The body is not valid HTTP/1.1 framing (chunk sizes, chunk "
+                           f"terminators): {type(error).__name__}.") from None
     if data and request.is_json:
         request.get_json()  # parsed once, by the provider above, and cached for the views
 

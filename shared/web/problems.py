@@ -9,12 +9,16 @@ from typing import Any, NoReturn
 from urllib.parse import quote
 
 from apispec import BasePlugin
-from flask import Flask, Response, json, request
+from flask import Flask, Response, current_app, has_app_context, json, request
 from flask_smorest import Api
 from flask_smorest import abort as smorest_abort
 from flask_smorest.pagination import PaginationMetadataSchema
 from marshmallow import INCLUDE, Schema, fields
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
+
+from shared.observability.metrics import HANDLED_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +180,27 @@ class ProblemApi(Api):
         return response
 
 
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
 def handle_unexpected(error: Exception) -> Response:
+    if _database_unavailable(error):
+        # The database is away or every pooled connection is busy: the request changed
+        # nothing, and the same request may pass in a moment.
+        HANDLED_ERRORS.labels(_service(), "database_unavailable").inc()
+        log.warning("database unavailable: %s: %s", type(error).__name__, error)
+        response = problem(503, "The database cannot be reached now; try again shortly.")
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
     log.exception("unhandled error")
     return problem(500, "An unexpected error occurred; it has been logged.")
+
+
+def _database_unavailable(error: Exception) -> bool:
+    if isinstance(error, PoolTimeout | OperationalError):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def _service() -> str:
+    return current_app.name if has_app_context() else "unknown"

@@ -7,12 +7,16 @@ no writes: its roll-up list, with a body); header and date classes to the goals 
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
+from gunicorn.http.errors import ChunkMissingTerminator, InvalidChunkSize, NoMoreData
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from services.goals.adapters import tables as goals_tables
 from services.goals.bootstrap import Goals
@@ -209,3 +213,48 @@ def test_werkzeugs_own_errors_are_problems(path: str, status: int) -> None:
     response = _probe_app().test_client().open("/healthz", method="DELETE")
     check_answer(response)
     assert response.status_code == 405
+
+
+class _BrokenChunks(io.RawIOBase):
+    """gunicorn's body reader on malformed chunked framing: it raises when read."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        raise self.error
+
+
+@pytest.mark.parametrize("error", [InvalidChunkSize(b"zz"), ChunkMissingTerminator(b"xx"),
+                                   NoMoreData(b"")], ids=lambda e: type(e).__name__)
+def test_malformed_chunked_framing_is_a_400_problem(error: Exception) -> None:
+    environ = EnvironBuilder("/healthz", method="POST", headers={
+        "Transfer-Encoding": "chunked", "Content-Type": "application/json"}).get_environ()
+    environ["wsgi.input"] = _BrokenChunks(error)
+    environ["wsgi.input_terminated"] = True
+    body, status, headers = run_wsgi_app(_probe_app(), environ)
+    response = Response(b"".join(body), status=status, headers=headers)
+    check_answer(response)
+    assert response.status_code == 400
+    if not isinstance(error, NoMoreData):  # a body cut short is werkzeug's 400 already
+        assert "framing" in response.get_json()["detail"]
+
+
+@pytest.mark.handled_errors("database_unavailable")
+def test_a_database_that_cannot_be_reached_is_a_503_problem_with_retry_after() -> None:
+    app = _probe_app()
+
+    @app.get("/v1/pool-exhausted")
+    def pool_exhausted() -> Any:
+        raise PoolTimeout("QueuePool limit of size 5 overflow 10 reached")
+
+    before = HANDLED_ERRORS.labels("probe", "database_unavailable")._value.get()
+    response = app.test_client().get("/v1/pool-exhausted")
+    assert response.status_code == 503
+    assert response.mimetype == "application/problem+json"
+    assert strict_json(response.get_data(as_text=True))["status"] == 503
+    assert response.headers["Retry-After"] == "2"
+    assert HANDLED_ERRORS.labels("probe", "database_unavailable")._value.get() == before + 1

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
-from shared.cloudevents import REQUIRED_ATTRIBUTES, InvalidEvent, new_event, parse_event
+from shared.cloudevents import (
+    MAX_EVENT_BYTES,
+    REQUIRED_ATTRIBUTES,
+    InvalidEvent,
+    new_event,
+    parse_event,
+)
 from shared.contract import TOPIC_OF, EventType, Topic
 
 
@@ -57,3 +64,12 @@ def test_every_event_type_has_exactly_one_topic() -> None:
     assert TOPIC_OF[EventType.OBJECTIVE_STATUS_CHANGED] is Topic.ROLLUPS
     assert TOPIC_OF[EventType.NOTIFICATION_FAILED] is Topic.NOTIFICATIONS
     assert Topic.GOALS.dead_letter == "okr.goals.v1.dlq"
+
+
+def test_nesting_check_is_linear_on_an_unterminated_string_of_escaped_quotes() -> None:
+    # 33 bracket pairs push the count over the limit, so the scan runs over 1 MiB of \"
+    hostile = b"[]" * 33 + b'"' + b'\\"' * (MAX_EVENT_BYTES // 2 - 40)
+    started = time.process_time()
+    with pytest.raises(InvalidEvent):
+        parse_event(hostile)
+    assert time.process_time() - started < 2.0  # quadratic took hours; linear is ~10 ms

@@ -66,8 +66,14 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
         self._connection: Connection | None = None
         self._transaction: RootTransaction | None = None
         self._pending = PendingWrites()
+        self._entered = False
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
+        if self._entered:
+            # A second enter would open a second connection over the first, which then
+            # leaks until the garbage collector finds it (and the pool runs dry first).
+            raise RuntimeError("a unit of work is entered once at a time")
+        self._entered = True
         if self._given is None:
             self._connection = self._engine.connect()
             self._transaction = self._connection.begin()
@@ -90,6 +96,7 @@ class SqlAlchemyUnitOfWork(UnitOfWork):
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         assert self._connection is not None and self._transaction is not None
+        self._entered = False
         if self._given is not None and not self._writes:
             return  # a read leaves the request's transaction open for its next unit
         if self._connection.get_transaction() is not None:  # not committed: roll back

@@ -79,8 +79,7 @@ class TokenRevocations(MethodView):
         few times a second to forget the callers they remember when it changes. It tells
         only how many tokens were revoked so far, never which.
         """
-        with goals().reading() as uow:
-            generation = token_cases.revocation_generation(uow)
+        generation = token_cases.revocation_generation(goals().reading())
         return {"generation": generation}, 200, {"Cache-Control": "no-store"}
 
 
