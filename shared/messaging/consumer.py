@@ -17,6 +17,12 @@
   :class:`~shared.messaging.backoff.Backoff` and try the same record again, uncommitted;
   anything else goes to ``<topic>.dlq`` with the reason (:mod:`shared.messaging.
   dead_letters`) and counts as finished. No exception of a record stops the runner.
+* **unreadable records**: a record the client cannot read at all (bad CRC, a header name
+  that is not UTF-8) makes ``poll`` itself fail. The runner finds it
+  (:func:`~shared.messaging.failures.find_unreadable`), dead-letters its headers with the
+  reason and its source offset, seeks past it and commits; a failed poll that no record
+  explains (the broker away) is retried with backoff, never longer than a quarter of
+  ``max_poll_interval_ms`` between polls, so the consumer stays in its group.
 * **commit**: the offsets after the finished records, to Kafka, only after their work
   committed; lag from the fetch high watermark.
 
@@ -41,15 +47,18 @@ from sqlalchemy import Connection, Engine, Table
 from shared.cloudevents import CloudEvent, InvalidEvent, parse_event
 from shared.config import KafkaSettings
 from shared.contract import dead_letter_topic
-from shared.messaging.backoff import Backoff
+from shared.messaging.backoff import MAX_BACKOFF_SECONDS, Backoff
 from shared.messaging.broker_quirks import partition_lag
-from shared.messaging.dead_letters import DeadLetters
+from shared.messaging.dead_letters import DeadLetters, unreadable
 from shared.messaging.failures import (
     NOT_A_RECORD_FAILURE,
     TransientFailure,
     UnprocessableEvent,
+    find_unreadable,
     is_transient,
+    may_be_unreadable,
     reason_for,
+    unreadable_reason,
 )
 from shared.messaging.kafka_clients import ensure_topics, new_consumer
 from shared.messaging.processed_events import ProcessedEvents
@@ -103,7 +112,10 @@ class ConsumerRunner:
         self.dead_letters = DeadLetters(service=service, group_id=group_id, kafka=kafka,
                                         client_id=self.client_id)
         self._assignments = ResumeFromCommitted(self.forget_partition)
-        self._poll_backoff = Backoff(initial=0.2)
+        # Between two polls: past max_poll_interval_ms the client leaves the group.
+        self._poll_interval = kafka.max_poll_interval_ms / 1000
+        self._poll_backoff = Backoff(initial=min(0.2, self._poll_interval / 4),
+                                     maximum=min(MAX_BACKOFF_SECONDS, self._poll_interval / 4))
         self._rollback_pending = False
 
     def run(self, stop: threading.Event) -> None:
@@ -171,9 +183,10 @@ class ConsumerRunner:
         except NOT_A_RECORD_FAILURE:
             raise
         except BaseException as error:
-            # The broker away, or a record the client cannot read (bad CRC, a header name
-            # that is not UTF-8): nothing was returned, so nothing is skipped.
-            self._poll_failed(error, stop)
+            # A record the client cannot read (bad CRC, a header name that is not UTF-8)
+            # is skipped; anything else (the broker away) is waited out, nothing skipped.
+            if not (may_be_unreadable(error) and self._skip_unreadable(stop)):
+                self._poll_failed(error, stop)
             return {}
         batch, seek_error = self._assignments.seek_pending(self.consumer, batch,
                                                            self.kafka.request_timeout_ms)
@@ -182,6 +195,32 @@ class ConsumerRunner:
         else:
             self._poll_backoff.reset()
         return batch
+
+    def _skip_unreadable(self, stop: threading.Event) -> bool:
+        """Dead-letter the record that made the poll fail, if one did, and move past it;
+        False if no record is to blame."""
+        assert self.consumer is not None
+        # Newly assigned partitions start from the committed offset first: every record
+        # before a partition's position has then been handled.
+        _, seek_error = self._assignments.seek_pending(self.consumer, {},
+                                                       self.kafka.request_timeout_ms)
+        if seek_error is not None:
+            return False
+        found = find_unreadable(self.consumer, self.kafka, f"{self.client_id}-reader",
+                                timeout=self._poll_interval / 4)
+        if found is None:
+            return False
+        tp, offset, read_error = found
+        HANDLED_ERRORS.labels(self.service, "consumer_unreadable_record").inc()
+        log.error("record %s[%d]@%d cannot be read, dead-lettering it: %s: %s", tp.topic,
+                  tp.partition, offset, type(read_error).__name__, read_error)
+        if not self.dead_letters.send(unreadable(tp.topic, tp.partition, offset),
+                                      unreadable_reason(read_error), stop, copy=False):
+            return True  # stopping: the record stays uncommitted
+        self.consumer.seek(tp, offset + 1)
+        self._commit({tp: OffsetAndMetadata(offset + 1, "", -1)})
+        self._poll_backoff.reset()
+        return True
 
     def _poll_failed(self, error: BaseException, stop: threading.Event) -> None:
         HANDLED_ERRORS.labels(self.service, "consumer_poll_failed").inc()

@@ -10,6 +10,9 @@ uncommitted meanwhile. Or the record itself cannot be written (larger than the p
 broker takes, no key and no value, anything else the client refuses): then the step writes
 the headers alone, with an empty value and no key, the reason saying what was left out;
 the original stays readable at its source offset for as long as the topic keeps it.
+
+A record the client could not read at all has no key or value to copy: the runner sends
+its headers alone from the start (``copy=False``), the source headers saying where it is.
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ class DeadLetters:
         self.client_id = client_id
         self._producer: KafkaProducer | None = None
 
-    def send(self, message: ConsumerRecord, reason: str, stop: threading.Event) -> bool:
-        """Dead-letter ``message``; False if ``stop`` was set before it was written."""
+    def send(self, message: ConsumerRecord, reason: str, stop: threading.Event, *,
+             copy: bool = True) -> bool:
+        """Dead-letter ``message`` (its headers alone unless ``copy``); False if ``stop``
+        was set before it was written."""
         backoff = Backoff(initial=0.2)
-        whole = True
+        whole = copy
         while not stop.is_set():
             try:
                 self._write(message, reason, whole)
@@ -118,6 +123,12 @@ class DeadLetters:
                 producer.close(timeout=1)
             except Exception as error:  # closing a broken producer: nothing more to do
                 log.debug("closing the dead-letter producer failed: %s", error)
+
+
+def unreadable(topic: str, partition: int, offset: int) -> ConsumerRecord:
+    """What the dead-letter step needs of a record the client could not read: where it is."""
+    return ConsumerRecord(topic, partition, -1, offset, -1, -1, None, None, [], None, -1, -1,
+                          -1)
 
 
 def _size(message: ConsumerRecord) -> str:

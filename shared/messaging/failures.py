@@ -19,15 +19,33 @@ rollback hook reset the handler's memory. A handler that knows a failure may pas
 
 Only ``KeyboardInterrupt``, ``SystemExit`` and ``GeneratorExit`` are not a record's
 failure: they are :data:`NOT_A_RECORD_FAILURE` and propagate.
+
+A record the Kafka client cannot read at all (a batch or record whose CRC does not match,
+a header name that is not UTF-8, a codec the client lacks) fails in ``poll`` itself,
+before the runner sees it, with an error that names neither its partition nor its offset
+(kafka-python's record parsing raises ``CorruptRecordError`` with no attributes). It is
+permanent too: :func:`find_unreadable` finds it by reading, with a throwaway consumer
+outside the group, the record at the position of each assigned partition that has
+something left to read; the runner dead-letters where it is (headers only: there are no
+bytes to copy) and moves past it. A failed poll that no partition reproduces (the broker
+away) stays transient.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+
+from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shared.cloudevents import InvalidEvent, printable
+from shared.config import KafkaSettings
+from shared.messaging.kafka_clients import new_consumer
+
+log = logging.getLogger(__name__)
 
 
 class UnprocessableEvent(Exception):
@@ -62,6 +80,61 @@ def reason_for(error: BaseException) -> str:
     if isinstance(error, DBAPIError):
         return printable(f"database error: {type(error.orig).__name__}: {_text(error.orig)}")
     return printable(f"handler failed: {type(error).__name__}: {_text(error)}")
+
+
+def may_be_unreadable(error: BaseException) -> bool:
+    """True if ``poll`` raising ``error`` may mean a record the client cannot read; False
+    for a retriable Kafka error (the broker away), which is only waited out."""
+    return not (isinstance(error, KafkaError) and error.retriable)
+
+
+def unreadable_reason(error: BaseException) -> str:
+    """Why a record the client cannot read was dead-lettered."""
+    return printable(f"record could not be read: {type(error).__name__}: {_text(error)}")
+
+
+def find_unreadable(consumer: KafkaConsumer, kafka: KafkaSettings, client_id: str,
+                    timeout: float) -> tuple[TopicPartition, int, BaseException] | None:
+    """The partition and offset of a record that ``consumer`` cannot read, and what reading
+    it raises; None if none is found within ``timeout`` seconds.
+
+    Only public client calls: the candidates are the assigned partitions whose position is
+    below their high watermark (a partition never fetched cannot have failed); a throwaway
+    consumer outside the group reads one record at each candidate's position. Records
+    before the position have all been handled (the runner finishes a batch before it polls
+    again), so the first record that raises is the one to skip.
+    """
+    deadline = time.monotonic() + timeout
+    candidates: dict[TopicPartition, int] = {}
+    for tp in consumer.assignment():
+        highwater = consumer.highwater(tp)
+        position = consumer.position(tp, timeout_ms=0)
+        if highwater is not None and position is not None and position < highwater:
+            candidates[tp] = position
+    if not candidates:
+        return None
+    try:
+        probe = new_consumer(kafka, client_id, group_id=None)
+    except KafkaError as error:  # the broker away: the poll failure stays transient
+        log.info("cannot look for an unreadable record: %s", error)
+        return None
+    try:
+        for tp, offset in sorted(candidates.items()):
+            probe.assign([tp])
+            probe.seek(tp, offset)
+            while time.monotonic() < deadline:
+                try:
+                    if probe.poll(timeout_ms=100, max_records=1):
+                        break  # this partition reads
+                except NOT_A_RECORD_FAILURE:
+                    raise
+                except BaseException as error:
+                    if not may_be_unreadable(error):
+                        return None
+                    return tp, offset, error
+    finally:
+        probe.close(autocommit=False)
+    return None
 
 
 def _text(error: BaseException | None) -> str:

@@ -9,6 +9,11 @@ garbage data). Shown: the process stays alive, every hostile record is in
 ``okr.goals.v1.dlq`` with a printable reason and its source offset, the consumer's lag
 drains to 0, and a real event sent after them (same key, so same partition, behind them)
 is applied.
+
+A record neither consumer's Kafka client can read at all (a header name that is not UTF-8)
+fails in ``poll`` itself; it once stopped both consumers for good. Shown: each one
+dead-letters it (headers only, with the reason and its source offset), applies the events
+before and after it and drains its lag.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from tests.conftest import free_port
 from tests.faults.conftest import Child, kafka_environment, wait_until
 from tests.metrics import goal_events as ge
 from tests.support.databases import PostgresDatabases, SqliteDatabases, require_postgres
+from tests.support.kafka import read_topic
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -280,3 +286,76 @@ def test_notifications_worker_dead_letters_every_hostile_record_and_goes_on(
 
 def _bin(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
+
+
+class _NotUtf8(str):
+    """A header name that kafka-python's producer writes as bytes that are not UTF-8."""
+
+    def encode(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
+        return b"\xff\xfe-bad-header"
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(60)
+def test_a_record_no_client_can_read_is_dead_lettered_and_skipped_by_both_consumers(
+        metrics_database: str, notifications_database: str, kafka_settings: KafkaSettings,
+        children: Callable[[list[str], dict[str, str], str], Child]) -> None:
+    ensure_topics(kafka_settings, "unreadable-admin")
+    ports = {"metrics": free_port(), "notifications": free_port()}
+    consumers = [
+        children([_bin("okr-metrics"), "consume"], {
+            **kafka_environment(kafka_settings), "OKR_METRICS_DATABASE_URL": metrics_database,
+            "OKR_METRICS_WORKER_METRICS_PORT": str(ports["metrics"]),
+            "OKR_METRICS_STATUS_TICK_SECONDS": "0", "OKR_LOG_JSON": "false"},
+            "metrics-consumer"),
+        children([_bin("okr-notifications"), "worker"], {
+            **kafka_environment(kafka_settings),
+            "OKR_NOTIFICATIONS_DATABASE_URL": notifications_database,
+            "OKR_NOTIFICATIONS_WORKER_METRICS_PORT": str(ports["notifications"]),
+            "OKR_LOG_JSON": "false"}, "notifications-worker"),
+    ]
+    before, after = ge.new_id(), ge.new_id()
+    producer = new_producer(kafka_settings, "unreadable-producer")
+    try:
+        partition, _ = _send(producer, ge.objective(before, ["sales"]).to_json())
+        sent = producer.send(Topic.GOALS.value, key=KEY, value=b'{"x":1}',
+                             headers=[(_NotUtf8("x"), b"v")]).get(timeout=10)
+        assert _send(producer, ge.objective(after, ["sales"]).to_json())[0] == partition
+    finally:
+        producer.close(timeout=5)
+    assert sent.partition == partition
+
+    engines = [create_database_engine(metrics_database),
+               create_database_engine(notifications_database)]
+    tables = [metrics_tables.objectives, notifications_tables.objectives]
+    try:
+        wait_until(lambda: all(_row_exists(engine, table, row_id)
+                               for engine, table in zip(engines, tables, strict=True)
+                               for row_id in (before, after))
+                   or not all(consumer.alive() for consumer in consumers), 20,
+                   "the events around the unreadable record to be applied by both")
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n" + "\n".join(c.output() for c in consumers)) from None
+    finally:
+        for engine in engines:
+            engine.dispose()
+    assert all(consumer.alive() for consumer in consumers)
+
+    dead = read_topic(kafka_settings, Topic.GOALS.dead_letter, expect=2, timeout=10,
+                      quiet_period=0.3)
+    assert len(dead) == 2, dead  # one per consumer group, nothing else
+    for record in dead:
+        headers = dict(record.headers)
+        assert headers["okr-dlq-source-topic"] == Topic.GOALS.value.encode()
+        assert (int(headers["okr-dlq-source-partition"]),
+                int(headers["okr-dlq-source-offset"])) == (sent.partition, sent.offset)
+        reason = headers["okr-dlq-reason"].decode("ascii")
+        assert reason.startswith("record could not be read: CorruptRecordError"), reason
+        assert "UnicodeDecodeError" in reason and reason.isprintable(), reason
+        assert record.value == b""
+    assert len({dict(record.headers)["okr-dlq-consumer"] for record in dead}) == 2
+
+    for port in ports.values():
+        wait_until(lambda port=port: _lag_drained(port), 10, "the consumer's lag to drain")
+    for consumer in consumers:
+        assert consumer.terminate() == 0, consumer.output()  # a clean stop, never a crash
