@@ -7,15 +7,22 @@ time limit (gunicorn 27 waits at most 5 s for a *first* byte, then for ever). A 
 sends half a request line and stops holds a thread until it goes away; ``--threads`` such
 clients per worker, and nothing else is served, ``/healthz`` included. Here instead:
 
-- **The request head is read by the worker's event loop**, without blocking, into a buffer;
-  a thread gets the connection only once the head is complete (an empty line seen) or over
-  64 KiB (gunicorn's parser then refuses it, 431). A head not complete ``head_timeout``
-  seconds after the connection opened, or after its last response on a kept-alive
-  connection, is answered 408 and closed: half-open connections hold no thread.
-- **The rest of the request must arrive by a deadline** (``body_timeout`` seconds after its
-  head): every read of the socket waits at most until then, however slowly bytes trickle;
-  after it the app answers 408 (``shared/web/boundary.py``) and the connection is closed.
-  Writing an answer to a client that does not read it gives up after as long.
+- **The whole request is read by the worker's event loop**, without blocking, into memory;
+  a thread gets the connection only once the request is in (``request_framing`` tells
+  when: the head up to its empty line, then ``Content-Length`` bytes or the chunks up to
+  the last one), and then never waits on the client. A thread is the scarce resource (4 per
+  worker); a connection waiting in the loop costs a buffer, bounded: heads by 64 KiB (over
+  that gunicorn's parser refuses them, 431), bodies by ``OKR_HTTP_MAX_BODY_BYTES`` (a
+  longer one is answered 413 as soon as its length shows it, before it is read). Chunked
+  bodies are read the same way, up to the same limit (their framing may add 64 KiB).
+- **Deadlines, in the loop:** a head not complete ``head_timeout`` seconds after the
+  connection opened, or after its last response on a kept-alive connection, is answered
+  408 and closed; so is a body not in ``body_timeout`` seconds after its head. However
+  slowly the bytes trickle, half-open and slow connections hold no thread, and are gone by
+  then. A client that sent ``Expect: 100-continue`` is told to go on from the loop (gunicorn
+  says so again when the thread starts; clients take any number of 100 answers). The
+  thread's own reads stop at the body deadline too (``DeadlineSocket``), and writing an
+  answer to a client that does not read it gives up after as long.
 - **gunicorn's own answers** (a bad request line, 414, 431, the 408 above) are
   ``application/problem+json`` like every other error, not gunicorn's HTML page.
 
@@ -42,23 +49,26 @@ from gunicorn import http
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from shared.config import ConfigurationError, env_float
+from shared.runtime.request_framing import BodyTooLarge, RequestFraming
+from shared.web.boundary import InputLimits
 
 PROBLEM_TYPE_BASE = "https://okr.example.org/problems/"
 MAX_HEAD_BYTES = 64 * 1024
-_HEAD_END = (b"\r\n\r\n", b"\n\n")
 
 
 @dataclass(frozen=True)
 class SlowClientLimits:
     head_timeout: float = 10.0
     body_timeout: float = 30.0
+    max_body_bytes: int = InputLimits.max_body_bytes
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SlowClientLimits:
         return cls(head_timeout=env_float("OKR_HTTP_HEAD_TIMEOUT_SECONDS", cls.head_timeout,
                                           environ),
                    body_timeout=env_float("OKR_HTTP_BODY_TIMEOUT_SECONDS", cls.body_timeout,
-                                          environ))
+                                          environ),
+                   max_body_bytes=InputLimits.from_env(environ).max_body_bytes)
 
 
 class DeadlineSocket(socket.socket):
@@ -105,12 +115,13 @@ class DeadlineSocket(socket.socket):
 
 
 class BoundedThreadWorker(ThreadWorker):
-    """``gthread`` with request heads read by the event loop and reads bounded in time."""
+    """``gthread`` with whole requests read by the event loop and reads bounded in time."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.limits = SlowClientLimits.from_env()
-        self.reading_heads: deque[TConn] = deque()
+        self.reading_heads: deque[TConn] = deque()  # by deadline: connections wait in
+        self.reading_bodies: deque[TConn] = deque()  # the order their deadline was set
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -118,7 +129,7 @@ class BoundedThreadWorker(ThreadWorker):
         if cfg.is_ssl:
             raise ConfigurationError("terminate TLS at the reverse proxy, not in gunicorn")
 
-    # -- the event loop: connections wait here, holding no thread, until their head is in
+    # -- the event loop: connections wait here, holding no thread, until their request is in
 
     def accept(self, listener: socket.socket) -> None:
         try:
@@ -131,58 +142,94 @@ class BoundedThreadWorker(ThreadWorker):
         sock = DeadlineSocket.adopt(client)
         sock.write_timeout = self.limits.body_timeout
         conn = TConn(self.cfg, sock, address, listener.getsockname())
-        self._read_head(conn)
+        self._read_request(conn, b"")
 
     def on_client_socket_readable(self, conn: TConn, client: socket.socket) -> None:
-        """A kept-alive connection sends its next request: read its head here too."""
+        """A kept-alive connection sends its next request: read it here too."""
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
-        self._read_head(conn)
+        self._read_request(conn, b"")
 
-    def _read_head(self, conn: TConn) -> None:
-        conn.sock.setblocking(False)
-        conn.head = bytearray()
+    def enqueue_req(self, conn: TConn) -> None:
+        """gthread's way back to a thread for a kept-alive connection whose next request is
+        already partly read (pipelined, or read ahead by a body drain): the rest of that
+        request is read here first, like any other."""
+        self._read_request(conn, conn.parser.unreader.take_buffered())
+
+    def _read_request(self, conn: TConn, buffered: bytes) -> None:
+        conn.framing = RequestFraming(self.limits.max_body_bytes, MAX_HEAD_BYTES)
         conn.timeout = time.monotonic() + self.limits.head_timeout
         self.reading_heads.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_bytes, conn))
+        if buffered and self._received(conn, buffered):
+            return
+        conn.sock.setblocking(False)
+        self.poller.register(conn.sock, selectors.EVENT_READ,
+                             partial(self._on_request_bytes, conn))
 
-    def _on_head_bytes(self, conn: TConn, client: socket.socket) -> None:
+    def _on_request_bytes(self, conn: TConn, client: socket.socket) -> None:
         try:
-            data = conn.sock.recv(8192)
+            data = conn.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             data = b""
         if not data:  # the client went away before its request was in
-            self._stop_reading_head(conn)
+            self._stop_reading(conn)
             self.nr_conns -= 1
             conn.close()
             return
-        conn.head += data
-        complete = any(end in conn.head for end in _HEAD_END)
-        if complete or len(conn.head) > MAX_HEAD_BYTES:
-            self._stop_reading_head(conn)
-            deadline = (time.monotonic() + self.limits.body_timeout) if complete else conn.timeout
-            self._hand_to_thread(conn, deadline)
+        self._received(conn, data)
 
-    def _stop_reading_head(self, conn: TConn) -> None:
-        self.poller.unregister(conn.sock)
-        self.reading_heads.remove(conn)
+    def _received(self, conn: TConn, data: bytes) -> bool:
+        """Add ``data`` to the request being read; whether the connection left the loop
+        (handed to a thread, or answered and closed)."""
+        framing: RequestFraming = conn.framing
+        had_head = framing.head_complete
+        try:
+            complete = framing.feed(data)
+        except BodyTooLarge:
+            self._stop_reading(conn)
+            self._refuse(conn, 413, f"The body is longer than {self.limits.max_body_bytes} "
+                                    "bytes.")
+            return True
+        if complete:
+            self._stop_reading(conn)
+            self._hand_to_thread(conn, bytes(framing.data))
+            return True
+        if framing.head_complete and not had_head:  # the body's own deadline starts now
+            conn.timeout = time.monotonic() + self.limits.body_timeout
+            with suppress(ValueError):
+                self.reading_heads.remove(conn)
+            self.reading_bodies.append(conn)
+            if framing.expects_continue:
+                with suppress(OSError):  # 25 bytes fit any socket buffer
+                    conn.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return False
 
-    def _hand_to_thread(self, conn: TConn, deadline: float) -> None:
+    def _stop_reading(self, conn: TConn) -> None:
+        with suppress(KeyError, ValueError):
+            self.poller.unregister(conn.sock)
+        for waiting in (self.reading_heads, self.reading_bodies):
+            with suppress(ValueError):
+                waiting.remove(conn)
+
+    def _hand_to_thread(self, conn: TConn, request: bytes) -> None:
+        """The whole request is in memory: a thread reads it from there, never waiting."""
         conn.sock.setblocking(True)
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
-        conn.parser.unreader.unread(bytes(conn.head))
+        conn.parser.unreader.unread(request)
         conn.data_ready = True  # gunicorn must not wait for a first byte: it is here
-        conn.sock.read_deadline = deadline
-        self.enqueue_req(conn)
-
-    def enqueue_req(self, conn: TConn) -> None:
-        # Pipelined requests skip the event loop (their bytes are buffered): a deadline too.
-        if conn.sock.read_deadline is None:
-            conn.sock.read_deadline = time.monotonic() + self.limits.body_timeout
+        # Bytes of a request refused before its body was read may still come: the
+        # thread's reads (gunicorn drains what it can) stop at the body deadline.
+        conn.sock.read_deadline = time.monotonic() + self.limits.body_timeout
         super().enqueue_req(conn)
+
+    def _refuse(self, conn: TConn, status: int, detail: str) -> None:
+        with suppress(OSError):  # best effort: the client may be gone or not reading
+            conn.sock.send(problem_response(status, detail))
+        self.nr_conns -= 1
+        conn.close()
 
     def handle(self, conn: TConn) -> Any:
         try:
@@ -193,13 +240,12 @@ class BoundedThreadWorker(ThreadWorker):
     def murder_pending(self) -> None:
         super().murder_pending()
         now = time.monotonic()
-        while self.reading_heads and self.reading_heads[0].timeout <= now:
-            conn = self.reading_heads[0]
-            self._stop_reading_head(conn)
-            with suppress(OSError):  # best effort: the client may be gone or not reading
-                conn.sock.send(problem_response(408, "The request did not arrive in time."))
-            self.nr_conns -= 1
-            conn.close()
+        for waiting, detail in ((self.reading_heads, "The request did not arrive in time."),
+                                (self.reading_bodies, "The body did not arrive in time.")):
+            while waiting and waiting[0].timeout <= now:
+                conn = waiting[0]
+                self._stop_reading(conn)
+                self._refuse(conn, 408, detail)
 
     # -- gunicorn's own error answers ------------------------------------------------------
 

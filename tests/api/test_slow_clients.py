@@ -163,3 +163,70 @@ def test_kept_alive_connections_serve_more_requests(server: tuple[str, int]) -> 
             status, _, body = answer(sock)
             assert status == 200 and json.loads(body) == {"status": "ok"}
 
+
+
+def post_head(path: str, headers: str) -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {ADMIN_TOKEN}\r\n{headers}\r\n").encode()
+
+
+def test_many_trickled_bodies_hold_no_thread_and_are_cut_off(server: tuple[str, int]) -> None:
+    """Three times more connections than the worker has threads, each sending its body a byte
+    at a time: the event loop holds them, /healthz is answered promptly throughout, and each
+    is answered 408 at the body deadline."""
+    trickling = [connect(server) for _ in range(12)]
+    try:
+        for sock in trickling:
+            sock.sendall(post_head("/v1/cycles", "Content-Length: 100000\r\n"))
+        started, probes = time.monotonic(), []
+        while time.monotonic() - started < BODY_TIMEOUT - 0.3:
+            for sock in trickling:
+                sock.send(b" ")
+            probes.append(timed_healthz(server))
+            time.sleep(0.1)
+        assert len(probes) >= 5 and max(probes) < 1.0, probes
+        for sock in trickling:
+            assert_problem(*answer(sock), 408)
+        assert time.monotonic() - started < BODY_TIMEOUT + 2
+    finally:
+        for sock in trickling:
+            sock.close()
+
+
+def test_a_body_announced_over_the_limit_is_refused_before_it_is_sent(
+        server: tuple[str, int]) -> None:
+    with connect(server) as sock:
+        sock.sendall(post_head("/v1/cycles", f"Content-Length: {2 * 1024 * 1024}\r\n"))
+        started = time.monotonic()
+        assert_problem(*answer(sock), 413)
+        assert time.monotonic() - started < 1.0
+
+
+def test_a_chunked_body_sent_in_pieces_is_read_whole(server: tuple[str, int]) -> None:
+    body = json.dumps({"key": "2032-Q1", "starts_on": "2032-01-01",
+                       "ends_on": "2032-03-31"}).encode()
+    with connect(server) as sock:
+        sock.sendall(post_head("/v1/cycles", "Transfer-Encoding: chunked\r\n"))
+        for start in range(0, len(body), 10):
+            piece = body[start:start + 10]
+            sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            time.sleep(0.05)
+        sock.sendall(b"0\r\n\r\n")
+        status, _, reply = answer(sock)
+        assert status == 201, reply
+        # and a chunked body that never ends is cut off at the deadline like any other
+        sock.sendall(post_head("/v1/cycles", "Transfer-Encoding: chunked\r\n") + b"5\r\n{\"ke")
+        started = time.monotonic()
+        assert_problem(*answer(sock), 408)
+        assert BODY_TIMEOUT - 0.5 < time.monotonic() - started < BODY_TIMEOUT + 2
+
+
+def test_pipelined_requests_are_each_answered(server: tuple[str, int]) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2
+                     + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        replies = b""
+        while chunk := sock.recv(65536):  # the server closes after the third
+            replies += chunk
+    assert replies.count(b"HTTP/1.1 200 OK\r\n") == 3, replies
+    assert replies.count(b'{"status":"ok"}') == 3, replies
