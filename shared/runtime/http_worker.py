@@ -54,6 +54,10 @@ from shared.web.boundary import InputLimits
 
 PROBLEM_TYPE_BASE = "https://okr.example.org/problems/"
 MAX_HEAD_BYTES = 64 * 1024
+#: What the requests waiting in one worker's event loop may hold in memory together; beyond
+#: it a new byte is answered 503 (a thousand connections each sending most of a 1 MiB body
+#: would otherwise hold a GiB).
+MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ class BoundedThreadWorker(ThreadWorker):
         self.limits = SlowClientLimits.from_env()
         self.reading_heads: deque[TConn] = deque()  # by deadline: connections wait in
         self.reading_bodies: deque[TConn] = deque()  # the order their deadline was set
+        self.buffered_bytes = 0  # held by the requests in the two queues above
 
     @classmethod
     def check_config(cls, cfg: Any, log: Any) -> None:
@@ -184,6 +189,11 @@ class BoundedThreadWorker(ThreadWorker):
         """Add ``data`` to the request being read; whether the connection left the loop
         (handed to a thread, or answered and closed)."""
         framing: RequestFraming = conn.framing
+        if self.buffered_bytes + len(data) > MAX_BUFFERED_BYTES:
+            self._stop_reading(conn)
+            self._refuse(conn, 503, "The server is receiving too many requests; retry later.")
+            return True
+        self.buffered_bytes += len(data)
         had_head = framing.head_complete
         try:
             complete = framing.feed(data)
@@ -207,6 +217,7 @@ class BoundedThreadWorker(ThreadWorker):
         return False
 
     def _stop_reading(self, conn: TConn) -> None:
+        self.buffered_bytes -= len(conn.framing.data)
         with suppress(KeyError, ValueError):
             self.poller.unregister(conn.sock)
         for waiting in (self.reading_heads, self.reading_bodies):
