@@ -30,7 +30,11 @@ class TransactionScope:
         return self._given is None
 
     def open(self) -> Connection:
-        """The connection to work on; a transaction begun on it unless it was given."""
+        """The connection to work on; a transaction begun on it unless it was given.
+
+        Once only: a second open would leave the first connection checked out."""
+        if self.connection is not None:
+            raise RuntimeError("this unit of work is already open; make a new one")
         if self._given is not None:
             self.connection = self._given
             return self._given

@@ -52,3 +52,14 @@ def test_a_given_connection_is_committed_or_rolled_back_by_its_owner_alone(
         assert connection.in_transaction() and not connection.closed
         outer.rollback()  # the runner's handler failed after all
     assert _count(engine) == 0
+
+
+def test_a_scope_opens_once(engine: Engine) -> None:
+    scope = TransactionScope(engine)
+    scope.open()
+    try:
+        with pytest.raises(RuntimeError):
+            scope.open()
+    finally:
+        scope.close()
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
