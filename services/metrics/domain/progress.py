@@ -72,6 +72,9 @@ def ratio(numerator: int, denominator: int) -> float:
         return FLOAT_LIMIT if numerator > 0 else -FLOAT_LIMIT
 
 
+_ONE = (1, 1)  # (1.0).as_integer_ratio(): most weights are 1
+
+
 class WeightedSum:
     """Sum of weight * value over a parent's inputs, kept up to date by shifting one in or out.
 
@@ -99,15 +102,21 @@ class WeightedSum:
             return
         # weight == weight_bits / weight_unit and value == value_bits / value_unit exactly,
         # the units being powers of two
-        weight_bits, weight_unit = weight.as_integer_ratio()
+        weight_bits, weight_unit = _ONE if weight == 1.0 else weight.as_integer_ratio()
         value_bits, value_unit = value.as_integer_ratio()
         needed = weight_unit.bit_length() + value_unit.bit_length() - 2
         if needed > self.scale:
             self.total <<= needed - self.scale
             self.weight <<= needed - self.scale
             self.scale = needed
-        self.total += sign * ((weight_bits * value_bits) << (self.scale - needed))
-        self.weight += sign * (weight_bits << (self.scale - weight_unit.bit_length() + 1))
+        value_part = (weight_bits * value_bits) << (self.scale - needed)
+        weight_part = weight_bits << (self.scale - weight_unit.bit_length() + 1)
+        if sign > 0:
+            self.total += value_part
+            self.weight += weight_part
+        else:
+            self.total -= value_part
+            self.weight -= weight_part
 
     def mean(self) -> float | None:
         """The weighted mean: it lies between the values, so it is as finite as they are."""

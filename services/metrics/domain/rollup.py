@@ -405,14 +405,27 @@ class RollupGraph:
             parent.inputs.shift(1.0 if weight > 0.0 else 0.0, signal.current, sign)
 
     def _pass_up(self, node: Node, before: Signal, after: Signal) -> None:
+        # The sums are exact, so taking a value out and putting the same one back changes
+        # nothing: only the inputs that moved are shifted (a check-in rarely moves the
+        # confidence).
         for weight, parent in self._parents_of(node):
             if isinstance(parent, ObjectiveNode):
-                if before[1:] == after[1:]:
+                moved = False
+                if before.progress != after.progress:
+                    parent.progress_inputs.shift(weight, before.progress, -1)
+                    parent.progress_inputs.shift(weight, after.progress, +1)
+                    moved = True
+                if before.confidence != after.confidence:
+                    parent.confidence_inputs.shift(weight, before.confidence, -1)
+                    parent.confidence_inputs.shift(weight, after.confidence, +1)
+                    moved = True
+                if not moved:
                     continue
             elif before.current == after.current:
                 continue
-            self._fold(parent, weight, before, -1)
-            self._fold(parent, weight, after, +1)
+            else:
+                self._fold(parent, weight, before, -1)
+                self._fold(parent, weight, after, +1)
             self._pending.append(parent)
 
     def _refresh(self, node: Node) -> None:
