@@ -20,9 +20,10 @@
 * **unreadable records**: a record the client cannot read at all (bad CRC, a header name
   that is not UTF-8) makes ``poll`` itself fail. The runner finds it
   (:func:`~shared.messaging.failures.find_unreadable`), dead-letters its headers with the
-  reason and its source offset, seeks past it and commits; a failed poll that no record
-  explains (the broker away) is retried with backoff, never longer than a quarter of
-  ``max_poll_interval_ms`` between polls, so the consumer stays in its group.
+  reason and its source offset, seeks past it and commits. A failed poll that no record
+  explains is retried with backoff (a new client if the error was not a retriable Kafka
+  error), never longer than a quarter of ``max_poll_interval_ms`` between polls, so the
+  consumer stays in its group.
 * **commit**: the offsets after the finished records, to Kafka, only after their work
   committed; lag from the fetch high watermark.
 
@@ -197,30 +198,49 @@ class ConsumerRunner:
         return batch
 
     def _skip_unreadable(self, stop: threading.Event) -> bool:
-        """Dead-letter the record that made the poll fail, if one did, and move past it;
-        False if no record is to blame."""
+        """Dead-letter each record that the client cannot read and move past it; False if
+        none was found (the failure was something else)."""
         assert self.consumer is not None
         # Newly assigned partitions start from the committed offset first: every record
         # before a partition's position has then been handled.
         _, seek_error = self._assignments.seek_pending(self.consumer, {},
                                                        self.kafka.request_timeout_ms)
-        if seek_error is not None:
+        found = None if seek_error is not None else find_unreadable(
+            self.consumer, self.kafka, f"{self.client_id}-reader", self._poll_interval / 2)
+        if not found:
+            self._replace_consumer()
             return False
-        found = find_unreadable(self.consumer, self.kafka, f"{self.client_id}-reader",
-                                timeout=self._poll_interval / 4)
-        if found is None:
-            return False
-        tp, offset, read_error = found
-        HANDLED_ERRORS.labels(self.service, "consumer_unreadable_record").inc()
-        log.error("record %s[%d]@%d cannot be read, dead-lettering it: %s: %s", tp.topic,
-                  tp.partition, offset, type(read_error).__name__, read_error)
-        if not self.dead_letters.send(unreadable(tp.topic, tp.partition, offset),
-                                      unreadable_reason(read_error), stop, copy=False):
-            return True  # stopping: the record stays uncommitted
-        self.consumer.seek(tp, offset + 1)
-        self._commit({tp: OffsetAndMetadata(offset + 1, "", -1)})
+        for tp, (offset, error) in sorted(found.items()):
+            HANDLED_ERRORS.labels(self.service, "consumer_unreadable_record").inc()
+            log.error("record %s[%d]@%d cannot be read, dead-lettering it: %s: %s", tp.topic,
+                      tp.partition, offset, type(error).__name__, error)
+            if not self.dead_letters.send(unreadable(tp.topic, tp.partition, offset),
+                                          unreadable_reason(error), stop, copy=False):
+                return True  # stopping: the record stays uncommitted
+            self.consumer.seek(tp, offset + 1)
+            self._commit({tp: OffsetAndMetadata(offset + 1, "", -1)})
         self._poll_backoff.reset()
         return True
+
+    def _replace_consumer(self) -> None:
+        """A new client in place of one whose poll failed for no record it could name:
+        kafka-python may otherwise loop for ever in its next poll. The new one joins the
+        group and starts from the committed offsets."""
+        assert self.consumer is not None
+        try:
+            replacement = new_consumer(self.kafka, self.client_id, self.group_id)
+        except NOT_A_RECORD_FAILURE:
+            raise
+        except BaseException as error:  # the broker away: keep the old one, try again later
+            log.warning("cannot replace the consumer: %s: %s", type(error).__name__, error)
+            return
+        HANDLED_ERRORS.labels(self.service, "consumer_replaced").inc()
+        old, self.consumer = self.consumer, replacement
+        with contextlib.suppress(Exception):  # a broken client: nothing more to do
+            for tp in old.assignment():
+                self.forget_partition(tp)
+            old.close(autocommit=False)
+        self.consumer.subscribe(self.topics, listener=self._assignments)
 
     def _poll_failed(self, error: BaseException, stop: threading.Event) -> None:
         HANDLED_ERRORS.labels(self.service, "consumer_poll_failed").inc()

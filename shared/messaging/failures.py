@@ -28,7 +28,9 @@ permanent too: :func:`find_unreadable` finds it by reading, with a throwaway con
 outside the group, the record at the position of each assigned partition that has
 something left to read; the runner dead-letters where it is (headers only: there are no
 bytes to copy) and moves past it. A failed poll that no partition reproduces (the broker
-away) stays transient.
+away) stays transient; the runner then replaces its client, whose state it cannot trust
+(kafka-python, after a record it could not parse, loops for ever in its next poll unless
+the partition's position moved).
 """
 
 from __future__ import annotations
@@ -94,15 +96,18 @@ def unreadable_reason(error: BaseException) -> str:
 
 
 def find_unreadable(consumer: KafkaConsumer, kafka: KafkaSettings, client_id: str,
-                    timeout: float) -> tuple[TopicPartition, int, BaseException] | None:
-    """The partition and offset of a record that ``consumer`` cannot read, and what reading
-    it raises; None if none is found within ``timeout`` seconds.
+                    timeout: float) -> dict[TopicPartition, tuple[int, BaseException]] | None:
+    """Every assigned partition whose next record ``consumer`` cannot read: its offset and
+    what reading it raises; None if the search could not finish within ``timeout`` seconds
+    (the broker away).
 
     Only public client calls: the candidates are the assigned partitions whose position is
     below their high watermark (a partition never fetched cannot have failed); a throwaway
     consumer outside the group reads one record at each candidate's position. Records
-    before the position have all been handled (the runner finishes a batch before it polls
-    again), so the first record that raises is the one to skip.
+    before a position have all been handled (the runner finishes a batch before it polls
+    again), so the record at the position is the one to skip. Every candidate is read:
+    kafka-python keeps the failed parse of each partition it could not read, and it must
+    move past all of them, not only the first one found.
     """
     deadline = time.monotonic() + timeout
     candidates: dict[TopicPartition, int] = {}
@@ -111,8 +116,9 @@ def find_unreadable(consumer: KafkaConsumer, kafka: KafkaSettings, client_id: st
         position = consumer.position(tp, timeout_ms=0)
         if highwater is not None and position is not None and position < highwater:
             candidates[tp] = position
+    found: dict[TopicPartition, tuple[int, BaseException]] = {}
     if not candidates:
-        return None
+        return found
     try:
         probe = new_consumer(kafka, client_id, group_id=None)
     except KafkaError as error:  # the broker away: the poll failure stays transient
@@ -122,7 +128,9 @@ def find_unreadable(consumer: KafkaConsumer, kafka: KafkaSettings, client_id: st
         for tp, offset in sorted(candidates.items()):
             probe.assign([tp])
             probe.seek(tp, offset)
-            while time.monotonic() < deadline:
+            while True:
+                if time.monotonic() > deadline:
+                    return None
                 try:
                     if probe.poll(timeout_ms=100, max_records=1):
                         break  # this partition reads
@@ -131,10 +139,17 @@ def find_unreadable(consumer: KafkaConsumer, kafka: KafkaSettings, client_id: st
                 except BaseException as error:
                     if not may_be_unreadable(error):
                         return None
-                    return tp, offset, error
+                    found[tp] = (offset, error)
+                    # this probe's own failed parse would stall its next poll
+                    probe.close(autocommit=False)
+                    probe = new_consumer(kafka, client_id, group_id=None)
+                    break
+    except KafkaError as error:
+        log.info("cannot look for an unreadable record: %s", error)
+        return None
     finally:
         probe.close(autocommit=False)
-    return None
+    return found
 
 
 def _text(error: BaseException | None) -> str:

@@ -171,6 +171,13 @@ def _send(producer: KafkaProducer, value: bytes | None, key: bytes = KEY) -> tup
     return sent.partition, sent.offset
 
 
+def _send_to(producer: KafkaProducer, partition: int, value: bytes,
+             headers: list[tuple[str, bytes]] | None = None) -> tuple[int, int]:
+    sent = producer.send(Topic.GOALS.value, partition=partition, key=KEY, value=value,
+                         headers=headers).get(timeout=10)
+    return sent.partition, sent.offset
+
+
 def _lag(metrics_port: int) -> dict[str, float]:
     """okr_consumer_lag_messages of okr.goals.v1, by partition, from the worker metrics."""
     text = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
@@ -301,6 +308,22 @@ def test_a_record_no_client_can_read_is_dead_lettered_and_skipped_by_both_consum
         metrics_database: str, notifications_database: str, kafka_settings: KafkaSettings,
         children: Callable[[list[str], dict[str, str], str], Child]) -> None:
     ensure_topics(kafka_settings, "unreadable-admin")
+    # Three, on two partitions, written before the consumers start so that one fetch
+    # brings both: the client keeps the failed read of each, and each must be passed.
+    objectives: list[str] = []
+    unreadable: set[tuple[int, int]] = set()
+    producer = new_producer(kafka_settings, "unreadable-producer")
+    try:
+        for partition, count in ((0, 2), (1, 1)):
+            before, after = ge.new_id(), ge.new_id()
+            objectives += [before, after]
+            _send_to(producer, partition, ge.objective(before, ["sales"]).to_json())
+            unreadable |= {_send_to(producer, partition, b'{"x":1}',
+                                    headers=[(_NotUtf8("x"), b"v")]) for _ in range(count)}
+            _send_to(producer, partition, ge.objective(after, ["sales"]).to_json())
+    finally:
+        producer.close(timeout=5)
+
     ports = {"metrics": free_port(), "notifications": free_port()}
     consumers = [
         children([_bin("okr-metrics"), "consume"], {
@@ -314,16 +337,6 @@ def test_a_record_no_client_can_read_is_dead_lettered_and_skipped_by_both_consum
             "OKR_NOTIFICATIONS_WORKER_METRICS_PORT": str(ports["notifications"]),
             "OKR_LOG_JSON": "false"}, "notifications-worker"),
     ]
-    before, after = ge.new_id(), ge.new_id()
-    producer = new_producer(kafka_settings, "unreadable-producer")
-    try:
-        partition, _ = _send(producer, ge.objective(before, ["sales"]).to_json())
-        sent = producer.send(Topic.GOALS.value, key=KEY, value=b'{"x":1}',
-                             headers=[(_NotUtf8("x"), b"v")]).get(timeout=10)
-        assert _send(producer, ge.objective(after, ["sales"]).to_json())[0] == partition
-    finally:
-        producer.close(timeout=5)
-    assert sent.partition == partition
 
     engines = [create_database_engine(metrics_database),
                create_database_engine(notifications_database)]
@@ -331,7 +344,7 @@ def test_a_record_no_client_can_read_is_dead_lettered_and_skipped_by_both_consum
     try:
         wait_until(lambda: all(_row_exists(engine, table, row_id)
                                for engine, table in zip(engines, tables, strict=True)
-                               for row_id in (before, after))
+                               for row_id in objectives)
                    or not all(consumer.alive() for consumer in consumers), 20,
                    "the events around the unreadable record to be applied by both")
     except AssertionError as error:
@@ -341,21 +354,25 @@ def test_a_record_no_client_can_read_is_dead_lettered_and_skipped_by_both_consum
             engine.dispose()
     assert all(consumer.alive() for consumer in consumers)
 
-    dead = read_topic(kafka_settings, Topic.GOALS.dead_letter, expect=2, timeout=10,
+    dead = read_topic(kafka_settings, Topic.GOALS.dead_letter, expect=6, timeout=10,
                       quiet_period=0.3)
-    assert len(dead) == 2, dead  # one per consumer group, nothing else
+    assert len(dead) == 6, dead  # each record once per consumer group, nothing else
+    sources = {(dict(record.headers)["okr-dlq-consumer"],
+                int(dict(record.headers)["okr-dlq-source-partition"]),
+                int(dict(record.headers)["okr-dlq-source-offset"])) for record in dead}
+    groups = {group for group, _, _ in sources}
+    assert len(groups) == 2
+    assert sources == {(group, *source) for group in groups for source in unreadable}
     for record in dead:
         headers = dict(record.headers)
         assert headers["okr-dlq-source-topic"] == Topic.GOALS.value.encode()
-        assert (int(headers["okr-dlq-source-partition"]),
-                int(headers["okr-dlq-source-offset"])) == (sent.partition, sent.offset)
         reason = headers["okr-dlq-reason"].decode("ascii")
         assert reason.startswith("record could not be read: CorruptRecordError"), reason
         assert "UnicodeDecodeError" in reason and reason.isprintable(), reason
         assert record.value == b""
-    assert len({dict(record.headers)["okr-dlq-consumer"] for record in dead}) == 2
 
     for port in ports.values():
         wait_until(lambda port=port: _lag_drained(port), 10, "the consumer's lag to drain")
     for consumer in consumers:
+        assert "poll failed" not in consumer.output()  # not taken for the broker away
         assert consumer.terminate() == 0, consumer.output()  # a clean stop, never a crash
