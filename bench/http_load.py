@@ -1,7 +1,7 @@
 """Real HTTP servers (gunicorn subprocesses) and a keep-alive load client on threads.
 
 Used by the check-in benchmarks (``bench/checkins.py``) and by the concurrency tests in
-``tests/goals_concurrency`` (no dependency beyond the standard library and gunicorn).
+``tests/goals/concurrency`` (no dependency beyond the standard library and gunicorn).
 
 The client is closed-loop (each of N threads sends its next request when the previous one
 answered) or open-loop (requests are due at a fixed rate, and latency is measured from the

@@ -7,7 +7,7 @@
 #                          kafka-acls service runs it once before the platform starts)
 #
 # Who may do what (the same table as deploy/k8s/strimzi/kafka-users.yaml; both are checked
-# against shared/contract by tests/deploy/test_kafka_acls.py): each topic is written by its
+# against shared/contract by tests/platform/deploy/test_kafka_acls.py): each topic is written by its
 # producer alone (goals -> okr.goals.v1, metrics -> okr.rollups.v1, notifications ->
 # okr.notifications.v1); a topic's dead-letter topic is written by the services that
 # consume the topic; each service reads what it consumes, in its own consumer group, and

@@ -7,7 +7,7 @@ a new type or a new topic.
 Beside these names: the JSON Schemas of every event's ``data`` (``schemas/``, referenced by
 ``asyncapi.yaml``), and one typed decoder per consumed topic that both consumers use
 (:mod:`shared.contract.goal_events`, :mod:`shared.contract.rollup_events`), held equal to
-the schemas by ``tests/contract/test_typed_decoders.py``.
+the schemas by ``tests/platform/contract/test_typed_decoders.py``.
 """
 
 from __future__ import annotations

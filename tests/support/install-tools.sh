@@ -2,7 +2,7 @@
 # Installs the real components the suite runs beside the Python code, from Debian's
 # packages, when they are missing: Prometheus and promtool (end-to-end scrape test, alert
 # rule tests), docker-compose (validates docker-compose.yml; no engine is needed), and
-# curl and jq (the README's tour is run as written, tests/test_readme_tour.py).
+# curl and jq (the README's tour is run as written, tests/platform/docs/test_readme_tour.py).
 set -euo pipefail
 
 missing=()

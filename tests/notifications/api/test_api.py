@@ -1,0 +1,202 @@
+"""The notifications HTTP API: subscriptions and deliveries, who may do what, and clear 4xx
+problems for bad subscriptions (tokens checked by a real goals service over HTTP)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from services.notifications.bootstrap import Notifications
+from services.notifications.entrypoints.api.app import create_app
+from shared.web.remote_auth import TokenIntrospector
+from tests.conftest import ADMIN_TOKEN, mint_token
+from tests.notifications.builders import new_secret, status_changed
+from tests.notifications.receiver import WebhookReceiver
+from tests.notifications.service.test_webhook_delivery import consume
+
+
+class Client:
+    def __init__(self, client: FlaskClient, token: str) -> None:
+        self.client, self.token = client, token
+
+    def __call__(self, method: str, path: str, body: Any = None,
+                 if_match: str | int | None = None) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"' if isinstance(if_match, int) else if_match
+        return self.client.open(path, method=method, json=body, headers=headers)
+
+
+@pytest.fixture
+def clients(notifications: Notifications, goals_server: str) -> Iterator[dict[str, Client]]:
+    app = create_app(container=notifications, introspector=TokenIntrospector(goals_server))
+    app.config["TESTING"] = True
+    test_client = app.test_client()
+    yield {"admin": Client(test_client, ADMIN_TOKEN),
+           "sales": Client(test_client, mint_token(goals_server, "head", "sales")),
+           "viewer": Client(test_client, mint_token(goals_server, "viewer"))}
+
+
+def webhook(url: str = "https://93.184.216.34/hook", **fields: Any) -> dict[str, Any]:
+    return {"recipient": "Head of sales", "department": "sales", "channel": "webhook",
+            "url": url, "secret": new_secret(), **fields}
+
+
+def test_subscription_round_trip_never_shows_the_secret(clients: dict[str, Client]) -> None:
+    admin = clients["admin"]
+    body = webhook(filters={"event_types": ["okr.objective.status_changed"],
+                            "statuses": ["off_track"]}, mode="digest",
+                   digest_interval_seconds=600)
+    created = admin("POST", "/v1/subscriptions", body)
+    assert created.status_code == 201, created.json
+    assert body["secret"] not in created.get_data(as_text=True)
+    assert created.json["has_secret"] is True and "secret" not in created.json
+    sid = created.json["id"]
+    read = admin("GET", f"/v1/subscriptions/{sid}")
+    assert read.json["filters"]["statuses"] == ["off_track"] and read.json["mode"] == "digest"
+    assert read.headers["ETag"] == '"1"'
+    listed = admin("GET", "/v1/subscriptions?department=sales&page_size=1")
+    assert [s["id"] for s in listed.json] == [sid]
+    assert json.loads(listed.headers["X-Pagination"])["total"] == 1
+    changed = admin("PATCH", f"/v1/subscriptions/{sid}", {"mode": "immediate"},
+                    if_match=read.headers["ETag"])
+    assert changed.status_code == 200 and changed.json["version"] == 2
+    assert changed.headers["ETag"] == '"2"'
+    assert admin("DELETE", f"/v1/subscriptions/{sid}", if_match=2).status_code == 204
+    assert admin("GET", f"/v1/subscriptions/{sid}").status_code == 404
+
+
+def test_heads_manage_only_their_department_and_viewers_only_read(
+    clients: dict[str, Client]
+) -> None:
+    sales, viewer, admin = clients["sales"], clients["viewer"], clients["admin"]
+    own = sales("POST", "/v1/subscriptions", webhook(department=None))
+    assert own.status_code == 201 and own.json["department"] == "sales"
+    other = sales("POST", "/v1/subscriptions", webhook(department="finance"))
+    assert other.status_code == 403
+    finance = admin("POST", "/v1/subscriptions", webhook(department="finance")).json["id"]
+    assert sales("DELETE", f"/v1/subscriptions/{finance}", if_match=1).status_code == 403
+    assert viewer("POST", "/v1/subscriptions", webhook()).status_code == 403
+    assert viewer("GET", "/v1/subscriptions").status_code == 200
+    assert len(viewer("GET", "/v1/subscriptions").json) == 2
+    unauthenticated = sales.client.get("/v1/subscriptions")
+    assert unauthenticated.status_code == 401
+
+
+def test_changes_need_the_version_read_and_a_stale_one_changes_nothing(
+    clients: dict[str, Client]
+) -> None:
+    admin = clients["admin"]
+    sid = admin("POST", "/v1/subscriptions", webhook()).json["id"]
+    path = f"/v1/subscriptions/{sid}"
+
+    for method, body in (("PATCH", {"mode": "digest"}), ("DELETE", None)):
+        missing = admin(method, path, body)
+        assert missing.status_code == 428 and missing.mimetype == "application/problem+json"
+        assert "If-Match" in missing.json["detail"]
+        assert admin(method, path, body, if_match="*").status_code == 428
+        assert admin(method, path, body, if_match='"v1"').status_code == 412
+
+    # two editors read version 1; the first change wins, the second is refused
+    first = admin("PATCH", path, {"recipient": "Ann"}, if_match=1)
+    assert first.status_code == 200 and first.json["version"] == 2
+    second = admin("PATCH", path, {"recipient": "Bob"}, if_match=1)
+    assert second.status_code == 412 and second.mimetype == "application/problem+json"
+    assert "version 2" in second.json["detail"]
+    assert admin("DELETE", path, if_match=1).status_code == 412
+    kept = admin("GET", path)
+    assert kept.json["recipient"] == "Ann" and kept.json["version"] == 2
+    assert kept.json["mode"] == "immediate"
+
+
+def test_twenty_concurrent_changes_from_the_same_version_one_wins(
+    clients: dict[str, Client]
+) -> None:
+    admin = clients["admin"]
+    sid = admin("POST", "/v1/subscriptions", webhook()).json["id"]
+    app = admin.client.application
+
+    def change(number: int) -> int:
+        client = Client(app.test_client(), admin.token)
+        answer = client("PATCH", f"/v1/subscriptions/{sid}", {"recipient": f"editor {number}"},
+                        if_match=1)
+        return int(answer.status_code)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        statuses = list(pool.map(change, range(20)))
+    assert sorted(statuses) == [200] + [412] * 19
+    winner = statuses.index(200)
+    stored = admin("GET", f"/v1/subscriptions/{sid}").json
+    assert stored["recipient"] == f"editor {winner}" and stored["version"] == 2
+
+
+@pytest.mark.parametrize(("change", "status", "detail"), [
+    ({"url": "ftp://example.org/hook"}, 422, "http or https"),
+    ({"url": "http://10.0.0.7/hook"}, 422, "private"),
+    ({"url": "http://169.254.169.254/latest"}, 422, "link-local"),
+    ({"url": "http://127.0.0.1:9/hook"}, 422, "loopback"),
+    ({"url": "http://user:pw@example.org/"}, 422, "credentials"),
+    ({"filters": {"event_types": ["okr.nothing.happened"]}}, 422, "unknown event type"),
+    ({"filters": {"statuses": ["fine"]}}, 422, "unknown status"),
+    ({"secret": "plain-secret"}, 422, "whsec_"),
+    ({"channel": "pigeon"}, 422, "channel"),
+    ({"mode": "sometimes"}, 422, "mode"),
+    ({"colour": "blue"}, 422, "colour"),
+])
+def test_bad_subscriptions_get_a_clear_problem_and_change_nothing(
+    clients: dict[str, Client], notifications: Notifications, change: dict[str, Any],
+    status: int, detail: str
+) -> None:
+    notifications.config = _strict(notifications)
+    answer = clients["admin"]("POST", "/v1/subscriptions", {**webhook(), **change})
+    assert answer.status_code == status, answer.json
+    assert answer.mimetype == "application/problem+json"
+    assert detail in json.dumps(answer.json)
+    assert clients["admin"]("GET", "/v1/subscriptions").json == []
+
+
+def _strict(container: Notifications) -> Any:
+    from dataclasses import replace
+
+    from services.notifications.domain.targets import TargetPolicy
+
+    return replace(container.config,
+                   delivery=replace(container.config.delivery, targets=TargetPolicy()))
+
+
+def test_deliveries_list_by_status_and_a_dead_one_can_be_sent_again_with_the_same_id(
+    clients: dict[str, Client], notifications: Notifications, receiver: WebhookReceiver
+) -> None:
+    admin = clients["admin"]
+    receiver.status = 400
+    admin("POST", "/v1/subscriptions", webhook(receiver.url, secret=receiver.secret))
+    consume(notifications, status_changed("target-1", "off_track"))
+    notifications.delivery_loop().run_once()
+    (dead,) = admin("GET", "/v1/deliveries?status=dead").json
+    assert dead["last_error"] == "receiver answered 400"
+    assert admin("GET", "/v1/deliveries?status=delivered").json == []
+    assert clients["viewer"]("POST", f"/v1/deliveries/{dead['id']}/retry").status_code == 403
+
+    receiver.status = 200
+    retried = admin("POST", f"/v1/deliveries/{dead['id']}/retry")
+    assert retried.status_code == 202 and retried.json["status"] == "pending"
+    notifications.delivery_loop().run_once()
+    (delivered,) = admin("GET", "/v1/deliveries?status=delivered").json
+    assert delivered["id"] == dead["id"]
+    assert receiver.ids() == [dead["id"], dead["id"]]
+    assert admin("GET", "/v1/deliveries?status=nonsense").status_code == 422
+    assert admin("POST", "/v1/deliveries/nope/retry").status_code == 404
+
+
+def test_operational_routes_answer_without_a_token(clients: dict[str, Client]) -> None:
+    plain = clients["admin"].client
+    assert plain.get("/healthz").status_code == 200
+    document = plain.get("/openapi.json").json
+    assert document is not None and "/v1/subscriptions" in document["paths"]
+    metrics = plain.get("/metrics")
+    assert metrics.status_code == 200 and b"okr_http_requests_total" in metrics.data
