@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, String, Table, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table
 
-ID_CHUNK = 1000  # event ids per multi-row insert (SQLite)
+from shared.persistence.dialects import insert_keys_returning_new
 
 
 class ProcessedEvents:
@@ -29,23 +28,6 @@ class ProcessedEvents:
 
     def record_new(self, connection: Connection, ids: set[str]) -> set[str]:
         """Record ``ids`` as processed in ``connection``'s transaction; return the new ones."""
-        table = self.table
-        now = datetime.now(UTC)
-        ordered = sorted(ids)
-        if connection.dialect.name == "postgresql":
-            # one array parameter: a short statement the driver prepares once
-            unnested = select(bindparam("consumer", type_=String),
-                              func.unnest(bindparam("ids", type_=postgresql.ARRAY(String))),
-                              bindparam("at", type_=table.c.processed_at.type))
-            statement = (postgresql.insert(table)
-                         .from_select(["consumer", "event_id", "processed_at"], unnested)
-                         .on_conflict_do_nothing().returning(table.c.event_id))
-            return set(connection.execute(statement, {
-                "consumer": self.consumer, "ids": ordered, "at": now}).scalars())
-        fresh: set[str] = set()
-        statement = sqlite.insert(table).on_conflict_do_nothing().returning(table.c.event_id)
-        for start in range(0, len(ordered), ID_CHUNK):
-            fresh.update(connection.execute(statement, [
-                {"consumer": self.consumer, "event_id": event_id, "processed_at": now}
-                for event_id in ordered[start:start + ID_CHUNK]]).scalars())
-        return fresh
+        # sorted: two groups' transactions recording overlapping ids cannot deadlock
+        return insert_keys_returning_new(connection, self.table, "event_id", sorted(ids), {
+            "consumer": self.consumer, "processed_at": datetime.now(UTC)})

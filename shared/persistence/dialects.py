@@ -17,9 +17,11 @@ from sqlalchemy import (
     RootTransaction,
     Select,
     Table,
+    bindparam,
     func,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -155,3 +157,70 @@ def stores_naive_datetimes(dialect: Dialect) -> bool:
     """SQLite keeps datetimes without an offset (this platform stores them in UTC);
     PostgreSQL's ``timestamptz`` keeps aware ones."""
     return dialect.name == "sqlite"
+
+
+# -- many rows in one statement ---------------------------------------------------------------
+
+KEYS_PER_SQLITE_INSERT = 1000  # rows per multi-row INSERT on SQLite (its parameter limit)
+
+
+def insert_keys_returning_new(connection: Connection, table: Table, key: str,
+                              keys: Sequence[str], row: Mapping[str, Any]) -> set[str]:
+    """Insert one row per key (``key`` column = each of ``keys``, the other columns from
+    ``row``), skipping keys already held; return the keys that were new.
+
+    PostgreSQL: one ``INSERT ... SELECT unnest(:keys) ... ON CONFLICT DO NOTHING RETURNING``
+    with the keys as one array parameter (a short statement the driver prepares once).
+    SQLite: multi-row inserts of :data:`KEYS_PER_SQLITE_INSERT` keys. Give the keys sorted
+    when concurrent transactions insert overlapping sets, so they cannot deadlock.
+    """
+    if is_postgresql(connection):
+        columns = list(row)
+        unnested = select(*[bindparam(name, type_=table.c[name].type) for name in columns],
+                          func.unnest(bindparam("keys",
+                                                type_=postgresql.ARRAY(table.c[key].type))))
+        statement = (postgresql.insert(table).from_select([*columns, key], unnested)
+                     .on_conflict_do_nothing().returning(table.c[key]))
+        return set(connection.execute(statement, {**row, "keys": list(keys)}).scalars())
+    fresh: set[str] = set()
+    statement = sqlite.insert(table).on_conflict_do_nothing().returning(table.c[key])
+    for start in range(0, len(keys), KEYS_PER_SQLITE_INSERT):
+        fresh.update(connection.execute(statement, [
+            {**row, key: value} for value in keys[start:start + KEYS_PER_SQLITE_INSERT]
+        ]).scalars())
+    return fresh
+
+
+def update_rows_by_key(connection: Connection, table: Table, key: str,
+                       rows: Sequence[Mapping[str, Any]], same: Mapping[str, Any]) -> None:
+    """Set, in each row of ``table`` whose ``key`` column equals a row's ``key``, that row's
+    other values, and ``same`` in all of them.
+
+    PostgreSQL: one ``UPDATE ... FROM unnest(:a, :b, ...)`` for all rows (an executemany of
+    one UPDATE per row took a fifth of the outbox relay's time). SQLite: one UPDATE per row
+    in one executemany.
+    """
+    if not rows:
+        return
+    columns = list(rows[0])
+    if is_postgresql(connection):
+        quote = connection.dialect.identifier_preparer.quote
+        target = connection.dialect.identifier_preparer.format_table(table)
+        arrays = ", ".join(
+            f"CAST(:{name}_values AS {table.c[name].type.compile(connection.dialect)}[])"
+            for name in columns)
+        sets = [f"{quote(name)} = :{name}_same" for name in same]
+        sets += [f"{quote(name)} = given.{quote(name)}" for name in columns if name != key]
+        joined = text(
+            f"UPDATE {target} SET {', '.join(sets)} FROM unnest({arrays}) AS given"
+            f"({', '.join(quote(name) for name in columns)}) "
+            f"WHERE {target}.{quote(key)} = given.{quote(key)}")
+        connection.execute(joined, {
+            **{f"{name}_same": value for name, value in same.items()},
+            **{f"{name}_values": [row[name] for row in rows] for name in columns}})
+        return
+    statement = (update(table).where(table.c[key] == bindparam(f"b_{key}"))
+                 .values(**same, **{name: bindparam(f"b_{name}")
+                                    for name in columns if name != key}))
+    connection.execute(statement, [{f"b_{name}": row[name] for name in columns}
+                                   for row in rows])
