@@ -26,14 +26,14 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
-from shared.cloudevents import CloudEvent
+from shared.cloudevents import MAX_ID_LENGTH, CloudEvent
 from shared.contract import SOURCE_OF, TOPIC_OF, EventType, Topic
 from shared.messaging.consumer import UnprocessableEvent
 
 MAX_TEXT = 1000
 """Length limit of a text field whose schema sets none."""
 
-MAX_ID = 64
+MAX_ID = MAX_ID_LENGTH  # ids are stored in columns of this length
 """Length limit of an id: the read models' id columns hold 64 characters (uuids take 36)."""
 
 MAX_VERSION = 2**31 - 1

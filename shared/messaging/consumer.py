@@ -121,11 +121,9 @@ class ConsumerRunner:
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set, then commit what was handled and leave the group."""
-        if not self._create_topics(stop):
+        if not self._connect(stop):
             return
-        self.dead_letters.prepare(self.topics)
-        self.consumer = new_consumer(self.kafka, self.client_id, self.group_id)
-        self.consumer.subscribe(self.topics, listener=self._assignments)
+        assert self.consumer is not None
         try:
             while not stop.is_set():
                 self.poll_once(stop)
@@ -163,12 +161,17 @@ class ConsumerRunner:
 
     # -- the steps -----------------------------------------------------------------------
 
-    def _create_topics(self, stop: threading.Event) -> bool:
+    def _connect(self, stop: threading.Event) -> bool:
+        """Create the topics and join the group, waiting while the broker is away; False
+        if stopped first."""
         backoff = Backoff(initial=0.2)
         while not stop.is_set():
             try:
                 ensure_topics(self.kafka, f"{self.client_id}-admin",
                               self.topics + [dead_letter_topic(t) for t in self.topics])
+                self.dead_letters.prepare(self.topics)
+                self.consumer = new_consumer(self.kafka, self.client_id, self.group_id)
+                self.consumer.subscribe(self.topics, listener=self._assignments)
                 return True
             except KafkaError as error:
                 HANDLED_ERRORS.labels(self.service, "consumer_broker_unavailable").inc()

@@ -25,10 +25,6 @@ class TransactionScope:
         self._transaction: RootTransaction | None = None
         self.connection: Connection | None = None
 
-    @property
-    def owns_transaction(self) -> bool:
-        return self._given is None
-
     def open(self) -> Connection:
         """The connection to work on; a transaction begun on it unless it was given.
 

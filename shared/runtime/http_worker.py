@@ -51,8 +51,8 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 from shared.config import ConfigurationError, env_float
 from shared.runtime.request_framing import BodyTooLarge, RequestFraming
 from shared.web.boundary import InputLimits
+from shared.web.problems import PROBLEM_TYPE_BASE
 
-PROBLEM_TYPE_BASE = "https://okr.example.org/problems/"
 MAX_HEAD_BYTES = 64 * 1024
 #: What the requests waiting in one worker's event loop may hold in memory together; beyond
 #: it a new byte is answered 503 (a thousand connections each sending most of a 1 MiB body

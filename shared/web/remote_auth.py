@@ -139,7 +139,7 @@ class RevocationWatch:
                 began = self._clock()
                 try:
                     generation = self._ask(session)
-                except (requests.RequestException, ValueError, KeyError, TypeError) as error:
+                except Exception as error:  # any failure: remembered answers go untrusted
                     self._failed(error)
                 else:
                     self._heard(generation, began, stop)
@@ -267,8 +267,13 @@ class TokenIntrospector:
         if response.status_code != 200:
             raise AuthorityUnavailable(
                 f"the goals service answered {response.status_code} to {self.url}")
-        body = response.json()
-        return Caller(name=body["name"], role=body["role"], department=body.get("department"))
+        try:
+            body = response.json()
+            return Caller(name=str(body["name"]), role=str(body["role"]),
+                          department=body.get("department"))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise AuthorityUnavailable(
+                f"the goals service's answer to {self.url} is not a caller: {error!r}") from None
 
 
 def install_authentication(app: Flask, introspector: TokenIntrospector, service: str,

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from types import TracebackType
 from typing import Protocol
 
 from sqlalchemy import Connection
 
 from services.metrics.domain.goal_items import LinkState
 from services.metrics.domain.rollup import RollupGraph
-from shared.cloudevents import CloudEvent
+from shared import unit_of_work
 
 
 class ReadModel(Protocol):
@@ -58,22 +57,12 @@ class ProcessedEvents(Protocol):
     def record(self, consumer: str, event_ids: Iterable[str], at: datetime) -> None: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     @property
     def read_model(self) -> ReadModel: ...
 
     @property
     def processed(self) -> ProcessedEvents: ...
-
-    def __enter__(self) -> UnitOfWork: ...
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None: ...
-
-    def commit(self) -> None: ...
-
-    def publish(self, events: list[tuple[CloudEvent, str]]) -> None:
-        """Add (event, Kafka key) pairs to the outbox, in this unit's transaction."""
 
 
 class UnitOfWorkFactory(Protocol):

@@ -15,7 +15,6 @@ cases a :class:`UnitOfWorkFactory`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -23,7 +22,7 @@ from sqlalchemy import Connection
 from services.notifications.domain.deliveries import Delivery
 from services.notifications.domain.notices import Notice
 from services.notifications.domain.subscriptions import Subscription
-from shared.cloudevents import CloudEvent
+from shared import unit_of_work
 
 
 class Subscriptions(Protocol):
@@ -107,7 +106,7 @@ class GoalReadModel(Protocol):
     def dependent_departments(self, objective_id: str) -> frozenset[str]: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     @property
     def subscriptions(self) -> Subscriptions: ...
 
@@ -116,16 +115,6 @@ class UnitOfWork(Protocol):
 
     @property
     def goals(self) -> GoalReadModel: ...
-
-    def __enter__(self) -> UnitOfWork: ...
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None: ...
-
-    def commit(self) -> None: ...
-
-    def publish(self, events: list[tuple[CloudEvent, str]]) -> None:
-        """Add (event, Kafka key) pairs to the outbox, in this unit's transaction."""
 
 
 class UnitOfWorkFactory(Protocol):

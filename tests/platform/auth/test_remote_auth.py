@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
 import requests
 from flask import Flask, jsonify
+from werkzeug.serving import make_server
 
 from shared.web.remote_auth import (
     AuthorityUnavailable,
@@ -105,3 +107,19 @@ def test_unreachable_goals_service_gives_503_not_a_guess() -> None:
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("answer", [b"not json", b"[]", b'{"name": "x"}', b"null"])
+def test_an_answer_that_is_not_a_caller_gives_503_not_500(answer: bytes) -> None:
+    # a real HTTP server standing in for a goals service that answers 200 with nonsense
+    impostor = Flask("impostor")
+    impostor.add_url_rule("/v1/tokens/self", "self", lambda: (answer, 200))
+    server = make_server("127.0.0.1", 0, impostor, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        introspector = TokenIntrospector(f"http://127.0.0.1:{server.server_port}", timeout=2)
+        with pytest.raises(AuthorityUnavailable, match="not a caller"):
+            introspector.caller_for("any")
+    finally:
+        server.shutdown()
+        server.server_close()

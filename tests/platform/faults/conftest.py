@@ -17,7 +17,7 @@ from shared.cloudevents import new_event
 from shared.config import KafkaSettings
 from shared.contract import EventType
 from shared.persistence.engine import create_database_engine, writing
-from tests.support.ledger_consumer import create_schema
+from tests.support.ledger_consumer import create_schema, ledger, ledger_counts
 from tests.support.processes import Child, children
 
 __all__ = ["Child", "children"]
@@ -54,6 +54,23 @@ def outbox_event_ids(goals: Goals, event_type: EventType) -> set[str]:
     with goals.engine.connect() as connection:
         return set(connection.execute(select(outbox.c.event_id)
                                       .where(outbox.c.event_type == event_type.value)).scalars())
+
+
+def assert_each_cycle_applied_once(goals: Goals, ledger_engine: Engine, keys: list[str],
+                                   count: int) -> set[str]:
+    """Every cycle the goals service accepted reached the ledger consumer exactly once;
+    the ids of their events."""
+    rows, distinct = ledger_counts(ledger_engine, EventType.CYCLE_CREATED.value)
+    assert (rows, distinct) == (count, count)
+    expected_ids = outbox_event_ids(goals, EventType.CYCLE_CREATED)
+    assert len(expected_ids) == count
+    with ledger_engine.connect() as connection:
+        applied = connection.execute(
+            select(ledger.c.event_id, ledger.c.subject)
+            .where(ledger.c.event_type == EventType.CYCLE_CREATED.value)).all()
+    assert {row.event_id for row in applied} == expected_ids
+    assert {row.subject for row in applied} == {f"cycle/{key}" for key in keys}
+    return expected_ids
 
 
 def fill_outbox(goals: Goals, count: int, prefix: str = "b") -> set[str]:

@@ -6,7 +6,7 @@ import time
 from datetime import date
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from services.goals.bootstrap import Goals
 from services.goals.domain.access import Principal, Role
@@ -14,9 +14,13 @@ from services.goals.service_layer import reference_data
 from shared.config import KafkaSettings
 from shared.contract import EventType, Topic
 from shared.observability.metrics import HANDLED_ERRORS, OUTBOX_REPUBLISHED
-from tests.platform.faults.conftest import outbox_counts, outbox_event_ids, wait_until
+from tests.platform.faults.conftest import (
+    assert_each_cycle_applied_once,
+    outbox_counts,
+    wait_until,
+)
 from tests.support.kafka import read_topic
-from tests.support.ledger_consumer import build_runner, ledger, ledger_counts
+from tests.support.ledger_consumer import build_runner, ledger_counts
 from tools.embedded_broker import EmbeddedBroker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -91,16 +95,7 @@ def test_writes_succeed_during_a_broker_outage_and_every_event_is_applied_once(
                f"the ledger to hold {WRITES} cycle events")
     time.sleep(2.0)  # a duplicate application, if any, would land now
 
-    rows, distinct = ledger_counts(ledger_engine, EventType.CYCLE_CREATED.value)
-    assert (rows, distinct) == (WRITES, WRITES)
-    expected_ids = outbox_event_ids(goals, EventType.CYCLE_CREATED)
-    assert len(expected_ids) == WRITES
-    with ledger_engine.connect() as connection:
-        applied = connection.execute(
-            select(ledger.c.event_id, ledger.c.subject)
-            .where(ledger.c.event_type == EventType.CYCLE_CREATED.value)).all()
-    assert {row.event_id for row in applied} == expected_ids
-    assert {row.subject for row in applied} == {f"cycle/{key}" for key in keys}
+    expected_ids = assert_each_cycle_applied_once(goals, ledger_engine, keys, WRITES)
 
     # The relay noticed the lost topic and published the retained rows again: the new
     # broker holds every event, including those the old one had before it went away.

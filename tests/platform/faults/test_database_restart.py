@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from services.goals.bootstrap import Goals
@@ -28,8 +28,12 @@ from services.goals.domain.errors import Conflict
 from services.goals.service_layer import reference_data
 from shared.config import KafkaSettings
 from shared.contract import EventType
-from tests.platform.faults.conftest import outbox_counts, outbox_event_ids, wait_until
-from tests.support.ledger_consumer import build_runner, ledger, ledger_counts
+from tests.platform.faults.conftest import (
+    assert_each_cycle_applied_once,
+    outbox_counts,
+    wait_until,
+)
+from tests.support.ledger_consumer import build_runner, ledger_counts
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -121,13 +125,4 @@ def test_a_postgres_restart_loses_and_doubles_nothing(
                90, f"the ledger to hold {total} cycle events")
     time.sleep(2.0)  # a duplicate application, if any, would land now
 
-    rows, distinct = ledger_counts(ledger_engine, EventType.CYCLE_CREATED.value)
-    assert (rows, distinct) == (total, total)
-    expected_ids = outbox_event_ids(goals, EventType.CYCLE_CREATED)
-    assert len(expected_ids) == total
-    with ledger_engine.connect() as connection:
-        applied = connection.execute(
-            select(ledger.c.event_id, ledger.c.subject)
-            .where(ledger.c.event_type == EventType.CYCLE_CREATED.value)).all()
-    assert {row.event_id for row in applied} == expected_ids
-    assert {row.subject for row in applied} == {f"cycle/{key}" for key in keys}
+    assert_each_cycle_applied_once(goals, ledger_engine, keys, total)
