@@ -20,6 +20,10 @@ import re
 _HEAD_ENDS = (b"\r\n\r\n", b"\n\n")
 _CHUNK_SIZE = re.compile(rb"[0-9a-fA-F]+")
 _MAX_CHUNK_SIZE_LINE = 1024
+MAX_CHUNKS = 4096
+"""Chunks one body may come in (1 MiB in 256-byte chunks). gunicorn's chunked reader copies
+what is left of the body once per chunk, so a body of many tiny chunks costs CPU quadratic
+in their number (100,000 one-byte chunks kept a worker busy for minutes)."""
 
 
 class BodyTooLarge(Exception):
@@ -38,6 +42,7 @@ class RequestFraming:
         self._chunked = self._in_trailers = False
         self._next_chunk = 0  # where the next chunk-size line (or the trailers) starts
         self._chunked_body_bytes = 0
+        self._chunks = 0
 
     @property
     def head_complete(self) -> bool:
@@ -112,6 +117,9 @@ class RequestFraming:
                 return False
             self._chunked_body_bytes += size
             self._next_chunk = chunk_end
+            self._chunks += 1
+            if self._chunks > MAX_CHUNKS:
+                raise BodyTooLarge
         if self.data[self._next_chunk:self._next_chunk + 2] == b"\r\n":
             return True
         return self.data.find(b"\r\n\r\n", self._next_chunk) >= 0

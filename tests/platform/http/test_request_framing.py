@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.runtime.request_framing import BodyTooLarge, RequestFraming
+from shared.runtime.request_framing import MAX_CHUNKS, BodyTooLarge, RequestFraming
 
 HEAD = b"POST /v1/cycles HTTP/1.1\r\nHost: x\r\n"
 
@@ -60,3 +60,12 @@ def test_expect_100_continue_is_noticed() -> None:
     framing = RequestFraming(100, 1024)
     assert not framing.feed(HEAD + b"Expect: 100-continue\r\nContent-Length: 3\r\n\r\n")
     assert framing.head_complete and framing.expects_continue
+
+
+def test_a_body_in_too_many_chunks_is_refused() -> None:
+    head = b"POST /v1/x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    within = RequestFraming(max_body_bytes=1 << 20, max_head_bytes=1 << 16)
+    assert within.feed(head + b"1\r\na\r\n" * MAX_CHUNKS + b"0\r\n\r\n")
+    beyond = RequestFraming(max_body_bytes=1 << 20, max_head_bytes=1 << 16)
+    with pytest.raises(BodyTooLarge):
+        beyond.feed(head + b"1\r\na\r\n" * (MAX_CHUNKS + 1))
