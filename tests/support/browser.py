@@ -83,11 +83,11 @@ def browser(chromium: webdriver.Chrome,
 def save_evidence(driver: webdriver.Chrome, name: str) -> Path:
     """Write a screenshot, the page's HTML and its console log; returns the screenshot."""
     ARTEFACTS.mkdir(exist_ok=True)
-    stem = ARTEFACTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")
-    screenshot = stem.with_suffix(".png")
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")
+    screenshot = ARTEFACTS / f"{stem}.png"
     driver.save_screenshot(str(screenshot))
-    stem.with_suffix(".html").write_text(driver.page_source)
-    stem.with_suffix(".console.txt").write_text(
+    (ARTEFACTS / f"{stem}.html").write_text(driver.page_source)
+    (ARTEFACTS / f"{stem}.console.txt").write_text(
         "\n".join(f"{entry['level']} {entry['message']}" for entry in console(driver)))
     return screenshot
 

@@ -3,6 +3,7 @@
 ``okr-goals serve``, ``okr-metrics serve`` and ``okr-notifications serve`` run as real
 gunicorn processes on free ports, with SQLite files in a data folder and the admin token
 kept in ``$OKR_DATA_DIR/admin-token``; no broker (the APIs only write to their outboxes).
+One platform serves every test of this folder.
 The browser fixture of ``tests/support/browser.py`` is available to every test here.
 """
 
@@ -42,7 +43,7 @@ def path_template(path: str) -> str:
     return re.sub(r"\{[^}]*\}", "{}", path)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     data_dir = tmp_path_factory.mktemp("platform")
     (data_dir / "admin-token").write_text(ADMIN_TOKEN + "\n")
