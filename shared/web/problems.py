@@ -162,7 +162,9 @@ class ProblemSchema(Schema):
     class Meta:
         unknown = INCLUDE  # problem types may add members (RFC 9457, section 3.2)
 
-    type = fields.String(required=True, metadata={"description": "URI naming the problem"})
+    type = fields.String(required=True, metadata={
+        "description": "URI reference naming the problem, e.g. /problems/not-found: its page "
+                       "(on the service that answered) explains it"})
     title = fields.String(required=True, metadata={"description": "the status phrase"})
     status = fields.Integer(required=True)
     detail = fields.String(required=True, metadata={"description": "what went wrong, for people"})
