@@ -2,15 +2,14 @@
 
 ``install_reference`` (called once by the app shell) adds:
 
-=============================  ==========================================================
-``/docs``                      the API browser (Swagger UI) over ``/openapi.json``
-``/docs/assets/<file>``        its scripts and styles, from the pinned ``flask-swagger-ui``
-                               package (no CDN), and the page's own start-up script
-``/problems``, ``/problems/<slug>``  what each problem ``type`` means (``problems.py``):
-                               HTML, or JSON when the client asks for ``application/json``
-``/asyncapi.yaml``             the event contract (``shared/contract/asyncapi.yaml``)
-``/schemas/<event type>.json`` the JSON Schema of each event type's ``data``
-=============================  ==========================================================
+- ``/docs``: the API browser (Swagger UI) over ``/openapi.json``, and under
+  ``/docs/assets/`` its scripts and styles, from the pinned ``flask-swagger-ui`` package
+  (Swagger UI's own build; no CDN), with the page's own start-up script;
+- ``/problems`` and ``/problems/<slug>``: what each problem ``type`` means (the registry of
+  ``problems.py``), as HTML, or JSON when the client asks for ``application/json``;
+- ``/asyncapi.yaml``: the event contract (``shared/contract/asyncapi.yaml``), and
+  ``/schemas/<event type>.json``: the JSON Schema of each event type's ``data``, where the
+  document's relative references resolve.
 
 The docs pages carry a Content-Security-Policy that lets the browser load nothing but
 the service's own files, so a page that reached for a CDN would fail in every browser,
@@ -97,7 +96,7 @@ def install_reference(app: Flask) -> None:
         title = app.config.get("API_TITLE", app.name)
         page = _PAGE.format(
             title=escape(f"{title}: API"),
-            favicon=url_for("reference.docs_asset", name="favicon-32x32.png"),
+            favicon=_favicon(),
             head=(f'<link rel="stylesheet" '
                   f'href="{url_for("reference.docs_asset", name="swagger-ui.css")}">'),
             body="\n".join([
