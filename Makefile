@@ -25,7 +25,7 @@ demo: $(STAMP)
 test: $(STAMP) tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## tools: the real components the suite needs beside Python (Prometheus, promtool, docker-compose)
+## tools: the real components the suite needs beside Python (Prometheus, promtool, docker-compose, Chromium)
 tools:
 	@bash tests/support/install-tools.sh
 

@@ -51,7 +51,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 from shared.config import ConfigurationError, env_float
 from shared.runtime.request_framing import BodyTooLarge, RequestFraming
 from shared.web.boundary import InputLimits
-from shared.web.problems import PROBLEM_TYPE_BASE
+from shared.web.problems import problem_type
 
 MAX_HEAD_BYTES = 64 * 1024
 #: What the requests waiting in one worker's event loop may hold in memory together; beyond
@@ -267,7 +267,7 @@ class BoundedThreadWorker(ThreadWorker):
 def problem_response(status: int, detail: str) -> bytes:
     """A whole HTTP/1.1 response carrying a problem document; the connection closes after."""
     phrase = HTTPStatus(status).phrase
-    body = json.dumps({"type": PROBLEM_TYPE_BASE + phrase.lower().replace(" ", "-"),
+    body = json.dumps({"type": problem_type(status).uri,
                        "title": phrase, "status": status, "detail": detail},
                       sort_keys=True).encode()
     head = (f"HTTP/1.1 {status} {phrase}\r\nConnection: close\r\n"

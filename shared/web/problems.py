@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -23,10 +24,89 @@ from shared.observability.metrics import HANDLED_ERRORS
 log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://okr.example.org/problems/"
+#: Every ``type`` is a URI reference to the page explaining it, served by the service that
+#: answered (``GET /problems/<slug>``, ``shared/web/reference.py``): the same reference on
+#: every service, resolved against the request's URL (RFC 9457, section 3.1.1).
+PROBLEM_TYPE_BASE = "/problems/"
 #: ``instance`` is a URI reference: anything else in the path (a control character, a
 #: non-ASCII letter) is percent-encoded, so no problem echoes raw hostile text.
 URI_PATH_CHARACTERS = "/:@!$&'()*+,;=-._~"
+
+
+@dataclass(frozen=True)
+class ProblemType:
+    """One problem ``type``: the page at ``uri`` says what it means and what to do."""
+
+    status: int
+    slug: str
+    title: str
+    explanation: str
+
+    @property
+    def uri(self) -> str:
+        return PROBLEM_TYPE_BASE + self.slug
+
+
+#: What the platform's own problems mean, beyond the status phrase: who answers them and
+#: what the client should do. The statuses not named here are explained by their phrase.
+_EXPLANATIONS: dict[int, str] = {
+    400: "The request is malformed, so no route looked at it: a body that is not JSON as "
+         "RFC 8259 defines it (not UTF-8, a syntax error, NaN or Infinity), a URL holding "
+         "control characters, or a malformed If-Match, Idempotency-Key or Authorization "
+         "header. 'detail' names what was wrong. Fix the request before sending it again.",
+    401: "The request carries no bearer token, or one that is unknown or revoked. Send "
+         "'Authorization: Bearer <token>' with a live token (see docs/api.md, "
+         "Authentication).",
+    403: "The token is valid, but its role or department does not allow this change. Ask "
+         "someone whose role or department does, or an administrator.",
+    404: "No item has this id or key, or no route has this path. Nothing was changed.",
+    405: "The route exists but does not take this method; the Allow header lists those it "
+         "takes.",
+    408: "The request's head or body did not arrive in time (OKR_HTTP_HEAD_TIMEOUT_SECONDS, "
+         "OKR_HTTP_BODY_TIMEOUT_SECONDS). Nothing was changed; send it again, whole.",
+    409: "The change conflicts with what is stored: a duplicate key, or a contribution that "
+         "would close a cycle in the roll-up graph. 'detail' says which.",
+    412: "If-Match names a version that is no longer the current one: someone changed the "
+         "item since you read it. Read it again (GET), then send the change with its new "
+         "ETag.",
+    413: "The body is longer than OKR_HTTP_MAX_BODY_BYTES (1 MiB by default), or a chunked "
+         "body came in more than 4,096 chunks. Nothing was read or changed; send less.",
+    414: "The URL is too long (a request line over 4,094 bytes under gunicorn, a path and "
+         "query over 8 KiB otherwise). Narrow the query.",
+    415: "The body's Content-Type is not one the route reads; send application/json.",
+    422: "The request is well-formed but its values are refused: 'errors' names each field "
+         "and why (a missing or unknown member, a value out of range, text holding control "
+         "characters, JSON nested too deep, numbers no service stores). Nothing was "
+         "changed.",
+    428: "An update must say which version it changes: send If-Match with the ETag of your "
+         "last read.",
+    429: "Too many requests in a short time; wait as long as Retry-After says.",
+    431: "A header is too large (a value over 8 KiB, a header line over 8,190 bytes) or "
+         "there are more than 100 headers.",
+    500: "Something failed inside the service; it has been logged with the request's id "
+         "(the X-Request-ID header). Nothing you sent was partly stored. Report it with that "
+         "id if it persists.",
+    503: "A dependency cannot be reached now: the database, or (metrics and notifications) "
+         "the goals service that says who a token stands for. Nothing was changed; try "
+         "again after Retry-After seconds.",
+}
+
+
+def _slug(status: int) -> str:
+    return HTTPStatus(status).phrase.lower().replace(" ", "-").replace("'", "")
+
+
+PROBLEM_TYPES: dict[str, ProblemType] = {
+    _slug(status): ProblemType(status, _slug(status), status.phrase,
+                               _EXPLANATIONS.get(status, status.description + "."))
+    for status in HTTPStatus if status >= 400
+}
+"""Every problem type any service answers with, by slug: one per error status."""
+
+
+def problem_type(status: int) -> ProblemType:
+    """The problem type of an error ``status`` (any status from 400 to 599 HTTP names)."""
+    return PROBLEM_TYPES[_slug(status)]
 
 
 def problem(status: int, detail: str | None = None, **extra: Any) -> Response:
@@ -38,7 +118,7 @@ def problem(status: int, detail: str | None = None, **extra: Any) -> Response:
 def problem_document(status: int, detail: str | None = None, **extra: Any) -> dict[str, Any]:
     title = HTTPStatus(status).phrase
     body: dict[str, Any] = {
-        "type": extra.pop("type", PROBLEM_TYPE_BASE + title.lower().replace(" ", "-")),
+        "type": extra.pop("type", problem_type(status).uri),
         "title": title,
         "status": status,
         "detail": detail or HTTPStatus(status).description,
@@ -82,7 +162,9 @@ class ProblemSchema(Schema):
     class Meta:
         unknown = INCLUDE  # problem types may add members (RFC 9457, section 3.2)
 
-    type = fields.String(required=True, metadata={"description": "URI naming the problem"})
+    type = fields.String(required=True, metadata={
+        "description": "URI reference naming the problem, e.g. /problems/not-found: its page "
+                       "(on the service that answered) explains it"})
     title = fields.String(required=True, metadata={"description": "the status phrase"})
     status = fields.Integer(required=True)
     detail = fields.String(required=True, metadata={"description": "what went wrong, for people"})

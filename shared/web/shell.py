@@ -2,7 +2,8 @@
 
 It wires, in one place: the input boundary (``boundary.py``: what every request must be
 before any handler runs), problem+json errors, ``/healthz`` and ``/readyz``, ``/metrics``,
-``/openapi.json`` and a browsable docs page at ``/docs``, a request id on every request
+``/openapi.json``, the reference pages of ``reference.py`` (``/docs``, served from installed
+files, the problem types, the event contract), a request id on every request
 (``X-Request-ID``, echoed and logged), and HTTP request metrics by route template.
 """
 
@@ -29,6 +30,7 @@ from shared.observability.logging import bind_log_context
 from shared.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from shared.web.boundary import InputLimits, install_input_boundary
 from shared.web.problems import ProblemApi, handle_unexpected, problem
+from shared.web.reference import install_reference
 
 #: An ``X-Request-ID`` a client sends is kept only if it looks like an id (it is logged,
 #: echoed and stored with audit entries); otherwise the service makes its own.
@@ -55,8 +57,6 @@ def create_service_app(
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
         API_SPEC_OPTIONS={
             "info": {"description": description},
             "components": {
@@ -71,6 +71,7 @@ def create_service_app(
     app.register_error_handler(Exception, handle_unexpected)
     _add_request_tracking(app, service, limits or InputLimits.from_env())
     _add_operational_routes(app, readiness_checks, list(collectors))
+    install_reference(app)
     return app, api
 
 

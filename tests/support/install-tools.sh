@@ -2,7 +2,9 @@
 # Installs the real components the suite runs beside the Python code, from Debian's
 # packages, when they are missing: Prometheus and promtool (end-to-end scrape test, alert
 # rule tests), docker-compose (validates docker-compose.yml; no engine is needed), and
-# curl and jq (the README's tour is run as written, tests/platform/docs/test_readme_tour.py).
+# curl and jq (the README's tour is run as written, tests/platform/docs/test_readme_tour.py),
+# and Chromium with its WebDriver (pages opened in a real headless browser,
+# tests/support/browser.py).
 set -euo pipefail
 
 missing=()
@@ -11,6 +13,8 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

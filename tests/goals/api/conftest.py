@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from services.goals.adapters import tables
 from services.goals.bootstrap import Goals
 from services.goals.service_layer.reference_data import seed_default_departments
-from shared.web.problems import PROBLEM_CONTENT_TYPE
+from shared.web.problems import PROBLEM_CONTENT_TYPE, problem_type
 from tests.conftest import ApiClient
 
 CYCLE = "2026-Q4"
@@ -36,7 +36,7 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     for member in ("type", "title", "status", "detail"):
         assert body.get(member), (member, body)
     assert body["status"] == status
-    assert body["type"].startswith(("https://", "about:blank"))
+    assert body["type"] == problem_type(status).uri  # a page the service serves explains it
     return body
 
 

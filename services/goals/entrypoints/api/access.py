@@ -24,6 +24,7 @@ from services.goals.domain.errors import (
 from services.goals.service_layer.tokens import authenticate
 from shared.web.concurrency import expected_version, with_etag
 from shared.web.problems import domain_problem, install_domain_errors, problem
+from shared.web.reference import OPEN_PATHS as REFERENCE_PATHS
 
 __all__ = ["expected_version", "goals", "install", "principal", "problem_body", "request_id",
            "with_etag"]
@@ -33,7 +34,7 @@ _STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
     (Forbidden, 403), (StaleVersion, 412),
 )
 
-OPEN_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs")
+OPEN_PATHS = ("/healthz", "/readyz", "/metrics", *REFERENCE_PATHS)
 #: Routes under /v1 that answer without a token (matched by endpoint, not by path prefix).
 OPEN_ENDPOINTS = ("tokens.TokenRevocations",)
 
