@@ -127,11 +127,34 @@ def read_model_scrapes(found: list[Target]) -> list[Target]:
 
 
 def test_the_scrape_jobs_pass_promtool_check_config(tmp_path: Path) -> None:
+    """Debian's Prometheus is built without Kubernetes discovery, so promtool checks the jobs
+    with their discovery swapped for a static target (every other field, the relabelling
+    rules' regular expressions included, as written); the discovery blocks are checked
+    against the fields Prometheus documents for them."""
+    jobs = []
+    for job in scrape_configs():
+        for discovery in job["kubernetes_sd_configs"]:
+            assert discovery.keys() <= {"role", "namespaces"}, job["job_name"]
+            assert discovery["role"] in {"pod", "service", "endpoints", "node", "ingress"}
+            assert discovery["namespaces"].keys() <= {"names", "own_namespace"}
+            assert discovery["namespaces"]["names"] == ["okr"]
+        static = {key: value for key, value in job.items() if key != "kubernetes_sd_configs"}
+        jobs.append({**static, "static_configs": [{"targets": ["localhost:9"]}]})
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump({"global": {"scrape_interval": "15s"},
-                                      "scrape_configs": scrape_configs()}))
+                                      "scrape_configs": jobs}))
     result = run_tool([tool("promtool"), "check", "config", str(config)])
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_promtool_check_catches_a_broken_relabelling_rule(tmp_path: Path) -> None:
+    [job, *_] = scrape_configs()
+    broken = {**{k: v for k, v in job.items() if k != "kubernetes_sd_configs"},
+              "static_configs": [{"targets": ["localhost:9"]}],
+              "relabel_configs": [{"source_labels": ["a"], "regex": "(unclosed"}]}
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump({"scrape_configs": [broken]}))
+    assert run_tool([tool("promtool"), "check", "config", str(config)]).returncode != 0
 
 
 def test_the_read_model_is_scraped_once_and_every_pod_for_its_own_metrics() -> None:
