@@ -99,7 +99,7 @@ def test_check_in_through_goals_api_reaches_rollup_api_metrics_and_prometheus(
                        {**metrics_environment(metrics_config), "OKR_METRICS_PORT": str(port),
                         "OKR_GOALS_URL": goals_server}, "metrics-api")
     base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/healthz", 30, server)
+    wait_http(f"{base}/healthz", 80, server)  # gunicorn starts slowly on a loaded machine
 
     prometheus_port = free_port()
     config = tmp_path / "prometheus.yml"
