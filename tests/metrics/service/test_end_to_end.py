@@ -5,6 +5,8 @@ collective targets by title and finding a shared target under each owning depart
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import urllib.parse
 from pathlib import Path
@@ -24,6 +26,8 @@ from tests.metrics.conftest import (
     wait_for,
     wait_http,
 )
+from tests.platform.deploy.conftest import REPOSITORY
+from tests.platform.deploy.test_grafana import panels_of
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -57,6 +61,19 @@ def _created(response: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.get_json()
     body: dict[str, Any] = response.get_json()
     return body
+
+
+def _dashboard_queries(department: str) -> dict[str, str]:
+    """Every query of the Grafana dashboards, as Grafana sends it with "All" cycles and
+    the given department (a regular expression)."""
+    values = {"cycle": ".*", "department": department, "__rate_interval": "1m"}
+    queries = {}
+    for path in sorted((REPOSITORY / "deploy" / "grafana" / "dashboards").glob("*.json")):
+        for panel in panels_of(json.loads(path.read_text())):
+            for target in panel.get("targets", []):
+                queries[f"{panel['title']} / {target['refId']}"] = re.sub(
+                    r"\$\{?([A-Za-z_]\w*)\}?", lambda m: values[m.group(1)], target["expr"])
+    return queries
 
 
 def _promql(base: str, query: str) -> list[dict[str, Any]]:
@@ -161,6 +178,19 @@ def test_check_in_through_goals_api_reaches_rollup_api_metrics_and_prometheus(
         'group_left(title, unit) okr_key_result_info'))
     assert (deals_named["metric"]["title"], deals_named["metric"]["unit"]) == ("Deals", "deals")
     assert float(deals_named["value"][1]) == 8.0
+
+    # every dashboard query runs on these series without an error (a join whose "one" side
+    # had two series per objective would fail only here, at run time), and the department's
+    # tables list the target sales co-owns
+    for department in (".*", "sales"):
+        for name, query in _dashboard_queries(department).items():
+            response = requests.get(f"{prometheus_base}/api/v1/query", params={"query": query},
+                                    timeout=5)
+            assert response.status_code == 200, (name, query, response.text)
+            assert response.json()["status"] == "success", (name, response.text)
+    objectives_table = _dashboard_queries("sales")["Objectives of $department / A"]
+    assert {s["metric"]["title"] for s in _promql(prometheus_base, objectives_table)} == {
+        "New revenue", "Close deals"}
 
     up = _promql(prometheus_base, 'up{job=~"okr-metrics.*"}')
     assert sorted(s["value"][1] for s in up) == ["1", "1"]
