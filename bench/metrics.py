@@ -447,10 +447,11 @@ engine = create_engine(sys.argv[1])
 render_read_model(engine, 10_000_000)  # warm the connection and the imports
 print("ready", flush=True)
 for _ in sys.stdin:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     text = render_read_model(engine, 10_000_000)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     lines = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-    print(time.perf_counter() - started, lines, flush=True)
+    print(seconds, cpu, lines, flush=True)
 """
 
 
@@ -468,11 +469,12 @@ class _Renderer:
         if self.stdout.readline().strip() != "ready":
             raise RuntimeError(f"the render loop of {tree} did not start")
 
-    def render(self) -> tuple[float, int]:
+    def render(self) -> tuple[float, float, int]:
+        """(wall s, CPU s, series) of one render."""
         self.stdin.write("render\n")
         self.stdin.flush()
-        seconds, lines = self.stdout.readline().split()
-        return float(seconds), int(lines)
+        seconds, cpu, lines = self.stdout.readline().split()
+        return float(seconds), float(cpu), int(lines)
 
     def close(self) -> None:
         self.stdin.close()
@@ -495,15 +497,17 @@ def scrape_time(options: MetricsBenchOptions) -> BenchResult:
                         else _Renderer(options.baseline_tree, url))
             # the machine is shared: alternate ours, the baseline tree's and the library's,
             # take the medians
-            ours_runs, ours_cpu, library_runs, baseline_runs, text = [], [], [], [], ""
+            ours_runs, ours_cpu, library_runs, text = [], [], [], ""
+            baseline_runs, baseline_cpu = [], []
             baseline_lines = 0
             for _ in range(options.scrape_repeats):
                 seconds, cpu, text = _seconds(render_read_model, metrics.engine, 10_000_000)
                 ours_runs.append(seconds)
                 ours_cpu.append(cpu)
                 if baseline is not None:
-                    seconds, baseline_lines = baseline.render()
+                    seconds, cpu, baseline_lines = baseline.render()
                     baseline_runs.append(seconds)
+                    baseline_cpu.append(cpu)
                 library_runs.append(_seconds(client_library_exposition, url)[0])
             if baseline is not None:
                 baseline.close()
@@ -517,15 +521,17 @@ def scrape_time(options: MetricsBenchOptions) -> BenchResult:
                f"{ours_peak / 2**20:.0f}", f"{library:.3f}",
                f"{library_peak / 2**20:.0f}", f"{library / ours:.1f}"]
         if baseline_runs:
-            old = statistics.median(baseline_runs)
-            row += [f"{baseline_lines:,}", f"{old:.3f}", f"{ours / old:.2f}"]
+            old, old_cpu = statistics.median(baseline_runs), statistics.median(baseline_cpu)
+            row += [f"{baseline_lines:,}", f"{old:.3f}", f"{old_cpu:.3f}", f"{ours / old:.2f}",
+                    f"{statistics.median(ours_cpu) / old_cpu:.2f}"]
         rows.append(row)
         checks.append(Check(f"render s at {lines:,} series", ours, "< 1 at 100,000",
                             series < 100_000 or ours < 1.0))
     headers = ["series", "ours s (median)", "ours s (best)", "ours CPU s (median)",
                "ours peak MiB", "prometheus_client s (median)", "its peak MiB", "speed-up"]
     if options.baseline_tree is not None:
-        headers += ["baseline tree series", "baseline tree s (median)", "ours / baseline"]
+        headers += ["baseline tree series", "baseline tree s (median)",
+                    "baseline tree CPU s (median)", "ours / baseline", "CPU ours / baseline"]
         notes.append(f"baseline tree: {options.baseline_tree} (its render of the same read "
                      "model, in its own process, alternating with ours)")
     return BenchResult(
