@@ -8,7 +8,9 @@ of the same run:
 * peak RSS of a process that bulk-loads a read model of N key results into the graph
   (target < 1 GiB at 1,000,000);
 * ``/metrics`` rendering at 10,000 and 100,000 series vs prometheus_client's exposition
-  of the same series (target < 1 s at 100,000);
+  of the same series (target < 1 s at 100,000); with ``--baseline-tree DIR`` (a checkout
+  of another commit, e.g. ``git worktree add --detach ../old main``) also vs that code's
+  render of the same read model, alternating;
 * a check-in accepted by the goals API until the scraped ``/metrics`` shows it, at 50
   check-ins/s for 20 s, vs the relay hop of the same check-ins (201 -> a plain consumer
   of okr.goals.v1) (target p99 < 1 s).
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import itertools
 import json
 import math
@@ -88,6 +91,10 @@ from shared.persistence.migrations import upgrade_to_head
 
 AT = "2026-11-02T09:30:00Z"
 KEY_RESULTS_PER_OBJECTIVE = 10
+COLLECTIVE_EVERY = 20  # every 20th objective is a collective target of two departments
+#: read-model series a key result makes: progress, value, target, confidence, last check-in
+#: and its okr_key_result_info (one department)
+SERIES_PER_KEY_RESULT = 6
 OBJECTIVES_PER_TARGET = 100
 PLAIN_MAX_RECORDS = 1000  # = OKR_METRICS_BATCH_SIZE's default
 
@@ -104,6 +111,7 @@ class MetricsBenchOptions:
     latency_rate: float = 50.0
     latency_seconds: float = 20.0
     latency_key_results: int = 10
+    baseline_tree: str | None = None  # another checkout whose render the scrape compares
 
 
 # -- databases ---------------------------------------------------------------------------------
@@ -316,19 +324,23 @@ def fill_read_model(url: str, key_results: int) -> None:
         for start in range(0, objectives, 10_000):
             connection.execute(tables.objectives.insert(), [{
                 "id": str(uuid.UUID(int=o)), "version": 1, "cycle": "2026-Q4",
-                "kind": "department", "departments": "sales", "title": "objective",
-                "archived": False, "progress": None, "attainment": None, "confidence": None,
-                "status": None, "updated_at": now} for o in range(start, min(objectives,
-                                                                             start + 10_000))])
+                "kind": "collective" if o % COLLECTIVE_EVERY == 0 else "department",
+                "departments": "marketing+sales" if o % COLLECTIVE_EVERY == 0 else "sales",
+                "title": f"Objective {o}: win \"key\" accounts in the north region",
+                "owner": f"Owner {o % 50}", "archived": False, "progress": None,
+                "attainment": None, "confidence": None, "status": None, "updated_at": now}
+                for o in range(start, min(objectives, start + 10_000))])
         for start in range(0, key_results, 20_000):
             connection.execute(tables.key_results.insert(), [{
                 "id": str(uuid.uuid4()), "version": 2,
                 "objective_id": str(uuid.UUID(int=k // KEY_RESULTS_PER_OBJECTIVE)),
-                "title": "key result", "measure": "increase", "aggregation": "check_ins",
+                "title": f"Key result {k}: signed contracts", "measure": "increase",
+                "aggregation": "check_ins",
                 "start": 0.0, "target": 100.0, "unit": "EUR", "weight": 1.0,
                 "checked_in": float(k % 100), "given_confidence": 0.7,
-                "last_checkin_at": 1.8e9, "value": None, "progress": None, "attainment": None,
-                "confidence": None} for k in range(start, min(key_results, start + 20_000))])
+                "last_checkin_at": None if k % 10 == 9 else 1.8e9, "value": None,
+                "progress": None, "attainment": None, "confidence": None}
+                for k in range(start, min(key_results, start + 20_000))])
     metrics.engine.dispose()
 
 
@@ -372,7 +384,8 @@ def consumer_memory(options: MetricsBenchOptions) -> BenchResult:
 # -- 4. /metrics rendering -------------------------------------------------------------------------
 
 def client_library_exposition(url: str) -> str:
-    """The same key-result series through prometheus_client metric objects."""
+    """The same key-result series (and their okr_key_result_info) through prometheus_client
+    metric objects."""
     metrics = bootstrap(metrics_config(url, KafkaSettings("127.0.0.1:9", 1, 1, 1, 1, 1)))
     k, o = tables.key_results, tables.objectives
 
@@ -380,16 +393,26 @@ def client_library_exposition(url: str) -> str:
         def collect(self) -> Iterator[GaugeMetricFamily]:
             labels = ["key_result_id", "objective_id", "cycle", "department"]
             families = [GaugeMetricFamily(name, "", labels=labels) for name in (
-                "okr_key_result_progress_ratio", "okr_key_result_confidence_ratio",
+                "okr_key_result_progress_ratio", "okr_key_result_value",
+                "okr_key_result_target_value", "okr_key_result_confidence_ratio",
                 "okr_key_result_last_checkin_timestamp_seconds")]
+            info = GaugeMetricFamily("okr_key_result_info", "", labels=[
+                "key_result_id", "objective_id", "title", "unit", "measure", "cycle"])
             with metrics.engine.connect() as connection:
                 for row in connection.execute(select(
                         k.c.id, k.c.objective_id, o.c.cycle, o.c.departments, k.c.progress,
-                        k.c.confidence, k.c.last_checkin_at).join(o, o.c.id == k.c.objective_id)):
-                    values = [row.id, row.objective_id, row.cycle, row.departments]
-                    for family, value in zip(families, (row.progress, row.confidence,
-                                                        row.last_checkin_at), strict=True):
-                        family.add_metric(values, value)
+                        k.c.value, k.c.target, k.c.confidence, k.c.last_checkin_at, k.c.title,
+                        k.c.unit, k.c.measure).join(o, o.c.id == k.c.objective_id)):
+                    info.add_metric([row.id, row.objective_id, row.title, row.unit,
+                                     row.measure, row.cycle], 1)
+                    for department in row.departments.split("+"):
+                        values = [row.id, row.objective_id, row.cycle, department]
+                        for family, value in zip(families, (
+                                row.progress, row.value, row.target, row.confidence,
+                                row.last_checkin_at or 0.0), strict=True):
+                            if value is not None:
+                                family.add_metric(values, value)
+            yield info
             yield from families
 
     registry = CollectorRegistry()
@@ -416,42 +439,109 @@ def _seconds(function: Any, *args: Any) -> tuple[float, float, Any]:
     return time.perf_counter() - started, time.process_time() - cpu, result
 
 
+RENDER_LOOP = """
+import sys, time
+from sqlalchemy import create_engine
+from services.metrics.adapters.exposition import render_read_model
+engine = create_engine(sys.argv[1])
+render_read_model(engine, 10_000_000)  # warm the connection and the imports
+print("ready", flush=True)
+for _ in sys.stdin:
+    started, cpu = time.perf_counter(), time.process_time()
+    text = render_read_model(engine, 10_000_000)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    lines = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+    print(seconds, cpu, lines, flush=True)
+"""
+
+
+class _Renderer:
+    """A process rendering the read model with the code of ``tree``, one render per request
+    (so two commits' code can be timed alternately on the same database)."""
+
+    def __init__(self, tree: str, url: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", RENDER_LOOP, url], cwd=tree, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": tree})
+        assert self.process.stdout is not None and self.process.stdin is not None
+        self.stdin, self.stdout = self.process.stdin, self.process.stdout
+        if self.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the render loop of {tree} did not start")
+
+    def render(self) -> tuple[float, float, int]:
+        """(wall s, CPU s, series) of one render."""
+        self.stdin.write("render\n")
+        self.stdin.flush()
+        seconds, cpu, lines = self.stdout.readline().split()
+        return float(seconds), float(cpu), int(lines)
+
+    def close(self) -> None:
+        self.stdin.close()
+        self.process.wait(timeout=60)
+
+
 def scrape_time(options: MetricsBenchOptions) -> BenchResult:
-    rows, checks = [], []
+    rows, checks, notes = [], [], []
     for series in options.series:
         with metrics_database(options.database) as url:
-            fill_read_model(url, series // 3)
+            fill_read_model(url, series // SERIES_PER_KEY_RESULT)
             metrics = bootstrap(metrics_config(url, KafkaSettings("127.0.0.1:9", 1, 1, 1, 1, 1)))
             with metrics.engine.begin() as connection:  # figures as the consumer writes them
-                connection.execute(tables.key_results.update().values(
-                    progress=tables.key_results.c.checked_in / 100.0, confidence=0.7))
+                k = tables.key_results
+                connection.execute(k.update().values(
+                    progress=k.c.checked_in / 100.0, value=func.coalesce(k.c.checked_in, 0.0),
+                    confidence=0.7))
             render_read_model(metrics.engine, 10_000_000)  # warm the connection pool
-            # the machine is shared: alternate ours and the library's, take the medians
+            baseline = (None if options.baseline_tree is None
+                        else _Renderer(options.baseline_tree, url))
+            # the machine is shared: alternate ours, the baseline tree's and the library's,
+            # take the medians
             ours_runs, ours_cpu, library_runs, text = [], [], [], ""
+            baseline_runs, baseline_cpu = [], []
+            baseline_lines = 0
             for _ in range(options.scrape_repeats):
                 seconds, cpu, text = _seconds(render_read_model, metrics.engine, 10_000_000)
                 ours_runs.append(seconds)
                 ours_cpu.append(cpu)
+                if baseline is not None:
+                    seconds, cpu, baseline_lines = baseline.render()
+                    baseline_runs.append(seconds)
+                    baseline_cpu.append(cpu)
                 library_runs.append(_seconds(client_library_exposition, url)[0])
+            if baseline is not None:
+                baseline.close()
             ours, library = statistics.median(ours_runs), statistics.median(library_runs)
             ours_peak = _peak(render_read_model, metrics.engine, 10_000_000)
             library_peak = _peak(client_library_exposition, url)
             metrics.engine.dispose()
         lines = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
-        rows.append([f"{lines:,}", f"{ours:.3f}", f"{min(ours_runs):.3f}",
-                     f"{statistics.median(ours_cpu):.3f}",
-                     f"{ours_peak / 2**20:.0f}", f"{library:.3f}",
-                     f"{library_peak / 2**20:.0f}", f"{library / ours:.1f}"])
-        checks.append(Check(f"render s at {series:,}", ours, "< 1 at 100,000",
+        row = [f"{lines:,}", f"{ours:.3f}", f"{min(ours_runs):.3f}",
+               f"{statistics.median(ours_cpu):.3f}",
+               f"{ours_peak / 2**20:.0f}", f"{library:.3f}",
+               f"{library_peak / 2**20:.0f}", f"{library / ours:.1f}"]
+        if baseline_runs:
+            old, old_cpu = statistics.median(baseline_runs), statistics.median(baseline_cpu)
+            row += [f"{baseline_lines:,}", f"{old:.3f}", f"{old_cpu:.3f}", f"{ours / old:.2f}",
+                    f"{statistics.median(ours_cpu) / old_cpu:.2f}"]
+        rows.append(row)
+        checks.append(Check(f"render s at {lines:,} series", ours, "< 1 at 100,000",
                             series < 100_000 or ours < 1.0))
+    headers = ["series", "ours s (median)", "ours s (best)", "ours CPU s (median)",
+               "ours peak MiB", "prometheus_client s (median)", "its peak MiB", "speed-up"]
+    if options.baseline_tree is not None:
+        headers += ["baseline tree series", "baseline tree s (median)",
+                    "baseline tree CPU s (median)", "ours / baseline", "CPU ours / baseline"]
+        notes.append(f"baseline tree: {options.baseline_tree} (its render of the same read "
+                     "model, in its own process, alternating with ours)")
     return BenchResult(
-        "/metrics rendering", options.database,
-        ["series", "ours s (median)", "ours s (best)", "ours CPU s (median)", "ours peak MiB",
-         "prometheus_client s (median)", "its peak MiB", "speed-up"],
-        rows, checks,
+        "/metrics rendering", options.database, headers, rows, checks,
         notes=[f"{options.scrape_repeats} untraced renders each, ours and the library's "
                "alternating; CPU = this process's (the database's own work is not in it); "
-               "peak = tracemalloc peak of Python allocations in one more, traced, render"])
+               "peak = tracemalloc peak of Python allocations in one more, traced, render; "
+               f"{SERIES_PER_KEY_RESULT} series per key result, 10 key results per "
+               f"objective, every {COLLECTIVE_EVERY}th a collective target of two departments",
+               *notes])
 
 
 # -- 5. check-in accepted by goals -> visible in /metrics ---------------------------------------
@@ -666,6 +756,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--only", action="append", choices=BENCHMARKS)
     parser.add_argument("--quick", action="store_true", help="small sizes for a fast look")
+    parser.add_argument("--series", type=int, action="append",
+                        help="read-model series of the scrape benchmark (repeatable; "
+                             "default 10,000 and 100,000)")
+    parser.add_argument("--scrape-repeats", type=int, default=5)
+    parser.add_argument("--baseline-tree", metavar="DIR",
+                        help="also time the render of another checkout (e.g. a worktree of "
+                             "main) on the same read model, alternating with ours")
     args = parser.parse_args(argv)
     options = MetricsBenchOptions(database=args.database)
     if args.quick:
@@ -673,6 +770,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       rollup_sizes=(1_000, 10_000), check_ins=500,
                                       rss_key_results=10_000, series=(3_000, 10_000),
                                       latency_seconds=2.0)
+    options = dataclasses.replace(
+        options, baseline_tree=args.baseline_tree, scrape_repeats=args.scrape_repeats,
+        series=tuple(args.series) if args.series else options.series)
     run_metrics_benchmarks(options, args.only or BENCHMARKS)
     return 0
 

@@ -29,23 +29,25 @@ def cycle(key: str = CYCLE, version: int = 1, starts_on: str = "2026-10-01",
 
 
 def objective(objective_id: str, departments: list[str], *, version: int = 1,
-              title: str = "objective", deleted: bool = False) -> CloudEvent:
+              title: str = "objective", deleted: bool = False,
+              owner: str = "owner") -> CloudEvent:
     kind = "collective" if len(departments) > 1 else "department"
     event_type = (EventType.OBJECTIVE_DELETED if deleted else
                   EventType.OBJECTIVE_CREATED if version == 1 else EventType.OBJECTIVE_UPDATED)
     return new_event(event_type, "/okr/goals", f"objective/{objective_id}", {
         "id": objective_id, "version": version, "cycle": CYCLE, "kind": kind,
-        "departments": departments, "owner": "owner", "title": title, "description": "",
+        "departments": departments, "owner": owner, "title": title, "description": "",
         "status": "active", "created_at": AT, "updated_at": AT})
 
 
 def key_result_data(key_result_id: str, objective_id: str, *, version: int = 1,
                     current: float | None = None, confidence: float | None = None,
                     start: float = 0.0, target: float = 100.0, weight: float = 1.0,
-                    aggregation: str = "check_ins") -> dict[str, Any]:
+                    aggregation: str = "check_ins", title: str = "key result",
+                    unit: str = "") -> dict[str, Any]:
     return {"id": key_result_id, "objective_id": objective_id, "version": version,
-            "title": "key result", "measure": "increase" if target > start else "decrease",
-            "start": start, "target": target, "unit": "", "weight": weight,
+            "title": title, "measure": "increase" if target > start else "decrease",
+            "start": start, "target": target, "unit": unit, "weight": weight,
             "aggregation": aggregation, "current": start if current is None else current,
             "confidence": confidence, "last_checkin_at": None if current is None else AT,
             "created_at": AT, "updated_at": AT}

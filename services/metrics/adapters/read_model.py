@@ -45,7 +45,8 @@ def delete_ids(connection: Connection, table: Table, ids: Iterable[str],
 def objective_row(graph: RollupGraph, node: ObjectiveNode, at: datetime) -> dict[str, Any]:
     return {"id": node.id, "version": node.version, "cycle": node.cycle,
             "kind": node.kind.value, "departments": "+".join(node.departments),
-            "title": node.title, "archived": node.archived, "progress": node.progress,
+            "title": node.title, "owner": node.owner, "archived": node.archived,
+            "progress": node.progress,
             "attainment": objective_attainment(graph, node), "confidence": node.confidence,
             "status": None if node.status is None else node.status.value, "updated_at": at}
 
@@ -125,10 +126,10 @@ class ReadModelRepository:
                [{"item_type": t, "item_id": i, "version": v} for (t, i), v in removals.items()],
                ["item_type", "item_id"], keep_greater="version")
 
-    def add_check_ins(self, counts: dict[str, int]) -> None:
+    def add_check_ins(self, counts: dict[tuple[str, str], int]) -> None:
         upsert(self.connection, tables.checkin_counters,
-               [{"department": d, "count": n} for d, n in counts.items()], ["department"],
-               add_up="count")
+               [{"department": d, "cycle": c, "count": n} for (d, c), n in counts.items()],
+               ["department", "cycle"], add_up="count")
 
     def write_links(self, links: Iterable[LinkState]) -> None:
         upsert(self.connection, tables.links, [_link_row(link) for link in links], ["id"])
@@ -152,7 +153,7 @@ class ReadModelRepository:
         for row in _stream(connection, tables.objectives):
             graph.upsert_objective(ObjectiveState(
                 row.id, row.version, row.cycle, ObjectiveKind(row.kind),
-                tuple(row.departments.split("+")), row.title, bool(row.archived)))
+                tuple(row.departments.split("+")), row.title, bool(row.archived), row.owner))
         for row in _stream(connection, tables.key_results):
             graph.upsert_key_result(KeyResultState(
                 row.id, row.version, row.objective_id, Measure(row.measure), row.start,

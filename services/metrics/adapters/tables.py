@@ -44,6 +44,7 @@ objectives = Table(
     # owning departments, sorted and joined by "+" (the metric label's form)
     Column("departments", String(400), nullable=False),
     Column("title", String(200), nullable=False),
+    Column("owner", String(100), nullable=False, server_default=""),
     Column("archived", Boolean, nullable=False),
     # computed; NULL: no data
     Column("progress", Float, nullable=True),
@@ -112,9 +113,12 @@ removed_items = Table(
     Column("version", Integer, nullable=False),
 )
 
+# check-ins applied, per owning department (one row each for a shared target's owners)
+# and cycle
 checkin_counters = Table(
     "checkin_counters", metadata,
-    Column("department", String(400), primary_key=True),
+    Column("department", String(40), primary_key=True),
+    Column("cycle", String(40), primary_key=True),
     Column("count", BigInteger, nullable=False),
 )
 

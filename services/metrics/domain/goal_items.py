@@ -66,6 +66,7 @@ class ObjectiveState:
     departments: tuple[str, ...]
     title: str = ""
     archived: bool = False
+    owner: str = ""
 
 
 @dataclass(frozen=True, slots=True)

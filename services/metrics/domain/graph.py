@@ -34,7 +34,8 @@ NO_SIGNAL = Signal(None, None, None)
 
 class ObjectiveNode:
     __slots__ = ("archived", "confidence", "confidence_inputs", "cycle", "departments", "id",
-                 "kind", "progress", "progress_inputs", "status", "title", "version")
+                 "kind", "owner", "progress", "progress_inputs", "status", "title",
+                 "version")
 
     def __init__(self, state: ObjectiveState) -> None:
         self.id = state.id
@@ -51,6 +52,7 @@ class ObjectiveNode:
         self.kind: ObjectiveKind = state.kind
         self.departments = state.departments
         self.title = state.title
+        self.owner = state.owner
         self.archived = state.archived
 
     def signal(self) -> Signal:

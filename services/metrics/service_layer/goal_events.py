@@ -88,7 +88,7 @@ def _change_of(decoded: contract.GoalEvent) -> GoalChange:
     if isinstance(item, contract.Objective):
         return ObjectiveState(item.id, item.version, item.cycle, _KINDS[item.kind],
                               tuple(sorted(item.departments)), title=item.title,
-                              archived=item.status == "archived")
+                              archived=item.status == "archived", owner=item.owner)
     if isinstance(item, contract.KeyResult):
         return KeyResultState(
             item.id, item.version, item.objective_id, _MEASURES[item.measure], item.start,

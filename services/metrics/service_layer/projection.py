@@ -41,6 +41,7 @@ from shared.cloudevents import CloudEvent
 log = logging.getLogger(__name__)
 
 UNKNOWN_DEPARTMENT = "unknown"
+UNKNOWN_CYCLE = "unknown"
 
 
 @dataclass
@@ -52,7 +53,7 @@ class _Batch:
     removals: dict[tuple[str, str], int] = field(default_factory=dict)
     links: dict[str, LinkState] = field(default_factory=dict)
     links_gone: set[str] = field(default_factory=set)
-    check_ins: dict[str, int] = field(default_factory=dict)
+    check_ins: dict[tuple[str, str], int] = field(default_factory=dict)  # (department, cycle)
     # objective id -> (progress, status) before the batch, and the event that last moved it
     before: dict[str, tuple[float | None, str | None]] = field(default_factory=dict)
     causes: dict[str, str] = field(default_factory=dict)
@@ -149,9 +150,13 @@ class RollupProjection:
         change = item.change
         if item.is_check_in and isinstance(change, KeyResultState):
             objective = self.graph.objective(change.objective_id)
-            department = ("+".join(objective.departments) if objective is not None
-                          else UNKNOWN_DEPARTMENT)
-            batch.check_ins[department] = batch.check_ins.get(department, 0) + 1
+            # counted once for each owning department (a shared target's check-in is
+            # activity of every owner), in the objective's cycle
+            owners, cycle = ((objective.departments, objective.cycle) if objective is not None
+                             else ((UNKNOWN_DEPARTMENT,), UNKNOWN_CYCLE))
+            for department in owners:
+                key = (department, cycle)
+                batch.check_ins[key] = batch.check_ins.get(key, 0) + 1
 
     def _apply_one(self, item: DecodedEvent, batch: _Batch) -> None:
         graph, change, cause = self.graph, item.change, item.event.id

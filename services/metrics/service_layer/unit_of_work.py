@@ -35,8 +35,8 @@ class ReadModel(Protocol):
     def write_removals(self, removals: dict[tuple[str, str], int]) -> None:
         """Keep (item type, id) -> the version each item was removed at (the greater)."""
 
-    def add_check_ins(self, counts: dict[str, int]) -> None:
-        """Add to each department's check-in counter."""
+    def add_check_ins(self, counts: dict[tuple[str, str], int]) -> None:
+        """Add to each (department, cycle) check-in counter."""
 
     def write_links(self, links: Iterable[LinkState]) -> None: ...
 

@@ -1,8 +1,12 @@
 """End to end on real parts: goals API -> relay -> Tansu -> metrics consumer -> read model ->
-roll-up API and /metrics on gunicorn -> a real Prometheus server answering PromQL."""
+roll-up API and /metrics on gunicorn -> a real Prometheus server answering PromQL, scraping
+the API as a deployment of replicas does (process metrics and read model apart), naming
+collective targets by title and finding a shared target under each owning department."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import urllib.parse
 from pathlib import Path
@@ -22,6 +26,8 @@ from tests.metrics.conftest import (
     wait_for,
     wait_http,
 )
+from tests.platform.deploy.conftest import REPOSITORY
+from tests.platform.deploy.test_grafana import panels_of
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -30,17 +36,44 @@ PROMETHEUS_CONFIG = """global:
   evaluation_interval: 1s
 scrape_configs:
   - job_name: okr-metrics
+    metrics_path: /metrics/process
+    scrape_interval: 1s
+    scrape_timeout: 1s
+    static_configs:
+      - targets: ["{target}"]
+  - job_name: okr-metrics-read-model
+    metrics_path: /metrics/read-model
     scrape_interval: 1s
     scrape_timeout: 1s
     static_configs:
       - targets: ["{target}"]
 """
+#: The collective targets' titles with their progress (one series per target, however
+#: many departments own it).
+COLLECTIVE_TARGETS = ('max by (objective_id) (okr_objective_progress_ratio{kind="collective"}) '
+                      '* on(objective_id) group_left(title) okr_objective_info')
+#: Every objective a department owns, by name, shared targets included.
+OWNED_BY = ('okr_objective_info * on(objective_id) group_left(department) '
+            'okr_objective_owner_info{{department="{department}"}}')
 
 
 def _created(response: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.get_json()
     body: dict[str, Any] = response.get_json()
     return body
+
+
+def _dashboard_queries(department: str) -> dict[str, str]:
+    """Every query of the Grafana dashboards, as Grafana sends it with "All" cycles and
+    the given department (a regular expression)."""
+    values = {"cycle": ".*", "department": department, "__rate_interval": "1m"}
+    queries = {}
+    for path in sorted((REPOSITORY / "deploy" / "grafana" / "dashboards").glob("*.json")):
+        for panel in panels_of(json.loads(path.read_text())):
+            for target in panel.get("targets", []):
+                queries[f"{panel['title']} / {target['refId']}"] = re.sub(
+                    r"\$\{?([A-Za-z_]\w*)\}?", lambda m: values[m.group(1)], target["expr"])
+    return queries
 
 
 def _promql(base: str, query: str) -> list[dict[str, Any]]:
@@ -83,7 +116,7 @@ def test_check_in_through_goals_api_reaches_rollup_api_metrics_and_prometheus(
                        {**metrics_environment(metrics_config), "OKR_METRICS_PORT": str(port),
                         "OKR_GOALS_URL": goals_server}, "metrics-api")
     base = f"http://127.0.0.1:{port}"
-    wait_http(f"{base}/healthz", 30, server)
+    wait_http(f"{base}/healthz", 80, server)  # gunicorn starts slowly on a loaded machine
 
     prometheus_port = free_port()
     config = tmp_path / "prometheus.yml"
@@ -109,15 +142,57 @@ def test_check_in_through_goals_api_reaches_rollup_api_metrics_and_prometheus(
     assert child["objective_id"] == sales["id"]
     assert child["children"][0]["key_result_id"] == deals["id"]
 
-    series = (f'okr_objective_progress_ratio{{objective_id="{target["id"]}",cycle="2026-Q4",'
-              f'kind="collective",department="marketing+sales"}} 0.4')
-    assert series in requests.get(f"{base}/metrics", timeout=5).text
+    exposed = requests.get(f"{base}/metrics", timeout=5).text
+    for department in ("marketing", "sales"):
+        assert (f'okr_objective_progress_ratio{{objective_id="{target["id"]}",cycle="2026-Q4",'
+                f'kind="collective",department="{department}"}} 0.4') in exposed
 
     query = f'okr_objective_progress_ratio{{objective_id="{target["id"]}"}}'
-    wait_for(lambda: _promql(prometheus_base, query), 30,
+    wait_for(lambda: len(_promql(prometheus_base, query)) == 2, 30,
              f"Prometheus to answer {urllib.parse.quote(query)}")
-    [sample] = _promql(prometheus_base, query)
-    assert float(sample["value"][1]) == 0.4
-    assert sample["metric"]["department"] == "marketing+sales"
-    up = _promql(prometheus_base, 'up{job="okr-metrics"}')
-    assert up and up[0]["value"][1] == "1"
+    samples = _promql(prometheus_base, query)
+    assert {sample["metric"]["department"] for sample in samples} == {"marketing", "sales"}
+    assert {float(sample["value"][1]) for sample in samples} == {0.4}
+    assert {sample["metric"]["job"] for sample in samples} == {"okr-metrics-read-model"}
+
+    # the collective targets, by title, with their progress
+    [collective] = _promql(prometheus_base, COLLECTIVE_TARGETS)
+    assert collective["metric"]["title"] == "New revenue"
+    assert collective["metric"]["objective_id"] == target["id"]
+    assert float(collective["value"][1]) == 0.4
+
+    # a filter on department="sales" includes the target sales co-owns, by name
+    sales_objectives = {(s["metric"]["title"], s["metric"]["kind"]) for s in _promql(
+        prometheus_base, OWNED_BY.format(department="sales"))}
+    assert sales_objectives == {("New revenue", "collective"), ("Close deals", "department")}
+    marketing = {s["metric"]["title"] for s in _promql(
+        prometheus_base, OWNED_BY.format(department="marketing"))}
+    assert marketing == {"New revenue"}
+    assert not _promql(prometheus_base, OWNED_BY.format(department="finance"))
+    shared = _promql(prometheus_base,
+                     'okr_objective_progress_ratio{department="sales", kind="collective"}')
+    assert [s["metric"]["objective_id"] for s in shared] == [target["id"]]
+    # and the key result by its title, in its unit
+    [deals_named] = _promql(prometheus_base, (
+        'okr_key_result_value{department="sales"} * on(key_result_id) '
+        'group_left(title, unit) okr_key_result_info'))
+    assert (deals_named["metric"]["title"], deals_named["metric"]["unit"]) == ("Deals", "deals")
+    assert float(deals_named["value"][1]) == 8.0
+
+    # every dashboard query runs on these series without an error (a join whose "one" side
+    # had two series per objective would fail only here, at run time), and the department's
+    # tables list the target sales co-owns
+    for department in (".*", "sales"):
+        for name, query in _dashboard_queries(department).items():
+            response = requests.get(f"{prometheus_base}/api/v1/query", params={"query": query},
+                                    timeout=5)
+            assert response.status_code == 200, (name, query, response.text)
+            assert response.json()["status"] == "success", (name, response.text)
+    objectives_table = _dashboard_queries("sales")["Objectives of $department / A"]
+    assert {s["metric"]["title"] for s in _promql(prometheus_base, objectives_table)} == {
+        "New revenue", "Close deals"}
+
+    up = _promql(prometheus_base, 'up{job=~"okr-metrics.*"}')
+    assert sorted(s["value"][1] for s in up) == ["1", "1"]
+    # each read-model series once: nothing of the read model comes from the process job
+    assert not _promql(prometheus_base, '{job="okr-metrics", __name__=~"okr_objective.*"}')

@@ -4,10 +4,11 @@ end on real parts and yields its numbers. Only correctness is asserted, never ti
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
-from bench.metrics import MetricsBenchOptions, run_metrics_benchmarks
+from bench.metrics import MetricsBenchOptions, run_metrics_benchmarks, scrape_time
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -28,3 +29,14 @@ def test_metrics_benchmarks_run_end_to_end(capsys: pytest.CaptureFixture[str]) -
     latency = results[4].rows
     assert [row[1] for row in latency] == ["5", "5"]  # every check-in seen, both paths
     assert "throughput ratio" in capsys.readouterr().out
+
+
+def test_scrape_benchmark_times_another_checkout_on_the_same_read_model() -> None:
+    """``--baseline-tree``: this checkout as its own baseline renders the same series."""
+    tree = Path(__file__).resolve().parents[3]
+    result = scrape_time(MetricsBenchOptions(database="sqlite", series=(600,), scrape_repeats=1,
+                                             baseline_tree=str(tree)))
+    [row] = result.rows
+    columns = dict(zip(result.headers, row, strict=True))
+    assert columns["baseline tree series"] == columns["series"]
+    assert float(columns["baseline tree s (median)"]) > 0

@@ -1,6 +1,8 @@
 """deploy/grafana: provisioning points at the compose Prometheus and the mounted
 dashboards; the dashboard is valid JSON with unique panel ids, a PromQL query on every
-panel, every query parsed by Prometheus's own parser, and only metric names that exist."""
+panel, every query parsed by Prometheus's own parser, and only metric names that exist;
+every query on the read model honours the cycle and department filters, and objectives
+and key results are shown by name."""
 
 from __future__ import annotations
 
@@ -12,13 +14,26 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.platform.deploy.conftest import DEPLOY, check_promql, unknown_metric_names
+from tests.platform.deploy.conftest import (
+    AGREED_METRICS,
+    DEPLOY,
+    check_promql,
+    read_model_metric_names,
+    unknown_metric_names,
+)
 
 GRAFANA = DEPLOY / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 #: What the dashboard must show: collective targets, departments, links, check-in activity
 #: and the platform's health.
 SHOWN_METRICS = {
+    "okr_objective_info",
+    "okr_objective_owner_info",
+    "okr_key_result_info",
+    "okr_key_result_value",
+    "okr_key_result_target_value",
+    "okr_objective_forecast_ratio",
+    "okr_objective_gap_ratio",
     "okr_objective_progress_ratio",
     "okr_objective_expected_progress_ratio",
     "okr_objective_status",
@@ -126,3 +141,72 @@ def test_dashboard_provider_reads_the_mounted_dashboards_folder() -> None:
 def test_the_metric_name_check_catches_a_name_nobody_exports() -> None:
     assert unknown_metric_names(["rate(okr_made_up_total[5m])", "okr_links"]) == {
         "okr_made_up_total"}
+
+
+#: Read-model families that carry no department label: a query filters them by department
+#: through ``okr_objective_owner_info`` (or another family that has one).
+WITHOUT_DEPARTMENT = {"okr_objective_info", "okr_key_result_info",
+                      "okr_objective_forecast_ratio"}
+
+
+def _names_in(expression: str) -> set[str]:
+    return set(re.findall(r"\bokr_[a-z0-9_]+", expression))
+
+
+def test_every_read_model_query_honours_the_cycle_and_department_filters(
+        dashboard: dict[str, Any]) -> None:
+    """Platform-health panels aside, every query filters on ``$cycle`` and ``$department``,
+    and every selector of a family that has both labels uses both."""
+    read_model = read_model_metric_names() | AGREED_METRICS
+    checked = 0
+    for panel in panels_of(dashboard):
+        for target in panel.get("targets", []):
+            expression = target["expr"]
+            if not _names_in(expression) & read_model:
+                continue
+            checked += 1
+            assert "$cycle" in expression and "$department" in expression, panel["title"]
+            for name, selector in re.findall(r"\b(okr_[a-z0-9_]+)(\{[^}]*\})?", expression):
+                if name in read_model and name not in WITHOUT_DEPARTMENT | {"okr_links"}:
+                    assert "$cycle" in selector and "$department" in selector, (
+                        panel["title"], name, expression)
+                if name == "okr_links":
+                    assert "$cycle" in selector and "_department=~\"$department\"" in selector, (
+                        panel["title"], expression)
+    assert checked >= 20
+
+
+def test_variables_list_every_owning_department_and_cycle(dashboard: dict[str, Any]) -> None:
+    """The department variable lists owners of objectives (a department that only co-owns a
+    shared target is in it), never a joined value; the cycle variable every cycle."""
+    variables = {v["name"]: v["query"]["query"] for v in dashboard["templating"]["list"]}
+    assert variables["department"] == "label_values(okr_objective_owner_info, department)"
+    assert variables["cycle"] == "label_values(okr_objective_info, cycle)"
+
+
+def test_department_tables_name_objectives_and_key_results(dashboard: dict[str, Any]) -> None:
+    """A table of the department's objectives and one of its key results, by title (joined
+    from the _info families), with the key results' values in their unit."""
+    tables = {panel["title"]: " ".join(t["expr"] for t in panel["targets"])
+              for panel in panels_of(dashboard) if panel["type"] == "table"}
+    objectives = tables["Objectives of $department"]
+    assert "okr_objective_owner_info" in objectives
+    assert "group_left(title" in objectives
+    key_results = tables["Key results of $department's objectives"]
+    assert "group_left(title, unit" in key_results
+    assert {"okr_key_result_value", "okr_key_result_target_value"} <= _names_in(key_results)
+
+
+def test_collective_target_panels_are_named_and_count_each_target_once(
+        dashboard: dict[str, Any]) -> None:
+    """A collective target has a series per owning department: panels of collective targets
+    reduce to one per objective before counting or plotting, and show titles."""
+    for panel in panels_of(dashboard):
+        if not panel["title"].startswith("Collective targets"):
+            continue
+        for target in panel.get("targets", []):
+            expression = target["expr"]
+            if "okr_objective_progress_ratio" in expression or "okr_objective_status" in expression:
+                assert "max by (objective_id" in expression, panel["title"]
+            if panel["type"] != "stat":
+                assert "group_left(title" in expression, panel["title"]

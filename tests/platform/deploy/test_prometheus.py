@@ -46,7 +46,26 @@ def test_scrape_config_covers_every_process_on_its_port() -> None:
             found.update(static["targets"])
     for process in PROCESSES:
         assert targets.get(process.name) == {f"{process.name}:{process.port}"}, process.name
-    assert set(targets) == {process.name for process in PROCESSES} | {"prometheus"}
+    assert targets["metrics-read-model"] == {"metrics-api:8082"}
+    assert set(targets) == {process.name for process in PROCESSES} | {
+        "prometheus", "metrics-read-model"}
+
+
+def test_the_read_model_is_scraped_once_however_many_metrics_api_replicas() -> None:
+    """Every metrics-api replica (found by DNS) for its process metrics only; the read model
+    from one address that the compose DNS resolves to one replica, once."""
+    jobs = {job["job_name"]: job for job in load("prometheus.yml")["scrape_configs"]}
+    assert jobs["metrics-api"]["metrics_path"] == "/metrics/process"
+    assert "dns_sd_configs" in jobs["metrics-api"]
+    read_model = [job for job in jobs.values()
+                  if job.get("metrics_path") == "/metrics/read-model"]
+    assert [job["job_name"] for job in read_model] == ["metrics-read-model"]
+    assert "dns_sd_configs" not in read_model[0]
+    assert [static["targets"] for static in read_model[0]["static_configs"]] == [
+        ["metrics-api:8082"]]
+    # nothing else scrapes the metrics API's full /metrics (process + read model)
+    assert all(job.get("metrics_path", "/metrics") != "/metrics"
+               for name, job in jobs.items() if name.startswith("metrics-api"))
 
 
 def test_alert_rules_pass_promtool_check_rules() -> None:

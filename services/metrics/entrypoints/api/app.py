@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from flask import Flask, Response, current_app
 
@@ -52,18 +53,30 @@ def create_app(config: MetricsConfig | None = None, container: Metrics | None = 
 
 
 def _serve_read_model_metrics(app: Flask) -> None:
-    """``/metrics``: the process's plumbing metrics, then the read model's families."""
+    """``/metrics``: the process's plumbing metrics, then the read model's families.
+
+    The two halves are also served alone, for a deployment that runs several replicas:
+    ``/metrics/process`` (this process: scrape every replica) and ``/metrics/read-model``
+    (the database's read model, the same from every replica: scrape one, e.g. through the
+    Service). See docs/metrics.md, "Scraping replicas"."""
     plumbing = app.view_functions["metrics"]
 
-    def metrics() -> Response:
-        started = time.perf_counter()
-        container = metrics_container()
-        text = render_read_model(container.engine, container.config.max_series)
+    def process() -> bytes:
         served = plumbing()
         assert isinstance(served, Response)
-        body = served.get_data() + text.encode()
-        response = Response(body, mimetype=None, content_type=CONTENT_TYPE)
+        return served.get_data()
+
+    def read_model() -> bytes:
+        container = metrics_container()
+        return render_read_model(container.engine, container.config.max_series).encode()
+
+    def exposition(*parts: Callable[[], bytes]) -> Response:
+        started = time.perf_counter()
+        response = Response(b"".join(part() for part in parts), mimetype=None,
+                            content_type=CONTENT_TYPE)
         response.headers["X-Render-Seconds"] = f"{time.perf_counter() - started:.3f}"
         return response
 
-    app.view_functions["metrics"] = metrics
+    app.view_functions["metrics"] = lambda: exposition(process, read_model)
+    app.add_url_rule("/metrics/process", "metrics_process", lambda: exposition(process))
+    app.add_url_rule("/metrics/read-model", "metrics_read_model", lambda: exposition(read_model))
