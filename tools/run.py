@@ -40,9 +40,9 @@ PROCFILE = REPOSITORY / "deploy" / "local" / "Procfile"
 #: Where a running ``make run`` says where it listens (removed when it stops).
 PLATFORM_ENV = "platform.env"
 #: What ``make run`` keeps in the data folder besides the admin token: the SQLite databases
-#: of the three services (with their write-ahead logs) and ``make demo``'s record.
-LOCAL_DATA = (*(f"{service}.db{suffix}" for service in ("goals", "metrics", "notifications")
-                for suffix in ("", "-wal", "-shm", "-journal")), "demo-state.json")
+#: of the three services (with their write-ahead logs and lock files) and ``make demo``'s
+#: record.
+LOCAL_DATA = ("goals.db*", "metrics.db*", "notifications.db*", "demo-state.json")
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,8 @@ def reset(data_dir: Path, confirmed: bool) -> int:
     if running and _wait_healthy(running + "/healthz", 1):
         print(f"the platform is running ({running}): stop `make run` first", file=sys.stderr)
         return 2
-    found = [data_dir / name for name in LOCAL_DATA if (data_dir / name).exists()]
+    found = sorted(path for pattern in LOCAL_DATA for path in data_dir.glob(pattern)
+                   if path.is_file())
     if not found:
         print(f"no local data in {data_dir}", file=sys.stderr)
         return 0
@@ -196,10 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     data_dir = Path(env_str("OKR_DATA_DIR", str(REPOSITORY / ".okr-data"), env)).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env["OKR_DATA_DIR"] = str(data_dir)
     if args.reset:
         return reset(data_dir, args.yes)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env["OKR_DATA_DIR"] = str(data_dir)
     env.setdefault("OKR_LOG_JSON", "false")
     env.setdefault("PYTHONUNBUFFERED", "1")  # a print shows in the log stream when it happens
     env.setdefault("OKR_KAFKA_MAX_POLL_INTERVAL_MS", "3000")
