@@ -555,10 +555,10 @@ def _wait_for_webhooks(inbox: WebhookInbox, seconds: float) -> None:
             seen, quiet_since = len(inbox.received), time.monotonic()
 
 
-def _default_url(service: str, running: dict[str, str], port: int) -> str:
-    variable = f"OKR_{service.upper()}_URL"
+def _default_url(variable: str, running: dict[str, str], port_variable: str, port: int) -> str:
+    """``variable`` if set, else where a running ``make run`` says it serves, else the port."""
     return env_str(variable, running.get(variable) or
-                   f"http://127.0.0.1:{env_int(f'OKR_{service.upper()}_PORT', port)}")
+                   f"http://127.0.0.1:{env_int(port_variable, port)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -566,10 +566,12 @@ def main(argv: list[str] | None = None) -> int:
     running = read_platform_env(folder)
     parser = argparse.ArgumentParser(
         prog="make demo", description="Seed a realistic organisation into a running platform.")
-    parser.add_argument("--goals-url", default=_default_url("goals", running, 8081))
-    parser.add_argument("--metrics-url", default=_default_url("metrics", running, 8082))
-    parser.add_argument("--notifications-url",
-                        default=_default_url("notifications", running, 8083))
+    parser.add_argument("--goals-url", default=_default_url(
+        "OKR_GOALS_URL", running, "OKR_GOALS_PORT", 8081))
+    parser.add_argument("--metrics-url", default=_default_url(
+        "OKR_METRICS_URL", running, "OKR_METRICS_PORT", 8082))
+    parser.add_argument("--notifications-url", default=_default_url(
+        "OKR_NOTIFICATIONS_URL", running, "OKR_NOTIFICATIONS_PORT", 8083))
     parser.add_argument("--wait", type=float, default=60.0,
                         help="seconds to wait for the roll-up in the metrics service")
     parser.add_argument("--webhook-wait", type=float, default=20.0,
