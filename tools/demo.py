@@ -248,8 +248,11 @@ class State:
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
-        partial.write_text(json.dumps(self.data, indent=1, sort_keys=True) + "\n")
-        partial.chmod(0o600)  # it holds the head tokens
+        partial.unlink(missing_ok=True)
+        # created readable by this user only: it holds the head tokens
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                       "w") as file:
+            file.write(json.dumps(self.data, indent=1, sort_keys=True) + "\n")
         partial.replace(self.path)
 
 

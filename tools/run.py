@@ -42,7 +42,7 @@ PLATFORM_ENV = "platform.env"
 #: What ``make run`` keeps in the data folder besides the admin token: the SQLite databases
 #: of the three services (with their write-ahead logs and lock files) and ``make demo``'s
 #: record.
-LOCAL_DATA = ("goals.db*", "metrics.db*", "notifications.db*", "demo-state.json")
+LOCAL_DATA = ("goals.db*", "metrics.db*", "notifications.db*", "demo-state.*")
 
 
 @dataclass(frozen=True)
