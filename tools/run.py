@@ -237,8 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     platform_env = write_platform_env(data_dir, urls)
 
     def _announce() -> None:
-        ready = all(_wait_healthy(url + "/healthz", 60) for url in urls.values())
-        lines = ["", "OKR platform " + ("is up" if ready else "did not become healthy in 60 s")]
+        # the banner once every API answers; a busy machine may take minutes (said after 60 s)
+        started, said = time.monotonic(), False
+        while not all(_wait_healthy(url + "/healthz", 5) for url in urls.values()):
+            if not said and time.monotonic() - started > 60:
+                print("OKR platform: not healthy after 60 s, still waiting (see the log above)",
+                      file=sys.stderr, flush=True)
+                said = True
+        lines = ["", "OKR platform is up"]
         lines += [f"  {name:<14} {url}   (API docs: {url}/docs)" for name, url in urls.items()]
         lines += [f"  {'kafka':<14} {kafka}",
                   f"  {'data':<14} {data_dir}",

@@ -32,11 +32,11 @@ REPOSITORY = Path(__file__).resolve().parents[3]
 LAUNCHER = (sys.executable, "-m", "tools.run")
 TOKEN = "e2e-admin-token-0123456789abcdef"
 SERVICES = ("goals", "metrics", "notifications")
-STARTUP_SECONDS = 120  # a deadline: under `make test` on 2 cores a start takes about 25 s
+STARTUP_SECONDS = 300  # a deadline: about 25 s on 2 cores, minutes when they are busy
 SHUTDOWN_SECONDS = 20
 RESTART_SECONDS = 60  # a loaded 2-core machine takes 15 s to boot a consumer
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 # -- processes, from /proc (psutil is not a dependency) -------------------------------------------
