@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test tools lint bench fmt clean
+.PHONY: run demo reset test tools lint bench fmt clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 ## demo: beside `make run`, seed a realistic organisation through the public API and play a few weeks of check-ins
 demo: $(STAMP)
 	$(BIN)/python -m tools.demo $(DEMO_ARGS)
+
+## reset: with `make run` stopped, delete the local data (the SQLite databases in .okr-data/ and
+##        what `make demo` recorded) after a confirmation; the admin token stays
+reset: $(STAMP)
+	$(BIN)/python -m tools.run --reset $(RESET_ARGS)
 
 ## test: the whole suite, on SQLite and PostgreSQL, against real Tansu brokers started by the fixtures
 test: $(STAMP) tools

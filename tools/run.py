@@ -7,12 +7,22 @@ service's SQLite database in ``OKR_DATA_DIR``, runs every process of
 ``deploy/local/Procfile`` under :mod:`tools.supervisor` (one log stream; a process that
 dies is started again, with backoff), prints where everything listens and how to
 authenticate, and on Ctrl-C (or SIGTERM) stops every process it started.
+
+While it runs, ``$OKR_DATA_DIR/platform.env`` holds the URLs it serves on and the data
+folder, as shell assignments: the README's tour sources it and ``make demo`` reads it, so
+both find the platform on the ports it was started with, from any folder.
+
+``python -m tools.run --reset`` (``make reset``) deletes the local data instead: the
+SQLite databases and ``make demo``'s record of what it seeded, after a confirmation
+(``--yes`` skips it); never while the platform runs.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
+import shlex
 import socket
 import subprocess
 import sys
@@ -27,6 +37,12 @@ from tools.supervisor import read_procfile, supervise
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 PROCFILE = REPOSITORY / "deploy" / "local" / "Procfile"
+#: Where a running ``make run`` says where it listens (removed when it stops).
+PLATFORM_ENV = "platform.env"
+#: What ``make run`` keeps in the data folder besides the admin token: the SQLite databases
+#: of the three services (with their write-ahead logs and lock files) and ``make demo``'s
+#: record.
+LOCAL_DATA = ("goals.db*", "metrics.db*", "notifications.db*", "demo-state.*")
 
 
 @dataclass(frozen=True)
@@ -117,11 +133,72 @@ def _wait_healthy(url: str, timeout: float) -> bool:
     return False
 
 
-def main() -> int:
+def write_platform_env(data_dir: Path, urls: dict[str, str]) -> Path:
+    """``platform.env`` in the data folder: the services' URLs and the folder itself, as
+    shell assignments (``OKR_GOALS_URL=...``) that the README's tour sources."""
+    lines = ["# written by `make run` (tools/run.py) while it runs; removed when it stops"]
+    lines += [f"OKR_{name.upper()}_URL={shlex.quote(url)}" for name, url in urls.items()]
+    lines.append(f"OKR_DATA_DIR={shlex.quote(str(data_dir))}")
+    path = data_dir / PLATFORM_ENV
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def read_platform_env(data_dir: Path) -> dict[str, str]:
+    """What a running ``make run`` wrote in ``platform.env`` (empty when none runs)."""
+    try:
+        text = (data_dir / PLATFORM_ENV).read_text()
+    except OSError:
+        return {}
+    values = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.startswith("OKR_") and name.isidentifier():
+            words = shlex.split(value)
+            values[name] = words[0] if words else ""
+    return values
+
+
+def reset(data_dir: Path, confirmed: bool) -> int:
+    """Delete the local data (``LOCAL_DATA``) in ``data_dir``, after a confirmation."""
+    running = read_platform_env(data_dir).get("OKR_GOALS_URL")
+    if running and _wait_healthy(running + "/healthz", 1):
+        print(f"the platform is running ({running}): stop `make run` first", file=sys.stderr)
+        return 2
+    found = sorted(path for pattern in LOCAL_DATA for path in data_dir.glob(pattern)
+                   if path.is_file())
+    if not found:
+        print(f"no local data in {data_dir}", file=sys.stderr)
+        return 0
+    print("this deletes the local data of `make run` (the admin token stays):",
+          *[f"  {path}" for path in found], sep="\n", file=sys.stderr)
+    if not confirmed:
+        if not sys.stdin.isatty():
+            print("not confirmed: run with --yes to delete without asking", file=sys.stderr)
+            return 2
+        if input("delete? [y/N] ").strip().lower() not in {"y", "yes"}:
+            print("nothing deleted", file=sys.stderr)
+            return 1
+    for path in found:
+        path.unlink(missing_ok=True)
+    (data_dir / PLATFORM_ENV).unlink(missing_ok=True)  # a stale one, from a run that was killed
+    print(f"deleted {len(found)} file(s); the next `make run` starts empty "
+          "(the embedded broker keeps nothing across restarts)", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--reset", action="store_true",
+                        help="delete the local data (databases, make demo's record) and exit")
+    parser.add_argument("--yes", action="store_true", help="with --reset: do not ask")
+    args = parser.parse_args(argv)
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     data_dir = Path(env_str("OKR_DATA_DIR", str(REPOSITORY / ".okr-data"), env)).resolve()
+    if args.reset:
+        return reset(data_dir, args.yes)
     data_dir.mkdir(parents=True, exist_ok=True)
     env["OKR_DATA_DIR"] = str(data_dir)
     env.setdefault("OKR_LOG_JSON", "false")
@@ -157,14 +234,23 @@ def main() -> int:
         subprocess.run(service.migrate, env=env, check=True)
         urls[service.name] = f"http://127.0.0.1:{port}"
         processes.extend(service.processes)
+    platform_env = write_platform_env(data_dir, urls)
 
     def _announce() -> None:
-        ready = all(_wait_healthy(url + "/healthz", 60) for url in urls.values())
-        lines = ["", "OKR platform " + ("is up" if ready else "did not become healthy in 60 s")]
+        # the banner once every API answers; a busy machine may take minutes (said after 60 s)
+        started, said = time.monotonic(), False
+        while not all(_wait_healthy(url + "/healthz", 5) for url in urls.values()):
+            if not said and time.monotonic() - started > 60:
+                print("OKR platform: not healthy after 60 s, still waiting (see the log above)",
+                      file=sys.stderr, flush=True)
+                said = True
+        lines = ["", "OKR platform is up"]
         lines += [f"  {name:<14} {url}   (API docs: {url}/docs)" for name, url in urls.items()]
         lines += [f"  {'kafka':<14} {kafka}",
                   f"  {'data':<14} {data_dir}",
                   f"  authenticate:  Authorization: Bearer {token}   ({token_origin})",
+                  f"  tour, demo:    export OKR_DATA_DIR={shlex.quote(str(data_dir))}   "
+                  f"(then they find these URLs in {platform_env.name} from any folder)",
                   f"  try:           curl -H 'Authorization: Bearer {token}' "
                   f"{urls['goals']}/v1/departments",
                   "  stop:          Ctrl-C", ""]
@@ -172,7 +258,10 @@ def main() -> int:
 
     threading.Thread(target=_announce, daemon=True).start()
     entries = [entry for entry in read_procfile(PROCFILE) if entry.name in processes]
-    return supervise(entries, env, REPOSITORY, sys.stdout, stop_last=("broker",))
+    try:
+        return supervise(entries, env, REPOSITORY, sys.stdout, stop_last=("broker",))
+    finally:
+        platform_env.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

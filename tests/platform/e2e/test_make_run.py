@@ -1,5 +1,6 @@
 """``make run`` end to end: the launcher starts the platform, starts again a process that
-dies while the others go on, and Ctrl-C stops every process.
+dies while the others go on, and Ctrl-C stops every process. (``make demo`` beside it, and
+the README's tour, run in ``tests/platform/docs/test_readme_tour.py``.)
 
 The launcher is started exactly as ``make run`` does (``.venv/bin/python -m tools.run``
 from the repository root), in a session of its own, on free ports and a temporary data
@@ -31,11 +32,11 @@ REPOSITORY = Path(__file__).resolve().parents[3]
 LAUNCHER = (sys.executable, "-m", "tools.run")
 TOKEN = "e2e-admin-token-0123456789abcdef"
 SERVICES = ("goals", "metrics", "notifications")
-STARTUP_SECONDS = 120  # a deadline: under `make test` on 2 cores a start takes about 25 s
+STARTUP_SECONDS = 300  # a deadline: about 25 s on 2 cores, minutes when they are busy
 SHUTDOWN_SECONDS = 20
 RESTART_SECONDS = 60  # a loaded 2-core machine takes 15 s to boot a consumer
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 # -- processes, from /proc (psutil is not a dependency) -------------------------------------------
@@ -296,30 +297,3 @@ def test_make_run_serves_keeps_its_data_restarts_what_dies_and_stops_on_ctrl_c(
     assert len(departments) == 4  # seeding again created no duplicates
     _restart_check(second)
     _interrupt_and_wait(second)
-
-
-def test_make_demo_shows_a_living_rollup_with_its_links(
-    tmp_path: Path, platforms: list[Platform]
-) -> None:
-    platforms.append(platform := _start(tmp_path))
-    _wait_until_up(platform)
-    _wait_for_banner(platform)
-    demo = subprocess.run(["make", "-s", "demo"], cwd=REPOSITORY, env=platform.env,
-                          capture_output=True, text=True, timeout=150, check=False)
-    assert demo.returncode == 0, demo.stdout + demo.stderr + platform.text()
-    target = demo.stdout.strip().splitlines()[-1]
-
-    metrics = platform.service_url("metrics")
-    status, rollup = _request(f"{metrics}/v1/rollups/{target}?depth=3", TOKEN)
-    assert status == 200, rollup
-    assert rollup["progress"] > 0
-    linked_departments = {link["to_department"] for link in rollup["links"]}
-    assert linked_departments & {"finance", "production"}, rollup["links"]
-    with urllib.request.urlopen(f"{metrics}/metrics", timeout=10) as response:
-        exposition = response.read().decode()
-    progress = [line for line in exposition.splitlines()
-                if line.startswith("okr_objective_progress_ratio{")
-                and f'objective_id="{target}"' in line]
-    assert len(progress) == 1, exposition[:2000]
-    assert float(progress[0].rsplit(" ", 1)[1]) > 0
-    _interrupt_and_wait(platform)
