@@ -12,6 +12,9 @@ from typing import Any
 
 from marshmallow import fields
 
+#: The release that drops today's aliases (docs/api.md, "Renamed members").
+ALIASES_REMOVED_IN = "0.2.0"
+
 
 def member_of(kind: type[fields.Field], source: str, **kwargs: Any) -> fields.Field:
     """A dump-only ``kind`` field written from the member ``source`` of the object dumped."""
@@ -28,6 +31,6 @@ def deprecated_alias(kind: type[fields.Field], of: str, *, source: str | None = 
                      **kwargs: Any) -> fields.Field:
     """The old name of the member ``of`` (read from ``source``, by default ``of``)."""
     metadata = {"deprecated": True,
-                "description": f"deprecated: the same as {of}; removed in the next version",
+                "description": f"deprecated: the same as {of}; removed in {ALIASES_REMOVED_IN}",
                 **kwargs.pop("metadata", {})}
     return member_of(kind, source or of, metadata=metadata, **kwargs)
