@@ -249,3 +249,17 @@ def test_a_key_result_in_a_roll_up_tree_carries_current_and_its_deprecated_alias
     key_results = [child for child in tree["children"] if child["type"] == "key_result"]
     assert key_results and all(kr["value"] == kr["current"] for kr in key_results)
     assert 40.0 in [kr["current"] for kr in key_results]
+
+
+def test_page_links_keep_the_filters_and_point_past_the_end_back_to_the_last_page(
+        live_goals: LiveApi) -> None:
+    middle = live_goals.call("GET", "/v1/objectives?cycle=2026-Q4&page_size=1&page=2")
+    check_page_links(middle, "cycle=2026-Q4")
+    links = _links(middle)
+    assert set(links) == {"first", "prev", "next", "last"}
+    assert all("page_size=1" in uri and uri.startswith("/v1/objectives?") for uri in
+               links.values())
+    beyond = live_goals.call("GET", "/v1/objectives?cycle=2026-Q4&page_size=1&page=99")
+    assert beyond.json() == []
+    assert parse_qs(urlsplit(_links(beyond)["prev"]).query)["page"] == ["3"]  # three exist
+    assert "next" not in _links(beyond)
