@@ -1,19 +1,33 @@
-"""``Blueprint``: flask-smorest's, with page numbers bounded so that every offset fits, and
-JSON bodies read once, by the input boundary (``boundary.py``).
+"""``Blueprint``: flask-smorest's, with page numbers bounded so that every offset fits, JSON
+bodies read once, by the input boundary (``boundary.py``), query parameters checked, and
+RFC 8288 ``Link`` headers on every page.
 
 flask-smorest bounds ``page_size`` but not ``page``; ``(page - 1) * page_size`` must still fit
 the databases' 64-bit integers, so a larger page number is refused (422) and documented.
+
+A query parameter that the operation does not declare (``?departmnet=sales``), or a
+single-valued one given twice, is refused with a 400 problem naming it, after
+authentication (the blueprint's first hook) and before the view reads anything.
+
+Every paginated list answers, beside ``X-Pagination``, with ``Link: <...>; rel="first"``,
+``rel="prev"``, ``rel="next"`` and ``rel="last"`` (those that exist), each a relative
+reference keeping the request's other query parameters.
 """
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import flask_smorest
+from flask import Response, request
 from marshmallow import Schema, fields, validate
 from webargs.core import missing
 from webargs.flaskparser import FlaskParser, is_json_request
+
+from shared.web.operations import current_operation
+from shared.web.problems import URI_PATH_CHARACTERS, problem
 
 MAX_PAGE = 2**31 - 1
 
@@ -42,9 +56,31 @@ class _PaginationParser(FlaskParser):
         return super().parse(bounded_pages(argmap), req, **kwargs)
 
 
+LINK_HEADER_DOC = {
+    "description": "RFC 8288 links to the first, prev, next and last pages (those that "
+                   "exist), relative to the request, keeping its other query parameters",
+    "schema": {"type": "string"},
+}
+
+
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = _BoundaryParser()
     PAGINATION_ARGUMENTS_PARSER = _PaginationParser()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before_request(refuse_undeclared_query_parameters)
+
+    def _set_pagination_metadata(self, page_params: Any, result: Any, headers: Any) -> Any:
+        result, headers = super()._set_pagination_metadata(page_params, result, headers)
+        links = page_links(page_params.page, page_params.page_size, page_params.item_count)
+        if links:
+            headers["Link"] = links
+        return result, headers
+
+    def _document_pagination_metadata(self, spec: Any, resp_doc: Any) -> None:
+        super()._document_pagination_metadata(spec, resp_doc)
+        resp_doc["headers"]["Link"] = dict(LINK_HEADER_DOC)
 
     def _prepare_pagination_doc(self, doc: Any, doc_info: Any, **kwargs: Any) -> Any:
         pagination = doc_info.get("pagination")
@@ -52,3 +88,43 @@ class Blueprint(flask_smorest.Blueprint):
             parameters = pagination["parameters"]
             parameters["schema"] = bounded_pages(parameters["schema"])
         return super()._prepare_pagination_doc(doc, doc_info, **kwargs)
+
+
+def page_links(page: int, page_size: int, item_count: int) -> str:
+    """The ``Link`` header value of a page (empty when there is no page at all)."""
+    if item_count <= 0:
+        return ""
+    last = (item_count - 1) // page_size + 1
+    pages = {"first": 1}
+    if page > 1:
+        pages["prev"] = min(page - 1, last)
+    if page < last:
+        pages["next"] = page + 1
+    pages["last"] = last
+    path = quote(request.script_root + request.path, safe=URI_PATH_CHARACTERS)
+    kept = [(name, value) for name, value in request.args.items(multi=True) if name != "page"]
+    return ", ".join(f'<{path}?{urlencode([*kept, ("page", number)])}>; rel="{rel}"'
+                     for rel, number in pages.items())
+
+
+def refuse_undeclared_query_parameters() -> Response | None:
+    """400 for a query parameter the operation does not declare, or a single one repeated."""
+    operation = current_operation()
+    if operation is None:
+        return None
+    errors: dict[str, list[str]] = {}
+    for name in request.args:
+        if name not in operation.query:
+            errors[name] = ["Unknown query parameter."]
+        elif not operation.query[name] and len(request.args.getlist(name)) > 1:
+            errors[name] = ["Given more than once; this parameter takes one value."]
+    if not errors:
+        return None
+    takes = ", ".join(sorted(operation.query)) or "none"
+    unknown = [name for name in errors if name not in operation.query]
+    if unknown:
+        detail = (f"Unknown query parameter{'s' if len(unknown) > 1 else ''} "
+                  f"{', '.join(map(repr, unknown))}; this operation takes: {takes}.")
+    else:
+        detail = f"Query parameters given more than once: {', '.join(map(repr, errors))}."
+    return problem(400, detail, errors={"query": errors})

@@ -8,12 +8,16 @@ before authentication or any view, so that nothing is stored:
 408    a body that does not arrive in time (the socket's read deadline, see ``http_worker``)
 414    a URL (path and query) longer than ``max_url_bytes`` (8 KiB)
 400    a URL holding control characters (NUL, newline...); a JSON body that is not JSON as
-       RFC 8259 defines it: not UTF-8, malformed, ``NaN`` / ``Infinity`` literals
+       RFC 8259 defines it: not UTF-8, malformed, ``NaN`` / ``Infinity`` literals; no body
+       at all where the operation needs one
+415    a body sent to an operation that reads JSON without ``Content-Type:
+       application/json`` (or ``application/*+json``), or with a charset other than UTF-8
 400    ``If-Match`` / ``If-None-Match`` that is not ``*`` or a list of quoted ASCII entity
        tags; ``Idempotency-Key`` that is not 1 to 200 printable ASCII characters;
        ``Authorization`` that is not printable ASCII of at most 4 KiB
 431    any header value over 8 KiB
-422    JSON that parses but no service stores: nested deeper than ``max_depth`` (32),
+422    JSON that parses but no service stores: not an object where the operation reads
+       one, nested deeper than ``max_depth`` (32),
        integers beyond +-(2**63 - 1), numbers beyond a double (``1e400``), text (keys
        included) holding lone surrogates, NUL or other control characters (C0 and C1)
        other than tab, line feed and carriage return; ``errors`` names the member
@@ -21,8 +25,10 @@ before authentication or any view, so that nothing is stored:
 
 Which text a field accepts beyond that (``single_line`` names refuse line breaks too) and
 which dates (``within_calendar``: ``EARLIEST_DATE`` to ``LATEST_DATE``) are the schemas'
-business, with the validators at the end of this module. The module also owns the app's
-JSON provider: it reads bodies with these rules and refuses to write ``NaN`` or
+business, with the validators at the end of this module. Which operations read a JSON
+body is what their schemas declare (``operations.py``). The module also owns the app's
+JSON provider: it reads bodies with these rules, writes every date and time in ISO 8601
+UTC (``dates.py``; never Flask's RFC 1123 dates) and refuses to write ``NaN`` or
 ``Infinity`` (a logged, counted error, never invalid JSON).
 """
 
@@ -34,7 +40,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from flask import Flask, Request, Response, current_app, has_app_context, request
@@ -45,6 +51,8 @@ from werkzeug.exceptions import ClientDisconnected
 
 from shared.config import env_int
 from shared.observability.metrics import HANDLED_ERRORS
+from shared.web.dates import day, moment
+from shared.web.operations import current_operation
 from shared.web.problems import problem
 
 log = logging.getLogger(__name__)
@@ -85,17 +93,23 @@ class InputLimits:
 class Refused(ValueError):
     """Input the boundary refuses: its status, what is wrong, and where (a JSON path)."""
 
-    def __init__(self, status: int, detail: str, path: tuple[str | int, ...] | None = None):
+    def __init__(self, status: int, detail: str, path: tuple[str | int, ...] | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(detail)
         self.status, self.detail, self.path = status, detail, path
+        self.headers = headers or {}
 
     def response(self) -> Response:
         if self.path is None:
-            return problem(self.status, self.detail)
-        errors: Any = [self.detail]
-        for step in reversed(self.path or ("_body",)):
-            errors = {str(step): errors}
-        return problem(self.status, f"The JSON body was refused: {self.detail}.", errors=errors)
+            response = problem(self.status, self.detail)
+        else:
+            errors: Any = [self.detail]
+            for step in reversed(self.path or ("_body",)):
+                errors = {str(step): errors}
+            response = problem(self.status, f"The JSON body was refused: {self.detail}.",
+                               errors=errors)
+        response.headers.update(self.headers)
+        return response
 
 
 # -- reading JSON -------------------------------------------------------------------------
@@ -171,6 +185,15 @@ class BoundaryJSONProvider(DefaultJSONProvider):
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return read_json(s, self.limits.max_depth)
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        """What JSON has no type for: times and days in ISO 8601 (``dates.py``), else Flask's."""
+        if isinstance(o, datetime):
+            return moment(o)
+        if isinstance(o, date):
+            return day(o)
+        return DefaultJSONProvider.default(o)
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         kwargs.setdefault("allow_nan", False)
@@ -250,9 +273,16 @@ def _check_body(limits: InputLimits) -> None:
     length = request.content_length
     if length is not None and length > limits.max_body_bytes:
         raise Refused(413, f"The body is longer than {limits.max_body_bytes} bytes.")
+    operation = current_operation()
+    reads_json = operation is not None and operation.json_body
     if length == 0 or (length is None and "chunked" not in
                        request.headers.get("Transfer-Encoding", "").lower()):
+        if operation is not None and operation.body_required:
+            raise Refused(400, "This operation needs a JSON body (a JSON object sent with "
+                               "Content-Type: application/json); the request has none.")
         return
+    if reads_json:
+        _check_media_type()
     try:
         data = request.get_data(cache=True)
     except ClientDisconnected as disconnected:  # werkzeug's name for any failed read
@@ -262,8 +292,41 @@ def _check_body(limits: InputLimits) -> None:
     except (ParseException, NoMoreData) as error:  # gunicorn reads the body as it is asked
         raise Refused(400, "The body is not valid HTTP/1.1 framing (chunk sizes, chunk "
                            f"terminators): {type(error).__name__}.") from None
-    if data and request.is_json:
-        request.get_json()  # parsed once, by the provider above, and cached for the views
+    if not data:
+        if operation is not None and operation.body_required:
+            raise Refused(400, "The body is empty; this operation needs a JSON object.")
+        return
+    if request.is_json:
+        value = request.get_json()  # parsed once, by the provider above, and cached
+        if reads_json and not isinstance(value, dict):
+            raise Refused(422, f"must be a JSON object ({{...}}), not {_json_kind(value)}", ())
+
+
+def _check_media_type() -> None:
+    """A body for an operation that reads JSON must say it is JSON, in UTF-8."""
+    accept = {f"Accept-{request.method.title()}": "application/json"} \
+        if request.method in ("POST", "PATCH") else {}
+    if not request.is_json:
+        given = request.headers.get("Content-Type")
+        said = f"Content-Type {given!r}" if given else "no Content-Type"
+        raise Refused(415, f"The body must be JSON sent with Content-Type: application/json; "
+                           f"the request has {said}.", headers=accept)
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8"):
+        raise Refused(415, f"JSON is UTF-8 (RFC 8259); the request says charset={charset!r}.",
+                      headers=accept)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
 
 
 def within_calendar(value: date) -> None:

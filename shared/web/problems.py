@@ -183,9 +183,10 @@ IF_MATCH_PARAMETER = {
 class ProblemResponses(BasePlugin):
     """Documents the errors every operation can answer, all as problem documents.
 
-    400 (malformed request) everywhere; with authentication, 401 everywhere and 403 on
-    writes; 404 where the path names an item; ``If-Match`` where 428 is documented; and a
-    problem body on every error response a blueprint documented without one.
+    400 (malformed request, unknown query parameters) everywhere; 415 where a JSON body is
+    read; with authentication, 401 everywhere and 403 on writes; 404 where the path names
+    an item; ``If-Match`` where 428 is documented; and a problem body on every error
+    response a blueprint documented without one.
     """
 
     def __init__(self, *, secured: bool) -> None:
@@ -199,6 +200,8 @@ class ProblemResponses(BasePlugin):
                 if str(status).isdigit() and int(status) >= 400 and isinstance(response, dict):
                     response.setdefault("content", {PROBLEM_CONTENT_TYPE: {"schema": "Problem"}})
             responses.setdefault(400, "BAD_REQUEST")
+            if "requestBody" in operation:
+                responses.setdefault(415, "UNSUPPORTED_MEDIA_TYPE")
             if self.secured and operation.get("security") != []:
                 responses.setdefault(401, "UNAUTHORIZED")
                 if method in ("post", "put", "patch", "delete"):

@@ -25,6 +25,7 @@ class RollupFilter:
     cycle: str | None = None
     kind: str | None = None
     department: str | None = None
+    statuses: tuple[str, ...] = ()  # any of these (``no_data``: no status computed yet)
 
 
 class RollupQueries:
@@ -42,6 +43,11 @@ class RollupQueries:
             conditions.append(o.c.kind == where.kind)
         if where.department is not None:
             conditions.append(_owned_by(where.department))
+        if where.statuses:
+            statuses = [o.c.status.in_(where.statuses)]
+            if NO_DATA in where.statuses:
+                statuses.append(o.c.status.is_(None))
+            conditions.append(or_(*statuses))
         with self.engine.connect() as connection:
             total = connection.execute(select(func.count()).select_from(o)
                                        .where(*conditions)).scalar_one()
@@ -49,6 +55,27 @@ class RollupQueries:
                                       .offset(offset).limit(limit)).all()
             expected = self._expected(connection)
         return [objective_view(row, expected) for row in rows], int(total)
+
+    def unknown_references(self, where: RollupFilter) -> dict[str, str]:
+        """The filter's cycle and department that the read model has never heard of, each
+        with why: a cycle is known from its events, a department from the objectives it
+        owns or co-owns and the links it takes part in."""
+        o, link = tables.objectives, tables.links
+        unknown: dict[str, str] = {}
+        with self.engine.connect() as connection:
+            if where.cycle is not None and connection.execute(
+                    select(tables.cycles.c.key).where(tables.cycles.c.key == where.cycle)
+            ).first() is None:
+                unknown["cycle"] = f"no cycle {where.cycle!r} is known to the metrics service"
+            department = where.department
+            if department is not None and connection.execute(
+                    select(o.c.id).where(_owned_by(department)).limit(1)).first() is None \
+                    and connection.execute(select(link.c.id).where(or_(
+                        link.c.from_department == department,
+                        link.c.to_department == department)).limit(1)).first() is None:
+                unknown["department"] = (f"no objective or link of a department "
+                                         f"{department!r} is known to the metrics service")
+        return unknown
 
     def tree(self, objective_id: str, depth: int) -> dict[str, Any] | None:
         """The objective's roll-up, its children to ``depth``, and its subtree's links."""
@@ -175,7 +202,7 @@ def key_result_view(row: Row[Any]) -> dict[str, Any]:
     return {"type": "key_result", "key_result_id": row.id, "objective_id": row.objective_id,
             "title": row.title, "measure": row.measure, "aggregation": row.aggregation,
             "unit": row.unit, "start": reported(row.start), "target": reported(row.target),
-            "weight": reported(row.weight), "value": reported(row.value),
+            "weight": reported(row.weight), "current": reported(row.value),
             "progress": reported(row.progress), "attainment": reported(row.attainment),
             "confidence": reported(row.confidence),
             "last_checkin_at": _moment(row.last_checkin_at)}

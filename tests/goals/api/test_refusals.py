@@ -105,7 +105,8 @@ VALIDATION_CASES = [
     # POST /v1/departments
     case(422, "POST", "/v1/departments", "department-missing-fields", json={}),
     case(422, "POST", "/v1/departments", "department-missing-name", json={"key": "legal"}),
-    case(422, "POST", "/v1/departments", "department-no-body"),
+    # no body at all: the boundary says the operation needs one (was 422 "Missing data")
+    case(400, "POST", "/v1/departments", "department-no-body"),
     case(422, "POST", "/v1/departments", "department-wrong-types", json={"key": 1, "name": 2}),
     case(422, "POST", "/v1/departments", "department-null-name",
          json={"key": "legal", "name": None}),

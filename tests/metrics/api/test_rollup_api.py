@@ -60,7 +60,8 @@ def test_rollup_lists_filter_by_cycle_kind_and_department_and_paginate(
     page = _get(client, "/v1/rollups?cycle=2026-Q4&page=2&page_size=3")
     assert len(page.json) == 1
     assert '"total": 4' in page.headers["X-Pagination"]
-    assert _get(client, "/v1/rollups?cycle=2027-Q1").json == []
+    unknown = _get(client, "/v1/rollups?cycle=2027-Q1")  # was [], as if it had no roll-ups
+    assert unknown.status_code == 400 and "'2027-Q1'" in unknown.json["detail"]
 
 
 def test_rollup_of_an_objective_has_its_tree_to_the_depth_asked_and_links_with_their_status(

@@ -23,11 +23,16 @@ from services.goals.domain.errors import (
 )
 from services.goals.service_layer.tokens import authenticate
 from shared.web.concurrency import expected_version, with_etag
-from shared.web.problems import domain_problem, install_domain_errors, problem
+from shared.web.problems import (
+    abort_with_problem,
+    domain_problem,
+    install_domain_errors,
+    problem,
+)
 from shared.web.reference import OPEN_PATHS as REFERENCE_PATHS
 
-__all__ = ["expected_version", "goals", "install", "principal", "problem_body", "request_id",
-           "with_etag"]
+__all__ = ["expected_version", "goals", "install", "principal", "problem_body",
+           "refuse_unknown_references", "request_id", "with_etag"]
 
 _STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
     (InvalidInput, 422), (IdempotencyKeyReused, 422), (NotFound, 404), (Conflict, 409),
@@ -84,6 +89,20 @@ def install(app: Flask) -> None:
             connection.close()  # rolls back whatever the request left open
 
     install_domain_errors(app, DomainError, _STATUS_OF)
+
+
+def refuse_unknown_references(uow: Any, *, department: str | None = None,
+                              cycle: str | None = None) -> None:
+    """A list filter naming a department or cycle that does not exist: 400 naming it (an
+    empty list would read as "none of those")."""
+    unknown: dict[str, str] = {}
+    if department is not None and uow.departments.get(department) is None:
+        unknown["department"] = f"no department {department!r} exists"
+    if cycle is not None and uow.cycles.get(cycle) is None:
+        unknown["cycle"] = f"no cycle {cycle!r} exists"
+    if unknown:
+        abort_with_problem(400, "; ".join(unknown.values()) + ".",
+                           errors={"query": {name: [why] for name, why in unknown.items()}})
 
 
 def problem_body(error: DomainError) -> tuple[int, dict[str, Any]]:

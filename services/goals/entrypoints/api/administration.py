@@ -10,7 +10,12 @@ from marshmallow import Schema, fields
 
 from services.goals.domain.access import Role
 from services.goals.domain.errors import Forbidden
-from services.goals.entrypoints.api.access import goals, principal, request_id
+from services.goals.entrypoints.api.access import (
+    goals,
+    principal,
+    refuse_unknown_references,
+    request_id,
+)
 from services.goals.entrypoints.api.administration_schemas import (
     AuditEntrySchema,
     AuditQuerySchema,
@@ -111,6 +116,7 @@ class Audit(MethodView):
                 raise Forbidden(f"a head of {who.department!r} may read only its own entries")
             department = who.department
         with goals().reading() as uow:
+            refuse_unknown_references(uow, department=department)
             rows, total = uow.audit.query(
                 item_type=query.get("item_type"), item_id=query.get("item_id"),
                 department=department, since=query.get("since"), until=query.get("until"),

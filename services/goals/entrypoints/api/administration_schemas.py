@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 from services.goals.domain.access import Role
 from services.goals.domain.reference_data import DEPARTMENT_KEY
 from services.goals.entrypoints.api.reference_data_schemas import NAME
+from shared.web.dates import Timestamp
 
 
 class TokenSchema(Schema):
@@ -18,8 +17,8 @@ class TokenSchema(Schema):
     department = fields.String(load_default=None, allow_none=True,
                                validate=validate.Regexp(DEPARTMENT_KEY))
     created_by = fields.String(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    revoked_at = fields.DateTime(dump_only=True, allow_none=True)
+    created_at = Timestamp(dump_only=True)
+    revoked_at = Timestamp(dump_only=True, allow_none=True)
 
 
 class MintedTokenSchema(TokenSchema):
@@ -40,7 +39,7 @@ class CallerSchema(Schema):
 
 class AuditEntrySchema(Schema):
     id = fields.Integer()
-    occurred_at = fields.DateTime()
+    occurred_at = Timestamp()
     actor = fields.String()
     actor_role = fields.String()
     action = fields.String()
@@ -53,19 +52,11 @@ class AuditEntrySchema(Schema):
     request_id = fields.String(allow_none=True)
 
 
-def _in_utc_range(value: datetime) -> None:
-    """Times are stored in UTC: 0001-01-01T00:00+01:00 has no UTC time (it would be year 0)."""
-    try:
-        value.astimezone(UTC)
-    except OverflowError as error:
-        raise ValidationError("out of range once converted to UTC") from error
-
-
 class AuditQuerySchema(Schema):
     item_type = fields.String(validate=validate.Length(max=40))
     item_id = fields.String(validate=validate.Length(max=64))
     department = fields.String(validate=validate.Regexp(DEPARTMENT_KEY))
-    since = fields.AwareDateTime(validate=_in_utc_range,
-                                 metadata={"description": "RFC 3339, inclusive"})
-    until = fields.AwareDateTime(validate=_in_utc_range,
-                                 metadata={"description": "RFC 3339, exclusive"})
+    since = Timestamp(metadata={"description": "RFC 3339 with an offset, inclusive",
+                                "example": "2026-10-01T00:00:00Z"})
+    until = Timestamp(metadata={"description": "RFC 3339 with an offset, exclusive",
+                                "example": "2026-12-31T00:00:00Z"})

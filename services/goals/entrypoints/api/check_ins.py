@@ -18,6 +18,7 @@ from services.goals.entrypoints.api.goal_schemas import (
 )
 from services.goals.service_layer import check_ins as cases
 from shared.web.blueprints import Blueprint
+from shared.web.dates import moment
 
 check_in_batches = Blueprint("check_in_batches", __name__, url_prefix="/v1/check-ins",
                              description="Many check-ins in one request (automated systems).")
@@ -41,7 +42,7 @@ def render(check_in: CheckIn, key_result: KeyResult) -> str:
         "note": check_in.note,
         "author": check_in.author,
         "source": check_in.source.value,
-        "created_at": check_in.created_at.isoformat(),
+        "created_at": moment(check_in.created_at),
         "key_result": {
             "id": key_result.id,
             "objective_id": key_result.objective_id,
@@ -55,10 +56,10 @@ def render(check_in: CheckIn, key_result: KeyResult) -> str:
             "current": float(key_result.current),
             "confidence": _float(key_result.confidence),
             "last_checkin_at": (None if key_result.last_checkin_at is None
-                                else key_result.last_checkin_at.isoformat()),
+                                else moment(key_result.last_checkin_at)),
             "version": int(key_result.version),
-            "created_at": key_result.created_at.isoformat(),
-            "updated_at": key_result.updated_at.isoformat(),
+            "created_at": moment(key_result.created_at),
+            "updated_at": moment(key_result.updated_at),
         },
     })
 

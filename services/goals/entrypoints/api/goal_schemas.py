@@ -24,6 +24,7 @@ from services.goals.domain.goals import (
 from services.goals.domain.reference_data import CYCLE_KEY, DEPARTMENT_KEY
 from shared.web.boundary import multi_line as multi_line_text
 from shared.web.boundary import single_line
+from shared.web.dates import Timestamp
 
 
 def text(minimum: int, maximum: int, *, multi_line: bool = False) -> list[Any]:
@@ -61,8 +62,8 @@ class ObjectiveSchema(Schema):
     description = fields.String(load_default="", validate=text(0, MAX_DESCRIPTION, multi_line=True))
     status = fields.Enum(ObjectiveStatus, by_value=True, dump_only=True)
     version = fields.Integer(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class ObjectiveUpdateSchema(_AtLeastOneField):
@@ -97,10 +98,10 @@ class KeyResultSchema(Schema):
                                         "key results contributing to it (same unit)"})
     current = fields.Float(dump_only=True)
     confidence = fields.Float(dump_only=True, allow_none=True)
-    last_checkin_at = fields.DateTime(dump_only=True, allow_none=True)
+    last_checkin_at = Timestamp(dump_only=True, allow_none=True)
     version = fields.Integer(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class KeyResultUpdateSchema(_AtLeastOneField):
@@ -131,7 +132,7 @@ class CheckInSchema(Schema):
     author = fields.String(load_default=None, validate=text(1, MAX_OWNER),
                            metadata={"description": "defaults to the token's name"})
     source = fields.Enum(CheckInSource, by_value=True, load_default=CheckInSource.PERSON)
-    created_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
 
 
 class CheckInResultSchema(CheckInSchema):

@@ -7,7 +7,12 @@ from typing import Any
 from flask.views import MethodView
 
 from services.goals.domain.errors import NotFound
-from services.goals.entrypoints.api.access import goals, principal, request_id
+from services.goals.entrypoints.api.access import (
+    goals,
+    principal,
+    refuse_unknown_references,
+    request_id,
+)
 from services.goals.entrypoints.api.graph_schemas import (
     ContributionQuerySchema,
     ContributionSchema,
@@ -80,6 +85,7 @@ class Links(MethodView):
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List links; by department (outgoing, incoming or both), item or kind"""
         with goals().reading() as uow:
+            refuse_unknown_references(uow, department=query.get("department"))
             items, total = uow.links.search(
                 department=query.get("department"), direction=query["direction"],
                 item_id=query.get("item_id"), kind=query.get("kind"),

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from services.goals.domain.graph import MAX_LINK_NOTE, ItemType, LinkKind
 from services.goals.entrypoints.api.goal_schemas import DEPARTMENT, ID, text
+from shared.web.dates import Timestamp
 
 
 class ContributionSchema(Schema):
@@ -21,7 +22,7 @@ class ContributionSchema(Schema):
                           validate=validate.Range(min=0, max=1e6))
     created_by = fields.String(dump_only=True)
     version = fields.Integer(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
 
 
 class ContributionQuerySchema(Schema):
@@ -43,7 +44,7 @@ class LinkSchema(Schema):
     note = fields.String(load_default="", validate=text(0, MAX_LINK_NOTE, multi_line=True))
     created_by = fields.String(dump_only=True)
     version = fields.Integer(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
 
 
 class LinkQuerySchema(Schema):

@@ -10,6 +10,7 @@ from services.goals.entrypoints.api.access import (
     expected_version,
     goals,
     principal,
+    refuse_unknown_references,
     request_id,
     with_etag,
 )
@@ -37,6 +38,8 @@ class Objectives(MethodView):
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List objectives, oldest first; filter by cycle, department, kind, owner, status"""
         with goals().reading() as uow:
+            refuse_unknown_references(uow, department=query.get("department"),
+                                      cycle=query.get("cycle"))
             items, total = uow.objectives.search(ObjectiveFilter(**query),
                                                pagination_parameters.first_item,
                                                pagination_parameters.page_size)

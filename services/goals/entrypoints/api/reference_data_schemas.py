@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.goals.domain.reference_data import CYCLE_KEY, DEPARTMENT_KEY
 from shared.web.boundary import EARLIEST_DATE, LATEST_DATE, single_line, within_calendar
+from shared.web.dates import Day, Timestamp
 
 NAME: list[Callable[[Any], Any]] = [validate.Length(min=1, max=100), single_line]
 
@@ -18,8 +19,8 @@ class DepartmentSchema(Schema):
                         metadata={"example": "sales"})
     name = fields.String(required=True, validate=NAME, metadata={"example": "Sales"})
     version = fields.Integer(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class DepartmentUpdateSchema(Schema):
@@ -30,19 +31,19 @@ class CycleSchema(Schema):
     key = fields.String(required=True, validate=validate.Regexp(CYCLE_KEY),
                         metadata={"example": "2026-Q4"})
     name = fields.String(validate=NAME, metadata={"example": "Q4 2026"})
-    starts_on = fields.Date(required=True, validate=within_calendar, metadata={
+    starts_on = Day(required=True, validate=within_calendar, metadata={
         "example": "2026-10-01", "description": f"from {EARLIEST_DATE} to {LATEST_DATE}"})
-    ends_on = fields.Date(required=True, validate=within_calendar, metadata={
+    ends_on = Day(required=True, validate=within_calendar, metadata={
         "example": "2026-12-31", "description": f"from {EARLIEST_DATE} to {LATEST_DATE}"})
     version = fields.Integer(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class CycleUpdateSchema(Schema):
     name = fields.String(validate=NAME)
-    starts_on = fields.Date(validate=within_calendar)
-    ends_on = fields.Date(validate=within_calendar)
+    starts_on = Day(validate=within_calendar)
+    ends_on = Day(validate=within_calendar)
 
     @validates_schema
     def _changes_something(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -51,5 +52,5 @@ class CycleUpdateSchema(Schema):
 
 
 class CycleQuerySchema(Schema):
-    active_on = fields.Date(validate=within_calendar,
+    active_on = Day(validate=within_calendar,
                             metadata={"description": "only cycles that include this day"})

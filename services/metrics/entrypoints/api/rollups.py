@@ -9,7 +9,9 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from services.metrics.adapters.rollup_queries import MAX_DEPTH, RollupFilter, RollupQueries
+from shared.web.aliases import deprecated_alias
 from shared.web.blueprints import Blueprint
+from shared.web.dates import Timestamp
 from shared.web.problems import abort_with_problem
 
 DEPARTMENT_KEY = r"^[a-z][a-z0-9-]{1,39}$"
@@ -26,9 +28,16 @@ def queries() -> RollupQueries:
 
 
 class RollupQuerySchema(Schema):
-    cycle = fields.String(validate=validate.Regexp(CYCLE_KEY))
+    cycle = fields.String(validate=validate.Regexp(CYCLE_KEY),
+                          metadata={"description": "a cycle the metrics service knows (else 400)"})
     kind = fields.String(validate=validate.OneOf(["department", "collective"]))
-    department = fields.String(validate=validate.Regexp(DEPARTMENT_KEY))
+    department = fields.String(validate=validate.Regexp(DEPARTMENT_KEY), metadata={
+        "description": "owned or co-owned by this department; one the metrics service knows "
+                       "(that owns an objective or takes part in a link; else 400)"})
+    status = fields.List(fields.String(validate=validate.OneOf(
+        STATUSES, error="unknown status {input!r}; one of {choices} (repeat the parameter "
+                        "for several: status=at_risk&status=off_track)")), metadata={
+        "description": "any of these statuses; repeat the parameter for several"})
 
 
 class DepthSchema(Schema):
@@ -51,7 +60,45 @@ class RollupSchema(Schema):
                                      metadata={"description": "share of the cycle elapsed"})
     status = fields.String(validate=validate.OneOf(STATUSES))
     confidence = fields.Float(allow_none=True)
-    updated_at = fields.DateTime()
+    updated_at = Timestamp()
+
+
+class TreeNodeSchema(Schema):
+    """An objective or a key result in a roll-up tree: an objective node has the fields of
+    a roll-up, a key result node those of a key result (``type`` says which)."""
+
+    type = fields.String(validate=validate.OneOf(["objective", "key_result"]))
+    # an objective's
+    objective_id = fields.String(metadata={"description": "a key result's: its objective"})
+    title = fields.String()
+    cycle = fields.String()
+    kind = fields.String(validate=validate.OneOf(["department", "collective"]))
+    departments = fields.List(fields.String())
+    archived = fields.Boolean()
+    expected_progress = fields.Float(allow_none=True)
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    updated_at = Timestamp()
+    # a key result's
+    key_result_id = fields.String()
+    measure = fields.String()
+    aggregation = fields.String()
+    unit = fields.String()
+    start = fields.Float()
+    target = fields.Float()
+    weight = fields.Float(metadata={"description": "the key result's weight in its objective"})
+    current = fields.Float(allow_none=True, metadata={
+        "description": "the current value in its unit (as the goals service names it); "
+                       "null: no data"})
+    value = deprecated_alias(fields.Float, "current", allow_none=True)
+    last_checkin_at = Timestamp(allow_none=True)
+    # both
+    progress = fields.Float(allow_none=True)
+    attainment = fields.Float(allow_none=True)
+    confidence = fields.Float(allow_none=True)
+    contribution_weight = fields.Float(allow_none=True, metadata={
+        "description": "the weight of the edge to its parent; null for an objective's own "
+                       "key results"})
+    children = fields.List(fields.Nested(lambda: TreeNodeSchema()))
 
 
 class LinkedItemSchema(Schema):
@@ -76,19 +123,8 @@ class LinkViewSchema(Schema):
     linked_item = fields.Nested(LinkedItemSchema)
 
 
-class TreeNodeSchema(Schema):
-    """An objective or key result in a roll-up tree (fields by ``type``)."""
-
-    class Meta:
-        unknown = "include"
-
-    type = fields.String(validate=validate.OneOf(["objective", "key_result"]))
-    contribution_weight = fields.Float(allow_none=True)
-    children = fields.List(fields.Dict())
-
-
 class RollupTreeSchema(RollupSchema):
-    children = fields.List(fields.Dict(), metadata={
+    children = fields.List(fields.Nested(TreeNodeSchema), metadata={
         "description": "key results and contributing items, each with its own children"})
     links = fields.List(fields.Nested(LinkViewSchema), metadata={
         "description": "links of the subtree to other departments"})
@@ -100,8 +136,15 @@ class Rollups(MethodView):
     @rollups.response(200, RollupSchema(many=True))
     @rollups.paginate()
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
-        """List roll-ups of objectives by id; filter by cycle, kind, department"""
-        items, total = queries().search(RollupFilter(**query), pagination_parameters.first_item,
+        """List roll-ups of objectives by id; filter by cycle, kind, department, status"""
+        where = RollupFilter(cycle=query.get("cycle"), kind=query.get("kind"),
+                             department=query.get("department"),
+                             statuses=tuple(query.get("status", ())))
+        unknown = queries().unknown_references(where)
+        if unknown:
+            abort_with_problem(400, "; ".join(unknown.values()) + ".",
+                               errors={"query": {name: [why] for name, why in unknown.items()}})
+        items, total = queries().search(where, pagination_parameters.first_item,
                                         pagination_parameters.page_size)
         pagination_parameters.item_count = total
         return items

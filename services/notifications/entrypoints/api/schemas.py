@@ -16,7 +16,9 @@ from services.notifications.domain.subscriptions import (
     Channel,
     DeliveryMode,
 )
+from shared.web.aliases import deprecated_alias, member_of
 from shared.web.boundary import single_line
+from shared.web.dates import Timestamp
 
 EVENT_TYPES = sorted(t.value for t in NOTIFIABLE_EVENT_TYPES)
 Validators = list[Callable[[Any], Any]]
@@ -53,9 +55,10 @@ class SubscriptionSchema(Schema):
         r"^[a-z][a-z0-9-]{1,39}$", error="not a department key"), metadata={
         "description": "the recipient's department (default rules use it); heads: their own"})
     channel = fields.String(required=True, validate=validate.OneOf([c.value for c in Channel]))
-    url = fields.String(validate=URL,
-                        metadata={"description": "webhook: http(s) URL of the receiver"})
-    email = fields.String(validate=EMAIL, metadata={"description": "e-mail: the address"})
+    url = fields.String(validate=URL, allow_none=True, metadata={
+        "description": "webhook: http(s) URL of the receiver; null for e-mail"})
+    email = fields.String(validate=EMAIL, allow_none=True, metadata={
+        "description": "e-mail: the address; null for a webhook"})
     secret = fields.String(load_only=True, validate=SECRET, metadata={
         "description": "webhook: 'whsec_' + base64 of 24+ random bytes; never returned"})
     has_secret = fields.Boolean(dump_only=True)
@@ -66,8 +69,8 @@ class SubscriptionSchema(Schema):
         validate=validate.Range(min=MIN_DIGEST_SECONDS, max=MAX_DIGEST_SECONDS),
         metadata={"description": "how often this subscription's digest goes out"})
     created_by = fields.String(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
     version = fields.Integer(dump_only=True)
 
     @validates_schema
@@ -101,18 +104,21 @@ class DeliverySchema(Schema):
     recipient = fields.String()
     channel = fields.String()
     kind = fields.String(metadata={"description": "'event' or 'digest'"})
-    event_id = fields.String(metadata={"description": "the cause, or 'digest:<id>'"})
+    cause_event_id = member_of(fields.String, "event_id", metadata={
+        "description": "the event that caused it (as in okr.notification.* events), or "
+                       "'digest:<id>' for a digest"})
+    event_id = deprecated_alias(fields.String, "cause_event_id", source="event_id")
     message_type = fields.String()
     objective_id = fields.String(allow_none=True)
     payload = fields.Dict()
     status = fields.String(metadata={"description": "pending, delivered or dead"})
     attempts = fields.Integer()
-    next_attempt_at = fields.DateTime()
+    next_attempt_at = Timestamp()
     last_error = fields.String(allow_none=True, metadata={
         "description": "why the last attempt failed (for dead ones: why it was given up)"})
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
-    delivered_at = fields.DateTime(allow_none=True)
+    created_at = Timestamp()
+    updated_at = Timestamp()
+    delivered_at = Timestamp(allow_none=True)
 
 
 class DeliveryQuerySchema(Schema):
