@@ -23,7 +23,6 @@ check_in_batches = Blueprint("check_in_batches", __name__, url_prefix="/v1/check
                              description="Many check-ins in one request (automated systems).")
 
 _RESULT = CheckInResultSchema()
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def render(check_in: CheckIn, key_result: KeyResult) -> str:
@@ -41,6 +40,7 @@ def render(check_in: CheckIn, key_result: KeyResult) -> str:
         "note": check_in.note,
         "author": check_in.author,
         "source": check_in.source.value,
+        "observed_at": check_in.observed_at.isoformat(),
         "created_at": check_in.created_at.isoformat(),
         "key_result": {
             "id": key_result.id,
@@ -56,6 +56,8 @@ def render(check_in: CheckIn, key_result: KeyResult) -> str:
             "confidence": _float(key_result.confidence),
             "last_checkin_at": (None if key_result.last_checkin_at is None
                                 else key_result.last_checkin_at.isoformat()),
+            "observed_at": (None if key_result.observed_at is None
+                            else key_result.observed_at.isoformat()),
             "version": int(key_result.version),
             "created_at": key_result.created_at.isoformat(),
             "updated_at": key_result.updated_at.isoformat(),

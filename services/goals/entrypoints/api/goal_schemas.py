@@ -98,6 +98,10 @@ class KeyResultSchema(Schema):
     current = fields.Float(dump_only=True)
     confidence = fields.Float(dump_only=True, allow_none=True)
     last_checkin_at = fields.DateTime(dump_only=True, allow_none=True)
+    observed_at = fields.DateTime(
+        dump_only=True, allow_none=True,
+        metadata={"description": "when the current value was true (the latest observed of "
+                  "its check-ins), or null before the first check-in"})
     version = fields.Integer(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
@@ -131,6 +135,13 @@ class CheckInSchema(Schema):
     author = fields.String(load_default=None, validate=text(1, MAX_OWNER),
                            metadata={"description": "defaults to the token's name"})
     source = fields.Enum(CheckInSource, by_value=True, load_default=CheckInSource.PERSON)
+    observed_at = fields.AwareDateTime(
+        load_default=None, format="iso",
+        metadata={"description": "when the value was true: ISO 8601 with its offset, not in "
+                  "the future (5 minutes of clock skew allowed), not before 1970; default: "
+                  "now. The latest observed check-in sets the key result's current value; "
+                  "an older one arriving later is history only",
+                  "example": "2026-11-23T17:00:00+01:00"})
     created_at = fields.DateTime(dump_only=True)
 
 
