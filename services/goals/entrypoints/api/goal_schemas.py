@@ -137,6 +137,11 @@ class CheckInSchema(Schema):
     source = fields.Enum(CheckInSource, by_value=True, load_default=CheckInSource.PERSON)
     observed_at = fields.AwareDateTime(
         load_default=None, format="iso",
+        error_messages={
+            "invalid": "Not an ISO 8601 date-time with its offset, e.g. "
+                       "2026-11-23T17:00:00+01:00 or 2026-11-23T16:00:00Z.",
+            "invalid_awareness": "Needs its UTC offset, e.g. 2026-11-23T17:00:00+01:00 or "
+                                 "2026-11-23T16:00:00Z."},
         metadata={"description": "when the value was true: ISO 8601 with its offset, not in "
                   "the future (5 minutes of clock skew allowed), not before 1970; default: "
                   "now. The latest observed check-in sets the key result's current value; "
