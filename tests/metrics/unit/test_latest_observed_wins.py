@@ -11,7 +11,6 @@ from shared.cloudevents import CloudEvent
 from tests.metrics import goal_events as ge
 from tests.metrics.unit.builders import apply, graph_at, objective
 
-
 KR, OBJECTIVE = ge.new_id(), ge.new_id()
 
 
