@@ -3,6 +3,7 @@ key result's current value (domain rules, without I/O)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -73,8 +74,12 @@ def test_observed_at_is_kept_in_utc_and_within_the_clock_skew() -> None:
     assert _check_in(EARLIEST_OBSERVATION).observed_at == EARLIEST_OBSERVATION
 
 
+def _soon_beyond_the_skew() -> datetime:
+    return datetime.now(UTC) + CLOCK_SKEW + timedelta(minutes=1)
+
+
 @pytest.mark.parametrize("observed_at, reason", [
-    (datetime.now(UTC) + CLOCK_SKEW + timedelta(minutes=1), "future"),
+    (_soon_beyond_the_skew, "future"),  # computed when the test runs
     (datetime(9999, 12, 31, 23, 59, tzinfo=timezone(-timedelta(hours=23, minutes=59))),
      "future"),
     (EARLIEST_OBSERVATION - timedelta(microseconds=1), "before"),
@@ -82,9 +87,9 @@ def test_observed_at_is_kept_in_utc_and_within_the_clock_skew() -> None:
     (datetime(2026, 11, 2, 9, 30), "offset"),
 ])
 def test_observed_at_in_the_future_before_1970_or_without_offset_is_refused(
-        observed_at: datetime, reason: str) -> None:
+        observed_at: datetime | Callable[[], datetime], reason: str) -> None:
     with pytest.raises(InvalidInput, match=reason) as refused:
-        _check_in(observed_at)
+        _check_in(observed_at() if callable(observed_at) else observed_at)
     assert refused.value.field == "observed_at"
 
 
