@@ -21,10 +21,10 @@ MAX_NOTE = 2000
 CLOCK_SKEW = timedelta(minutes=5)
 """How far in the future a check-in's ``observed_at`` may lie: the sender's clock may run
 ahead of ours by this much."""
-EARLIEST_OBSERVATION = datetime(1970, 1, 1, tzinfo=UTC)
-"""The earliest ``observed_at`` taken (the read models keep times in POSIX seconds). Not
-checked against the cycle: a figure observed before the cycle began (a baseline) is
-history too."""
+EARLIEST_OBSERVATION = datetime(2000, 1, 1, tzinfo=UTC)
+"""The earliest ``observed_at`` taken: the start of the calendar every service accepts
+(``shared/web/boundary.py``, ``EARLIEST_DATE``). Not checked against the cycle: a figure
+observed before the cycle began (a baseline) is history too."""
 
 
 def _now() -> datetime:

@@ -86,7 +86,7 @@ def _soon_beyond_the_skew() -> datetime:
     (datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1))), "before"),
     (datetime(2026, 11, 2, 9, 30), "offset"),
 ])
-def test_observed_at_in_the_future_before_1970_or_without_offset_is_refused(
+def test_observed_at_in_the_future_before_2000_or_without_offset_is_refused(
         observed_at: datetime | Callable[[], datetime], reason: str) -> None:
     with pytest.raises(InvalidInput, match=reason) as refused:
         _check_in(observed_at() if callable(observed_at) else observed_at)

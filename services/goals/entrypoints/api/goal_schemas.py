@@ -143,7 +143,7 @@ class CheckInSchema(Schema):
             "invalid_awareness": "Needs its UTC offset, e.g. 2026-11-23T17:00:00+01:00 or "
                                  "2026-11-23T16:00:00Z."},
         metadata={"description": "when the value was true: ISO 8601 with its offset, not in "
-                  "the future (5 minutes of clock skew allowed), not before 1970; default: "
+                  "the future (5 minutes of clock skew allowed), not before 2000; default: "
                   "now. The latest observed check-in sets the key result's current value; "
                   "an older one arriving later is history only",
                   "example": "2026-11-23T17:00:00+01:00"})
