@@ -16,6 +16,8 @@
 # (allow.everyone.if.no.acl.found=false). An integrator that subscribes gets Read and
 # Describe on okr.* and Read on its own group, never Write:
 #   admin.sh grant crm Read topic okr. prefixed; admin.sh grant crm Read group crm-okr
+# The user `integrator` of the external listener (docker-compose.yml) gets just that, for
+# the groups named integrator-*: `acls` grants it (integrator_acls).
 set -eu
 
 : "${OKR_KAFKA_ADMIN_PASSWORD:?the broker admin's password}"
@@ -59,11 +61,17 @@ acls() {
     done
 }
 
+integrator_acls() {
+    grant integrator Read topic okr. prefixed
+    grant integrator Describe topic okr. prefixed
+    grant integrator Read group integrator- prefixed
+}
+
 case "${1:-}" in
     healthcheck)
         /opt/kafka/bin/kafka-topics.sh --bootstrap-server "$BOOTSTRAP" \
             --command-config "$CLIENT_CONFIG" --list > /dev/null ;;
-    acls) acls ;;
+    acls) acls; integrator_acls ;;
     grant) shift; grant "$@" ;;
     *) echo "usage: $0 healthcheck | acls | grant USER OPERATION topic|group NAME [prefixed]" >&2
        exit 2 ;;

@@ -112,6 +112,7 @@ class CheckIn(NamedTuple):
     author: str
     source: str  # person | system
     created_at: datetime
+    observed_at: datetime  # optional in the data: when absent or null, ``created_at``
 
 
 class Contribution(NamedTuple):
@@ -186,7 +187,12 @@ def decode_goal_event(event: CloudEvent) -> GoalEvent:
         key_result = KeyResult(*read(data.get("key_result"), KEY_RESULT_FIELDS,
                                      "data.key_result"))
         _key_result_rule(key_result, "data.key_result")
-        check_in = CheckIn(*read(data.get("check_in"), CHECK_IN_FIELDS, "data.check_in"))
+        fields: Any = data.get("check_in")
+        values = read(fields, CHECK_IN_FIELDS, "data.check_in")
+        observed = fields.get("observed_at")  # a dict: read() checked it
+        values.append(values[-1] if observed is None else
+                      read(fields, OBSERVED_AT, "data.check_in")[0])
+        check_in = CheckIn(*values)
         if check_in.key_result_id != key_result.id:
             raise UnprocessableEvent("data.check_in.key_result_id is not data.key_result.id")
         return GoalEvent(event.id, event_type, event.time, key_result, check_in)
@@ -218,6 +224,10 @@ CHECK_IN_FIELDS = (
     identifier("id"), identifier("key_result_id"), number("value"),
     number("confidence", 0, 1, optional=True), text("note", 2000, 0),
     text("author", NAME_LENGTH), choice("source", CHECK_IN_SOURCES), moment("created_at"))
+OBSERVED_AT = (moment("observed_at"),)
+"""The check-in's optional field (the value is the last of ``CHECK_IN_FIELDS`` when absent)."""
+OPTIONAL_FIELDS: dict[type, tuple[str, ...]] = {CheckIn: ("observed_at",)}
+"""Fields of the typed values that the JSON Schemas leave optional."""
 CONTRIBUTION_FIELDS = (
     identifier("id"), version(), choice("child_type", ITEM_TYPES), identifier("child_id"),
     choice("parent_type", ITEM_TYPES), identifier("parent_id"), number("weight", minimum=0),

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, select, tuple_
+from sqlalchemy import Connection, Row, Select, bindparam, delete, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from services.goals.adapters import tables
@@ -219,6 +219,13 @@ class SqlIdempotencyRepository:
         except IntegrityError as error:  # the key's primary key
             raise DuplicateKey(f"idempotency key {key!r} is stored already") from error
 
+    def complete(self, principal: str, key: str, stored: StoredResponse) -> None:
+        t = tables.idempotency_keys
+        self.connection.execute(update(t).where(t.c.principal == principal, t.c.key == key)
+                                .values(fingerprint=stored.fingerprint,
+                                        status_code=stored.status_code,
+                                        response=stored.response))
+
     def purge(self, before: datetime, limit: int) -> int:
         """Forget at most ``limit`` keys stored before ``before``; how many were forgotten."""
         t = tables.idempotency_keys
@@ -228,7 +235,7 @@ class SqlIdempotencyRepository:
         return int(result.rowcount)
 
 
-_VALUE = ("current", "confidence", "last_checkin_at", "version", "updated_at")
+_VALUE = ("current", "confidence", "last_checkin_at", "observed_at", "version", "updated_at")
 
 
 def _with_departments() -> Select[Any]:

@@ -120,6 +120,7 @@ key_results = Table(
     Column("current", Double, nullable=False),
     Column("confidence", Double, nullable=True),
     Column("last_checkin_at", UtcDateTime(), nullable=True),
+    Column("observed_at", UtcDateTime(), nullable=True),  # when ``current`` was true
     Column("version", Integer, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
@@ -137,6 +138,7 @@ check_ins = Table(
     Column("author", String(100), nullable=False),
     Column("source", String(20), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("observed_at", UtcDateTime(), nullable=False),  # when the value was true
 )
 Index("ix_check_ins_key_result_time", check_ins.c.key_result_id, check_ins.c.created_at)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -17,6 +17,14 @@ MAX_DESCRIPTION = 4000
 MAX_OWNER = 100
 MAX_UNIT = 20
 MAX_NOTE = 2000
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future a check-in's ``observed_at`` may lie: the sender's clock may run
+ahead of ours by this much."""
+EARLIEST_OBSERVATION = datetime(2000, 1, 1, tzinfo=UTC)
+"""The earliest ``observed_at`` taken: the start of the calendar every service accepts
+(``shared/web/boundary.py``, ``EARLIEST_DATE``). Not checked against the cycle: a figure
+observed before the cycle began (a baseline) is history too."""
 
 
 def _now() -> datetime:
@@ -133,6 +141,7 @@ class KeyResult:
     current: float = 0.0
     confidence: float | None = None
     last_checkin_at: datetime | None = None
+    observed_at: datetime | None = None  # when ``current`` was true (None: never checked in)
     id: str = field(default_factory=_new_id)
     version: int = 1
     created_at: datetime = field(default_factory=_now)
@@ -194,8 +203,16 @@ class KeyResult:
             self.current = self.start
         self._touch()
 
-    def record_value(self, value: float, confidence: float | None, at: datetime) -> None:
-        """A new current value (a check-in, or a new sum of contributing key results)."""
+    def record_value(self, value: float, confidence: float | None, at: datetime,
+                     observed_at: datetime | None = None) -> bool:
+        """A checked-in value, recorded ``at`` and true at ``observed_at`` (default: ``at``).
+
+        The latest observation wins: the value (and its confidence) becomes current unless
+        the current value was observed later (an older figure arriving late is history
+        only); of two observed at the same moment, the one recorded later wins. Either way
+        the key result changes version, as every check-in does. True if the value became
+        current.
+        """
         value = finite(value, "value")
         if self.measure is Measure.BOOLEAN and value not in (0.0, 1.0):
             raise InvalidInput("a boolean key result takes 0 or 1 (false or true)", "value")
@@ -203,10 +220,16 @@ class KeyResult:
             confidence = finite(confidence, "confidence")
             if not 0.0 <= confidence <= 1.0:
                 raise InvalidInput("must be between 0 and 1", "confidence")
-            self.confidence = confidence
-        self.current = value
-        self.last_checkin_at = at
+        observed = at if observed_at is None else observed_at
+        latest = self.observed_at is None or observed >= self.observed_at
+        if latest:
+            if confidence is not None:
+                self.confidence = confidence
+            self.current = value
+            self.last_checkin_at = at
+            self.observed_at = observed
         self._touch()
+        return latest
 
     def _touch(self) -> None:
         self.version += 1
@@ -238,13 +261,36 @@ class CheckIn:
     source: CheckInSource
     id: str = field(default_factory=_new_id)
     created_at: datetime = field(default_factory=_now)
+    observed_at: datetime = None  # type: ignore[assignment]  # set by __post_init__
+    """When the value was true (given by the sender); ``created_at`` unless given."""
+
+    def __post_init__(self) -> None:
+        if self.observed_at is None:
+            self.observed_at = self.created_at
 
     @classmethod
     def new(cls, *, key_result_id: str, value: float, confidence: float | None, note: str,
-            author: str, source: CheckInSource) -> CheckIn:
+            author: str, source: CheckInSource, observed_at: datetime | None = None
+            ) -> CheckIn:
+        """``observed_at`` may not lie in the future (beyond :data:`CLOCK_SKEW`), nor before
+        :data:`EARLIEST_OBSERVATION`; it needs an offset."""
+        created_at = _now()
+        if observed_at is not None:
+            if observed_at.utcoffset() is None:
+                raise InvalidInput("must carry its UTC offset (e.g. 2026-11-02T09:30:00Z)",
+                                   "observed_at")
+            if observed_at < EARLIEST_OBSERVATION:
+                raise InvalidInput(f"must not be before {EARLIEST_OBSERVATION.isoformat()}",
+                                   "observed_at")
+            if observed_at > created_at + CLOCK_SKEW:
+                raise InvalidInput("must not be in the future (more than "
+                                   f"{int(CLOCK_SKEW.total_seconds() // 60)} minutes ahead "
+                                   "of the server's clock)", "observed_at")
+            observed_at = observed_at.astimezone(UTC)  # in range: the checks above
         return cls(key_result_id=key_result_id, value=finite(value, "value"),
                    confidence=confidence, note=_text(note, "note", MAX_NOTE, minimum=0),
-                   author=_text(author, "author", MAX_OWNER), source=source)
+                   author=_text(author, "author", MAX_OWNER), source=source,
+                   created_at=created_at, observed_at=observed_at or created_at)
 
     def state(self) -> dict[str, Any]:
         return serialise_state(_flat_fields(self))

@@ -1,5 +1,7 @@
 """Check-ins: one at a time (with an optional ``Idempotency-Key``) or many in one batch.
 
+Idempotency keys: ``idempotency.py`` (the one mechanism of every ``POST``).
+
 Who may check in: ``services/goals/domain/permissions.py``. A key result whose aggregation
 is ``sum`` takes no check-ins: its value is the sum of its contributors, computed in the
 roll-up.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from services.goals.domain.access import Principal
 from services.goals.domain.errors import (
@@ -20,8 +23,9 @@ from services.goals.domain.errors import (
 from services.goals.domain.goals import Aggregation, CheckIn, CheckInSource, KeyResult
 from services.goals.domain.graph import ItemType
 from services.goals.domain.permissions import require_check_in_writer
+from services.goals.service_layer import idempotency
 from services.goals.service_layer.lookups import audit_department
-from services.goals.service_layer.repositories import DuplicateKey, Locked, StoredResponse
+from services.goals.service_layer.repositories import DuplicateKey, Locked
 from services.goals.service_layer.unit_of_work import UnitOfWork
 from shared.clock import Clock, system_clock
 from shared.contract import EventType
@@ -38,6 +42,7 @@ class CheckInRequest:
     note: str = ""
     author: str | None = None
     source: CheckInSource = CheckInSource.PERSON
+    observed_at: datetime | None = None  # when the value was true; default: now
     idempotency_key: str | None = None
     fingerprint: str = ""
 
@@ -49,10 +54,6 @@ class CheckInOutcome:
     body: str | None = None
     replayed: bool = False
     error: DomainError | None = None
-
-
-def _scope(actor: Principal) -> str:
-    return actor.token_id or actor.name
 
 
 def _apply(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
@@ -67,9 +68,13 @@ def _apply(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
         raise Conflict("this key result sums its contributors; check in on those instead")
     check_in = CheckIn.new(key_result_id=key_result.id, value=request.value,
                            confidence=request.confidence, note=request.note,
-                           author=request.author or actor.name, source=request.source)
+                           author=request.author or actor.name, source=request.source,
+                           observed_at=request.observed_at)
     before = key_result.state()
-    key_result.record_value(request.value, request.confidence, check_in.created_at)
+    # The latest observation wins: an older one arriving late is recorded, in the history
+    # and in its event, but leaves the current value as it is (domain/goals.py).
+    key_result.record_value(request.value, request.confidence, check_in.created_at,
+                            check_in.observed_at)
     uow.check_ins.queue(check_in)
     uow.record_change(actor=actor, event_type=EventType.KEY_RESULT_CHECKED_IN,
                       item_type=ItemType.KEY_RESULT.value, item_id=key_result.id,
@@ -80,15 +85,14 @@ def _apply(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
 
 
 def _replay(uow: UnitOfWork, actor: Principal, request: CheckInRequest) -> str | None:
+    stored = idempotency.replay(uow, actor, _idempotent(request))
+    return None if stored is None else stored.response
+
+
+def _idempotent(request: CheckInRequest) -> idempotency.IdempotentRequest | None:
     if request.idempotency_key is None:
         return None
-    stored = uow.idempotency.get(_scope(actor), request.idempotency_key)
-    if stored is None:
-        return None
-    if stored.fingerprint != request.fingerprint:
-        raise IdempotencyKeyReused(
-            f"Idempotency-Key {request.idempotency_key!r} was used for a different request")
-    return stored.response
+    return idempotency.IdempotentRequest(request.idempotency_key, request.fingerprint)
 
 
 def _apply_once(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
@@ -101,9 +105,7 @@ def _apply_once(uow: UnitOfWork, actor: Principal, request: CheckInRequest,
     if save:
         uow.key_results.queue_value(key_result)
     body = render(check_in, key_result)
-    if request.idempotency_key is not None:
-        uow.idempotency.add(_scope(actor), request.idempotency_key,
-                            StoredResponse(request.fingerprint, 201, body), clock())
+    idempotency.remember(uow, actor, _idempotent(request), idempotency.Answer(201, body), clock)
     return CheckInOutcome(body=body)
 
 

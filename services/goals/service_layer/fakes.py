@@ -270,6 +270,9 @@ class FakeIdempotency:
             raise DuplicateKey(f"idempotency key {key!r} is stored already")
         self._items[(principal, key)] = (stored, at)
 
+    def complete(self, principal: str, key: str, stored: StoredResponse) -> None:
+        self._items[(principal, key)] = (stored, self._items[(principal, key)][1])
+
     def purge(self, before: datetime, limit: int) -> int:
         old = [key for key, (_, at) in self._items.items() if at < before][:limit]
         for key in old:

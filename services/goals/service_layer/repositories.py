@@ -150,5 +150,9 @@ class IdempotencyRepository(Protocol):
     def add(self, principal: str, key: str, stored: StoredResponse, at: datetime) -> None:
         """:class:`DuplicateKey` if ``(principal, key)`` is stored already."""
 
+    def complete(self, principal: str, key: str, stored: StoredResponse) -> None:
+        """Replace the answer kept for a key this transaction added (a create reserves its
+        key before it writes, and stores its answer once it has one)."""
+
     def purge(self, before: datetime, limit: int) -> int:
         """Forget at most ``limit`` keys stored before ``before``; how many were forgotten."""

@@ -90,6 +90,11 @@ def _change_of(decoded: contract.GoalEvent) -> GoalChange:
                               tuple(sorted(item.departments)), title=item.title,
                               archived=item.status == "archived", owner=item.owner)
     if isinstance(item, contract.KeyResult):
+        # ``current`` is the goals service's current value: the latest observed check-in
+        # (``observed_at``), never simply the last one to arrive. A check-in observed before
+        # it carries the key result unchanged at a new version, so applying key results by
+        # version, as the projection does, is "latest observed wins" here too; the checked-in
+        # value itself (``decoded.check_in``) is never applied.
         return KeyResultState(
             item.id, item.version, item.objective_id, _MEASURES[item.measure], item.start,
             item.target, weight=item.weight, aggregation=_AGGREGATIONS[item.aggregation],

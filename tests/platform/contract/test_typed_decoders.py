@@ -189,6 +189,9 @@ def test_typed_classes_have_exactly_the_required_fields_and_each_is_read(
         names = set(cls._fields)  # type: ignore[attr-defined]
         if event_type is EventType.ROLLUP_CHANGED:
             names.discard("previous_status")  # okr.objective.status_changed's alone
+        optional = set(goals.OPTIONAL_FIELDS.get(cls, ()))
+        assert optional <= set(schema["properties"]) - set(schema["required"]), cls.__name__
+        names -= optional
         assert names == set(schema["required"]), cls.__name__
         for name in schema["required"]:
             broken = copy.deepcopy(example)
@@ -230,6 +233,36 @@ SAMPLES: list[CloudEvent] = [
     nb.objective_created(ge.new_id()), nb.checked_in(ge.new_id(), ge.new_id(), 10.0),
     nb.status_changed(ge.new_id(), "off_track"), nb.rollup_changed(ge.new_id(), "at_risk"),
 ]
+
+
+def _observed(event: CloudEvent, observed_at: Any) -> CloudEvent:
+    """A check-in event whose check-in carries ``observed_at`` (optional in the schema)."""
+    data = copy.deepcopy(event.data)
+    data["check_in"]["observed_at"] = observed_at
+    return dataclasses.replace(event, data=data)
+
+
+SAMPLES.append(_observed(ge.check_in(ge.new_id(), ge.new_id(), 2, 25.0),
+                         "2026-10-30T16:00:00Z"))
+
+
+def test_observed_at_is_optional_and_read_when_given() -> None:
+    event = ge.check_in(ge.new_id(), ge.new_id(), 2, 25.0)
+    schema_check = _validator(EventType.KEY_RESULT_CHECKED_IN)
+    absent = goals.decode_goal_event(event).check_in
+    assert absent is not None and absent.observed_at == absent.created_at
+    null = goals.decode_goal_event(_observed(event, None)).check_in
+    assert null is not None and null.observed_at == null.created_at
+    given_event = _observed(event, "2026-10-30T16:00:00Z")
+    schema_check.validate(given_event.data)
+    given_check_in = goals.decode_goal_event(given_event).check_in
+    assert given_check_in is not None
+    assert given_check_in.observed_at == datetime(2026, 10, 30, 16, tzinfo=UTC)
+    for decoder in (metrics_decode, notifications_decode):
+        decoder(given_event)  # both consumers take it
+    for bad in ("2026-10-30T16:00:00", "yesterday", 1_700_000_000, "2026-13-45T99:99:99Z"):
+        with pytest.raises(UnprocessableEvent, match=r"data\.check_in\.observed_at"):
+            goals.decode_goal_event(_observed(event, bad))
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -36,6 +36,7 @@ SECRETS = {
     "OKR_KAFKA_GOALS_PASSWORD": "kafka-goals-password-for-tests",
     "OKR_KAFKA_METRICS_PASSWORD": "kafka-metrics-password-for-tests",
     "OKR_KAFKA_NOTIFICATIONS_PASSWORD": "kafka-notifications-password-for-tests",
+    "OKR_KAFKA_INTEGRATOR_PASSWORD": "kafka-integrator-password-for-tests",
 }
 REQUIRED_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+):\?")
 
@@ -148,6 +149,36 @@ def test_kafka_is_apache_kafka_in_kraft_mode(resolved: dict[str, Any]) -> None:
     for process in PROCESSES:
         environment = service_of(resolved, process)["environment"]
         assert environment["OKR_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
+def test_kafka_has_an_external_listener_for_the_host(resolved: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    """Clients on the host reach Kafka on localhost:19092 (docs/events.md), signed in as
+    the read-only user ``integrator``; the port and the advertised name can be moved."""
+    kafka = resolved["services"]["kafka"]
+    environment = kafka["environment"]
+    assert "EXTERNAL://:19092" in environment["KAFKA_LISTENERS"].split(",")
+    advertised = environment["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    assert advertised == ["SASL_PLAINTEXT://kafka:9092", "EXTERNAL://localhost:19092"]
+    assert "EXTERNAL:SASL_PLAINTEXT" in environment["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+    jaas = environment["KAFKA_LISTENER_NAME_EXTERNAL_PLAIN_SASL_JAAS_CONFIG"]
+    users = set(re.findall(r'user_(\w+)="', jaas))
+    assert users == {"admin", "integrator"}  # no service signs in from outside
+    assert f'user_integrator="{SECRETS["OKR_KAFKA_INTEGRATOR_PASSWORD"]}"' in jaas
+    assert kafka["ports"] == ["127.0.0.1:19092:19092/tcp"]  # the host alone, by default
+
+    moved = compose(["config"], {**SECRETS, "OKR_KAFKA_EXTERNAL_PORT": "29092",
+                                 "OKR_KAFKA_EXTERNAL_HOST": "kafka.example.test"}, tmp_path)
+    assert moved.returncode == 0, moved.stderr
+    kafka = yaml.safe_load(moved.stdout)["services"]["kafka"]
+    assert "EXTERNAL://kafka.example.test:29092" in kafka["environment"][
+        "KAFKA_ADVERTISED_LISTENERS"]
+    assert kafka["ports"] == ["127.0.0.1:29092:19092/tcp"]
+    script = (REPOSITORY / "deploy" / "kafka" / "admin.sh").read_text()
+    grants = script[script.index("integrator_acls() {"):]
+    assert "grant integrator Read topic okr. prefixed" in grants
+    assert "Write" not in grants.split("\n}\n")[0]  # read-only
+    assert "acls) acls; integrator_acls ;;" in script
 
 
 def test_only_consumer_group_workers_and_standby_relays_are_replicated(

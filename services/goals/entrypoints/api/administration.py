@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
@@ -23,8 +24,10 @@ from services.goals.entrypoints.api.administration_schemas import (
     MintedTokenSchema,
     TokenSchema,
 )
+from services.goals.entrypoints.api.idempotency import IDEMPOTENCY_HEADER
 from services.goals.service_layer import tokens as token_cases
 from shared.web.blueprints import Blueprint
+from shared.web.problems import abort_with_problem
 
 tokens = Blueprint("tokens", __name__, url_prefix="/v1/tokens",
                    description="API tokens for a role and department (admin only; "
@@ -49,8 +52,15 @@ class Tokens(MethodView):
 
     @tokens.arguments(TokenSchema)
     @tokens.response(201, MintedTokenSchema)
+    @tokens.alt_response(400, description=f"an {IDEMPOTENCY_HEADER}: a minted secret is "
+                         "never stored, so it cannot be replayed")
     def post(self, body: dict[str, Any]) -> Any:
         """Mint a token (admin); the response is the only time its secret is shown"""
+        if IDEMPOTENCY_HEADER in request.headers:
+            abort_with_problem(400, f"{IDEMPOTENCY_HEADER} is not accepted when minting a "
+                               "token: its secret is shown once and never stored, so no "
+                               "answer could be replayed; list the tokens to see whether it "
+                               "was minted, and revoke it if unsure")
         token, secret = token_cases.mint_token(goals().unit_of_work(request_id()), principal(),
                                                body["name"], body["role"], body["department"])
         return {**vars(token), "token": secret}, 201

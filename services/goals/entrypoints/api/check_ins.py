@@ -24,7 +24,6 @@ check_in_batches = Blueprint("check_in_batches", __name__, url_prefix="/v1/check
                              description="Many check-ins in one request (automated systems).")
 
 _RESULT = CheckInResultSchema()
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def render(check_in: CheckIn, key_result: KeyResult) -> str:
@@ -42,6 +41,7 @@ def render(check_in: CheckIn, key_result: KeyResult) -> str:
         "note": check_in.note,
         "author": check_in.author,
         "source": check_in.source.value,
+        "observed_at": moment(check_in.observed_at),
         "created_at": moment(check_in.created_at),
         "key_result": {
             "id": key_result.id,
@@ -57,6 +57,8 @@ def render(check_in: CheckIn, key_result: KeyResult) -> str:
             "confidence": _float(key_result.confidence),
             "last_checkin_at": (None if key_result.last_checkin_at is None
                                 else moment(key_result.last_checkin_at)),
+            "observed_at": (None if key_result.observed_at is None
+                            else moment(key_result.observed_at)),
             "version": int(key_result.version),
             "created_at": moment(key_result.created_at),
             "updated_at": moment(key_result.updated_at),

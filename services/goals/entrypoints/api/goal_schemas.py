@@ -99,6 +99,10 @@ class KeyResultSchema(Schema):
     current = fields.Float(dump_only=True)
     confidence = fields.Float(dump_only=True, allow_none=True)
     last_checkin_at = Timestamp(dump_only=True, allow_none=True)
+    observed_at = Timestamp(
+        dump_only=True, allow_none=True,
+        metadata={"description": "when the current value was true (the latest observed of "
+                  "its check-ins), or null before the first check-in"})
     version = fields.Integer(dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
@@ -132,6 +136,18 @@ class CheckInSchema(Schema):
     author = fields.String(load_default=None, validate=text(1, MAX_OWNER),
                            metadata={"description": "defaults to the token's name"})
     source = fields.Enum(CheckInSource, by_value=True, load_default=CheckInSource.PERSON)
+    observed_at = Timestamp(
+        load_default=None,
+        error_messages={
+            "invalid": "Not an ISO 8601 date-time with its offset, e.g. "
+                       "2026-11-23T17:00:00+01:00 or 2026-11-23T16:00:00Z.",
+            "invalid_awareness": "Needs its UTC offset, e.g. 2026-11-23T17:00:00+01:00 or "
+                                 "2026-11-23T16:00:00Z."},
+        metadata={"description": "when the value was true: ISO 8601 with its offset, not in "
+                  "the future (5 minutes of clock skew allowed), not before 2000; default: "
+                  "now. The latest observed check-in sets the key result's current value; "
+                  "an older one arriving later is history only",
+                  "example": "2026-11-23T17:00:00+01:00"})
     created_at = Timestamp(dump_only=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 
 from services.goals.domain.errors import NotFound
@@ -19,6 +20,7 @@ from services.goals.entrypoints.api.graph_schemas import (
     LinkQuerySchema,
     LinkSchema,
 )
+from services.goals.entrypoints.api.idempotency import created, documented
 from services.goals.service_layer import graph as cases
 from shared.web.blueprints import Blueprint
 
@@ -31,6 +33,7 @@ links = Blueprint(
     "links", __name__, url_prefix="/v1/links",
     description="Dependencies between departments' items (depends_on, supports, funded_by, "
                 "supplied_by, blocked_by); shown beside the roll-up, never part of it.")
+_CONTRIBUTION, _LINK = ContributionSchema(), LinkSchema()
 
 
 @contributions.route("")
@@ -50,13 +53,15 @@ class Contributions(MethodView):
     @contributions.arguments(ContributionSchema)
     @contributions.response(201, ContributionSchema)
     @contributions.alt_response(409, description="exists already, or would close a cycle")
-    def post(self, body: dict[str, Any]) -> Any:
+    @documented(contributions, ContributionSchema)
+    def post(self, body: dict[str, Any]) -> Response:
         """Attach a child to a parent with a weight"""
-        contribution = cases.add_contribution(
-            goals().unit_of_work(request_id()), principal(),
-            child=(body["child_type"], body["child_id"]),
-            parent=(body["parent_type"], body["parent_id"]), weight=body["weight"])
-        return contribution, 201, {"Location": f"/v1/contributions/{contribution.id}"}
+        return created(body, lambda uow: cases.add_contribution(
+                           uow, principal(), child=(body["child_type"], body["child_id"]),
+                           parent=(body["parent_type"], body["parent_id"]),
+                           weight=body["weight"]),
+                       _CONTRIBUTION,
+                       lambda made: {"Location": f"/v1/contributions/{made['id']}"})
 
 
 @contributions.route("/<string:contribution_id>")
@@ -96,15 +101,16 @@ class Links(MethodView):
     @links.arguments(LinkSchema)
     @links.response(201, LinkSchema)
     @links.alt_response(409, description="exists already")
-    def post(self, body: dict[str, Any]) -> Any:
+    @documented(links, LinkSchema)
+    def post(self, body: dict[str, Any]) -> Response:
         """Link one of your department's items to another department's item"""
-        link = cases.create_link(
-            goals().unit_of_work(request_id()), principal(), kind=body["kind"],
-            source=(body["from_type"], body["from_id"]),
-            target=(body["to_type"], body["to_id"]),
-            source_department=body["from_department"], target_department=body["to_department"],
-            note=body["note"])
-        return link, 201, {"Location": f"/v1/links/{link.id}"}
+        return created(body, lambda uow: cases.create_link(
+                           uow, principal(), kind=body["kind"],
+                           source=(body["from_type"], body["from_id"]),
+                           target=(body["to_type"], body["to_id"]),
+                           source_department=body["from_department"],
+                           target_department=body["to_department"], note=body["note"]),
+                       _LINK, lambda made: {"Location": f"/v1/links/{made['id']}"})
 
 
 @links.route("/<string:link_id>")

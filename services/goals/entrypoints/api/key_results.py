@@ -19,15 +19,22 @@ from services.goals.entrypoints.api.access import (
     request_id,
     with_etag,
 )
-from services.goals.entrypoints.api.check_ins import IDEMPOTENCY_HEADER, fingerprint, render
+from services.goals.entrypoints.api.check_ins import fingerprint, render
 from services.goals.entrypoints.api.goal_schemas import (
     CheckInResultSchema,
     CheckInSchema,
     KeyResultSchema,
     KeyResultUpdateSchema,
 )
+from services.goals.entrypoints.api.idempotency import (
+    HEADER_PARAMETER,
+    IDEMPOTENCY_HEADER,
+    REPLAY_DESCRIPTION,
+    answer,
+)
 from services.goals.service_layer import check_ins as check_in_cases
 from services.goals.service_layer import objectives as cases
+from services.goals.service_layer.idempotency import Answer
 from services.goals.service_layer.lookups import load_key_result
 from shared.web.blueprints import Blueprint
 from shared.web.concurrency import MISSING_IF_MATCH, STALE
@@ -86,13 +93,9 @@ class KeyResultCheckIns(MethodView):
     @key_results.arguments(CheckInSchema())  # an instance: webargs builds none per request
     @key_results.response(201, CheckInResultSchema)
     @key_results.alt_response(200, schema=CheckInResultSchema, success=True,
-                              description="a retry with the same Idempotency-Key: the first answer")
+                              description=REPLAY_DESCRIPTION)
     @key_results.alt_response(409, description="the key result sums its contributors")
-    @key_results.doc(parameters=[{
-        "in": "header", "name": IDEMPOTENCY_HEADER, "required": False,
-        "schema": {"type": "string", "maxLength": 200},
-        "description": "a retry with the same key and body is applied once and gets the "
-                       "first answer (status 200); the same key with another body gets 422"}])
+    @key_results.doc(parameters=[HEADER_PARAMETER])
     def post(self, body: dict[str, Any], key_result_id: str) -> Response:
         """Check in a new value, with confidence (0..1) and a note"""
         key = request.headers.get(IDEMPOTENCY_HEADER)
@@ -105,5 +108,4 @@ class KeyResultCheckIns(MethodView):
                                  fingerprint(key_result_id, body), **body),
             render)
         assert outcome.body is not None
-        return Response(outcome.body, status=200 if outcome.replayed else 201,
-                        mimetype="application/json")
+        return answer(Answer(201, outcome.body, outcome.replayed))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 
 from services.goals.entrypoints.api.access import (
@@ -20,6 +21,7 @@ from services.goals.entrypoints.api.goal_schemas import (
     ObjectiveSchema,
     ObjectiveUpdateSchema,
 )
+from services.goals.entrypoints.api.idempotency import created, documented
 from services.goals.service_layer import objectives as cases
 from services.goals.service_layer.repositories import ObjectiveFilter
 from shared.web.blueprints import Blueprint
@@ -27,6 +29,7 @@ from shared.web.concurrency import MISSING_IF_MATCH, STALE
 
 objectives = Blueprint("objectives", __name__, url_prefix="/v1/objectives",
                        description="Department objectives and collective targets.")
+_OBJECTIVE, _KEY_RESULT = ObjectiveSchema(), KeyResultSchema()
 
 
 
@@ -48,12 +51,12 @@ class Objectives(MethodView):
 
     @objectives.arguments(ObjectiveSchema)
     @objectives.response(201, ObjectiveSchema)
-    def post(self, body: dict[str, Any]) -> Any:
+    @documented(objectives, ObjectiveSchema)
+    def post(self, body: dict[str, Any]) -> Response:
         """Create an objective (collective targets: admin; department objectives: its head)"""
-        objective = cases.create_objective(goals().unit_of_work(request_id()), principal(),
-                                           **body)
-        return objective, 201, {"ETag": f'"{objective.version}"',
-                                "Location": f"/v1/objectives/{objective.id}"}
+        return created(body, lambda uow: cases.create_objective(uow, principal(), **body),
+                       _OBJECTIVE, lambda made: {"ETag": f'"{made["version"]}"',
+                                                 "Location": f"/v1/objectives/{made['id']}"})
 
 
 @objectives.route("/<string:objective_id>")
@@ -100,9 +103,10 @@ class ObjectiveKeyResults(MethodView):
 
     @objectives.arguments(KeyResultSchema)
     @objectives.response(201, KeyResultSchema)
-    def post(self, body: dict[str, Any], objective_id: str) -> Any:
+    @documented(objectives, KeyResultSchema)
+    def post(self, body: dict[str, Any], objective_id: str) -> Response:
         """Add a key result: increase or decrease from start to target in a unit, or boolean"""
-        key_result = cases.add_key_result(goals().unit_of_work(request_id()), principal(),
-                                          objective_id, cases.KeyResultDefinition(**body))
-        return key_result, 201, {"ETag": f'"{key_result.version}"',
-                                 "Location": f"/v1/key-results/{key_result.id}"}
+        return created(body, lambda uow: cases.add_key_result(
+                           uow, principal(), objective_id, cases.KeyResultDefinition(**body)),
+                       _KEY_RESULT, lambda made: {"ETag": f'"{made["version"]}"',
+                                                  "Location": f"/v1/key-results/{made['id']}"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 
 from services.goals.domain.errors import NotFound
@@ -14,6 +15,7 @@ from services.goals.entrypoints.api.access import (
     request_id,
     with_etag,
 )
+from services.goals.entrypoints.api.idempotency import created, documented
 from services.goals.entrypoints.api.reference_data_schemas import (
     CycleQuerySchema,
     CycleSchema,
@@ -29,6 +31,7 @@ departments = Blueprint("departments", __name__, url_prefix="/v1/departments",
                         description="Departments own objectives; four exist from the start.")
 cycles = Blueprint("cycles", __name__, url_prefix="/v1/cycles",
                    description="Cycles (quarters) that objectives are planned in.")
+_DEPARTMENT, _CYCLE = DepartmentSchema(), CycleSchema()
 
 
 @departments.route("")
@@ -46,13 +49,15 @@ class Departments(MethodView):
     @departments.arguments(DepartmentSchema)
     @departments.response(201, DepartmentSchema)
     @departments.alt_response(409, description="A department with that key exists")
-    def post(self, body: dict[str, Any]) -> Any:
+    @documented(departments, DepartmentSchema)
+    def post(self, body: dict[str, Any]) -> Response:
         """Create a department (admin)"""
         with log_context(item=body["key"]):
-            department = reference_data.create_department(
-                goals().unit_of_work(request_id()), principal(), body["key"], body["name"])
-        return department, 201, {"ETag": f'"{department.version}"',
-                                 "Location": f"/v1/departments/{department.key}"}
+            return created(body, lambda uow: reference_data.create_department(
+                               uow, principal(), body["key"], body["name"]),
+                           _DEPARTMENT, lambda made: {
+                               "ETag": f'"{made["version"]}"',
+                               "Location": f"/v1/departments/{made['key']}"})
 
 
 @departments.route("/<string:key>")
@@ -95,12 +100,14 @@ class Cycles(MethodView):
     @cycles.arguments(CycleSchema)
     @cycles.response(201, CycleSchema)
     @cycles.alt_response(409, description="A cycle with that key exists")
-    def post(self, body: dict[str, Any]) -> Any:
+    @documented(cycles, CycleSchema)
+    def post(self, body: dict[str, Any]) -> Response:
         """Create a cycle (admin)"""
-        cycle = reference_data.create_cycle(
-            goals().unit_of_work(request_id()), principal(), body["key"], body["starts_on"],
-            body["ends_on"], body.get("name"))
-        return cycle, 201, {"ETag": f'"{cycle.version}"', "Location": f"/v1/cycles/{cycle.key}"}
+        return created(body, lambda uow: reference_data.create_cycle(
+                           uow, principal(), body["key"], body["starts_on"], body["ends_on"],
+                           body.get("name")),
+                       _CYCLE, lambda made: {"ETag": f'"{made["version"]}"',
+                                             "Location": f"/v1/cycles/{made['key']}"})
 
 
 @cycles.route("/<string:key>")
