@@ -117,13 +117,14 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def _parse(raw: object) -> CloudEvent:
-    if raw is None:
-        raise InvalidEvent("message has no value")
-    if isinstance(raw, str):
-        raw = raw.encode("utf-8", "surrogatepass")  # a lone surrogate fails below, as in bytes
-    if not isinstance(raw, bytes | bytearray | memoryview):
-        raise InvalidEvent(f"value is a {type(raw).__name__}, not bytes")
-    raw = bytes(raw)
+    if type(raw) is not bytes:
+        if raw is None:
+            raise InvalidEvent("message has no value")
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogatepass")  # a lone surrogate fails below
+        if not isinstance(raw, bytes | bytearray | memoryview):
+            raise InvalidEvent(f"value is a {type(raw).__name__}, not bytes")
+        raw = bytes(raw)
     if len(raw) > MAX_EVENT_BYTES:
         raise InvalidEvent(f"value of {len(raw)} bytes is over the limit of {MAX_EVENT_BYTES}")
     try:
@@ -132,15 +133,28 @@ def _parse(raw: object) -> CloudEvent:
         raise InvalidEvent(f"value is not UTF-8: {error.reason} at byte {error.start}") from None
     _check_nesting(raw)
     try:
-        document = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
-                              parse_int=_finite_int)
+        document = _json(text)
     except json.JSONDecodeError as error:
         raise InvalidEvent(f"value is not JSON: {error}") from None
     except _Refused as error:
         raise InvalidEvent(f"value is not JSON the platform accepts: {error}") from None
-    if _SURROGATE_OR_NUL_ESCAPE.search(raw):
+    # Valid UTF-8 holds neither a lone surrogate nor (JSON refuses control characters in
+    # strings) a raw NUL: only an escape can write them, and most values have no escape.
+    if b"\\u" in raw and _SURROGATE_OR_NUL_ESCAPE.search(raw):
         _check_text(document)
     return _event_of(document)
+
+
+def _json(text: str) -> Any:
+    """``json.loads(text)`` with the platform's number hooks (:data:`_DECODER`, built once:
+    ``json.loads`` with hooks builds a decoder and its scanner per call)."""
+    try:
+        document, end = _scan(text, 0)
+    except StopIteration:  # no value at 0: leading whitespace, or not JSON (json says why)
+        return _DECODER.decode(text)
+    if end != len(text):  # trailing whitespace, or extra data (json says which)
+        return _DECODER.decode(text)
+    return document
 
 
 def _check_nesting(raw: bytes) -> None:
@@ -169,11 +183,19 @@ def _finite_float(text: str) -> float:
 
 
 def _finite_int(text: str) -> int:
+    if len(text) <= 308:  # below 10**308, within a double's range (the usual case)
+        return int(text)
     if len(text) > 310:  # past a double's range whatever the digits; int() would be slow
         raise _Refused(f"integer of {len(text)} digits is out of range")
     number = int(text)
     float(number)  # OverflowError (refused by parse_event) past a double's range
     return number
+
+
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float,
+                            parse_int=_finite_int)
+# (text, index) -> (value, end), StopIteration where no value starts
+_scan = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def _check_text(document: object) -> None:
@@ -197,6 +219,29 @@ def _check_text(document: object) -> None:
 
 
 def _event_of(document: object) -> CloudEvent:
+    """The event ``document`` holds: every attribute looked up once for a well-formed
+    event (the consumers' hot path); anything else goes to :func:`_refused_event`, which
+    checks one rule at a time and says which one fails."""
+    if type(document) is dict:
+        get = document.get
+        event_id, event_type, data = get("id"), get("type"), get("data")
+        source, subject, time = get("source"), get("subject"), get("time")
+        if (type(event_id) is str and 0 < len(event_id) <= MAX_ID_LENGTH
+                and type(event_type) is str and event_type in _EVENT_TYPES
+                and type(source) is str and source and type(subject) is str and subject
+                and type(time) is str and type(data) is dict
+                and get("specversion") == SPEC_VERSION
+                and get("datacontenttype") == DATA_CONTENT_TYPE):
+            try:
+                moment = datetime.fromisoformat(time.replace("Z", "+00:00"))
+            except ValueError:
+                moment = None
+            if moment is not None and moment.tzinfo is not None:
+                return CloudEvent(event_type, source, subject, data, event_id, moment)
+    return _refused_event(document)
+
+
+def _refused_event(document: object) -> CloudEvent:
     if not isinstance(document, dict):
         raise InvalidEvent("value is not a JSON object")
     missing = [name for name in REQUIRED_ATTRIBUTES if name not in document]

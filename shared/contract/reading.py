@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn, TypeVar, overload
 
 from shared.cloudevents import MAX_ID_LENGTH, CloudEvent
 from shared.contract import SOURCE_OF, TOPIC_OF, EventType, Topic
@@ -42,6 +42,7 @@ MAX_VERSION = 2**31 - 1
 _EVENT_TYPES = {event_type.value: event_type for event_type in EventType}
 _LARGEST_INTEGER = int(sys.float_info.max)  # beyond it an integer is no double
 _MISSING = object()
+_Tuple = TypeVar("_Tuple", bound=tuple[Any, ...])
 
 TEXT, CHOICE, NUMBER, INTEGER, MOMENT, DAY, TEXTS = (
     "text", "choice", "number", "integer", "moment", "day", "texts")
@@ -99,52 +100,131 @@ def texts(name: str, max_length: int, unique: bool = False) -> Field:
 def read(value: object, fields: Sequence[Field], where: str = "data") -> list[Any]:
     """The values of ``fields`` in ``value`` (a JSON object), in order; raise
     :class:`UnprocessableEvent` naming the first field that is missing or wrong."""
-    if type(value) is not dict:
-        raise UnprocessableEvent(f"{where} must be a JSON object")
-    values: list[Any] = []
-    append = values.append
-    for field in fields:
-        name, kind, low, high, options, optional, _ = field
-        item = value.get(name, _MISSING)
-        if item is None and optional:
-            append(None)
-            continue
-        if kind == TEXT:
-            if (type(item) is str and low <= len(item) <= high
-                    and "\x00" not in item and (item.isascii() or storable(item))):
-                append(item)
-                continue
-        elif kind == NUMBER:
-            if type(item) is int and -_LARGEST_INTEGER <= item <= _LARGEST_INTEGER:
-                item = float(item)
-            if type(item) is float and item - item == 0.0 and low <= item <= high:  # finite
-                append(item)
-                continue
-        elif kind == CHOICE:
-            if type(item) is str and item in options:
-                append(item)
-                continue
-        elif kind == INTEGER:
-            if type(item) is int and low <= item <= high:
-                append(item)
-                continue
-        elif kind == MOMENT:
-            parsed = _moment(item)
-            if parsed is not None:
-                append(parsed)
-                continue
-        elif kind == DAY:
-            parsed_day = _day(item)
-            if parsed_day is not None:
-                append(parsed_day)
-                continue
-        elif kind == TEXTS:
-            items = _texts(item, field)
-            if items is not None:
-                append(items)
-                continue
-        raise UnprocessableEvent(f"{where}.{name} {_why(item, field)}")
-    return values
+    known = _READERS.get(id(fields))
+    if known is not None and known[0] is fields:
+        return known[1](value, where)
+    compiled = reader(fields)
+    if type(fields) is tuple and len(_READERS) < _MAX_READERS:  # immutable: safe to keep
+        _READERS[id(fields)] = (fields, compiled)
+    return compiled(value, where)
+
+
+_READERS: dict[int, tuple[Sequence[Field], Callable[[object, str], list[Any]]]] = {}
+_MAX_READERS = 64  # the contract's field tuples; any others are compiled per call
+
+
+@overload
+def reader(fields: Sequence[Field]) -> Callable[[object, str], list[Any]]: ...
+
+
+@overload
+def reader(fields: Sequence[Field], into: type[_Tuple]) -> Callable[[object, str], _Tuple]: ...
+
+
+def reader(fields: Sequence[Field], into: type[Any] | None = None) -> Callable[[object, str], Any]:
+    """:func:`read` for one tuple of fields, compiled once into straight-line code.
+
+    The consumers read every event through these, so a reader is a function written for its
+    fields: one test per field in order, the bounds and options bound in, no loop and no
+    dispatch on the kind; a value that fails a test goes to :func:`_refuse`, which says why.
+    The function takes ``(value, where)`` and returns the values as a list, or, with
+    ``into`` (a :class:`~typing.NamedTuple` whose fields are ``fields``, in that order), an
+    ``into`` built straight from them (a named tuple's ``__new__`` only packs its values).
+    """
+    if into is not None and tuple(getattr(into, "_fields", ())) != tuple(f.name for f in fields):
+        raise TypeError(f"{into.__name__} is not a NamedTuple of the fields "
+                        f"{', '.join(f.name for f in fields)}")
+    namespace: dict[str, Any] = {
+        "_MISSING": _MISSING, "_LARGEST_INTEGER": _LARGEST_INTEGER, "_storable": storable,
+        "_fromisoformat": datetime.fromisoformat, "_day": _day, "_texts": _texts,
+        "_refuse": _refuse, "_new": tuple.__new__, "_into": into,
+        "UnprocessableEvent": UnprocessableEvent}
+    lines = ["def read_fields(value, where='data'):",
+             "    if type(value) is not dict:",
+             "        raise UnprocessableEvent(f'{where} must be a JSON object')",
+             "    get = value.get"]
+    for index, field in enumerate(fields):
+        namespace[f"field{index}"] = field
+        namespace[f"options{index}"] = field.options
+        item = f"v{index}"
+        lines.append(f"    {item} = get({field.name!r}, _MISSING)")
+        checks = _CHECKS[field.kind](item, index, field)
+        if field.optional:
+            lines.append(f"    if {item} is not None:")
+            checks = ["    " + line for line in checks]
+        lines.extend("    " + line for line in checks)
+    values = ", ".join(f"v{index}" for index in range(len(fields)))
+    lines.append(f"    return [{values}]" if into is None else
+                 f"    return _new(_into, ({values}{',' if len(fields) == 1 else ''}))")
+    exec("\n".join(lines), namespace)  # our own source, built from the fields
+    compiled: Callable[[object, str], Any] = namespace["read_fields"]
+    return compiled
+
+
+def _bounds(item: str, low: float, high: float) -> str:
+    """`` and low <= item <= high`` with the infinite bounds left out."""
+    tests = ([f"{low!r} <= {item}"] if math.isfinite(low) else []) + (
+        [f"{item} <= {high!r}"] if math.isfinite(high) else [])
+    return "".join(f" and {test}" for test in tests)
+
+
+def _refusal(index: int, item: str) -> str:
+    return f"    _refuse(where, field{index}, {item})"
+
+
+def _text_checks(item: str, index: int, field: Field) -> list[str]:
+    return [f"if not (type({item}) is str{_bounds(f'len({item})', field.low, field.high)}",
+            f"        and '\\x00' not in {item} and ({item}.isascii() or _storable({item}))):",
+            _refusal(index, item)]
+
+
+def _number_checks(item: str, index: int, field: Field) -> list[str]:
+    # an integer within a double's range reads as a float; x - x is 0.0 for finite x only
+    return [f"if type({item}) is int and -_LARGEST_INTEGER <= {item} <= _LARGEST_INTEGER:",
+            f"    {item} = float({item})",
+            f"if not (type({item}) is float and {item} - {item} == 0.0"
+            f"{_bounds(item, field.low, field.high)}):",
+            _refusal(index, item)]
+
+
+def _choice_checks(item: str, index: int, field: Field) -> list[str]:
+    return [f"if not (type({item}) is str and {item} in options{index}):", _refusal(index, item)]
+
+
+def _integer_checks(item: str, index: int, field: Field) -> list[str]:
+    return [f"if not (type({item}) is int{_bounds(item, field.low, field.high)}):",
+            _refusal(index, item)]
+
+
+def _moment_checks(item: str, index: int, field: Field) -> list[str]:
+    # an RFC 3339 date-time with its offset (fromisoformat takes "Z" since Python 3.11)
+    return ["try:",
+            f"    parsed = _fromisoformat({item}) if type({item}) is str and len({item}) <= 40"
+            " else None",
+            "except ValueError:",
+            "    parsed = None",
+            "if parsed is None or parsed.tzinfo is None:",
+            _refusal(index, item),
+            f"{item} = parsed"]
+
+
+def _day_checks(item: str, index: int, field: Field) -> list[str]:
+    return [f"parsed = _day({item})", "if parsed is None:", _refusal(index, item),
+            f"{item} = parsed"]
+
+
+def _texts_checks(item: str, index: int, field: Field) -> list[str]:
+    return [f"parsed = _texts({item}, field{index})", "if parsed is None:",
+            _refusal(index, item), f"{item} = parsed"]
+
+
+_CHECKS: dict[str, Callable[[str, int, Field], list[str]]] = {
+    TEXT: _text_checks, NUMBER: _number_checks, CHOICE: _choice_checks,
+    INTEGER: _integer_checks, MOMENT: _moment_checks, DAY: _day_checks, TEXTS: _texts_checks}
+
+
+def _refuse(where: str, field: Field, item: object) -> NoReturn:
+    raise UnprocessableEvent(f"{where}.{field.name} {_why(item, field)}")
 
 
 def storable(text: str) -> bool:
@@ -158,16 +238,6 @@ def storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _moment(item: object) -> datetime | None:
-    if type(item) is not str or len(item) > 40:
-        return None
-    try:
-        parsed = datetime.fromisoformat(item)  # takes "Z" for UTC since Python 3.11
-    except ValueError:
-        return None
-    return None if parsed.tzinfo is None else parsed
 
 
 def _day(item: object) -> date | None:
