@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from services.metrics.adapters.rollup_queries import MAX_DEPTH, RollupFilter, RollupQueries
 from shared.web.blueprints import Blueprint
+from shared.web.csv_export import csv_doc, csv_response, wants_csv
 from shared.web.problems import abort_with_problem
 
 DEPARTMENT_KEY = r"^[a-z][a-z0-9-]{1,39}$"
@@ -99,8 +100,12 @@ class Rollups(MethodView):
     @rollups.arguments(RollupQuerySchema, location="query")
     @rollups.response(200, RollupSchema(many=True))
     @rollups.paginate()
+    @rollups.doc(**csv_doc("the roll-ups, one per objective."))
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List roll-ups of objectives by id; filter by cycle, kind, department"""
+        if wants_csv():
+            return csv_response(RollupSchema(), lambda offset, limit: queries().search(
+                RollupFilter(**query), offset, limit), pagination_parameters, "rollups")
         items, total = queries().search(RollupFilter(**query), pagination_parameters.first_item,
                                         pagination_parameters.page_size)
         pagination_parameters.item_count = total
