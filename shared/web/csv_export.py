@@ -25,10 +25,12 @@ authorisation as its JSON; only the representation changes.
 - **Pagination.** Without ``page`` or ``page_size`` the answer is the whole filtered set,
   streamed: read in batches of :data:`BATCH_ROWS` rows, each written out before the next is
   read, so memory stays bounded whatever the set's size; a spreadsheet wants the whole list
-  in one file. ``X-Pagination`` then describes one page holding everything. With ``page`` or
-  ``page_size`` the CSV is that page, as in JSON. The first batch is read before the status
-  is sent, so a refusal or an unreachable database is still a problem document; a failure
-  later cuts the stream without its final chunk, which HTTP clients report as an error.
+  in one file; rows added ahead of the stream meanwhile are not sent twice (see
+  :func:`csv_response`). ``X-Pagination`` then describes one page holding everything.
+  With ``page`` or ``page_size`` the CSV is that page, as in JSON. The first batch is read
+  before the status is sent, so a refusal or an unreachable database is still a problem
+  document; a failure later cuts the stream without its final chunk, which HTTP clients
+  report as an error.
 """
 
 from __future__ import annotations
@@ -85,11 +87,15 @@ def _vary_on_accept(response: Response) -> Response:
     return response
 
 
-def csv_response(schema: Schema, fetch: Fetch, pagination: Any, name: str) -> Response:
+def csv_response(schema: Schema, fetch: Fetch, pagination: Any, name: str,
+                 key: str = "id") -> Response:
     """The list as CSV: the page asked for, or the whole filtered set streamed in batches.
 
     ``schema`` is the route's response schema (one item), ``pagination`` flask-smorest's
-    pagination parameters (their ``item_count`` is set here), ``name`` the file's stem.
+    pagination parameters (their ``item_count`` is set here), ``name`` the file's stem,
+    ``key`` the dumped field that identifies an item. Rows added ahead of the stream while
+    it runs (a new audit entry, a new check-in, newest first) push the rows already sent
+    into the next batch: a batch leaves out the items the previous one sent.
     """
     columns = csv_columns(schema)
     paged = "page" in request.args or "page_size" in request.args
@@ -101,9 +107,12 @@ def csv_response(schema: Schema, fetch: Fetch, pagination: Any, name: str) -> Re
 
     def rows() -> Iterator[bytes]:
         yield encode_rows([[name for name, _ in columns]])
-        batch, offset = first, 0
+        batch, offset, sent = first, 0, set[Any]()
         while True:
-            yield encode_rows(csv_row(columns, schema.dump(item)) for item in batch)
+            dumped = [schema.dump(item) for item in batch]
+            yield encode_rows(csv_row(columns, item) for item in dumped
+                              if item.get(key) not in sent)
+            sent = {item.get(key) for item in dumped}
             offset += len(batch)
             if paged or len(batch) < BATCH_ROWS:
                 return

@@ -3,6 +3,8 @@ the JSON of the same request holds, in its order, under the same filters and rig
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import pytest
@@ -89,6 +91,28 @@ def test_a_long_history_streams_whole_in_batches_and_a_page_is_the_jsons_page(
         json_page = api.get(path + query)
         assert page.headers["X-Pagination"] == json_page.headers["X-Pagination"]
         assert_same_rows(*read_csv(page), json_page.get_json())
+
+
+def test_check_ins_added_while_a_history_streams_send_no_row_twice(
+        api: ApiClient, build: Builder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Newest first: each check-in made during the stream pushes the rows already sent into
+    the next batch, which leaves them out; the export is the history as it began."""
+    monkeypatch.setattr(csv_export, "BATCH_ROWS", 64)
+    key_result = build.key_result(build.objective("sales")["id"])
+    check_in_many(api, key_result["id"], [{"value": float(n)} for n in range(150)])
+    path = f"/v1/key-results/{key_result['id']}/check-ins"
+    before = all_pages(api.get, path)
+
+    streamed = api.get(path, headers=CSV_HEADERS, buffered=False)
+    chunks = iter(streamed.response)
+    received = [next(chunks), next(chunks)]  # the header row and the first batch, sent
+    check_in_many(api, key_result["id"], [{"value": -1.0}] * 10)
+    received += list(chunks)
+    streamed.close()
+
+    records = list(csv.reader(io.StringIO(b"".join(received).decode(), newline="")))[1:]
+    assert [record[0] for record in records] == [item["id"] for item in before]
+    assert len(all_pages(api.get, path)) == 160
 
 
 def test_the_audit_log_as_csv_shows_each_caller_what_its_json_shows(

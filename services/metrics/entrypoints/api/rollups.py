@@ -104,8 +104,11 @@ class Rollups(MethodView):
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List roll-ups of objectives by id; filter by cycle, kind, department"""
         if wants_csv():
-            return csv_response(RollupSchema(), lambda offset, limit: queries().search(
-                RollupFilter(**query), offset, limit), pagination_parameters, "rollups")
+            def fetch(offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+                return queries().search(RollupFilter(**query), offset, limit)
+
+            return csv_response(RollupSchema(), fetch, pagination_parameters, "rollups",
+                                key="objective_id")
         items, total = queries().search(RollupFilter(**query), pagination_parameters.first_item,
                                         pagination_parameters.page_size)
         pagination_parameters.item_count = total
