@@ -8,15 +8,22 @@ import io
 from typing import Any
 
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.goals.domain.goals import MAX_NOTE, MAX_OWNER
 from shared.web import csv_export
-from tests.conftest import ApiClient
+from tests.conftest import ADMIN_TOKEN, ApiClient, mint_token
 from tests.goals.api.conftest import World, assert_problem, mint
 from tests.platform.contract.conftest import Builder
-from tests.support.csv_exports import CSV_HEADERS, all_pages, assert_same_rows, read_csv
+from tests.support.csv_exports import (
+    CSV_CONTENT_TYPE,
+    CSV_HEADERS,
+    all_pages,
+    assert_same_rows,
+    read_csv,
+)
 
 #: What a person may type into a note or an author's name (the input boundary refuses
 #: control characters and lone surrogates), starting like a formula more often than chance.
@@ -163,3 +170,32 @@ def test_the_openapi_documents_the_csv_answers(api: ApiClient) -> None:
         responses = paths[path]["get"]["responses"]
         assert set(responses["200"]["content"]) == {"application/json", "text/csv"}, path
         assert "application/problem+json" in responses["406"]["content"], path
+
+
+def test_an_export_streams_over_real_http_as_its_json_lists(goals_server: str) -> None:
+    """Through a real HTTP server: the stream runs after the request's own connection was
+    released, on connections of its own, and arrives whole."""
+    for number in range(3):  # audit entries of its own (the server's tokens)
+        mint_token(goals_server, "viewer", name=f"csv export {number}")
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with requests.get(f"{goals_server}/v1/audit", headers={**admin, **CSV_HEADERS},
+                      stream=True, timeout=30) as response:
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == CSV_CONTENT_TYPE
+        text = b"".join(response.iter_content(chunk_size=None)).decode("utf-8")
+    header, *records = list(csv.reader(io.StringIO(text, newline="")))
+    items = all_pages(lambda path: _HttpResponse(requests.get(
+        goals_server + path, headers=admin, timeout=30)), "/v1/audit")
+    assert len(items) >= 3
+    assert_same_rows(header, records, items)
+
+
+class _HttpResponse:
+    """A ``requests`` answer read like a Flask test response by ``all_pages``."""
+
+    def __init__(self, response: requests.Response) -> None:
+        self.status_code = response.status_code
+        self._response = response
+
+    def get_json(self) -> Any:
+        return self._response.json()
