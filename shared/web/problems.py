@@ -62,6 +62,9 @@ _EXPLANATIONS: dict[int, str] = {
     404: "No item has this id or key, or no route has this path. Nothing was changed.",
     405: "The route exists but does not take this method; the Allow header lists those it "
          "takes.",
+    406: "The Accept header allows none of the types the route answers: application/json, "
+         "or text/csv on the lists exported as CSV (docs/api.md, CSV exports). Ask for one "
+         "of those, or send no Accept header for JSON.",
     408: "The request's head or body did not arrive in time (OKR_HTTP_HEAD_TIMEOUT_SECONDS, "
          "OKR_HTTP_BODY_TIMEOUT_SECONDS). Nothing was changed; send it again, whole.",
     409: "The change conflicts with what is stored: a duplicate key, or a contribution that "

@@ -27,6 +27,7 @@ from services.goals.entrypoints.api.administration_schemas import (
 from services.goals.entrypoints.api.idempotency import IDEMPOTENCY_HEADER
 from services.goals.service_layer import tokens as token_cases
 from shared.web.blueprints import Blueprint
+from shared.web.csv_export import csv_doc, csv_response, wants_csv
 from shared.web.problems import abort_with_problem
 
 tokens = Blueprint("tokens", __name__, url_prefix="/v1/tokens",
@@ -115,6 +116,7 @@ class Audit(MethodView):
     @audit.response(200, AuditEntrySchema(many=True))
     @audit.alt_response(403, description="viewers may not; a head reads only its department")
     @audit.paginate()
+    @audit.doc(**csv_doc("the audit entries, newest first; `before` and `after` as JSON text."))
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """Query the audit log, newest first (admin: all; head: own department)"""
         who = principal()
@@ -125,6 +127,16 @@ class Audit(MethodView):
             if department not in (None, who.department):
                 raise Forbidden(f"a head of {who.department!r} may read only its own entries")
             department = who.department
+        if wants_csv():
+            def fetch(offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+                with goals().reading() as uow:
+                    rows, total = uow.audit.query(
+                        item_type=query.get("item_type"), item_id=query.get("item_id"),
+                        department=department, since=query.get("since"),
+                        until=query.get("until"), offset=offset, limit=limit)
+                return [_entry(row._mapping) for row in rows], total
+
+            return csv_response(AuditEntrySchema(), fetch, pagination_parameters, "audit")
         with goals().reading() as uow:
             refuse_unknown_references(uow, department=department)
             rows, total = uow.audit.query(

@@ -38,6 +38,7 @@ from services.goals.service_layer.idempotency import Answer
 from services.goals.service_layer.lookups import load_key_result
 from shared.web.blueprints import Blueprint
 from shared.web.concurrency import MISSING_IF_MATCH, STALE
+from shared.web.csv_export import csv_doc, csv_response, wants_csv
 from shared.web.problems import abort_with_problem
 
 key_results = Blueprint("key_results", __name__, url_prefix="/v1/key-results",
@@ -81,8 +82,19 @@ class KeyResultItem(MethodView):
 class KeyResultCheckIns(MethodView):
     @key_results.response(200, CheckInSchema(many=True))
     @key_results.paginate()
+    @key_results.doc(**csv_doc("the key result's check-ins, newest first."))
     def get(self, key_result_id: str, pagination_parameters: Any) -> Any:
         """A key result's check-in history, newest first"""
+        if wants_csv():
+            with goals().reading() as uow:
+                load_key_result(uow, key_result_id)
+
+            def fetch(offset: int, limit: int) -> tuple[list[Any], int]:
+                with goals().reading() as uow:
+                    return uow.check_ins.history(key_result_id, offset, limit)
+
+            return csv_response(CheckInSchema(), fetch, pagination_parameters,
+                                f"check-ins-{key_result_id}")
         with goals().reading() as uow:
             load_key_result(uow, key_result_id)
             items, total = uow.check_ins.history(key_result_id, pagination_parameters.first_item,

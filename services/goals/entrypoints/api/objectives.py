@@ -26,6 +26,7 @@ from services.goals.service_layer import objectives as cases
 from services.goals.service_layer.repositories import ObjectiveFilter
 from shared.web.blueprints import Blueprint
 from shared.web.concurrency import MISSING_IF_MATCH, STALE
+from shared.web.csv_export import csv_doc, csv_response, wants_csv
 
 objectives = Blueprint("objectives", __name__, url_prefix="/v1/objectives",
                        description="Department objectives and collective targets.")
@@ -92,8 +93,19 @@ class ObjectiveItem(MethodView):
 class ObjectiveKeyResults(MethodView):
     @objectives.response(200, KeyResultSchema(many=True))
     @objectives.paginate()
+    @objectives.doc(**csv_doc("the objective's key results, oldest first."))
     def get(self, objective_id: str, pagination_parameters: Any) -> Any:
         """List an objective's key results"""
+        if wants_csv():
+            with goals().reading() as uow:
+                cases.load_objective(uow, objective_id)
+
+            def fetch(offset: int, limit: int) -> tuple[list[Any], int]:
+                with goals().reading() as uow:
+                    return uow.key_results.list_for_objective(objective_id, offset, limit)
+
+            return csv_response(KeyResultSchema(), fetch, pagination_parameters,
+                                f"key-results-{objective_id}")
         with goals().reading() as uow:
             cases.load_objective(uow, objective_id)
             items, total = uow.key_results.list_for_objective(

@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 from services.metrics.adapters.rollup_queries import MAX_DEPTH, RollupFilter, RollupQueries
 from shared.web.aliases import deprecated_alias
 from shared.web.blueprints import Blueprint
+from shared.web.csv_export import csv_doc, csv_response, wants_csv
 from shared.web.dates import Timestamp
 from shared.web.problems import abort_with_problem
 
@@ -135,6 +136,7 @@ class Rollups(MethodView):
     @rollups.arguments(RollupQuerySchema, location="query")
     @rollups.response(200, RollupSchema(many=True))
     @rollups.paginate()
+    @rollups.doc(**csv_doc("the roll-ups, one per objective."))
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List roll-ups of objectives by id; filter by cycle, kind, department, status"""
         where = RollupFilter(cycle=query.get("cycle"), kind=query.get("kind"),
@@ -144,6 +146,12 @@ class Rollups(MethodView):
         if unknown:
             abort_with_problem(400, "; ".join(unknown.values()) + ".",
                                errors={"query": {name: [why] for name, why in unknown.items()}})
+        if wants_csv():
+            def fetch(offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+                return queries().search(where, offset, limit)
+
+            return csv_response(RollupSchema(), fetch, pagination_parameters, "rollups",
+                                key="objective_id")
         items, total = queries().search(where, pagination_parameters.first_item,
                                         pagination_parameters.page_size)
         pagination_parameters.item_count = total
