@@ -58,9 +58,9 @@ class ObjectiveNode:
 
 
 class KeyResultNode:
-    __slots__ = ("aggregation", "checked_in", "confidence", "current", "given_confidence", "id",
-                 "inputs", "last_checkin_at", "measure", "objective_id", "progress", "start",
-                 "target", "title", "unit", "version", "weight")
+    __slots__ = ("aggregation", "checked_in", "confidence", "current", "given_confidence",
+                 "history", "id", "inputs", "last_checkin_at", "measure", "objective_id",
+                 "progress", "start", "target", "title", "unit", "version", "weight")
 
     def __init__(self, state: KeyResultState) -> None:
         self.id = state.id
@@ -68,6 +68,8 @@ class KeyResultNode:
         self.progress: float | None = None
         self.confidence: float | None = None
         self.inputs: WeightedSum | None = None  # the contributors' values, if it sums them
+        # the latest check-ins, oldest first (``forecast.merged``): what its pace is fitted to
+        self.history: tuple[tuple[float, float], ...] = state.history
         self.define(state)
 
     def define(self, state: KeyResultState) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
+from services.metrics.domain.explain_graph import LinkIndex
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -76,6 +77,7 @@ class RollupProjection:
         self.lock = threading.RLock()
         self.graph = RollupGraph(thresholds, clock)
         self.links: dict[str, int] = {}  # link id -> version (negative: removed at)
+        self.link_index = LinkIndex()  # the links held, by either end (dependencies)
         self._mutated = False
 
     # -- loading ---------------------------------------------------------------------------
@@ -87,7 +89,11 @@ class RollupProjection:
             graph = RollupGraph(self.thresholds, self.clock)
             with self.units(writes=False) as uow:
                 links = uow.read_model.load_graph(graph)
+                index = LinkIndex()
+                for link in uow.read_model.load_links():
+                    index.put(link)
             self.graph, self.links, self._mutated = graph, links, False
+            self.link_index = index
             log.info("graph loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
 
     def rolled_back(self) -> None:
@@ -185,6 +191,7 @@ class RollupProjection:
             held = self.links.get(removal.item_id)
             if held is None or abs(held) <= removal.version:
                 self.links[removal.item_id] = -removal.version
+                self.link_index.drop(removal.item_id)
                 batch.links.pop(removal.item_id, None)
                 batch.links_gone.add(removal.item_id)
 
@@ -192,6 +199,7 @@ class RollupProjection:
         held = self.links.get(link.id)
         if held is None or link.version > abs(held):
             self.links[link.id] = link.version
+            self.link_index.put(link)
             batch.links[link.id] = link
             batch.links_gone.discard(link.id)
 
@@ -205,7 +213,7 @@ class RollupProjection:
             read_model.delete_links(batch.links_gone)
         read_model.write_links(batch.links.values())
         read_model.add_check_ins(batch.check_ins)
-        self.events.publish(uow, self.graph, batch.before, batch.causes)
+        self.events.publish(uow, self.graph, batch.before, batch.causes, self.link_index)
 
     # -- time passing ----------------------------------------------------------------------
 
@@ -220,7 +228,7 @@ class RollupProjection:
                     batch = _Batch()
                     batch.note(changes, "")
                     uow.read_model.write_items(self.graph, set(changes), set(), set(), set())
-                    self.events.publish(uow, self.graph, batch.before, {})
+                    self.events.publish(uow, self.graph, batch.before, {}, self.link_index)
                     uow.commit()
             except Exception:
                 self.rolled_back()

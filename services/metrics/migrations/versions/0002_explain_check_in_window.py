@@ -1,0 +1,25 @@
+"""explain: each key result's window of recent check-ins (its pace, for the forecast)
+
+Revision ID: 0002_explain
+Revises: 0001
+Create Date: 2026-11-29 05:30:00
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0002_explain'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('key_results') as batch:
+        batch.add_column(sa.Column('check_ins', sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('key_results') as batch:
+        batch.drop_column('check_ins')
