@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, Row, or_, select
 from services.metrics.adapters import tables
 from services.metrics.adapters.read_model import history_of
 from services.metrics.domain.explain import Explanation, Item, LinkEnd, explain, walk
-from services.metrics.domain.explain_graph import UNKNOWN_DEPARTMENT, cycle_end
+from services.metrics.domain.explain_graph import UNKNOWN_DEPARTMENT, cycle_end, cycle_start
 from services.metrics.domain.goal_items import Aggregation, Measure
 from services.metrics.domain.status import CycleWindow, expected_progress
 from shared.clock import Clock, system_clock
@@ -45,18 +45,22 @@ class ExplainQueries:
                 tables.objectives.c.id == objective_id)).first()
             if objective is None:
                 return None
-            root = _Subtree(connection).load(objective)
-            cycle = connection.execute(select(tables.cycles).where(
-                tables.cycles.c.key == objective.cycle)).first()
-            now = self.clock()
-            expected = end = None
-            if cycle is not None:
-                window = CycleWindow(_date(cycle.starts_on), _date(cycle.ends_on))
-                expected, end = expected_progress(window, now), cycle_end(window)
-            items = list(walk(root))
-            links = list(_link_ends(connection, items))
-        return objective, explain(root, expected, end, now.timestamp(), links,
-                                  self.stale_after)
+            return objective, explain_row(connection, objective, self.clock(),
+                                          self.stale_after)
+
+
+def explain_row(connection: Connection, objective: Row[Any], now: datetime,
+                stale_after: float) -> Explanation:
+    """The explanation of the objective whose ``objectives`` row this is, at ``now``."""
+    root = _Subtree(connection).load(objective)
+    cycle = connection.execute(select(tables.cycles).where(
+        tables.cycles.c.key == objective.cycle)).first()
+    expected = end = None
+    if cycle is not None:
+        window = CycleWindow(_date(cycle.starts_on), _date(cycle.ends_on))
+        expected, end = expected_progress(window, now), cycle_end(window)
+    links = list(_link_ends(connection, list(walk(root))))
+    return explain(root, expected, end, now.timestamp(), links, stale_after)
 
 
 class _Subtree:
@@ -66,6 +70,10 @@ class _Subtree:
         self.connection = connection
         self.items: dict[str, Item] = {}
         self.departments: dict[str, tuple[str, ...]] = {}  # objective id -> departments
+        self.cycle_of: dict[str, str] = {}  # objective id -> cycle key
+        self.cycle_starts = {row.key: cycle_start(CycleWindow(_date(row.starts_on),
+                                                               _date(row.ends_on)))
+                             for row in connection.execute(select(tables.cycles))}
 
     def load(self, root_row: Row[Any]) -> Item:
         root = self._objective(root_row)
@@ -81,6 +89,7 @@ class _Subtree:
     def _objective(self, row: Row[Any]) -> Item:
         departments = tuple(row.departments.split("+"))
         self.departments[row.id] = departments
+        self.cycle_of[row.id] = row.cycle
         item = Item("objective", row.id, row.title, departments, row.progress, row.status)
         self.items[f"objective:{row.id}"] = item
         return item
@@ -91,7 +100,8 @@ class _Subtree:
                     row.progress, measure=Measure(row.measure), start=row.start,
                     target=row.target, value=row.value,
                     sums=row.aggregation == Aggregation.SUM.value,
-                    last_checkin_at=row.last_checkin_at, history=history_of(row.check_ins))
+                    last_checkin_at=row.last_checkin_at, history=history_of(row.check_ins),
+                    cycle_start=self.cycle_starts.get(self.cycle_of.get(row.objective_id, "")))
         self.items[f"key_result:{row.id}"] = item
         return item
 
@@ -143,9 +153,10 @@ class _Subtree:
         o = tables.objectives
         missing = objective_ids - self.departments.keys()
         for chunk in _chunks(missing):
-            for row in self.connection.execute(select(o.c.id, o.c.departments)
+            for row in self.connection.execute(select(o.c.id, o.c.departments, o.c.cycle)
                                                .where(o.c.id.in_(chunk))):
                 self.departments[row.id] = tuple(row.departments.split("+"))
+                self.cycle_of[row.id] = row.cycle
 
 
 def _drop_cycles(root: Item) -> None:

@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime
 from services.metrics.domain.forecast import (
     CheckIn,
     Line,
+    cycle_to_date_pace,
     pace,
     summed,
     weighted_mean,
@@ -69,6 +70,7 @@ class Item:
     sums: bool = False
     last_checkin_at: float | None = None
     history: tuple[CheckIn, ...] = ()
+    cycle_start: float | None = None  # key results: their objective's cycle's (POSIX s)
     inputs: list[tuple[float, Item]] = field(default_factory=list)
 
     @property
@@ -177,7 +179,8 @@ def gap_parts(item: Item, memo: dict[str, Parts] | None = None) -> Parts:
         return memo[key]
     parts: Parts
     if item.type == "key_result":
-        parts = {} if item.progress is None else {item.department: (1.0, item.progress)}
+        parts = _sum_parts(item) or (
+            {} if item.progress is None else {item.department: (1.0, item.progress)})
     else:
         counted = [(weight, child) for weight, child in item.counted()]
         total = math.fsum(weight for weight, _ in counted)
@@ -191,6 +194,42 @@ def gap_parts(item: Item, memo: dict[str, Parts] | None = None) -> Parts:
                  for department, (weights, progress) in scaled.items()}
     memo[key] = parts
     return parts
+
+
+def _sum_parts(item: Item) -> Parts | None:
+    """A summing key result's gap by its contributors' departments: the department's
+    expected amount less its amount, over the span, ``(pi_d * (start + e * span) -
+    amount_d) / span`` with ``pi_d`` its pro-rata plan (``_plans``); these add up to the
+    key result's gap while its attainment lies within [0, 1] (beyond, the progress is
+    clamped and the whole share stays with the key result's own departments)."""
+    if not item.sums or item.measure is Measure.BOOLEAN or item.progress is None:
+        return None
+    amounts, plans = _plans(item)
+    if not amounts:
+        return None
+    span = item.target - item.start
+    attainment = (math.fsum(math.fsum(a) for a in amounts.values()) - item.start) / span
+    if not 0.0 <= attainment <= 1.0:
+        return None
+    return {department: (plans[department],
+                         (math.fsum(amounts[department]) - plans[department] * item.start)
+                         / span)
+            for department in amounts}
+
+
+def _plans(item: Item) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """A summing key result's contributors' values by department, and each department's
+    pro-rata plan: its contributors' ``|target - start|`` over all of theirs (equal parts
+    if none plans anything)."""
+    amounts: dict[str, list[float]] = {}
+    planned: dict[str, list[float]] = {}
+    for _, child in item.counted():
+        amounts.setdefault(child.department, []).append(child.value or 0.0)
+        planned.setdefault(child.department, []).append(abs(child.target - child.start))
+    total = math.fsum(math.fsum(plan) for plan in planned.values())
+    plans = {department: (math.fsum(plan) / total if total > 0 else 1.0 / len(planned))
+             for department, plan in planned.items()}
+    return amounts, plans
 
 
 def department_shares(parts: Parts, expected: float) -> tuple[Share, ...]:
@@ -218,6 +257,9 @@ def value_line(item: Item, memo: dict[str, Line | None]) -> Line | None:
             line = Line(item.last_checkin_at or 0.0, item.value, 0.0)
         elif item.last_checkin_at is not None:
             slope = pace(item.history)
+            if slope is None:
+                slope = cycle_to_date_pace(item.start, item.cycle_start,
+                                           item.last_checkin_at, item.value)
             line = None if slope is None else Line(item.last_checkin_at, item.value, slope)
     memo[key] = line
     return line
@@ -314,19 +356,11 @@ def _input_shares(root: Item, expected: float | None) -> Iterator[InputShare]:
 def _sum_breakdown(item: Item, expected: float | None) -> SumBreakdown:
     expected_amount = (None if expected is None
                        else item.start + expected * (item.target - item.start))
-    amounts: dict[str, list[float]] = {}
-    plans: dict[str, list[float]] = {}
-    for _, child in item.counted():
-        amounts.setdefault(child.department, []).append(child.value or 0.0)
-        plans.setdefault(child.department, []).append(abs(child.target - child.start))
-    planned = math.fsum(math.fsum(plan) for plan in plans.values())
-    rows = []
-    for department in sorted(amounts):
-        share = (math.fsum(plans[department]) / planned if planned > 0
-                 else 1.0 / len(amounts))
-        rows.append(DepartmentAmount(
-            department, settled(math.fsum(amounts[department])),
-            None if expected_amount is None else settled(expected_amount * share)))
+    amounts, plans = _plans(item)
+    rows = [DepartmentAmount(department, settled(math.fsum(amounts[department])),
+                             None if expected_amount is None
+                             else settled(expected_amount * plans[department]))
+            for department in sorted(amounts)]
     return SumBreakdown(item.id, item.title, item.value,
                         None if expected_amount is None else settled(expected_amount),
                         tuple(rows))

@@ -14,6 +14,11 @@ from services.metrics.domain.status import CycleWindow
 UNKNOWN_DEPARTMENT = "unknown"
 
 
+def cycle_start(window: CycleWindow) -> float:
+    """The start of the cycle's first day (UTC) in POSIX seconds."""
+    return datetime.combine(window.starts_on, time.min, UTC).timestamp()
+
+
 def cycle_end(window: CycleWindow) -> float:
     """The end of the cycle's last day (midnight after it, UTC) in POSIX seconds."""
     try:
@@ -67,11 +72,13 @@ class GraphItems:
                         node.progress, None if node.status is None else node.status.value)
         else:
             owner = self.graph.objective(node.objective_id)
+            cycle = None if owner is None else self.graph.cycle(owner.cycle)
             item = Item("key_result", node.id, node.title,
                         tuple(owner.departments) if owner else (UNKNOWN_DEPARTMENT,),
                         node.progress, measure=node.measure, start=node.start,
                         target=node.target, value=node.current, sums=node.sums,
-                        last_checkin_at=node.last_checkin_at, history=node.history)
+                        last_checkin_at=node.last_checkin_at, history=node.history,
+                        cycle_start=None if cycle is None else cycle_start(cycle[1]))
         self._memo[key] = item
         item.inputs = [(weight, self.item(child)) for weight, child in self.graph.inputs_of(node)]
         return item

@@ -14,6 +14,11 @@ slopes throws most of them away), has a closed form, and a straight-line history
 back exactly that line. Fewer than :data:`MIN_CHECK_INS` check-ins, or check-ins spanning
 less than :data:`MIN_SPAN_SECONDS`, give no pace: no forecast rather than a made-up one.
 
+With too short a history for that, a key result checked in at least a day after its
+cycle began still has the cycle-to-date pace: from its start value at the cycle's start
+(what a start value is: the baseline the cycle begins from) to its latest check-in.
+With neither, there is no pace.
+
 A :class:`Line` is anchored at the latest check-in (the value known for sure) and goes on
 at that pace. Lines of several inputs combine exactly as the roll-up combines their
 figures (a weighted mean, or a sum into a summing key result), and a weighted mean or a
@@ -63,6 +68,16 @@ def pace(window: Sequence[CheckIn]) -> float | None:
     if spread <= 0.0:
         return None
     slope = math.fsum((at - mean_at) * (value - mean_value) for at, value in window) / spread
+    return slope if math.isfinite(slope) else None
+
+
+def cycle_to_date_pace(start: float, cycle_start: float | None, at: float,
+                       value: float) -> float | None:
+    """Value per second from ``start`` at ``cycle_start`` to ``value`` at ``at``; None
+    unless ``at`` is at least :data:`MIN_SPAN_SECONDS` into the cycle."""
+    if cycle_start is None or at - cycle_start < MIN_SPAN_SECONDS:
+        return None
+    slope = (value - start) / (at - cycle_start)
     return slope if math.isfinite(slope) else None
 
 
