@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from services.metrics.domain.forecast import (
@@ -149,6 +149,9 @@ class Forecast:
     attainment: float | None
     reached_on: date | None
     line: Line | None
+    # key results of the subtree by how their pace was told: least_squares (recent
+    # check-ins), cycle_to_date, as_it_stands (yes/no), none (too little history)
+    estimators: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +333,7 @@ def explain(root: Item, expected: float | None, cycle_end: float | None, now: fl
     sums = tuple(_sum_breakdown(item, expected) for item in items
                  if item.type == "key_result" and item.sums)
     forecast = forecast_of(attainment_line(root), cycle_end, now)
+    forecast = replace(forecast, estimators=_estimators(items))
     at_risk = tuple(sorted((link for link in links if link.other_status in AT_RISK),
                            key=_risk_order))
     stale = tuple(sorted((StaleInput(item.id, item.title, item.department,
@@ -340,6 +344,29 @@ def explain(root: Item, expected: float | None, cycle_end: float | None, now: fl
                          key=lambda s: (s.last_checkin_at or 0.0, s.key_result_id)))
     return Explanation(root.progress, expected, gap, inputs, departments, sums, forecast,
                        at_risk, stale, why(gap, departments, at_risk, forecast))
+
+
+def estimator_of(item: Item) -> str:
+    """How a (not summing) key result's pace is told."""
+    if item.measure is Measure.BOOLEAN:
+        return "as_it_stands"
+    if item.last_checkin_at is None or item.value is None:
+        return "none"
+    if pace(item.history) is not None:
+        return "least_squares"
+    if cycle_to_date_pace(item.start, item.cycle_start, item.last_checkin_at,
+                          item.value) is not None:
+        return "cycle_to_date"
+    return "none"
+
+
+def _estimators(items: list[Item]) -> tuple[tuple[str, int], ...]:
+    counts: dict[str, int] = {}
+    for item in items:
+        if item.type == "key_result" and not item.sums:
+            method = estimator_of(item)
+            counts[method] = counts.get(method, 0) + 1
+    return tuple(sorted(counts.items()))
 
 
 def _input_shares(root: Item, expected: float | None) -> Iterator[InputShare]:

@@ -11,11 +11,13 @@ from marshmallow import Schema, fields
 from services.metrics.adapters.explain_queries import ExplainQueries, moment
 from services.metrics.domain.explain import Explanation, LinkEnd
 from services.metrics.domain.forecast import MIN_CHECK_INS, MIN_SPAN_SECONDS, WINDOW
-from services.metrics.domain.progress import reported
+from services.metrics.domain.progress import reported, settled
 from shared.web.blueprints import Blueprint
 from shared.web.problems import abort_with_problem
 
 DAY = 86_400.0
+ESTIMATOR = ("each key result's least-squares pace over its latest check-ins, else its "
+             "cycle-to-date pace, rolled up by the roll-up's weights (docs/explain.md)")
 
 explanations = Blueprint("explanations", __name__, url_prefix="/v1/rollups",
                          description="Why an objective is where it is: gap, forecast, "
@@ -68,6 +70,10 @@ class ForecastSchema(Schema):
     pace_per_day = fields.Float(allow_none=True, metadata={
         "description": "attainment gained per day at the current pace"})
     estimator = fields.String()
+    key_results_by_estimator = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={
+            "description": "key results of the subtree by how their pace was told: "
+                           "least_squares, cycle_to_date, as_it_stands (yes/no), none"})
     window = fields.Integer(metadata={"description": "latest check-ins per key result"})
     min_check_ins = fields.Integer()
     min_span_days = fields.Float()
@@ -148,8 +154,9 @@ def explanation_view(row: Any, explanation: Explanation, stale_after: float
         "forecast": {
             "attainment": reported(forecast.attainment), "reached_on": forecast.reached_on,
             "pace_per_day": (None if forecast.line is None or forecast.attainment is None
-                             else reported(forecast.line.slope * DAY)),
-            "estimator": "least_squares", "window": WINDOW, "min_check_ins": MIN_CHECK_INS,
+                             else reported(settled(forecast.line.slope * DAY))),
+            "estimator": ESTIMATOR, "key_results_by_estimator": dict(forecast.estimators),
+            "window": WINDOW, "min_check_ins": MIN_CHECK_INS,
             "min_span_days": MIN_SPAN_SECONDS / DAY},
         "dependencies_at_risk": [_dependency(link) for link in explanation.dependencies_at_risk],
         "stale_inputs": [{"key_result_id": s.key_result_id, "title": s.title,
