@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, or_, select
 
 from services.metrics.adapters import tables
-from services.metrics.adapters.read_model import history_of
 from services.metrics.domain.explain import Explanation, Item, LinkEnd, explain, walk
 from services.metrics.domain.explain_graph import UNKNOWN_DEPARTMENT, cycle_end, cycle_start
 from services.metrics.domain.goal_items import Aggregation, Measure
@@ -23,6 +22,12 @@ from services.metrics.domain.status import CycleWindow, expected_progress
 from shared.clock import Clock, system_clock
 
 CHUNK = 500
+_MEASURES = {measure.value: measure for measure in Measure}
+_K = tables.key_results
+KEY_RESULT_COLUMNS = (_K.c.id, _K.c.objective_id, _K.c.title, _K.c.measure,
+                      _K.c.aggregation, _K.c.start, _K.c.target, _K.c.weight, _K.c.value,
+                      _K.c.progress, _K.c.last_checkin_at, _K.c.pace)
+"""What an explanation reads of a key result (not its window: the consumer keeps its pace)."""
 
 
 def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
@@ -59,8 +64,9 @@ def explain_row(connection: Connection, objective: Row[Any], now: datetime,
     if cycle is not None:
         window = CycleWindow(_date(cycle.starts_on), _date(cycle.ends_on))
         expected, end = expected_progress(window, now), cycle_end(window)
-    links = list(_link_ends(connection, list(walk(root))))
-    return explain(root, expected, end, now.timestamp(), links, stale_after)
+    items = list(walk(root))
+    links = list(_link_ends(connection, items))
+    return explain(root, expected, end, now.timestamp(), links, stale_after, items)
 
 
 class _Subtree:
@@ -94,13 +100,13 @@ class _Subtree:
         self.items[f"objective:{row.id}"] = item
         return item
 
-    def _key_result(self, row: Row[Any]) -> Item:
+    def _key_result(self, row: Any) -> Item:
         item = Item("key_result", row.id, row.title,
                     self.departments.get(row.objective_id, (UNKNOWN_DEPARTMENT,)),
-                    row.progress, measure=Measure(row.measure), start=row.start,
+                    row.progress, measure=_MEASURES[row.measure], start=row.start,
                     target=row.target, value=row.value,
                     sums=row.aggregation == Aggregation.SUM.value,
-                    last_checkin_at=row.last_checkin_at, history=history_of(row.check_ins),
+                    last_checkin_at=row.last_checkin_at, pace=row.pace,
                     cycle_start=self.cycle_starts.get(self.cycle_of.get(row.objective_id, "")))
         self.items[f"key_result:{row.id}"] = item
         return item
@@ -109,7 +115,8 @@ class _Subtree:
         k = tables.key_results
         found = []
         for chunk in _chunks(objective_ids):
-            for row in self.connection.execute(select(k).where(k.c.objective_id.in_(chunk))):
+            for row in self.connection.execute(select(*KEY_RESULT_COLUMNS)
+                                               .where(k.c.objective_id.in_(chunk))):
                 item = self._key_result(row)
                 self.items[f"objective:{row.objective_id}"].inputs.append((row.weight, item))
                 found.append(item)
@@ -130,7 +137,8 @@ class _Subtree:
         new_objectives = self._rows(tables.objectives, wanted_objectives)
         for row in new_objectives:
             self._objective(row)
-        new_key_results = self._rows(tables.key_results, wanted_key_results)
+        new_key_results = self._rows(tables.key_results, wanted_key_results,
+                                     KEY_RESULT_COLUMNS)
         self._learn_departments({row.objective_id for row in new_key_results})
         for row in new_key_results:
             self._key_result(row)
@@ -143,10 +151,11 @@ class _Subtree:
                 parent.inputs.append((edge.weight, child))
         return [row.id for row in new_objectives], [row.id for row in new_key_results]
 
-    def _rows(self, table: Any, ids: set[str]) -> list[Row[Any]]:
+    def _rows(self, table: Any, ids: set[str], columns: Any = None) -> list[Row[Any]]:
         rows: list[Row[Any]] = []
         for chunk in _chunks(ids):
-            rows.extend(self.connection.execute(select(table).where(table.c.id.in_(chunk))))
+            query = select(*columns) if columns is not None else select(table)
+            rows.extend(self.connection.execute(query.where(table.c.id.in_(chunk))))
         return rows
 
     def _learn_departments(self, objective_ids: set[str]) -> None:

@@ -59,7 +59,8 @@ def key_result_row(node: KeyResultNode) -> dict[str, Any]:
             "given_confidence": node.given_confidence, "last_checkin_at": node.last_checkin_at,
             "value": node.current, "progress": node.progress, "attainment": node.attainment,
             "confidence": node.confidence,
-            "check_ins": json.dumps(node.history) if node.history else None}
+            "check_ins": json.dumps(node.history) if node.history else None,
+            "pace": node.pace}
 
 
 def history_of(stored: str | None) -> tuple[tuple[float, float], ...]:

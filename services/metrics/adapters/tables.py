@@ -73,6 +73,7 @@ key_results = Table(
     # the latest check-ins, oldest first, as JSON [[POSIX seconds, value], ...]: the
     # window the key result's pace is fitted to (domain/forecast.py); NULL: none
     Column("check_ins", Text, nullable=True),
+    Column("pace", Float, nullable=True),  # least-squares value per second over check_ins
     # computed
     Column("value", Float, nullable=True),
     Column("progress", Float, nullable=True),

@@ -33,10 +33,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 
 from services.metrics.domain.forecast import (
-    CheckIn,
     Line,
     cycle_to_date_pace,
-    pace,
     summed,
     weighted_mean,
 )
@@ -69,7 +67,7 @@ class Item:
     value: float | None = None
     sums: bool = False
     last_checkin_at: float | None = None
-    history: tuple[CheckIn, ...] = ()
+    pace: float | None = None  # value per second over its window (``forecast.pace``)
     cycle_start: float | None = None  # key results: their objective's cycle's (POSIX s)
     inputs: list[tuple[float, Item]] = field(default_factory=list)
 
@@ -173,11 +171,11 @@ class Explanation:
 Parts = dict[str, tuple[float, float]]  # department -> (weight, weight * progress)
 
 
-def gap_parts(item: Item, memo: dict[str, Parts] | None = None) -> Parts:
+def gap_parts(item: Item, memo: dict[int, Parts] | None = None) -> Parts:
     """Per department, its weight in the item's progress and its part of the progress: the
     department's share of the gap at expected progress ``e`` is ``e * weight - part``."""
     memo = {} if memo is None else memo
-    key = f"{item.type}:{item.id}"
+    key = id(item)  # the items of one subtree are distinct objects
     if key in memo:
         return memo[key]
     parts: Parts
@@ -244,10 +242,10 @@ def department_shares(parts: Parts, expected: float) -> tuple[Share, ...]:
 
 # -- forecast -----------------------------------------------------------------------------------
 
-def value_line(item: Item, memo: dict[str, Line | None]) -> Line | None:
+def value_line(item: Item, memo: dict[int, Line | None]) -> Line | None:
     """A key result's value line: its pace from its window, or its contributors' lines
     summed; a yes/no result stays as it is."""
-    key = f"value:{item.id}"
+    key = -id(item)  # beside the item's attainment line in the same memo
     if key in memo:
         return memo[key]
     line: Line | None = None
@@ -259,7 +257,7 @@ def value_line(item: Item, memo: dict[str, Line | None]) -> Line | None:
         if item.measure is Measure.BOOLEAN:
             line = Line(item.last_checkin_at or 0.0, item.value, 0.0)
         elif item.last_checkin_at is not None:
-            slope = pace(item.history)
+            slope = item.pace
             if slope is None:
                 slope = cycle_to_date_pace(item.start, item.cycle_start,
                                            item.last_checkin_at, item.value)
@@ -268,10 +266,10 @@ def value_line(item: Item, memo: dict[str, Line | None]) -> Line | None:
     return line
 
 
-def attainment_line(item: Item, memo: dict[str, Line | None] | None = None) -> Line | None:
+def attainment_line(item: Item, memo: dict[int, Line | None] | None = None) -> Line | None:
     """The item's attainment (unclamped) as a line in time, or None: too little history."""
     memo = {} if memo is None else memo
-    key = f"{item.type}:{item.id}"
+    key = id(item)
     if key in memo:
         return memo[key]
     line: Line | None = None
@@ -309,11 +307,11 @@ def forecast_of(line: Line | None, cycle_end: float | None, now: float) -> Forec
 
 def walk(root: Item) -> Iterator[Item]:
     """Every item of the subtree once (shared children once)."""
-    seen: set[str] = set()
+    seen: set[int] = set()
     stack = [root]
     while stack:
         item = stack.pop()
-        key = f"{item.type}:{item.id}"
+        key = id(item)
         if key in seen:
             continue
         seen.add(key)
@@ -322,9 +320,11 @@ def walk(root: Item) -> Iterator[Item]:
 
 
 def explain(root: Item, expected: float | None, cycle_end: float | None, now: float,
-            links: Iterable[LinkEnd], stale_after: float) -> Explanation:
-    """The explanation of ``root`` at ``now`` (POSIX seconds)."""
-    items = list(walk(root))
+            links: Iterable[LinkEnd], stale_after: float,
+            items: list[Item] | None = None) -> Explanation:
+    """The explanation of ``root`` at ``now`` (POSIX seconds); ``items``: those of
+    ``walk(root)`` if the caller has them already."""
+    items = list(walk(root)) if items is None else items
     gap = None if expected is None or root.progress is None else settled(
         expected - root.progress)
     inputs = tuple(_input_shares(root, expected))
@@ -352,7 +352,7 @@ def estimator_of(item: Item) -> str:
         return "as_it_stands"
     if item.last_checkin_at is None or item.value is None:
         return "none"
-    if pace(item.history) is not None:
+    if item.pace is not None:
         return "least_squares"
     if cycle_to_date_pace(item.start, item.cycle_start, item.last_checkin_at,
                           item.value) is not None:

@@ -77,7 +77,7 @@ class GraphItems:
                         tuple(owner.departments) if owner else (UNKNOWN_DEPARTMENT,),
                         node.progress, measure=node.measure, start=node.start,
                         target=node.target, value=node.current, sums=node.sums,
-                        last_checkin_at=node.last_checkin_at, history=node.history,
+                        last_checkin_at=node.last_checkin_at, pace=node.pace,
                         cycle_start=None if cycle is None else cycle_start(cycle[1]))
         self._memo[key] = item
         item.inputs = [(weight, self.item(child)) for weight, child in self.graph.inputs_of(node)]
@@ -124,6 +124,7 @@ def explain_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
     root = items.item(node)
     held = graph.cycle(node.cycle)
     end = None if held is None else cycle_end(held[1])
-    ends = list(link_ends(graph, links, walk(root)))
+    items_of_root = list(walk(root))
+    ends = list(link_ends(graph, links, items_of_root))
     return explain(root, graph.expected_progress_of(node), end, graph.now.timestamp(), ends,
-                   stale_after)
+                   stale_after, items_of_root)

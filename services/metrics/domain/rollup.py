@@ -37,7 +37,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from services.metrics.domain.forecast import merged
+from services.metrics.domain.forecast import merged, pace
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -91,8 +91,9 @@ Changes = dict[str, ObjectiveChange]
 
 class RollupGraph:
     def __init__(self, thresholds: StatusThresholds | None = None,
-                 clock: Clock = system_clock) -> None:
+                 clock: Clock = system_clock, keep_check_ins: bool = True) -> None:
         self.thresholds = thresholds or StatusThresholds()
+        self.keep_check_ins = keep_check_ins  # each key result's window (forecast.py)
         self._clock = clock
         self.now = clock()  # the time statuses were last judged at
         self._objectives: dict[str, ObjectiveNode] = {}
@@ -221,11 +222,11 @@ class RollupGraph:
     def _observe(self, node: KeyResultNode, at: float, value: float) -> None:
         """Add a check-in to the node's window (``forecast.merged``); a key result whose
         window changed is touched, so its row is written again."""
-        if node.sums:
+        if node.sums or not self.keep_check_ins:
             return
         window = merged(node.history, at, value)
         if window is not None:
-            node.history = window
+            node.history, node.pace = window, pace(window)
             self._touched_key_results.add(node.id)
 
     def take_touched(self) -> tuple[set[str], set[str]]:

@@ -69,13 +69,14 @@ class _Batch:
 class RollupProjection:
     def __init__(self, units: UnitOfWorkFactory, events: RollupEvents,
                  thresholds: StatusThresholds | None = None,
-                 clock: Clock = system_clock) -> None:
+                 clock: Clock = system_clock, forecasts: bool = True) -> None:
         self.units = units
         self.events = events
         self.thresholds = thresholds
         self.clock = clock
+        self.forecasts = forecasts  # keep check-in windows (off: the benchmark's baseline)
         self.lock = threading.RLock()
-        self.graph = RollupGraph(thresholds, clock)
+        self.graph = RollupGraph(thresholds, clock, forecasts)
         self.links: dict[str, int] = {}  # link id -> version (negative: removed at)
         self.link_index = LinkIndex()  # the links held, by either end (dependencies)
         self._mutated = False
@@ -86,7 +87,7 @@ class RollupProjection:
         """(Re)build the graph from the read model."""
         with self.lock:
             started = time.perf_counter()
-            graph = RollupGraph(self.thresholds, self.clock)
+            graph = RollupGraph(self.thresholds, self.clock, self.forecasts)
             with self.units(writes=False) as uow:
                 links = uow.read_model.load_graph(graph)
                 index = LinkIndex()

@@ -25,9 +25,10 @@ NO_DATA = "no_data"
 
 
 class RollupEvents:
-    def __init__(self, source: str, enabled: bool = True) -> None:
+    def __init__(self, source: str, enabled: bool = True, explain: bool = True) -> None:
         self.source = source
         self.enabled = enabled  # a rebuild writes the read model without publishing
+        self.explain = explain  # forecast and why on the events (off: the benchmark's baseline)
 
     def publish(self, uow: UnitOfWork, graph: RollupGraph,
                 before: dict[str, tuple[float | None, str | None]],
@@ -47,7 +48,8 @@ class RollupEvents:
             status = None if node.status is None else node.status.value
             if (node.progress, status) == (progress_before, status_before):
                 continue  # moved and came back within the batch
-            explanation = explain_in_graph(graph, items, links, objective_id, math.inf)
+            explanation = (explain_in_graph(graph, items, links, objective_id, math.inf)
+                           if self.explain else None)
             change = rollup_change(graph, node, now, causes.get(objective_id) or None,
                                    status_before, explanation)
             subject = f"objective/{objective_id}"

@@ -24,7 +24,7 @@ from services.metrics.domain.explain_graph import (
     cycle_end,
     explain_in_graph,
 )
-from services.metrics.domain.forecast import WINDOW, merged
+from services.metrics.domain.forecast import WINDOW, merged, pace
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -188,7 +188,7 @@ def test_the_forecast_of_a_straight_line_history_is_that_line(
     last_at, last_value = history[-1]
     key_result = Item("key_result", "k", "k", ("sales",), 0.5, start=start,
                       target=start + span, value=last_value, last_checkin_at=last_at,
-                      history=history)
+                      pace=pace(history))
     objective = Item("objective", "o", "o", ("sales",), 0.5, inputs=[(2.0, key_result)])
     end = cycle_end(cycle)
     explanation = explain(objective, 0.5, end, last_at, [], STALE)

@@ -1,4 +1,4 @@
-"""explain: each key result's window of recent check-ins (its pace, for the forecast)
+"""explain: each key result's window of recent check-ins and its pace (the forecast)
 
 Revision ID: 0002_explain
 Revises: 0001
@@ -18,8 +18,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('key_results') as batch:
         batch.add_column(sa.Column('check_ins', sa.Text(), nullable=True))
+        batch.add_column(sa.Column('pace', sa.Float(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table('key_results') as batch:
+        batch.drop_column('pace')
         batch.drop_column('check_ins')
