@@ -117,9 +117,13 @@ class _Subtree:
         for chunk in _chunks(objective_ids):
             for row in self.connection.execute(select(*KEY_RESULT_COLUMNS)
                                                .where(k.c.objective_id.in_(chunk))):
-                item = self._key_result(row)
+                # one item per key result, were it read already as a contributor (its
+                # contributions are read then, and not again)
+                item = self.items.get(f"key_result:{row.id}")
+                if item is None:
+                    item = self._key_result(row)
+                    found.append(item)
                 self.items[f"objective:{row.objective_id}"].inputs.append((row.weight, item))
-                found.append(item)
         return found
 
     def _contributions_into(self, parent_ids: list[str]) -> tuple[list[str], list[str]]:

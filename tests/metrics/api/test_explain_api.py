@@ -177,3 +177,26 @@ def test_the_roll_up_events_carry_the_forecast_and_why(client: FlaskClient,
     assert changes[SALES].forecast_reached_on is not None
     assert changes[SALES].forecast_reached_on.isoformat() == explained["forecast"]["reached_on"]
     assert changes[TARGET].why == _get(client, f"/v1/rollups/{TARGET}/explain").json["why"]
+
+
+def test_metrics_expose_the_collective_targets_forecast_and_gap_by_department(
+        client: FlaskClient) -> None:
+    explained = _get(client, f"/v1/rollups/{TARGET}/explain").json
+    text = client.get("/metrics").get_data(as_text=True)
+    gaps = {}
+    forecasts = []
+    for line in text.splitlines():
+        if line.startswith("okr_objective_gap_ratio{"):
+            labels, value = line.rsplit(" ", 1)
+            assert f'objective_id="{TARGET}"' in labels  # the only collective target
+            gaps[labels.split('department="')[1].split('"')[0]] = float(value)
+        elif line.startswith("okr_objective_forecast_ratio{"):
+            forecasts.append(line)
+    assert set(gaps) == {d["department"] for d in explained["gap_by_department"]}
+    assert math.fsum(gaps.values()) == pytest.approx(explained["gap"], abs=1e-6)
+    if explained["forecast"]["attainment"] is None:
+        assert forecasts == []
+    else:
+        [line] = forecasts
+        assert float(line.rsplit(" ", 1)[1]) == pytest.approx(
+            explained["forecast"]["attainment"])
