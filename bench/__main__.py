@@ -1,6 +1,7 @@
 """``python -m bench``: run the benchmarks (see ``--help``).
 
-``python -m bench checkins [...]`` runs the check-in benchmarks (``bench/checkins.py``).
+``python -m bench checkins [...]`` runs the check-in benchmarks (``bench/checkins.py``);
+``python -m bench explain [...]`` the explanation's (``bench/explain.py``).
 """
 
 import sys
@@ -9,6 +10,11 @@ if sys.argv[1:2] == ["checkins"]:
     from bench.checkins import main as checkins_main
 
     raise SystemExit(checkins_main(sys.argv[2:]))
+
+if sys.argv[1:2] == ["explain"]:
+    from bench.explain import main as explain_main
+
+    raise SystemExit(explain_main(sys.argv[2:]))
 
 from bench.cli import main
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bench.common import BenchResult, log, postgres_reachable, render, write_results
+from bench.explain import explain_summary
 from bench.latency import LatencyOptions, run_latency
 from bench.metrics import metrics_summary
 from bench.notifications import NotificationBenchOptions, run_matching, run_webhooks
@@ -17,7 +18,7 @@ from shared.config import RelaySettings
 
 DEFAULT_RELAY_BATCH = RelaySettings.from_env({}).batch_size
 
-BENCHMARKS = ("throughput", "latency", "webhooks", "matching", "metrics")
+BENCHMARKS = ("throughput", "latency", "webhooks", "matching", "metrics", "explain")
 DATABASES = ("postgresql", "sqlite")
 
 
@@ -100,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "webhooks": lambda database: run_webhooks(database, notification_bench),
         "matching": lambda database: run_matching(database, notification_bench),
         "metrics": lambda database: metrics_summary(database, args.quick),
+        "explain": lambda database: explain_summary(database, args.quick),
     }
     results: list[BenchResult] = []
     started = time.monotonic()

@@ -33,12 +33,15 @@ class Metrics:
         """A unit of work on its own transaction, or inside ``connection``'s."""
         return SqlUnitOfWork(self.engine, self.outbox, connection=connection, writes=writes)
 
-    def projection(self, publish: bool = True, clock: Clock = system_clock
-                   ) -> RollupProjection:
-        """An empty projection (call ``load``); ``publish=False`` writes no roll-up events."""
+    def projection(self, publish: bool = True, clock: Clock = system_clock,
+                   forecasts: bool = True) -> RollupProjection:
+        """An empty projection (call ``load``); ``publish=False`` writes no roll-up events;
+        ``forecasts=False`` keeps no check-in windows and puts no forecast or why on the
+        events (the benchmark's baseline)."""
         return RollupProjection(self.unit_of_work,
-                                RollupEvents(self.config.event_source, enabled=publish),
-                                self.config.thresholds, clock)
+                                RollupEvents(self.config.event_source, enabled=publish,
+                                             explain=forecasts),
+                                self.config.thresholds, clock, forecasts)
 
     def consumer(self, projection: RollupProjection) -> ConsumerRunner:
         return ConsumerRunner(service=SERVICE, group_id=self.config.consumer_group,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from services.metrics.domain.status import StatusThresholds
 from shared.config import (
     AuthSettings,
+    ConfigurationError,
     KafkaSettings,
     RelaySettings,
     database_url,
@@ -39,6 +40,12 @@ class MetricsConfig:
     max_series: int
     log_level: str
     log_json: bool
+    stale_after_days: float = 14.0  # an input without a check-in for longer is stale
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.stale_after_days < 100_000.0:
+            raise ConfigurationError("OKR_METRICS_STALE_AFTER_DAYS must be a number of days "
+                                     f"above 0, got {self.stale_after_days!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsConfig:
@@ -67,4 +74,5 @@ class MetricsConfig:
             max_series=env_int("OKR_METRICS_MAX_SERIES", 200_000, environ),
             log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
             log_json=env_bool("OKR_LOG_JSON", True, environ),
+            stale_after_days=env_float("OKR_METRICS_STALE_AFTER_DAYS", 14.0, environ),
         )

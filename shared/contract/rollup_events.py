@@ -9,14 +9,16 @@ to the JSON Schemas of ``okr.rollup.changed`` and ``okr.objective.status_changed
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from shared.cloudevents import CloudEvent
 from shared.contract import EventType, Topic
 from shared.contract.goal_events import OBJECTIVE_KINDS, TITLE_LENGTH
 from shared.contract.reading import (
+    DAY,
     MAX_ID,
+    Field,
     choice,
     event_type_on,
     identifier,
@@ -48,6 +50,13 @@ class RollupChange(NamedTuple):
     changed_at: datetime
     cause_event_id: str | None
     previous_status: str | None = None
+    # Optional (older events lack them; a missing one reads as None): the attainment
+    # expected at the cycle's end at the current pace (None: too little history), the day
+    # the target would be reached at that pace (within a year), and one or two lines on
+    # what holds the objective back.
+    forecast: float | None = None
+    forecast_reached_on: date | None = None
+    why: str | None = None
 
     def data(self, *, status_changed: bool = False) -> dict[str, Any]:
         """The event's ``data``; ``status_changed`` adds ``previous_status``."""
@@ -58,7 +67,10 @@ class RollupChange(NamedTuple):
             "expected_progress": self.expected_progress, "status": self.status,
             "confidence": self.confidence,
             "changed_at": self.changed_at.isoformat().replace("+00:00", "Z"),
-            "cause_event_id": self.cause_event_id}
+            "cause_event_id": self.cause_event_id, "forecast": self.forecast,
+            "forecast_reached_on": (None if self.forecast_reached_on is None
+                                    else self.forecast_reached_on.isoformat()),
+            "why": self.why}
         if status_changed:
             data["previous_status"] = self.previous_status
         return data
@@ -82,9 +94,13 @@ def decode_rollup_event(event: CloudEvent) -> RollupEvent:
     written it."""
     event_type = event_type_on(event, Topic.ROLLUPS)
     if event_type is EventType.OBJECTIVE_STATUS_CHANGED:
-        change = RollupChange(*read(event.data, STATUS_CHANGE_FIELDS))
+        values = read(event.data, STATUS_CHANGE_FIELDS)
     else:
-        change = RollupChange(*read(event.data, ROLLUP_FIELDS))
+        values = [*read(event.data, ROLLUP_FIELDS), None]
+    data: dict[str, Any] = event.data  # read() has checked that it is an object
+    values += read({field.name: data.get(field.name) for field in OPTIONAL_FIELDS},
+                   OPTIONAL_FIELDS)
+    change = RollupChange(*values)
     return RollupEvent(event.id, event_type, event.time, change)
 
 
@@ -99,3 +115,10 @@ ROLLUP_FIELDS = (
 
 STATUS_CHANGE_FIELDS = (*ROLLUP_FIELDS, choice("previous_status", STATUSES, optional=True))
 """The fields of ``okr.objective.status_changed``: those and ``previous_status``."""
+
+WHY_LENGTH = 300
+
+OPTIONAL_FIELDS = (
+    number("forecast", optional=True), Field("forecast_reached_on", DAY, optional=True),
+    text("why", WHY_LENGTH, 1, optional=True))
+"""The fields both events may carry (older ones lack them): missing reads as None."""

@@ -22,6 +22,7 @@ department objectives, then key results); what does not fit is left out and coun
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from sqlalchemy import Connection, Engine, Row, and_, func, select
 from sqlalchemy.orm import aliased
 
 from services.metrics.adapters import tables
+from services.metrics.adapters.explain_queries import explain_row
 from services.metrics.domain.progress import reported
 from services.metrics.domain.status import CycleWindow, expected_progress
 from shared.observability.metrics import SERIES_DROPPED
@@ -65,6 +67,12 @@ FAMILIES: tuple[tuple[str, str, str], ...] = (
     ("okr_objective_status", "gauge", "1 for the objective's current status, 0 otherwise."),
     ("okr_objective_expected_progress_ratio", "gauge",
      "Share of the objective's cycle elapsed."),
+    ("okr_objective_forecast_ratio", "gauge",
+     "A collective target's attainment (1 = target) expected at its cycle's end at the "
+     "current pace; absent with too little history."),
+    ("okr_objective_gap_ratio", "gauge",
+     "A collective target's gap (expected progress - progress) held by each owning "
+     "department; the departments' gaps add up to the target's."),
     ("okr_key_result_info", "gauge",
      "1 for every key result: its objective, title, unit, measure and cycle."),
     ("okr_key_result_progress_ratio", "gauge", "Progress of a key result (0..1, clamped)."),
@@ -158,6 +166,7 @@ def render_read_model(engine: Engine, max_series: int,
         _links(exposition, connection)
         _objective_names(exposition, objectives)
         _objectives(exposition, objectives, cycles)
+        _explanations(exposition, connection, objectives, now())
         _key_results(exposition, connection)
     return exposition.render()
 
@@ -300,6 +309,31 @@ def _objectives(exposition: _Exposition, objectives: list[Row[Any]],
     exposition.fill("okr_objective_progress_ratio", progress_lines)
     exposition.fill("okr_objective_status", status_lines)
     exposition.fill("okr_objective_expected_progress_ratio", expected_lines)
+
+
+def _explanations(exposition: _Exposition, connection: Connection,
+                  objectives: list[Row[Any]], now: datetime) -> None:
+    """The forecast and the gap by department of each collective target (docs/explain.md);
+    stale inputs play no part here, hence the infinite limit."""
+    o = tables.objectives
+    forecast_lines: list[str] = []
+    gap_lines: list[str] = []
+    for row in objectives:
+        if row.kind != "collective":
+            continue
+        full = connection.execute(select(o).where(o.c.id == row.id)).first()
+        if full is None:
+            continue
+        explanation = explain_row(connection, full, now, math.inf)
+        labels = f'objective_id="{escape(row.id)}",cycle="{escape(row.cycle)}"'
+        forecast = reported(explanation.forecast.attainment)
+        if forecast is not None:
+            forecast_lines.append(f"okr_objective_forecast_ratio{{{labels}}} {forecast!r}\n")
+        gap_lines.extend(f'okr_objective_gap_ratio{{{labels},department='
+                         f'"{escape(share.department)}"}} {_number(share.share)}\n'
+                         for share in explanation.departments)
+    exposition.fill("okr_objective_forecast_ratio", forecast_lines)
+    exposition.fill("okr_objective_gap_ratio", gap_lines)
 
 
 def _key_results(exposition: _Exposition, connection: Connection) -> None:

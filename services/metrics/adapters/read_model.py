@@ -8,6 +8,7 @@ costs a handful of statements whatever its size.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
@@ -58,7 +59,16 @@ def key_result_row(node: KeyResultNode) -> dict[str, Any]:
             "unit": node.unit, "weight": node.weight, "checked_in": node.checked_in,
             "given_confidence": node.given_confidence, "last_checkin_at": node.last_checkin_at,
             "value": node.current, "progress": node.progress, "attainment": node.attainment,
-            "confidence": node.confidence}
+            "confidence": node.confidence,
+            "check_ins": json.dumps(node.history) if node.history else None,
+            "pace": node.pace}
+
+
+def history_of(stored: str | None) -> tuple[tuple[float, float], ...]:
+    """A key result's window as the column holds it (written by ``key_result_row``)."""
+    if not stored:
+        return ()
+    return tuple((float(at), float(value)) for at, value in json.loads(stored))
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -142,6 +152,11 @@ class ReadModelRepository:
         for table in reversed(tables.READ_MODEL_TABLES):
             self.connection.execute(delete(table))
 
+    def load_links(self) -> list[LinkState]:
+        return [LinkState(row.id, row.version, row.kind, row.from_type, row.from_id,
+                          row.from_department, row.to_type, row.to_id, row.to_department)
+                for row in self.connection.execute(select(tables.links))]
+
     def load_graph(self, graph: RollupGraph) -> dict[str, int]:
         """Fill an empty graph from the read model; return the link versions (links are not
         part of the roll-up graph), removed links as negative versions."""
@@ -159,7 +174,8 @@ class ReadModelRepository:
                 row.id, row.version, row.objective_id, Measure(row.measure), row.start,
                 row.target, weight=row.weight, aggregation=Aggregation(row.aggregation),
                 current=row.checked_in, confidence=row.given_confidence,
-                last_checkin_at=row.last_checkin_at, title=row.title, unit=row.unit))
+                last_checkin_at=row.last_checkin_at, title=row.title, unit=row.unit,
+                history=history_of(row.check_ins)))
         for row in _stream(connection, tables.contributions):
             graph.add_contribution(ContributionState(
                 row.id, row.version, ItemType(row.child_type), row.child_id,

@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 
 from shared.persistence.tables import NAMING_CONVENTION, add_plumbing_tables
@@ -70,6 +71,10 @@ key_results = Table(
     Column("checked_in", Float, nullable=True),  # the latest checked-in value, if any
     Column("given_confidence", Float, nullable=True),
     Column("last_checkin_at", Float, nullable=True),  # POSIX seconds
+    # the latest check-ins, oldest first, as JSON [[POSIX seconds, value], ...]: the
+    # window the key result's pace is fitted to (domain/forecast.py); NULL: none
+    Column("check_ins", Text, nullable=True),
+    Column("pace", Float, nullable=True),  # least-squares value per second over check_ins
     # computed
     Column("value", Float, nullable=True),
     Column("progress", Float, nullable=True),

@@ -90,6 +90,9 @@ class KeyResultState:
     last_checkin_at: float | None = None
     title: str = ""
     unit: str = ""
+    # the latest check-ins (POSIX seconds, value), oldest first: loaded from the read
+    # model; events carry only the latest, which the graph adds (``forecast.merged``)
+    history: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         _require(_finite(self.start, self.target, self.weight), "numbers must be finite")

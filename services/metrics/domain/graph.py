@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from services.metrics.domain.forecast import pace
 from services.metrics.domain.goal_items import (
     Aggregation,
     ContributionState,
@@ -60,9 +61,9 @@ class ObjectiveNode:
 
 
 class KeyResultNode:
-    __slots__ = ("aggregation", "checked_in", "confidence", "current", "given_confidence", "id",
-                 "inputs", "last_checkin_at", "measure", "objective_id", "progress", "start",
-                 "target", "title", "unit", "version", "weight")
+    __slots__ = ("aggregation", "checked_in", "confidence", "current", "given_confidence",
+                 "history", "id", "inputs", "last_checkin_at", "measure", "objective_id",
+                 "pace", "progress", "start", "target", "title", "unit", "version", "weight")
 
     def __init__(self, state: KeyResultState) -> None:
         self.id = state.id
@@ -70,6 +71,9 @@ class KeyResultNode:
         self.progress: float | None = None
         self.confidence: float | None = None
         self.inputs: WeightedSum | None = None  # the contributors' values, if it sums them
+        # the latest check-ins, oldest first (``forecast.merged``): what its pace is fitted to
+        self.history: tuple[tuple[float, float], ...] = state.history
+        self.pace = pace(state.history)  # value per second over the window, or None
         self.define(state)
 
     def define(self, state: KeyResultState) -> None:

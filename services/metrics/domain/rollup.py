@@ -37,6 +37,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from services.metrics.domain.forecast import merged, pace
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -90,8 +91,9 @@ Changes = dict[str, ObjectiveChange]
 
 class RollupGraph:
     def __init__(self, thresholds: StatusThresholds | None = None,
-                 clock: Clock = system_clock) -> None:
+                 clock: Clock = system_clock, keep_check_ins: bool = True) -> None:
         self.thresholds = thresholds or StatusThresholds()
+        self.keep_check_ins = keep_check_ins  # each key result's window (forecast.py)
         self._clock = clock
         self.now = clock()  # the time statuses were last judged at
         self._objectives: dict[str, ObjectiveNode] = {}
@@ -155,6 +157,9 @@ class RollupGraph:
             else:
                 self._redefine(node, state)
             self._pending.append(node)
+        if node is not None and state.last_checkin_at is not None and state.current is not None:
+            # even a stale copy says when a value was checked in: the window takes it
+            self._observe(node, state.last_checkin_at, state.current)
         return self._finish()
 
     def record_check_in(self, key_result_id: str, version: int, value: float,
@@ -173,6 +178,8 @@ class RollupGraph:
             if confidence is not None:
                 node.given_confidence = confidence
             self._pending.append(node)
+        if node is not None and at is not None:
+            self._observe(node, at, float(value))
         return self._finish()
 
     def remove_key_result(self, key_result_id: str, version: int) -> Changes:
@@ -212,6 +219,16 @@ class RollupGraph:
         self._pending.extend(self._objectives.values())
         return self._finish()
 
+    def _observe(self, node: KeyResultNode, at: float, value: float) -> None:
+        """Add a check-in to the node's window (``forecast.merged``); a key result whose
+        window changed is touched, so its row is written again."""
+        if node.sums or not self.keep_check_ins:
+            return
+        window = merged(node.history, at, value)
+        if window is not None:
+            node.history, node.pace = window, pace(window)
+            self._touched_key_results.add(node.id)
+
     def take_touched(self) -> tuple[set[str], set[str]]:
         """(objective ids, key result ids) recomputed or removed since the last call."""
         touched = self._touched_objectives, self._touched_key_results
@@ -245,6 +262,10 @@ class RollupGraph:
     def contributions(self) -> Iterable[ContributionEdge]:
         """Every contribution held; those with ``active`` False wait for a cycle to open."""
         return self._contributions.values()
+
+    def inputs_of(self, node: Node) -> list[tuple[float, Node]]:
+        """(weight, child) for every present child the node rolls up (counted or not)."""
+        return list(self._inputs_of(node))
 
     def expected_progress_of(self, objective: ObjectiveNode) -> float | None:
         if objective.cycle not in self._expected:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
+from services.metrics.domain.explain_graph import LinkIndex
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -69,14 +70,16 @@ class _Batch:
 class RollupProjection:
     def __init__(self, units: UnitOfWorkFactory, events: RollupEvents,
                  thresholds: StatusThresholds | None = None,
-                 clock: Clock = system_clock) -> None:
+                 clock: Clock = system_clock, forecasts: bool = True) -> None:
         self.units = units
         self.events = events
         self.thresholds = thresholds
         self.clock = clock
+        self.forecasts = forecasts  # keep check-in windows (off: the benchmark's baseline)
         self.lock = threading.RLock()
-        self.graph = RollupGraph(thresholds, clock)
+        self.graph = RollupGraph(thresholds, clock, forecasts)
         self.links: dict[str, int] = {}  # link id -> version (negative: removed at)
+        self.link_index = LinkIndex()  # the links held, by either end (dependencies)
         self._mutated = False
 
     # -- loading ---------------------------------------------------------------------------
@@ -85,10 +88,14 @@ class RollupProjection:
         """(Re)build the graph from the read model."""
         with self.lock:
             started = time.perf_counter()
-            graph = RollupGraph(self.thresholds, self.clock)
+            graph = RollupGraph(self.thresholds, self.clock, self.forecasts)
             with self.units(writes=False) as uow:
                 links = uow.read_model.load_graph(graph)
+                index = LinkIndex()
+                for link in uow.read_model.load_links():
+                    index.put(link)
             self.graph, self.links, self._mutated = graph, links, False
+            self.link_index = index
             log.info("graph loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
 
     def rolled_back(self) -> None:
@@ -190,6 +197,7 @@ class RollupProjection:
             held = self.links.get(removal.item_id)
             if held is None or abs(held) <= removal.version:
                 self.links[removal.item_id] = -removal.version
+                self.link_index.drop(removal.item_id)
                 batch.links.pop(removal.item_id, None)
                 batch.links_gone.add(removal.item_id)
 
@@ -197,6 +205,7 @@ class RollupProjection:
         held = self.links.get(link.id)
         if held is None or link.version > abs(held):
             self.links[link.id] = link.version
+            self.link_index.put(link)
             batch.links[link.id] = link
             batch.links_gone.discard(link.id)
 
@@ -210,7 +219,7 @@ class RollupProjection:
             read_model.delete_links(batch.links_gone)
         read_model.write_links(batch.links.values())
         read_model.add_check_ins(batch.check_ins)
-        self.events.publish(uow, self.graph, batch.before, batch.causes)
+        self.events.publish(uow, self.graph, batch.before, batch.causes, self.link_index)
 
     # -- time passing ----------------------------------------------------------------------
 
@@ -225,7 +234,7 @@ class RollupProjection:
                     batch = _Batch()
                     batch.note(changes, "")
                     uow.read_model.write_items(self.graph, set(changes), set(), set(), set())
-                    self.events.publish(uow, self.graph, batch.before, {})
+                    self.events.publish(uow, self.graph, batch.before, {}, self.link_index)
                     uow.commit()
             except Exception:
                 self.rolled_back()

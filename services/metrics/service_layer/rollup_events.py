@@ -7,9 +7,12 @@ the one before. Keyed by the objective id, so per-objective order holds on the t
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from services.metrics.domain.attainment import objective_attainment
+from services.metrics.domain.explain import Explanation
+from services.metrics.domain.explain_graph import GraphItems, LinkIndex, explain_in_graph
 from services.metrics.domain.graph import ObjectiveNode
 from services.metrics.domain.progress import reported
 from services.metrics.domain.rollup import RollupGraph
@@ -22,17 +25,21 @@ NO_DATA = "no_data"
 
 
 class RollupEvents:
-    def __init__(self, source: str, enabled: bool = True) -> None:
+    def __init__(self, source: str, enabled: bool = True, explain: bool = True) -> None:
         self.source = source
         self.enabled = enabled  # a rebuild writes the read model without publishing
+        self.explain = explain  # forecast and why on the events (off: the benchmark's baseline)
 
     def publish(self, uow: UnitOfWork, graph: RollupGraph,
                 before: dict[str, tuple[float | None, str | None]],
-                causes: dict[str, str]) -> int:
-        """Append the events for the objectives whose progress or status moved."""
+                causes: dict[str, str], links: LinkIndex | None = None) -> int:
+        """Append the events for the objectives whose progress or status moved, each with
+        its forecast and why (``domain/explain.py``; ``links``: the dependencies)."""
         if not self.enabled:
             return 0
         now = datetime.now(UTC)
+        items = GraphItems(graph)  # subtrees shared by the objectives of this batch
+        links = links or LinkIndex()
         events: list[tuple[CloudEvent, str]] = []
         for objective_id, (progress_before, status_before) in before.items():
             node = graph.objective(objective_id)
@@ -41,8 +48,10 @@ class RollupEvents:
             status = None if node.status is None else node.status.value
             if (node.progress, status) == (progress_before, status_before):
                 continue  # moved and came back within the batch
+            explanation = (explain_in_graph(graph, items, links, objective_id, math.inf)
+                           if self.explain else None)
             change = rollup_change(graph, node, now, causes.get(objective_id) or None,
-                                   status_before)
+                                   status_before, explanation)
             subject = f"objective/{objective_id}"
             events.append((new_event(EventType.ROLLUP_CHANGED, self.source, subject,
                                      change.data()), objective_id))
@@ -55,7 +64,9 @@ class RollupEvents:
 
 
 def rollup_change(graph: RollupGraph, node: ObjectiveNode, changed_at: datetime,
-                  cause_event_id: str | None, previous_status: str | None) -> RollupChange:
+                  cause_event_id: str | None, previous_status: str | None,
+                  explanation: Explanation | None = None) -> RollupChange:
+    forecast = None if explanation is None else explanation.forecast
     return RollupChange(
         objective_id=node.id, title=node.title, cycle=node.cycle, kind=node.kind.value,
         departments=tuple(node.departments), progress=reported(node.progress),
@@ -63,4 +74,7 @@ def rollup_change(graph: RollupGraph, node: ObjectiveNode, changed_at: datetime,
         expected_progress=reported(graph.expected_progress_of(node)),
         status=NO_DATA if node.status is None else node.status.value,
         confidence=reported(node.confidence), changed_at=changed_at,
-        cause_event_id=cause_event_id, previous_status=previous_status)
+        cause_event_id=cause_event_id, previous_status=previous_status,
+        forecast=None if forecast is None else reported(forecast.attainment),
+        forecast_reached_on=None if forecast is None else forecast.reached_on,
+        why=None if explanation is None else explanation.why)

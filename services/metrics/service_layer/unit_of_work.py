@@ -48,6 +48,9 @@ class ReadModel(Protocol):
     def load_graph(self, graph: RollupGraph) -> dict[str, int]:
         """Fill an empty graph; return the link versions (removed links: negative)."""
 
+    def load_links(self) -> list[LinkState]:
+        """The links held (beside the graph: the dependencies an explanation names)."""
+
 
 class ProcessedEvents(Protocol):
     """The ids of the events a consumer group has applied."""

@@ -71,6 +71,8 @@ CONTRACT_METRICS = frozenset({
     "okr_objective_progress_ratio",
     "okr_objective_expected_progress_ratio",
     "okr_objective_status",
+    "okr_objective_forecast_ratio",
+    "okr_objective_gap_ratio",
     "okr_key_result_progress_ratio",
     "okr_key_result_confidence_ratio",
     "okr_department_progress_ratio",

@@ -7,10 +7,12 @@ from collections.abc import Callable
 
 from flask import Flask, Response, current_app
 
+from services.metrics.adapters.explain_queries import ExplainQueries
 from services.metrics.adapters.exposition import CONTENT_TYPE, render_read_model
 from services.metrics.adapters.rollup_queries import RollupQueries
 from services.metrics.bootstrap import Metrics, bootstrap
 from services.metrics.config import SERVICE, MetricsConfig
+from services.metrics.entrypoints.api.explain import explanations
 from services.metrics.entrypoints.api.rollups import rollups
 from shared.observability.collectors import OutboxBacklogCollector
 from shared.web.readiness import broker_check, database_check
@@ -45,9 +47,12 @@ def create_app(config: MetricsConfig | None = None, container: Metrics | None = 
     )
     app.extensions["okr.metrics"] = container
     app.extensions["okr.metrics.queries"] = RollupQueries(container.engine)
+    app.extensions["okr.metrics.explain"] = ExplainQueries(
+        container.engine, container.config.stale_after_days * 86_400.0)
     install_authentication(
         app, introspector or TokenIntrospector.from_settings(container.config.auth), SERVICE)
     api.register_blueprint(rollups)
+    api.register_blueprint(explanations)
     _serve_read_model_metrics(app)
     return app
 

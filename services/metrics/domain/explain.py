@@ -1,0 +1,427 @@
+"""What holds an objective back: its gap, who holds which part of it, where it is heading.
+
+The explanation works on a subtree of :class:`Item` (built from the consumer's graph, or
+from the read model by the API), so both compute it with the same code:
+
+- **gap** = expected progress - progress. The progress of an objective is the weighted
+  mean of its counted inputs (weight > 0, with data), so with ``W`` the sum of their
+  weights, ``gap = sum_i (w_i / W) * (expected - p_i)``: that term is input ``i``'s
+  share, negative when the input is ahead of plan. A child objective's share splits the
+  same way down to the key results; a key result's share goes to the departments of its
+  objective (joined by "+" when several own it). The shares of the departments are the
+  sums of their key results' shares, so they add up to the gap. Each department's share
+  is kept as ``expected * weight - progress_part`` (both sums of the key results'
+  ``product of w / W along each path`` and of that times their progress), so it follows
+  the clock without walking the subtree again.
+- **summing key results**: each department's amount (the sum of its contributors'
+  values) beside its pro-rata share of the expected amount ``start + expected * (target -
+  start)``, pro rata to its contributors' planned increments ``|target - start|``.
+- **forecast**: the subtree's attainment line (see ``forecast.py``) at the end of the
+  cycle, unclamped (1.0 = the target); none unless every counted input has a pace (a
+  yes/no key result counts as it stands: it has no pace). **reached_on**: the day the
+  line reaches 1.0, if within :data:`HORIZON_SECONDS`.
+- **dependencies at risk**: links of the subtree whose other end is at risk or off track.
+- **stale inputs**: key results checked in longer ago than the configured time (or never);
+  summing key results are fed by their contributors and are never stale themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+
+from services.metrics.domain.forecast import (
+    Line,
+    cycle_to_date_pace,
+    summed,
+    weighted_mean,
+)
+from services.metrics.domain.goal_items import Measure
+from services.metrics.domain.progress import settled
+
+HORIZON_SECONDS = 365 * 86_400.0
+WHY_LENGTH = 300
+AT_RISK = frozenset({"at_risk", "off_track"})
+
+
+@dataclass(eq=False, slots=True)
+class Item:
+    """An objective or a key result of the subtree, with the inputs it rolls up.
+
+    ``inputs`` are (weight, item) exactly as the roll-up folds them: an objective's own key
+    results and contributions, a summing key result's contributors. ``departments`` of a
+    key result are those of its objective.
+    """
+
+    type: str  # "objective" | "key_result"
+    id: str
+    title: str
+    departments: tuple[str, ...]
+    progress: float | None
+    status: str | None = None  # objectives
+    measure: Measure = Measure.INCREASE
+    start: float = 0.0
+    target: float = 1.0
+    value: float | None = None
+    sums: bool = False
+    last_checkin_at: float | None = None
+    pace: float | None = None  # value per second over its window (``forecast.pace``)
+    cycle_start: float | None = None  # key results: their objective's cycle's (POSIX s)
+    inputs: list[tuple[float, Item]] = field(default_factory=list)
+
+    @property
+    def department(self) -> str:
+        return "+".join(self.departments) or "unknown"
+
+    def counted(self) -> Iterator[tuple[float, Item]]:
+        """The inputs the roll-up counts: weight > 0 and figures to count."""
+        for weight, child in self.inputs:
+            if weight > 0.0 and (child.value if self.type == "key_result"
+                                 else child.progress) is not None:
+                yield weight, child
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEnd:
+    """A link of the subtree and the figures of its other end."""
+
+    id: str
+    kind: str
+    direction: str  # "outgoing" | "incoming"
+    item_type: str  # this end, in the subtree
+    item_id: str
+    other_type: str
+    other_id: str
+    other_department: str
+    other_title: str | None
+    other_progress: float | None
+    other_status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    department: str
+    share: float
+    weight: float  # the department's part of the roll-up's weight (sums to 1)
+
+
+@dataclass(frozen=True, slots=True)
+class InputShare:
+    type: str
+    id: str
+    title: str
+    department: str
+    weight: float
+    progress: float | None
+    share: float | None  # None: not counted (no data or weight 0)
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentAmount:
+    department: str
+    amount: float
+    expected_amount: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SumBreakdown:
+    key_result_id: str
+    title: str
+    value: float | None
+    expected_amount: float | None
+    departments: tuple[DepartmentAmount, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StaleInput:
+    key_result_id: str
+    title: str
+    department: str
+    last_checkin_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    attainment: float | None
+    reached_on: date | None
+    line: Line | None
+    # key results of the subtree by how their pace was told: least_squares (recent
+    # check-ins), cycle_to_date, as_it_stands (yes/no), none (too little history)
+    estimators: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    progress: float | None
+    expected_progress: float | None
+    gap: float | None
+    inputs: tuple[InputShare, ...]
+    departments: tuple[Share, ...]
+    sums: tuple[SumBreakdown, ...]
+    forecast: Forecast
+    dependencies_at_risk: tuple[LinkEnd, ...]
+    stale_inputs: tuple[StaleInput, ...]
+    why: str | None
+
+
+# -- gap parts ---------------------------------------------------------------------------------
+
+Parts = dict[str, tuple[float, float]]  # department -> (weight, weight * progress)
+
+
+def gap_parts(item: Item, memo: dict[int, Parts] | None = None) -> Parts:
+    """Per department, its weight in the item's progress and its part of the progress: the
+    department's share of the gap at expected progress ``e`` is ``e * weight - part``."""
+    memo = {} if memo is None else memo
+    key = id(item)  # the items of one subtree are distinct objects
+    if key in memo:
+        return memo[key]
+    parts: Parts
+    if item.type == "key_result":
+        parts = _sum_parts(item) or (
+            {} if item.progress is None else {item.department: (1.0, item.progress)})
+    else:
+        counted = [(weight, child) for weight, child in item.counted()]
+        total = math.fsum(weight for weight, _ in counted)
+        scaled: dict[str, tuple[list[float], list[float]]] = {}
+        for weight, child in counted:
+            for department, (share, part) in gap_parts(child, memo).items():
+                weights, progress = scaled.setdefault(department, ([], []))
+                weights.append(weight * share / total)
+                progress.append(weight * part / total)
+        parts = {department: (math.fsum(weights), math.fsum(progress))
+                 for department, (weights, progress) in scaled.items()}
+    memo[key] = parts
+    return parts
+
+
+def _sum_parts(item: Item) -> Parts | None:
+    """A summing key result's gap by its contributors' departments: the department's
+    expected amount less its amount, over the span, ``(pi_d * (start + e * span) -
+    amount_d) / span`` with ``pi_d`` its pro-rata plan (``_plans``); these add up to the
+    key result's gap while its attainment lies within [0, 1] (beyond, the progress is
+    clamped and the whole share stays with the key result's own departments)."""
+    if not item.sums or item.measure is Measure.BOOLEAN or item.progress is None:
+        return None
+    amounts, plans = _plans(item)
+    if not amounts:
+        return None
+    span = item.target - item.start
+    attainment = (math.fsum(math.fsum(a) for a in amounts.values()) - item.start) / span
+    if not 0.0 <= attainment <= 1.0:
+        return None
+    return {department: (plans[department],
+                         (math.fsum(amounts[department]) - plans[department] * item.start)
+                         / span)
+            for department in amounts}
+
+
+def _plans(item: Item) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """A summing key result's contributors' values by department, and each department's
+    pro-rata plan: its contributors' ``|target - start|`` over all of theirs (equal parts
+    if none plans anything)."""
+    amounts: dict[str, list[float]] = {}
+    planned: dict[str, list[float]] = {}
+    for _, child in item.counted():
+        amounts.setdefault(child.department, []).append(child.value or 0.0)
+        planned.setdefault(child.department, []).append(abs(child.target - child.start))
+    total = math.fsum(math.fsum(plan) for plan in planned.values())
+    plans = {department: (math.fsum(plan) / total if total > 0 else 1.0 / len(planned))
+             for department, plan in planned.items()}
+    return amounts, plans
+
+
+def department_shares(parts: Parts, expected: float) -> tuple[Share, ...]:
+    """Each department's share of the gap, largest first."""
+    shares = [Share(department, settled(expected * weight - part), settled(weight))
+              for department, (weight, part) in parts.items()]
+    return tuple(sorted(shares, key=lambda s: (-s.share, s.department)))
+
+
+# -- forecast -----------------------------------------------------------------------------------
+
+def value_line(item: Item, memo: dict[int, Line | None]) -> Line | None:
+    """A key result's value line: its pace from its window, or its contributors' lines
+    summed; a yes/no result stays as it is."""
+    key = -id(item)  # beside the item's attainment line in the same memo
+    if key in memo:
+        return memo[key]
+    line: Line | None = None
+    if item.sums:
+        lines = [value_line(child, memo) for _, child in item.counted()]
+        line = None if not lines or None in lines else summed(
+            line for line in lines if line is not None)
+    elif item.value is not None:
+        if item.measure is Measure.BOOLEAN:
+            line = Line(item.last_checkin_at or 0.0, item.value, 0.0)
+        elif item.last_checkin_at is not None:
+            slope = item.pace
+            if slope is None:
+                slope = cycle_to_date_pace(item.start, item.cycle_start,
+                                           item.last_checkin_at, item.value)
+            line = None if slope is None else Line(item.last_checkin_at, item.value, slope)
+    memo[key] = line
+    return line
+
+
+def attainment_line(item: Item, memo: dict[int, Line | None] | None = None) -> Line | None:
+    """The item's attainment (unclamped) as a line in time, or None: too little history."""
+    memo = {} if memo is None else memo
+    key = id(item)
+    if key in memo:
+        return memo[key]
+    line: Line | None = None
+    if item.type == "key_result":
+        values = value_line(item, memo)
+        if values is not None:
+            if item.measure is Measure.BOOLEAN:
+                done = 1.0 if values.value >= item.target else 0.0
+                line = Line(values.at, done, 0.0)
+            else:
+                line = values.scaled(item.start, 1.0 / (item.target - item.start))
+                line = line if all(math.isfinite(part) for part in line) else None
+    else:
+        counted = list(item.counted())
+        lines = [(weight, attainment_line(child, memo)) for weight, child in counted]
+        if lines and all(line is not None for _, line in lines):
+            line = weighted_mean((weight, line) for weight, line in lines if line is not None)
+    memo[key] = line
+    return line
+
+
+def forecast_of(line: Line | None, cycle_end: float | None, now: float) -> Forecast:
+    if line is None or cycle_end is None:
+        return Forecast(None, None, line)
+    attainment = line(cycle_end)
+    reached = line.reaches(1.0)
+    reached_on = None
+    if reached is not None and reached - now <= HORIZON_SECONDS:
+        reached_on = datetime.fromtimestamp(max(reached, now), UTC).date()
+    return Forecast(settled(attainment) if math.isfinite(attainment) else None, reached_on,
+                    line)
+
+
+# -- the explanation -----------------------------------------------------------------------------
+
+def walk(root: Item) -> Iterator[Item]:
+    """Every item of the subtree once (shared children once)."""
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        item = stack.pop()
+        key = id(item)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield item
+        stack.extend(child for _, child in item.inputs)
+
+
+def explain(root: Item, expected: float | None, cycle_end: float | None, now: float,
+            links: Iterable[LinkEnd], stale_after: float,
+            items: list[Item] | None = None) -> Explanation:
+    """The explanation of ``root`` at ``now`` (POSIX seconds); ``items``: those of
+    ``walk(root)`` if the caller has them already."""
+    items = list(walk(root)) if items is None else items
+    gap = None if expected is None or root.progress is None else settled(
+        expected - root.progress)
+    inputs = tuple(_input_shares(root, expected))
+    departments = (department_shares(gap_parts(root), expected)
+                   if expected is not None and root.progress is not None else ())
+    sums = tuple(_sum_breakdown(item, expected) for item in items
+                 if item.type == "key_result" and item.sums)
+    forecast = forecast_of(attainment_line(root), cycle_end, now)
+    forecast = replace(forecast, estimators=_estimators(items))
+    at_risk = tuple(sorted((link for link in links if link.other_status in AT_RISK),
+                           key=_risk_order))
+    stale = tuple(sorted((StaleInput(item.id, item.title, item.department,
+                                     item.last_checkin_at)
+                          for item in items if item.type == "key_result" and not item.sums
+                          and (item.last_checkin_at is None
+                               or now - item.last_checkin_at > stale_after)),
+                         key=lambda s: (s.last_checkin_at or 0.0, s.key_result_id)))
+    return Explanation(root.progress, expected, gap, inputs, departments, sums, forecast,
+                       at_risk, stale, why(gap, departments, at_risk, forecast))
+
+
+def estimator_of(item: Item) -> str:
+    """How a (not summing) key result's pace is told."""
+    if item.measure is Measure.BOOLEAN:
+        return "as_it_stands"
+    if item.last_checkin_at is None or item.value is None:
+        return "none"
+    if item.pace is not None:
+        return "least_squares"
+    if cycle_to_date_pace(item.start, item.cycle_start, item.last_checkin_at,
+                          item.value) is not None:
+        return "cycle_to_date"
+    return "none"
+
+
+def _estimators(items: list[Item]) -> tuple[tuple[str, int], ...]:
+    counts: dict[str, int] = {}
+    for item in items:
+        if item.type == "key_result" and not item.sums:
+            method = estimator_of(item)
+            counts[method] = counts.get(method, 0) + 1
+    return tuple(sorted(counts.items()))
+
+
+def _input_shares(root: Item, expected: float | None) -> Iterator[InputShare]:
+    counted = {id(child) for _, child in root.counted()}
+    total = math.fsum(weight for weight, child in root.counted())
+    for weight, child in root.inputs:
+        share = None
+        if id(child) in counted and expected is not None and child.progress is not None:
+            share = settled(weight / total * (expected - child.progress))
+        yield InputShare(child.type, child.id, child.title, child.department, weight,
+                         child.progress, share)
+
+
+def _sum_breakdown(item: Item, expected: float | None) -> SumBreakdown:
+    expected_amount = (None if expected is None
+                       else item.start + expected * (item.target - item.start))
+    amounts, plans = _plans(item)
+    rows = [DepartmentAmount(department, settled(math.fsum(amounts[department])),
+                             None if expected_amount is None
+                             else settled(expected_amount * plans[department]))
+            for department in sorted(amounts)]
+    return SumBreakdown(item.id, item.title, item.value,
+                        None if expected_amount is None else settled(expected_amount),
+                        tuple(rows))
+
+
+def _risk_order(link: LinkEnd) -> tuple[int, float, str]:
+    return (0 if link.other_status == "off_track" else 1,
+            link.other_progress if link.other_progress is not None else 0.0, link.id)
+
+
+def _points(value: float) -> str:
+    return f"{value * 100:.0f} pts"
+
+
+def why(gap: float | None, departments: tuple[Share, ...], at_risk: tuple[LinkEnd, ...],
+        forecast: Forecast) -> str | None:
+    """One or two lines: the largest share of the gap, and the dependency most at risk."""
+    lines = []
+    behind = [share for share in departments if share.share > 0]
+    if gap is not None and gap > 0 and behind:
+        largest = behind[0]
+        text = (f"{_points(gap)} behind plan; {largest.department} holds "
+                f"{_points(largest.share)} of it")
+        if forecast.attainment is not None:
+            text += f"; heading for {forecast.attainment * 100:.0f} % at cycle end"
+        lines.append(text + ".")
+    if at_risk:
+        link = at_risk[0]
+        progress = ("no data" if link.other_progress is None
+                    else f"{link.other_progress * 100:.0f} %")
+        title = (link.other_title or link.other_id)[:80]
+        lines.append(f"Depends on {link.other_department} '{title}' "
+                     f"({link.other_status.replace('_', ' ') if link.other_status else ''}, "
+                     f"{progress}).")
+    if not lines:
+        return None
+    return "\n".join(lines)[:WHY_LENGTH]

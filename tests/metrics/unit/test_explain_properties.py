@@ -1,0 +1,249 @@
+"""Properties of the explanation (``domain/explain.py``, ``domain/forecast.py``):
+
+- the shares of the gap add up to the gap, by input and by department, on random graphs
+  (depth, shared children, weights, summing key results);
+- the forecast of a straight-line history is that line at the cycle's end;
+- after any sequence of events (late, duplicated, out of order), the explanation equals
+  the one computed from a graph rebuilt from the items held (what a restart or a rebuild
+  loads), and a key result's window does not depend on the order of its check-ins.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.metrics.domain.explain import Explanation, Item, explain
+from services.metrics.domain.explain_graph import (
+    GraphItems,
+    LinkIndex,
+    cycle_end,
+    explain_in_graph,
+)
+from services.metrics.domain.forecast import WINDOW, merged, pace
+from services.metrics.domain.goal_items import (
+    ContributionState,
+    CycleState,
+    KeyResultState,
+    LinkState,
+    Measure,
+    ObjectiveState,
+)
+from services.metrics.domain.rollup import RollupGraph
+from services.metrics.domain.status import CycleWindow
+from tests.metrics.unit.builders import NOW, graph_at
+from tests.metrics.unit.test_incremental_equals_full_recompute import (
+    CYCLES,
+    KEY_RESULTS,
+    OBJECTIVES,
+    Operation,
+    contributions,
+    key_results,
+    objectives,
+    operations,
+    run,
+    values,
+)
+
+STALE = 7 * 86_400.0
+moments = st.floats(NOW.timestamp() - 80 * 86_400, NOW.timestamp(), allow_nan=False)
+timed_check_ins = st.tuples(st.just("check_in_at"),
+                            st.tuples(st.sampled_from(KEY_RESULTS), values, moments),
+                            st.sampled_from([0, 0, 1, 3]))
+
+
+@st.composite
+def events(draw: st.DrawFn) -> list[Operation]:
+    """A graph set up (cycles, objectives, key results, contributions: depth, shared
+    children, weights, sums), then check-ins and any events, some late or repeated."""
+    setup: list[Operation] = [
+        ("upsert_cycle", CycleState(key, 1, date(2026, 10, 1)
+                                    + timedelta(days=draw(st.integers(-30, 30))),
+                                    date(2026, 12, 31)), 0) for key in CYCLES]
+    setup += [("upsert_objective", replace(draw(objectives), id=objective_id), 0)
+              for objective_id in OBJECTIVES]
+    setup += [("upsert_key_result", draw(key_results()), 0)
+              for _ in range(draw(st.integers(2, 8)))]
+    setup += [("add_contribution", draw(contributions()), 0)
+              for _ in range(draw(st.integers(0, 6)))]
+    later = draw(st.lists(st.one_of(timed_check_ins, timed_check_ins, operations),
+                          max_size=40))
+    return setup + later
+
+
+
+def apply(graph: RollupGraph, sequence: list[Operation]) -> None:
+    for step, operation in enumerate(sequence, start=1):
+        name, argument, lag = operation
+        if name == "check_in_at":
+            assert isinstance(argument, tuple)
+            key_result_id, value, at = argument
+            graph.record_check_in(key_result_id, max(1, step - lag), value, None, at)
+        else:
+            run(graph, operation, step)
+
+
+def rebuilt(graph: RollupGraph) -> RollupGraph:
+    """A graph loaded from the items ``graph`` holds, as ``load_graph`` loads the read model."""
+    fresh = graph_at(graph.now)
+    for key in CYCLES:
+        held = graph.cycle(key)
+        if held is not None:
+            fresh.upsert_cycle(CycleState(key, held[0], held[1].starts_on, held[1].ends_on))
+    for o in graph.objectives():
+        fresh.upsert_objective(ObjectiveState(o.id, o.version, o.cycle, o.kind, o.departments,
+                                              o.title, o.archived))
+    for k in graph.key_results():
+        fresh.upsert_key_result(KeyResultState(
+            k.id, k.version, k.objective_id, k.measure, k.start, k.target, weight=k.weight,
+            aggregation=k.aggregation, current=k.checked_in, confidence=k.given_confidence,
+            last_checkin_at=k.last_checkin_at, history=k.history))
+    for e in graph.contributions():
+        if e.active:
+            fresh.add_contribution(ContributionState(e.id, e.version, e.child_type, e.child_id,
+                                                     e.parent_type, e.parent_id, e.weight))
+    return fresh
+
+
+def comparable(explanation: Explanation | None) -> object:
+    if explanation is None:
+        return None
+    return replace(explanation, inputs=tuple(sorted(explanation.inputs, key=repr)),
+                   sums=tuple(sorted(explanation.sums, key=repr)))
+
+
+def explanations(graph: RollupGraph) -> dict[str, Explanation | None]:
+    items, links = GraphItems(graph), LinkIndex()
+    return {objective_id: explain_in_graph(graph, items, links, objective_id, STALE)
+            for objective_id in OBJECTIVES}
+
+
+@settings(max_examples=150, deadline=None)
+@given(events())
+def test_the_shares_add_up_to_the_gap(sequence: list[Operation]) -> None:
+    graph = graph_at()
+    apply(graph, sequence)
+    for explanation in explanations(graph).values():
+        if explanation is None or explanation.gap is None:
+            continue
+        by_department = math.fsum(share.share for share in explanation.departments)
+        assert math.isclose(by_department, explanation.gap, abs_tol=1e-9), explanation
+        by_input = math.fsum(i.share for i in explanation.inputs if i.share is not None)
+        assert math.isclose(by_input, explanation.gap, abs_tol=1e-9), explanation
+        assert math.isclose(math.fsum(s.weight for s in explanation.departments), 1.0,
+                            abs_tol=1e-9)
+        for breakdown in explanation.sums:
+            if breakdown.expected_amount is not None and breakdown.departments:
+                assert math.isclose(
+                    math.fsum(d.expected_amount or 0.0 for d in breakdown.departments),
+                    breakdown.expected_amount, rel_tol=1e-9, abs_tol=1e-6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events())
+def test_the_explanation_after_any_events_equals_the_one_after_a_rebuild(
+        sequence: list[Operation]) -> None:
+    graph = graph_at()
+    apply(graph, sequence)
+    incremental = explanations(graph)
+    from_scratch = explanations(rebuilt(graph))
+    assert {k: comparable(v) for k, v in incremental.items()} == {
+        k: comparable(v) for k, v in from_scratch.items()}
+
+
+@given(st.lists(st.tuples(moments, values), max_size=30), st.randoms())
+def test_a_window_does_not_depend_on_the_order_of_its_check_ins(
+        check_ins: list[tuple[float, float]], random: object) -> None:
+    def window_of(ordered: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+        window: tuple[tuple[float, float], ...] = ()
+        for at, value in ordered:
+            window = merged(window, at, value) or window
+        return window
+
+    shuffled = list(check_ins)
+    random.shuffle(shuffled)  # type: ignore[attr-defined]
+    window = window_of(check_ins)
+    assert window == window_of(shuffled)
+    assert len(window) == min(WINDOW, len({at for at, _ in check_ins}))
+
+
+@given(intercept=st.floats(-1e6, 1e6), per_day=st.floats(-1e4, 1e4),
+       days=st.lists(st.integers(0, 90), min_size=3, max_size=20, unique=True).filter(
+           lambda days: max(days) - min(days) >= 1),
+       start=st.sampled_from([0.0, -50.0, 100.0]), span=st.sampled_from([1e3, -250.0, 1e6]))
+def test_the_forecast_of_a_straight_line_history_is_that_line(
+        intercept: float, per_day: float, days: list[int], start: float, span: float) -> None:
+    cycle = CycleWindow(date(2026, 10, 1), date(2026, 12, 31))
+    origin = datetime(2026, 10, 1, tzinfo=UTC).timestamp()
+
+    def line(moment: float) -> float:
+        return intercept + per_day * (moment - origin) / 86_400.0
+
+    history = tuple(sorted((origin + day * 86_400.0, line(origin + day * 86_400.0))
+                           for day in days))[-WINDOW:]
+    last_at, last_value = history[-1]
+    key_result = Item("key_result", "k", "k", ("sales",), 0.5, start=start,
+                      target=start + span, value=last_value, last_checkin_at=last_at,
+                      pace=pace(history))
+    objective = Item("objective", "o", "o", ("sales",), 0.5, inputs=[(2.0, key_result)])
+    end = cycle_end(cycle)
+    explanation = explain(objective, 0.5, end, last_at, [], STALE)
+    expected = (line(end) - start) / span
+    assert explanation.forecast.attainment is not None
+    assert math.isclose(explanation.forecast.attainment, expected, rel_tol=1e-6,
+                        abs_tol=1e-6 * max(1.0, abs(intercept) + abs(per_day) * 120) / abs(span))
+
+
+def test_too_little_history_gives_no_forecast() -> None:
+    graph = graph_at()
+    begins = (NOW - timedelta(days=10)).date()
+    graph.upsert_cycle(CycleState("q1", 1, begins, date(2026, 12, 31)))
+    graph.upsert_objective(ObjectiveState("o0", 1, "q1", *_department()))
+    graph.upsert_key_result(KeyResultState("k0", 1, "o0", Measure.INCREASE, 0.0, 100.0))
+    explanation = explain_in_graph(graph, GraphItems(graph), LinkIndex(), "o0", STALE)
+    assert explanation is not None and explanation.forecast.attainment is None  # no check-in
+    start = datetime.combine(begins, datetime.min.time(), UTC).timestamp()
+    # three check-ins within hours of the cycle's start: neither pace can be told
+    for version, hours in enumerate((0, 1, 2), start=2):
+        graph.record_check_in("k0", version, 10.0 * version, None, start + hours * 3600)
+    explanation = explain_in_graph(graph, GraphItems(graph), LinkIndex(), "o0", STALE)
+    assert explanation is not None and explanation.forecast.attainment is None
+    graph.record_check_in("k0", 5, 40.0, None, start + 2 * 86_400)  # now it spans two days
+    explanation = explain_in_graph(graph, GraphItems(graph), LinkIndex(), "o0", STALE)
+    assert explanation is not None and explanation.forecast.attainment is not None
+
+
+def _department() -> tuple[object, tuple[str, ...]]:
+    from services.metrics.domain.goal_items import ObjectiveKind
+    return ObjectiveKind.DEPARTMENT, ("sales",)
+
+
+def test_a_dependency_at_risk_and_a_stale_input_are_named() -> None:
+    graph = graph_at()
+    graph.upsert_cycle(CycleState("q1", 1, date(2026, 10, 1), date(2026, 12, 31)))
+    graph.upsert_objective(ObjectiveState("o0", 1, "q1", *_department()))
+    graph.upsert_objective(ObjectiveState("o1", 1, "q1", _department()[0], ("production",),
+                                          title="Onboarding capacity"))
+    graph.upsert_key_result(KeyResultState("k0", 1, "o0", Measure.INCREASE, 0.0, 100.0,
+                                           current=60.0,
+                                           last_checkin_at=NOW.timestamp() - 86_400))
+    graph.upsert_key_result(KeyResultState("k1", 1, "o1", Measure.INCREASE, 0.0, 100.0,
+                                           current=5.0,
+                                           last_checkin_at=(NOW - timedelta(days=30))
+                                           .timestamp()))
+    links = LinkIndex()
+    links.put(LinkState("l0", 1, "supplied_by", "objective", "o0", "sales", "objective", "o1",
+                        "production"))
+    explanation = explain_in_graph(graph, GraphItems(graph), links, "o0", STALE)
+    assert explanation is not None
+    assert [(d.other_id, d.other_status) for d in explanation.dependencies_at_risk] == [
+        ("o1", graph.objective("o1").status.value)]  # type: ignore[union-attr]
+    assert explanation.why is not None and "production 'Onboarding capacity'" in explanation.why
+    assert explanation.stale_inputs == ()
+    production = explain_in_graph(graph, GraphItems(graph), links, "o1", STALE)
+    assert production is not None
+    assert [s.key_result_id for s in production.stale_inputs] == ["k1"]
