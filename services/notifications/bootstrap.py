@@ -44,7 +44,8 @@ class Notifications:
     def handler(self, hourly_cap: int | None = None) -> NotificationHandler:
         """The consumer's handler (``hourly_cap``: the configured cap unless given)."""
         cap = self.config.delivery.hourly_cap if hourly_cap is None else hourly_cap
-        return NotificationHandler(cap, self.unit_of_work)
+        return NotificationHandler(cap, self.unit_of_work,
+                                   settle_seconds=self.config.delivery.settle_seconds)
 
     def consumer(self) -> ConsumerRunner:
         return ConsumerRunner(
