@@ -68,6 +68,8 @@ class DeliverySettings:
     """Certificates webhook targets' are checked against (default: certifi's bundle)."""
     settle_seconds: float = 0.0
     """How long a status must hold before it is announced at once (0: at once)."""
+    console_url: str | None = None
+    """The web console's address: Slack and Teams messages link to the item there."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DeliverySettings:
@@ -93,7 +95,16 @@ class DeliverySettings:
             ca_bundle=env_str(prefix + "CA_BUNDLE", "", environ) or None,
             settle_seconds=_not_negative(prefix + "SETTLE_SECONDS",
                                          env_float(prefix + "SETTLE_SECONDS", 600.0, environ)),
+            console_url=_http_url("OKR_CONSOLE_URL", env_str("OKR_CONSOLE_URL", "", environ)),
         )
+
+
+def _http_url(name: str, value: str) -> str | None:
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")) or any(c.isspace() for c in value):
+        raise ConfigurationError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
 
 
 def _not_negative(name: str, value: float) -> float:

@@ -9,7 +9,7 @@ to the JSON Schemas of ``okr.rollup.changed`` and ``okr.objective.status_changed
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple
 
 from shared.cloudevents import CloudEvent
@@ -48,6 +48,9 @@ class RollupChange(NamedTuple):
     changed_at: datetime
     cause_event_id: str | None
     previous_status: str | None = None
+    forecast: float | None = None
+    forecast_reached_on: date | None = None
+    why: str | None = None
 
     def data(self, *, status_changed: bool = False) -> dict[str, Any]:
         """The event's ``data``; ``status_changed`` adds ``previous_status``."""

@@ -138,12 +138,12 @@ def _existing(subscriptions: Subscriptions, subscription_id: str,
 
 def _target(channel: Channel, fields: dict[str, Any], policy: TargetPolicy,
             check_address: AddressCheck) -> str:
-    if channel is Channel.WEBHOOK:
+    if channel.has_url:
         url = fields.get("url")
         if not url:
-            raise InvalidInput("a webhook subscription needs a 'url'", "url")
+            raise InvalidInput(f"a {channel.value} subscription needs a 'url'", "url")
         if fields.get("email"):
-            raise InvalidInput("a webhook subscription has no 'email'", "email")
+            raise InvalidInput(f"a {channel.value} subscription has no 'email'", "email")
         host = check_webhook_url(url, policy)
         port = urlsplit(url).port or (443 if url.lower().startswith("https") else 80)
         refusal = check_address(host, port, policy)
