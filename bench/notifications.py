@@ -140,6 +140,8 @@ def _container(url: str, concurrency: int, hourly_cap: int = 1_000_000) -> Notif
         "OKR_NOTIFICATIONS_DATABASE_URL": url, "OKR_NOTIFICATIONS_ALLOW_LOOPBACK_TARGETS": "1",
         "OKR_NOTIFICATIONS_CONCURRENCY": str(concurrency), "OKR_NOTIFICATIONS_BATCH_SIZE": "100",
         "OKR_NOTIFICATIONS_POLL_SECONDS": "0.05",
+        # status changes sent as soon as they are handled (no settle wait), as before it
+        "OKR_NOTIFICATIONS_SETTLE_SECONDS": "0",
         "OKR_NOTIFICATIONS_HOURLY_CAP": str(hourly_cap), "OKR_DATA_DIR": tempfile.gettempdir()})
     return bootstrap(config)
 

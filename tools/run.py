@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     # A laptop platform: webhooks to receivers on this machine are what one tries first
     # (`make demo` runs one). Deployments keep loopback targets refused.
     env.setdefault("OKR_NOTIFICATIONS_ALLOW_LOOPBACK_TARGETS", "true")
+    # A status must hold this long before it is sent at once; short, so the demo shows one.
+    env.setdefault("OKR_NOTIFICATIONS_SETTLE_SECONDS", "3")
     token, token_origin = _admin_token(env, data_dir)
     env["OKR_ADMIN_TOKEN"] = token
 

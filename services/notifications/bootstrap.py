@@ -9,8 +9,13 @@ from sqlalchemy import Connection, Engine
 from services.notifications.adapters import tables
 from services.notifications.adapters.email import EmailSender
 from services.notifications.adapters.unit_of_work import SqlUnitOfWork
-from services.notifications.adapters.webhooks import WebhookSender, refused_address
+from services.notifications.adapters.webhooks import (
+    ChatSender,
+    WebhookSender,
+    refused_address,
+)
 from services.notifications.config import CONSUMER_GROUP, SERVICE, NotificationsConfig
+from services.notifications.domain.chat import slack_payload, teams_payload
 from services.notifications.domain.subscriptions import Channel
 from services.notifications.service_layer.delivering import DeliveryLoop
 from services.notifications.service_layer.handling import NotificationHandler
@@ -44,7 +49,8 @@ class Notifications:
     def handler(self, hourly_cap: int | None = None) -> NotificationHandler:
         """The consumer's handler (``hourly_cap``: the configured cap unless given)."""
         cap = self.config.delivery.hourly_cap if hourly_cap is None else hourly_cap
-        return NotificationHandler(cap, self.unit_of_work)
+        return NotificationHandler(cap, self.unit_of_work,
+                                   settle_seconds=self.config.delivery.settle_seconds)
 
     def consumer(self) -> ConsumerRunner:
         return ConsumerRunner(
@@ -61,7 +67,13 @@ class Notifications:
             senders={Channel.WEBHOOK.value: WebhookSender(delivery.targets,
                                                           delivery.webhook_timeout_seconds,
                                                           delivery.ca_bundle),
-                     Channel.EMAIL.value: EmailSender(self.config.smtp)},
+                     Channel.EMAIL.value: EmailSender(self.config.smtp),
+                     Channel.SLACK.value: ChatSender(
+                         delivery.targets, delivery.webhook_timeout_seconds, slack_payload,
+                         delivery.console_url, delivery.ca_bundle),
+                     Channel.TEAMS.value: ChatSender(
+                         delivery.targets, delivery.webhook_timeout_seconds, teams_payload,
+                         delivery.console_url, delivery.ca_bundle)},
             event_source=self.config.event_source)
 
     def relay(self) -> OutboxRelay:

@@ -9,6 +9,7 @@ from services.notifications.domain.retries import RetrySchedule
 from services.notifications.domain.targets import TargetPolicy
 from shared.config import (
     AuthSettings,
+    ConfigurationError,
     KafkaSettings,
     RelaySettings,
     database_url,
@@ -65,6 +66,10 @@ class DeliverySettings:
     webhook_timeout_seconds: float
     ca_bundle: str | None = None
     """Certificates webhook targets' are checked against (default: certifi's bundle)."""
+    settle_seconds: float = 0.0
+    """How long a status must hold before it is announced at once (0: at once)."""
+    console_url: str | None = None
+    """The web console's address: Slack and Teams messages link to the item there."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> DeliverySettings:
@@ -88,7 +93,24 @@ class DeliverySettings:
             concurrency=env_int(prefix + "CONCURRENCY", 8, environ),
             webhook_timeout_seconds=env_float(prefix + "WEBHOOK_TIMEOUT_SECONDS", 5.0, environ),
             ca_bundle=env_str(prefix + "CA_BUNDLE", "", environ) or None,
+            settle_seconds=_not_negative(prefix + "SETTLE_SECONDS",
+                                         env_float(prefix + "SETTLE_SECONDS", 600.0, environ)),
+            console_url=_http_url("OKR_CONSOLE_URL", env_str("OKR_CONSOLE_URL", "", environ)),
         )
+
+
+def _http_url(name: str, value: str) -> str | None:
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")) or any(c.isspace() for c in value):
+        raise ConfigurationError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _not_negative(name: str, value: float) -> float:
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative, got {value:g}")
+    return value
 
 
 @dataclass(frozen=True)

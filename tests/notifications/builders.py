@@ -31,7 +31,7 @@ def notice(**overrides: Any) -> Notice:
         "event_id": str(uuid.uuid4()), "event_type": EventType.OBJECTIVE_STATUS_CHANGED.value,
         "objective_id": "target-1", "title": "Grow revenue", "kind": "collective",
         "departments": ("marketing", "sales"), "occurred_at": AT, "summary": "changed",
-        "status": "off_track", "previous_status": "on_track"}
+        "status": "off_track", "previous_status": "on_track", "settled": True}
     values.update(overrides)
     return Notice(**values)
 
@@ -105,3 +105,30 @@ def checked_in(objective_id: str, key_result_id: str, value: float) -> CloudEven
                              "last_checkin_at": "2026-11-27T04:00:00Z", "version": 2,
                              "created_at": "2026-11-01T09:00:00Z",
                              "updated_at": "2026-11-27T04:00:00Z"}})
+
+
+def key_result_created(objective_id: str, key_result_id: str,
+                       title: str = "Units shipped") -> CloudEvent:
+    return new_event(EventType.KEY_RESULT_CREATED, "/okr/goals", f"key_result/{key_result_id}", {
+        "id": key_result_id, "objective_id": objective_id, "title": title,
+        "measure": "increase", "start": 0.0, "target": 100.0, "unit": "units", "weight": 1.0,
+        "aggregation": "check_ins", "current": 0.0, "confidence": None,
+        "last_checkin_at": None, "version": 1, "created_at": "2026-11-01T09:00:00Z",
+        "updated_at": "2026-11-01T09:00:00Z"})
+
+
+def link_to_key_result(from_department: str, from_id: str, key_result_id: str,
+                       to_department: str) -> CloudEvent:
+    link_id = str(uuid.uuid4())
+    return new_event(EventType.LINK_CREATED, "/okr/goals", f"link/{link_id}", {
+        "id": link_id, "kind": "depends_on", "from_type": "objective", "from_id": from_id,
+        "from_department": from_department, "to_type": "key_result", "to_id": key_result_id,
+        "to_department": to_department, "note": "", "created_by": "head", "version": 1,
+        "created_at": "2026-11-27T04:00:00Z"})
+
+
+def at(event: CloudEvent, when: datetime) -> CloudEvent:
+    """The same event, as if it happened at ``when`` (its CloudEvents ``time``)."""
+    from dataclasses import replace
+
+    return replace(event, time=when)

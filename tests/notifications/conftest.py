@@ -150,6 +150,7 @@ def worker_environment(config: NotificationsConfig, kafka: KafkaSettings) -> dic
         "OKR_NOTIFICATIONS_POLL_SECONDS": str(delivery.poll_seconds),
         "OKR_NOTIFICATIONS_LEASE_SECONDS": str(delivery.lease_seconds),
         "OKR_NOTIFICATIONS_DIGEST_INTERVAL_SECONDS": str(delivery.digest_interval_seconds),
+        "OKR_NOTIFICATIONS_SETTLE_SECONDS": str(delivery.settle_seconds),
         "OKR_NOTIFICATIONS_WORKER_METRICS_PORT": "0",
         "OKR_NOTIFICATIONS_CONSUMER_MAX_RECORDS": str(config.consumer_max_records),
         "OKR_LOG_JSON": "false",

@@ -114,6 +114,11 @@ class DeliveryRepository:
                 D.c.created_at >= since).group_by(D.c.recipient))
         return {row[0]: int(row[1]) for row in rows}
 
+    def told_of(self, event_id: str) -> set[str]:
+        """The subscriptions that already have a delivery of this event."""
+        return set(self.connection.execute(
+            select(D.c.subscription_id).where(D.c.event_id == event_id)).scalars())
+
     # -- digests -------------------------------------------------------------------------
 
     def digest_backlog(self) -> list[tuple[str, datetime]]:
@@ -136,6 +141,12 @@ class DeliveryRepository:
                 ITEMS.c.position.in_([row.position for row in rows])
             ).values(delivery_id=delivery_id))
         return [Notice.from_dict(json.loads(row.notice)) for row in rows]
+
+    def drop_digest_item(self, subscription_ids: list[str], event_id: str) -> None:
+        """Take an event's waiting item out of these subscriptions' next digests."""
+        self.connection.execute(ITEMS.delete().where(
+            ITEMS.c.subscription_id.in_(subscription_ids), ITEMS.c.event_id == event_id,
+            ITEMS.c.delivery_id.is_(None)))
 
     def drop_digest_items(self, subscription_id: str) -> None:
         self.connection.execute(ITEMS.delete().where(ITEMS.c.subscription_id == subscription_id,
@@ -181,8 +192,12 @@ class DeliveryRepository:
         return _delivery(row) if row else None
 
     def page(self, *, status: str | None, subscription_id: str | None, offset: int,
-             limit: int) -> tuple[list[Delivery], int]:
+             limit: int, department: str | None = None) -> tuple[list[Delivery], int]:
         query = select(D)
+        if department is not None:
+            subscriptions = tables.subscriptions
+            query = query.where(D.c.subscription_id.in_(
+                select(subscriptions.c.id).where(subscriptions.c.department == department)))
         if status is not None:
             query = query.where(D.c.status == status)
         if subscription_id is not None:

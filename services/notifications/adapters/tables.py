@@ -108,6 +108,7 @@ deliveries = Table(
 )
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_deliveries_recipient_created", deliveries.c.recipient, deliveries.c.created_at)
+Index("ix_deliveries_event_id", deliveries.c.event_id)
 
 digest_items = Table(
     "digest_items",
@@ -123,3 +124,35 @@ digest_items = Table(
 Index("ix_digest_items_pending", digest_items.c.subscription_id, digest_items.c.created_at,
       postgresql_where=digest_items.c.delivery_id.is_(None),
       sqlite_where=digest_items.c.delivery_id.is_(None))
+
+# -- settled statuses and who was told of an alarm ---------------------------------------------
+
+#: Per objective: the latest status seen, since when (its event's time), whether it waits
+#: to settle (``due_at``), and the last settled status announced (``announced``), with the
+#: event that began it. Rows are claimed ``FOR UPDATE SKIP LOCKED`` when due.
+status_watch = Table(
+    "status_watch",
+    metadata,
+    Column("objective_id", String(64), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("since", UtcDateTime(), nullable=False),
+    Column("event_id", String(100), nullable=False),
+    Column("notice", Text, nullable=False),  # JSON: the notice of the change that began it
+    Column("due_at", UtcDateTime(), nullable=True),  # null: nothing waits to be announced
+    Column("announced", String(20), nullable=True),
+    Column("announced_event_id", String(100), nullable=True),
+    Column("announced_notice", Text, nullable=True),  # JSON
+)
+Index("ix_status_watch_due", status_watch.c.due_at)
+
+#: Who was told that an objective went at_risk or off_track: told once when it recovers.
+alarms_told = Table(
+    "alarms_told",
+    metadata,
+    Column("subscription_id", String(36), primary_key=True),
+    Column("objective_id", String(64), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("event_id", String(100), nullable=False),
+    Column("told_at", UtcDateTime(), nullable=False),
+)
+Index("ix_alarms_told_objective_id", alarms_told.c.objective_id)

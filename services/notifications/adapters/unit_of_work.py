@@ -6,6 +6,7 @@ from sqlalchemy import Connection
 
 from services.notifications.adapters.deliveries import DeliveryRepository
 from services.notifications.adapters.goal_read_model import GoalReadModel
+from services.notifications.adapters.statuses import StatusRepository
 from services.notifications.adapters.subscriptions import SubscriptionRepository
 from shared.persistence import unit_of_work
 
@@ -14,8 +15,10 @@ class SqlUnitOfWork(unit_of_work.SqlUnitOfWork):
     subscriptions: SubscriptionRepository
     deliveries: DeliveryRepository
     goals: GoalReadModel
+    statuses: StatusRepository
 
     def _bind(self, connection: Connection) -> None:
         self.subscriptions = SubscriptionRepository(connection)
         self.deliveries = DeliveryRepository(connection)
         self.goals = GoalReadModel(connection)
+        self.statuses = StatusRepository(connection)

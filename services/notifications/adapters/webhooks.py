@@ -14,7 +14,8 @@ only goes into the ``Host`` header and, over HTTPS, into SNI and the certificate
 Resolving again to connect would let a name that answered with a public address at the
 check answer with an internal one a moment later (DNS rebinding). Connections are kept
 alive per thread, per address and host name. Certificates are checked against certifi's
-bundle, or ``OKR_NOTIFICATIONS_CA_BUNDLE``.
+bundle, or ``OKR_NOTIFICATIONS_CA_BUNDLE``. Slack and Teams incoming webhooks go the same
+way (``ChatSender``), with their own payloads and no signature.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import json
 import socket
 import threading
 from collections.abc import Callable, Sequence
@@ -122,6 +124,19 @@ class WebhookSender:
             pools[key] = pool
         return pool
 
+    def body_and_headers(self, delivery_id: str, message: Message,
+                         subscription: Subscription) -> tuple[bytes, dict[str, str]]:
+        """The body and the Standard Webhooks headers that sign it."""
+        now = datetime.now(UTC)
+        body = message.webhook_body(now)
+        timestamp = int(now.timestamp())
+        assert subscription.secret is not None
+        return body, {
+            "webhook-id": delivery_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": signature(subscription.secret, delivery_id, timestamp, body),
+        }
+
     def send(self, delivery_id: str, message: Message, subscription: Subscription) -> Outcome:
         url = subscription.target
         try:
@@ -137,18 +152,13 @@ class WebhookSender:
             return Outcome.retry(str(error))
         if refusal:
             return Outcome.give_up(refusal)
-        now = datetime.now(UTC)
-        body = message.webhook_body(now)
-        timestamp = int(now.timestamp())
-        assert subscription.secret is not None
+        body, signed = self.body_and_headers(delivery_id, message, subscription)
         named = f"[{host}]" if ":" in host else host
         headers = {
             "Host": named if parts.port is None else f"{named}:{parts.port}",
             "User-Agent": USER_AGENT,
             "Content-Type": "application/json",
-            "webhook-id": delivery_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": signature(subscription.secret, delivery_id, timestamp, body),
+            **signed,
         }
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
@@ -164,6 +174,26 @@ class WebhookSender:
         if status >= 500 or status in RETRIED_STATUSES:
             return Outcome.retry(f"receiver answered {status}")
         return Outcome.give_up(f"receiver answered {status}")
+
+
+class ChatSender(WebhookSender):
+    """A Slack or Teams incoming webhook: the same checked, pinned connection and retry
+    rules, the chat's own payload (``domain/chat.py``), no signature (the URL is the
+    secret). ``webhook-id`` still names the delivery, the same on every retry."""
+
+    def __init__(self, policy: TargetPolicy, timeout_seconds: float,
+                 payload: Callable[[Message, str | None], dict[str, Any]],
+                 console_url: str | None = None, ca_bundle: str | None = None,
+                 resolve: Resolver = socket.getaddrinfo) -> None:
+        super().__init__(policy, timeout_seconds, ca_bundle, resolve)
+        self.payload = payload
+        self.console_url = console_url
+
+    def body_and_headers(self, delivery_id: str, message: Message,
+                         subscription: Subscription) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(self.payload(message, self.console_url), ensure_ascii=False,
+                          separators=(",", ":")).encode()
+        return body, {"webhook-id": delivery_id}
 
 
 def _release(response: urllib3.BaseHTTPResponse) -> None:

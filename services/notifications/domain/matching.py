@@ -62,6 +62,9 @@ class SubscriptionIndex:
                     self._filed[dimension][value].append(subscription.id)
                 return
 
+    def get(self, subscription_id: str) -> Subscription | None:
+        return self._by_id.get(subscription_id)
+
     def match(self, notice: Notice) -> list[Subscription]:
         candidates: set[str] = set()
         for dimension in _KEY_ORDER:

@@ -43,6 +43,9 @@ class Notice:
     previous_status: str | None = None
     dependent_departments: frozenset[str] = frozenset()
     details: dict[str, Any] = field(default_factory=dict)
+    settled: bool = False
+    """A status that held long enough to be announced at once (``domain/settling.py``);
+    ``previous_status`` is then the status announced before."""
 
     @property
     def is_status_change(self) -> bool:
@@ -50,8 +53,15 @@ class Notice:
 
     @property
     def routine(self) -> bool:
-        """Routine notices (check-ins, edits, roll-up ticks) only ever go into digests."""
-        return not self.is_status_change
+        """Only a settled status change goes out at once; everything else (check-ins,
+        edits, roll-up ticks, a status change as it happens) goes into digests."""
+        return not (self.is_status_change and self.settled)
+
+    @property
+    def recovery(self) -> bool:
+        """Back on track after an announced ``at_risk`` or ``off_track``."""
+        return (self.settled and self.status == "on_track"
+                and self.previous_status in ALARMING_STATUSES)
 
     @property
     def collective(self) -> bool:
@@ -71,6 +81,7 @@ class Notice:
             "previous_status": self.previous_status,
             "dependent_departments": sorted(self.dependent_departments),
             "details": self.details,
+            "settled": self.settled,
         }
 
     @classmethod
@@ -84,4 +95,5 @@ class Notice:
             previous_status=data.get("previous_status"),
             dependent_departments=frozenset(data.get("dependent_departments", ())),
             details=dict(data.get("details") or {}),
+            settled=bool(data.get("settled", False)),
         )

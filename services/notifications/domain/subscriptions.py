@@ -23,8 +23,19 @@ MAX_DIGEST_SECONDS = 7 * 24 * 3600
 
 
 class Channel(StrEnum):
-    WEBHOOK = "webhook"
+    WEBHOOK = "webhook"  # signed JSON (Standard Webhooks)
     EMAIL = "email"
+    SLACK = "slack"  # a Slack incoming webhook: Block Kit
+    TEAMS = "teams"  # a Microsoft Teams incoming webhook: an Adaptive Card
+
+    @property
+    def has_url(self) -> bool:
+        return self is not Channel.EMAIL
+
+    @property
+    def signed(self) -> bool:
+        """Only our own webhooks carry a secret; a chat hook's URL is its secret."""
+        return self is Channel.WEBHOOK
 
 
 class DeliveryMode(StrEnum):
@@ -128,8 +139,11 @@ class Subscription:
                 raise InvalidInput(f"{self.target!r} is not an e-mail address", "email")
             if self.secret is not None:
                 raise InvalidInput("only webhook subscriptions have a secret", "secret")
-        else:
+        elif self.channel.signed:
             check_secret(self.secret)
+        elif self.secret is not None:
+            raise InvalidInput(f"a {self.channel.value} hook has no secret: its URL is one",
+                               "secret")
 
 
 def check_secret(secret: str | None) -> None:

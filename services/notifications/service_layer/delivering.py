@@ -27,7 +27,9 @@ from services.notifications.domain.messages import Message
 from services.notifications.domain.outcomes import Outcome, Sender
 from services.notifications.domain.subscriptions import Subscription
 from services.notifications.service_layer.digests import flush_due_digests
+from services.notifications.service_layer.dispatching import Dispatcher
 from services.notifications.service_layer.outcome_events import outcome_event
+from services.notifications.service_layer.settling import settle_due
 from services.notifications.service_layer.unit_of_work import UnitOfWorkFactory
 from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
@@ -52,6 +54,7 @@ class DeliveryLoop:
         self.event_source = event_source
         self.clock = clock
         self.owner = f"{SERVICE}-{uuid.uuid4().hex[:12]}"
+        self.dispatcher = Dispatcher(settings.hourly_cap)
 
     def run(self, stop: threading.Event) -> None:
         """Send until ``stop`` is set (letting attempts in flight finish); flush digests."""
@@ -65,7 +68,7 @@ class DeliveryLoop:
             while not stop.is_set():
                 try:
                     if time.monotonic() >= next_digest_check:
-                        flush_due_digests(self.units(), self.clock())
+                        self.settle_and_flush()
                         next_digest_check = time.monotonic() + min(1.0, self.settings.poll_seconds)
                     if len(in_flight) < refill_below:
                         for claimed in self.claim(self.settings.batch_size - len(in_flight)):
@@ -83,6 +86,11 @@ class DeliveryLoop:
                                        return_when=FIRST_COMPLETED)
                 self._record_safely([future.result() for future in done])
             self._record_safely([future.result() for future in wait(in_flight).done])
+
+    def settle_and_flush(self) -> None:
+        """Announce the statuses that settled, then make the digests that are due."""
+        settle_due(self.units, self.dispatcher, self.clock())
+        flush_due_digests(self.units(), self.clock())
 
     def run_once(self, pool: ThreadPoolExecutor | None = None) -> int:
         """Claim one batch of due deliveries, attempt each, record; return how many."""

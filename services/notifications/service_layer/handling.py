@@ -7,40 +7,43 @@ unique key (subscription, event) makes a redelivered event change nothing.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from sqlalchemy import Connection
 
 from services.notifications.domain.matching import SubscriptionIndex
-from services.notifications.domain.notices import Notice
-from services.notifications.domain.subscriptions import Subscription
-from services.notifications.domain.throttling import Route, route
+from services.notifications.service_layer.dispatching import Dispatcher, Matched
 from services.notifications.service_layer.recording import record_event
-from services.notifications.service_layer.unit_of_work import (
-    Subscriptions,
-    UnitOfWork,
-    UnitOfWorkFactory,
+from services.notifications.service_layer.settling import (
+    alarm_for_new_dependents,
+    observe_status,
 )
+from services.notifications.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
+from shared.contract import EventType
+
+#: Events after which the departments depending on an objective may have grown.
+_NEW_DEPENDENCY = frozenset({EventType.LINK_CREATED.value, EventType.KEY_RESULT_CREATED.value})
 
 
 class NotificationHandler:
     """Turns events into deliveries; keeps the subscription index until it is stale.
 
     Called with one event (the runner's one-at-a-time path) or, through
-    :meth:`handle_batch`, with a polled batch in one transaction. Either way the recipients
-    whose hourly cap an alarm counts against are locked together, in one order, before any
-    is counted, so workers never deadlock on them and never exceed a cap together.
+    :meth:`handle_batch`, with a polled batch in one transaction. A status change goes
+    into the digests at once and into its objective's watch, to be announced when it has
+    settled (``settle_seconds``; ``service_layer/settling.py``).
     """
 
     def __init__(self, hourly_cap: int, units: UnitOfWorkFactory,
-                 clock: Clock = system_clock) -> None:
-        self.hourly_cap = hourly_cap
+                 clock: Clock = system_clock, settle_seconds: float = 0.0) -> None:
         self.units = units
         self.clock = clock
-        self._index = SubscriptionIndex()
-        self._revision = -1
+        self.settle_seconds = settle_seconds
+        self.dispatcher = Dispatcher(hourly_cap)
+
+    @property
+    def hourly_cap(self) -> int:
+        return self.dispatcher.hourly_cap
 
     def __call__(self, event: CloudEvent, connection: Connection) -> None:
         self.handle_batch([event], connection)
@@ -53,44 +56,21 @@ class NotificationHandler:
             uow.commit()
 
     def _handle(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
+        now = self.clock()
+        matched: Matched = []
         index: SubscriptionIndex | None = None
-        matched: list[tuple[Notice, list[Subscription]]] = []
         for event in events:
             notice = record_event(event, uow.goals)
             if notice is None:
                 continue
             if index is None:  # the subscriptions' revision, read once a batch
-                index = self._current_index(uow.subscriptions)
+                index = self.dispatcher.index(uow.subscriptions)
             subscriptions = index.match(notice)
             if subscriptions:
                 matched.append((notice, subscriptions))
-        if not matched:
-            return
-        deliveries = uow.deliveries
-        now = self.clock()
-        capped = {subscription.recipient for notice, subscriptions in matched
-                  if not notice.routine for subscription in subscriptions}
-        sent: dict[str, int] = {}
-        if capped:  # routine changes only go into digests: no cap to count
-            deliveries.lock_recipients(capped)
-            sent = deliveries.immediate_since(capped, now - timedelta(hours=1))
-        for notice, subscriptions in matched:
-            immediate: list[tuple[str, str, str]] = []
-            digested: list[str] = []
-            for subscription in subscriptions:
-                recipient = subscription.recipient
-                decision = route(notice, subscription, sent.get(recipient, 0), self.hourly_cap)
-                if decision is Route.IMMEDIATE:
-                    sent[recipient] = sent.get(recipient, 0) + 1
-                    immediate.append((subscription.id, recipient, subscription.channel.value))
-                else:
-                    digested.append(subscription.id)
-            deliveries.add_for_notice(immediate, notice, now)
-            deliveries.add_to_digests(digested, notice, now)
-
-    def _current_index(self, subscriptions: Subscriptions) -> SubscriptionIndex:
-        revision = subscriptions.revision()
-        if revision != self._revision:
-            self._index = SubscriptionIndex(subscriptions.all())
-            self._revision = revision
-        return self._index
+            if notice.is_status_change:
+                matched += observe_status(uow, index, notice, now, self.settle_seconds)
+            elif notice.event_type in _NEW_DEPENDENCY:
+                matched += alarm_for_new_dependents(uow, index, notice.objective_id)
+        if matched:
+            self.dispatcher.deliver(uow, matched, now)

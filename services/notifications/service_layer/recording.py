@@ -130,9 +130,13 @@ def _summary(event: GoalEvent | RollupEvent, title: str) -> str:
 def _details(event: GoalEvent | RollupEvent) -> dict[str, Any]:
     if isinstance(event, RollupEvent):
         change = event.change
+        reached = change.forecast_reached_on
         return {"cycle": change.cycle, "progress": change.progress,
                 "expected_progress": change.expected_progress,
-                "confidence": change.confidence, "cause_event_id": change.cause_event_id}
+                "attainment": change.attainment, "confidence": change.confidence,
+                "cause_event_id": change.cause_event_id, "forecast": change.forecast,
+                "forecast_reached_on": None if reached is None else reached.isoformat(),
+                "why": change.why}
     if event.key_result is not None and event.check_in is not None:
         return {"key_result_id": event.key_result.id, "value": event.check_in.value,
                 "confidence": event.check_in.confidence}

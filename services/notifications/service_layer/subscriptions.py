@@ -1,7 +1,8 @@
 """Use cases on subscriptions, each in one unit of work, with the caller's rights.
 
-Admins manage every subscription; heads manage the subscriptions of their own department;
-viewers (and heads, for other departments) read only (``domain/permissions.py``).
+Admins see and manage every subscription; heads see and manage the subscriptions of their
+own department; nobody else sees any (``domain/permissions.py``): a subscription the caller
+may not see is not found.
 """
 
 from __future__ import annotations
@@ -11,7 +12,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from services.notifications.domain.errors import InvalidInput, NotFound, StaleVersion
-from services.notifications.domain.permissions import require_write
+from services.notifications.domain.permissions import (
+    require_visible,
+    require_write,
+    require_writing_role,
+    visible_department,
+)
 from services.notifications.domain.subscriptions import (
     Channel,
     DeliveryMode,
@@ -32,6 +38,7 @@ def create_subscription(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,
                         default_digest_seconds: int, fields: dict[str, Any],
                         clock: Clock = system_clock, *,
                         check_address: AddressCheck) -> Subscription:
+    require_writing_role(caller)
     department = fields.get("department")
     if department is None and caller.role == "head":
         department = caller.department
@@ -55,8 +62,9 @@ def update_subscription(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,
                         expected_version: int, clock: Clock = system_clock, *,
                         check_address: AddressCheck) -> Subscription:
     """Change a subscription read at ``expected_version``; StaleVersion if it changed since."""
+    require_writing_role(caller)
     with uow:
-        current = _existing(uow.subscriptions, subscription_id)
+        current = _existing(uow.subscriptions, subscription_id, caller)
         require_write(caller, current.department)
         _require_version(current, expected_version)
         updates: dict[str, Any] = {}
@@ -79,8 +87,9 @@ def update_subscription(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,
 def delete_subscription(uow: UnitOfWork, caller: Caller, subscription_id: str,
                         expected_version: int) -> None:
     """Delete a subscription read at ``expected_version``; StaleVersion if it changed since."""
+    require_writing_role(caller)
     with uow:
-        current = _existing(uow.subscriptions, subscription_id)
+        current = _existing(uow.subscriptions, subscription_id, caller)
         require_write(caller, current.department)
         _require_version(current, expected_version)
         if not uow.subscriptions.remove(subscription_id, read_version=current.version):
@@ -88,14 +97,20 @@ def delete_subscription(uow: UnitOfWork, caller: Caller, subscription_id: str,
         uow.commit()
 
 
-def get_subscription(uow: UnitOfWork, subscription_id: str) -> Subscription:
+def get_subscription(uow: UnitOfWork, caller: Caller, subscription_id: str) -> Subscription:
     with uow:
-        return _existing(uow.subscriptions, subscription_id)
+        return _existing(uow.subscriptions, subscription_id, caller)
 
 
-def list_subscriptions(uow: UnitOfWork, *, department: str | None, channel: str | None,
-                       recipient: str | None, offset: int,
+def list_subscriptions(uow: UnitOfWork, caller: Caller, *, department: str | None,
+                       channel: str | None, recipient: str | None, offset: int,
                        limit: int) -> tuple[list[Subscription], int]:
+    """The subscriptions the caller may see (none for a viewer), filtered."""
+    everything, own = visible_department(caller)
+    if not everything:
+        if own is None or department not in (None, own):
+            return [], 0
+        department = own
     with uow:
         return uow.subscriptions.page(department=department, channel=channel,
                                       recipient=recipient, offset=offset, limit=limit)
@@ -111,21 +126,24 @@ def _stale(subscription_id: str) -> StaleVersion:
     return StaleVersion(f"subscription {subscription_id} was changed meanwhile: read it again")
 
 
-def _existing(subscriptions: Subscriptions, subscription_id: str) -> Subscription:
+def _existing(subscriptions: Subscriptions, subscription_id: str,
+              caller: Caller) -> Subscription:
+    """The subscription, if it exists and the caller may see it; else NotFound."""
     subscription = subscriptions.get(subscription_id)
     if subscription is None:
         raise NotFound(f"no subscription {subscription_id}")
+    require_visible(caller, subscription.department, f"subscription {subscription_id}")
     return subscription
 
 
 def _target(channel: Channel, fields: dict[str, Any], policy: TargetPolicy,
             check_address: AddressCheck) -> str:
-    if channel is Channel.WEBHOOK:
+    if channel.has_url:
         url = fields.get("url")
         if not url:
-            raise InvalidInput("a webhook subscription needs a 'url'", "url")
+            raise InvalidInput(f"a {channel.value} subscription needs a 'url'", "url")
         if fields.get("email"):
-            raise InvalidInput("a webhook subscription has no 'email'", "email")
+            raise InvalidInput(f"a {channel.value} subscription has no 'email'", "email")
         host = check_webhook_url(url, policy)
         port = urlsplit(url).port or (443 if url.lower().startswith("https") else 80)
         refusal = check_address(host, port, policy)

@@ -14,6 +14,7 @@ cases a :class:`UnitOfWorkFactory`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from sqlalchemy import Connection
 
 from services.notifications.domain.deliveries import Delivery
 from services.notifications.domain.notices import Notice
+from services.notifications.domain.settling import Watch
 from services.notifications.domain.subscriptions import Subscription
 from shared import unit_of_work
 
@@ -66,6 +68,9 @@ class Deliveries(Protocol):
 
     def drop_digest_items(self, subscription_id: str) -> None: ...
 
+    def drop_digest_item(self, subscription_ids: list[str], event_id: str) -> None:
+        """Take an event's waiting item out of these subscriptions' next digests."""
+
     def claim_due(self, owner: str, now: datetime, lease: timedelta,
                   limit: int) -> list[Delivery]: ...
 
@@ -76,8 +81,13 @@ class Deliveries(Protocol):
 
     def get(self, delivery_id: str) -> Delivery | None: ...
 
+    def told_of(self, event_id: str) -> set[str]:
+        """The subscriptions that already have a delivery of this event."""
+
     def page(self, *, status: str | None, subscription_id: str | None, offset: int,
-             limit: int) -> tuple[list[Delivery], int]: ...
+             limit: int, department: str | None = None) -> tuple[list[Delivery], int]:
+        """Deliveries, oldest first; ``department``: only of that department's
+        subscriptions."""
 
 
 class GoalReadModel(Protocol):
@@ -106,6 +116,28 @@ class GoalReadModel(Protocol):
     def dependent_departments(self, objective_id: str) -> frozenset[str]: ...
 
 
+class Statuses(Protocol):
+    """Each objective's status watch (``domain/settling.py``), and who was told of an
+    alarm (told once of the recovery)."""
+
+    def watch(self, objective_id: str) -> Watch | None:
+        """The objective's watch, locked until the unit ends."""
+
+    def save(self, watch: Watch) -> None: ...
+
+    def claim_due(self, now: datetime, limit: int) -> list[Watch]:
+        """Watches whose wait ended, locked until the unit ends (others' passed over)."""
+
+    def remember_told(self, told: Iterable[tuple[str, str, str, str]], now: datetime) -> None:
+        """(subscription id, objective id, status, event id) of each alarm told."""
+
+    def told(self, objective_id: str) -> list[tuple[str, str, str]]:
+        """(subscription id, status, event id) of each subscription told of the
+        objective's alarm, not yet of its recovery."""
+
+    def forget_told(self, objective_id: str) -> None: ...
+
+
 class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
     @property
     def subscriptions(self) -> Subscriptions: ...
@@ -115,6 +147,9 @@ class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
 
     @property
     def goals(self) -> GoalReadModel: ...
+
+    @property
+    def statuses(self) -> Statuses: ...
 
 
 class UnitOfWorkFactory(Protocol):

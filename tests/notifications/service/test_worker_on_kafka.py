@@ -63,19 +63,26 @@ def test_hundred_check_ins_make_one_digest_while_off_track_target_arrives_at_onc
     publish([alarm, alarm])  # delivered twice by the broker: one notification still
     start_worker(notifications, run_in_background)
 
-    wait_until(lambda: len(receiver.received) >= 2, 30,
-               lambda: f"the alarm and the digest; deliveries: {deliveries(notifications)}")
-    first, digest = receiver.payloads()[:2]
+    def digested() -> list[Any]:
+        return [p for p in receiver.payloads() if p["type"] == "okr.notification.digest"]
+
+    # a loaded machine may take longer than the interval for the hundred: then a second
+    # digest carries the rest; together they hold each check-in once
+    wait_until(lambda: sum(d["data"]["count"] for d in digested()) >= 100, 60,
+               lambda: f"the digests; deliveries: {deliveries(notifications)}")
+    first = receiver.payloads()[0]
     assert first["type"] == "okr.objective.status_changed"  # immediate, before the digest
     assert first["data"]["event_id"] == alarm.id
-    assert digest["type"] == "okr.notification.digest"
-    assert digest["data"]["count"] == 100
-    (group,) = digest["data"]["departments"]
-    assert group["department"] == "sales" and len(group["changes"]) == 100
-    outcomes = read_topic(kafka_settings, Topic.NOTIFICATIONS.value, expect=2, timeout=15)
+    changes = [c for d in digested() for g in d["data"]["departments"] for c in g["changes"]]
+    assert {g["department"] for d in digested() for g in d["data"]["departments"]} == {"sales"}
+    assert len(changes) == 100 and len({c["event_id"] for c in changes}) == 100
+    # the alarm was sent at once, so no digest repeats it
+    assert all(d["data"]["collective_targets"] == [] for d in digested())
+    sent = len(receiver.received)
+    outcomes = read_topic(kafka_settings, Topic.NOTIFICATIONS.value, expect=sent, timeout=15)
     assert sorted(json.loads(r.value)["type"] for r in outcomes) == [
-        "okr.notification.delivered"] * 2
-    assert len(receiver.received) == 2  # read_topic waited a second more: nothing else
+        "okr.notification.delivered"] * sent
+    assert len(receiver.received) == sent  # read_topic waited a second more: nothing else
 
 
 def test_head_hears_by_email_when_a_supplier_item_goes_at_risk(

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from services.notifications.entrypoints.api.access import notifications
+from services.notifications.entrypoints.api.access import notifications, writers_only
 from services.notifications.entrypoints.api.schemas import DeliveryQuerySchema, DeliverySchema
 from services.notifications.service_layer import deliveries as cases
 from shared.web.blueprints import Blueprint
@@ -22,9 +22,9 @@ class Deliveries(MethodView):
     @deliveries.response(200, DeliverySchema(many=True))
     @deliveries.paginate()
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
-        """List deliveries, oldest first; filter by status (pending, delivered, dead)"""
+        """List the deliveries you may see (admins: all; heads: their department's)"""
         items, total = cases.list_deliveries(
-            notifications().reading(), status=query.get("status"),
+            notifications().reading(), current_caller(), status=query.get("status"),
             subscription_id=query.get("subscription_id"),
             offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
         pagination_parameters.item_count = total
@@ -33,6 +33,7 @@ class Deliveries(MethodView):
 
 @deliveries.route("/<string:delivery_id>/retry")
 class DeliveryRetry(MethodView):
+    @writers_only
     @deliveries.response(202, DeliverySchema)
     def post(self, delivery_id: str) -> Any:
         """Send a delivery again now, with the same id (receivers can drop a repeat)"""

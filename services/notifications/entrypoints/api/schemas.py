@@ -56,11 +56,13 @@ class SubscriptionSchema(Schema):
         "description": "the recipient's department (default rules use it); heads: their own"})
     channel = fields.String(required=True, validate=validate.OneOf([c.value for c in Channel]))
     url = fields.String(validate=URL, allow_none=True, metadata={
-        "description": "webhook: http(s) URL of the receiver; null for e-mail"})
+        "description": "webhook: http(s) URL of the receiver; slack, teams: the incoming "
+                       "webhook's URL (a secret: shown only to those who may change it); "
+                       "null for e-mail"})
     email = fields.String(validate=EMAIL, allow_none=True, metadata={
-        "description": "e-mail: the address; null for a webhook"})
+        "description": "e-mail: the address; null for webhook, slack and teams"})
     secret = fields.String(load_only=True, validate=SECRET, metadata={
-        "description": "webhook: 'whsec_' + base64 of 24+ random bytes; never returned"})
+        "description": "webhook only: 'whsec_' + base64 of 24+ random bytes; never returned"})
     has_secret = fields.Boolean(dump_only=True)
     filters = fields.Nested(FiltersSchema, load_default=dict)
     mode = fields.String(load_default=DeliveryMode.IMMEDIATE.value,
@@ -75,8 +77,9 @@ class SubscriptionSchema(Schema):
 
     @validates_schema
     def _one_target(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("channel") == Channel.WEBHOOK.value and not data.get("url"):
-            raise ValidationError("a webhook subscription needs 'url'", "url")
+        if data.get("channel") in {c.value for c in Channel if c.has_url} \
+                and not data.get("url"):
+            raise ValidationError(f"a {data['channel']} subscription needs 'url'", "url")
         if data.get("channel") == Channel.EMAIL.value and not data.get("email"):
             raise ValidationError("an e-mail subscription needs 'email'", "email")
 

@@ -6,14 +6,16 @@ from typing import Any
 
 from flask.views import MethodView
 
+from services.notifications.domain.permissions import shown_url
 from services.notifications.domain.subscriptions import Channel, Subscription
-from services.notifications.entrypoints.api.access import notifications
+from services.notifications.entrypoints.api.access import notifications, writers_only
 from services.notifications.entrypoints.api.schemas import (
     SubscriptionQuerySchema,
     SubscriptionSchema,
     SubscriptionUpdateSchema,
 )
 from services.notifications.service_layer import subscriptions as cases
+from shared.identity import Caller
 from shared.web.blueprints import Blueprint
 from shared.web.concurrency import MISSING_IF_MATCH, STALE, expected_version, with_etag
 from shared.web.remote_auth import current_caller
@@ -22,12 +24,13 @@ subscriptions = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptio
                           description="Who hears what, through which channel, how often.")
 
 
-def _shown(subscription: Subscription) -> dict[str, Any]:
-    webhook = subscription.channel is Channel.WEBHOOK
+def _shown(subscription: Subscription, caller: Caller) -> dict[str, Any]:
+    webhook = subscription.channel is not Channel.EMAIL
+    url = shown_url(caller, subscription.department, subscription.target) if webhook else None
     return {
         "id": subscription.id, "recipient": subscription.recipient,
         "department": subscription.department, "channel": subscription.channel.value,
-        "url": subscription.target if webhook else None,
+        "url": url,
         "email": None if webhook else subscription.target,
         "has_secret": subscription.secret is not None,
         "filters": subscription.filters.to_dict(), "mode": subscription.mode.value,
@@ -43,46 +46,53 @@ class Subscriptions(MethodView):
     @subscriptions.response(200, SubscriptionSchema(many=True))
     @subscriptions.paginate()
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
-        """List subscriptions, oldest first; filter by department, channel, recipient"""
+        """List the subscriptions you may see (admins: all; heads: their department's)"""
+        caller = current_caller()
         items, total = cases.list_subscriptions(
-            notifications().reading(), department=query.get("department"),
+            notifications().reading(), caller, department=query.get("department"),
             channel=query.get("channel"), recipient=query.get("recipient"),
             offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
         pagination_parameters.item_count = total
-        return [_shown(item) for item in items]
+        return [_shown(item, caller) for item in items]
 
+    @writers_only
     @subscriptions.arguments(SubscriptionSchema)
     @subscriptions.response(201, SubscriptionSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Subscribe (admins: anyone; heads: their own department)"""
-        container = notifications()
+        container, caller = notifications(), current_caller()
         subscription = cases.create_subscription(
-            container.unit_of_work(), current_caller(), container.config.delivery.targets,
+            container.unit_of_work(), caller, container.config.delivery.targets,
             container.config.delivery.digest_interval_seconds, body,
             check_address=container.check_address)
-        return _shown(subscription), 201, {"Location": f"/v1/subscriptions/{subscription.id}"}
+        return (_shown(subscription, caller), 201,
+                {"Location": f"/v1/subscriptions/{subscription.id}"})
 
 
 @subscriptions.route("/<string:subscription_id>")
 class SubscriptionItem(MethodView):
     @subscriptions.response(200, SubscriptionSchema)
     def get(self, subscription_id: str) -> Any:
-        """Read one subscription (never its secret); its version is the ETag"""
-        subscription = cases.get_subscription(notifications().reading(), subscription_id)
-        return with_etag(_shown(subscription), subscription.version)
+        """Read one subscription you may see (never its secret); its version is the ETag"""
+        caller = current_caller()
+        subscription = cases.get_subscription(notifications().reading(), caller,
+                                              subscription_id)
+        return with_etag(_shown(subscription, caller), subscription.version)
 
+    @writers_only
     @subscriptions.arguments(SubscriptionUpdateSchema)
     @subscriptions.response(200, SubscriptionSchema)
     @subscriptions.alt_response(412, description=STALE)
     @subscriptions.alt_response(428, description=MISSING_IF_MATCH)
     def patch(self, body: dict[str, Any], subscription_id: str) -> Any:
         """Change recipient, target, secret, filters, mode or digest interval; needs If-Match"""
-        container = notifications()
+        container, caller = notifications(), current_caller()
         subscription = cases.update_subscription(
-            container.unit_of_work(), current_caller(), container.config.delivery.targets,
+            container.unit_of_work(), caller, container.config.delivery.targets,
             subscription_id, body, expected_version(), check_address=container.check_address)
-        return with_etag(_shown(subscription), subscription.version)
+        return with_etag(_shown(subscription, caller), subscription.version)
 
+    @writers_only
     @subscriptions.response(204)
     @subscriptions.alt_response(412, description=STALE)
     @subscriptions.alt_response(428, description=MISSING_IF_MATCH)

@@ -1,0 +1,156 @@
+"""Matched notices into deliveries: the hourly cap, the digests, and who was told of an alarm.
+
+Used by the consumer's handler (a batch of events) and by the settling loop (statuses
+whose wait ended), inside their unit of work. The recipients whose hourly cap a message
+counts against are locked together, in one order, before any is counted, so workers never
+deadlock on them and never exceed a cap together.
+
+A status change goes into the digests as it happens; once it settles and is sent at once,
+it leaves the digests that have not gone out yet (no message says it twice). A settled
+``at_risk``/``off_track`` sent to a subscription (at once, or into its digest
+when the cap was reached) is remembered; when the objective settles back ``on_track``,
+every subscription told of the alarm hears of the recovery, once, whether or not its
+rules would have let it hear an ``on_track``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from services.notifications.domain.matching import SubscriptionIndex
+from services.notifications.domain.notices import ALARMING_STATUSES, Notice
+from services.notifications.domain.settling import settled_summary
+from services.notifications.domain.subscriptions import DeliveryMode, Subscription
+from services.notifications.domain.throttling import Route, route
+from services.notifications.service_layer.unit_of_work import (
+    GoalReadModel,
+    Subscriptions,
+    UnitOfWork,
+)
+
+Matched = list[tuple[Notice, list[Subscription]]]
+
+
+class Dispatcher:
+    """Keeps the subscription index until it is stale; turns matched notices into
+    deliveries and digest items."""
+
+    def __init__(self, hourly_cap: int) -> None:
+        self.hourly_cap = hourly_cap
+        self._index = SubscriptionIndex()
+        self._revision = -1
+
+    def index(self, subscriptions: Subscriptions) -> SubscriptionIndex:
+        revision = subscriptions.revision()
+        if revision != self._revision:
+            self._index = SubscriptionIndex(subscriptions.all())
+            self._revision = revision
+        return self._index
+
+    def deliver(self, uow: UnitOfWork, matched: Matched, now: datetime) -> None:
+        """Record the deliveries and digest items of ``matched``, in order."""
+        index = self.index(uow.subscriptions)
+        told = _ToldOf(uow, index, {n.objective_id for n, _ in matched
+                                    if n.settled and n.status == "on_track"})
+        matched = [(notice, told.add_recovering(notice, subscriptions))
+                   for notice, subscriptions in matched]
+        matched = [(notice, subscriptions) for notice, subscriptions in matched if subscriptions]
+        if not matched:
+            return
+        deliveries = uow.deliveries
+        capped = {subscription.recipient for notice, subscriptions in matched
+                  if not notice.routine for subscription in subscriptions}
+        sent: dict[str, int] = {}
+        if capped:  # routine changes only go into digests: no cap to count
+            deliveries.lock_recipients(capped)
+            sent = deliveries.immediate_since(capped, now - timedelta(hours=1))
+        for notice, subscriptions in matched:
+            immediate: list[tuple[str, str, str]] = []
+            digested: list[str] = []
+            heard: list[Subscription] = []
+            for subscription in subscriptions:
+                recipient = subscription.recipient
+                decision = route(notice, subscription, sent.get(recipient, 0), self.hourly_cap)
+                if decision is Route.IMMEDIATE:
+                    sent[recipient] = sent.get(recipient, 0) + 1
+                    immediate.append((subscription.id, recipient, subscription.channel.value))
+                    heard.append(subscription)
+                elif (notice.settled and decision is Route.DIGEST
+                      and subscription.mode is DeliveryMode.DIGEST):
+                    continue  # its digest already holds the change as it happened
+                else:
+                    digested.append(subscription.id)
+                    heard.append(subscription)
+            deliveries.add_for_notice(immediate, notice, now)
+            if notice.settled and immediate:  # sent at once: its digest need not repeat it
+                deliveries.drop_digest_item([s_id for s_id, _, _ in immediate],
+                                            notice.event_id)
+            deliveries.add_to_digests(digested, notice, now)
+            told.heard(notice, heard)
+        told.save(now)
+
+
+class _ToldOf:
+    """Who was told of each objective's alarm, as this batch goes (saved at its end)."""
+
+    def __init__(self, uow: UnitOfWork, index: SubscriptionIndex,
+                 recovering: Iterable[str]) -> None:
+        self.uow = uow
+        self.index = index
+        self.told: dict[str, dict[str, tuple[Subscription, str, str]]] = {}
+        self.changed: set[str] = set()
+        for objective_id in sorted(recovering):
+            self._load(objective_id)
+
+    def _load(self, objective_id: str) -> dict[str, tuple[Subscription, str, str]]:
+        if objective_id not in self.told:
+            found: dict[str, tuple[Subscription, str, str]] = {}
+            for subscription_id, status, event_id in self.uow.statuses.told(objective_id):
+                subscription = self.index.get(subscription_id)
+                if subscription is not None:  # a deleted subscription hears nothing
+                    found[subscription_id] = (subscription, status, event_id)
+            self.told[objective_id] = found
+        return self.told[objective_id]
+
+    def add_recovering(self, notice: Notice,
+                       subscriptions: list[Subscription]) -> list[Subscription]:
+        """A settled on_track also goes to everyone told of the alarm before."""
+        if not (notice.settled and notice.status == "on_track"):
+            return subscriptions
+        ids = {s.id for s in subscriptions}
+        extra = [s for s_id, (s, _, _) in self._load(notice.objective_id).items()
+                 if s_id not in ids]
+        return sorted([*subscriptions, *extra], key=lambda s: s.id) if extra else subscriptions
+
+    def heard(self, notice: Notice, subscriptions: list[Subscription]) -> None:
+        if not notice.settled or notice.status is None:
+            return
+        if notice.status in ALARMING_STATUSES:
+            told = self._load(notice.objective_id)
+            for subscription in subscriptions:
+                told[subscription.id] = (subscription, notice.status, notice.event_id)
+            self.changed.add(notice.objective_id)
+        elif notice.status == "on_track":
+            self._load(notice.objective_id).clear()
+            self.changed.add(notice.objective_id)
+
+    def save(self, now: datetime) -> None:
+        statuses = self.uow.statuses
+        for objective_id in sorted(self.changed):
+            statuses.forget_told(objective_id)
+            statuses.remember_told(
+                [(s_id, objective_id, status, event_id)
+                 for s_id, (_, status, event_id) in self.told[objective_id].items()], now)
+
+
+def refreshed(notice: Notice, goals: GoalReadModel) -> Notice:
+    """A settled notice as the goal graph stands now: title, owners and who depends on it
+    (so a link recorded before the status settled counts, whatever the order of events)."""
+    objective = goals.objective(notice.objective_id) or {}
+    current = replace(notice, title=objective.get("title") or notice.title,
+                      kind=objective.get("kind") or notice.kind,
+                      departments=tuple(objective.get("departments") or notice.departments),
+                      dependent_departments=goals.dependent_departments(notice.objective_id))
+    return replace(current, summary=settled_summary(current))
