@@ -29,7 +29,7 @@ def _at(days: int) -> str:
 
 
 def _utc(text: str) -> str:
-    return datetime.fromisoformat(text).astimezone(UTC).isoformat()
+    return datetime.fromisoformat(text).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _checked_in_events(goals: Goals) -> list[dict[str, Any]]:

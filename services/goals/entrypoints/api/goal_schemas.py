@@ -5,11 +5,13 @@ The response schemas are also the ``data`` of the events on ``okr.goals.v1``.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from services.goals.domain.goals import (
+    EARLIEST_OBSERVATION,
     MAX_DESCRIPTION,
     MAX_NOTE,
     MAX_OWNER,
@@ -125,6 +127,23 @@ class CheckInValue(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class _ObservedAt(Timestamp):
+    """A check-in's ``observed_at``: a moment with its offset whose UTC time may lie outside
+    what a datetime holds (``0001-01-01T00:00+01:00``); such a value is too early or too
+    late for the domain's rule, and is refused in its words."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        parsed: datetime = fields.AwareDateTime._deserialize(self, value, attr, data, **kwargs)
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError as error:
+            if parsed.year > 2000:
+                raise ValidationError("must not be in the future") from error
+            raise ValidationError(
+                f"must not be before {EARLIEST_OBSERVATION.isoformat()}") from error
+        return parsed
+
+
 class CheckInSchema(Schema):
     id = fields.String(dump_only=True)
     key_result_id = fields.String(dump_only=True)
@@ -136,7 +155,7 @@ class CheckInSchema(Schema):
     author = fields.String(load_default=None, validate=text(1, MAX_OWNER),
                            metadata={"description": "defaults to the token's name"})
     source = fields.Enum(CheckInSource, by_value=True, load_default=CheckInSource.PERSON)
-    observed_at = Timestamp(
+    observed_at = _ObservedAt(
         load_default=None,
         error_messages={
             "invalid": "Not an ISO 8601 date-time with its offset, e.g. "
