@@ -1,6 +1,7 @@
 """``python -m bench``: run the benchmarks (see ``--help``).
 
-``python -m bench checkins [...]`` runs the check-in benchmarks (``bench/checkins.py``).
+``python -m bench checkins [...]`` runs the check-in benchmarks (``bench/checkins.py``);
+``python -m bench console [...]`` the console's collective-targets page (``bench/console.py``).
 """
 
 import sys
@@ -9,6 +10,11 @@ if sys.argv[1:2] == ["checkins"]:
     from bench.checkins import main as checkins_main
 
     raise SystemExit(checkins_main(sys.argv[2:]))
+
+if sys.argv[1:2] == ["console"]:
+    from bench.console import main as console_main
+
+    raise SystemExit(console_main(sys.argv[2:]))
 
 from bench.cli import main
 
