@@ -73,9 +73,11 @@ def run(objectives: int, count: int) -> int:
     metrics = f"http://127.0.0.1:{env['OKR_METRICS_PORT']}"
     console = f"http://127.0.0.1:{env['OKR_CONSOLE_PORT']}"
     log(f"starting the platform in {data_dir}")
+    platform_log = (data_dir / "platform.log").open("wb")
+    log(f"the platform's log: {data_dir / 'platform.log'}")
     process = subprocess.Popen([sys.executable, "-m", "tools.run"], cwd=REPOSITORY, env=env,
                                start_new_session=True, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=platform_log, stderr=subprocess.STDOUT)
     try:
         _wait(lambda: all(_healthy(url) for url in (goals, metrics, console)), 600,
               "the platform up")
@@ -125,6 +127,7 @@ def run(objectives: int, count: int) -> int:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+        platform_log.close()
     page_p95, base_p95 = percentile(page, 0.95), percentile(baseline, 0.95)
     print(f"console /targets with {objectives} collective targets, {count} requests")
     verdict = "met" if page_p95 < TARGET_P95_MS else "NOT met"

@@ -114,6 +114,28 @@ def test_target_page_shows_each_departments_part_and_the_production_dependency(
     assert "<svg" in sales_page and "<circle" in sales_page  # its check-in history
 
 
+def test_department_page_shows_what_it_depends_on_and_who_depends_on_it(
+        platform: Platform, seeded: Seeded) -> None:
+    browser = signed_in(platform, seeded.sales_head_token)
+    production = platform.api("metrics", "GET",
+                              f"/v1/rollups/{seeded.production_objective_id}").json()
+    sales = browser.get(f"{platform.console_url}/departments/sales",
+                        params={"cycle": seeded.cycle}, timeout=30).text
+    owned = re.findall(r'<li class="owned">(.*?)</li>', sales, re.S)
+    assert any("Win new enterprise customers" in item for item in owned)
+    assert any("Grow new-customer revenue" in item and "collective, with marketing" in item
+               for item in owned)
+    (outgoing,) = re.findall(r'<li class="outgoing">(.*?)</li>', sales, re.S)
+    assert "supplied by" in outgoing and "Deliver onboarding capacity" in outgoing
+    assert f'class="status {production["status"]}"' in outgoing
+    production_page = browser.get(f"{platform.console_url}/departments/production",
+                                  params={"cycle": seeded.cycle}, timeout=30).text
+    (incoming,) = re.findall(r'<li class="incoming">(.*?)</li>', production_page, re.S)
+    assert "Win new enterprise customers" in incoming and "supplied by" in incoming
+    hostile = browser.get(f"{platform.console_url}/departments/..%2Fetc", timeout=30)
+    assert hostile.status_code == 404
+
+
 def test_check_in_without_the_forms_csrf_token_is_refused_and_changes_nothing(
         platform: Platform, seeded: Seeded) -> None:
     browser = signed_in(platform, seeded.sales_head_token)

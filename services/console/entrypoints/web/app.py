@@ -20,7 +20,7 @@ from flask import Flask, Request, abort, redirect, render_template, request, ses
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.wrappers import Response
 
-from services.console.adapters.api_client import ApiClient, SignedOut, Unavailable
+from services.console.adapters.api_client import ApiClient, Refused, SignedOut, Unavailable
 from services.console.config import ConsoleConfig
 from services.console.domain import presentation
 
@@ -76,6 +76,7 @@ def create_app(config: ConsoleConfig, http: requests.Session | None = None) -> F
     app.after_request(_secure_headers)
     app.register_error_handler(SignedOut, _signed_out)
     app.register_error_handler(Unavailable, _unavailable)
+    app.register_error_handler(Refused, _refused)
 
     from services.console.entrypoints.web.pages import pages
     app.register_blueprint(pages)
@@ -164,6 +165,12 @@ def _unavailable(error: Unavailable) -> tuple[str, int]:
     return render_template("message.html", title="The platform does not answer",
                            message="The goals or metrics service could not be reached. "
                                    "Try again in a moment."), 503
+
+
+def _refused(refusal: Refused) -> tuple[str, int]:
+    """A refusal no page expected: shown in the API's words, with its status."""
+    return render_template("message.html", title="The platform refused",
+                           message=refusal.in_words()), refusal.status
 
 
 def _secure_headers(response: Response) -> Response:

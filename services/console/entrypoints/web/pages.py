@@ -264,3 +264,32 @@ def edit_objective(objective_id: str) -> Response | tuple[str, int]:
 def _last_writer(goals: ApiClient, item_id: str) -> str:
     entries = _optional(lambda: goals.get("/v1/audit", item_id=item_id, page_size=1).body)
     return str(entries[0]["actor"]) if entries else "someone else"
+
+
+@pages.get("/departments/<department>")
+def department_page(department: str) -> Response | str | tuple[str, int]:
+    """A department's objectives in a cycle, what it depends on and who depends on it."""
+    if (gone := _require_sign_in()) is not None:
+        return gone
+    if not (0 < len(department) <= 40 and all(c.islower() or c.isdigit() or c == "-"
+                                              for c in department)):
+        return _not_found()
+    goals, metrics = api("goals"), api("metrics")
+    cycles = goals.get_all("/v1/cycles")
+    cycle = _chosen_cycle(cycles, request.args.get("cycle"))
+    owned: list[Any] = []
+    links: list[Any] = []
+    if cycle is not None:
+        owned = metrics.get_all("/v1/rollups", cycle=cycle["key"], department=department)
+        links = goals.get_all("/v1/links", department=department, direction="both")
+    ends: dict[str, Any] = {item["objective_id"]: item for item in owned}
+    if cycle is not None and any(link["from_id"] not in ends or link["to_id"] not in ends
+                                 for link in links):
+        ends.update({item["objective_id"]: item
+                     for item in metrics.get_all("/v1/rollups", cycle=cycle["key"])})
+    outgoing = [(link, ends.get(link["to_id"])) for link in links
+                if link.get("from_department") == department]
+    incoming = [(link, ends.get(link["from_id"])) for link in links
+                if link.get("from_department") != department]
+    return render_template("department.html", department=department, cycles=cycles,
+                           cycle=cycle, owned=owned, outgoing=outgoing, incoming=incoming)
