@@ -1,7 +1,8 @@
 """``python -m bench``: run the benchmarks (see ``--help``).
 
 ``python -m bench checkins [...]`` runs the check-in benchmarks (``bench/checkins.py``);
-``python -m bench explain [...]`` the explanation's (``bench/explain.py``).
+``python -m bench explain [...]`` the explanation's (``bench/explain.py``);
+``python -m bench console [...]`` the console's collective-targets page (``bench/console.py``).
 """
 
 import sys
@@ -15,6 +16,11 @@ if sys.argv[1:2] == ["explain"]:
     from bench.explain import main as explain_main
 
     raise SystemExit(explain_main(sys.argv[2:]))
+
+if sys.argv[1:2] == ["console"]:
+    from bench.console import main as console_main
+
+    raise SystemExit(console_main(sys.argv[2:]))
 
 from bench.cli import main
 

@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         processes.append("broker")
 
     ports = assign_ports(env)
+    ports["OKR_CONSOLE_PORT"] = console_port = env_int("OKR_CONSOLE_PORT", 8080, env)
     if (problem := port_problem(ports)) is not None:
         print(problem, file=sys.stderr)
         return 2
@@ -236,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(service.migrate, env=env, check=True)
         urls[service.name] = f"http://127.0.0.1:{port}"
         processes.extend(service.processes)
-    platform_env = write_platform_env(data_dir, urls)
+    env.setdefault("OKR_METRICS_URL", urls["metrics"])
+    processes.append("console")  # the web console: no database; its session key is kept
+    console_url = f"http://127.0.0.1:{console_port}"  # in the data folder (console-secret-key)
+    platform_env = write_platform_env(data_dir, {**urls, "console": console_url})
 
     def _announce() -> None:
         # the banner once every API answers; a busy machine may take minutes (said after 60 s)
@@ -248,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
                 said = True
         lines = ["", "OKR platform is up"]
         lines += [f"  {name:<14} {url}   (API docs: {url}/docs)" for name, url in urls.items()]
-        lines += [f"  {'kafka':<14} {kafka}",
+        lines += [f"  {'console':<14} {console_url}   (sign in with a token)",
+                  f"  {'kafka':<14} {kafka}",
                   f"  {'data':<14} {data_dir}",
                   f"  authenticate:  Authorization: Bearer {token}   ({token_origin})",
                   f"  tour, demo:    export OKR_DATA_DIR={shlex.quote(str(data_dir))}   "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from services.console.config import ConsoleConfig
 from services.goals.config import GoalsConfig
 from services.metrics.config import MetricsConfig
 from services.notifications.config import NotificationsConfig
@@ -149,12 +150,13 @@ class _Recording(dict[str, str]):
 
 
 def read_by_the_services(tmp_path: Path) -> set[str]:
-    """Every variable the three services' configurations ask for, and every ``OKR_*`` name
-    written out in the runtime code (commands, launcher, demo)."""
+    """Every variable the configurations (the three services, the console) ask for, and
+    every ``OKR_*`` name written out in the runtime code (commands, launcher, demo)."""
     environ = _Recording({"OKR_DATA_DIR": str(tmp_path)})
     GoalsConfig.from_env(environ)
     MetricsConfig.from_env(environ)
     NotificationsConfig.from_env(environ)
+    ConsoleConfig.from_env(environ)
     written = set()
     for folder in ("services", "shared", "tools"):
         for source in (REPOSITORY / folder).rglob("*.py"):

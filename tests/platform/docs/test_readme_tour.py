@@ -67,7 +67,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     env = {name: value for name, value in os.environ.items()
            if not name.startswith(("OKR_", "PROMETHEUS_MULTIPROC"))}
     env.update(OKR_DATA_DIR=str(data_dir), OKR_KAFKA_PORT=str(free_port()),
-               PYTHONUNBUFFERED="1")
+               OKR_CONSOLE_PORT=str(free_port()), PYTHONUNBUFFERED="1")
     for service in SERVICES:  # every port a free one: a `make run` may be going already
         env[f"OKR_{service.upper()}_PORT"] = str(free_port())
         env[f"OKR_{service.upper()}_WORKER_METRICS_PORT"] = str(free_port())

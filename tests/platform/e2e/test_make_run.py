@@ -123,6 +123,7 @@ def _start(data_dir: Path) -> Platform:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("OKR_", "PROMETHEUS_MULTIPROC"))}
     env.update(OKR_DATA_DIR=str(data_dir), OKR_KAFKA_PORT=str(free_port()),
+               OKR_CONSOLE_PORT=str(free_port()),
                OKR_ADMIN_TOKEN=TOKEN, PYTHONUNBUFFERED="1")
     for service in SERVICES:  # every port on a free one: a `make run` may be going already
         env[f"OKR_{service.upper()}_PORT"] = str(free_port())

@@ -1,0 +1,123 @@
+"""How the console says things to people: statuses in words, numbers in their unit,
+dates in a readable form, a key result's check-in history as chart points. Plain Python."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+#: What stands for a value there is none of (an en dash).
+NO_VALUE = "\u2013"
+STATUS_WORDS = {"on_track": "On track", "at_risk": "At risk", "off_track": "Off track",
+                "no_data": "No data yet"}
+LINK_WORDS = {"depends_on": "depends on", "supports": "supports", "funded_by": "funded by",
+              "supplied_by": "supplied by", "blocked_by": "blocked by"}
+#: Units written right after the number, without a space.
+TIGHT_UNITS = {"%", "€", "$", "£"}
+PREFIX_UNITS = {"€", "$", "£"}
+
+
+def status_words(status: str | None) -> str:
+    return STATUS_WORDS.get(status or "no_data", (status or "unknown").replace("_", " "))
+
+
+def percent(ratio: float | None) -> str:
+    """``0.643`` → ``64 %``; no data → ``NO_VALUE``."""
+    if ratio is None or not math.isfinite(ratio):
+        return NO_VALUE
+    return f"{ratio * 100:.0f} %"
+
+
+def number(value: float | None, unit: str | None = None) -> str:
+    """A value in its unit, with thousands separated: ``470,000 EUR``, ``24 %``, ``$1,200``."""
+    if value is None or not math.isfinite(value):
+        return NO_VALUE
+    text = f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 1000 else f"{value:,.2f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    if not unit:
+        return text
+    if unit in PREFIX_UNITS:
+        return f"{unit}{text}"
+    return f"{text}{unit}" if unit in TIGHT_UNITS else f"{text} {unit}"
+
+
+def key_result_value(value: float | None, measure: str, unit: str | None) -> str:
+    if measure == "boolean":
+        return NO_VALUE if value is None else ("done" if value >= 1 else "not yet")
+    return number(value, unit)
+
+
+def day(moment: str | date | datetime | None) -> str:
+    """``2026-11-29T10:00:00+00:00`` → ``29 Nov 2026``."""
+    parsed = parse_moment(moment)
+    return NO_VALUE if parsed is None else f"{parsed.day} {parsed:%b %Y}"
+
+
+def day_and_time(moment: str | datetime | None) -> str:
+    parsed = parse_moment(moment)
+    if parsed is None:
+        return NO_VALUE
+    zone = parsed.strftime("%Z") if isinstance(parsed, datetime) and parsed.tzinfo else ""
+    text = f"{parsed.day} {parsed:%b %Y, %H:%M}"
+    return f"{text} {zone}".strip()
+
+
+def parse_moment(moment: str | date | datetime | None) -> date | datetime | None:
+    if moment is None or isinstance(moment, date):
+        return moment
+    try:
+        return datetime.fromisoformat(moment)
+    except ValueError:
+        try:
+            return date.fromisoformat(moment)
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A check-in history as an SVG polyline in a ``width`` by ``height`` box."""
+
+    width: int
+    height: int
+    points: str
+    """``x,y x,y ...`` in the box, oldest first; empty without check-ins."""
+    dots: list[tuple[float, float, str]]
+    """Each point with its label (``value on day``), for the title of its dot."""
+    low: str
+    high: str
+    target_y: float | None
+
+
+def history_chart(check_ins: Sequence[dict[str, object]], start: float | None,
+                  target: float | None, unit: str | None,
+                  width: int = 320, height: int = 96) -> Chart:
+    """Check-ins (any order) as points: time on x, value on y; the target as a line."""
+    history = sorted(
+        ((moment, float(item["value"])) for item in check_ins  # type: ignore[arg-type]
+         if isinstance(moment := parse_moment(str(item.get("created_at"))), datetime)
+         and isinstance(item.get("value"), int | float)),
+        key=lambda pair: pair[0])
+    values = [value for _, value in history] + [v for v in (start, target) if v is not None]
+    if not history:
+        return Chart(width, height, "", [], number(min(values, default=None), unit),
+                     number(max(values, default=None), unit), None)
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    first, last = history[0][0], history[-1][0]
+    seconds = (last - first).total_seconds() or 1.0
+    margin = 6
+
+    def y_of(value: float) -> float:
+        return round(margin + (high - value) / span * (height - 2 * margin), 1)
+
+    dots = []
+    for moment, value in history:
+        x = margin if len(history) == 1 else round(
+            margin + (moment - first).total_seconds() / seconds * (width - 2 * margin), 1)
+        dots.append((x, y_of(value), f"{number(value, unit)} on {day(moment)}"))
+    points = " ".join(f"{x},{y}" for x, y, _ in dots)
+    return Chart(width, height, points, dots, number(low, unit), number(high, unit),
+                 None if target is None else y_of(target))

@@ -1,0 +1,86 @@
+"""The head of sales in a real headless Chromium: signs in, sees the collective target
+with both departments' parts and the production dependency, checks in and sees the new
+value once rolled up, is refused on marketing's key result in words, signs out.
+Screenshots of each step go to ``test-artefacts/`` (ignored by git)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.console.conftest import Platform, Seeded, wait_until
+from tests.support.browser import console, outside_requests, save_evidence
+
+ROLLUP_SECONDS = 120
+
+# The package's platform starts within this test's time: minutes on a busy machine.
+pytestmark = pytest.mark.timeout(900)
+
+
+def text_of(browser: WebDriver, css: str) -> str:
+    return str(browser.find_element(By.CSS_SELECTOR, css).text)
+
+
+def part_row(browser: WebDriver, department: str) -> Any:
+    return browser.find_element(By.CSS_SELECTOR, f'tr.part[data-department="{department}"]')
+
+
+def test_head_of_sales_checks_in_is_refused_on_marketing_and_signs_out(
+        browser: WebDriver, platform: Platform, seeded: Seeded) -> None:
+    browser.get(platform.console_url + "/")
+    browser.find_element(By.ID, "token").send_keys(seeded.sales_head_token)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    assert browser.current_url.endswith("/targets")
+    assert "Head of sales (head of sales)" in text_of(browser, "header")
+    browser.find_element(By.LINK_TEXT, "Grow new-customer revenue").click()
+    save_evidence(browser, "console_1_collective_target")
+    assert "Win new enterprise customers" in part_row(browser, "sales").text
+    assert "Fill the pipeline with qualified leads" in part_row(browser, "marketing").text
+
+    browser.find_element(By.LINK_TEXT, "Win new enterprise customers").click()
+    production = platform.api("metrics", "GET",
+                              f"/v1/rollups/{seeded.production_objective_id}").json()
+    link = text_of(browser, "li.link")
+    assert "supplied by production" in link and "Deliver onboarding capacity" in link
+    assert {"on_track": "On track", "at_risk": "At risk", "off_track": "Off track",
+            "no_data": "No data yet"}[production["status"]] in link
+
+    form = f"#kr-{seeded.sales_key_result_id} form.check-in"
+    browser.find_element(By.CSS_SELECTOR, f"{form} input[name=value]").send_keys("9")
+    browser.find_element(By.CSS_SELECTOR, f"{form} input[name=confidence]").send_keys("70")
+    browser.find_element(By.CSS_SELECTOR, f"{form} textarea[name=note]").send_keys("two signed")
+    browser.find_element(By.CSS_SELECTOR, f"{form} button").click()
+    assert "Checked in" in text_of(browser, "p.flash.ok")
+    assert text_of(browser, f"#kr-{seeded.sales_key_result_id} .current") == "9 deals"
+
+    def rolled_up() -> dict[str, Any] | None:
+        tree = platform.api("metrics", "GET", f"/v1/rollups/{seeded.sales_objective_id}",
+                            params={"depth": 1}).json()
+        key_result = next(c for c in tree["children"] if c["type"] == "key_result")
+        return tree if key_result.get("value") == 9 else None
+
+    tree = wait_until(rolled_up, ROLLUP_SECONDS, "the check-in rolled up")
+    browser.refresh()
+    save_evidence(browser, "console_2_checked_in")
+    assert f"{tree['progress'] * 100:.0f} %" in text_of(browser, "p.summary")
+
+    browser.get(f"{platform.console_url}/objectives/{seeded.marketing_objective_id}")
+    form = f"#kr-{seeded.marketing_key_result_id} form.check-in"
+    browser.find_element(By.CSS_SELECTOR, f"{form} input[name=value]").send_keys("300")
+    browser.find_element(By.CSS_SELECTOR, f"{form} button").click()
+    refusal = platform.api("goals", "POST",
+                           f"/v1/key-results/{seeded.marketing_key_result_id}/check-ins",
+                           token=seeded.sales_head_token, json={"value": 300}).json()["detail"]
+    assert text_of(browser, "p.flash.error") == f"Check-in refused: {refusal}"
+    save_evidence(browser, "console_3_refused_on_marketing")
+
+    browser.find_element(By.CSS_SELECTOR, "form.who button").click()
+    assert "You are signed out." in text_of(browser, "main")
+    browser.get(platform.console_url + "/targets")
+    assert browser.current_url.endswith("/sign-in")
+    save_evidence(browser, "console_4_signed_out")
+    assert outside_requests(browser) == []
+    assert [entry for entry in console(browser) if entry["level"] == "SEVERE"] == []

@@ -1,0 +1,318 @@
+"""The console's pages over real HTTP, against the real goals and metrics APIs: sign-in,
+the session's security, the targets and an objective, check-ins and their refusals, a
+stale edit, a revoked token; and the number of API calls a page makes."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.console.config import ConsoleConfig
+from services.console.entrypoints.web.app import create_app
+from tests.console.conftest import Platform, Seeded, wait_until
+
+# The package's platform starts within the first test's time: minutes on a busy machine.
+pytestmark = pytest.mark.timeout(900)
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+VERSION = re.compile(r'name="version" value="([^"]*)"')
+
+
+def signed_in(platform: Platform, token: str) -> requests.Session:
+    browser = requests.Session()
+    form = browser.get(platform.console_url + "/sign-in", timeout=30)
+    answer = browser.post(platform.console_url + "/sign-in", timeout=30,
+                          data={"token": token, "csrf_token": csrf_of(form.text)})
+    assert answer.status_code == 200 and urlsplit(answer.url).path == "/targets", answer.text
+    return browser
+
+
+def csrf_of(page: str) -> str:
+    found = CSRF.search(page)
+    assert found, page
+    return found.group(1)
+
+
+def check_ins_of(platform: Platform, key_result_id: str) -> list[dict[str, Any]]:
+    response = platform.api("goals", "GET", f"/v1/key-results/{key_result_id}/check-ins",
+                            params={"page_size": 100})
+    assert response.status_code == 200
+    return list(response.json())
+
+
+def test_unknown_token_is_refused_on_the_form_and_signs_nobody_in(platform: Platform) -> None:
+    browser = requests.Session()
+    form = browser.get(platform.console_url + "/sign-in", timeout=30)
+    answer = browser.post(platform.console_url + "/sign-in", timeout=30,
+                          data={"token": "not-a-token-anyone-minted",
+                                "csrf_token": csrf_of(form.text)})
+    assert answer.status_code == 401
+    assert "unknown or revoked" in answer.text
+    after = browser.get(platform.console_url + "/targets", timeout=30)
+    assert urlsplit(after.url).path == "/sign-in"
+
+
+def test_every_answer_carries_a_strict_policy_and_the_cookie_is_httponly_lax(
+        platform: Platform, seeded: Seeded) -> None:
+    browser = requests.Session()
+    form = browser.get(platform.console_url + "/sign-in", timeout=30)
+    answer = browser.post(platform.console_url + "/sign-in", allow_redirects=False, timeout=30,
+                          data={"token": seeded.sales_head_token,
+                                "csrf_token": csrf_of(form.text)})
+    assert answer.status_code == 302
+    cookie = answer.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # plain HTTP here; over HTTPS it is set
+    assert seeded.sales_head_token not in answer.headers["Location"]
+    for path in ("/sign-in", "/targets", f"/objectives/{seeded.target_id}",
+                 "/static/console.css"):
+        page = browser.get(platform.console_url + path, timeout=30)
+        assert page.status_code == 200, path
+        policy = page.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert "<script" not in page.text and "style=" not in page.text
+        assert seeded.sales_head_token not in page.text
+
+
+def test_targets_page_shows_the_cycles_collective_target_with_status_in_words(
+        platform: Platform, seeded: Seeded) -> None:
+    browser = signed_in(platform, seeded.sales_head_token)
+    page = browser.get(platform.console_url + "/targets", params={"cycle": seeded.cycle},
+                       timeout=30).text
+    rollup = platform.api("metrics", "GET", f"/v1/rollups/{seeded.target_id}").json()
+    assert "Grow new-customer revenue" in page
+    assert f"{rollup['progress'] * 100:.0f} %" in page
+    words = {"on_track": "On track", "at_risk": "At risk", "off_track": "Off track",
+             "no_data": "No data yet"}[rollup["status"]]
+    assert f'class="status {rollup["status"]}">{words}<' in page
+
+
+def test_target_page_shows_each_departments_part_and_the_production_dependency(
+        platform: Platform, seeded: Seeded) -> None:
+    browser = signed_in(platform, seeded.sales_head_token)
+    page = browser.get(f"{platform.console_url}/objectives/{seeded.target_id}", timeout=30).text
+    assert 'data-department="sales"' in page and 'data-department="marketing"' in page
+    assert "Win new enterprise customers" in page
+    assert "Fill the pipeline with qualified leads" in page
+    sales_page = browser.get(f"{platform.console_url}/objectives/{seeded.sales_objective_id}",
+                             timeout=30).text
+    production = platform.api("metrics", "GET",
+                              f"/v1/rollups/{seeded.production_objective_id}").json()
+    assert "supplied by <strong>production</strong>" in sales_page
+    assert "Deliver onboarding capacity" in sales_page
+    assert f'class="status {production["status"]}"' in sales_page
+    assert "<svg" in sales_page and "<circle" in sales_page  # its check-in history
+
+
+def test_department_page_shows_what_it_depends_on_and_who_depends_on_it(
+        platform: Platform, seeded: Seeded) -> None:
+    browser = signed_in(platform, seeded.sales_head_token)
+    production = platform.api("metrics", "GET",
+                              f"/v1/rollups/{seeded.production_objective_id}").json()
+    sales = browser.get(f"{platform.console_url}/departments/sales",
+                        params={"cycle": seeded.cycle}, timeout=30).text
+    owned = re.findall(r'<li class="owned">(.*?)</li>', sales, re.S)
+    assert any("Win new enterprise customers" in item for item in owned)
+    assert any("Grow new-customer revenue" in item and "collective, with marketing" in item
+               for item in owned)
+    (outgoing,) = re.findall(r'<li class="outgoing">(.*?)</li>', sales, re.S)
+    assert "supplied by" in outgoing and "Deliver onboarding capacity" in outgoing
+    assert f'class="status {production["status"]}"' in outgoing
+    production_page = browser.get(f"{platform.console_url}/departments/production",
+                                  params={"cycle": seeded.cycle}, timeout=30).text
+    (incoming,) = re.findall(r'<li class="incoming">(.*?)</li>', production_page, re.S)
+    assert "Win new enterprise customers" in incoming and "supplied by" in incoming
+    hostile = browser.get(f"{platform.console_url}/departments/..%2Fetc", timeout=30)
+    assert hostile.status_code == 404
+
+
+def test_check_in_without_the_forms_csrf_token_is_refused_and_changes_nothing(
+        platform: Platform, seeded: Seeded) -> None:
+    browser = signed_in(platform, seeded.sales_head_token)
+    before = check_ins_of(platform, seeded.sales_key_result_id)
+    for token in ("", "forged-token"):
+        answer = browser.post(
+            f"{platform.console_url}/key-results/{seeded.sales_key_result_id}/check-ins",
+            data={"value": "7", "objective_id": seeded.sales_objective_id, "csrf_token": token},
+            timeout=30)
+        assert answer.status_code == 400
+    assert check_ins_of(platform, seeded.sales_key_result_id) == before
+
+
+def test_check_in_on_marketings_key_result_is_refused_in_the_apis_words(
+        platform: Platform, seeded: Seeded) -> None:
+    browser = signed_in(platform, seeded.sales_head_token)
+    page = browser.get(f"{platform.console_url}/objectives/{seeded.marketing_objective_id}",
+                       timeout=30).text
+    before = check_ins_of(platform, seeded.marketing_key_result_id)
+    answer = browser.post(
+        f"{platform.console_url}/key-results/{seeded.marketing_key_result_id}/check-ins",
+        data={"value": "300", "objective_id": seeded.marketing_objective_id,
+              "csrf_token": csrf_of(page)}, timeout=30)
+    refusal = platform.api("goals", "POST",
+                           f"/v1/key-results/{seeded.marketing_key_result_id}/check-ins",
+                           token=seeded.sales_head_token, json={"value": 300})
+    assert refusal.status_code == 403
+    assert "Check-in refused: " + refusal.json()["detail"] in answer.text.replace("&#39;", "'")
+    assert check_ins_of(platform, seeded.marketing_key_result_id) == before
+
+
+def test_a_stale_edit_names_who_changed_the_objective_since(platform: Platform,
+                                                            seeded: Seeded) -> None:
+    browser = signed_in(platform, seeded.sales_head_token)
+    page = browser.get(f"{platform.console_url}/objectives/{seeded.sales_objective_id}",
+                       timeout=30).text
+    opened_version = VERSION.search(page)
+    assert opened_version
+    current = platform.api("goals", "GET", f"/v1/objectives/{seeded.sales_objective_id}")
+    changed = platform.api("goals", "PATCH", f"/v1/objectives/{seeded.sales_objective_id}",
+                           headers={"If-Match": current.headers["ETag"]},
+                           json={"description": "changed meanwhile by the CEO"})
+    assert changed.status_code == 200
+    writer = platform.api("goals", "GET", "/v1/audit",
+                          params={"item_id": seeded.sales_objective_id}).json()[0]["actor"]
+    answer = browser.post(
+        f"{platform.console_url}/objectives/{seeded.sales_objective_id}/edit",
+        data={"version": html.unescape(opened_version.group(1)), "title": "Mine", "owner": "Owner",
+              "description": "", "csrf_token": csrf_of(page)}, timeout=30)
+    assert f"changed by {writer} since you opened it" in answer.text
+    after = platform.api("goals", "GET", f"/v1/objectives/{seeded.sales_objective_id}").json()
+    assert after["title"] == "Win new enterprise customers"
+
+
+def test_a_revoked_token_ends_the_session(platform: Platform) -> None:
+    minted = platform.create("/v1/tokens", {"name": "Soon revoked", "role": "head",
+                                            "department": "finance"})
+    browser = signed_in(platform, minted["token"])
+    assert platform.api("goals", "DELETE", f"/v1/tokens/{minted['id']}").status_code == 204
+    answer = browser.get(platform.console_url + "/targets", timeout=30)
+    assert urlsplit(answer.url).path == "/sign-in"
+    assert "no longer accepted" in answer.text
+    again = browser.get(platform.console_url + "/targets", timeout=30)
+    assert urlsplit(again.url).path == "/sign-in"  # the session is gone, not just one page
+
+
+def test_sign_out_ends_the_session(platform: Platform, seeded: Seeded) -> None:
+    browser = signed_in(platform, seeded.sales_head_token)
+    page = browser.get(platform.console_url + "/targets", timeout=30).text
+    answer = browser.post(platform.console_url + "/sign-out", data={"csrf_token": csrf_of(page)},
+                          timeout=30)
+    assert "You are signed out." in answer.text
+    assert urlsplit(browser.get(platform.console_url + "/targets", timeout=30).url).path \
+        == "/sign-in"
+
+
+# -- in-process console (the same app), to measure and to age its session ----------------
+
+
+class CountingSession(requests.Session):
+    """The console's own HTTP client, counting the calls it makes (a measurement)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any,
+                **kwargs: Any) -> requests.Response:
+        self.calls.append(f"{method!s} {urlsplit(str(url)).path}")
+        return super().request(method, url, *args, **kwargs)
+
+
+def console_app(platform: Platform, http: requests.Session | None = None) -> Any:
+    config = ConsoleConfig.from_env({"OKR_GOALS_URL": platform.urls["goals"],
+                                     "OKR_METRICS_URL": platform.urls["metrics"],
+                                     "OKR_CONSOLE_SECRET_KEY": "in-process-test-key"})
+    app = create_app(config, http)
+    app.testing = True
+    return app
+
+
+def sign_in_client(app: Any, token: str) -> Any:
+    client = app.test_client()
+    form = client.get("/sign-in").get_data(as_text=True)
+    answer = client.post("/sign-in", data={"token": token, "csrf_token": csrf_of(form)})
+    assert answer.status_code == 302
+    return client
+
+
+def test_targets_page_makes_the_same_calls_for_one_target_as_for_many(
+        platform: Platform, seeded: Seeded) -> None:
+    cycle = "CONSOLE-COUNT"
+    cycle_of_seed = platform.api("goals", "GET", f"/v1/cycles/{seeded.cycle}").json()
+    platform.create("/v1/cycles", {"key": cycle, "starts_on": cycle_of_seed["starts_on"],
+                                   "ends_on": cycle_of_seed["ends_on"]})
+    http = CountingSession()
+    client = sign_in_client(console_app(platform, http), seeded.sales_head_token)
+
+    def targets_in_page() -> int:
+        return client.get(f"/targets?cycle={cycle}").get_data(as_text=True).count(
+            'scope="row"')
+
+    def calls_for_page(expected_targets: int) -> list[str]:
+        wait_until(lambda: targets_in_page() == expected_targets, 120,
+                   f"{expected_targets} targets rolled up")
+        http.calls.clear()
+        assert targets_in_page() == expected_targets
+        return list(http.calls)
+
+    def add_targets(count: int) -> None:
+        for index in range(count):
+            platform.create("/v1/objectives", {"cycle": cycle, "kind": "collective",
+                                               "departments": ["sales", "marketing"],
+                                               "owner": "CEO", "title": f"Target {index}"})
+
+    add_targets(1)
+    one = calls_for_page(1)
+    add_targets(5)
+    six = calls_for_page(6)
+    assert one == six
+    assert len(six) <= 3, six
+
+
+def test_session_ends_after_its_lifetime_whatever_happened_since(platform: Platform,
+                                                                 seeded: Seeded) -> None:
+    app = console_app(platform)
+    client = sign_in_client(app, seeded.sales_head_token)
+    assert client.get("/targets").status_code == 200
+    with client.session_transaction() as session:
+        session["signed_in_at"] = time.time() - 8 * 3600 - 1
+    answer = client.get("/targets")
+    assert answer.status_code == 302 and "reason=expired" in answer.headers["Location"]
+    assert client.get("/targets").headers["Location"].endswith("/sign-in")
+
+
+@pytest.fixture(scope="module")
+def hostile_client(platform: Platform, seeded: Seeded) -> Any:
+    return sign_in_client(console_app(platform), seeded.sales_head_token)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=st.text(max_size=40), confidence=st.text(max_size=10), note=st.text(max_size=60),
+       item=st.text(min_size=1, max_size=80))
+def test_hostile_check_in_forms_are_answered_without_a_server_error_and_change_nothing(
+        hostile_client: Any, platform: Platform, seeded: Seeded, value: str, confidence: str,
+        note: str, item: str) -> None:
+    with hostile_client.session_transaction() as session:
+        csrf = session["csrf_token"]
+    data = {"value": value, "confidence": confidence, "note": note, "csrf_token": csrf,
+            "objective_id": seeded.marketing_objective_id}
+    answer = hostile_client.post(
+        f"/key-results/{seeded.marketing_key_result_id}/check-ins", data=data)
+    assert answer.status_code in (302, 303)
+    odd = hostile_client.post(f"/key-results/{requests.utils.quote(item, safe='')}/check-ins",
+                              data={**data, "objective_id": item})
+    assert odd.status_code < 500
+    page = hostile_client.get(f"/objectives/{requests.utils.quote(item, safe='')}")
+    assert page.status_code < 500
+    assert check_ins_of(platform, seeded.marketing_key_result_id)[0]["value"] == 240

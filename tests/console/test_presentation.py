@@ -1,0 +1,58 @@
+"""How the console writes numbers, dates, statuses and charts (no I/O)."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.console.domain.presentation import (
+    NO_VALUE,
+    day,
+    history_chart,
+    key_result_value,
+    number,
+    percent,
+    status_words,
+)
+
+
+def test_numbers_are_written_in_their_unit_with_thousands_separated() -> None:
+    assert number(470000, "EUR") == "470,000 EUR"
+    assert number(24, "%") == "24%"
+    assert number(1200, "$") == "$1,200"
+    assert number(12.5, "deals") == "12.5 deals"
+    assert number(None, "deals") == NO_VALUE
+    assert number(float("nan")) == NO_VALUE
+    assert key_result_value(1, "boolean", None) == "done"
+    assert key_result_value(0, "boolean", None) == "not yet"
+
+
+def test_statuses_and_shares_read_as_words() -> None:
+    assert status_words("off_track") == "Off track"
+    assert status_words(None) == "No data yet"
+    assert percent(0.6437) == "64 %"
+    assert percent(None) == NO_VALUE
+
+
+def test_dates_read_as_day_month_year() -> None:
+    assert day("2026-11-29T10:00:00+00:00") == "29 Nov 2026"
+    assert day("2026-01-05") == "5 Jan 2026"
+    assert day("not a date") == NO_VALUE
+
+
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.floats(-1e12, 1e12)), max_size=30),
+       st.floats(-1e12, 1e12), st.floats(-1e12, 1e12))
+def test_every_chart_point_lies_inside_the_box(history: list[tuple[int, float]], start: float,
+                                               target: float) -> None:
+    check_ins = [{"value": value, "created_at": f"2026-11-{1 + seconds // 86400 % 28:02d}"
+                                                f"T00:00:{seconds % 60:02d}+00:00"}
+                 for seconds, value in history]
+    chart = history_chart(check_ins, start, target, "EUR")
+    assert len(chart.dots) == len(history)
+    for x, y, _ in chart.dots:
+        assert 0 <= x <= chart.width and 0 <= y <= chart.height
+        assert math.isfinite(x) and math.isfinite(y)
+    if chart.target_y is not None:
+        assert 0 <= chart.target_y <= chart.height
