@@ -73,6 +73,8 @@ class Blueprint(flask_smorest.Blueprint):
 
     def _set_pagination_metadata(self, page_params: Any, result: Any, headers: Any) -> Any:
         result, headers = super()._set_pagination_metadata(page_params, result, headers)
+        if getattr(page_params, "whole_set", False):
+            return result, headers  # a CSV export of the whole list: no other page to name
         links = page_links(page_params.page, page_params.page_size, page_params.item_count)
         if links:
             headers["Link"] = links

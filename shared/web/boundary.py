@@ -261,6 +261,9 @@ def _check_headers(limits: InputLimits) -> None:
                                 and 1 <= len(key.strip()) <= limits.max_idempotency_key):
         raise Refused(400, f"Idempotency-Key must be 1 to {limits.max_idempotency_key} "
                            "printable ASCII characters.")
+    if key is not None and "," in key:  # a header sent twice arrives joined by commas
+        raise Refused(400, "Idempotency-Key must be one key without commas (was the header "
+                           "sent twice?).")
     authorization = request.headers.get("Authorization")
     if authorization is not None and not (_PRINTABLE_ASCII.fullmatch(authorization)
                                           and len(authorization)

@@ -95,24 +95,27 @@ def csv_response(schema: Schema, fetch: Fetch, pagination: Any, name: str,
     pagination parameters (their ``item_count`` is set here), ``name`` the file's stem,
     ``key`` the dumped field that identifies an item. Rows added ahead of the stream while
     it runs (a new audit entry, a new check-in, newest first) push the rows already sent
-    into the next batch: a batch leaves out the items the previous one sent.
+    into later batches: a batch leaves out every item already sent (the keys sent are kept
+    for the stream's life, some tens of bytes a row).
     """
     columns = csv_columns(schema)
     paged = "page" in request.args or "page_size" in request.args
     limit = pagination.page_size if paged else BATCH_ROWS
     first, total = fetch(pagination.first_item if paged else 0, limit)
     pagination.item_count = total
-    if not paged:  # one page holding everything
+    if not paged:  # one page holding everything, and no Link to other pages
         pagination.page, pagination.page_size = 1, max(total, 1)
+        pagination.whole_set = True
 
     def rows() -> Iterator[bytes]:
         yield encode_rows([[name for name, _ in columns]])
         batch, offset, sent = first, 0, set[Any]()
         while True:
             dumped = [schema.dump(item) for item in batch]
-            yield encode_rows(csv_row(columns, item) for item in dumped
-                              if item.get(key) not in sent)
-            sent = {item.get(key) for item in dumped}
+            fresh = [item for item in dumped if item.get(key) not in sent]
+            yield encode_rows(csv_row(columns, item) for item in fresh)
+            sent.update(item.get(key) for item in fresh)  # every key sent: rows added
+            # ahead of the stream push any number of sent rows into later batches
             offset += len(batch)
             if paged or len(batch) < BATCH_ROWS:
                 return

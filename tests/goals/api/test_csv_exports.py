@@ -155,6 +155,9 @@ def test_csv_exports_refuse_as_the_json_does(api: ApiClient, build: Builder,
     assert_problem(api.get("/v1/objectives/nope/key-results", headers=CSV_HEADERS), 404)
     assert_problem(api.as_token(None).get("/v1/audit", headers=CSV_HEADERS), 401)
     assert_problem(api.get("/v1/audit?since=yesterday", headers=CSV_HEADERS), 422)
+    assert_problem(api.get("/v1/audit?department=nope", headers=CSV_HEADERS), 400)
+    whole = api.get("/v1/audit", headers=CSV_HEADERS)  # the one page: no Link to others
+    assert whole.status_code == 200 and "Link" not in whole.headers
     objective = build.objective("sales")
     assert_problem(api.get(f"/v1/objectives/{objective['id']}/key-results",
                            headers={"Accept": "application/xml"}), 406)

@@ -127,6 +127,7 @@ HEADER_AND_URL_CLASSES = [
     ("idempotency-key-too-long", {"If-Match": V, "Idempotency-Key": "k" * 201}, "", 400),
     ("idempotency-key-not-ascii", {"If-Match": V, "Idempotency-Key": "caf\u00e9"}, "", 400),
     ("idempotency-key-blank", {"If-Match": V, "Idempotency-Key": " "}, "", 400),
+    ("idempotency-key-twice", {"If-Match": V, "Idempotency-Key": "k-a, k-b"}, "", 400),
     ("authorization-not-ascii", {"If-Match": V, "Authorization": "Bearer caf\u00e9"}, "", 400),
     ("authorization-over-4-KiB", {"If-Match": V, "Authorization": "Bearer " + "a" * 5000}, "",
      400),

@@ -128,6 +128,9 @@ class Audit(MethodView):
                 raise Forbidden(f"a head of {who.department!r} may read only its own entries")
             department = who.department
         if wants_csv():
+            with goals().reading() as uow:
+                refuse_unknown_references(uow, department=department)
+
             def fetch(offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
                 with goals().reading() as uow:
                     rows, total = uow.audit.query(

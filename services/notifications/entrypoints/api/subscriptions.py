@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import request
 from flask.views import MethodView
 
 from services.notifications.domain.permissions import shown_url
@@ -18,6 +19,7 @@ from services.notifications.service_layer import subscriptions as cases
 from shared.identity import Caller
 from shared.web.blueprints import Blueprint
 from shared.web.concurrency import MISSING_IF_MATCH, STALE, expected_version, with_etag
+from shared.web.problems import abort_with_problem
 from shared.web.remote_auth import current_caller
 
 subscriptions = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions",
@@ -60,6 +62,11 @@ class Subscriptions(MethodView):
     @subscriptions.response(201, SubscriptionSchema)
     def post(self, body: dict[str, Any]) -> Any:
         """Subscribe (admins: anyone; heads: their own department)"""
+        if "Idempotency-Key" in request.headers:  # refused rather than ignored: a retry
+            # that trusted it would subscribe twice, and every message would go out twice
+            abort_with_problem(400, "POST /v1/subscriptions does not take an Idempotency-Key "
+                                    "yet; list the subscriptions (?recipient=) to see whether "
+                                    "a subscribe went through.")
         container, caller = notifications(), current_caller()
         subscription = cases.create_subscription(
             container.unit_of_work(), caller, container.config.delivery.targets,
