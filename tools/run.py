@@ -225,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
         kafka = f"127.0.0.1:{port} (embedded Tansu, memory only)"
         processes.append("broker")
 
+    running = read_platform_env(data_dir).get("OKR_GOALS_URL")
+    if running and _wait_healthy(running + "/healthz", 1):
+        print(f"a platform already runs on this data folder ({running}, see "
+              f"{data_dir / PLATFORM_ENV}): stop it first, or give another OKR_DATA_DIR",
+              file=sys.stderr)
+        return 2
     ports = assign_ports(env)
     ports["OKR_CONSOLE_PORT"] = console_port = env_int("OKR_CONSOLE_PORT", 8080, env)
     if (problem := port_problem(ports)) is not None:
@@ -268,7 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return supervise(entries, env, REPOSITORY, sys.stdout, stop_last=("broker",))
     finally:
-        platform_env.unlink(missing_ok=True)
+        written = read_platform_env(data_dir)
+        if written.get("OKR_GOALS_URL") == urls["goals"]:  # ours, not a later run's
+            platform_env.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -97,3 +97,24 @@ def test_platform_env_is_read_back_and_sourced_by_the_shell_alike(data_dir: Path
                            capture_output=True, text=True, timeout=30, check=True)
     assert shell.stdout.splitlines() == list(expected.values())
     assert read_platform_env(data_dir / "nowhere") == {}
+
+
+def test_a_second_run_on_a_data_folder_in_use_refuses_and_leaves_platform_env(
+        data_dir: Path, healthy_server: str) -> None:
+    """A second ``make run`` on the folder of one that answers would migrate and serve the
+    same SQLite files and take over (then delete) ``platform.env``: it refuses instead."""
+    from tests.conftest import free_port
+
+    path = write_platform_env(data_dir, {"goals": healthy_server, "metrics": healthy_server,
+                                         "notifications": healthy_server})
+    before = path.read_text()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OKR_")}
+    env.update(OKR_DATA_DIR=str(data_dir), OKR_KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",
+               **{f"OKR_{name}_PORT": str(free_port())
+                  for name in ("GOALS", "METRICS", "NOTIFICATIONS", "CONSOLE")})
+    second = subprocess.run([sys.executable, "-m", "tools.run"], cwd=REPOSITORY, env=env,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert second.returncode == 2, second.stderr
+    assert f"a platform already runs on this data folder ({healthy_server}" in second.stderr
+    assert path.read_text() == before
