@@ -280,7 +280,7 @@ def _read_check_in(value: object, where: str) -> CheckIn:
     values = _read_check_in_fields(value, where)
     observed = value.get("observed_at")  # type: ignore[attr-defined]  # a dict: read it
     values.append(values[-1] if observed is None else _read_observed_at(value, where)[0])
-    return CheckIn(*values)
+    return _new_goal_event(CheckIn, values)  # CheckIn(*values) without a Python frame
 
 
 _read_contribution = reader(CONTRIBUTION_FIELDS, Contribution)

@@ -95,12 +95,20 @@ class KeyResultState:
     history: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
-        _require(_finite(self.start, self.target, self.weight), "numbers must be finite")
-        _require(self.current is None or _finite(self.current), "current must be finite")
-        _require(self.target != self.start, "target must differ from start")
-        _require(self.weight >= 0.0, "weight must not be negative")
-        _require(self.confidence is None or 0.0 <= self.confidence <= 1.0,
-                 "confidence must be between 0 and 1")
+        # Built once per event by the metrics consumer: the checks are written out, and
+        # ``x - x == 0.0`` is math.isfinite(x) without a call (inf - inf and NaN give NaN).
+        start, target, weight, current, confidence = (
+            self.start, self.target, self.weight, self.current, self.confidence)
+        if not (start - start == 0.0 and target - target == 0.0 and weight - weight == 0.0):
+            raise InvalidGoalItem("numbers must be finite")
+        if current is not None and not current - current == 0.0:
+            raise InvalidGoalItem("current must be finite")
+        if target == start:
+            raise InvalidGoalItem("target must differ from start")
+        if weight < 0.0:
+            raise InvalidGoalItem("weight must not be negative")
+        if confidence is not None and not 0.0 <= confidence <= 1.0:
+            raise InvalidGoalItem("confidence must be between 0 and 1")
 
 
 @dataclass(frozen=True, slots=True)
