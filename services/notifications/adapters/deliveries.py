@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, func, or_, select, tuple_, update
 
 from services.notifications.adapters import tables
 from services.notifications.domain.deliveries import DELIVERED, PENDING, Delivery
@@ -85,6 +85,50 @@ class DeliveryRepository:
             _new_delivery(str(uuid.uuid4()), subscription_id, recipient, channel, "event",
                           notice.event_id, notice.event_type, notice.objective_id, payload, now)
             for subscription_id, recipient, channel in subscriptions])
+
+    def add_for_notices(self, immediate: list[tuple[str, str, str, Notice]],
+                        now: datetime) -> None:
+        """Immediate deliveries of a batch, in one statement: (subscription id, recipient,
+        channel, notice) each; each notice serialised once; a (subscription, event) that
+        already has one keeps it."""
+        payloads: dict[int, str] = {}
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for subscription_id, recipient, channel, notice in immediate:
+            key = (subscription_id, notice.event_id)
+            if key in rows:
+                continue  # the first wins, as one insert after another would
+            payload = payloads.get(id(notice))
+            if payload is None:
+                payload = payloads[id(notice)] = json.dumps(notice.to_dict())
+            rows[key] = _new_delivery(str(uuid.uuid4()), subscription_id, recipient, channel,
+                                      "event", notice.event_id, notice.event_type,
+                                      notice.objective_id, payload, now)
+        if rows:
+            insert_many_ignoring_duplicates(self.connection, D, list(rows.values()))
+
+    def add_digest_items(self, items: list[tuple[str, Notice]], now: datetime) -> None:
+        """Digest items of a batch, in one statement: (subscription id, notice) each."""
+        payloads: dict[int, str] = {}
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for subscription_id, notice in items:
+            key = (subscription_id, notice.event_id)
+            if key in rows:
+                continue
+            payload = payloads.get(id(notice))
+            if payload is None:
+                payload = payloads[id(notice)] = json.dumps(notice.to_dict())
+            rows[key] = {"subscription_id": subscription_id, "event_id": notice.event_id,
+                         "notice": payload, "created_at": now}
+        if rows:
+            insert_many_ignoring_duplicates(self.connection, ITEMS, list(rows.values()))
+
+    def drop_digest_items_of(self, items: list[tuple[str, str]]) -> None:
+        """Remove the waiting digest items (subscription id, event id) given."""
+        pairs = sorted(set(items))
+        if pairs:  # one statement for the batch (row values: PostgreSQL, SQLite >= 3.15)
+            self.connection.execute(ITEMS.delete().where(
+                tuple_(ITEMS.c.subscription_id, ITEMS.c.event_id).in_(pairs),
+                ITEMS.c.delivery_id.is_(None)))
 
     def add_to_digests(self, subscription_ids: list[str], notice: Notice,
                        now: datetime) -> None:

@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, delete, or_, select
+from sqlalchemy import Connection, delete, or_, select, union
 
 from services.notifications.adapters import tables
 from shared.persistence.dialects import insert_ignoring_duplicates, upsert
@@ -26,6 +27,16 @@ class GoalReadModel:
         if status is not None:
             values["status"] = status
         upsert(self.connection, tables.objectives, [values], ["id"])
+
+    def put_objectives(self, objectives: list[dict[str, Any]]) -> None:
+        """Write whole objective rows (id, title, kind, departments, cycle, status) in one
+        statement (one per id: the last given wins)."""
+        rows = {o["id"]: {"id": o["id"], "title": o["title"], "kind": o["kind"],
+                          "departments": json.dumps(sorted(o["departments"])),
+                          "cycle": o["cycle"], "status": o["status"]} for o in objectives}
+        if rows:
+            upsert(self.connection, tables.objectives, [rows[key] for key in sorted(rows)],
+                   ["id"])
 
     def remove_objective(self, objective_id: str) -> None:
         self.connection.execute(delete(tables.objectives)
@@ -69,3 +80,21 @@ class GoalReadModel:
                 select(krs.c.id).where(krs.c.objective_id == objective_id)),
         )).distinct()
         return frozenset(self.connection.execute(query).scalars())
+
+    def dependent_departments_many(self, objective_ids: Iterable[str]
+                                   ) -> dict[str, frozenset[str]]:
+        """:meth:`dependent_departments` of each objective given, in one round trip."""
+        ids = sorted(set(objective_ids))
+        if not ids:
+            return {}
+        links, krs = tables.links, tables.key_results
+        direct = select(links.c.to_id.label("objective_id"), links.c.from_department).where(
+            links.c.to_type == "objective", links.c.to_id.in_(ids))
+        through = select(krs.c.objective_id, links.c.from_department).join(
+            krs, (links.c.to_type == "key_result") & (links.c.to_id == krs.c.id)
+        ).where(krs.c.objective_id.in_(ids))
+        found: dict[str, set[str]] = {objective_id: set() for objective_id in ids}
+        for objective_id, department in self.connection.execute(union(direct, through)):
+            found[objective_id].add(department)
+        return {objective_id: frozenset(departments)
+                for objective_id, departments in found.items()}

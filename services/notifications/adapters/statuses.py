@@ -32,6 +32,17 @@ def _watch(row: Row[Any]) -> Watch:
                  announced_notice=_notice(row.announced_notice))
 
 
+def _watch_row(watch: Watch) -> dict[str, Any]:
+    announced = watch.announced_notice
+    return {
+        "objective_id": watch.objective_id, "status": watch.status, "since": watch.since,
+        "event_id": watch.event_id, "notice": json.dumps(watch.notice.to_dict()),
+        "due_at": watch.due_at, "announced": watch.announced,
+        "announced_event_id": watch.announced_event_id,
+        "announced_notice": None if announced is None else json.dumps(announced.to_dict()),
+    }
+
+
 class StatusRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -43,15 +54,25 @@ class StatusRepository:
             select(W).where(W.c.objective_id == objective_id).with_for_update()).first()
         return None if row is None else _watch(row)
 
+    def watches(self, objective_ids: Iterable[str]) -> dict[str, Watch]:
+        """The watches of these objectives (those that have one), locked to this
+        transaction in the order of their ids (PostgreSQL), in one round trip."""
+        ids = sorted(set(objective_ids))
+        if not ids:
+            return {}
+        rows = self.connection.execute(
+            select(W).where(W.c.objective_id.in_(ids)).order_by(W.c.objective_id)
+            .with_for_update())
+        return {row.objective_id: _watch(row) for row in rows}
+
     def save(self, watch: Watch) -> None:
-        announced = watch.announced_notice
-        upsert(self.connection, W, [{
-            "objective_id": watch.objective_id, "status": watch.status, "since": watch.since,
-            "event_id": watch.event_id, "notice": json.dumps(watch.notice.to_dict()),
-            "due_at": watch.due_at, "announced": watch.announced,
-            "announced_event_id": watch.announced_event_id,
-            "announced_notice": None if announced is None else json.dumps(announced.to_dict()),
-        }], ["objective_id"])
+        self.save_many([watch])
+
+    def save_many(self, watches: Iterable[Watch]) -> None:
+        """Write these watches in one statement (one per objective: the last given wins)."""
+        rows = {watch.objective_id: _watch_row(watch) for watch in watches}
+        if rows:
+            upsert(self.connection, W, [rows[key] for key in sorted(rows)], ["objective_id"])
 
     def claim_due(self, now: datetime, limit: int) -> list[Watch]:
         """Watches whose wait ended, locked to this transaction; another worker's skipped."""
@@ -75,5 +96,23 @@ class StatusRepository:
             .where(TOLD.c.objective_id == objective_id).order_by(TOLD.c.subscription_id))
         return [(row[0], row[1], row[2]) for row in rows]
 
+    def told_many(self, objective_ids: Iterable[str]) -> dict[str, list[tuple[str, str, str]]]:
+        """:meth:`told` of each of these objectives, in one round trip."""
+        ids = sorted(set(objective_ids))
+        found: dict[str, list[tuple[str, str, str]]] = {objective_id: [] for objective_id in ids}
+        if ids:
+            rows = self.connection.execute(
+                select(TOLD.c.objective_id, TOLD.c.subscription_id, TOLD.c.status,
+                       TOLD.c.event_id).where(TOLD.c.objective_id.in_(ids))
+                .order_by(TOLD.c.objective_id, TOLD.c.subscription_id))
+            for row in rows:
+                found[row[0]].append((row[1], row[2], row[3]))
+        return found
+
     def forget_told(self, objective_id: str) -> None:
-        self.connection.execute(delete(TOLD).where(TOLD.c.objective_id == objective_id))
+        self.forget_told_many([objective_id])
+
+    def forget_told_many(self, objective_ids: Iterable[str]) -> None:
+        ids = sorted(set(objective_ids))
+        if ids:
+            self.connection.execute(delete(TOLD).where(TOLD.c.objective_id.in_(ids)))

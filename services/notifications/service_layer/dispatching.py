@@ -52,8 +52,9 @@ class Dispatcher:
     def deliver(self, uow: UnitOfWork, matched: Matched, now: datetime) -> None:
         """Record the deliveries and digest items of ``matched``, in order."""
         index = self.index(uow.subscriptions)
+        # who was told of each settled change's objective: read in one round trip
         told = _ToldOf(uow, index, {n.objective_id for n, _ in matched
-                                    if n.settled and n.status == "on_track"})
+                                    if n.settled and n.status is not None})
         matched = [(notice, told.add_recovering(notice, subscriptions))
                    for notice, subscriptions in matched]
         matched = [(notice, subscriptions) for notice, subscriptions in matched if subscriptions]
@@ -66,29 +67,40 @@ class Dispatcher:
         if capped:  # routine changes only go into digests: no cap to count
             deliveries.lock_recipients(capped)
             sent = deliveries.immediate_since(capped, now - timedelta(hours=1))
+        # written at the end, one statement each (not one round trip per notice); the
+        # digest items as the notices, in order, leave them: an item a settled change
+        # took out (sent at once) and added again later is added again
+        immediate: list[tuple[str, str, str, Notice]] = []
+        items: dict[tuple[str, str], tuple[str, Notice]] = {}
+        dropped: list[tuple[str, str]] = []
         for notice, subscriptions in matched:
-            immediate: list[tuple[str, str, str]] = []
-            digested: list[str] = []
             heard: list[Subscription] = []
+            sent_now: list[str] = []
             for subscription in subscriptions:
                 recipient = subscription.recipient
                 decision = route(notice, subscription, sent.get(recipient, 0), self.hourly_cap)
                 if decision is Route.IMMEDIATE:
                     sent[recipient] = sent.get(recipient, 0) + 1
-                    immediate.append((subscription.id, recipient, subscription.channel.value))
+                    immediate.append((subscription.id, recipient, subscription.channel.value,
+                                      notice))
+                    sent_now.append(subscription.id)
                     heard.append(subscription)
                 elif (notice.settled and decision is Route.DIGEST
                       and subscription.mode is DeliveryMode.DIGEST):
                     continue  # its digest already holds the change as it happened
                 else:
-                    digested.append(subscription.id)
+                    items.setdefault((subscription.id, notice.event_id),
+                                     (subscription.id, notice))
                     heard.append(subscription)
-            deliveries.add_for_notice(immediate, notice, now)
-            if notice.settled and immediate:  # sent at once: its digest need not repeat it
-                deliveries.drop_digest_item([s_id for s_id, _, _ in immediate],
-                                            notice.event_id)
-            deliveries.add_to_digests(digested, notice, now)
+            if notice.settled:  # sent at once: its digest need not repeat it
+                for subscription_id in sent_now:
+                    key = (subscription_id, notice.event_id)
+                    items.pop(key, None)
+                    dropped.append(key)
             told.heard(notice, heard)
+        deliveries.add_for_notices(immediate, now)
+        deliveries.drop_digest_items_of(dropped)
+        deliveries.add_digest_items(list(items.values()), now)
         told.save(now)
 
 
@@ -101,17 +113,21 @@ class _ToldOf:
         self.index = index
         self.told: dict[str, dict[str, tuple[Subscription, str, str]]] = {}
         self.changed: set[str] = set()
-        for objective_id in sorted(recovering):
-            self._load(objective_id)
+        self._preload(recovering)
 
-    def _load(self, objective_id: str) -> dict[str, tuple[Subscription, str, str]]:
-        if objective_id not in self.told:
+    def _preload(self, objective_ids: Iterable[str]) -> None:
+        wanted = [o for o in objective_ids if o not in self.told]
+        for objective_id, rows in self.uow.statuses.told_many(wanted).items():
             found: dict[str, tuple[Subscription, str, str]] = {}
-            for subscription_id, status, event_id in self.uow.statuses.told(objective_id):
+            for subscription_id, status, event_id in rows:
                 subscription = self.index.get(subscription_id)
                 if subscription is not None:  # a deleted subscription hears nothing
                     found[subscription_id] = (subscription, status, event_id)
             self.told[objective_id] = found
+
+    def _load(self, objective_id: str) -> dict[str, tuple[Subscription, str, str]]:
+        if objective_id not in self.told:
+            self._preload([objective_id])
         return self.told[objective_id]
 
     def add_recovering(self, notice: Notice,
@@ -138,11 +154,11 @@ class _ToldOf:
 
     def save(self, now: datetime) -> None:
         statuses = self.uow.statuses
-        for objective_id in sorted(self.changed):
-            statuses.forget_told(objective_id)
-            statuses.remember_told(
-                [(s_id, objective_id, status, event_id)
-                 for s_id, (_, status, event_id) in self.told[objective_id].items()], now)
+        changed = sorted(self.changed)
+        statuses.forget_told_many(changed)
+        statuses.remember_told(
+            [(s_id, objective_id, status, event_id) for objective_id in changed
+             for s_id, (_, status, event_id) in self.told[objective_id].items()], now)
 
 
 def refreshed(notice: Notice, goals: GoalReadModel) -> Notice:

@@ -11,8 +11,9 @@ from sqlalchemy import Connection
 
 from services.notifications.domain.matching import SubscriptionIndex
 from services.notifications.service_layer.dispatching import Dispatcher, Matched
-from services.notifications.service_layer.recording import record_event
+from services.notifications.service_layer.recording import CachedGoals, decode, record_decoded
 from services.notifications.service_layer.settling import (
+    BatchWatches,
     alarm_for_new_dependents,
     observe_status,
 )
@@ -20,6 +21,7 @@ from services.notifications.service_layer.unit_of_work import UnitOfWork, UnitOf
 from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
 from shared.contract import EventType
+from shared.contract.rollup_events import RollupEvent
 
 #: Events after which the departments depending on an objective may have grown.
 _NEW_DEPENDENCY = frozenset({EventType.LINK_CREATED.value, EventType.KEY_RESULT_CREATED.value})
@@ -57,10 +59,17 @@ class NotificationHandler:
 
     def _handle(self, events: list[CloudEvent], uow: UnitOfWork) -> None:
         now = self.clock()
+        decoded = [decode(event) for event in events]  # a broken event fails the batch first
+        goals = CachedGoals(uow.goals)  # each objective read once a batch
+        goals.prefetch({d.change.objective_id for d in decoded if isinstance(d, RollupEvent)})
+        # the watches of the status changes (and of the links' objectives, read as met)
+        watches = BatchWatches(uow.statuses, [
+            d.change.objective_id for d in decoded
+            if isinstance(d, RollupEvent) and d.is_status_change])
         matched: Matched = []
         index: SubscriptionIndex | None = None
-        for event in events:
-            notice = record_event(event, uow.goals)
+        for event in decoded:
+            notice = record_decoded(event, goals)
             if notice is None:
                 continue
             if index is None:  # the subscriptions' revision, read once a batch
@@ -69,8 +78,12 @@ class NotificationHandler:
             if subscriptions:
                 matched.append((notice, subscriptions))
             if notice.is_status_change:
-                matched += observe_status(uow, index, notice, now, self.settle_seconds)
+                matched += observe_status(watches, goals, index, notice, now,
+                                          self.settle_seconds)
             elif notice.event_type in _NEW_DEPENDENCY:
-                matched += alarm_for_new_dependents(uow, index, notice.objective_id)
+                matched += alarm_for_new_dependents(uow, watches, goals, index,
+                                                    notice.objective_id)
+        watches.save()
+        goals.flush()
         if matched:
             self.dispatcher.deliver(uow, matched, now)

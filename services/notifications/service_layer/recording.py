@@ -8,6 +8,7 @@ before the read model is touched, and the consumer dead-letters it at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from services.notifications.domain.notices import NOTIFIABLE_EVENT_TYPES, Notice
@@ -26,9 +27,106 @@ from shared.contract.rollup_events import RollupEvent, decode_rollup_event
 from shared.messaging.consumer import UnprocessableEvent
 
 
+class CachedGoals:
+    """The read model for one batch: each objective and its dependent departments read
+    once, not once per event (the handler's hot path); every write goes through at once.
+
+    A roll-up event writes the whole objective row: that write waits in memory and all of
+    them go in one statement (:meth:`flush`, before the unit commits; nothing else in the
+    batch reads the objectives' table behind this cache), and the read after it costs
+    nothing. The dependent departments of a batch's objectives are read in one round
+    trip (:meth:`prefetch`); a link or key result written forgets them all.
+    """
+
+    def __init__(self, goals: GoalReadModel) -> None:
+        self.goals = goals
+        self._objectives: dict[str, dict[str, Any] | None] = {}
+        self._dependents: dict[str, frozenset[str]] = {}
+        self._pending: dict[str, dict[str, Any]] = {}
+
+    def prefetch(self, objective_ids: Iterable[str]) -> None:
+        """Read the dependent departments of these objectives at once."""
+        self._dependents.update(self.goals.dependent_departments_many(
+            [o for o in objective_ids if o not in self._dependents]))
+
+    def flush(self) -> None:
+        """Write the objectives waiting in memory."""
+        if self._pending:
+            self.goals.put_objectives(list(self._pending.values()))
+            self._pending.clear()
+
+    def put_objective(self, objective_id: str, *, title: str, kind: str,
+                      departments: list[str], cycle: str, status: str | None = None) -> None:
+        known = self._objectives.get(objective_id)
+        if status is None and known is not None:
+            status = known.get("status")
+        if status is None:  # the stored status stays: write now, read it when needed
+            self.flush()
+            self.goals.put_objective(objective_id, title=title, kind=kind,
+                                     departments=departments, cycle=cycle)
+            self._objectives.pop(objective_id, None)
+            return
+        row = {"id": objective_id, "title": title, "kind": kind, "cycle": cycle,
+               "departments": sorted(departments), "status": status}
+        self._objectives[objective_id] = row
+        self._pending[objective_id] = row
+
+    def put_objectives(self, objectives: list[dict[str, Any]]) -> None:
+        for row in objectives:
+            self.put_objective(row["id"], title=row["title"], kind=row["kind"],
+                               departments=list(row["departments"]), cycle=row["cycle"],
+                               status=row["status"])
+
+    def remove_objective(self, objective_id: str) -> None:
+        self.flush()
+        self.goals.remove_objective(objective_id)
+        self._objectives[objective_id] = None
+        self._dependents.clear()
+
+    def objective(self, objective_id: str) -> dict[str, Any] | None:
+        if objective_id not in self._objectives:
+            self._objectives[objective_id] = self.goals.objective(objective_id)
+        return self._objectives[objective_id]
+
+    def put_key_result(self, key_result_id: str, objective_id: str, title: str) -> None:
+        self.goals.put_key_result(key_result_id, objective_id, title)
+        self._dependents.clear()
+
+    def remove_key_result(self, key_result_id: str) -> None:
+        self.goals.remove_key_result(key_result_id)
+        self._dependents.clear()
+
+    def objective_of_key_result(self, key_result_id: str) -> str | None:
+        return self.goals.objective_of_key_result(key_result_id)
+
+    def put_link(self, link_id: str, from_department: str, to_type: str, to_id: str) -> None:
+        self.goals.put_link(link_id, from_department, to_type, to_id)
+        self._dependents.clear()
+
+    def remove_link(self, link_id: str) -> None:
+        self.goals.remove_link(link_id)
+        self._dependents.clear()
+
+    def dependent_departments_many(self, objective_ids: Iterable[str]
+                                   ) -> dict[str, frozenset[str]]:
+        self.prefetch(objective_ids)
+        return {o: self._dependents[o] for o in objective_ids}
+
+    def dependent_departments(self, objective_id: str) -> frozenset[str]:
+        found = self._dependents.get(objective_id)
+        if found is None:
+            found = self._dependents[objective_id] = self.goals.dependent_departments(
+                objective_id)
+        return found
+
+
 def record_event(event: CloudEvent, goals: GoalReadModel) -> Notice | None:
     """Record the event in the read model; return what it means to subscribers, or None."""
-    decoded = decode(event)
+    return record_decoded(decode(event), goals)
+
+
+def record_decoded(decoded: GoalEvent | RollupEvent, goals: GoalReadModel) -> Notice | None:
+    """:func:`record_event` of an event already decoded."""
     if isinstance(decoded, RollupEvent):
         objective_id: str | None = _record_rollup(decoded, goals)
     else:

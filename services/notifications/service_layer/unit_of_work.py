@@ -55,6 +55,16 @@ class Deliveries(Protocol):
     def add_for_notice(self, subscriptions: list[tuple[str, str, str]], notice: Notice,
                        now: datetime) -> None: ...
 
+    def add_for_notices(self, immediate: list[tuple[str, str, str, Notice]],
+                        now: datetime) -> None:
+        """Immediate deliveries: (subscription id, recipient, channel, notice) each."""
+
+    def add_digest_items(self, items: list[tuple[str, Notice]], now: datetime) -> None:
+        """Digest items: (subscription id, notice) each."""
+
+    def drop_digest_items_of(self, items: list[tuple[str, str]]) -> None:
+        """Remove the waiting digest items (subscription id, event id) given."""
+
     def add_to_digests(self, subscription_ids: list[str], notice: Notice,
                        now: datetime) -> None: ...
 
@@ -115,6 +125,12 @@ class GoalReadModel(Protocol):
 
     def dependent_departments(self, objective_id: str) -> frozenset[str]: ...
 
+    def put_objectives(self, objectives: list[dict[str, Any]]) -> None:
+        """Whole objective rows (id, title, kind, departments, cycle, status) at once."""
+
+    def dependent_departments_many(self, objective_ids: Iterable[str]
+                                   ) -> dict[str, frozenset[str]]: ...
+
 
 class Statuses(Protocol):
     """Each objective's status watch (``domain/settling.py``), and who was told of an
@@ -123,7 +139,12 @@ class Statuses(Protocol):
     def watch(self, objective_id: str) -> Watch | None:
         """The objective's watch, locked until the unit ends."""
 
+    def watches(self, objective_ids: Iterable[str]) -> dict[str, Watch]:
+        """The watches of these objectives that have one, locked until the unit ends."""
+
     def save(self, watch: Watch) -> None: ...
+
+    def save_many(self, watches: Iterable[Watch]) -> None: ...
 
     def claim_due(self, now: datetime, limit: int) -> list[Watch]:
         """Watches whose wait ended, locked until the unit ends (others' passed over)."""
@@ -135,7 +156,12 @@ class Statuses(Protocol):
         """(subscription id, status, event id) of each subscription told of the
         objective's alarm, not yet of its recovery."""
 
+    def told_many(self, objective_ids: Iterable[str]) -> dict[str, list[tuple[str, str, str]]]:
+        """:meth:`told` of each objective given."""
+
     def forget_told(self, objective_id: str) -> None: ...
+
+    def forget_told_many(self, objective_ids: Iterable[str]) -> None: ...
 
 
 class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
