@@ -549,6 +549,43 @@ def metrics_line(metrics_url: str, target: str) -> str | None:
                  if line.startswith("okr_objective_progress_ratio{") and needle in line), None)
 
 
+def explain_lines(metrics_url: str, token: str, target: str) -> list[str]:
+    """What holds the target back (``GET /v1/rollups/{id}/explain``, docs/explain.md)."""
+    try:
+        response = requests.get(f"{metrics_url}/v1/rollups/{target}/explain", timeout=10,
+                                headers={"Authorization": f"Bearer {token}"})
+    except requests.RequestException as error:
+        return [f"  explain: not answered ({error})"]
+    if response.status_code != 200:
+        return [f"  explain: HTTP {response.status_code}"]
+    body: dict[str, Any] = response.json()
+    gap = body.get("gap")
+    lines = [f"  explain: gap {'no data' if gap is None else f'{gap:+.4f}'} "
+             "(expected progress - progress; positive: behind plan)"]
+    lines.extend(f"    {part['department']}: {part['share']:+.4f} of the gap "
+                 f"(weight {part['weight']:.3f})" for part in body.get("gap_by_department", []))
+    for summed in body.get("sums", []):
+        expected = summed.get("expected_amount")
+        lines.append(f"    '{summed['title']}' sums {summed.get('value')} against "
+                     f"{'no plan' if expected is None else f'{expected:,.0f}'} expected:")
+        lines.extend(f"      {part['department']}: {part['amount']:,.0f} against "
+                     + ("no plan" if part.get("expected_amount") is None
+                        else f"{part['expected_amount']:,.0f}")
+                     for part in summed.get("departments", []))
+    for link in body.get("dependencies_at_risk", []):
+        progress = link.get("progress")
+        lines.append(f"    depends on {link['department']} '{link.get('title')}' "
+                     f"({link['status']}, "
+                     f"{'no data' if progress is None else f'{progress:.2f}'})")
+    forecast = body.get("forecast") or {}
+    attainment = forecast.get("attainment")
+    told = "too little history" if attainment is None else f"{attainment:.3f}"
+    lines.append(f"    forecast: {told} of the target at cycle end, "
+                 f"reached on {forecast.get('reached_on')}")
+    lines.append(f"    why: {body.get('why') or '-'}".replace("\n", " / "))
+    return lines
+
+
 def _wait_for_webhooks(inbox: WebhookInbox, seconds: float) -> None:
     """Until ``seconds`` have passed, or 3 s after the last webhook when one came."""
     deadline, seen, quiet_since = time.monotonic() + seconds, 0, time.monotonic()
@@ -636,6 +673,8 @@ def main(argv: list[str] | None = None) -> int:
                  f"{linked.get('status')})")
         line = metrics_line(metrics_url, ids["target"])
         _say(f"  /metrics: {line or 'not yet scraped'}")
+        for text in explain_lines(metrics_url, admin.token, ids["target"]):
+            _say(text)
         if inbox is not None:
             _wait_for_webhooks(inbox, args.webhook_wait)
             _say(f"  notifications: the head of sales received {len(inbox.received)} "

@@ -73,7 +73,15 @@ class Item:
 
     @property
     def department(self) -> str:
+        """The owning departments joined by "+" (for display only, never a gap part)."""
         return "+".join(self.departments) or "unknown"
+
+    def owners(self) -> tuple[str, ...]:
+        """The single owning departments, each once ("unknown" if none): a jointly owned
+        item's part of the gap (or amount) is split among them in equal parts."""
+        owners = tuple(dict.fromkeys(department for department in self.departments
+                                     if department))
+        return owners or ("unknown",)
 
     def counted(self) -> Iterator[tuple[float, Item]]:
         """The inputs the roll-up counts: weight > 0 and figures to count."""
@@ -181,7 +189,7 @@ def gap_parts(item: Item, memo: dict[int, Parts] | None = None) -> Parts:
     parts: Parts
     if item.type == "key_result":
         parts = _sum_parts(item) or (
-            {} if item.progress is None else {item.department: (1.0, item.progress)})
+            {} if item.progress is None else _split(item.owners(), 1.0, item.progress))
     else:
         counted = [(weight, child) for weight, child in item.counted()]
         total = math.fsum(weight for weight, _ in counted)
@@ -195,6 +203,14 @@ def gap_parts(item: Item, memo: dict[int, Parts] | None = None) -> Parts:
                  for department, (weights, progress) in scaled.items()}
     memo[key] = parts
     return parts
+
+
+def _split(owners: tuple[str, ...], weight: float, part: float) -> Parts:
+    """``weight`` and ``part`` in equal parts among ``owners``: no owner of a jointly owned
+    key result is known to hold more of it than another, and equal parts keep every
+    department part a single department while the parts still add up exactly."""
+    count = len(owners)
+    return {owner: (weight / count, part / count) for owner in owners}
 
 
 def _sum_parts(item: Item) -> Parts | None:
@@ -221,12 +237,15 @@ def _sum_parts(item: Item) -> Parts | None:
 def _plans(item: Item) -> tuple[dict[str, list[float]], dict[str, float]]:
     """A summing key result's contributors' values by department, and each department's
     pro-rata plan: its contributors' ``|target - start|`` over all of theirs (equal parts
-    if none plans anything)."""
+    if none plans anything). A contributor owned by several departments counts for each in
+    equal parts, value and plan alike."""
     amounts: dict[str, list[float]] = {}
     planned: dict[str, list[float]] = {}
     for _, child in item.counted():
-        amounts.setdefault(child.department, []).append(child.value or 0.0)
-        planned.setdefault(child.department, []).append(abs(child.target - child.start))
+        owners = child.owners()
+        for owner in owners:
+            amounts.setdefault(owner, []).append((child.value or 0.0) / len(owners))
+            planned.setdefault(owner, []).append(abs(child.target - child.start) / len(owners))
     total = math.fsum(math.fsum(plan) for plan in planned.values())
     plans = {department: (math.fsum(plan) / total if total > 0 else 1.0 / len(planned))
              for department, plan in planned.items()}

@@ -1,7 +1,8 @@
 """Properties of the explanation (``domain/explain.py``, ``domain/forecast.py``):
 
 - the shares of the gap add up to the gap, by input and by department, on random graphs
-  (depth, shared children, weights, summing key results);
+  (depth, shared children, weights, summing key results), and each part is a single
+  department (a jointly owned input is split in equal parts among its owners);
 - the forecast of a straight-line history is that line at the cycle's end;
 - after any sequence of events (late, duplicated, out of order), the explanation equals
   the one computed from a graph rebuilt from the items held (what a restart or a rebuild
@@ -130,6 +131,10 @@ def test_the_shares_add_up_to_the_gap(sequence: list[Operation]) -> None:
     for explanation in explanations(graph).values():
         if explanation is None or explanation.gap is None:
             continue
+        # every part is a single department (a jointly owned input is split among its
+        # owners), each once
+        names = [share.department for share in explanation.departments]
+        assert all("+" not in name for name in names) and len(set(names)) == len(names)
         by_department = math.fsum(share.share for share in explanation.departments)
         assert math.isclose(by_department, explanation.gap, abs_tol=1e-9), explanation
         by_input = math.fsum(i.share for i in explanation.inputs if i.share is not None)
@@ -137,6 +142,7 @@ def test_the_shares_add_up_to_the_gap(sequence: list[Operation]) -> None:
         assert math.isclose(math.fsum(s.weight for s in explanation.departments), 1.0,
                             abs_tol=1e-9)
         for breakdown in explanation.sums:
+            assert all("+" not in d.department for d in breakdown.departments)
             if breakdown.expected_amount is not None and breakdown.departments:
                 assert math.isclose(
                     math.fsum(d.expected_amount or 0.0 for d in breakdown.departments),
@@ -196,6 +202,36 @@ def test_the_forecast_of_a_straight_line_history_is_that_line(
     assert explanation.forecast.attainment is not None
     assert math.isclose(explanation.forecast.attainment, expected, rel_tol=1e-6,
                         abs_tol=1e-6 * max(1.0, abs(intercept) + abs(per_day) * 120) / abs(span))
+
+
+def test_a_jointly_owned_input_is_split_in_equal_parts() -> None:
+    joint = Item("key_result", "k0", "k0", ("sales", "marketing"), 0.2)
+    own = Item("key_result", "k1", "k1", ("sales", "marketing"), 0.9)
+    contributor = Item("key_result", "c", "c", ("marketing",), 0.0, target=100.0, value=40.0)
+    sums = Item("key_result", "k2", "k2", ("sales", "marketing"), 0.5, target=100.0,
+                value=50.0, sums=True, inputs=[(1.0, contributor), (1.0, Item(
+                    "key_result", "d", "d", ("finance", "sales"), 0.0, target=100.0,
+                    value=10.0))])
+    root = Item("objective", "o", "o", ("sales", "marketing"), 0.525,
+                inputs=[(1.0, joint), (1.0, own), (2.0, sums)])
+    explanation = explain(root, 0.6, None, NOW.timestamp(), [], STALE)
+    shares = {share.department: share.share for share in explanation.departments}
+    weights = {share.department: share.weight for share in explanation.departments}
+    # k0 and k1: a quarter of the weight each, halved between sales and marketing; k2 (half
+    # the weight) sums marketing's 40 and 10 split between finance and sales, the plan
+    # (100 each) likewise: marketing plans 0.5, finance and sales 0.25 each
+    assert math.isclose(shares["marketing"], 0.25 * ((0.6 - 0.2) / 2 + (0.6 - 0.9) / 2)
+                        + 0.5 * (0.5 * 0.6 * 100 - 40.0) / 100, abs_tol=1e-12)
+    assert math.isclose(shares["sales"], 0.25 * ((0.6 - 0.2) / 2 + (0.6 - 0.9) / 2)
+                        + 0.5 * (0.25 * 0.6 * 100 - 5.0) / 100, abs_tol=1e-12)
+    assert math.isclose(shares["finance"], 0.5 * (0.25 * 0.6 * 100 - 5.0) / 100,
+                        abs_tol=1e-12)
+    assert math.isclose(math.fsum(shares.values()), explanation.gap or 0.0, abs_tol=1e-12)
+    assert math.isclose(weights["marketing"], 0.25 + 0.25, abs_tol=1e-12)
+    assert math.isclose(weights["sales"], 0.25 + 0.125, abs_tol=1e-12)
+    (breakdown,) = explanation.sums
+    assert {d.department: d.amount for d in breakdown.departments} == {
+        "finance": 5.0, "marketing": 40.0, "sales": 5.0}
 
 
 def test_too_little_history_gives_no_forecast() -> None:
