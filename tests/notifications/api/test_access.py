@@ -137,9 +137,10 @@ def test_creating_for_another_department_is_refused(
 # Well-formed JSON text: bytes the shared input boundary refuses for everyone (control
 # characters, lone surrogates) are answered 422 before any route, by design.
 clean = st.characters(blacklist_categories=("Cc", "Cs"))
-hostile = st.one_of(st.none(), st.integers(-2**63 + 1, 2**63 - 1), st.text(clean, max_size=50),
-                    st.lists(st.text(clean, max_size=5), max_size=3),
-                    st.dictionaries(st.text(clean, max_size=12), st.one_of(
+# A JSON object each: no body (400) or JSON that is not an object (422) is refused by the
+# input boundary, which classifies the framing of every request before it is authenticated
+# (tests/platform/fuzz/test_input_boundary.py); what follows is the route's to judge.
+hostile = st.one_of(st.dictionaries(st.text(clean, max_size=12), st.one_of(
                         st.none(), st.booleans(), st.text(clean, max_size=30)), max_size=6),
                     st.fixed_dictionaries({"recipient": st.text(clean, max_size=300),
                                            "channel": st.sampled_from(["webhook", "x"]),
