@@ -39,7 +39,7 @@ from services.metrics.domain.forecast import (
     weighted_mean,
 )
 from services.metrics.domain.goal_items import Measure
-from services.metrics.domain.progress import settled
+from services.metrics.domain.progress import settled, sum_of
 
 HORIZON_SECONDS = 365 * 86_400.0
 WHY_LENGTH = 300
@@ -192,14 +192,14 @@ def gap_parts(item: Item, memo: dict[int, Parts] | None = None) -> Parts:
             {} if item.progress is None else _split(item.owners(), 1.0, item.progress))
     else:
         counted = [(weight, child) for weight, child in item.counted()]
-        total = math.fsum(weight for weight, _ in counted)
+        total = sum_of(weight for weight, _ in counted)
         scaled: dict[str, tuple[list[float], list[float]]] = {}
         for weight, child in counted:
             for department, (share, part) in gap_parts(child, memo).items():
                 weights, progress = scaled.setdefault(department, ([], []))
                 weights.append(weight * share / total)
                 progress.append(weight * part / total)
-        parts = {department: (math.fsum(weights), math.fsum(progress))
+        parts = {department: (sum_of(weights), sum_of(progress))
                  for department, (weights, progress) in scaled.items()}
     memo[key] = parts
     return parts
@@ -225,11 +225,11 @@ def _sum_parts(item: Item) -> Parts | None:
     if not amounts:
         return None
     span = item.target - item.start
-    attainment = (math.fsum(math.fsum(a) for a in amounts.values()) - item.start) / span
+    attainment = (sum_of(sum_of(a) for a in amounts.values()) - item.start) / span
     if not 0.0 <= attainment <= 1.0:
         return None
     return {department: (plans[department],
-                         (math.fsum(amounts[department]) - plans[department] * item.start)
+                         (sum_of(amounts[department]) - plans[department] * item.start)
                          / span)
             for department in amounts}
 
@@ -246,8 +246,8 @@ def _plans(item: Item) -> tuple[dict[str, list[float]], dict[str, float]]:
         for owner in owners:
             amounts.setdefault(owner, []).append((child.value or 0.0) / len(owners))
             planned.setdefault(owner, []).append(abs(child.target - child.start) / len(owners))
-    total = math.fsum(math.fsum(plan) for plan in planned.values())
-    plans = {department: (math.fsum(plan) / total if total > 0 else 1.0 / len(planned))
+    total = sum_of(sum_of(plan) for plan in planned.values())
+    plans = {department: (sum_of(plan) / total if total > 0 else 1.0 / len(planned))
              for department, plan in planned.items()}
     return amounts, plans
 
@@ -390,7 +390,7 @@ def _estimators(items: list[Item]) -> tuple[tuple[str, int], ...]:
 
 def _input_shares(root: Item, expected: float | None) -> Iterator[InputShare]:
     counted = {id(child) for _, child in root.counted()}
-    total = math.fsum(weight for weight, child in root.counted())
+    total = sum_of(weight for weight, child in root.counted())
     for weight, child in root.inputs:
         share = None
         if id(child) in counted and expected is not None and child.progress is not None:
@@ -403,7 +403,7 @@ def _sum_breakdown(item: Item, expected: float | None) -> SumBreakdown:
     expected_amount = (None if expected is None
                        else item.start + expected * (item.target - item.start))
     amounts, plans = _plans(item)
-    rows = [DepartmentAmount(department, settled(math.fsum(amounts[department])),
+    rows = [DepartmentAmount(department, settled(sum_of(amounts[department])),
                              None if expected_amount is None
                              else settled(expected_amount * plans[department]))
             for department in sorted(amounts)]

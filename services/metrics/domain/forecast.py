@@ -31,6 +31,8 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from services.metrics.domain.progress import sum_of
+
 WINDOW = 12
 MIN_CHECK_INS = 3
 MIN_SPAN_SECONDS = 86_400.0  # one day
@@ -62,12 +64,12 @@ def pace(window: Sequence[CheckIn]) -> float | None:
     if len(window) < MIN_CHECK_INS or window[-1][0] - window[0][0] < MIN_SPAN_SECONDS:
         return None
     count = len(window)
-    mean_at = math.fsum(at for at, _ in window) / count
-    mean_value = math.fsum(value for _, value in window) / count
-    spread = math.fsum((at - mean_at) ** 2 for at, _ in window)
+    mean_at = sum_of(at for at, _ in window) / count
+    mean_value = sum_of(value for _, value in window) / count
+    spread = sum_of((at - mean_at) ** 2 for at, _ in window)
     if spread <= 0.0:
         return None
-    slope = math.fsum((at - mean_at) * (value - mean_value) for at, value in window) / spread
+    slope = sum_of((at - mean_at) * (value - mean_value) for at, value in window) / spread
     return slope if math.isfinite(slope) else None
 
 
@@ -110,12 +112,12 @@ def weighted_mean(lines: Iterable[tuple[float, Line]]) -> Line | None:
     items = list(lines)
     if not items:
         return None
-    total = math.fsum(weight for weight, _ in items)
+    total = sum_of(weight for weight, _ in items)
     if total <= 0.0:
         return None
     at = max(line.at for _, line in items)
-    value = math.fsum(weight * line(at) for weight, line in items) / total
-    slope = math.fsum(weight * line.slope for weight, line in items) / total
+    value = sum_of(weight * line(at) for weight, line in items) / total
+    slope = sum_of(weight * line.slope for weight, line in items) / total
     return _finite(Line(at, value, slope))
 
 
@@ -124,8 +126,8 @@ def summed(lines: Iterable[Line]) -> Line | None:
     if not items:
         return None
     at = max(line.at for line in items)
-    return _finite(Line(at, math.fsum(line(at) for line in items),
-                        math.fsum(line.slope for line in items)))
+    return _finite(Line(at, sum_of(line(at) for line in items),
+                        sum_of(line.slope for line in items)))
 
 
 def _finite(line: Line) -> Line | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterable
 
 from services.metrics.domain.goal_items import Measure
 
@@ -50,6 +51,16 @@ def attainment(measure: Measure, start: float, target: float, current: float) ->
         # Only values beyond 2**1021 in size overflow here: halving them is exact.
         done, span = current / 2 - start / 2, target / 2 - start / 2
     return settled(within(done / span, ATTAINMENT_LIMIT))
+
+
+def sum_of(values: Iterable[float]) -> float:
+    """``math.fsum(values)``, total over any finite doubles: when a partial sum overflows,
+    the sum of the halves, doubled (which is infinite only when the total is)."""
+    items = list(values)
+    try:
+        return math.fsum(items)
+    except OverflowError:
+        return math.fsum(value / 2 for value in items) * 2
 
 
 def clamped(value: float) -> float:
