@@ -192,6 +192,9 @@ def test_check_in_through_goals_api_reaches_rollup_api_metrics_and_prometheus(
     assert {s["metric"]["title"] for s in _promql(prometheus_base, objectives_table)} == {
         "New revenue", "Close deals"}
 
+    # both jobs scraped (the process job may come a scrape interval after the read model)
+    wait_for(lambda: len(_promql(prometheus_base, 'up{job=~"okr-metrics.*"}')) == 2, 30,
+             "Prometheus to scrape both metrics jobs")
     up = _promql(prometheus_base, 'up{job=~"okr-metrics.*"}')
     assert sorted(s["value"][1] for s in up) == ["1", "1"]
     # each read-model series once: nothing of the read model comes from the process job

@@ -13,6 +13,7 @@ from services.metrics.domain.explain import Explanation, LinkEnd
 from services.metrics.domain.forecast import MIN_CHECK_INS, MIN_SPAN_SECONDS, WINDOW
 from services.metrics.domain.progress import reported, settled
 from shared.web.blueprints import Blueprint
+from shared.web.dates import Timestamp
 from shared.web.problems import abort_with_problem
 
 DAY = 86_400.0
@@ -97,7 +98,7 @@ class StaleInputSchema(Schema):
     key_result_id = fields.String()
     title = fields.String()
     department = fields.String()
-    last_checkin_at = fields.DateTime(allow_none=True, metadata={"description": "null: never"})
+    last_checkin_at = Timestamp(allow_none=True, metadata={"description": "null: never"})
 
 
 class ExplanationSchema(Schema):

@@ -35,6 +35,8 @@ class Deliveries(MethodView):
 class DeliveryRetry(MethodView):
     @writers_only
     @deliveries.response(202, DeliverySchema)
+    @deliveries.alt_response(422, description="the delivery's subscription was deleted: it "
+                                              "cannot be sent again")
     def post(self, delivery_id: str) -> Any:
         """Send a delivery again now, with the same id (receivers can drop a repeat)"""
         return cases.retry_delivery(notifications().unit_of_work(), current_caller(),
