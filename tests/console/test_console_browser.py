@@ -12,7 +12,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from tests.console.conftest import Platform, Seeded, wait_until
-from tests.support.browser import console, outside_requests, save_evidence
+from tests.support.browser import click_and_wait, console, outside_requests, save_evidence
 
 ROLLUP_SECONDS = 120
 
@@ -32,15 +32,15 @@ def test_head_of_sales_checks_in_is_refused_on_marketing_and_signs_out(
         browser: WebDriver, platform: Platform, seeded: Seeded) -> None:
     browser.get(platform.console_url + "/")
     browser.find_element(By.ID, "token").send_keys(seeded.sales_head_token)
-    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
     assert browser.current_url.endswith("/targets")
     assert "Head of sales (head of sales)" in text_of(browser, "header")
-    browser.find_element(By.LINK_TEXT, "Grow new-customer revenue").click()
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Grow new-customer revenue"))
     save_evidence(browser, "console_1_collective_target")
     assert "Win new enterprise customers" in part_row(browser, "sales").text
     assert "Fill the pipeline with qualified leads" in part_row(browser, "marketing").text
 
-    browser.find_element(By.LINK_TEXT, "Win new enterprise customers").click()
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Win new enterprise customers"))
     production = platform.api("metrics", "GET",
                               f"/v1/rollups/{seeded.production_objective_id}").json()
     link = text_of(browser, "li.link")
@@ -52,7 +52,7 @@ def test_head_of_sales_checks_in_is_refused_on_marketing_and_signs_out(
     browser.find_element(By.CSS_SELECTOR, f"{form} input[name=value]").send_keys("9")
     browser.find_element(By.CSS_SELECTOR, f"{form} input[name=confidence]").send_keys("70")
     browser.find_element(By.CSS_SELECTOR, f"{form} textarea[name=note]").send_keys("two signed")
-    browser.find_element(By.CSS_SELECTOR, f"{form} button").click()
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, f"{form} button"))
     assert "Checked in" in text_of(browser, "p.flash.ok")
     assert text_of(browser, f"#kr-{seeded.sales_key_result_id} .current") == "9 deals"
 
@@ -70,14 +70,14 @@ def test_head_of_sales_checks_in_is_refused_on_marketing_and_signs_out(
     browser.get(f"{platform.console_url}/objectives/{seeded.marketing_objective_id}")
     form = f"#kr-{seeded.marketing_key_result_id} form.check-in"
     browser.find_element(By.CSS_SELECTOR, f"{form} input[name=value]").send_keys("300")
-    browser.find_element(By.CSS_SELECTOR, f"{form} button").click()
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, f"{form} button"))
     refusal = platform.api("goals", "POST",
                            f"/v1/key-results/{seeded.marketing_key_result_id}/check-ins",
                            token=seeded.sales_head_token, json={"value": 300}).json()["detail"]
     assert text_of(browser, "p.flash.error") == f"Check-in refused: {refusal}"
     save_evidence(browser, "console_3_refused_on_marketing")
 
-    browser.find_element(By.CSS_SELECTOR, "form.who button").click()
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form.who button"))
     assert "You are signed out." in text_of(browser, "main")
     browser.get(platform.console_url + "/targets")
     assert browser.current_url.endswith("/sign-in")

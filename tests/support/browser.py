@@ -28,6 +28,9 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTEFACTS = ROOT / "test-artefacts"
@@ -78,6 +81,17 @@ def browser(chromium: webdriver.Chrome,
     yield chromium
     if request.node.stash.get(_FAILED, False):
         save_evidence(chromium, request.node.nodeid)
+
+
+def click_and_wait(driver: webdriver.Chrome, element: WebElement, seconds: float = 30) -> None:
+    """Click a link or a form's button and wait until the next page has replaced this
+    one: a click returns before the browser has navigated, and an element found on the old
+    page in between is stale by the time it is read."""
+    page = driver.find_element("css selector", "html")
+    element.click()
+    WebDriverWait(driver, seconds).until(expected_conditions.staleness_of(page))
+    WebDriverWait(driver, seconds).until(
+        lambda d: d.execute_script("return document.readyState") == "complete")
 
 
 def save_evidence(driver: webdriver.Chrome, name: str) -> Path:
