@@ -25,6 +25,7 @@ from shared.observability.metrics import HANDLED_ERRORS
 from tests.support.databases import PostgresDatabases, SqliteDatabases, require_postgres
 from tests.support.emitted_events import EmittedEvents
 from tests.support.kafka import ExternalBroker, external_bootstrap, reset_external_broker
+from tests.support.server_lock import ServerLock
 from tools.embedded_broker import EmbeddedBroker
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -162,6 +163,24 @@ def _sendable(text: str) -> str:
 def pytest_testnodedown(node: Any, error: object) -> None:
     """Under pytest-xdist, each worker saw only its share of the emitted events."""
     EMITTED.counts.update(getattr(node, "workeroutput", {}).get("emitted_event_types", {}))
+
+
+SERVER_LOCK = ServerLock.of_this_run()
+
+
+@pytest.fixture(autouse=True)
+def _postgres_server_held(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under pytest-xdist: a test on PostgreSQL shares the server, one that restarts it
+    has it alone (tests/support/server_lock.py)."""
+    node = request.node
+    if SERVER_LOCK is None or node.get_closest_marker("postgres") is None:
+        yield
+    elif node.get_closest_marker("restarts_postgres") is not None:
+        with SERVER_LOCK.exclusive():
+            yield
+    else:
+        with SERVER_LOCK.shared():
+            yield
 
 
 # -- databases -----------------------------------------------------------------------------
