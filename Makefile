@@ -26,9 +26,12 @@ demo: $(STAMP)
 reset: $(STAMP)
 	$(BIN)/python -m tools.run --reset $(RESET_ARGS)
 
-## test: the whole suite, on SQLite and PostgreSQL, against real Tansu brokers started by the fixtures
+## test: the whole suite, on SQLite and PostgreSQL, against real Tansu brokers started by the fixtures,
+##       in TEST_WORKERS processes (pytest-xdist; most tests wait on brokers and servers, so more
+##       processes than cores pay); TEST_WORKERS=0 runs it in this one process
+TEST_WORKERS ?= 4
 test: $(STAMP) tools
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 ## tools: the real components the suite needs beside Python (Prometheus, promtool, docker-compose, Chromium)
 tools:

@@ -25,6 +25,7 @@ from shared.observability.metrics import HANDLED_ERRORS
 from tests.support.databases import PostgresDatabases, SqliteDatabases, require_postgres
 from tests.support.emitted_events import EmittedEvents
 from tests.support.kafka import ExternalBroker, external_bootstrap, reset_external_broker
+from tests.support.server_lock import ServerLock
 from tools.embedded_broker import EmbeddedBroker
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -53,6 +54,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     EMITTED.uninstall()
     config = session.config
+    worker_output = getattr(config, "workeroutput", None)
+    if worker_output is not None:  # a pytest-xdist worker: the controller adds the counts up
+        worker_output["emitted_event_types"] = dict(EMITTED.counts)
+        return
     whole_suite = (config.args_source is pytest.Config.ArgsSource.TESTPATHS
                    and not config.option.keyword and not config.option.markexpr)
     if not whole_suite or exitstatus != pytest.ExitCode.OK:
@@ -135,6 +140,47 @@ def kafka_settings(broker: EmbeddedBroker | ExternalBroker) -> KafkaSettings:
     if isinstance(broker, ExternalBroker):
         reset_external_broker(settings)
     return settings
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Under pytest-xdist a report travels to the controller as UTF-8, and the hostile
+    values the tests generate (lone surrogates above all) reach the logs a report carries:
+    such text is sent with the surrogates escaped, or the worker would die sending it."""
+    report = yield
+    if hasattr(item.config, "workerinput"):
+        report.sections = [(title, _sendable(text)) for title, text in report.sections]
+        if report.longrepr is not None and _sendable(str(report.longrepr)) != str(report.longrepr):
+            report.longrepr = _sendable(str(report.longrepr))
+    return report
+
+
+def _sendable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Under pytest-xdist, each worker saw only its share of the emitted events."""
+    EMITTED.counts.update(getattr(node, "workeroutput", {}).get("emitted_event_types", {}))
+
+
+SERVER_LOCK = ServerLock.of_this_run()
+
+
+@pytest.fixture(autouse=True)
+def _postgres_server_held(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Under pytest-xdist: a test on PostgreSQL shares the server, one that restarts it
+    has it alone (tests/support/server_lock.py)."""
+    node = request.node
+    if SERVER_LOCK is None or node.get_closest_marker("postgres") is None:
+        yield
+    elif node.get_closest_marker("restarts_postgres") is not None:
+        with SERVER_LOCK.exclusive():
+            yield
+    else:
+        with SERVER_LOCK.shared():
+            yield
 
 
 # -- databases -----------------------------------------------------------------------------

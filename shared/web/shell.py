@@ -51,6 +51,9 @@ def create_service_app(
     limits: InputLimits | None = None,
 ) -> tuple[Flask, ProblemApi]:
     app = Flask(service)
+    # a path with an empty segment (/v1/rollups//explain) is not found: Werkzeug would
+    # otherwise answer a 308 with an HTML body, pointing at another resource
+    app.url_map.merge_slashes = False
     app.config.update(
         API_TITLE=title,
         API_VERSION="v1",

@@ -11,7 +11,9 @@ from flask import Flask, jsonify
 from werkzeug.serving import make_server
 
 from shared.web.remote_auth import (
+    REVOCATIONS_PATH,
     AuthorityUnavailable,
+    RevocationWatch,
     TokenIntrospector,
     current_caller,
     install_authentication,
@@ -90,11 +92,17 @@ def _token_id(goals_server: str, name: str) -> str:
 
 def test_answers_are_cached_for_the_ttl(goals_server: str) -> None:
     secret = mint_token(goals_server, "viewer", name="cached viewer")
-    introspector = TokenIntrospector(goals_server, ttl_seconds=60)
-    assert introspector.caller_for(secret) is not None
-    introspector.url = f"http://127.0.0.1:{free_port()}/v1/tokens/self"  # the authority is gone
-    caller = introspector.caller_for(secret)
-    assert caller is not None and caller.name == "cached viewer"
+    # a watch that trusts its last poll for the whole test: on a loaded machine the default
+    # second between polls can pass, and then no cached caller may be trusted (by design)
+    watch = RevocationWatch(goals_server + REVOCATIONS_PATH, trust_seconds=60)
+    introspector = TokenIntrospector(goals_server, ttl_seconds=60, watch=watch)
+    try:
+        assert introspector.caller_for(secret) is not None
+        introspector.url = f"http://127.0.0.1:{free_port()}/v1/tokens/self"  # the authority is gone
+        caller = introspector.caller_for(secret)
+        assert caller is not None and caller.name == "cached viewer"
+    finally:
+        watch.close()
 
 
 @pytest.mark.handled_errors("auth_authority_unavailable")

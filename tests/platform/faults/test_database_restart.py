@@ -35,7 +35,8 @@ from tests.platform.faults.conftest import (
 )
 from tests.support.ledger_consumer import build_runner, ledger_counts
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.restarts_postgres,
+              pytest.mark.timeout(240)]
 
 ADMIN = Principal(name="fault test admin", role=Role.ADMIN)
 

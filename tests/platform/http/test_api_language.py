@@ -265,3 +265,31 @@ def test_page_links_keep_the_filters_and_point_past_the_end_back_to_the_last_pag
     assert beyond.json() == []
     assert parse_qs(urlsplit(_links(beyond)["prev"]).query)["page"] == ["3"]  # three exist
     assert "next" not in _links(beyond)
+
+
+
+def empty_path_segments_are_not_found(api: LiveApi) -> None:
+    """``/v1/rollups//explain`` is no resource: Werkzeug would merge the slashes and answer
+    a 308 to ``/v1/rollups/explain`` with an HTML body (found by the explain fuzz test)."""
+    emptied = sorted({re.sub(r"\{[^}]+\}", "", template)
+                      for template in api.document()["paths"] if "{" in template})
+    assert emptied
+    for path in emptied:
+        for method in ("GET", "POST", "PATCH", "DELETE"):
+            response = api.call(method, path, allow_redirects=False, json={},
+                                headers={"If-Match": '"1"'})
+            assert response.status_code in (404, 405), (method, path, response.status_code)
+            assert response.headers["Content-Type"] == "application/problem+json", (
+                method, path, response.headers["Content-Type"])
+
+
+def test_goals_empty_path_segments_are_not_found(live_goals: LiveApi) -> None:
+    empty_path_segments_are_not_found(live_goals)
+
+
+def test_metrics_empty_path_segments_are_not_found(live_metrics: LiveApi) -> None:
+    empty_path_segments_are_not_found(live_metrics)
+
+
+def test_notifications_empty_path_segments_are_not_found(live_notifications: LiveApi) -> None:
+    empty_path_segments_are_not_found(live_notifications)
