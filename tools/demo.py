@@ -522,21 +522,49 @@ class Subscription:
             self.id = None
 
 
-def wait_for_rollup(metrics_url: str, token: str, target: str, timeout: float,
-                    ) -> dict[str, Any] | None:
+def wait_until_answering(urls: list[str], timeout: float) -> None:
+    """Wait until each service's ``/healthz`` answers 200; DemoFailed after ``timeout``."""
     deadline = time.monotonic() + timeout
+    for url in urls:
+        said = False
+        while True:
+            try:
+                if requests.get(f"{url}/healthz", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() >= deadline:
+                raise DemoFailed(f"{url} did not answer within {timeout:.0f} s (is `make run` up?)")
+            if not said:
+                _say(f"waiting for {url} to answer ...")
+                said = True
+            time.sleep(0.5)
+
+
+def wait_for_rollup(metrics_url: str, token: str, target: str, timeout: float,
+                    quiet: float = 3.0) -> dict[str, Any] | None:
+    """The target's roll-up once it shows progress and has not changed for ``quiet``
+    seconds: the consumer works through the check-ins just played in batches, and a read
+    in between would print a figure on its way."""
+    deadline = time.monotonic() + timeout
+    last: dict[str, Any] | None = None
+    since = time.monotonic()
     while time.monotonic() < deadline:
         try:
             response = requests.get(f"{metrics_url}/v1/rollups/{target}", timeout=5,
                                     params={"depth": 2},
                                     headers={"Authorization": f"Bearer {token}"})
-            if response.status_code == 200 and (response.json().get("progress") or 0) > 0:
-                body: dict[str, Any] = response.json()
-                return body
-        except requests.RequestException:
-            pass
-        time.sleep(1)
-    return None
+            body = response.json() if response.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            body = None
+        if not isinstance(body, dict) or not body.get("progress"):
+            last = None
+        elif body != last:
+            last, since = body, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return body
+        time.sleep(0.5)
+    return last
 
 
 def metrics_line(metrics_url: str, target: str) -> str | None:
@@ -623,6 +651,9 @@ def main(argv: list[str] | None = None) -> int:
     inbox: WebhookInbox | None = None
     try:
         admin = Client(args.goals_url.rstrip("/"), _admin_token(folder))
+        # `make run` names its URLs as it starts them: they may not answer for a while yet
+        wait_until_answering([admin.base, metrics_url, args.notifications_url.rstrip("/")],
+                             args.wait)
         state = State(folder / STATE_FILE)
         today = datetime.now(UTC).date()
         cycle, starts, ends = current_quarter(today)
