@@ -18,6 +18,8 @@ class Caller:
     name: str
     role: str  # "admin" | "head" | "viewer"
     department: str | None = None
+    token_id: str | None = None
+    """The token's id (None for the bootstrap admin token): whose ``Idempotency-Key``s."""
 
     @property
     def is_admin(self) -> bool:

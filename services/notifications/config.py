@@ -128,6 +128,8 @@ class NotificationsConfig:
     event_source: str
     log_level: str
     log_json: bool
+    idempotency_retention_hours: float = 72.0
+    """How long an ``Idempotency-Key`` is remembered: a retry within it is applied once."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> NotificationsConfig:
@@ -147,4 +149,6 @@ class NotificationsConfig:
             event_source=NOTIFICATIONS_SOURCE,
             log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
             log_json=env_bool("OKR_LOG_JSON", True, environ),
+            idempotency_retention_hours=env_float("OKR_IDEMPOTENCY_RETENTION_HOURS", 72.0,
+                                                  environ),
         )

@@ -29,8 +29,24 @@ authorisation as its JSON; only the representation changes.
   :func:`csv_response`). ``X-Pagination`` then describes one page holding everything.
   With ``page`` or ``page_size`` the CSV is that page, as in JSON. The first batch is read
   before the status is sent, so a refusal or an unreachable database is still a problem
-  document; a failure later cuts the stream without its final chunk, which HTTP clients
-  report as an error.
+  document.
+- **A stream cut by a failure** (the database lost after the first batch) never looks like
+  a whole file: the body then ends with :data:`CUT_MARKER` (a last line that opens a quoted
+  field it never closes, naming the failure, with no CRLF: a strict RFC 4180 reader fails
+  on it, a lenient one shows it as a last row, and a complete export always ends with CRLF)
+  and the response is aborted: the WSGI server closes the connection without the final
+  chunk, which HTTP/1.1 clients report as an error (``requests``: ``ChunkedEncodingError``;
+  curl: exit 18). An HTTP/1.0 answer has no chunks, so there the marker is the only sign.
+- **Bounded streams.** A whole-set stream holds a server thread for as long as its client
+  takes to read it, so at most :attr:`CsvExportLimits.streams` of them run at once in one
+  process (``OKR_CSV_EXPORT_STREAMS``, 2 of gunicorn's 4 threads by default); one more is
+  answered 503 (problem, ``Retry-After``) before anything is read. A page (``page`` or
+  ``page_size``) is bounded by its size and is never refused so. The slot is taken before
+  the first batch is read and given back when the server closes the response: at its end,
+  when the client goes away, or when the server gives up writing to a client that stopped
+  reading (``OKR_HTTP_BODY_TIMEOUT_SECONDS``), or as soon as the stream has run to its
+  end. A WSGI caller that stops reading must close the response (servers do; with
+  Flask's test client, ``response.close()``).
 """
 
 from __future__ import annotations
@@ -40,15 +56,19 @@ import io
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, after_this_request, request, stream_with_context
+from flask import Flask, Response, after_this_request, current_app, request, stream_with_context
 from marshmallow import Schema, fields
 from werkzeug.datastructures import MIMEAccept
+from werkzeug.exceptions import abort
 
-from shared.web.problems import abort_with_problem
+from shared.config import ConfigurationError, env_int
+from shared.web.problems import abort_with_problem, problem
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +81,84 @@ BATCH_ROWS = 500
 #: that neutralises it (prefixed to itself too, so that the rule is reversible).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 NEUTRALISER = "'"
+#: The end of a body whose stream failed after it began: an unclosed quoted field, no CRLF.
+CUT_MARKER = '"export cut short by an error after {rows} rows: this file is incomplete'
+EXTENSION = "okr.csv_exports"
+
+
+@dataclass(frozen=True)
+class CsvExportLimits:
+    """How many whole-set CSV streams one process serves at once, and how long a refused
+    client is told to wait."""
+
+    streams: int = 2
+    retry_after_seconds: int = 5
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CsvExportLimits:
+        streams = env_int("OKR_CSV_EXPORT_STREAMS", cls.streams, environ)
+        if streams < 1:
+            raise ConfigurationError(f"OKR_CSV_EXPORT_STREAMS must be at least 1, got {streams}")
+        return cls(streams=streams)
+
+
+class ExportSlots:
+    """The whole-set streams a process may serve at once: a slot is taken without waiting
+    (none free: the request is refused) and given back once, when the response closes."""
+
+    def __init__(self, limits: CsvExportLimits) -> None:
+        self.limits = limits
+        self._free = threading.BoundedSemaphore(limits.streams)
+        self._lock = threading.Lock()
+        self._taken = 0
+
+    def take(self) -> Callable[[], None] | None:
+        """A slot's release (idempotent), or None when every slot is taken."""
+        if not self._free.acquire(blocking=False):
+            return None
+        with self._lock:
+            self._taken += 1
+        released = threading.Event()
+
+        def release() -> None:
+            with self._lock:
+                if released.is_set():
+                    return
+                released.set()
+                self._taken -= 1
+            self._free.release()
+
+        return release
+
+    @property
+    def taken(self) -> int:
+        """How many streams run now."""
+        with self._lock:
+            return self._taken
+
+
+_default_slots: ExportSlots | None = None
+_default_lock = threading.Lock()
+
+
+def install_csv_exports(app: Flask, limits: CsvExportLimits | None = None) -> ExportSlots:
+    """Give ``app`` (one per process) its slots for whole-set streams."""
+    slots = ExportSlots(limits or CsvExportLimits.from_env())
+    app.extensions[EXTENSION] = slots
+    return slots
+
+
+def export_slots() -> ExportSlots:
+    """The current app's slots (an app made without :func:`install_csv_exports` shares one
+    set per process, read from the environment)."""
+    global _default_slots
+    slots: ExportSlots | None = current_app.extensions.get(EXTENSION)
+    if slots is not None:
+        return slots
+    with _default_lock:
+        if _default_slots is None:
+            _default_slots = ExportSlots(CsvExportLimits.from_env())
+        return _default_slots
 
 Fetch = Callable[[int, int], tuple[Sequence[Any], int]]
 """``fetch(offset, limit)``: the rows of the filtered list from ``offset``, at most ``limit``
@@ -101,19 +199,49 @@ def csv_response(schema: Schema, fetch: Fetch, pagination: Any, name: str,
     columns = csv_columns(schema)
     paged = "page" in request.args or "page_size" in request.args
     limit = pagination.page_size if paged else BATCH_ROWS
-    first, total = fetch(pagination.first_item if paged else 0, limit)
+    release: Callable[[], None] | None = None
+    if not paged:
+        slots = export_slots()
+        release = slots.take()
+        if release is None:
+            log.warning("CSV export %s refused: %d whole-set streams run already", name,
+                        slots.limits.streams)
+            refused = problem(503, f"This process already streams {slots.limits.streams} "
+                                   "whole-list CSV exports, as many as it may at once "
+                                   "(OKR_CSV_EXPORT_STREAMS); try again after Retry-After "
+                                   "seconds, or ask for one page (page, page_size).")
+            refused.headers["Retry-After"] = str(slots.limits.retry_after_seconds)
+            abort(refused)  # raised, not returned: the route's pagination is left alone
+    try:
+        first, total = fetch(pagination.first_item if paged else 0, limit)
+    except BaseException:
+        if release is not None:
+            release()
+        raise
     pagination.item_count = total
     if not paged:  # one page holding everything, and no Link to other pages
         pagination.page, pagination.page_size = 1, max(total, 1)
         pagination.whole_set = True
 
     def rows() -> Iterator[bytes]:
+        try:
+            yield from _rows()
+        finally:  # its end, its failure, or its close(): the slot is free again
+            if release is not None:
+                release()
+
+    def _rows() -> Iterator[bytes]:
         yield encode_rows([[name for name, _ in columns]])
         batch, offset, sent = first, 0, set[Any]()
         while True:
-            dumped = [schema.dump(item) for item in batch]
-            fresh = [item for item in dumped if item.get(key) not in sent]
-            yield encode_rows(csv_row(columns, item) for item in fresh)
+            try:
+                dumped = [schema.dump(item) for item in batch]
+                fresh = [item for item in dumped if item.get(key) not in sent]
+                chunk = encode_rows(csv_row(columns, item) for item in fresh)
+            except Exception:
+                yield _cut(name, len(sent))
+                raise
+            yield chunk
             sent.update(item.get(key) for item in fresh)  # every key sent: rows added
             # ahead of the stream push any number of sent rows into later batches
             offset += len(batch)
@@ -122,7 +250,7 @@ def csv_response(schema: Schema, fetch: Fetch, pagination: Any, name: str,
             try:
                 batch, _ = fetch(offset, BATCH_ROWS)
             except Exception:
-                log.exception("CSV export %s cut after %d rows", name, offset)
+                yield _cut(name, len(sent))
                 raise
             if not batch:
                 return
@@ -131,7 +259,16 @@ def csv_response(schema: Schema, fetch: Fetch, pagination: Any, name: str,
     response = Response(stream_with_context(rows()), content_type=CSV_CONTENT_TYPE)
     response.headers["Content-Disposition"] = (
         f'attachment; filename="{safe_filename(name)}-{stamp}.csv"')
+    if release is not None:
+        response.call_on_close(release)
     return response
+
+
+def _cut(name: str, rows: int) -> bytes:
+    """The end of a body whose stream failed: :data:`CUT_MARKER` (the caller then raises, so
+    the server aborts the response without its final chunk)."""
+    log.exception("CSV export %s cut after %d rows", name, rows)
+    return CUT_MARKER.format(rows=rows).encode("utf-8")
 
 
 Column = tuple[str, fields.Field]
@@ -212,5 +349,9 @@ def csv_doc(description: str) -> dict[str, Any]:
                 "CSV exports."}}}},
             406: {"description": "the Accept header allows neither application/json nor "
                                    "text/csv"},
+            503: {"description": "with `Accept: text/csv` and neither `page` nor "
+                                   "`page_size`: the process already streams "
+                                   "OKR_CSV_EXPORT_STREAMS whole lists; try again after "
+                                   "Retry-After seconds, or ask for a page"},
         },
     }

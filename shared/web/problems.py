@@ -90,8 +90,10 @@ _EXPLANATIONS: dict[int, str] = {
          "(the X-Request-ID header). Nothing you sent was partly stored. Report it with that "
          "id if it persists.",
     503: "A dependency cannot be reached now: the database, or (metrics and notifications) "
-         "the goals service that says who a token stands for. Nothing was changed; try "
-         "again after Retry-After seconds.",
+         "the goals service that says who a token stands for; or, for a whole-list CSV "
+         "export, the process already streams as many as it may at once "
+         "(OKR_CSV_EXPORT_STREAMS). Nothing was changed; try again after Retry-After "
+         "seconds, or ask for one page (page, page_size).",
 }
 
 

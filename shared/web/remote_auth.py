@@ -270,10 +270,19 @@ class TokenIntrospector:
         try:
             body = response.json()
             return Caller(name=str(body["name"]), role=str(body["role"]),
-                          department=body.get("department"))
+                          department=body.get("department"),
+                          token_id=_optional_text(body.get("token_id")))
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise AuthorityUnavailable(
                 f"the goals service's answer to {self.url} is not a caller: {error!r}") from None
+
+
+def _optional_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"token_id is not text: {value!r}")
+    return value
 
 
 def install_authentication(app: Flask, introspector: TokenIntrospector, service: str,

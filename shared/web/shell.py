@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 from shared.observability.logging import bind_log_context
 from shared.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from shared.web.boundary import InputLimits, install_input_boundary
+from shared.web.csv_export import install_csv_exports
 from shared.web.problems import ProblemApi, handle_unexpected, problem
 from shared.web.reference import install_reference
 
@@ -75,6 +76,7 @@ def create_service_app(
     _add_request_tracking(app, service, limits or InputLimits.from_env())
     _add_operational_routes(app, readiness_checks, list(collectors))
     install_reference(app)
+    install_csv_exports(app)
     return app, api
 
 

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import csv
 import io
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pytest
-from flask import Flask
+import requests
+from flask import Flask, Response
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from marshmallow import fields
+from marshmallow import Schema, fields
 
+from shared.config import ConfigurationError
 from shared.web.csv_export import (
     BATCH_ROWS,
+    CUT_MARKER,
     FORMULA_STARTS,
+    CsvExportLimits,
+    ExportSlots,
     cell,
     csv_response,
     encode_rows,
@@ -23,6 +31,8 @@ from shared.web.csv_export import (
     wants_csv,
 )
 from shared.web.shell import create_service_app
+from tests.support.csv_export_app import Item, export_app
+from tests.support.live_apis import served
 
 #: Text that starts like a formula more often than chance would: the OWASP starts, the
 #: apostrophe, classic payloads, then anything (line breaks, quotes, commas, non-BMP).
@@ -116,7 +126,6 @@ def test_rows_added_ahead_of_a_stream_are_never_sent_twice_however_many() -> Non
     row already sent is left out of every later batch."""
     from types import SimpleNamespace
 
-    from marshmallow import Schema
 
     class Item(Schema):
         id = fields.String()
@@ -139,3 +148,114 @@ def test_rows_added_ahead_of_a_stream_are_never_sent_twice_however_many() -> Non
     ids = body.split("\r\n")[1:-1]
     assert len(ids) == len(set(ids))
     assert {f"old{i}" for i in range(3 * BATCH_ROWS)} <= set(ids)
+
+
+# -- bounded streams and cut streams, over real HTTP ---------------------------------------
+
+def _export_app(streams: int, fail_at: int | None = None) -> tuple[Flask, ExportSlots]:
+    return export_app(CsvExportLimits(streams=streams, retry_after_seconds=7), fail_at)
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def test_slow_readers_hold_at_most_the_limit_and_the_next_gets_503_until_one_leaves() -> None:
+    app, slots = _export_app(streams=2)
+    with served(app) as url:
+        whole = f"{url}/v1/items"
+        readers = [requests.get(whole, headers={"Accept": "text/csv"}, stream=True, timeout=30)
+                   for _ in range(2)]
+        # they read the header row, then stop reading (their iterators kept: one dropped
+        # would close its connection)
+        reading = [reader.iter_content(chunk_size=64) for reader in readers]
+        for reader, chunks in zip(readers, reading, strict=True):
+            assert reader.status_code == 200
+            assert next(chunks).startswith(b"id,note\r\n")
+        assert slots.taken == 2
+
+        with requests.get(whole, headers={"Accept": "text/csv"}, stream=True,
+                          timeout=30) as refused:
+            assert refused.status_code == 503
+            assert refused.headers["Content-Type"] == "application/problem+json"
+            assert refused.headers["Retry-After"] == "7"
+            assert refused.json()["type"] == "/problems/service-unavailable"
+            assert "OKR_CSV_EXPORT_STREAMS" in refused.json()["detail"]
+        page = requests.get(whole + "?page=2&page_size=5", headers={"Accept": "text/csv"},
+                            timeout=30)  # a page is bounded by its size: never refused so
+        assert page.status_code == 200
+        assert page.text.split("\r\n")[1].startswith("5,")
+
+        readers[0].close()  # one slow reader goes away: its slot is given back
+        _wait_until(lambda: slots.taken == 1, "the closed stream's slot was not given back")
+        with requests.get(whole, headers={"Accept": "text/csv"}, stream=True,
+                          timeout=30) as another:
+            assert another.status_code == 200
+        readers[1].close()
+        _wait_until(lambda: slots.taken == 0, "a slot was never given back")
+
+
+def test_a_stream_cut_by_a_failure_is_an_error_and_no_valid_csv() -> None:
+    app, slots = _export_app(streams=2, fail_at=2 * BATCH_ROWS)
+    with served(app) as url:
+        received = bytearray()
+        with requests.get(f"{url}/v1/items", headers={"Accept": "text/csv"}, stream=True,
+                          timeout=30) as response:
+            assert response.status_code == 200
+            with pytest.raises(requests.exceptions.ChunkedEncodingError):
+                for chunk in response.iter_content(chunk_size=None):
+                    received += chunk
+    text = received.decode("utf-8")
+    assert text.endswith(CUT_MARKER.format(rows=2 * BATCH_ROWS))
+    assert not text.endswith("\r\n")
+    with pytest.raises(csv.Error):
+        list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    # the rows sent before the cut are whole records
+    records = list(csv.reader(io.StringIO(text[:text.rindex("\r\n") + 2], newline="")))
+    assert len(records) == 1 + 2 * BATCH_ROWS
+    _wait_until(lambda: slots.taken == 0, "a cut stream kept its slot")
+
+
+def test_the_test_client_gives_the_slot_back_when_the_response_is_closed() -> None:
+    app, slots = _export_app(streams=1)
+    client = app.test_client()
+    held = client.get("/v1/items", headers={"Accept": "text/csv"})  # endless, not read
+    assert held.status_code == 200
+    assert slots.taken == 1
+    assert client.get("/v1/items", headers={"Accept": "text/csv"}).status_code == 503
+    held.close()
+    assert slots.taken == 0
+    again = client.get("/v1/items", headers={"Accept": "text/csv"})
+    assert again.status_code == 200
+    again.close()
+
+
+def test_a_whole_set_that_ends_gives_its_slot_back_without_a_close() -> None:
+    app, slots = _export_app(streams=1)
+
+    @app.get("/v1/few")
+    def few() -> Response:
+        pagination = SimpleNamespace(page=1, page_size=10, first_item=0, item_count=None)
+        return csv_response(Item(), lambda offset, limit: ([{"id": "1", "note": "n"}], 1),
+                            pagination, "few")
+
+    client = app.test_client()
+    for _ in range(3):  # read to the end, never closed
+        assert client.get("/v1/few", headers={"Accept": "text/csv"}).get_data() \
+            == b"id,note\r\n1,n\r\n"
+    assert slots.taken == 0
+
+
+@pytest.mark.parametrize(("value", "streams"), [(None, 2), ("1", 1), ("16", 16)])
+def test_the_stream_limit_is_read_from_the_environment(value: str | None, streams: int) -> None:
+    environ = {} if value is None else {"OKR_CSV_EXPORT_STREAMS": value}
+    assert CsvExportLimits.from_env(environ).streams == streams
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two"])
+def test_a_stream_limit_below_one_or_not_a_number_is_refused(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="OKR_CSV_EXPORT_STREAMS"):
+        CsvExportLimits.from_env({"OKR_CSV_EXPORT_STREAMS": value})

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, select, tuple_, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Row, Select, bindparam, delete, select
 
 from services.goals.adapters import tables
 from services.goals.adapters.changes import PendingWrites
@@ -29,10 +27,9 @@ from services.goals.domain.goals import (
     ObjectiveStatus,
 )
 from services.goals.service_layer.repositories import (
-    DuplicateKey,
     ObjectiveFilter,
-    StoredResponse,
 )
+from shared.persistence.idempotency import SqlIdempotencyKeys
 
 
 class SqlObjectiveRepository:
@@ -201,38 +198,9 @@ class SqlCheckInRepository:
                 for row in rows], total
 
 
-class SqlIdempotencyRepository:
+class SqlIdempotencyRepository(SqlIdempotencyKeys):
     def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-
-    def get(self, principal: str, key: str) -> StoredResponse | None:
-        t = tables.idempotency_keys
-        row = self.connection.execute(select(t).where(t.c.principal == principal,
-                                                      t.c.key == key)).first()
-        return StoredResponse(row.fingerprint, row.status_code, row.response) if row else None
-
-    def add(self, principal: str, key: str, stored: StoredResponse, at: datetime) -> None:
-        try:
-            self.connection.execute(tables.idempotency_keys.insert().values(
-                principal=principal, key=key, fingerprint=stored.fingerprint,
-                status_code=stored.status_code, response=stored.response, created_at=at))
-        except IntegrityError as error:  # the key's primary key
-            raise DuplicateKey(f"idempotency key {key!r} is stored already") from error
-
-    def complete(self, principal: str, key: str, stored: StoredResponse) -> None:
-        t = tables.idempotency_keys
-        self.connection.execute(update(t).where(t.c.principal == principal, t.c.key == key)
-                                .values(fingerprint=stored.fingerprint,
-                                        status_code=stored.status_code,
-                                        response=stored.response))
-
-    def purge(self, before: datetime, limit: int) -> int:
-        """Forget at most ``limit`` keys stored before ``before``; how many were forgotten."""
-        t = tables.idempotency_keys
-        oldest = select(t.c.principal, t.c.key).where(t.c.created_at < before).limit(limit)
-        result = self.connection.execute(
-            delete(t).where(tuple_(t.c.principal, t.c.key).in_(oldest)))
-        return int(result.rowcount)
+        super().__init__(connection, tables.idempotency_keys)
 
 
 _VALUE = ("current", "confidence", "last_checkin_at", "observed_at", "version", "updated_at")

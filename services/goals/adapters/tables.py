@@ -17,6 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from shared.persistence.idempotency import idempotency_keys_table
 from shared.persistence.tables import NAMING_CONVENTION, add_plumbing_tables
 from shared.persistence.types import UtcDateTime
 
@@ -178,14 +179,5 @@ links = Table(
     UniqueConstraint("from_id", "to_id", "kind", name="uq_links_edge"),
 )
 
-idempotency_keys = Table(
-    "idempotency_keys",
-    metadata,
-    # Scoped to the caller: two systems may use the same key without colliding.
-    Column("principal", String(100), primary_key=True),
-    Column("key", String(200), primary_key=True),
-    Column("fingerprint", String(64), nullable=False),
-    Column("status_code", Integer, nullable=False),
-    Column("response", Text, nullable=False),
-    Column("created_at", UtcDateTime(), nullable=False, index=True),
-)
+# Keys of every creating POST and check-in (shared/idempotency.py).
+idempotency_keys = idempotency_keys_table(metadata)

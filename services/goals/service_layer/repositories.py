@@ -25,13 +25,12 @@ from services.goals.domain.goals import (
 )
 from services.goals.domain.graph import Contribution, Link, LinkKind, Node
 from services.goals.domain.reference_data import Cycle, Department
+from shared.idempotency import DuplicateKey, IdempotencyKeys, StoredResponse
+
+__all__ = ["DuplicateKey", "StoredResponse"]  # re-exported: the goals' names for them
 
 Locked = tuple[KeyResult, list[str]]
 """A key result, locked for update, and its objective's departments (sorted)."""
-
-
-class DuplicateKey(Exception):
-    """The item's key is stored already (a concurrent request stored it first)."""
 
 
 @dataclass(frozen=True)
@@ -41,15 +40,6 @@ class ObjectiveFilter:
     kind: ObjectiveKind | None = None
     owner: str | None = None
     status: ObjectiveStatus | None = None
-
-
-@dataclass(frozen=True)
-class StoredResponse:
-    """The answer given to a request with an idempotency key, kept for its retries."""
-
-    fingerprint: str
-    status_code: int
-    response: str
 
 
 class DepartmentRepository(Protocol):
@@ -144,15 +134,4 @@ class LinkRepository(Protocol):
     def remove(self, link_id: str) -> None: ...
 
 
-class IdempotencyRepository(Protocol):
-    def get(self, principal: str, key: str) -> StoredResponse | None: ...
-
-    def add(self, principal: str, key: str, stored: StoredResponse, at: datetime) -> None:
-        """:class:`DuplicateKey` if ``(principal, key)`` is stored already."""
-
-    def complete(self, principal: str, key: str, stored: StoredResponse) -> None:
-        """Replace the answer kept for a key this transaction added (a create reserves its
-        key before it writes, and stores its answer once it has one)."""
-
-    def purge(self, before: datetime, limit: int) -> int:
-        """Forget at most ``limit`` keys stored before ``before``; how many were forgotten."""
+IdempotencyRepository = IdempotencyKeys

@@ -14,6 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from shared.persistence.idempotency import idempotency_keys_table
 from shared.persistence.tables import NAMING_CONVENTION, POSITION_TYPE, add_plumbing_tables
 from shared.persistence.types import UtcDateTime
 
@@ -156,3 +157,6 @@ alarms_told = Table(
     Column("told_at", UtcDateTime(), nullable=False),
 )
 Index("ix_alarms_told_objective_id", alarms_told.c.objective_id)
+
+#: ``Idempotency-Key``s of ``POST /v1/subscriptions`` (shared/idempotency.py).
+idempotency_keys = idempotency_keys_table(metadata)

@@ -15,6 +15,10 @@ class InvalidInput(DomainError):
         self.field = field
 
 
+class IdempotencyKeyReused(InvalidInput):
+    """An ``Idempotency-Key`` was sent again with a different request (422)."""
+
+
 class NotFound(DomainError):
     """The item does not exist (404)."""
 

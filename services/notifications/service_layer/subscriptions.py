@@ -11,7 +11,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from services.notifications.domain.errors import InvalidInput, NotFound, StaleVersion
+from services.notifications.domain.errors import (
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotFound,
+    StaleVersion,
+)
 from services.notifications.domain.permissions import (
     require_visible,
     require_write,
@@ -26,7 +31,9 @@ from services.notifications.domain.subscriptions import (
 )
 from services.notifications.domain.targets import TargetPolicy, check_webhook_url
 from services.notifications.service_layer.unit_of_work import Subscriptions, UnitOfWork
+from shared import idempotency
 from shared.clock import Clock, system_clock
+from shared.idempotency import Answer, IdempotentRequest
 from shared.identity import Caller
 
 AddressCheck = Callable[[str, int, TargetPolicy], str | None]
@@ -38,6 +45,52 @@ def create_subscription(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,
                         default_digest_seconds: int, fields: dict[str, Any],
                         clock: Clock = system_clock, *,
                         check_address: AddressCheck) -> Subscription:
+    subscription = _new_subscription(caller, policy, default_digest_seconds, fields, clock,
+                                     check_address)
+    with uow:
+        uow.subscriptions.add(subscription)
+        uow.commit()
+    return subscription
+
+
+def create_subscription_once(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,
+                             default_digest_seconds: int, fields: dict[str, Any],
+                             request: IdempotentRequest,
+                             render: Callable[[Subscription], str],
+                             clock: Clock = system_clock, *,
+                             check_address: AddressCheck) -> Answer:
+    """:func:`create_subscription` once per ``Idempotency-Key`` (``shared/idempotency.py``):
+    the answer is ``render`` of the subscription, status 201; a retry with the same key and
+    body gets that answer again, with another body :class:`IdempotencyKeyReused`.
+
+    A known key is answered before the request is checked again (a retry after a timeout
+    gets its answer even if the webhook's host does not resolve now); a new one is checked
+    (rights, target, address) before the transaction that reserves the key and subscribes,
+    so a refused request keeps no key and no name is resolved while the key is held.
+    """
+    principal = idempotency.scope(caller.token_id, caller.name)
+    try:
+        with uow:
+            stored = idempotency.replay(uow.idempotency, principal, request)
+        if stored is not None:
+            return Answer(stored.status_code, stored.response, replayed=True)
+        subscription = _new_subscription(caller, policy, default_digest_seconds, fields,
+                                         clock, check_address)
+
+        def create(unit: UnitOfWork) -> str:
+            unit.subscriptions.add(subscription)
+            return render(subscription)
+
+        return idempotency.create_once(uow, lambda unit: unit.idempotency, principal, request,
+                                       create, clock)
+    except idempotency.KeyReused as error:
+        raise IdempotencyKeyReused(str(error)) from None
+
+
+def _new_subscription(caller: Caller, policy: TargetPolicy, default_digest_seconds: int,
+                      fields: dict[str, Any], clock: Clock,
+                      check_address: AddressCheck) -> Subscription:
+    """The subscription ``fields`` ask for, if ``caller`` may make it (nothing written)."""
     require_writing_role(caller)
     department = fields.get("department")
     if department is None and caller.role == "head":
@@ -45,16 +98,12 @@ def create_subscription(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,
     require_write(caller, department)
     channel = Channel(fields["channel"])
     target = _target(channel, fields, policy, check_address)
-    subscription = Subscription.new(
+    return Subscription.new(
         recipient=fields["recipient"], department=department, channel=channel, target=target,
         secret=fields.get("secret"), filters=Filters.from_dict(fields.get("filters")),
         mode=DeliveryMode(fields.get("mode", DeliveryMode.IMMEDIATE.value)),
         digest_interval_seconds=fields.get("digest_interval_seconds") or default_digest_seconds,
         created_by=caller.name, now=clock())
-    with uow:
-        uow.subscriptions.add(subscription)
-        uow.commit()
-    return subscription
 
 
 def update_subscription(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,

@@ -25,6 +25,7 @@ from services.notifications.domain.notices import Notice
 from services.notifications.domain.settling import Watch
 from services.notifications.domain.subscriptions import Subscription
 from shared import unit_of_work
+from shared.idempotency import IdempotencyKeys
 
 
 class Subscriptions(Protocol):
@@ -176,6 +177,9 @@ class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
 
     @property
     def statuses(self) -> Statuses: ...
+
+    @property
+    def idempotency(self) -> IdempotencyKeys: ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -173,6 +173,7 @@ def test_the_openapi_documents_the_csv_answers(api: ApiClient) -> None:
         responses = paths[path]["get"]["responses"]
         assert set(responses["200"]["content"]) == {"application/json", "text/csv"}, path
         assert "application/problem+json" in responses["406"]["content"], path
+        assert "OKR_CSV_EXPORT_STREAMS" in responses["503"]["description"], path
 
 
 def test_an_export_streams_over_real_http_as_its_json_lists(goals_server: str) -> None:
@@ -202,3 +203,34 @@ class _HttpResponse:
 
     def get_json(self) -> Any:
         return self._response.json()
+
+
+def test_a_whole_list_export_beyond_the_process_limit_is_a_503_and_a_page_is_not(
+        api: ApiClient, build: Builder) -> None:
+    """Every slot held by streams that are not read: the next whole-list export of any
+    route is refused before it reads anything; pages and JSON still answer; a closed stream
+    gives its slot back."""
+    key_result = build.key_result(build.objective("sales")["id"])
+    check_in_many(api, key_result["id"], [{"value": float(n)} for n in range(3)])
+    history = f"/v1/key-results/{key_result['id']}/check-ins"
+    slots = api.client.application.extensions[csv_export.EXTENSION]
+    held = []
+    while slots.taken < slots.limits.streams:
+        held.append(api.get(history, headers=CSV_HEADERS, buffered=False))
+        assert held[-1].status_code == 200
+
+    for path in (history, "/v1/audit", f"/v1/objectives/{key_result['objective_id']}"
+                                       "/key-results"):
+        body = assert_problem(api.get(path, headers=CSV_HEADERS), 503)
+        assert "OKR_CSV_EXPORT_STREAMS" in body["detail"]
+    refused = api.get("/v1/audit", headers=CSV_HEADERS)
+    assert int(refused.headers["Retry-After"]) > 0
+    assert len(read_csv(api.get(history + "?page_size=2", headers=CSV_HEADERS))[1]) == 2
+    assert api.get(history).status_code == 200
+
+    held.pop().close()
+    assert slots.taken == slots.limits.streams - 1
+    assert_same_rows(*read_csv(api.get(history, headers=CSV_HEADERS)), all_pages(api.get, history))
+    for response in held:
+        response.close()
+    assert slots.taken == 0

@@ -167,18 +167,3 @@ def test_a_viewer_is_refused_before_the_body_is_read(
     answer = clients["finance"]("PATCH", f"/v1/subscriptions/{target}", body, if_match=1)
     assert answer.status_code in (404, 422), answer.json
     assert len(clients["admin"]("GET", "/v1/subscriptions").json) == len(OWNERS)
-
-
-def test_a_subscribe_with_an_idempotency_key_is_refused_not_applied_twice(
-    clients: dict[str, Client], receiver: WebhookReceiver
-) -> None:
-    """No replay exists for subscriptions yet: the key is refused (400), so a retry that
-    trusted it cannot subscribe twice."""
-    admin = clients["admin"]
-    body = webhook(receiver.url, secret=receiver.secret, department="sales")
-    headers = {"Authorization": f"Bearer {admin.token}", "Idempotency-Key": "subscribe-1"}
-    for _ in range(2):
-        answer = admin.client.post("/v1/subscriptions", json=body, headers=headers)
-        assert answer.status_code == 400, answer.json
-        assert "Idempotency-Key" in answer.json["detail"]
-    assert admin("GET", "/v1/subscriptions").json == []

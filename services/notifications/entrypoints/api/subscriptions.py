@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, json
 from flask.views import MethodView
 
 from services.notifications.domain.permissions import shown_url
@@ -19,7 +19,7 @@ from services.notifications.service_layer import subscriptions as cases
 from shared.identity import Caller
 from shared.web.blueprints import Blueprint
 from shared.web.concurrency import MISSING_IF_MATCH, STALE, expected_version, with_etag
-from shared.web.problems import abort_with_problem
+from shared.web.idempotency import answer, documented, idempotent_request
 from shared.web.remote_auth import current_caller
 
 subscriptions = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions",
@@ -60,20 +60,29 @@ class Subscriptions(MethodView):
     @writers_only
     @subscriptions.arguments(SubscriptionSchema)
     @subscriptions.response(201, SubscriptionSchema)
+    @documented(subscriptions, SubscriptionSchema)
     def post(self, body: dict[str, Any]) -> Any:
-        """Subscribe (admins: anyone; heads: their own department)"""
-        if "Idempotency-Key" in request.headers:  # refused rather than ignored: a retry
-            # that trusted it would subscribe twice, and every message would go out twice
-            abort_with_problem(400, "POST /v1/subscriptions does not take an Idempotency-Key "
-                                    "yet; list the subscriptions (?recipient=) to see whether "
-                                    "a subscribe went through.")
+        """Subscribe (admins: anyone; heads: their own department)
+
+        With an ``Idempotency-Key``, a retry with the same key and body subscribes once and
+        gets the first answer (200, ``Idempotent-Replayed: true``).
+        """
         container, caller = notifications(), current_caller()
-        subscription = cases.create_subscription(
-            container.unit_of_work(), caller, container.config.delivery.targets,
-            container.config.delivery.digest_interval_seconds, body,
+        policy = container.config.delivery.targets
+        digest_seconds = container.config.delivery.digest_interval_seconds
+        request = idempotent_request(body)
+        if request is None:
+            subscription = cases.create_subscription(
+                container.unit_of_work(), caller, policy, digest_seconds, body,
+                check_address=container.check_address)
+            return (_shown(subscription, caller), 201,
+                    {"Location": f"/v1/subscriptions/{subscription.id}"})
+        result = cases.create_subscription_once(
+            container.unit_of_work(), caller, policy, digest_seconds, body, request,
+            lambda made: current_app.json.dumps(SubscriptionSchema().dump(_shown(made, caller))),
             check_address=container.check_address)
-        return (_shown(subscription, caller), 201,
-                {"Location": f"/v1/subscriptions/{subscription.id}"})
+        created = json.loads(result.body)
+        return answer(result, {"Location": f"/v1/subscriptions/{created['id']}"})
 
 
 @subscriptions.route("/<string:subscription_id>")
