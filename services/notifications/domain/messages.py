@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.notifications.domain.text import visible, visible_lines
+
 DIGEST_TYPE = "okr.notification.digest"
 
 
@@ -29,11 +31,18 @@ class Message:
         return self.type == DIGEST_TYPE
 
     def subject(self) -> str:
+        """One line, without invisible or control characters (``domain/text.py``)."""
         if self.is_digest:
             return f"OKR digest: {self.data['count']} change(s)"
-        return f"OKR: {self.data['summary']}"
+        return visible(f"OKR: {self.data['summary']}")
 
     def text(self) -> str:
+        return visible_lines(self._text())
+
+    def html(self) -> str:
+        return visible(self._html())
+
+    def _text(self) -> str:
         if not self.is_digest:
             return f"{self.data['summary']}\n\nObjective: {self.data['title']} " \
                    f"({self.data['objective_id']})\nEvent: {self.data['event_type']}\n"
@@ -44,7 +53,7 @@ class Message:
             lines.append("")
         return "\n".join(lines)
 
-    def html(self) -> str:
+    def _html(self) -> str:
         if not self.is_digest:
             return (f"<p><strong>{html.escape(self.data['summary'])}</strong></p>"
                     f"<p>Objective: {html.escape(self.data['title'])}</p>")

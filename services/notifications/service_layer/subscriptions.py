@@ -145,7 +145,9 @@ def _target(channel: Channel, fields: dict[str, Any], policy: TargetPolicy,
         if fields.get("email"):
             raise InvalidInput(f"a {channel.value} subscription has no 'email'", "email")
         host = check_webhook_url(url, policy)
-        port = urlsplit(url).port or (443 if url.lower().startswith("https") else 80)
+        port = urlsplit(url).port
+        if port is None:
+            port = 443 if url.lower().startswith("https") else 80
         refusal = check_address(host, port, policy)
         if refusal:
             raise InvalidInput(f"refused webhook target: {refusal}", "url")

@@ -202,3 +202,26 @@ def test_operational_routes_answer_without_a_token(clients: dict[str, Client]) -
     assert document is not None and "/v1/subscriptions" in document["paths"]
     metrics = plain.get("/metrics")
     assert metrics.status_code == 200 and b"okr_http_requests_total" in metrics.data
+
+
+@pytest.mark.parametrize("channel", ["webhook", "slack", "teams"])
+def test_a_url_with_port_0_is_refused_on_subscribing_and_on_changing(
+    clients: dict[str, Client], channel: str
+) -> None:
+    admin = clients["admin"]
+    chat = {} if channel == "webhook" else {"secret": None}
+    port_0 = "https://93.184.216.34:0/hook"
+    body = {k: v for k, v in {**webhook(port_0, channel=channel), **chat}.items()
+            if v is not None}
+    refused = admin("POST", "/v1/subscriptions", body)
+    assert refused.status_code == 422, refused.json
+    assert refused.mimetype == "application/problem+json"
+    assert "port 0" in json.dumps(refused.json)
+    assert admin("GET", "/v1/subscriptions").json == []
+
+    body["url"] = "https://93.184.216.34/hook"
+    sid = admin("POST", "/v1/subscriptions", body).json["id"]
+    changed = admin("PATCH", f"/v1/subscriptions/{sid}", {"url": port_0}, if_match=1)
+    assert changed.status_code == 422 and "port 0" in json.dumps(changed.json)
+    kept = admin("GET", f"/v1/subscriptions/{sid}").json
+    assert kept["url"] == "https://93.184.216.34/hook" and kept["version"] == 1

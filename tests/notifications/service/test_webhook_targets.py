@@ -129,3 +129,15 @@ def test_https_is_verified_against_the_name_over_the_pinned_connection(
         target=f"https://hooks.tls.test:{receiver.port}/hooks/okr", secret=secret))
     assert not outcome.ok and "certificate" in str(outcome.reason).lower()
     assert receiver.ids() == ["delivery-1"]
+
+
+def test_a_stored_url_with_port_0_is_given_up_before_any_lookup() -> None:
+    """A subscription written before port 0 was refused is not called (nor its host
+    resolved) on a port nobody named: it fails for good, saying why."""
+    resolver = Resolver({"hooks.zero.test": ["127.0.0.1"]})
+    sender = WebhookSender(LOOPBACK, 5.0, resolve=resolver)
+    outcome = sender.send("delivery-1", MESSAGE, subscription(
+        target="http://hooks.zero.test:0/okr"))
+    assert not outcome.ok and outcome.permanent
+    assert "port 0" in str(outcome.reason)
+    assert resolver.asked == []
