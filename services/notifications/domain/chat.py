@@ -30,6 +30,7 @@ import re
 from typing import Any
 from urllib.parse import quote
 
+from services.notifications.domain.digests import digest_groups
 from services.notifications.domain.messages import Message
 from services.notifications.domain.text import visible
 
@@ -76,14 +77,6 @@ def facts(data: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def _groups(data: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    groups = [(f"Collective target: {g['title']}", [c["summary"] for c in g["changes"]])
-              for g in data.get("collective_targets", ())]
-    groups += [(f"Department: {g['department']}", [c["summary"] for c in g["changes"]])
-               for g in data.get("departments", ())]
-    return groups
-
-
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
@@ -126,7 +119,7 @@ def slack_payload(message: Message, console_url: str | None) -> dict[str, Any]:
         "type": "plain_text", "text": _slack_clip(headline, SLACK_HEADER_LIMIT),
         "emoji": False}}]
     if message.is_digest:
-        for title, lines in _groups(data)[:SLACK_BLOCK_LIMIT - 2]:
+        for title, lines in digest_groups(data)[:SLACK_BLOCK_LIMIT - 2]:
             body = f"*{_mrkdwn(title)}*\n" + "\n".join(f"• {_mrkdwn(line)}" for line in lines)
             blocks.append({"type": "section",
                            "text": {"type": "mrkdwn", "text": _clip(body, SLACK_TEXT_LIMIT)}})
@@ -155,7 +148,7 @@ def teams_payload(message: Message, console_url: str | None) -> dict[str, Any]:
                                    "weight": "Bolder", "size": "Medium", "wrap": True}]
     actions: list[dict[str, Any]] = []
     if message.is_digest:
-        for title, lines in _groups(data):
+        for title, lines in digest_groups(data):
             body.append({"type": "TextBlock", "text": _teams_md(title), "weight": "Bolder",
                          "wrap": True, "spacing": "Medium"})
             body.append({"type": "TextBlock",

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.notifications.domain.digests import digest_groups
 from services.notifications.domain.text import visible, visible_lines
 
 DIGEST_TYPE = "okr.notification.digest"
@@ -47,9 +48,9 @@ class Message:
             return f"{self.data['summary']}\n\nObjective: {self.data['title']} " \
                    f"({self.data['objective_id']})\nEvent: {self.data['event_type']}\n"
         lines = [self.subject(), ""]
-        for title, changes in self._groups():
+        for title, changes in digest_groups(self.data):
             lines.append(title)
-            lines.extend(f"  - {change['summary']}" for change in changes)
+            lines.extend(f"  - {change}" for change in changes)
             lines.append("")
         return "\n".join(lines)
 
@@ -58,15 +59,8 @@ class Message:
             return (f"<p><strong>{html.escape(self.data['summary'])}</strong></p>"
                     f"<p>Objective: {html.escape(self.data['title'])}</p>")
         parts = [f"<h1>{html.escape(self.subject())}</h1>"]
-        for title, changes in self._groups():
+        for title, changes in digest_groups(self.data):
             parts.append(f"<h2>{html.escape(title)}</h2><ul>")
-            parts.extend(f"<li>{html.escape(change['summary'])}</li>" for change in changes)
+            parts.extend(f"<li>{html.escape(change)}</li>" for change in changes)
             parts.append("</ul>")
         return "".join(parts)
-
-    def _groups(self) -> list[tuple[str, list[dict[str, Any]]]]:
-        groups = [(f"Collective target: {g['title']}", g["changes"])
-                  for g in self.data["collective_targets"]]
-        groups += [(f"Department: {g['department']}", g["changes"])
-                   for g in self.data["departments"]]
-        return groups

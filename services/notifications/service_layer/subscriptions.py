@@ -23,6 +23,7 @@ from services.notifications.domain.subscriptions import (
     DeliveryMode,
     Filters,
     Subscription,
+    schedule_from,
 )
 from services.notifications.domain.targets import TargetPolicy, check_webhook_url
 from services.notifications.service_layer.unit_of_work import Subscriptions, UnitOfWork
@@ -50,6 +51,7 @@ def create_subscription(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,
         secret=fields.get("secret"), filters=Filters.from_dict(fields.get("filters")),
         mode=DeliveryMode(fields.get("mode", DeliveryMode.IMMEDIATE.value)),
         digest_interval_seconds=fields.get("digest_interval_seconds") or default_digest_seconds,
+        digest_schedule=schedule_from(fields.get("digest_schedule")),
         created_by=caller.name, now=clock())
     with uow:
         uow.subscriptions.add(subscription)
@@ -75,6 +77,8 @@ def update_subscription(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,
             updates["mode"] = DeliveryMode(changes["mode"])
         if "filters" in changes:
             updates["filters"] = Filters.from_dict(changes["filters"])
+        if "digest_schedule" in changes:  # null: back to the interval
+            updates["digest_schedule"] = schedule_from(changes["digest_schedule"])
         if "url" in changes or "email" in changes:
             updates["target"] = _target(current.channel, changes, policy, check_address)
         updated = current.changed(clock(), **updates)
