@@ -5,7 +5,7 @@ listed under each department that owns the item. Within a group, changes keep th
 
 Each collective target also shows each owning department's part in the digest (how many
 changes of that department's own items it holds, listed under the department), and its
-latest status in the digest. The digest ends with the links at risk: each objective whose
+latest status in the digest. After the targets come the links at risk: each objective whose
 latest status in the digest is ``at_risk`` or ``off_track`` while other departments
 depend on it (a link from one of their items), with who depends on it; all of it from
 what the events carry (``Notice.status``, ``Notice.dependent_departments``).
@@ -58,8 +58,10 @@ def build_digest(notices: Sequence[Notice]) -> dict[str, Any]:
 
 def digest_groups(data: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """(heading, lines) of a digest, for every channel that shows one to people: each
-    collective target (its status, each department's part, its changes), each
-    department, then the links at risk. Older digests lack parts and links: none shown."""
+    collective target (its status, each department's part, its changes), the links at
+    risk, then each department (so that a message that must be cut, like Slack's 50
+    blocks, loses departments' lines first). Older digests lack parts and links: none
+    shown."""
     groups: list[tuple[str, list[str]]] = []
     for group in data.get("collective_targets", ()):
         heading = f"Collective target: {group['title']}"
@@ -69,14 +71,14 @@ def digest_groups(data: dict[str, Any]) -> list[tuple[str, list[str]]]:
                  for part in group.get("parts", ())]
         lines += [change["summary"] for change in group["changes"]]
         groups.append((heading, lines))
-    groups += [(f"Department: {g['department']}", [c["summary"] for c in g["changes"]])
-               for g in data.get("departments", ())]
     links = data.get("links_at_risk") or ()
     if links:
         groups.append(("Links at risk", [
             f"'{link['title']}' ({', '.join(link['departments']) or 'no department'}) is "
             f"{link['status']}; {', '.join(link['dependent_departments'])} depend(s) on it"
             for link in links]))
+    groups += [(f"Department: {g['department']}", [c["summary"] for c in g["changes"]])
+               for g in data.get("departments", ())]
     return groups
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from services.notifications.domain.errors import InvalidInput
 from services.notifications.domain.notices import NOTIFIABLE_EVENT_TYPES, STATUSES
 from services.notifications.domain.schedules import DigestSchedule, ScheduleError, parse_schedule
+from services.notifications.domain.targets import TargetPolicy, check_webhook_url
 
 DEPARTMENT_KEY = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 EMAIL_ADDRESS = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
@@ -28,6 +29,7 @@ SECRET_PREFIX = "whsec_"
 MIN_SECRET_BYTES = 24
 MIN_DIGEST_SECONDS = 1
 MAX_DIGEST_SECONDS = 7 * 24 * 3600
+_FORM_ONLY = TargetPolicy(allow_private=True)  # a URL's form, whatever its address
 
 
 class Channel(StrEnum):
@@ -155,6 +157,11 @@ class Subscription:
             raise InvalidInput(f"digest_interval_seconds must be between {MIN_DIGEST_SECONDS} "
                                f"and {MAX_DIGEST_SECONDS}", "digest_interval_seconds")
         self.filters.check()
+        if self.channel.has_url:
+            # the URL's form on every path that makes or changes a subscription (port 0
+            # included); whether its address may be called depends on the operator's
+            # policy and is checked where that is known (subscribing, and each send)
+            check_webhook_url(self.target, _FORM_ONLY)
         if self.channel is Channel.EMAIL:
             if not EMAIL_ADDRESS.fullmatch(self.target):
                 raise InvalidInput(f"{self.target!r} is not an e-mail address", "email")

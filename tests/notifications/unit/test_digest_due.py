@@ -4,17 +4,20 @@ around each run, across daylight-saving changes); what a digest shows; clear ref
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from services.notifications.domain.chat import slack_payload, teams_payload
 from services.notifications.domain.digests import build_digest, digest_groups
 from services.notifications.domain.errors import InvalidInput
 from services.notifications.domain.messages import DIGEST_TYPE, Message
 from services.notifications.domain.subscriptions import DeliveryMode, schedule_from
 from shared.contract import EventType
 from tests.notifications.builders import notice, subscription
+from tests.notifications.chat_receivers import slack_problems, teams_problems
 
 MONDAYS_9_BERLIN = {"time": "09:00", "weekdays": ["monday"], "time_zone": "Europe/Berlin"}
 
@@ -158,4 +161,8 @@ def test_a_digest_shows_each_departments_part_of_a_target_and_the_links_at_risk(
         "marketing: 0 change(s) of its own items", "sales: 1 change(s) of its own items"]
     assert groups["Links at risk"] == [
         "'Capacity' (production) is off_track; sales depend(s) on it"]
-    assert "Links at risk" in Message(DIGEST_TYPE, digest).text()
+    message = Message(DIGEST_TYPE, digest)
+    assert "Links at risk" in message.text() and "<h2>Links at risk</h2>" in message.html()
+    slack, teams = slack_payload(message, None), teams_payload(message, None)
+    assert slack_problems(slack) == [] and teams_problems(teams) == []
+    assert "*Links at risk*" in json.dumps(slack) and "Links at risk" in json.dumps(teams)
