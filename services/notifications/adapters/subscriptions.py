@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, delete, func, select, update
 
 from services.notifications.adapters import tables
+from services.notifications.domain.schedules import parse_schedule, schedule_to_dict
 from services.notifications.domain.subscriptions import (
     Channel,
     DeliveryMode,
@@ -88,6 +89,8 @@ def _row(subscription: Subscription) -> dict[str, Any]:
         "digest_interval_seconds": subscription.digest_interval_seconds,
         "created_by": subscription.created_by, "created_at": subscription.created_at,
         "updated_at": subscription.updated_at, "version": subscription.version,
+        "digest_schedule": (None if subscription.digest_schedule is None
+                            else json.dumps(schedule_to_dict(subscription.digest_schedule))),
     }
 
 
@@ -97,4 +100,6 @@ def _subscription(row: Row[Any]) -> Subscription:
         channel=Channel(row.channel), target=row.target, secret=row.secret,
         filters=Filters.from_dict(json.loads(row.filters)), mode=DeliveryMode(row.mode),
         digest_interval_seconds=row.digest_interval_seconds, created_by=row.created_by,
-        created_at=row.created_at, updated_at=row.updated_at, version=row.version)
+        created_at=row.created_at, updated_at=row.updated_at, version=row.version,
+        digest_schedule=(None if row.digest_schedule is None
+                         else parse_schedule(json.loads(row.digest_schedule))))

@@ -38,6 +38,8 @@ subscriptions = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("version", Integer, nullable=False),
+    # JSON {"time", "weekdays", "time_zone"} (domain/schedules.py); null: by the interval
+    Column("digest_schedule", Text, nullable=True),
 )
 Index("ix_subscriptions_department", subscriptions.c.department)
 

@@ -145,7 +145,7 @@ class WebhookSender:
             return Outcome.give_up(str(error))
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
-        port = parts.port or (443 if scheme == "https" else 80)
+        port = parts.port if parts.port is not None else (443 if scheme == "https" else 80)
         try:
             addresses, refusal = checked_addresses(host, port, self.policy, self._resolve)
         except UnresolvedHost as error:

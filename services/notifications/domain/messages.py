@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.notifications.domain.digests import digest_groups
+from services.notifications.domain.text import visible, visible_lines
+
 DIGEST_TYPE = "okr.notification.digest"
 
 
@@ -29,35 +32,35 @@ class Message:
         return self.type == DIGEST_TYPE
 
     def subject(self) -> str:
+        """One line, without invisible or control characters (``domain/text.py``)."""
         if self.is_digest:
             return f"OKR digest: {self.data['count']} change(s)"
-        return f"OKR: {self.data['summary']}"
+        return visible(f"OKR: {self.data['summary']}")
 
     def text(self) -> str:
+        return visible_lines(self._text())
+
+    def html(self) -> str:
+        return visible(self._html())
+
+    def _text(self) -> str:
         if not self.is_digest:
             return f"{self.data['summary']}\n\nObjective: {self.data['title']} " \
                    f"({self.data['objective_id']})\nEvent: {self.data['event_type']}\n"
         lines = [self.subject(), ""]
-        for title, changes in self._groups():
+        for title, changes in digest_groups(self.data):
             lines.append(title)
-            lines.extend(f"  - {change['summary']}" for change in changes)
+            lines.extend(f"  - {change}" for change in changes)
             lines.append("")
         return "\n".join(lines)
 
-    def html(self) -> str:
+    def _html(self) -> str:
         if not self.is_digest:
             return (f"<p><strong>{html.escape(self.data['summary'])}</strong></p>"
                     f"<p>Objective: {html.escape(self.data['title'])}</p>")
         parts = [f"<h1>{html.escape(self.subject())}</h1>"]
-        for title, changes in self._groups():
+        for title, changes in digest_groups(self.data):
             parts.append(f"<h2>{html.escape(title)}</h2><ul>")
-            parts.extend(f"<li>{html.escape(change['summary'])}</li>" for change in changes)
+            parts.extend(f"<li>{html.escape(change)}</li>" for change in changes)
             parts.append("</ul>")
         return "".join(parts)
-
-    def _groups(self) -> list[tuple[str, list[dict[str, Any]]]]:
-        groups = [(f"Collective target: {g['title']}", g["changes"])
-                  for g in self.data["collective_targets"]]
-        groups += [(f"Department: {g['department']}", g["changes"])
-                   for g in self.data["departments"]]
-        return groups

@@ -11,7 +11,9 @@ nor runs one twice, across daylight-saving changes:
 * a time in the autumn fold (02:30 twice on the night clocks go 03:00 -> 02:00) runs once,
   at its first occurrence.
 
-Pure domain: no clock, no database. Not yet wired to subscriptions (issue 14, point 6).
+Pure domain: no clock, no database. A subscription's ``digest_schedule``
+(``domain/subscriptions.py``) is one; the digest flush (``service_layer/digests.py``)
+sends a scheduled digest at the first run after its oldest waiting item.
 """
 
 from __future__ import annotations

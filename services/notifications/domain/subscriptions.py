@@ -1,4 +1,11 @@
-"""Subscriptions: who hears what, through which channel, and how often."""
+"""Subscriptions: who hears what, through which channel, and how often.
+
+A subscription's digest goes out once its oldest waiting item has waited
+``digest_interval_seconds``; or, when it carries a ``digest_schedule`` (a local time of day
+on chosen weekdays in an IANA time zone, ``domain/schedules.py``), at the schedule's first
+run after its oldest waiting item: items collected during the week all go out on Monday
+09:00 Europe/Berlin, and one that arrives after a run waits for the next run.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,14 @@ import binascii
 import re
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from services.notifications.domain.errors import InvalidInput
 from services.notifications.domain.notices import NOTIFIABLE_EVENT_TYPES, STATUSES
+from services.notifications.domain.schedules import DigestSchedule, ScheduleError, parse_schedule
+from services.notifications.domain.targets import TargetPolicy, check_webhook_url
 
 DEPARTMENT_KEY = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 EMAIL_ADDRESS = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
@@ -20,6 +29,7 @@ SECRET_PREFIX = "whsec_"
 MIN_SECRET_BYTES = 24
 MIN_DIGEST_SECONDS = 1
 MAX_DIGEST_SECONDS = 7 * 24 * 3600
+_FORM_ONLY = TargetPolicy(allow_private=True)  # a URL's form, whatever its address
 
 
 class Channel(StrEnum):
@@ -104,21 +114,34 @@ class Subscription:
     created_at: datetime
     updated_at: datetime
     version: int = 1
+    digest_schedule: DigestSchedule | None = None  # None: every digest_interval_seconds
 
     @classmethod
     def new(cls, *, recipient: str, department: str | None, channel: Channel, target: str,
             secret: str | None, filters: Filters, mode: DeliveryMode,
-            digest_interval_seconds: int, created_by: str, now: datetime) -> Subscription:
+            digest_interval_seconds: int, created_by: str, now: datetime,
+            digest_schedule: DigestSchedule | None = None) -> Subscription:
         subscription = cls(id=str(uuid.uuid4()), recipient=recipient, department=department,
                            channel=channel, target=target, secret=secret, filters=filters,
                            mode=mode, digest_interval_seconds=digest_interval_seconds,
-                           created_by=created_by, created_at=now, updated_at=now)
+                           created_by=created_by, created_at=now, updated_at=now,
+                           digest_schedule=digest_schedule)
         subscription.check()
         return subscription
 
     @property
     def follows_defaults(self) -> bool:
         return self.filters.empty
+
+    def digest_due_at(self, oldest: datetime) -> datetime:
+        """When the digest whose oldest waiting item came at ``oldest`` goes out: the
+        schedule's first run after it, else ``digest_interval_seconds`` after it."""
+        if self.digest_schedule is not None:
+            return self.digest_schedule.next_run(oldest)
+        return oldest + timedelta(seconds=self.digest_interval_seconds)
+
+    def digest_due(self, oldest: datetime, now: datetime) -> bool:
+        return now >= self.digest_due_at(oldest)
 
     def changed(self, now: datetime, **changes: Any) -> Subscription:
         updated = replace(self, **changes, updated_at=now, version=self.version + 1)
@@ -134,6 +157,11 @@ class Subscription:
             raise InvalidInput(f"digest_interval_seconds must be between {MIN_DIGEST_SECONDS} "
                                f"and {MAX_DIGEST_SECONDS}", "digest_interval_seconds")
         self.filters.check()
+        if self.channel.has_url:
+            # the URL's form on every path that makes or changes a subscription (port 0
+            # included); whether its address may be called depends on the operator's
+            # policy and is checked where that is known (subscribing, and each send)
+            check_webhook_url(self.target, _FORM_ONLY)
         if self.channel is Channel.EMAIL:
             if not EMAIL_ADDRESS.fullmatch(self.target):
                 raise InvalidInput(f"{self.target!r} is not an e-mail address", "email")
@@ -157,3 +185,14 @@ def check_secret(secret: str | None) -> None:
         raise InvalidInput("the secret after 'whsec_' must be base64", "secret") from None
     if len(key) < MIN_SECRET_BYTES:
         raise InvalidInput(f"the secret must hold at least {MIN_SECRET_BYTES} bytes", "secret")
+
+
+def schedule_from(data: object) -> DigestSchedule | None:
+    """A ``digest_schedule`` from its JSON form (``None``: none), or ``InvalidInput``
+    naming the field at fault (unknown zone, bad time, no weekday)."""
+    if data is None:
+        return None
+    try:
+        return parse_schedule(data, "digest_schedule")
+    except ScheduleError as error:
+        raise InvalidInput(f"{error.field}: {error.message}", error.field) from None

@@ -42,15 +42,21 @@ class TargetPolicy:
 def check_webhook_url(url: str, policy: TargetPolicy) -> str:
     """Return the host of a well-formed http(s) URL, or raise ``InvalidInput``.
 
+    Port 0 is refused: no receiver listens there, and code that reads a missing port as
+    "no port given" (``port or 443``) would check one port and name another.
+
     A literal IP address is checked here; a host name is checked after resolution.
     """
     if len(url) > 2000:
         raise InvalidInput("the URL is longer than 2000 characters", "url")
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
+        port = parts.port  # raises ValueError for a port out of range
     except ValueError as error:
         raise InvalidInput(f"{url!r} is not a valid URL: {error}", "url") from None
+    if port == 0:  # not a port one can connect to; sockets read it as "any port"
+        raise InvalidInput("a webhook URL cannot use port 0: give a port from 1 to 65535, "
+                           "or none for the scheme's default", "url")
     if parts.scheme not in {"http", "https"}:
         raise InvalidInput(f"webhook URLs must be http or https, not {parts.scheme or 'none'!r}",
                            "url")

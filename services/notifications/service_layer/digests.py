@@ -1,10 +1,13 @@
-"""Flush digests: a subscription's waiting items become one delivery once the oldest has
-waited its digest interval."""
+"""Flush digests: a subscription's waiting items become one delivery once they are due: when
+the oldest has waited its digest interval, or, for a subscription with a digest schedule,
+at the schedule's first run after the oldest (``Subscription.digest_due_at``). A digest
+with nothing in it is not made: a subscription without waiting items has no backlog, and
+one whose items another worker took meanwhile makes none."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from services.notifications.domain.digests import build_digest
 from services.notifications.domain.messages import DIGEST_TYPE
@@ -21,7 +24,7 @@ def flush_due_digests(uow: UnitOfWork, now: datetime) -> int:
             if subscription is None:
                 deliveries.drop_digest_items(subscription_id)
                 continue
-            if now - oldest < timedelta(seconds=subscription.digest_interval_seconds):
+            if not subscription.digest_due(oldest, now):
                 continue
             delivery_id = str(uuid.uuid4())
             notices = deliveries.take_digest_items(subscription_id, delivery_id)

@@ -28,6 +28,7 @@ from services.notifications.domain.subscriptions import (
     DeliveryMode,
     Filters,
     Subscription,
+    schedule_from,
 )
 from services.notifications.domain.targets import TargetPolicy, check_webhook_url
 from services.notifications.service_layer.unit_of_work import Subscriptions, UnitOfWork
@@ -103,6 +104,7 @@ def _new_subscription(caller: Caller, policy: TargetPolicy, default_digest_secon
         secret=fields.get("secret"), filters=Filters.from_dict(fields.get("filters")),
         mode=DeliveryMode(fields.get("mode", DeliveryMode.IMMEDIATE.value)),
         digest_interval_seconds=fields.get("digest_interval_seconds") or default_digest_seconds,
+        digest_schedule=schedule_from(fields.get("digest_schedule")),
         created_by=caller.name, now=clock())
 
 
@@ -124,6 +126,8 @@ def update_subscription(uow: UnitOfWork, caller: Caller, policy: TargetPolicy,
             updates["mode"] = DeliveryMode(changes["mode"])
         if "filters" in changes:
             updates["filters"] = Filters.from_dict(changes["filters"])
+        if "digest_schedule" in changes:  # null: back to the interval
+            updates["digest_schedule"] = schedule_from(changes["digest_schedule"])
         if "url" in changes or "email" in changes:
             updates["target"] = _target(current.channel, changes, policy, check_address)
         updated = current.changed(clock(), **updates)
@@ -194,7 +198,9 @@ def _target(channel: Channel, fields: dict[str, Any], policy: TargetPolicy,
         if fields.get("email"):
             raise InvalidInput(f"a {channel.value} subscription has no 'email'", "email")
         host = check_webhook_url(url, policy)
-        port = urlsplit(url).port or (443 if url.lower().startswith("https") else 80)
+        port = urlsplit(url).port
+        if port is None:
+            port = 443 if url.lower().startswith("https") else 80
         refusal = check_address(host, port, policy)
         if refusal:
             raise InvalidInput(f"refused webhook target: {refusal}", "url")

@@ -202,3 +202,82 @@ def test_operational_routes_answer_without_a_token(clients: dict[str, Client]) -
     assert document is not None and "/v1/subscriptions" in document["paths"]
     metrics = plain.get("/metrics")
     assert metrics.status_code == 200 and b"okr_http_requests_total" in metrics.data
+
+
+@pytest.mark.parametrize("channel", ["webhook", "slack", "teams"])
+def test_a_url_with_port_0_is_refused_on_subscribing_and_on_changing(
+    clients: dict[str, Client], channel: str
+) -> None:
+    admin = clients["admin"]
+    chat = {} if channel == "webhook" else {"secret": None}
+    port_0 = "https://93.184.216.34:0/hook"
+    body = {k: v for k, v in {**webhook(port_0, channel=channel), **chat}.items()
+            if v is not None}
+    refused = admin("POST", "/v1/subscriptions", body)
+    assert refused.status_code == 422, refused.json
+    assert refused.mimetype == "application/problem+json"
+    assert "port 0" in json.dumps(refused.json)
+    assert admin("GET", "/v1/subscriptions").json == []
+
+    body["url"] = "https://93.184.216.34/hook"
+    sid = admin("POST", "/v1/subscriptions", body).json["id"]
+    changed = admin("PATCH", f"/v1/subscriptions/{sid}", {"url": port_0}, if_match=1)
+    assert changed.status_code == 422 and "port 0" in json.dumps(changed.json)
+    kept = admin("GET", f"/v1/subscriptions/{sid}").json
+    assert kept["url"] == "https://93.184.216.34/hook" and kept["version"] == 1
+
+
+def test_a_digest_schedule_is_kept_shown_changed_and_cleared(
+    clients: dict[str, Client]
+) -> None:
+    admin = clients["admin"]
+    schedule = {"time": "09:00", "weekdays": ["monday", "thursday"],
+                "time_zone": "Europe/Berlin"}
+    created = admin("POST", "/v1/subscriptions", webhook(mode="digest",
+                                                         digest_schedule=schedule))
+    assert created.status_code == 201, created.json
+    assert created.json["digest_schedule"] == schedule
+    sid = created.json["id"]
+    assert admin("GET", f"/v1/subscriptions/{sid}").json["digest_schedule"] == schedule
+    later = {"time": "17:30", "weekdays": ["friday"], "time_zone": "America/New_York"}
+    changed = admin("PATCH", f"/v1/subscriptions/{sid}", {"digest_schedule": later},
+                    if_match=1)
+    assert changed.status_code == 200 and changed.json["digest_schedule"] == later
+    cleared = admin("PATCH", f"/v1/subscriptions/{sid}", {"digest_schedule": None},
+                    if_match=2)
+    assert cleared.status_code == 200 and cleared.json["digest_schedule"] is None
+    assert admin("GET", f"/v1/subscriptions/{sid}").json["digest_schedule"] is None
+    plain = admin("POST", "/v1/subscriptions", webhook()).json
+    assert plain["digest_schedule"] is None
+    document = admin.client.get("/openapi.json").json
+    properties = document["components"]["schemas"]["DigestSchedule"]["properties"]
+    assert set(properties) == {"time", "weekdays", "time_zone"}
+
+
+@pytest.mark.parametrize(("schedule", "detail"), [
+    ({"time": "09:00", "weekdays": ["monday"], "time_zone": "Mars/Olympus"},
+     "unknown time zone 'Mars/Olympus'"),
+    ({"time": "25:00", "weekdays": ["monday"], "time_zone": "Europe/Berlin"},
+     "00:00 to 23:59"),
+    ({"time": "9 am", "weekdays": ["monday"], "time_zone": "Europe/Berlin"}, "HH:MM"),
+    ({"time": "09:00", "weekdays": [], "time_zone": "Europe/Berlin"}, "one to seven"),
+    ({"time": "09:00", "weekdays": ["caturday"], "time_zone": "Europe/Berlin"}, "monday"),
+    ({"time": "09:00", "weekdays": "monday", "time_zone": "Europe/Berlin"}, "weekdays"),
+    ({"time": "09:00", "weekdays": ["monday"]}, "time_zone"),
+    ({"time": "09:00", "weekdays": ["monday"], "time_zone": "UTC", "every": 2}, "every"),
+    ("mondays", "digest_schedule"),
+])
+def test_a_bad_digest_schedule_gets_a_clear_problem_and_changes_nothing(
+    clients: dict[str, Client], schedule: Any, detail: str
+) -> None:
+    admin = clients["admin"]
+    refused = admin("POST", "/v1/subscriptions", webhook(digest_schedule=schedule))
+    assert refused.status_code == 422, refused.json
+    assert refused.mimetype == "application/problem+json"
+    assert detail in json.dumps(refused.json)
+    assert admin("GET", "/v1/subscriptions").json == []
+    sid = admin("POST", "/v1/subscriptions", webhook()).json["id"]
+    changed = admin("PATCH", f"/v1/subscriptions/{sid}", {"digest_schedule": schedule},
+                    if_match=1)
+    assert changed.status_code == 422 and detail in json.dumps(changed.json)
+    assert admin("GET", f"/v1/subscriptions/{sid}").json["version"] == 1

@@ -9,12 +9,14 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from services.notifications.adapters.webhooks import WebhookSender
+from services.notifications.domain.errors import InvalidInput
 from services.notifications.domain.messages import Message
 from services.notifications.domain.targets import TargetPolicy
 from tests.notifications.builders import new_secret, subscription
@@ -129,3 +131,25 @@ def test_https_is_verified_against_the_name_over_the_pinned_connection(
         target=f"https://hooks.tls.test:{receiver.port}/hooks/okr", secret=secret))
     assert not outcome.ok and "certificate" in str(outcome.reason).lower()
     assert receiver.ids() == ["delivery-1"]
+
+
+def test_a_stored_url_with_port_0_is_given_up_before_any_lookup() -> None:
+    """A subscription written before port 0 was refused is not called (nor its host
+    resolved) on a port nobody named: it fails for good, saying why."""
+    resolver = Resolver({"hooks.zero.test": ["127.0.0.1"]})
+    sender = WebhookSender(LOOPBACK, 5.0, resolve=resolver)
+    stored = replace(subscription(), target="http://hooks.zero.test:0/okr")  # as read back
+    outcome = sender.send("delivery-1", MESSAGE, stored)
+    assert not outcome.ok and outcome.permanent
+    assert "port 0" in str(outcome.reason)
+    assert resolver.asked == []
+
+
+def test_no_path_makes_a_subscription_with_port_0() -> None:
+    """Not only the API's: any code that makes or changes a subscription (an import, a
+    benchmark's fixtures) meets the same refusal."""
+    with pytest.raises(InvalidInput, match="port 0"):
+        subscription(target="https://hooks.example.org:0/okr")
+    with pytest.raises(InvalidInput, match="port 0"):
+        subscription().changed(subscription().created_at,
+                               target="https://hooks.example.org:0/okr")

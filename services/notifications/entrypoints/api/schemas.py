@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from services.notifications.domain.deliveries import STATUSES as DELIVERY_STATUSES
 from services.notifications.domain.notices import NOTIFIABLE_EVENT_TYPES, STATUSES
+from services.notifications.domain.schedules import WEEKDAYS
 from services.notifications.domain.subscriptions import (
     MAX_DIGEST_SECONDS,
     MIN_DIGEST_SECONDS,
@@ -47,6 +48,27 @@ class FiltersSchema(Schema):
         load_default=list)
 
 
+class DigestScheduleSchema(Schema):
+    """When the digest goes out: a local time of day on chosen weekdays in the recipient's
+    IANA time zone (e.g. Mondays 09:00 Europe/Berlin). A time that does not exist that day
+    (clocks moved forward) runs as far after the jump; one that occurs twice runs once."""
+
+    time = fields.String(required=True, metadata={
+        "description": "local time of day, HH:MM (24-hour)", "example": "09:00",
+        "pattern": "^[0-2][0-9]:[0-5][0-9]$"})
+    weekdays = fields.List(fields.String(metadata={"enum": list(WEEKDAYS)}), required=True,
+                           metadata={"description": "one to seven days", "minItems": 1,
+                                     "maxItems": 7, "example": ["monday"]})
+    time_zone = fields.String(required=True, metadata={
+        "description": "IANA time zone name", "example": "Europe/Berlin"})
+
+
+def _digest_schedule() -> fields.Nested:
+    return fields.Nested(DigestScheduleSchema, allow_none=True, metadata={
+        "description": "send the digest at the schedule's first run after its oldest item "
+                       "instead of after digest_interval_seconds; null: by the interval"})
+
+
 class SubscriptionSchema(Schema):
     id = fields.String(dump_only=True)
     recipient = fields.String(required=True, validate=RECIPIENT,
@@ -69,7 +91,9 @@ class SubscriptionSchema(Schema):
                          validate=validate.OneOf([m.value for m in DeliveryMode]))
     digest_interval_seconds = fields.Integer(
         validate=validate.Range(min=MIN_DIGEST_SECONDS, max=MAX_DIGEST_SECONDS),
-        metadata={"description": "how often this subscription's digest goes out"})
+        metadata={"description": "how often this subscription's digest goes out (when it "
+                                 "has no digest_schedule)"})
+    digest_schedule = _digest_schedule()
     created_by = fields.String(dump_only=True)
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
@@ -93,6 +117,7 @@ class SubscriptionUpdateSchema(Schema):
     mode = fields.String(validate=validate.OneOf([m.value for m in DeliveryMode]))
     digest_interval_seconds = fields.Integer(
         validate=validate.Range(min=MIN_DIGEST_SECONDS, max=MAX_DIGEST_SECONDS))
+    digest_schedule = _digest_schedule()
 
 
 class SubscriptionQuerySchema(Schema):

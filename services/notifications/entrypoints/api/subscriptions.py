@@ -8,6 +8,7 @@ from flask import current_app, json
 from flask.views import MethodView
 
 from services.notifications.domain.permissions import shown_url
+from services.notifications.domain.schedules import schedule_to_dict
 from services.notifications.domain.subscriptions import Channel, Subscription
 from services.notifications.entrypoints.api.access import notifications, writers_only
 from services.notifications.entrypoints.api.schemas import (
@@ -37,6 +38,8 @@ def _shown(subscription: Subscription, caller: Caller) -> dict[str, Any]:
         "has_secret": subscription.secret is not None,
         "filters": subscription.filters.to_dict(), "mode": subscription.mode.value,
         "digest_interval_seconds": subscription.digest_interval_seconds,
+        "digest_schedule": (None if subscription.digest_schedule is None
+                            else schedule_to_dict(subscription.digest_schedule)),
         "created_by": subscription.created_by, "created_at": subscription.created_at,
         "updated_at": subscription.updated_at, "version": subscription.version,
     }
@@ -101,7 +104,8 @@ class SubscriptionItem(MethodView):
     @subscriptions.alt_response(412, description=STALE)
     @subscriptions.alt_response(428, description=MISSING_IF_MATCH)
     def patch(self, body: dict[str, Any], subscription_id: str) -> Any:
-        """Change recipient, target, secret, filters, mode or digest interval; needs If-Match"""
+        """Change recipient, target, secret, filters, mode, digest interval or schedule;
+        needs If-Match"""
         container, caller = notifications(), current_caller()
         subscription = cases.update_subscription(
             container.unit_of_work(), caller, container.config.delivery.targets,

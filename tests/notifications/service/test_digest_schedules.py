@@ -1,0 +1,148 @@
+"""Scheduled digests on the real database (SQLite and PostgreSQL), a real webhook
+receiver and an injected clock: a subscription's digest goes out once, at its schedule's
+run (Mondays 09:00 Europe/Berlin), not after its interval; grouped by collective target
+with each department's part and the links at risk; and nothing goes out when empty."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from services.notifications.bootstrap import Notifications
+from services.notifications.service_layer.delivering import DeliveryLoop
+from services.notifications.service_layer.handling import NotificationHandler
+from tests.notifications.builders import (
+    at,
+    checked_in,
+    link_created,
+    objective_created,
+    status_changed,
+)
+from tests.notifications.receiver import WebhookReceiver
+from tests.notifications.service.test_webhook_delivery import consume, deliveries, subscribe
+
+MONDAYS_9_BERLIN = {"time": "09:00", "weekdays": ["monday"], "time_zone": "Europe/Berlin"}
+WEDNESDAY = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
+RUN = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)  # the next Monday, 09:00 in Berlin (CET)
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def _loop(container: Notifications, clock: FakeClock) -> DeliveryLoop:
+    loop = container.delivery_loop()
+    loop.clock = clock
+    return loop
+
+
+def _tick(loop: DeliveryLoop) -> None:
+    """What the worker does each poll: settle and flush what is due, then send."""
+    loop.settle_and_flush()
+    while loop.run_once():
+        pass
+
+
+def test_a_scheduled_digest_goes_out_once_at_its_run_and_an_empty_one_never(
+    notifications: Notifications, receiver: WebhookReceiver
+) -> None:
+    clock = FakeClock(WEDNESDAY)
+    # the interval (2 s in these tests) would have sent it long before Monday
+    sales = subscribe(notifications, receiver.url, receiver.secret, mode="digest",
+                      digest_schedule=MONDAYS_9_BERLIN)
+    # finance follows its default rules too, on the same schedule: it hears nothing
+    subscribe(notifications, receiver.url, receiver.secret, department="finance",
+              recipient="head of finance", mode="digest", digest_schedule=MONDAYS_9_BERLIN)
+    target, own, capacity = (str(uuid.uuid4()) for _ in range(3))
+    handler = NotificationHandler(notifications.config.delivery.hourly_cap,
+                                  notifications.unit_of_work, clock=clock)
+    events = [objective_created(own, departments=("sales",), title="Sell more"),
+              objective_created(capacity, departments=("production",), title="Capacity"),
+              link_created("sales", own, capacity, "production"),
+              status_changed(target, "at_risk", departments=("marketing", "sales")),
+              status_changed(capacity, "off_track", kind="department",
+                             departments=("production",), title="Capacity"),
+              checked_in(own, str(uuid.uuid4()), 1200.0)]
+    consume(notifications, *(at(e, WEDNESDAY) for e in events), handler=handler)
+
+    loop = _loop(notifications, clock)
+    for moment in (WEDNESDAY + timedelta(hours=1), RUN - timedelta(days=1),
+                   RUN - timedelta(seconds=1)):
+        clock.now = moment
+        _tick(loop)
+        assert deliveries(notifications) == [], moment
+    assert receiver.ids() == []
+
+    clock.now = RUN
+    _tick(loop)
+    (digest,) = deliveries(notifications)
+    assert (digest["subscription_id"], digest["kind"], digest["status"]) == (
+        sales, "digest", "delivered")
+    (payload,) = receiver.payloads()
+    assert payload["type"] == "okr.notification.digest"
+    data = payload["data"]
+    (group,) = data["collective_targets"]
+    assert group["objective_id"] == target and group["status"] == "at_risk"
+    assert group["parts"] == [{"department": "marketing", "changes": 0},
+                              {"department": "sales", "changes": 1}]
+    (link,) = data["links_at_risk"]
+    assert (link["objective_id"], link["status"], link["dependent_departments"]) == (
+        capacity, "off_track", ["sales"])
+    assert {g["department"] for g in data["departments"]} == {"sales", "production"}
+
+    # once: later polls the same morning and the next runs find nothing to send
+    for moment in (RUN + timedelta(minutes=1), RUN + timedelta(days=7),
+                   RUN + timedelta(days=14)):
+        clock.now = moment
+        _tick(loop)
+    assert len(deliveries(notifications)) == 1 and len(receiver.ids()) == 1
+
+
+def test_an_item_after_the_run_waits_for_the_next_run(
+    notifications: Notifications, receiver: WebhookReceiver
+) -> None:
+    clock = FakeClock(RUN + timedelta(minutes=5))  # just after Monday's run
+    subscribe(notifications, receiver.url, receiver.secret, mode="digest",
+              digest_schedule=MONDAYS_9_BERLIN)
+    own = str(uuid.uuid4())
+    handler = NotificationHandler(notifications.config.delivery.hourly_cap,
+                                  notifications.unit_of_work, clock=clock)
+    consume(notifications, objective_created(own, departments=("sales",)),
+            checked_in(own, str(uuid.uuid4()), 10.0), handler=handler)
+    loop = _loop(notifications, clock)
+    clock.now = RUN + timedelta(days=7) - timedelta(seconds=1)
+    _tick(loop)
+    assert deliveries(notifications) == []
+    clock.now = RUN + timedelta(days=7)
+    _tick(loop)
+    assert [d["kind"] for d in deliveries(notifications)] == ["digest"]
+    assert len(receiver.ids()) == 1
+
+
+def test_a_digest_whose_only_change_went_out_at_once_is_not_sent(
+    notifications: Notifications, receiver: WebhookReceiver
+) -> None:
+    """The change went into the digest as it happened, then settled and went out at once,
+    leaving the digest: at the run there is nothing left to send, and nothing is sent."""
+    clock = FakeClock(WEDNESDAY)
+    subscribe(notifications, receiver.url, receiver.secret, department="finance",
+              recipient="head of finance", digest_schedule=MONDAYS_9_BERLIN)
+    handler = NotificationHandler(notifications.config.delivery.hourly_cap,
+                                  notifications.unit_of_work, clock=clock,
+                                  settle_seconds=60)
+    consume(notifications, at(status_changed(str(uuid.uuid4()), "off_track",
+                                             departments=("finance",)), WEDNESDAY),
+            handler=handler)
+    loop = _loop(notifications, clock)
+    clock.now = WEDNESDAY + timedelta(minutes=2)  # the status has held: sent at once
+    _tick(loop)
+    assert [d["kind"] for d in deliveries(notifications)] == ["event"]
+    for moment in (RUN, RUN + timedelta(days=7)):
+        clock.now = moment
+        _tick(loop)
+    assert [d["kind"] for d in deliveries(notifications)] == ["event"]
+    assert len(receiver.ids()) == 1
