@@ -3,9 +3,12 @@ that a flood of anonymous visitors cannot push out (no I/O; a settable clock).""
 
 from __future__ import annotations
 
-import pytest
+import time
 
-from services.console.adapters.sessions import SESSION_ID, SessionStore
+import pytest
+from flask import Flask, request
+
+from services.console.adapters.sessions import SESSION_ID, ServerSideSessions, SessionStore
 
 
 class Clock:
@@ -89,3 +92,25 @@ def test_signing_in_moves_a_session_out_of_the_anonymous_ones() -> None:
 def test_a_store_holds_at_least_one_session() -> None:
     with pytest.raises(ValueError):
         SessionStore(0)
+
+
+def test_a_request_that_read_a_session_does_not_bring_it_back_after_sign_out() -> None:
+    """Two requests with one cookie: one signs out while the other is still running; when
+    the other ends and saves what it changed, the session stays deleted."""
+    store = SessionStore(10)
+    app = Flask(__name__)
+    app.session_interface = ServerSideSessions(store, 3600, 600)
+    session_id = store.new_id()
+    store.save(session_id, {"token": "secret", "signed_in_at": time.time()}, 2e9,
+               signed_in=True)
+    with app.test_request_context(headers={"Cookie": f"okr_console={session_id}"}):
+        app.config["SESSION_COOKIE_NAME"] = "okr_console"
+        running = app.session_interface.open_session(app, request)
+        assert running is not None and running["token"] == "secret"
+        store.delete(session_id)  # the other request: sign-out
+        running["_flashes"] = [("ok", "Checked in.")]
+        response = app.response_class()
+        app.session_interface.save_session(app, running, response)
+    assert session_id not in store
+    assert store.counts() == (0, 0)
+    assert "Set-Cookie" not in response.headers

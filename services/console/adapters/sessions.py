@@ -75,15 +75,22 @@ class SessionStore:
         return None, False
 
     def save(self, session_id: str, data: dict[str, Any], expires_at: float,
-             signed_in: bool) -> None:
+             signed_in: bool, new: bool = True) -> bool:
+        """Keep ``data`` under ``session_id``. With ``new`` false, only if the session is
+        still kept: a request that read a session which was deleted meanwhile (signed out
+        in another tab, expired, dropped) must not bring it back when it ends. Whether it
+        was kept."""
         key = _key(session_id)
         kept_in, other = ((self._signed_in, self._anonymous) if signed_in
                           else (self._anonymous, self._signed_in))
         with self._lock:
-            other.pop(key, None)
+            was_other = other.pop(key, None) is not None
+            if not new and not was_other and key not in kept_in:
+                return False
             if key not in kept_in and len(kept_in) >= self._max:
                 self._make_room(kept_in)
             kept_in[key] = _Kept(dict(data), expires_at)
+            return True
 
     def delete(self, session_id: str) -> None:
         key = _key(session_id)
@@ -104,11 +111,14 @@ class SessionStore:
             return len(self._signed_in), len(self._anonymous)
 
     def _make_room(self, kept_in: OrderedDict[str, _Kept]) -> None:
+        """Drop expired sessions from the oldest end, then the oldest: sessions of a kind
+        are kept in the order they were made, and each kind lives a fixed time, so the
+        expired ones are at that end (and any other is deleted when next asked for)."""
         now = self._clock()
-        for key in [key for key, kept in kept_in.items() if kept.expires_at <= now]:
-            del kept_in[key]
+        while kept_in and next(iter(kept_in.values())).expires_at <= now:
+            kept_in.popitem(last=False)
         while len(kept_in) >= self._max:
-            kept_in.popitem(last=False)  # the oldest
+            kept_in.popitem(last=False)
 
 
 def _key(session_id: str) -> str:
@@ -190,7 +200,8 @@ class ServerSideSessions(SessionInterface):
         else:
             data.setdefault("made_at", time.time())
             expires_at = float(data["made_at"]) + self.anonymous_seconds
-        self.store.save(session_id, data, expires_at, signed_in)
+        if not self.store.save(session_id, data, expires_at, signed_in, new=new_cookie):
+            return  # deleted while this request ran (signed out meanwhile): stays deleted
         if new_cookie:
             response.set_cookie(name, session_id, domain=domain, path=path,
                                 expires=int(expires_at) if signed_in else None,
