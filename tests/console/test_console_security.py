@@ -146,8 +146,10 @@ def test_a_decimal_comma_is_checked_in_as_typed_and_what_is_not_a_number_is_refu
         return text_of(answer.text)
 
     assert "Checked in" in check_in("12,5", "80,5")
-    (latest, *_) = check_ins_of(platform, kr)
-    assert (latest["value"], latest["confidence"]) == (12.5, 0.805)
+    assert "Checked in" in check_in("3", "33.3333")
+    (latest, previous, *_) = check_ins_of(platform, kr)
+    assert (previous["value"], previous["confidence"]) == (12.5, 0.805)
+    assert latest["confidence"] == 0.333333  # not rounded to 0.3333
     for typed, why in (("\u0661\u0662", "digits 0 to 9"),  # Arabic-Indic ١٢
                        ("1,234.5", "thousands separator"),
                        ("1,234", "could be read as 1234 or as 1.234"),
@@ -157,7 +159,7 @@ def test_a_decimal_comma_is_checked_in_as_typed_and_what_is_not_a_number_is_refu
         assert "Not checked in: the value is not read." in said and why in said, typed
     said = check_in("7", confidence="\u0667\u0660")
     assert "Not checked in: the confidence is not read." in said and "digits 0 to 9" in said
-    assert check_ins_of(platform, kr) == [latest]
+    assert check_ins_of(platform, kr) == [latest, previous]
 
 
 # -- 3. a summing key result --------------------------------------------------------------

@@ -11,6 +11,7 @@ import re
 import secrets
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -272,7 +273,7 @@ def check_in(key_result_id: str) -> Response | tuple[str, int]:
         if not 0 <= confidence <= 100:
             flash("Not checked in: confidence is a percentage from 0 to 100.", "error")
             return redirect(back)
-        body["confidence"] = round(confidence / 100, 4)
+        body["confidence"] = float(Decimal(repr(confidence)) / 100)  # 80.5 % is 0.805
     attempt = request.form.get("attempt", "")
     headers = {"Idempotency-Key": attempt} if 0 < len(attempt) <= 200 and attempt.isascii() \
         and attempt.isprintable() else None
