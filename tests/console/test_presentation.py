@@ -73,3 +73,11 @@ def test_a_negative_number_too_small_to_show_is_zero_without_a_sign(tiny: float)
     assert not number(tiny, "EUR").startswith("-0")
     assert not percent(tiny / 100).startswith("-")
     assert not gap_share(tiny / 100).startswith("-")
+
+
+def test_a_figure_a_page_does_not_have_reads_as_no_value() -> None:
+    """Without the metrics service a page's items have no progress: the template passes
+    Jinja's Undefined, which must read as a dash, not fail the page."""
+    from jinja2 import Undefined
+    assert percent(Undefined()) == NO_VALUE  # type: ignore[arg-type]
+    assert number(Undefined(), "EUR") == NO_VALUE  # type: ignore[arg-type]

@@ -25,7 +25,7 @@ def status_words(status: str | None) -> str:
 
 def percent(ratio: float | None) -> str:
     """``0.643`` → ``64 %``; no data → ``NO_VALUE``."""
-    if ratio is None or not math.isfinite(ratio):
+    if not isinstance(ratio, int | float) or not math.isfinite(ratio):
         return NO_VALUE
     return f"{_unsigned_zero(f'{ratio * 100:.0f}')} %"
 
@@ -49,7 +49,7 @@ def _unsigned_zero(text: str) -> str:
 
 def number(value: float | None, unit: str | None = None) -> str:
     """A value in its unit, with thousands separated: ``470,000 EUR``, ``24 %``, ``$1,200``."""
-    if value is None or not math.isfinite(value):
+    if not isinstance(value, int | float) or not math.isfinite(value):
         return NO_VALUE
     text = f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 1000 else f"{value:,.2f}"
     text = _unsigned_zero(text.rstrip("0").rstrip(".") if "." in text else text)

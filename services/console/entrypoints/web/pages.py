@@ -188,7 +188,7 @@ def objective(objective_id: str) -> Response | str | tuple[str, int]:
         lambda: _optional(lambda: metrics.get(f"/v1/rollups/{objective_id}", depth=1).body))
     explanation = None if metrics_down else _unless_metrics_down(
         lambda: _optional(lambda: metrics.get(f"/v1/rollups/{objective_id}/explain").body))[0]
-    _with_summed_values(key_results, tree, metrics_down)
+    _with_summed_values(key_results, tree)
     parents = [_optional(lambda edge=edge: goals.get(f"/v1/objectives/{edge['parent_id']}").body)
                for edge in goals.get_all("/v1/contributions", child_id=objective_id, limit=100)]
     audit = _optional(lambda: goals.get("/v1/audit", item_id=objective_id, page_size=20).body)
@@ -202,8 +202,7 @@ def objective(objective_id: str) -> Response | str | tuple[str, int]:
         attempt=secrets.token_urlsafe(16), metrics_down=metrics_down)
 
 
-def _with_summed_values(key_results: list[dict[str, Any]], tree: dict[str, Any] | None,
-                        metrics_down: bool) -> None:
+def _with_summed_values(key_results: list[dict[str, Any]], tree: dict[str, Any] | None) -> None:
     """A summing key result's value is computed in the roll-up, never checked in: the goals
     API's ``current`` of one is its start (docs/api.md), so take the roll-up's. Without a
     roll-up (metrics down, or not rolled up yet) the value is unknown, not its start."""
@@ -211,7 +210,8 @@ def _with_summed_values(key_results: list[dict[str, Any]], tree: dict[str, Any] 
               for child in (tree or {}).get("children", []) if child.get("type") == "key_result"}
     for key_result in key_results:
         if key_result.get("aggregation") == "sum":
-            key_result["current"] = None if metrics_down else summed.get(key_result.get("id"))
+            key_result["current"] = summed.get(key_result.get("id"))
+
 
 def _department_parts(children: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each department's contributing objectives, with their progress and status."""
