@@ -115,6 +115,17 @@ def test_sign_out_expiry_and_a_revoked_token_delete_the_server_side_session(
     assert store.counts()[0] == 0
 
 
+def test_over_https_the_session_cookie_is_secure(platform: Platform, seeded: Seeded) -> None:
+    client = console_app(platform).test_client()
+    https = "https://console.example"
+    form = client.get("/sign-in", base_url=https)
+    answer = client.post("/sign-in", base_url=https, data={
+        "token": seeded.sales_head_token, "csrf_token": csrf_of(form.get_data(as_text=True))})
+    assert answer.status_code == 302
+    for cookie in (form.headers["Set-Cookie"], answer.headers["Set-Cookie"]):
+        assert "; Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
 def test_a_bounded_store_lets_the_newest_sign_in_and_drops_the_oldest(
         platform: Platform, seeded: Seeded) -> None:
     config = dataclasses.replace(console_app(platform).extensions["okr.console.config"],
