@@ -151,8 +151,8 @@ def _calls_per_page(goals: str, metrics: str, token: str) -> list[str]:
             calls.append(f"{method} {str(url).split('?')[0].split('/', 3)[-1]}")
             return super().request(method, url, *args, **kwargs)
 
-    app = create_app(ConsoleConfig.from_env({"OKR_GOALS_URL": goals, "OKR_METRICS_URL": metrics,
-                                             "OKR_CONSOLE_SECRET_KEY": "bench"}), Counting())
+    app = create_app(ConsoleConfig.from_env({"OKR_GOALS_URL": goals, "OKR_METRICS_URL": metrics}),
+                     Counting())
     client = app.test_client()
     with client.session_transaction() as session:
         session.update(token=token, role="head", department="sales", name="bench",

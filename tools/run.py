@@ -244,8 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         urls[service.name] = f"http://127.0.0.1:{port}"
         processes.extend(service.processes)
     env.setdefault("OKR_METRICS_URL", urls["metrics"])
-    processes.append("console")  # the web console: no database; its session key is kept
-    console_url = f"http://127.0.0.1:{console_port}"  # in the data folder (console-secret-key)
+    processes.append("console")  # the web console: no database; sessions in its memory
+    console_url = f"http://127.0.0.1:{console_port}"
     platform_env = write_platform_env(data_dir, {**urls, "console": console_url})
 
     def _announce() -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 WORKER_CLASS = "shared.runtime.http_worker.BoundedThreadWorker"
 
 
-def exec_gunicorn(service: str, wsgi_app: str, host: str, port: int, workers: str) -> None:
-    """Exec gunicorn on ``host:port`` with ``workers`` processes of 4 threads each.
+def exec_gunicorn(service: str, wsgi_app: str, host: str, port: int, workers: str,
+                  threads: int = 4) -> None:
+    """Exec gunicorn on ``host:port`` with ``workers`` processes of ``threads`` threads each.
 
     The worker is gunicorn's threaded one, hardened against slow and half-open clients and
     answering gunicorn's own errors as problem documents (``http_worker``). Kept-alive
@@ -24,7 +25,7 @@ def exec_gunicorn(service: str, wsgi_app: str, host: str, port: int, workers: st
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix=f"okr-{service}-metrics-")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     args = [str(gunicorn), "--bind", f"{host}:{port}", "--workers", workers,
-            "--worker-class", WORKER_CLASS, "--threads", "4", "--keep-alive", "2",
+            "--worker-class", WORKER_CLASS, "--threads", str(threads), "--keep-alive", "2",
             "--worker-connections", "1000", "--graceful-timeout", "10",
             "--no-control-socket", wsgi_app]
     os.execv(args[0], args)

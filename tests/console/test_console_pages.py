@@ -230,8 +230,7 @@ class CountingSession(requests.Session):
 
 def console_app(platform: Platform, http: requests.Session | None = None) -> Any:
     config = ConsoleConfig.from_env({"OKR_GOALS_URL": platform.urls["goals"],
-                                     "OKR_METRICS_URL": platform.urls["metrics"],
-                                     "OKR_CONSOLE_SECRET_KEY": "in-process-test-key"})
+                                     "OKR_METRICS_URL": platform.urls["metrics"]})
     app = create_app(config, http)
     app.testing = True
     return app
@@ -288,6 +287,7 @@ def test_session_ends_after_its_lifetime_whatever_happened_since(platform: Platf
         session["signed_in_at"] = time.time() - 8 * 3600 - 1
     answer = client.get("/targets")
     assert answer.status_code == 302 and "reason=expired" in answer.headers["Location"]
+    assert app.session_interface.store.counts()[0] == 0  # deleted, not only forgotten
     assert client.get("/targets").headers["Location"].endswith("/sign-in")
 
 

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from services.console.domain.presentation import (
     NO_VALUE,
     day,
+    gap_share,
     history_chart,
     key_result_value,
     number,
@@ -56,3 +57,27 @@ def test_every_chart_point_lies_inside_the_box(history: list[tuple[int, float]],
         assert math.isfinite(x) and math.isfinite(y)
     if chart.target_y is not None:
         assert 0 <= chart.target_y <= chart.height
+
+
+def test_a_departments_share_of_the_gap_is_never_a_negative_ahead() -> None:
+    assert gap_share(0.355) == "35.5 pts behind"
+    assert gap_share(-0.355) == "35.5 pts ahead"
+    assert gap_share(-0.0001) == "0.0 pts"
+    assert gap_share(0.0) == "0.0 pts"
+    assert gap_share(None) == NO_VALUE
+
+
+@given(st.floats(-0.0049, 0.0049))
+def test_a_negative_number_too_small_to_show_is_zero_without_a_sign(tiny: float) -> None:
+    assert number(tiny) == "0" or not number(tiny).startswith("-0")
+    assert not number(tiny, "EUR").startswith("-0")
+    assert not percent(tiny / 100).startswith("-")
+    assert not gap_share(tiny / 100).startswith("-")
+
+
+def test_a_figure_a_page_does_not_have_reads_as_no_value() -> None:
+    """Without the metrics service a page's items have no progress: the template passes
+    Jinja's Undefined, which must read as a dash, not fail the page."""
+    from jinja2 import Undefined
+    assert percent(Undefined()) == NO_VALUE  # type: ignore[arg-type]
+    assert number(Undefined(), "EUR") == NO_VALUE  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ an exception's text, a URL or a log line.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ import requests
 
 #: The APIs' largest page (docs/api.md#pagination).
 MAX_PAGE_SIZE = 100
+#: What a bearer token can be: an HTTP header carries visible ASCII only.
+VISIBLE_ASCII = re.compile(r"[\x21-\x7e]{1,512}")
 
 
 class SignedOut(Exception):
@@ -25,7 +28,11 @@ class SignedOut(Exception):
 
 
 class Unavailable(Exception):
-    """The API could not be reached or failed (5xx, timeout)."""
+    """The API could not be reached or failed (5xx, timeout); ``service`` says which."""
+
+    def __init__(self, service: str, what: str) -> None:
+        super().__init__(what)
+        self.service = service
 
 
 @dataclass
@@ -63,9 +70,21 @@ class Answer:
     headers: Mapping[str, str]
 
     @property
-    def version(self) -> str | None:
-        """The ``ETag`` (an item's version), to send back as ``If-Match``."""
-        return self.headers.get("ETag")
+    def version(self) -> int | None:
+        """The item's version, read from its ``ETag`` (``"7"``), to send back with
+        :meth:`ApiClient.patch`; None without a strong ETag naming a version."""
+        return version_of(self.headers.get("ETag"))
+
+
+def version_of(etag: str | None) -> int | None:
+    found = re.fullmatch(r'"([0-9]{1,19})"', etag or "")
+    return int(found.group(1)) if found else None
+
+
+def if_match(version: int) -> str:
+    """The ``If-Match`` of an item's version: its strong ETag, quoted (docs/api.md,
+    Concurrency): ``7`` → ``"7"``."""
+    return f'"{version}"'
 
 
 class ApiClient:
@@ -76,7 +95,10 @@ class ApiClient:
     """
 
     def __init__(self, http: requests.Session, base_url: str, token: str,
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, service: str = "goals") -> None:
+        if not VISIBLE_ASCII.fullmatch(token):
+            raise SignedOut()  # not a token at all: no header can carry it
+        self.service = service
         self._http = http
         self._base_url = base_url
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
@@ -89,8 +111,9 @@ class ApiClient:
              headers: Mapping[str, str] | None = None) -> Answer:
         return self._send("POST", path, json=body, headers=headers)
 
-    def patch(self, path: str, body: Mapping[str, Any], if_match: str) -> Answer:
-        return self._send("PATCH", path, json=body, headers={"If-Match": if_match})
+    def patch(self, path: str, body: Mapping[str, Any], version: int) -> Answer:
+        """Change an item read at ``version``: ``Refused`` 412 if it changed since."""
+        return self._send("PATCH", path, json=body, headers={"If-Match": if_match(version)})
 
     def get_all(self, path: str, limit: int = 10 * MAX_PAGE_SIZE, **params: Any) -> list[Any]:
         """Every item of a paginated list, up to ``limit``, in pages of 100."""
@@ -111,12 +134,13 @@ class ApiClient:
                                           headers={**self._headers, **(headers or {})},
                                           timeout=self._timeout, **kwargs)
         except requests.RequestException as error:
-            raise Unavailable(f"{method} {self._base_url}{path.split('?')[0]}: "
-                              f"{type(error).__name__}") from None
+            raise Unavailable(self.service, f"{method} {self._base_url}{path.split('?')[0]}: "
+                                            f"{type(error).__name__}") from None
         if response.status_code == 401:
             raise SignedOut()
         if response.status_code >= 500:
-            raise Unavailable(f"{method} {self._base_url}{path}: {response.status_code}")
+            raise Unavailable(self.service, f"{method} {self._base_url}{path}: "
+                                            f"{response.status_code}")
         body = _json(response)
         if response.status_code >= 400:
             document = body if isinstance(body, dict) else {}

@@ -25,17 +25,34 @@ def status_words(status: str | None) -> str:
 
 def percent(ratio: float | None) -> str:
     """``0.643`` → ``64 %``; no data → ``NO_VALUE``."""
-    if ratio is None or not math.isfinite(ratio):
+    if not isinstance(ratio, int | float) or not math.isfinite(ratio):
         return NO_VALUE
-    return f"{ratio * 100:.0f} %"
+    return f"{_unsigned_zero(f'{ratio * 100:.0f}')} %"
+
+
+def gap_share(share: float | None) -> str:
+    """A department's share of a target's gap, in points of progress and in words:
+    ``0.355`` → ``35.5 pts behind``, ``-0.355`` → ``35.5 pts ahead``; what rounds to zero
+    is ``0.0 pts`` (neither)."""
+    if share is None or not math.isfinite(share):
+        return NO_VALUE
+    points = f"{abs(share) * 100:.1f}"
+    if float(points) == 0:
+        return "0.0 pts"
+    return f"{points} pts {'behind' if share > 0 else 'ahead'}"
+
+
+def _unsigned_zero(text: str) -> str:
+    """``-0``, ``-0.0`` → without the sign: a negative number too small to show is zero."""
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
 def number(value: float | None, unit: str | None = None) -> str:
     """A value in its unit, with thousands separated: ``470,000 EUR``, ``24 %``, ``$1,200``."""
-    if value is None or not math.isfinite(value):
+    if not isinstance(value, int | float) or not math.isfinite(value):
         return NO_VALUE
     text = f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 1000 else f"{value:,.2f}"
-    text = text.rstrip("0").rstrip(".") if "." in text else text
+    text = _unsigned_zero(text.rstrip("0").rstrip(".") if "." in text else text)
     if not unit:
         return text
     if unit in PREFIX_UNITS:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from services.console.config import ConsoleConfig
@@ -16,10 +14,9 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--workers", default=lambda: os.environ.get("OKR_CONSOLE_HTTP_WORKERS", "2"),
-              show_default="OKR_CONSOLE_HTTP_WORKERS or 2", help="gunicorn worker processes")
-def serve(workers: str) -> None:
-    """Serve the console with gunicorn."""
+def serve() -> None:
+    """Serve the console with gunicorn: one process (its sessions live in its memory) of
+    OKR_CONSOLE_HTTP_THREADS threads."""
     config = ConsoleConfig.from_env()  # fails here, before gunicorn, on a bad setting
     exec_gunicorn("console", "services.console.entrypoints.wsgi:app", config.host, config.port,
-                  workers)
+                  "1", threads=config.http_threads)

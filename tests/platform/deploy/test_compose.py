@@ -37,7 +37,6 @@ SECRETS = {
     "OKR_KAFKA_METRICS_PASSWORD": "kafka-metrics-password-for-tests",
     "OKR_KAFKA_NOTIFICATIONS_PASSWORD": "kafka-notifications-password-for-tests",
     "OKR_KAFKA_INTEGRATOR_PASSWORD": "kafka-integrator-password-for-tests",
-    "OKR_CONSOLE_SECRET_KEY": "console-secret-key-for-tests",
 }
 REQUIRED_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+):\?")
 

@@ -1,10 +1,12 @@
-"""The console's Flask app: sessions, CSRF, security headers, and the pages.
+"""The console's Flask app: sessions, CSRF, security headers, error pages, and the pages.
 
-The session is Flask's signed cookie (``HttpOnly``, ``SameSite=Lax``, ``Secure`` over
-HTTPS or when ``OKR_CONSOLE_SECURE_COOKIES`` is set), holding the person's token, who it
-stands for, when they signed in and the CSRF token of their forms. It ends at sign-out,
-``OKR_CONSOLE_SESSION_HOURS`` after sign-in, or at the first 401 of an API (a revoked
-token).
+The session is kept server-side (``adapters.sessions``): the cookie ``okr_console``
+(``HttpOnly``, ``SameSite=Lax``, ``Secure`` over HTTPS or when
+``OKR_CONSOLE_SECURE_COOKIES`` is set) carries only a random session id; the person's
+token, who it stands for, when they signed in and the CSRF token of their forms stay in
+the console process. It ends, and is deleted, at sign-out, ``OKR_CONSOLE_SESSION_HOURS``
+after sign-in, or at the first 401 of an API (a revoked token); a copied cookie then
+names nothing.
 """
 
 from __future__ import annotations
@@ -12,15 +14,15 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from datetime import timedelta
 from typing import Any
 
 import requests
-from flask import Flask, Request, abort, redirect, render_template, request, session, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, abort, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from services.console.adapters.api_client import ApiClient, Refused, SignedOut, Unavailable
+from services.console.adapters.sessions import ServerSession, ServerSideSessions, SessionStore
 from services.console.config import ConsoleConfig
 from services.console.domain import presentation
 
@@ -36,31 +38,33 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
-
-
-class ConsoleSessions(SecureCookieSessionInterface):
-    """``Secure`` cookies whenever the request came over HTTPS (or the config says so)."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(app.config["SESSION_COOKIE_SECURE"]) or _request_is_secure(request)
-
-
-def _request_is_secure(incoming: Request) -> bool:
-    return bool(incoming) and incoming.is_secure
+#: How long the sign-in form of a visitor who has not signed in stays good.
+ANONYMOUS_SESSION_SECONDS = 3600
+#: Error pages: the status in words, and what to do.
+ERROR_PAGES = {
+    400: ("Bad request", "The console could not read what your browser sent. Open the page "
+                         "again and resend it."),
+    404: ("Not found", "There is no such page in the console, or what it showed was deleted."),
+    405: ("Not allowed here", "This page cannot be used that way (a form sent to a page "
+                              "that only shows, or the reverse). Open it from the console."),
+    413: ("Too large", "What you sent is larger than the console takes (64 KB). Shorten it "
+                       "and send it again."),
+}
 
 
 def create_app(config: ConsoleConfig, http: requests.Session | None = None) -> Flask:
     app = Flask("services.console.entrypoints.web")
     app.config.update(
-        SECRET_KEY=config.secret_key,
         SESSION_COOKIE_NAME="okr_console",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.secure_cookies,
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=config.session_hours),
         MAX_CONTENT_LENGTH=64 * 1024,
     )
-    app.session_interface = ConsoleSessions()
+    app.session_interface = ServerSideSessions(SessionStore(config.max_sessions),
+                                               config.session_hours * 3600,
+                                               min(ANONYMOUS_SESSION_SECONDS,
+                                                   config.session_hours * 3600))
     app.extensions["okr.console.config"] = config
     app.extensions["okr.console.http"] = http or requests.Session()
     app.jinja_env.autoescape = True
@@ -68,6 +72,7 @@ def create_app(config: ConsoleConfig, http: requests.Session | None = None) -> F
         status_words=presentation.status_words, percent=presentation.percent,
         number=presentation.number, day=presentation.day,
         day_and_time=presentation.day_and_time, kr_value=presentation.key_result_value,
+        gap_share=presentation.gap_share,
         link_words=lambda kind: presentation.LINK_WORDS.get(kind, kind.replace("_", " ")))
     app.jinja_env.globals["csrf_token"] = csrf_token
 
@@ -77,6 +82,7 @@ def create_app(config: ConsoleConfig, http: requests.Session | None = None) -> F
     app.register_error_handler(SignedOut, _signed_out)
     app.register_error_handler(Unavailable, _unavailable)
     app.register_error_handler(Refused, _refused)
+    app.register_error_handler(HTTPException, _error_page)
 
     from services.console.entrypoints.web.pages import pages
     app.register_blueprint(pages)
@@ -116,7 +122,7 @@ def api(name: str) -> ApiClient:
         raise SignedOut()
     base = config.goals_url if name == "goals" else config.metrics_url
     return ApiClient(current_app.extensions["okr.console.http"], base, token,
-                     config.api_timeout_seconds)
+                     config.api_timeout_seconds, service=name)
 
 
 def csrf_token() -> str:
@@ -128,8 +134,10 @@ def csrf_token() -> str:
 
 
 def sign_in(token: str, who: dict[str, Any]) -> None:
+    """Start a signed-in session under a new id (the anonymous one's id is dropped)."""
     session.clear()
-    session.permanent = True
+    assert isinstance(session, ServerSession)
+    session.renew_id()
     session.update(token=token, name=who.get("name"), role=who.get("role"),
                    department=who.get("department"), signed_in_at=time.time(),
                    **{CSRF_FIELD: secrets.token_urlsafe(32)})
@@ -148,10 +156,8 @@ def _check_csrf() -> None:
 
 
 def _end_expired_session() -> Response | None:
-    signed_in_at = session.get("signed_in_at")
-    lifetime = console_config().session_hours * 3600
-    if signed_in_at is not None and time.time() - float(signed_in_at) > lifetime:
-        session.clear()
+    """The store deletes a session past its end when asked for it; say so once."""
+    if getattr(session, "expired", False) and request.endpoint not in ("static", "healthz"):
         return redirect(url_for("pages.sign_in", reason="expired"))
     return None
 
@@ -162,8 +168,10 @@ def _signed_out(_: SignedOut) -> Response:
 
 
 def _unavailable(error: Unavailable) -> tuple[str, int]:
+    """A service a page cannot do without does not answer (the goals service: pages show
+    what they can without the metrics service)."""
     return render_template("message.html", title="The platform does not answer",
-                           message="The goals or metrics service could not be reached. "
+                           message=f"The {error.service} service could not be reached. "
                                    "Try again in a moment."), 503
 
 
@@ -171,6 +179,19 @@ def _refused(refusal: Refused) -> tuple[str, int]:
     """A refusal no page expected: shown in the API's words, with its status."""
     return render_template("message.html", title="The platform refused",
                            message=refusal.in_words()), refusal.status
+
+
+def _error_page(error: HTTPException) -> Response | tuple[str, int]:
+    """The console's own page for an HTTP error (404, 405, 413, ...), in its layout."""
+    if error.code is None:
+        return error.get_response()
+    title, message = ERROR_PAGES.get(error.code, (error.name, "The console could not do that."))
+    page = render_template("message.html", title=title, message=message, status=error.code)
+    response = Response(page, error.code, mimetype="text/html")
+    for name, value in error.get_headers():
+        if name == "Allow":  # a 405's
+            response.headers[name] = value
+    return response
 
 
 def _secure_headers(response: Response) -> Response:

@@ -7,20 +7,32 @@ page, which reads each of its own key results' check-in history.
 
 from __future__ import annotations
 
-import math
+import re
 import secrets
+from collections.abc import Callable
 from datetime import date
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
-from services.console.adapters.api_client import ApiClient, Refused, SignedOut
+from services.console.adapters.api_client import (
+    VISIBLE_ASCII,
+    Answer,
+    ApiClient,
+    Refused,
+    SignedOut,
+    Unavailable,
+)
 from services.console.domain import presentation
+from services.console.domain.number_input import NotANumber, read_number
 from services.console.entrypoints.web.app import api, console_config
 from services.console.entrypoints.web.app import sign_in as start_session
 
 pages = Blueprint("pages", __name__)
+T = TypeVar("T")
+VERSION = re.compile(r"[0-9]{1,19}")
 
 TARGETS_PER_PAGE = 25
 SIGN_IN_REASONS = {
@@ -48,8 +60,13 @@ def sign_in() -> str:
 @pages.post("/sign-in")
 def sign_in_with_token() -> Response | tuple[str, int]:
     token = request.form.get("token", "").strip()
-    if not token or len(token) > 512 or not token.isprintable():
+    if not token:
         return render_template("sign_in.html", error="Enter the token you were given."), 422
+    if not VISIBLE_ASCII.fullmatch(token):  # no API could be asked with it
+        return render_template("sign_in.html",
+                               error="This is not a valid token: a token is up to 512 "
+                                     "letters, digits and punctuation marks, without "
+                                     "spaces or other alphabets."), 422
     config = console_config()
     from flask import current_app
     client = ApiClient(current_app.extensions["okr.console.http"], config.goals_url, token,
@@ -82,10 +99,18 @@ def targets() -> Response | str | tuple[str, int]:
     page = _page_number(request.args.get("page"))
     listed: list[Any] = []
     total_pages = 0
+    metrics_down = False
     if cycle is not None:
+        query = {"cycle": cycle["key"], "kind": "collective", "page": page,
+                 "page_size": TARGETS_PER_PAGE}
         try:
-            answer = api("metrics").get("/v1/rollups", cycle=cycle["key"], kind="collective",
-                                        page=page, page_size=TARGETS_PER_PAGE)
+            try:
+                answer = api("metrics").get("/v1/rollups", **query)
+            except Unavailable:  # the targets without their figures, from the goals API
+                metrics_down = True
+                answer = api("goals").get("/v1/objectives", **query)
+                answer = Answer([_without_figures(item) for item in answer.body],
+                                answer.headers)
         except Refused as refusal:
             if refusal.status != 404:  # 404: a page past the last
                 raise
@@ -93,7 +118,25 @@ def targets() -> Response | str | tuple[str, int]:
             listed = answer.body
             total_pages = _total_pages(answer.headers)
     return render_template("targets.html", cycles=cycles, cycle=cycle, targets=listed,
-                           page=page, total_pages=total_pages)
+                           page=page, total_pages=total_pages, metrics_down=metrics_down)
+
+
+def _without_figures(objective: dict[str, Any]) -> dict[str, Any]:
+    """A goals API objective in the shape of a roll-up whose figures are unknown."""
+    return {"objective_id": objective.get("id"), "title": objective.get("title"),
+            "kind": objective.get("kind"), "departments": objective.get("departments", []),
+            "cycle": objective.get("cycle"), "figures_unavailable": True}
+
+
+def _unless_metrics_down(read: Callable[[], T]) -> tuple[T | None, bool]:
+    """What ``read()`` (a metrics API call) answers, and False; or None and True when the
+    metrics service does not answer: the page is then shown without progress figures."""
+    try:
+        return read(), False
+    except Unavailable as error:
+        if error.service != "metrics":
+            raise
+        return None, True
 
 
 def _chosen_cycle(cycles: list[dict[str, Any]], wanted: str | None) -> dict[str, Any] | None:
@@ -141,8 +184,11 @@ def objective(objective_id: str) -> Response | str | tuple[str, int]:
                             page_size=20).body
         charts[key_result["id"]] = (history, presentation.history_chart(
             history, key_result.get("start"), key_result.get("target"), key_result.get("unit")))
-    tree = _optional(lambda: metrics.get(f"/v1/rollups/{objective_id}", depth=1).body)
-    explanation = _optional(lambda: metrics.get(f"/v1/rollups/{objective_id}/explain").body)
+    tree, metrics_down = _unless_metrics_down(
+        lambda: _optional(lambda: metrics.get(f"/v1/rollups/{objective_id}", depth=1).body))
+    explanation = None if metrics_down else _unless_metrics_down(
+        lambda: _optional(lambda: metrics.get(f"/v1/rollups/{objective_id}/explain").body))[0]
+    _with_summed_values(key_results, tree)
     parents = [_optional(lambda edge=edge: goals.get(f"/v1/objectives/{edge['parent_id']}").body)
                for edge in goals.get_all("/v1/contributions", child_id=objective_id, limit=100)]
     audit = _optional(lambda: goals.get("/v1/audit", item_id=objective_id, page_size=20).body)
@@ -153,7 +199,18 @@ def objective(objective_id: str) -> Response | str | tuple[str, int]:
         charts=charts, tree=tree, explanation=explanation, children=children,
         parts=_department_parts(children), parents=[p for p in parents if p],
         links=(tree or {}).get("links", []), audit=audit, may_edit=_may_write(item),
-        attempt=secrets.token_urlsafe(16))
+        attempt=secrets.token_urlsafe(16), metrics_down=metrics_down)
+
+
+def _with_summed_values(key_results: list[dict[str, Any]], tree: dict[str, Any] | None) -> None:
+    """A summing key result's value is computed in the roll-up, never checked in: the goals
+    API's ``current`` of one is its start (docs/api.md), so take the roll-up's. Without a
+    roll-up (metrics down, or not rolled up yet) the value is unknown, not its start."""
+    summed = {child.get("key_result_id"): child.get("current")
+              for child in (tree or {}).get("children", []) if child.get("type") == "key_result"}
+    for key_result in key_results:
+        if key_result.get("aggregation") == "sum":
+            key_result["current"] = summed.get(key_result.get("id"))
 
 
 def _department_parts(children: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -201,18 +258,22 @@ def check_in(key_result_id: str) -> Response | tuple[str, int]:
         return _not_found()
     back = url_for("pages.objective", objective_id=objective_id) + f"#kr-{key_result_id}"
     body: dict[str, Any] = {"note": request.form.get("note", "")}
-    value = _finite(request.form.get("value", ""))
-    if value is None:
-        flash("The value must be a number, such as 12 or 12.5.", "error")
+    try:
+        body["value"] = read_number(request.form.get("value", ""))
+    except NotANumber as why:
+        flash(f"Not checked in: the value is not read. {why}", "error")
         return redirect(back)
-    body["value"] = value
     confidence_text = request.form.get("confidence", "").strip()
     if confidence_text:
-        confidence = _finite(confidence_text)
-        if confidence is None or not 0 <= confidence <= 100:
-            flash("Confidence is a percentage from 0 to 100.", "error")
+        try:
+            confidence = read_number(confidence_text)
+        except NotANumber as why:
+            flash(f"Not checked in: the confidence is not read. {why}", "error")
             return redirect(back)
-        body["confidence"] = round(confidence / 100, 4)
+        if not 0 <= confidence <= 100:
+            flash("Not checked in: confidence is a percentage from 0 to 100.", "error")
+            return redirect(back)
+        body["confidence"] = float(Decimal(repr(confidence)) / 100)  # 80.5 % is 0.805
     attempt = request.form.get("attempt", "")
     headers = {"Idempotency-Key": attempt} if 0 < len(attempt) <= 200 and attempt.isascii() \
         and attempt.isprintable() else None
@@ -225,14 +286,6 @@ def check_in(key_result_id: str) -> Response | tuple[str, int]:
     return redirect(back)
 
 
-def _finite(text: str) -> float | None:
-    try:
-        value = float(text.strip().replace(",", ""))
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and abs(value) <= 1e15 else None
-
-
 @pages.post("/objectives/<objective_id>/edit")
 def edit_objective(objective_id: str) -> Response | tuple[str, int]:
     if (gone := _require_sign_in()) is not None:
@@ -240,15 +293,15 @@ def edit_objective(objective_id: str) -> Response | tuple[str, int]:
     if not _safe_id(objective_id):
         return _not_found()
     back = url_for("pages.objective", objective_id=objective_id)
-    version = request.form.get("version", "")
-    if not version.strip('"').isdigit():
+    version = _version_in_form(request.form.get("version", ""))
+    if version is None:
         flash("Open the objective again before editing it.", "error")
         return redirect(back)
     changes = {name: request.form[name].strip() for name in ("title", "description", "owner")
                if name in request.form}
     goals = api("goals")
     try:
-        goals.patch(f"/v1/objectives/{objective_id}", changes, if_match=version)
+        goals.patch(f"/v1/objectives/{objective_id}", changes, version)
     except Refused as refusal:
         if refusal.status == 412:
             flash(f"Not saved: this objective was changed by {_last_writer(goals, objective_id)} "
@@ -259,6 +312,11 @@ def edit_objective(objective_id: str) -> Response | tuple[str, int]:
         return redirect(back)
     flash("Saved.", "ok")
     return redirect(back)
+
+
+def _version_in_form(text: str) -> int | None:
+    """The version the edit form was opened at (ASCII digits, as the page wrote it)."""
+    return int(text) if VERSION.fullmatch(text) and int(text) < 2**63 else None
 
 
 def _last_writer(goals: ApiClient, item_id: str) -> str:
@@ -279,17 +337,24 @@ def department_page(department: str) -> Response | str | tuple[str, int]:
     cycle = _chosen_cycle(cycles, request.args.get("cycle"))
     owned: list[Any] = []
     links: list[Any] = []
+    metrics_down = False
     if cycle is not None:
-        owned = metrics.get_all("/v1/rollups", cycle=cycle["key"], department=department)
+        found, metrics_down = _unless_metrics_down(
+            lambda: metrics.get_all("/v1/rollups", cycle=cycle["key"], department=department))
+        owned = found if found is not None else [
+            _without_figures(item) for item in
+            goals.get_all("/v1/objectives", cycle=cycle["key"], department=department)]
         links = goals.get_all("/v1/links", department=department, direction="both")
     ends: dict[str, Any] = {item["objective_id"]: item for item in owned}
-    if cycle is not None and any(link["from_id"] not in ends or link["to_id"] not in ends
-                                 for link in links):
-        ends.update({item["objective_id"]: item
-                     for item in metrics.get_all("/v1/rollups", cycle=cycle["key"])})
+    if cycle is not None and not metrics_down and any(
+            link["from_id"] not in ends or link["to_id"] not in ends for link in links):
+        everything, metrics_down = _unless_metrics_down(
+            lambda: metrics.get_all("/v1/rollups", cycle=cycle["key"]))
+        ends.update({item["objective_id"]: item for item in everything or []})
     outgoing = [(link, ends.get(link["to_id"])) for link in links
                 if link.get("from_department") == department]
     incoming = [(link, ends.get(link["from_id"])) for link in links
                 if link.get("from_department") != department]
     return render_template("department.html", department=department, cycles=cycles,
-                           cycle=cycle, owned=owned, outgoing=outgoing, incoming=incoming)
+                           cycle=cycle, owned=owned, outgoing=outgoing, incoming=incoming,
+                           metrics_down=metrics_down)
