@@ -19,6 +19,8 @@ SECRET_KEY_FILE = "console-secret-key"
 class ConsoleConfig:
     goals_url: str
     metrics_url: str
+    notifications_url: str
+    """The notifications API ("My notifications": the department's subscriptions)."""
     secret_key: str
     """Signs the session cookie (and so the CSRF token in it)."""
     host: str
@@ -40,6 +42,10 @@ class ConsoleConfig:
             metrics_url=env_str("OKR_METRICS_URL",
                                 f"http://127.0.0.1:{env_int('OKR_METRICS_PORT', 8082, environ)}",
                                 environ).rstrip("/"),
+            notifications_url=env_str(
+                "OKR_NOTIFICATIONS_URL",
+                f"http://127.0.0.1:{env_int('OKR_NOTIFICATIONS_PORT', 8083, environ)}",
+                environ).rstrip("/"),
             secret_key=env_str("OKR_CONSOLE_SECRET_KEY", "", environ) or _kept_secret(environ),
             host=env_str("OKR_HOST", "127.0.0.1", environ),
             port=env_int("OKR_CONSOLE_PORT", 8080, environ),

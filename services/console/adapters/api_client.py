@@ -69,7 +69,7 @@ class Answer:
 
 
 class ApiClient:
-    """One API (goals or metrics) as one person: ``base_url`` with ``token``.
+    """One API (goals, metrics or notifications) as one person: ``base_url`` with ``token``.
 
     ``http`` is the process's ``requests.Session`` (connections are pooled across
     requests); the tests wrap it to count the calls a page makes.
@@ -91,6 +91,9 @@ class ApiClient:
 
     def patch(self, path: str, body: Mapping[str, Any], if_match: str) -> Answer:
         return self._send("PATCH", path, json=body, headers={"If-Match": if_match})
+
+    def delete(self, path: str, if_match: str) -> Answer:
+        return self._send("DELETE", path, headers={"If-Match": if_match})
 
     def get_all(self, path: str, limit: int = 10 * MAX_PAGE_SIZE, **params: Any) -> list[Any]:
         """Every item of a paginated list, up to ``limit``, in pages of 100."""

@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response
 from services.console.adapters.api_client import ApiClient, Refused, SignedOut, Unavailable
 from services.console.config import ConsoleConfig
 from services.console.domain import presentation
+from services.console.entrypoints.web import locale
 
 CSRF_FIELD = "csrf_token"
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -78,8 +79,13 @@ def create_app(config: ConsoleConfig, http: requests.Session | None = None) -> F
     app.register_error_handler(Unavailable, _unavailable)
     app.register_error_handler(Refused, _refused)
 
+    from services.console.entrypoints.web.edits import edits
     from services.console.entrypoints.web.pages import pages
+    from services.console.entrypoints.web.subscriptions import subscriptions
     app.register_blueprint(pages)
+    app.register_blueprint(edits)
+    app.register_blueprint(subscriptions)
+    locale.install(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -108,13 +114,14 @@ def console_config() -> ConsoleConfig:
 
 
 def api(name: str) -> ApiClient:
-    """The goals or metrics API as the signed-in person."""
+    """The goals, metrics or notifications API as the signed-in person."""
     from flask import current_app
     config = console_config()
     token = session.get("token")
     if not token:
         raise SignedOut()
-    base = config.goals_url if name == "goals" else config.metrics_url
+    base = {"goals": config.goals_url, "metrics": config.metrics_url,
+            "notifications": config.notifications_url}[name]
     return ApiClient(current_app.extensions["okr.console.http"], base, token,
                      config.api_timeout_seconds)
 

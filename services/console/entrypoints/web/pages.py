@@ -8,9 +8,13 @@ page, which reads each of its own key results' check-in history.
 from __future__ import annotations
 
 import math
+import os
 import secrets
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
@@ -19,6 +23,7 @@ from services.console.adapters.api_client import ApiClient, Refused, SignedOut
 from services.console.domain import presentation
 from services.console.entrypoints.web.app import api, console_config
 from services.console.entrypoints.web.app import sign_in as start_session
+from services.console.entrypoints.web.locale import reader_locale
 
 pages = Blueprint("pages", __name__)
 
@@ -28,6 +33,13 @@ SIGN_IN_REASONS = {
     "refused": "Your token is no longer accepted (revoked or expired). Sign in with a valid one.",
     "signed_out": "You are signed out.",
 }
+
+
+@pages.app_template_filter("path_part")
+def path_part(value: Any) -> str:
+    """``value`` as one segment of a URL path (or a query value): every reserved character
+    quoted, ``/`` too, as ``url_for`` does."""
+    return quote(str(value), safe="")
 
 
 def signed_in() -> bool:
@@ -75,25 +87,64 @@ def _require_sign_in() -> Response | None:
 
 @pages.get("/targets")
 def targets() -> Response | str | tuple[str, int]:
+    """The collective targets of a cycle: two API calls whatever their number, made at once
+    when the cycle is known beforehand (named in the URL, or the current cycle of the
+    person's last visit, kept in the session), so the page waits for the slower of the
+    two rather than for both in turn."""
     if (gone := _require_sign_in()) is not None:
         return gone
-    cycles = api("goals").get_all("/v1/cycles")
-    cycle = _chosen_cycle(cycles, request.args.get("cycle"))
+    goals, metrics = api("goals"), api("metrics")
+    wanted = request.args.get("cycle")
     page = _page_number(request.args.get("page"))
+    guess = wanted or session.get("current_cycle")
+    cycles_call = in_background(lambda: goals.get_all("/v1/cycles"))
+    guessed = _collective_page(metrics, guess, page) if guess and _cycle_key(guess) else None
+    cycles = cycles_call.result()
+    cycle = _chosen_cycle(cycles, wanted)
     listed: list[Any] = []
     total_pages = 0
     if cycle is not None:
-        try:
-            answer = api("metrics").get("/v1/rollups", cycle=cycle["key"], kind="collective",
-                                        page=page, page_size=TARGETS_PER_PAGE)
-        except Refused as refusal:
-            if refusal.status != 404:  # 404: a page past the last
-                raise
-        else:
-            listed = answer.body
-            total_pages = _total_pages(answer.headers)
+        if guessed is None or guessed[0] != cycle["key"]:  # guessed wrong, or none: ask now
+            guessed = _collective_page(metrics, cycle["key"], page, speculative=False)
+        assert guessed is not None
+        _, listed, total_pages = guessed
+        if not wanted and session.get("current_cycle") != cycle["key"]:
+            session["current_cycle"] = cycle["key"]
     return render_template("targets.html", cycles=cycles, cycle=cycle, targets=listed,
                            page=page, total_pages=total_pages)
+
+
+def in_background(call: Callable[[], Any]) -> Future[Any]:
+    """``call()`` on this process's small pool of threads (made after gunicorn forked)."""
+    global _pool, _pool_pid
+    if _pool is None or _pool_pid != os.getpid():
+        _pool, _pool_pid = ThreadPoolExecutor(8, thread_name_prefix="console-api"), os.getpid()
+    return _pool.submit(call)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+
+
+def _cycle_key(text: str) -> bool:
+    return 0 < len(text) <= 40 and all(c.isascii() and (c.isalnum() or c in "._-")
+                                       for c in text)
+
+
+def _collective_page(metrics: ApiClient, cycle: str, page: int, speculative: bool = True
+                     ) -> tuple[str, list[Any], int] | None:
+    """One page of the cycle's collective roll-ups and the number of pages. A page past
+    the last is empty; a refusal of a guessed cycle (unknown: 400) is no answer."""
+    try:
+        answer = metrics.get("/v1/rollups", cycle=cycle, kind="collective", page=page,
+                             page_size=TARGETS_PER_PAGE)
+    except Refused as refusal:
+        if refusal.status == 404:  # 404: a page past the last
+            return cycle, [], 0
+        if speculative:
+            return None
+        raise
+    return cycle, answer.body, _total_pages(answer.headers)
 
 
 def _chosen_cycle(cycles: list[dict[str, Any]], wanted: str | None) -> dict[str, Any] | None:
@@ -140,7 +191,8 @@ def objective(objective_id: str) -> Response | str | tuple[str, int]:
         history = goals.get(f"/v1/key-results/{key_result['id']}/check-ins",
                             page_size=20).body
         charts[key_result["id"]] = (history, presentation.history_chart(
-            history, key_result.get("start"), key_result.get("target"), key_result.get("unit")))
+            history, key_result.get("start"), key_result.get("target"), key_result.get("unit"),
+            locale=reader_locale()))
     tree = _optional(lambda: metrics.get(f"/v1/rollups/{objective_id}", depth=1).body)
     explanation = _optional(lambda: metrics.get(f"/v1/rollups/{objective_id}/explain").body)
     parents = [_optional(lambda edge=edge: goals.get(f"/v1/objectives/{edge['parent_id']}").body)
@@ -244,8 +296,8 @@ def edit_objective(objective_id: str) -> Response | tuple[str, int]:
     if not version.strip('"').isdigit():
         flash("Open the objective again before editing it.", "error")
         return redirect(back)
-    changes = {name: request.form[name].strip() for name in ("title", "description", "owner")
-               if name in request.form}
+    changes = {name: request.form[name].strip()
+               for name in ("title", "description", "owner", "status") if name in request.form}
     goals = api("goals")
     try:
         goals.patch(f"/v1/objectives/{objective_id}", changes, if_match=version)
