@@ -309,3 +309,23 @@ def test_hostile_edit_and_subscription_forms_get_no_server_error_and_change_noth
         assert answer.status_code < 500, (path, answer.status_code)
     assert key_result(platform, seeded.marketing_key_result_id) == before
     assert subscriptions_of(platform, "marketing") == subscribed
+
+
+# -- the targets page's calls made at once ------------------------------------------------
+
+
+@pytest.mark.parametrize("guess", ["GONE-CYCLE", "no such cycle/../", None])
+def test_a_wrong_guess_of_the_current_cycle_is_asked_again(
+        platform: Platform, seeded: Seeded, guess: str | None) -> None:
+    client = sign_in_client(console_app(platform), seeded.sales_head_token)
+    with client.session_transaction() as session:
+        session["current_cycle"] = guess
+    page = client.get("/targets").get_data(as_text=True)
+    with client.session_transaction() as session:
+        current = session["current_cycle"]
+    assert current != guess
+    assert re.search(rf'<option value="{re.escape(current)}" selected>', page)
+    rollups = platform.api("metrics", "GET", "/v1/rollups", params={
+        "cycle": current, "kind": "collective", "page_size": 25}).json()
+    shown = re.findall(r'<th scope="row"><a href="/objectives/([^"]+)">', page)
+    assert shown == [item["objective_id"] for item in rollups]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
@@ -117,13 +118,17 @@ def targets() -> Response | str | tuple[str, int]:
 def in_background(call: Callable[[], Any]) -> Future[Any]:
     """``call()`` on this process's small pool of threads (made after gunicorn forked)."""
     global _pool, _pool_pid
-    if _pool is None or _pool_pid != os.getpid():
-        _pool, _pool_pid = ThreadPoolExecutor(8, thread_name_prefix="console-api"), os.getpid()
-    return _pool.submit(call)
+    with _pool_lock:  # gunicorn's threads of one worker share one pool
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(8, thread_name_prefix="console-api")
+            _pool_pid = os.getpid()
+        pool = _pool
+    return pool.submit(call)
 
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = 0
+_pool_lock = threading.Lock()
 
 
 def _cycle_key(text: str) -> bool:
