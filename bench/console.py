@@ -8,6 +8,11 @@ the baseline measured in the same run: the metrics API call that page makes
 (``GET /v1/rollups?kind=collective``, one page), with the same token. Reports p50 and p95
 of both, their ratio, and how many API calls the page made (counted by the console's
 in-process twin, whose HTTP client is wrapped: the same calls for 1 target as for all).
+
+``--profile N`` also renders the page N times in that in-process twin under cProfile and
+says where its time goes: waiting for the APIs (in the request's thread, and for the call
+made at once on the console's pool), parsing their JSON, rendering the template, and the
+rest (Flask, the session), with the functions that cost most.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def run(objectives: int, count: int) -> int:
+def run(objectives: int, count: int, profile: int = 0) -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="okr-bench-console-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OKR_", "PROMETHEUS_"))}
     env.update(OKR_DATA_DIR=str(data_dir), OKR_ADMIN_TOKEN=ADMIN_TOKEN,
@@ -113,6 +118,7 @@ def run(objectives: int, count: int) -> int:
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {token}"
         calls = _calls_per_page(goals, metrics, token)
+        profiled = _profile(goals, metrics, token, profile) if profile else ""
         for _ in range(5):  # warm both
             browser.get(console + "/targets?cycle=BENCH", timeout=30)
             api.get(metrics + "/v1/rollups", params={"cycle": "BENCH", "kind": "collective",
@@ -137,13 +143,68 @@ def run(objectives: int, count: int) -> int:
           "  (GET /v1/rollups, the page's own metrics call)")
     print(f"  ratio page/baseline at p95: {fmt(ratio(page_p95, base_p95), 2)}")
     print(f"  API calls per page: {len(calls)} ({', '.join(calls)})")
+    if profiled:
+        print(profiled)
     return 0
 
 
-def _calls_per_page(goals: str, metrics: str, token: str) -> list[str]:
+def _twin(goals: str, metrics: str, token: str, http: requests.Session) -> Any:
+    """The console in this process (the same app), signed in as ``token``."""
     from services.console.config import ConsoleConfig
     from services.console.entrypoints.web.app import create_app
 
+    app = create_app(ConsoleConfig.from_env({"OKR_GOALS_URL": goals, "OKR_METRICS_URL": metrics}),
+                     http)
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session.update(token=token, role="head", department="sales", name="bench",
+                       signed_in_at=time.time())
+    return client
+
+
+def _profile(goals: str, metrics: str, token: str, count: int) -> str:
+    """Where the page's time goes, over ``count`` renders of the in-process twin."""
+    import cProfile
+    import io
+    import pstats
+
+    client = _twin(goals, metrics, token, requests.Session())
+    client.get("/targets?cycle=BENCH")  # warm (templates compiled, connections open)
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    for _ in range(count):
+        client.get("/targets?cycle=BENCH").close()
+    profiler.disable()
+    wall = (time.perf_counter() - started) * 1000 / count
+    stats = pstats.Stats(profiler)
+
+    def cumulative_ms(file_part: str, function: str) -> float:
+        found = [row[3] for (file, _, name), row in stats.stats.items()  # type: ignore[attr-defined]
+                 if name == function and file_part in file]
+        return max(found, default=0.0) * 1000 / count
+
+    # cProfile sees the request's own thread: a call made on the console's pool shows as
+    # the time the request waits for its Future
+    parts = {"waiting for the APIs in the request's thread": cumulative_ms("sessions.py",
+                                                                           "send"),
+             "waiting for the calls made at once (Future.result)": cumulative_ms("_base.py",
+                                                                                 "result"),
+             "parsing their JSON (Response.json)": cumulative_ms("models.py", "json"),
+             "rendering the template (render_template)": cumulative_ms("templating.py",
+                                                                       "render_template")}
+    lines = [f"  profile of {count} in-process renders: {fmt(wall)} ms a page (with the "
+             "profiler's overhead)"]
+    lines += [f"    {what:<52} {fmt(ms)} ms" for what, ms in parts.items()]
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(12)
+    lines.append("  the 12 functions with the most time of their own:")
+    lines += ["    " + line for line in text.getvalue().splitlines()
+              if line.strip() and not line.startswith(("   Ordered", "         "))][-13:]
+    return "\n".join(lines)
+
+
+def _calls_per_page(goals: str, metrics: str, token: str) -> list[str]:
     calls: list[str] = []
 
     class Counting(requests.Session):
@@ -151,12 +212,7 @@ def _calls_per_page(goals: str, metrics: str, token: str) -> list[str]:
             calls.append(f"{method} {str(url).split('?')[0].split('/', 3)[-1]}")
             return super().request(method, url, *args, **kwargs)
 
-    app = create_app(ConsoleConfig.from_env({"OKR_GOALS_URL": goals, "OKR_METRICS_URL": metrics}),
-                     Counting())
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session.update(token=token, role="head", department="sales", name="bench",
-                       signed_in_at=time.time())
+    client = _twin(goals, metrics, token, Counting())
     calls.clear()
     client.get("/targets?cycle=BENCH")
     return calls
@@ -166,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench console", description=__doc__)
     parser.add_argument("--objectives", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=100)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="also profile N in-process renders of the page (0: do not)")
     args = parser.parse_args(argv)
-    return run(args.objectives, args.requests)
+    return run(args.objectives, args.requests, args.profile)
 
 
 if __name__ == "__main__":

@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         urls[service.name] = f"http://127.0.0.1:{port}"
         processes.extend(service.processes)
     env.setdefault("OKR_METRICS_URL", urls["metrics"])
+    env.setdefault("OKR_NOTIFICATIONS_URL", urls["notifications"])  # the console's
     processes.append("console")  # the web console: no database; sessions in its memory
     console_url = f"http://127.0.0.1:{console_port}"
     platform_env = write_platform_env(data_dir, {**urls, "console": console_url})

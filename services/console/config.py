@@ -14,6 +14,8 @@ SERVICE = "console"
 class ConsoleConfig:
     goals_url: str
     metrics_url: str
+    notifications_url: str
+    """The notifications API ("My notifications": the department's subscriptions)."""
     host: str
     port: int
     session_hours: float
@@ -45,6 +47,10 @@ class ConsoleConfig:
             metrics_url=env_str("OKR_METRICS_URL",
                                 f"http://127.0.0.1:{env_int('OKR_METRICS_PORT', 8082, environ)}",
                                 environ).rstrip("/"),
+            notifications_url=env_str(
+                "OKR_NOTIFICATIONS_URL",
+                f"http://127.0.0.1:{env_int('OKR_NOTIFICATIONS_PORT', 8083, environ)}",
+                environ).rstrip("/"),
             host=env_str("OKR_HOST", "127.0.0.1", environ),
             port=env_int("OKR_CONSOLE_PORT", 8080, environ),
             session_hours=env_float("OKR_CONSOLE_SESSION_HOURS", 8.0, environ),

@@ -1,6 +1,7 @@
 """The head of sales in a real headless Chromium: signs in, sees the collective target
 with both departments' parts and the production dependency, checks in and sees the new
-value once rolled up, is refused on marketing's key result in words, signs out.
+value once rolled up, is refused on marketing's key result in words, subscribes to the
+department's notifications by e-mail, signs out.
 Screenshots of each step go to ``test-artefacts/`` (ignored by git)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select
 
 from tests.console.conftest import Platform, Seeded, wait_until
 from tests.support.browser import click_and_wait, console, outside_requests, save_evidence
@@ -77,10 +79,23 @@ def test_head_of_sales_checks_in_is_refused_on_marketing_and_signs_out(
     assert text_of(browser, "p.flash.error") == f"Check-in refused: {refusal}"
     save_evidence(browser, "console_3_refused_on_marketing")
 
+    click_and_wait(browser, browser.find_element(By.LINK_TEXT, "My notifications"))
+    Select(browser.find_element(By.ID, "n-channel")).select_by_value("email")
+    browser.find_element(By.ID, "n-email").send_keys("head-of-sales@example.org")
+    click_and_wait(browser, browser.find_element(By.CSS_SELECTOR,
+                                                 'form[action="/notifications"] button'))
+    assert text_of(browser, "p.flash.ok") == "Subscribed Head of sales."
+    subscribed = platform.api("notifications", "GET", "/v1/subscriptions",
+                              params={"department": "sales", "page_size": 100}).json()
+    assert any(s["email"] == "head-of-sales@example.org" and s["recipient"] == "Head of sales"
+               for s in subscribed)
+    assert "head-of-sales@example.org" in text_of(browser, "section[aria-labelledby=listed]")
+    save_evidence(browser, "console_4_subscribed")
+
     click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form.who button"))
     assert "You are signed out." in text_of(browser, "main")
     browser.get(platform.console_url + "/targets")
     assert browser.current_url.endswith("/sign-in")
-    save_evidence(browser, "console_4_signed_out")
+    save_evidence(browser, "console_5_signed_out")
     assert outside_requests(browser) == []
     assert [entry for entry in console(browser) if entry["level"] == "SEVERE"] == []

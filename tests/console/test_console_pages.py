@@ -23,7 +23,8 @@ from tests.console.conftest import Platform, Seeded, wait_until
 pytestmark = pytest.mark.timeout(900)
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-VERSION = re.compile(r'name="version" value="([^"]*)"')
+#: The version of the objective's own edit form (each key result's form has its own).
+VERSION = re.compile(r'action="/objectives/[^"/]+/edit".*?name="version" value="([^"]*)"', re.S)
 
 
 def signed_in(platform: Platform, token: str) -> requests.Session:
@@ -230,7 +231,8 @@ class CountingSession(requests.Session):
 
 def console_app(platform: Platform, http: requests.Session | None = None) -> Any:
     config = ConsoleConfig.from_env({"OKR_GOALS_URL": platform.urls["goals"],
-                                     "OKR_METRICS_URL": platform.urls["metrics"]})
+                                     "OKR_METRICS_URL": platform.urls["metrics"],
+                                     "OKR_NOTIFICATIONS_URL": platform.urls["notifications"]})
     app = create_app(config, http)
     app.testing = True
     return app
@@ -274,7 +276,7 @@ def test_targets_page_makes_the_same_calls_for_one_target_as_for_many(
     one = calls_for_page(1)
     add_targets(5)
     six = calls_for_page(6)
-    assert one == six
+    assert sorted(one) == sorted(six)  # made at once: in either order
     assert len(six) <= 3, six
 
 

@@ -8,8 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.console.domain.presentation import (
+    DEFAULT_LOCALE,
     NO_VALUE,
     day,
+    day_and_time,
     gap_share,
     history_chart,
     key_result_value,
@@ -17,6 +19,7 @@ from services.console.domain.presentation import (
     percent,
     status_words,
 )
+from services.console.entrypoints.web.locale import negotiate
 
 
 def test_numbers_are_written_in_their_unit_with_thousands_separated() -> None:
@@ -81,3 +84,21 @@ def test_a_figure_a_page_does_not_have_reads_as_no_value() -> None:
     from jinja2 import Undefined
     assert percent(Undefined()) == NO_VALUE  # type: ignore[arg-type]
     assert number(Undefined(), "EUR") == NO_VALUE  # type: ignore[arg-type]
+
+
+def test_dates_follow_the_locale_asked_for() -> None:
+    assert day("2026-11-29T10:00:00+00:00", "en_US") == "Nov 29, 2026"
+    assert day("2026-11-29T10:00:00+00:00", "de_DE") == "29.11.2026"
+    assert day("2026-11-29T23:30:00-05:00", "en_GB") == "30 Nov 2026"  # the day in UTC
+
+
+def test_moments_say_their_time_in_utc_in_the_locales_form() -> None:
+    assert day_and_time("2026-11-29T15:05:00+00:00") == "29 Nov 2026, 15:05 UTC"
+    assert day_and_time("2026-11-29T15:05:00+00:00", "en_US") == "Nov 29, 2026, 3:05\u202fPM UTC"
+    assert day_and_time("2026-11-29T16:05:00+01:00", "de") == "29.11.2026, 15:05 UTC"
+    assert day_and_time("no moment") == NO_VALUE
+
+
+def test_the_readers_locale_is_the_first_known_language_of_the_header() -> None:
+    assert str(negotiate(["xx-Nope", "fr-CH", "de"])) == "fr_CH"
+    assert str(negotiate(["*", "../etc", "x" * 300, ""])) == DEFAULT_LOCALE

@@ -88,7 +88,7 @@ def if_match(version: int) -> str:
 
 
 class ApiClient:
-    """One API (goals or metrics) as one person: ``base_url`` with ``token``.
+    """One API (goals, metrics or notifications) as one person: ``base_url`` with ``token``.
 
     ``http`` is the process's ``requests.Session`` (connections are pooled across
     requests); the tests wrap it to count the calls a page makes.
@@ -114,6 +114,10 @@ class ApiClient:
     def patch(self, path: str, body: Mapping[str, Any], version: int) -> Answer:
         """Change an item read at ``version``: ``Refused`` 412 if it changed since."""
         return self._send("PATCH", path, json=body, headers={"If-Match": if_match(version)})
+
+    def delete(self, path: str, version: int) -> Answer:
+        """Remove an item read at ``version``: ``Refused`` 412 if it changed since."""
+        return self._send("DELETE", path, headers={"If-Match": if_match(version)})
 
     def get_all(self, path: str, limit: int = 10 * MAX_PAGE_SIZE, **params: Any) -> list[Any]:
         """Every item of a paginated list, up to ``limit``, in pages of 100."""

@@ -6,8 +6,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
+from babel import Locale
+from babel.dates import format_date, format_time, get_datetime_format
+
+#: Dates are written in the reader's locale (``Accept-Language``); this one without.
+DEFAULT_LOCALE = "en_GB"
 #: What stands for a value there is none of (an en dash).
 NO_VALUE = "\u2013"
 STATUS_WORDS = {"on_track": "On track", "at_risk": "At risk", "off_track": "Off track",
@@ -66,19 +71,34 @@ def key_result_value(value: float | None, measure: str, unit: str | None) -> str
     return number(value, unit)
 
 
-def day(moment: str | date | datetime | None) -> str:
-    """``2026-11-29T10:00:00+00:00`` → ``29 Nov 2026``."""
-    parsed = parse_moment(moment)
-    return NO_VALUE if parsed is None else f"{parsed.day} {parsed:%b %Y}"
-
-
-def day_and_time(moment: str | datetime | None) -> str:
+def day(moment: str | date | datetime | None, locale: Locale | str = DEFAULT_LOCALE) -> str:
+    """A day in ``locale``'s medium form: ``2026-11-29T10:00:00+00:00`` → ``29 Nov 2026``
+    (``en_GB``), ``Nov 29, 2026`` (``en_US``), ``29.11.2026`` (``de``)."""
     parsed = parse_moment(moment)
     if parsed is None:
         return NO_VALUE
-    zone = parsed.strftime("%Z") if isinstance(parsed, datetime) and parsed.tzinfo else ""
-    text = f"{parsed.day} {parsed:%b %Y, %H:%M}"
-    return f"{text} {zone}".strip()
+    if isinstance(parsed, datetime):
+        parsed = _in_utc(parsed).date()
+    return format_date(parsed, "medium", locale=locale)
+
+
+def day_and_time(moment: str | datetime | None, locale: Locale | str = DEFAULT_LOCALE) -> str:
+    """A moment in ``locale``'s form, in UTC (the reader's time zone is not known without
+    script): ``29 Nov 2026, 10:00 UTC`` (``en_GB``)."""
+    parsed = parse_moment(moment)
+    if parsed is None:
+        return NO_VALUE
+    if not isinstance(parsed, datetime):
+        return day(parsed, locale)
+    moment = _in_utc(parsed)
+    both = str(get_datetime_format("medium", locale=locale))  # CLDR's "{1}, {0}"
+    return (both.replace("{0}", format_time(moment, "short", tzinfo=UTC, locale=locale))
+            .replace("{1}", format_date(moment.date(), "medium", locale=locale)) + " UTC")
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """An aware moment in UTC; a naive one is taken as UTC (the APIs write offsets)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def parse_moment(moment: str | date | datetime | None) -> date | datetime | None:
@@ -110,7 +130,8 @@ class Chart:
 
 def history_chart(check_ins: Sequence[dict[str, object]], start: float | None,
                   target: float | None, unit: str | None,
-                  width: int = 320, height: int = 96) -> Chart:
+                  width: int = 320, height: int = 96,
+                  locale: Locale | str = DEFAULT_LOCALE) -> Chart:
     """Check-ins (any order) as points: time on x, value on y; the target as a line."""
     history = sorted(
         ((moment, float(item["value"])) for item in check_ins  # type: ignore[arg-type]
@@ -134,7 +155,7 @@ def history_chart(check_ins: Sequence[dict[str, object]], start: float | None,
     for moment, value in history:
         x = margin if len(history) == 1 else round(
             margin + (moment - first).total_seconds() / seconds * (width - 2 * margin), 1)
-        dots.append((x, y_of(value), f"{number(value, unit)} on {day(moment)}"))
+        dots.append((x, y_of(value), f"{number(value, unit)} on {day(moment, locale)}"))
     points = " ".join(f"{x},{y}" for x, y, _ in dots)
     return Chart(width, height, points, dots, number(low, unit), number(high, unit),
                  None if target is None else y_of(target))

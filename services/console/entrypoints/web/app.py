@@ -25,6 +25,7 @@ from services.console.adapters.api_client import ApiClient, Refused, SignedOut, 
 from services.console.adapters.sessions import ServerSession, ServerSideSessions, SessionStore
 from services.console.config import ConsoleConfig
 from services.console.domain import presentation
+from services.console.entrypoints.web import locale
 
 CSRF_FIELD = "csrf_token"
 CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; "
@@ -84,8 +85,13 @@ def create_app(config: ConsoleConfig, http: requests.Session | None = None) -> F
     app.register_error_handler(Refused, _refused)
     app.register_error_handler(HTTPException, _error_page)
 
+    from services.console.entrypoints.web.edits import edits
     from services.console.entrypoints.web.pages import pages
+    from services.console.entrypoints.web.subscriptions import subscriptions
     app.register_blueprint(pages)
+    app.register_blueprint(edits)
+    app.register_blueprint(subscriptions)
+    locale.install(app)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -114,13 +120,14 @@ def console_config() -> ConsoleConfig:
 
 
 def api(name: str) -> ApiClient:
-    """The goals or metrics API as the signed-in person."""
+    """The goals, metrics or notifications API as the signed-in person."""
     from flask import current_app
     config = console_config()
     token = session.get("token")
     if not token:
         raise SignedOut()
-    base = config.goals_url if name == "goals" else config.metrics_url
+    base = {"goals": config.goals_url, "metrics": config.metrics_url,
+            "notifications": config.notifications_url}[name]
     return ApiClient(current_app.extensions["okr.console.http"], base, token,
                      config.api_timeout_seconds, service=name)
 

@@ -7,19 +7,22 @@ page, which reads each of its own key results' check-in history.
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from services.console.adapters.api_client import (
     VISIBLE_ASCII,
-    Answer,
     ApiClient,
     Refused,
     SignedOut,
@@ -29,6 +32,7 @@ from services.console.domain import presentation
 from services.console.domain.number_input import NotANumber, read_number
 from services.console.entrypoints.web.app import api, console_config
 from services.console.entrypoints.web.app import sign_in as start_session
+from services.console.entrypoints.web.locale import reader_locale
 
 pages = Blueprint("pages", __name__)
 T = TypeVar("T")
@@ -40,6 +44,13 @@ SIGN_IN_REASONS = {
     "refused": "Your token is no longer accepted (revoked or expired). Sign in with a valid one.",
     "signed_out": "You are signed out.",
 }
+
+
+@pages.app_template_filter("path_part")
+def path_part(value: Any) -> str:
+    """``value`` as one segment of a URL path (or a query value): every reserved character
+    quoted, ``/`` too, as ``url_for`` does."""
+    return quote(str(value), safe="")
 
 
 def signed_in() -> bool:
@@ -92,33 +103,51 @@ def _require_sign_in() -> Response | None:
 
 @pages.get("/targets")
 def targets() -> Response | str | tuple[str, int]:
+    """The collective targets of a cycle: two API calls whatever their number, made at once
+    when the cycle is known beforehand (named in the URL, or the current cycle of the
+    person's last visit, kept in the session), so the page waits for the slower of the
+    two rather than for both in turn."""
     if (gone := _require_sign_in()) is not None:
         return gone
-    cycles = api("goals").get_all("/v1/cycles")
-    cycle = _chosen_cycle(cycles, request.args.get("cycle"))
+    goals, metrics = api("goals"), api("metrics")
+    wanted = request.args.get("cycle")
     page = _page_number(request.args.get("page"))
+    guess = wanted or session.get("current_cycle")
+    cycles_call = in_background(lambda: goals.get_all("/v1/cycles"))
+    guessed, metrics_down = _unless_metrics_down(
+        lambda: _collective_page(metrics, guess, page) if guess and _cycle_key(guess) else None)
+    cycles = cycles_call.result()
+    cycle = _chosen_cycle(cycles, wanted)
     listed: list[Any] = []
     total_pages = 0
-    metrics_down = False
     if cycle is not None:
-        query = {"cycle": cycle["key"], "kind": "collective", "page": page,
-                 "page_size": TARGETS_PER_PAGE}
-        try:
-            try:
-                answer = api("metrics").get("/v1/rollups", **query)
-            except Unavailable:  # the targets without their figures, from the goals API
-                metrics_down = True
-                answer = api("goals").get("/v1/objectives", **query)
-                answer = Answer([_without_figures(item) for item in answer.body],
-                                answer.headers)
-        except Refused as refusal:
-            if refusal.status != 404:  # 404: a page past the last
-                raise
+        if not metrics_down and (guessed is None or guessed[0] != cycle["key"]):
+            # guessed wrong, or none: ask now
+            guessed, metrics_down = _unless_metrics_down(
+                lambda: _collective_page(metrics, cycle["key"], page, speculative=False))
+        if metrics_down:  # the targets without their figures, from the goals API
+            listed, total_pages = _targets_without_figures(goals, cycle["key"], page)
         else:
-            listed = answer.body
-            total_pages = _total_pages(answer.headers)
+            assert guessed is not None
+            _, listed, total_pages = guessed
+        if not wanted and session.get("current_cycle") != cycle["key"]:
+            session["current_cycle"] = cycle["key"]
     return render_template("targets.html", cycles=cycles, cycle=cycle, targets=listed,
                            page=page, total_pages=total_pages, metrics_down=metrics_down)
+
+
+def _targets_without_figures(goals: ApiClient, cycle: str, page: int
+                             ) -> tuple[list[Any], int]:
+    """One page of the cycle's collective targets as the goals API lists them, without
+    their figures (the metrics service does not answer); a page past the last is empty."""
+    try:
+        answer = goals.get("/v1/objectives", cycle=cycle, kind="collective", page=page,
+                           page_size=TARGETS_PER_PAGE)
+    except Refused as refusal:
+        if refusal.status != 404:
+            raise
+        return [], 0
+    return [_without_figures(item) for item in answer.body], _total_pages(answer.headers)
 
 
 def _without_figures(objective: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +166,43 @@ def _unless_metrics_down(read: Callable[[], T]) -> tuple[T | None, bool]:
         if error.service != "metrics":
             raise
         return None, True
+
+
+def in_background(call: Callable[[], Any]) -> Future[Any]:
+    """``call()`` on this process's small pool of threads (made after gunicorn forked)."""
+    global _pool, _pool_pid
+    with _pool_lock:  # gunicorn's threads of one worker share one pool
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(8, thread_name_prefix="console-api")
+            _pool_pid = os.getpid()
+        pool = _pool
+    return pool.submit(call)
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+_pool_lock = threading.Lock()
+
+
+def _cycle_key(text: str) -> bool:
+    return 0 < len(text) <= 40 and all(c.isascii() and (c.isalnum() or c in "._-")
+                                       for c in text)
+
+
+def _collective_page(metrics: ApiClient, cycle: str, page: int, speculative: bool = True
+                     ) -> tuple[str, list[Any], int] | None:
+    """One page of the cycle's collective roll-ups and the number of pages. A page past
+    the last is empty; a refusal of a guessed cycle (unknown: 400) is no answer."""
+    try:
+        answer = metrics.get("/v1/rollups", cycle=cycle, kind="collective", page=page,
+                             page_size=TARGETS_PER_PAGE)
+    except Refused as refusal:
+        if refusal.status == 404:  # 404: a page past the last
+            return cycle, [], 0
+        if speculative:
+            return None
+        raise
+    return cycle, answer.body, _total_pages(answer.headers)
 
 
 def _chosen_cycle(cycles: list[dict[str, Any]], wanted: str | None) -> dict[str, Any] | None:
@@ -183,7 +249,8 @@ def objective(objective_id: str) -> Response | str | tuple[str, int]:
         history = goals.get(f"/v1/key-results/{key_result['id']}/check-ins",
                             page_size=20).body
         charts[key_result["id"]] = (history, presentation.history_chart(
-            history, key_result.get("start"), key_result.get("target"), key_result.get("unit")))
+            history, key_result.get("start"), key_result.get("target"), key_result.get("unit"),
+            locale=reader_locale()))
     tree, metrics_down = _unless_metrics_down(
         lambda: _optional(lambda: metrics.get(f"/v1/rollups/{objective_id}", depth=1).body))
     explanation = None if metrics_down else _unless_metrics_down(
@@ -297,8 +364,8 @@ def edit_objective(objective_id: str) -> Response | tuple[str, int]:
     if version is None:
         flash("Open the objective again before editing it.", "error")
         return redirect(back)
-    changes = {name: request.form[name].strip() for name in ("title", "description", "owner")
-               if name in request.form}
+    changes = {name: request.form[name].strip()
+               for name in ("title", "description", "owner", "status") if name in request.form}
     goals = api("goals")
     try:
         goals.patch(f"/v1/objectives/{objective_id}", changes, version)
