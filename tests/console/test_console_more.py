@@ -82,7 +82,8 @@ def test_a_key_result_edit_the_api_refuses_is_shown_in_its_words_and_changes_not
     form = key_result_form(page, key_result_id)
     before = key_result(platform, key_result_id)
     refusal = platform.api("goals", "PATCH", f"/v1/key-results/{key_result_id}",
-                           token=seeded.sales_head_token, headers={"If-Match": form["version"]},
+                           token=seeded.sales_head_token,
+                           headers={"If-Match": f'"{form["version"]}"'},
                            json={"start": 12.0, "target": 12.0})
     assert refusal.status_code == 422
     answer = browser.post(f"{platform.console_url}/key-results/{key_result_id}/edit", timeout=30,
@@ -107,7 +108,7 @@ def test_a_key_result_of_another_department_is_not_offered_and_its_edit_is_refus
     assert refusal.status_code == 403
     answer = browser.post(
         f"{platform.console_url}/key-results/{seeded.marketing_key_result_id}/edit",
-        timeout=30, data={"csrf_token": csrf_of(page), "version": f'"{before["version"]}"',
+        timeout=30, data={"csrf_token": csrf_of(page), "version": str(before["version"]),
                           "objective_id": seeded.marketing_objective_id, "target": "1"})
     assert "Not saved: " + refusal.json()["detail"] in page_text(answer)
     assert key_result(platform, seeded.marketing_key_result_id) == before
@@ -120,7 +121,7 @@ def test_a_stale_key_result_edit_names_who_changed_it_since(
     page = browser.get(f"{platform.console_url}/objectives/{objective_id}", timeout=30).text
     form = key_result_form(page, key_result_id)
     changed = platform.api("goals", "PATCH", f"/v1/key-results/{key_result_id}",
-                           headers={"If-Match": form["version"]}, json={"target": 30})
+                           headers={"If-Match": f'"{form["version"]}"'}, json={"target": 30})
     assert changed.status_code == 200
     writer = platform.api("goals", "GET", "/v1/audit",
                           params={"item_id": key_result_id}).json()[0]["actor"]
@@ -235,7 +236,7 @@ def test_another_departments_head_neither_sees_nor_changes_a_subscription(
     assert "private@example.org" not in page and "Sales private" not in page
     answer = browser.post(
         f"{platform.console_url}/notifications/{made.json()['id']}/edit", timeout=30,
-        data={"csrf_token": csrf_of(page), "version": '"1"', "recipient": "Taken over",
+        data={"csrf_token": csrf_of(page), "version": "1", "recipient": "Taken over",
               "mode": "digest"})
     assert "there is no such subscription" in page_text(answer)
     assert platform.api("notifications", "GET", f"/v1/subscriptions/{made.json()['id']}"
@@ -299,8 +300,8 @@ def test_hostile_edit_and_subscription_forms_get_no_server_error_and_change_noth
     subscribed = subscriptions_of(platform, "marketing")
     data = {**fields, "csrf_token": csrf}
     data.setdefault("objective_id", seeded.marketing_objective_id)
-    if data.get("version") == f'"{before["version"]}"':
-        data["version"] = '"0"'  # a stale version: whatever the rest, nothing is written
+    if data.get("version") == str(before["version"]):
+        data["version"] = "0"  # a stale version: whatever the rest, nothing is written
     quoted = requests.utils.quote(item, safe="")
     for path in (f"/key-results/{seeded.marketing_key_result_id}/edit",
                  f"/key-results/{quoted}/edit", "/notifications",

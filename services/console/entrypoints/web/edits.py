@@ -57,7 +57,7 @@ def edit_key_result(key_result_id: str) -> Response | tuple[str, int]:
         try:
             changes[name] = read_number(text)
         except NotANumber as why:
-            flash(f"Not saved: {words} is not read. {why}", "error")
+            flash(f"Not saved: {words} must be a number, such as 12 or 12.5. {why}", "error")
             return redirect(back)
     if not changes:
         flash("Not saved: nothing to change.", "error")
