@@ -40,6 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--label", default="", help="a name printed with the figures")
+    parser.add_argument("--no-forecasts", action="store_true",
+                        help="the projection without forecast windows and without forecast "
+                             "and why on the roll-up events (Metrics.projection(forecasts="
+                             "False)); for code that has them (issue 15)")
     args = parser.parse_args(argv)
     partitions: list[list[bytes]] = [[] for _ in range(PARTITIONS)]
     for key, value in _goal_events(args.events):
@@ -50,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with metrics_database(args.database) as url:
         metrics = bootstrap(metrics_config(url, kafka, batch_size=BATCH))
         try:
-            projection = metrics.projection()
+            projection = (metrics.projection(forecasts=False) if args.no_forecasts
+                          else metrics.projection())
             projection.load()
             runner = metrics.consumer(projection)
             cpu, wall = time.process_time(), time.perf_counter()
@@ -60,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             metrics.engine.dispose()
     label = f"{args.label}: " if args.label else ""
+    label += "without forecasts: " if args.no_forecasts else ""
     print(f"{label}{args.database} {len(values)} events in batches of {BATCH}: "
           f"CPU {cpu:.3f} s ({cpu * 1e6 / len(values):.1f} us/event), "
           f"wall {wall:.3f} s ({len(values) / wall:,.0f} events/s)", flush=True)
