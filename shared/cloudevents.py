@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -42,6 +43,12 @@ class CloudEvent:
     data: dict[str, Any]
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # True only on the events :func:`parse_event` returns: it has refused every value with
+    # a string (key or text, anywhere in ``data``) holding NUL or a lone surrogate, so the
+    # typed decoders need not look for them again in each text field. Not an argument (an
+    # event built in code, or copied with ``dataclasses.replace``, is not checked) and not
+    # part of equality.
+    text_checked: bool = field(default=False, init=False, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,7 +63,11 @@ class CloudEvent:
         }
 
     def to_json(self) -> bytes:
-        return json.dumps(self.to_dict(), separators=(",", ":"), sort_keys=True).encode()
+        return _ENCODER.encode(self.to_dict()).encode()
+
+
+# json.dumps with any option builds an encoder per call; this is the same one, built once
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
 
 
 def new_event(event_type: EventType, source: str, subject: str, data: dict[str, Any]) -> CloudEvent:
@@ -140,6 +151,8 @@ def _parse(raw: object) -> CloudEvent:
         raise InvalidEvent(f"value is not JSON the platform accepts: {error}") from None
     # Valid UTF-8 holds neither a lone surrogate nor (JSON refuses control characters in
     # strings) a raw NUL: only an escape can write them, and most values have no escape.
+    # Past this point no string in the document holds either: the event says so
+    # (CloudEvent.text_checked), and the typed decoders do not look for them again.
     if b"\\u" in raw and _SURROGATE_OR_NUL_ESCAPE.search(raw):
         _check_text(document)
     return _event_of(document)
@@ -219,26 +232,40 @@ def _check_text(document: object) -> None:
 
 
 def _event_of(document: object) -> CloudEvent:
-    """The event ``document`` holds: every attribute looked up once for a well-formed
-    event (the consumers' hot path); anything else goes to :func:`_refused_event`, which
-    checks one rule at a time and says which one fails."""
+    """The event ``document`` holds: every attribute fetched at once (one C call) and
+    tested for a well-formed event (the consumers' hot path); anything else goes to
+    :func:`_refused_event`, which checks one rule at a time and says which one fails."""
     if type(document) is dict:
-        get = document.get
-        event_id, event_type, data = get("id"), get("type"), get("data")
-        source, subject, time = get("source"), get("subject"), get("time")
+        try:
+            event_id, event_type, data, source, subject, time, version, content_type = (
+                _ATTRIBUTES(document))
+        except KeyError:
+            return _refused_event(document)
         if (type(event_id) is str and 0 < len(event_id) <= MAX_ID_LENGTH
                 and type(event_type) is str and event_type in _EVENT_TYPES
                 and type(source) is str and source and type(subject) is str and subject
                 and type(time) is str and type(data) is dict
-                and get("specversion") == SPEC_VERSION
-                and get("datacontenttype") == DATA_CONTENT_TYPE):
+                and version == SPEC_VERSION and content_type == DATA_CONTENT_TYPE):
             try:
-                moment = datetime.fromisoformat(time.replace("Z", "+00:00"))
+                moment = _fromisoformat(time.replace("Z", "+00:00"))
             except ValueError:
                 moment = None
             if moment is not None and moment.tzinfo is not None:
-                return CloudEvent(event_type, source, subject, data, event_id, moment)
+                # the event without the dataclass's __init__ (one setattr per field): every
+                # field is set here, text_checked included (see _parse)
+                event = _new_object(CloudEvent)
+                _set_attribute(event, "__dict__", {
+                    "type": event_type, "source": source, "subject": subject, "data": data,
+                    "id": event_id, "time": moment, "text_checked": True})
+                return event
     return _refused_event(document)
+
+
+_ATTRIBUTES = operator.itemgetter("id", "type", "data", "source", "subject", "time",
+                                  "specversion", "datacontenttype")
+_fromisoformat = datetime.fromisoformat
+_new_object = object.__new__
+_set_attribute = object.__setattr__
 
 
 def _refused_event(document: object) -> CloudEvent:

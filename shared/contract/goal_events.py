@@ -24,6 +24,7 @@ from shared.cloudevents import CloudEvent
 from shared.contract import EventType, Topic
 from shared.contract.reading import (
     Field,
+    Reader,
     choice,
     day,
     event_type_on,
@@ -181,18 +182,19 @@ def decode_goal_event(event: CloudEvent) -> GoalEvent:
     could have written (another source, another topic's type, data outside the contract)."""
     event_type = event_type_on(event, Topic.GOALS)
     data = event.data
+    checked = event.text_checked  # parse_event's events: no NUL or lone surrogate anywhere
     if event_type is EventType.KEY_RESULT_CHECKED_IN:
         if type(data) is not dict:
             raise UnprocessableEvent("data must be a JSON object")
-        key_result = _read_key_result(data.get("key_result"), "data.key_result")
+        key_result = _read_key_result(data.get("key_result"), "data.key_result", checked)
         _key_result_rule(key_result, "data.key_result")
-        check_in = _read_check_in(data.get("check_in"), "data.check_in")
+        check_in = _read_check_in(data.get("check_in"), "data.check_in", checked)
         if check_in.key_result_id != key_result.id:
             raise UnprocessableEvent("data.check_in.key_result_id is not data.key_result.id")
         return _new_goal_event(GoalEvent, (event.id, event_type, event.time, key_result,
                                            check_in))
     read_item, rule = _ITEMS[event_type]
-    item = read_item(data, "data")
+    item = read_item(data, "data", checked)
     if rule is not None:
         rule(item, "data")
     return _new_goal_event(GoalEvent, (event.id, event_type, event.time, item, None))
@@ -276,8 +278,8 @@ _read_check_in_fields = reader(CHECK_IN_FIELDS)
 _read_observed_at = reader(OBSERVED_AT)
 
 
-def _read_check_in(value: object, where: str) -> CheckIn:
-    values = _read_check_in_fields(value, where)
+def _read_check_in(value: object, where: str, text_checked: bool = False) -> CheckIn:
+    values = _read_check_in_fields(value, where, text_checked)
     observed = value.get("observed_at")  # type: ignore[attr-defined]  # a dict: read it
     values.append(values[-1] if observed is None else _read_observed_at(value, where)[0])
     return _new_goal_event(CheckIn, values)  # CheckIn(*values) without a Python frame
@@ -286,7 +288,7 @@ def _read_check_in(value: object, where: str) -> CheckIn:
 _read_contribution = reader(CONTRIBUTION_FIELDS, Contribution)
 _read_link = reader(LINK_FIELDS, Link)
 
-_ITEMS: dict[EventType, tuple[Callable[[object, str], Any], Callable[[Any, str], None] | None]] = {
+_ITEMS: dict[EventType, tuple[Reader[Any], Callable[[Any, str], None] | None]] = {
     EventType.DEPARTMENT_CREATED: (_read_department, None),
     EventType.DEPARTMENT_UPDATED: (_read_department, None),
     EventType.CYCLE_CREATED: (_read_cycle, _cycle_rule),

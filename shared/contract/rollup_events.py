@@ -94,9 +94,9 @@ def decode_rollup_event(event: CloudEvent) -> RollupEvent:
     written it."""
     event_type = event_type_on(event, Topic.ROLLUPS)
     if event_type is EventType.OBJECTIVE_STATUS_CHANGED:
-        values = read(event.data, STATUS_CHANGE_FIELDS)
+        values = read(event.data, STATUS_CHANGE_FIELDS, text_checked=event.text_checked)
     else:
-        values = [*read(event.data, ROLLUP_FIELDS), None]
+        values = [*read(event.data, ROLLUP_FIELDS, text_checked=event.text_checked), None]
     data: dict[str, Any] = event.data  # read() has checked that it is an object
     values += read({field.name: data.get(field.name) for field in OPTIONAL_FIELDS},
                    OPTIONAL_FIELDS)

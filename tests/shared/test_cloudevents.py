@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -73,3 +74,20 @@ def test_nesting_check_is_linear_on_an_unterminated_string_of_escaped_quotes() -
     with pytest.raises(InvalidEvent):
         parse_event(hostile)
     assert time.process_time() - started < 2.0  # quadratic took hours; linear is ~10 ms
+
+
+def test_only_parsed_events_are_marked_text_checked() -> None:
+    """The typed decoders skip their NUL and lone-surrogate tests for ``text_checked``
+    events, so only :func:`parse_event`, which refused those, may mark one; an event built
+    in code, or a parsed one copied with other data, is not checked."""
+    written = new_event(EventType.CYCLE_CREATED, "/okr/goals", "cycle/x",
+                        {"key": "x", "name": "Réduire \u00e9"})
+    parsed = parse_event(written.to_json())
+    assert parsed.text_checked and not written.text_checked
+    assert parsed == written  # not part of equality
+    copied = dataclasses.replace(parsed, data={"key": "x\x00", "name": "\ud800"})
+    assert not copied.text_checked
+    assert b"\\u00e9" in written.to_json()  # the producer escapes non-ASCII text
+    for escape in (b"\\u0000", b"\\ud800"):
+        with pytest.raises(InvalidEvent):
+            parse_event(written.to_json().replace(b"\\u00e9", escape))

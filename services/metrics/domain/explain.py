@@ -31,6 +31,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 
 from services.metrics.domain.forecast import (
     Line,
@@ -338,23 +339,45 @@ def walk(root: Item) -> Iterator[Item]:
         stack.extend(child for _, child in item.inputs)
 
 
+class Outlook(NamedTuple):
+    """The part of an explanation a roll-up event carries (its ``forecast`` and ``why``),
+    with what ``why`` is told from."""
+
+    gap: float | None
+    departments: tuple[Share, ...]
+    forecast: Forecast  # without its estimators (see explain)
+    dependencies_at_risk: tuple[LinkEnd, ...]
+    why: str | None
+
+
+def outlook(root: Item, expected: float | None, cycle_end: float | None, now: float,
+            links: Iterable[LinkEnd]) -> Outlook:
+    """The forecast of ``root`` at ``now`` and why it is behind: what :func:`explain`
+    says of them, without the rest of the explanation (the metrics consumer tells it on
+    every roll-up event it publishes)."""
+    gap = None if expected is None or root.progress is None else settled(
+        expected - root.progress)
+    departments = (department_shares(gap_parts(root), expected)
+                   if expected is not None and root.progress is not None else ())
+    forecast = forecast_of(attainment_line(root), cycle_end, now)
+    at_risk = tuple(sorted((link for link in links if link.other_status in AT_RISK),
+                           key=_risk_order))
+    return Outlook(gap, departments, forecast, at_risk,
+                   why(gap, departments, at_risk, forecast))
+
+
 def explain(root: Item, expected: float | None, cycle_end: float | None, now: float,
             links: Iterable[LinkEnd], stale_after: float,
             items: list[Item] | None = None) -> Explanation:
     """The explanation of ``root`` at ``now`` (POSIX seconds); ``items``: those of
     ``walk(root)`` if the caller has them already."""
     items = list(walk(root)) if items is None else items
-    gap = None if expected is None or root.progress is None else settled(
-        expected - root.progress)
+    gap, departments, forecast, at_risk, why_text = outlook(root, expected, cycle_end, now,
+                                                           links)
     inputs = tuple(_input_shares(root, expected))
-    departments = (department_shares(gap_parts(root), expected)
-                   if expected is not None and root.progress is not None else ())
     sums = tuple(_sum_breakdown(item, expected) for item in items
                  if item.type == "key_result" and item.sums)
-    forecast = forecast_of(attainment_line(root), cycle_end, now)
     forecast = replace(forecast, estimators=_estimators(items))
-    at_risk = tuple(sorted((link for link in links if link.other_status in AT_RISK),
-                           key=_risk_order))
     stale = tuple(sorted((StaleInput(item.id, item.title, item.department,
                                      item.last_checkin_at)
                           for item in items if item.type == "key_result" and not item.sums
@@ -362,7 +385,7 @@ def explain(root: Item, expected: float | None, cycle_end: float | None, now: fl
                                or now - item.last_checkin_at > stale_after)),
                          key=lambda s: (s.last_checkin_at or 0.0, s.key_result_id)))
     return Explanation(root.progress, expected, gap, inputs, departments, sums, forecast,
-                       at_risk, stale, why(gap, departments, at_risk, forecast))
+                       at_risk, stale, why_text)
 
 
 def estimator_of(item: Item) -> str:

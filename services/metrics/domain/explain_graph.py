@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, time, timedelta
 
-from services.metrics.domain.explain import Explanation, Item, LinkEnd, explain, walk
+from services.metrics.domain.explain import (
+    Explanation,
+    Item,
+    LinkEnd,
+    Outlook,
+    explain,
+    outlook,
+    walk,
+)
 from services.metrics.domain.goal_items import LinkState
 from services.metrics.domain.graph import KeyResultNode, ObjectiveNode
 from services.metrics.domain.rollup import RollupGraph
@@ -128,3 +136,17 @@ def explain_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
     ends = list(link_ends(graph, links, items_of_root))
     return explain(root, graph.expected_progress_of(node), end, graph.now.timestamp(), ends,
                    stale_after, items_of_root)
+
+
+def outlook_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
+                     objective_id: str) -> Outlook | None:
+    """The forecast and why of :func:`explain_in_graph`, and only them (what a roll-up
+    event carries)."""
+    node = graph.objective(objective_id)
+    if node is None:
+        return None
+    root = items.item(node)
+    held = graph.cycle(node.cycle)
+    end = None if held is None else cycle_end(held[1])
+    ends = list(link_ends(graph, links, walk(root)))
+    return outlook(root, graph.expected_progress_of(node), end, graph.now.timestamp(), ends)

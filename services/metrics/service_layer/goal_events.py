@@ -182,7 +182,9 @@ def refuse_version_jumps(decoded: Iterable[DecodedEvent], held: HeldVersion) -> 
         change = item.change
         if change is None:
             continue
-        identity = _identity(change)
+        # most events carry a key result (every check-in does): its identity first
+        identity = (("key_result", change.id) if type(change) is KeyResultState
+                    else _identity(change))
         version = change.version
         if item.creates and version != 1:
             raise UnprocessableEvent(

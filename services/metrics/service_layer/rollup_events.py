@@ -7,12 +7,11 @@ the one before. Keyed by the objective id, so per-objective order holds on the t
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 
 from services.metrics.domain.attainment import objective_attainment
-from services.metrics.domain.explain import Explanation
-from services.metrics.domain.explain_graph import GraphItems, LinkIndex, explain_in_graph
+from services.metrics.domain.explain import Explanation, Outlook
+from services.metrics.domain.explain_graph import GraphItems, LinkIndex, outlook_in_graph
 from services.metrics.domain.graph import ObjectiveNode
 from services.metrics.domain.progress import reported
 from services.metrics.domain.rollup import RollupGraph
@@ -48,7 +47,7 @@ class RollupEvents:
             status = None if node.status is None else node.status.value
             if (node.progress, status) == (progress_before, status_before):
                 continue  # moved and came back within the batch
-            explanation = (explain_in_graph(graph, items, links, objective_id, math.inf)
+            explanation = (outlook_in_graph(graph, items, links, objective_id)
                            if self.explain else None)
             change = rollup_change(graph, node, now, causes.get(objective_id) or None,
                                    status_before, explanation)
@@ -65,7 +64,7 @@ class RollupEvents:
 
 def rollup_change(graph: RollupGraph, node: ObjectiveNode, changed_at: datetime,
                   cause_event_id: str | None, previous_status: str | None,
-                  explanation: Explanation | None = None) -> RollupChange:
+                  explanation: Explanation | Outlook | None = None) -> RollupChange:
     forecast = None if explanation is None else explanation.forecast
     return RollupChange(
         objective_id=node.id, title=node.title, cycle=node.cycle, kind=node.kind.value,

@@ -31,7 +31,7 @@ from jsonschema import Draft202012Validator
 
 from services.metrics.service_layer.goal_events import decode as metrics_decode
 from services.notifications.service_layer.recording import decode as notifications_decode
-from shared.cloudevents import CloudEvent
+from shared.cloudevents import CloudEvent, parse_event
 from shared.contract import SOURCE_OF, TOPIC_OF, EventType, Topic
 from shared.contract import goal_events as goals
 from shared.contract.rollup_events import OPTIONAL_FIELDS, RollupChange, decode_rollup_event
@@ -326,6 +326,33 @@ def test_hostile_classes_are_refused_with_the_field_named() -> None:
         event.data[field] = value
         with pytest.raises(UnprocessableEvent, match=f"data.{field} .*{reason}"):
             goals.decode_goal_event(event)
+
+
+
+def test_parsed_events_are_still_refused_for_types_lengths_and_bounds() -> None:
+    """A parsed event is ``text_checked`` (no NUL or lone surrogate anywhere), so its text
+    fields skip those two tests only: every other check still holds."""
+    kr, objective = ge.new_id(), ge.new_id()
+    cases: list[tuple[str, str, Any, str]] = [
+        ("key_result", "version", 10**30, "between"), ("key_result", "version", True, "integer"),
+        ("key_result", "title", "x" * 100_000, "characters"),
+        ("key_result", "title", 5, "a string"), ("key_result", "unit", "", None),
+        ("key_result", "measure", "sideways", "one of"),
+        ("key_result", "confidence", 1.5, "at most"),
+        ("key_result", "last_checkin_at", "2026-11-02T09:30:00", "time zone"),
+        ("check_in", "note", "n" * 2001, "characters"), ("check_in", "author", "", "characters"),
+        ("check_in", "id", ["x"], "a string"),
+    ]
+    for part, field, value, reason in cases:
+        event = ge.check_in(kr, objective, 2, 5.0)
+        event.data[part][field] = value
+        parsed = parse_event(event.to_json())
+        assert parsed.text_checked
+        if reason is None:  # within the contract (an empty unit): decoded
+            assert goals.decode_goal_event(parsed).item.unit == value
+            continue
+        with pytest.raises(UnprocessableEvent, match=f"data.{part}.{field} .*{reason}"):
+            goals.decode_goal_event(parsed)
 
 
 # -- producers and sources ---------------------------------------------------------------------
