@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from services.metrics.domain.forecast import merged, pace
 from services.metrics.domain.goal_items import (
+    Aggregation,
     ContributionState,
     CycleState,
     InvalidGoalItem,
@@ -157,10 +158,19 @@ class RollupGraph:
             else:
                 self._redefine(node, state)
             self._pending.append(node)
-        if node is not None and state.last_checkin_at is not None and state.current is not None:
+        if node is not None:
             # even a stale copy says when a value was checked in: the window takes it
-            self._observe(node, state.last_checkin_at, state.current)
+            self._observe_state(node, state)
         return self._finish()
+
+    def observe(self, state: KeyResultState) -> None:
+        """Only the check-in a key-result state carries, into the window of the key result
+        held (``forecast.merged``), without rolling the state up: for a state that a newer
+        one replaces (the consumer rolls up only the newest of a batch), so the window
+        still sees every state, as :meth:`upsert_key_result` would have shown it."""
+        node = self._key_results.get(state.id)
+        if node is not None:
+            self._observe_state(node, state)
 
     def record_check_in(self, key_result_id: str, version: int, value: float,
                         confidence: float | None, at: float | None) -> Changes:
@@ -178,8 +188,8 @@ class RollupGraph:
             if confidence is not None:
                 node.given_confidence = confidence
             self._pending.append(node)
-        if node is not None and at is not None:
-            self._observe(node, at, float(value))
+        if node is not None and at is not None and not node.sums:
+            self._observe(node, at, float(value), version)
         return self._finish()
 
     def remove_key_result(self, key_result_id: str, version: int) -> Changes:
@@ -219,12 +229,20 @@ class RollupGraph:
         self._pending.extend(self._objectives.values())
         return self._finish()
 
-    def _observe(self, node: KeyResultNode, at: float, value: float) -> None:
+    def _observe_state(self, node: KeyResultNode, state: KeyResultState) -> None:
+        """The check-in a state carries, if it has one and sums nothing (a summing key
+        result's value comes from its contributors). The state's own aggregation decides,
+        not the node's, so the window depends on the states alone, whatever their order."""
+        if (state.last_checkin_at is not None and state.current is not None
+                and state.aggregation is not Aggregation.SUM):
+            self._observe(node, state.last_checkin_at, state.current, state.version)
+
+    def _observe(self, node: KeyResultNode, at: float, value: float, version: int) -> None:
         """Add a check-in to the node's window (``forecast.merged``); a key result whose
         window changed is touched, so its row is written again."""
-        if node.sums or not self.keep_check_ins:
+        if not self.keep_check_ins:
             return
-        window = merged(node.history, at, value)
+        window = merged(node.history, at, value, version)
         if window is not None:
             node.history, node.pace = window, pace(window)
             self._touched_key_results.add(node.id)

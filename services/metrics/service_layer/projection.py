@@ -125,6 +125,8 @@ class RollupProjection:
             for position, item in enumerate(decoded):
                 if position in superseded:
                     self._count_check_in(item, batch)
+                    if isinstance(item.change, KeyResultState):
+                        self.graph.observe(item.change)  # its check-in, for the window
                 else:
                     self._apply_one(item, batch)
             self._write(uow, batch)
@@ -134,7 +136,9 @@ class RollupProjection:
 
         Check-ins arrive many per key result; only the newest state of a key result the
         graph already holds needs to be rolled up (versions decide, so the result is the
-        same). Every superseded check-in is still counted.
+        same). Every superseded check-in is still counted, and its check-in still goes into
+        the key result's window (``RollupGraph.observe``), so that a window does not depend
+        on how the events were batched.
         """
         newest: dict[str, tuple[int, int]] = {}  # key result id -> (version, position)
         skipped: set[int] = set()

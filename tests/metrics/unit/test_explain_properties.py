@@ -161,20 +161,31 @@ def test_the_explanation_after_any_events_equals_the_one_after_a_rebuild(
         k: comparable(v) for k, v in from_scratch.items()}
 
 
-@given(st.lists(st.tuples(moments, values), max_size=30), st.randoms())
+@given(st.lists(st.tuples(st.one_of(moments, st.sampled_from([NOW.timestamp() - 86_400.0,
+                                                                NOW.timestamp()])),
+                          values), max_size=30),
+       st.randoms())
 def test_a_window_does_not_depend_on_the_order_of_its_check_ins(
         check_ins: list[tuple[float, float]], random: object) -> None:
-    def window_of(ordered: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
-        window: tuple[tuple[float, float], ...] = ()
-        for at, value in ordered:
-            window = merged(window, at, value) or window
+    # the key result's states as the goals service writes them: version 2, 3, ... each
+    # carrying its latest check-in (time, value); some share a time (moments sampled twice)
+    states = [(at, value, version) for version, (at, value) in enumerate(check_ins, start=2)]
+
+    def window_of(ordered: list[tuple[float, float, int]]) -> tuple[tuple[float, float, int],
+                                                                     ...]:
+        window: tuple[tuple[float, float, int], ...] = ()
+        for at, value, version in ordered:
+            window = merged(window, at, value, version) or window
         return window
 
-    shuffled = list(check_ins)
+    shuffled = states + states[: len(states) // 2]  # and some seen twice
     random.shuffle(shuffled)  # type: ignore[attr-defined]
-    window = window_of(check_ins)
+    window = window_of(states)
     assert window == window_of(shuffled)
     assert len(window) == min(WINDOW, len({at for at, _ in check_ins}))
+    # at each time held, the value of the newest version with that time
+    newest = {at: (value, version) for at, value, version in states}
+    assert all(newest[at] == (value, version) for at, value, version in window)
 
 
 @given(intercept=st.floats(-1e6, 1e6), per_day=st.floats(-1e4, 1e4),
@@ -189,9 +200,9 @@ def test_the_forecast_of_a_straight_line_history_is_that_line(
     def line(moment: float) -> float:
         return intercept + per_day * (moment - origin) / 86_400.0
 
-    history = tuple(sorted((origin + day * 86_400.0, line(origin + day * 86_400.0))
-                           for day in days))[-WINDOW:]
-    last_at, last_value = history[-1]
+    history = tuple(sorted((origin + day * 86_400.0, line(origin + day * 86_400.0), version)
+                           for version, day in enumerate(sorted(days), start=2)))[-WINDOW:]
+    last_at, last_value, _ = history[-1]
     key_result = Item("key_result", "k", "k", ("sales",), 0.5, start=start,
                       target=start + span, value=last_value, last_checkin_at=last_at,
                       pace=pace(history))
