@@ -201,7 +201,8 @@ def gap_parts(item: Item, memo: dict[int, Parts] | None = None) -> Parts:
                 progress.append(weight * part / total)
         parts = {department: (sum_of(weights), sum_of(progress))
                  for department, (weights, progress) in scaled.items()}
-    memo[key] = parts
+    if item.inputs:  # a leaf is cheaper to compute again than to keep (memory)
+        memo[key] = parts
     return parts
 
 
@@ -281,7 +282,8 @@ def value_line(item: Item, memo: dict[int, Line | None]) -> Line | None:
                 slope = cycle_to_date_pace(item.start, item.cycle_start,
                                            item.last_checkin_at, item.value)
             line = None if slope is None else Line(item.last_checkin_at, item.value, slope)
-    memo[key] = line
+    if item.inputs:  # a leaf is cheaper to compute again than to keep (memory)
+        memo[key] = line
     return line
 
 
@@ -306,7 +308,8 @@ def attainment_line(item: Item, memo: dict[int, Line | None] | None = None) -> L
         lines = [(weight, attainment_line(child, memo)) for weight, child in counted]
         if lines and all(line is not None for _, line in lines):
             line = weighted_mean((weight, line) for weight, line in lines if line is not None)
-    memo[key] = line
+    if item.inputs:  # a leaf is cheaper to compute again than to keep (memory)
+        memo[key] = line
     return line
 
 
@@ -317,7 +320,10 @@ def forecast_of(line: Line | None, cycle_end: float | None, now: float) -> Forec
     reached = line.reaches(1.0)
     reached_on = None
     if reached is not None and reached - now <= HORIZON_SECONDS:
-        reached_on = datetime.fromtimestamp(max(reached, now), UTC).date()
+        try:
+            reached_on = datetime.fromtimestamp(max(reached, now), UTC).date()
+        except (OverflowError, OSError, ValueError):
+            reached_on = None  # beyond the last day a date holds (9999-12-31)
     return Forecast(settled(attainment) if math.isfinite(attainment) else None, reached_on,
                     line)
 
@@ -363,6 +369,23 @@ def explain(root: Item, expected: float | None, cycle_end: float | None, now: fl
                          key=lambda s: (s.last_checkin_at or 0.0, s.key_result_id)))
     return Explanation(root.progress, expected, gap, inputs, departments, sums, forecast,
                        at_risk, stale, why(gap, departments, at_risk, forecast))
+
+
+def outlook(root: Item, expected: float | None, cycle_end: float | None, now: float,
+            links: Iterable[LinkEnd], parts: dict[int, Parts] | None = None,
+            lines: dict[int, Line | None] | None = None) -> tuple[Forecast, str | None]:
+    """The forecast and the why of :func:`explain` (the same values), and only them (what
+    the roll-up events carry). ``parts`` and ``lines``: memos of :func:`gap_parts` and
+    :func:`attainment_line` that a caller keeps across calls, forgetting the entries of
+    every item that changed and of its ancestors."""
+    gap = None if expected is None or root.progress is None else settled(
+        expected - root.progress)
+    departments = (department_shares(gap_parts(root, parts), expected)
+                   if expected is not None and root.progress is not None else ())
+    forecast = forecast_of(attainment_line(root, lines), cycle_end, now)
+    at_risk = tuple(sorted((link for link in links if link.other_status in AT_RISK),
+                           key=_risk_order))
+    return forecast, why(gap, departments, at_risk, forecast)
 
 
 def estimator_of(item: Item) -> str:
@@ -412,9 +435,12 @@ def _sum_breakdown(item: Item, expected: float | None) -> SumBreakdown:
                         tuple(rows))
 
 
-def _risk_order(link: LinkEnd) -> tuple[int, float, str]:
+def _risk_order(link: LinkEnd) -> tuple[int, float, str, str, str]:
+    """Off track first, then the lowest progress; ties (a link with both ends in the
+    subtree) in a fixed order, whatever order the subtree was walked in."""
     return (0 if link.other_status == "off_track" else 1,
-            link.other_progress if link.other_progress is not None else 0.0, link.id)
+            link.other_progress if link.other_progress is not None else 0.0, link.id,
+            link.direction, link.item_id)
 
 
 def _points(value: float) -> str:

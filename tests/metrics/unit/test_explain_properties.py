@@ -6,7 +6,10 @@
 - the forecast of a straight-line history is that line at the cycle's end;
 - after any sequence of events (late, duplicated, out of order), the explanation equals
   the one computed from a graph rebuilt from the items held (what a restart or a rebuild
-  loads), and a key result's window does not depend on the order of its check-ins.
+  loads), and a key result's window does not depend on the order of its check-ins;
+- the forecast and why that the consumer keeps across events (its memo of the explained
+  subtrees, told what changed after each event) equal those computed afresh, and those of
+  the full explanation.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from services.metrics.domain.explain_graph import (
     LinkIndex,
     cycle_end,
     explain_in_graph,
+    outlook_in_graph,
 )
 from services.metrics.domain.forecast import WINDOW, merged, pace
 from services.metrics.domain.goal_items import (
@@ -79,13 +83,17 @@ def events(draw: st.DrawFn) -> list[Operation]:
 
 def apply(graph: RollupGraph, sequence: list[Operation]) -> None:
     for step, operation in enumerate(sequence, start=1):
-        name, argument, lag = operation
-        if name == "check_in_at":
-            assert isinstance(argument, tuple)
-            key_result_id, value, at = argument
-            graph.record_check_in(key_result_id, max(1, step - lag), value, None, at)
-        else:
-            run(graph, operation, step)
+        apply_step(graph, operation, step)
+
+
+def apply_step(graph: RollupGraph, operation: Operation, step: int) -> None:
+    name, argument, lag = operation
+    if name == "check_in_at":
+        assert isinstance(argument, tuple)
+        key_result_id, value, at = argument
+        graph.record_check_in(key_result_id, max(1, step - lag), value, None, at)
+    else:
+        run(graph, operation, step)
 
 
 def rebuilt(graph: RollupGraph) -> RollupGraph:
@@ -108,6 +116,46 @@ def rebuilt(graph: RollupGraph) -> RollupGraph:
             fresh.add_contribution(ContributionState(e.id, e.version, e.child_type, e.child_id,
                                                      e.parent_type, e.parent_id, e.weight))
     return fresh
+
+
+links = st.builds(
+    lambda number, from_id, to_type, to_id, department: LinkState(
+        f"l{number}", 1, "depends_on", "objective", from_id, "sales", to_type, to_id,
+        department),
+    st.integers(0, 3), st.sampled_from(OBJECTIVES), st.sampled_from(["objective", "key_result"]),
+    st.sampled_from(OBJECTIVES + KEY_RESULTS), st.sampled_from(["finance", "production"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(events(), st.lists(st.tuples(st.integers(0, 60), st.one_of(links, st.integers(0, 3))),
+                          max_size=8), st.randoms())
+def test_the_forecast_and_why_kept_across_events_equal_those_computed_afresh(
+        sequence: list[Operation], link_changes: list[tuple[int, LinkState | int]],
+        random: object) -> None:
+    sequence = list(sequence)
+    random.shuffle(sequence)  # type: ignore[attr-defined]  # items before what they name
+    graph, index = graph_at(), LinkIndex()
+    kept = GraphItems(graph)  # as the projection keeps it: told what changed after each step
+    for step, operation in enumerate(sequence, start=1):
+        apply_step(graph, operation, step)
+        for at, change in link_changes:
+            if at == step and isinstance(change, LinkState):
+                index.put(change)
+            elif at == step:
+                index.drop(f"l{change}")
+        touched, reshaped = graph.take_touched(), graph.take_reshaped()
+        linked = index.take_changed()
+        kept.forget(touched[0] | reshaped[0] | linked, touched[1] | reshaped[1] | linked)
+        for objective_id in OBJECTIVES:
+            told = outlook_in_graph(graph, kept, index, objective_id)
+            assert told == outlook_in_graph(graph, GraphItems(graph), index, objective_id)
+            explanation = explain_in_graph(graph, GraphItems(graph), index, objective_id,
+                                           STALE)
+            if explanation is None:
+                assert told is None
+            else:
+                forecast = replace(explanation.forecast, estimators=())
+                assert told == (forecast, explanation.why)
 
 
 def comparable(explanation: Explanation | None) -> object:
