@@ -42,11 +42,12 @@ NO_KAFKA = KafkaSettings("127.0.0.1:9", 1, 1, 1, 1, 1)
 
 
 def _window(rng: random.Random) -> tuple[str, float, float]:
-    """A key result's 12 weekly check-ins (JSON), its last time and value."""
+    """A key result's 12 weekly check-ins (JSON: time, value, version), its last time and
+    value."""
     pace = rng.uniform(2.0, 9.0)
     start = datetime(2026, 10, 3, tzinfo=UTC).timestamp()
-    points = [(start + week * 7 * 86_400, round(pace * (week + 1) + rng.uniform(-3, 3), 2))
-              for week in range(12)]
+    points = [(start + week * 7 * 86_400, round(pace * (week + 1) + rng.uniform(-3, 3), 2),
+               week + 2) for week in range(12)]
     return json.dumps(points), points[-1][0], points[-1][1]
 
 

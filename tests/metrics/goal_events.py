@@ -44,12 +44,13 @@ def key_result_data(key_result_id: str, objective_id: str, *, version: int = 1,
                     current: float | None = None, confidence: float | None = None,
                     start: float = 0.0, target: float = 100.0, weight: float = 1.0,
                     aggregation: str = "check_ins", title: str = "key result",
-                    unit: str = "") -> dict[str, Any]:
+                    unit: str = "", checked_in_at: str = AT) -> dict[str, Any]:
     return {"id": key_result_id, "objective_id": objective_id, "version": version,
             "title": title, "measure": "increase" if target > start else "decrease",
             "start": start, "target": target, "unit": unit, "weight": weight,
             "aggregation": aggregation, "current": start if current is None else current,
-            "confidence": confidence, "last_checkin_at": None if current is None else AT,
+            "confidence": confidence,
+            "last_checkin_at": None if current is None else checked_in_at,
             "created_at": AT, "updated_at": AT}
 
 

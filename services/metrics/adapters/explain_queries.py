@@ -1,7 +1,9 @@
 """The explanation of an objective from the read model (``GET /v1/rollups/{id}/explain``).
 
-The subtree is read level by level (a few ``IN (...)`` statements per level, on indexed
-columns), so the cost follows the size of the subtree, not of the read model; the
+The subtree is read level by level (a few statements per level, on indexed columns: on
+PostgreSQL one ``= ANY(array)`` per lookup, whose one parameter keeps the statement short
+and the same whatever the count; elsewhere ``IN (...)`` lists of :data:`CHUNK`), so the
+cost follows the size of the subtree, not of the read model; the
 figures are those the consumer wrote, and the explanation is the one the consumer puts on
 its events (``domain/explain.py``).
 """
@@ -12,7 +14,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Row, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from services.metrics.adapters import tables
 from services.metrics.domain.explain import Explanation, Item, LinkEnd, explain, walk
@@ -34,6 +37,20 @@ def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
     ordered = sorted(ids)
     for start in range(0, len(ordered), CHUNK):
         yield ordered[start:start + CHUNK]
+
+
+def _among(connection: Connection, column: Any, ids: Iterable[str]
+           ) -> Iterator[ColumnElement[bool]]:
+    """Conditions that together select the rows whose ``column`` is one of ``ids``: on
+    PostgreSQL one ``column = ANY(:ids)`` (the statement is the same whatever the count,
+    so it is compiled and parsed once); elsewhere an ``IN`` list per :data:`CHUNK` ids."""
+    if connection.dialect.name == "postgresql":
+        ordered = sorted(ids)
+        if ordered:
+            yield column == any_(bindparam("ids", ordered, type_=ARRAY(column.type)))
+        return
+    for chunk in _chunks(ids):
+        yield column.in_(chunk)
 
 
 class ExplainQueries:
@@ -114,9 +131,8 @@ class _Subtree:
     def _key_results_of(self, objective_ids: list[str]) -> list[Item]:
         k = tables.key_results
         found = []
-        for chunk in _chunks(objective_ids):
-            for row in self.connection.execute(select(*KEY_RESULT_COLUMNS)
-                                               .where(k.c.objective_id.in_(chunk))):
+        for among in _among(self.connection, k.c.objective_id, objective_ids):
+            for row in self.connection.execute(select(*KEY_RESULT_COLUMNS).where(among)):
                 # one item per key result, were it read already as a contributor (its
                 # contributions are read then, and not again)
                 item = self.items.get(f"key_result:{row.id}")
@@ -131,8 +147,8 @@ class _Subtree:
         subtree (objective ids, key result ids)."""
         c = tables.contributions
         edges: list[Row[Any]] = []
-        for chunk in _chunks(set(parent_ids)):
-            edges.extend(self.connection.execute(select(c).where(c.c.parent_id.in_(chunk))))
+        for among in _among(self.connection, c.c.parent_id, set(parent_ids)):
+            edges.extend(self.connection.execute(select(c).where(among)))
         wanted_objectives = {e.child_id for e in edges if e.child_type == "objective"
                              and e.parent_type == "objective"
                              and f"objective:{e.child_id}" not in self.items}
@@ -157,17 +173,17 @@ class _Subtree:
 
     def _rows(self, table: Any, ids: set[str], columns: Any = None) -> list[Row[Any]]:
         rows: list[Row[Any]] = []
-        for chunk in _chunks(ids):
+        for among in _among(self.connection, table.c.id, ids):
             query = select(*columns) if columns is not None else select(table)
-            rows.extend(self.connection.execute(query.where(table.c.id.in_(chunk))))
+            rows.extend(self.connection.execute(query.where(among)))
         return rows
 
     def _learn_departments(self, objective_ids: set[str]) -> None:
         o = tables.objectives
         missing = objective_ids - self.departments.keys()
-        for chunk in _chunks(missing):
+        for among in _among(self.connection, o.c.id, missing):
             for row in self.connection.execute(select(o.c.id, o.c.departments, o.c.cycle)
-                                               .where(o.c.id.in_(chunk))):
+                                               .where(among)):
                 self.departments[row.id] = tuple(row.departments.split("+"))
                 self.cycle_of[row.id] = row.cycle
 
@@ -198,10 +214,10 @@ def _link_ends(connection: Connection, items: list[Item]) -> Iterator[LinkEnd]:
     link, o, k = tables.links, tables.objectives, tables.key_results
     ids = {item.id: item for item in items}
     rows: dict[str, Row[Any]] = {}
-    for chunk in _chunks(ids):
-        for row in connection.execute(select(link).where(
-                or_(link.c.from_id.in_(chunk), link.c.to_id.in_(chunk)))):
-            rows[row.id] = row
+    for column in (link.c.from_id, link.c.to_id):  # each on its index (no OR)
+        for among in _among(connection, column, ids):
+            for row in connection.execute(select(link).where(among)):
+                rows[row.id] = row
     ends: list[tuple[Row[Any], Item, bool, tuple[str, str, str]]] = []
     for row in sorted(rows.values(), key=lambda r: r.id):
         this = ids.get(row.from_id)
@@ -216,15 +232,15 @@ def _link_ends(connection: Connection, items: list[Item]) -> Iterator[LinkEnd]:
         ends.append((row, this, outgoing, other))
     figures: dict[tuple[str, str], tuple[str | None, float | None, str | None]] = {}
     wanted_objectives = {other[1] for *_, other in ends if other[0] == "objective"}
-    for chunk in _chunks(wanted_objectives):
+    for among in _among(connection, o.c.id, wanted_objectives):
         for row in connection.execute(select(o.c.id, o.c.title, o.c.progress, o.c.status)
-                                      .where(o.c.id.in_(chunk))):
+                                      .where(among)):
             figures[("objective", row.id)] = (row.title, row.progress, row.status)
     wanted_key_results = {other[1] for *_, other in ends if other[0] == "key_result"}
-    for chunk in _chunks(wanted_key_results):
+    for among in _among(connection, k.c.id, wanted_key_results):
         for row in connection.execute(select(k.c.id, k.c.title, k.c.progress, o.c.status)
                                       .outerjoin(o, o.c.id == k.c.objective_id)
-                                      .where(k.c.id.in_(chunk))):
+                                      .where(among)):
             figures[("key_result", row.id)] = (row.title, row.progress, row.status)
     for row, this, outgoing, (other_type, other_id, department) in ends:
         title, progress, status = figures.get((other_type, other_id), (None, None, None))

@@ -64,11 +64,14 @@ def key_result_row(node: KeyResultNode) -> dict[str, Any]:
             "pace": node.pace}
 
 
-def history_of(stored: str | None) -> tuple[tuple[float, float], ...]:
-    """A key result's window as the column holds it (written by ``key_result_row``)."""
+def history_of(stored: str | None) -> tuple[tuple[float, float, int], ...]:
+    """A key result's window as the column holds it (written by ``key_result_row``):
+    ``[[at, value, version], ...]``; a pair ``[at, value]`` (written before the version was
+    kept) reads as version 0, older than any version the goals service writes."""
     if not stored:
         return ()
-    return tuple((float(at), float(value)) for at, value in json.loads(stored))
+    return tuple((float(point[0]), float(point[1]), int(point[2]) if len(point) > 2 else 0)
+                 for point in json.loads(stored))
 
 
 # -- loading -----------------------------------------------------------------------------------

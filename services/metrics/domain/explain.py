@@ -202,7 +202,8 @@ def gap_parts(item: Item, memo: dict[int, Parts] | None = None) -> Parts:
                 progress.append(weight * part / total)
         parts = {department: (sum_of(weights), sum_of(progress))
                  for department, (weights, progress) in scaled.items()}
-    memo[key] = parts
+    if item.inputs:  # a leaf is cheaper to compute again than to keep (memory)
+        memo[key] = parts
     return parts
 
 
@@ -282,7 +283,8 @@ def value_line(item: Item, memo: dict[int, Line | None]) -> Line | None:
                 slope = cycle_to_date_pace(item.start, item.cycle_start,
                                            item.last_checkin_at, item.value)
             line = None if slope is None else Line(item.last_checkin_at, item.value, slope)
-    memo[key] = line
+    if item.inputs:  # a leaf is cheaper to compute again than to keep (memory)
+        memo[key] = line
     return line
 
 
@@ -307,7 +309,8 @@ def attainment_line(item: Item, memo: dict[int, Line | None] | None = None) -> L
         lines = [(weight, attainment_line(child, memo)) for weight, child in counted]
         if lines and all(line is not None for _, line in lines):
             line = weighted_mean((weight, line) for weight, line in lines if line is not None)
-    memo[key] = line
+    if item.inputs:  # a leaf is cheaper to compute again than to keep (memory)
+        memo[key] = line
     return line
 
 
@@ -318,7 +321,10 @@ def forecast_of(line: Line | None, cycle_end: float | None, now: float) -> Forec
     reached = line.reaches(1.0)
     reached_on = None
     if reached is not None and reached - now <= HORIZON_SECONDS:
-        reached_on = datetime.fromtimestamp(max(reached, now), UTC).date()
+        try:
+            reached_on = datetime.fromtimestamp(max(reached, now), UTC).date()
+        except (OverflowError, OSError, ValueError):
+            reached_on = None  # beyond the last day a date holds (9999-12-31)
     return Forecast(settled(attainment) if math.isfinite(attainment) else None, reached_on,
                     line)
 
@@ -351,15 +357,18 @@ class Outlook(NamedTuple):
 
 
 def outlook(root: Item, expected: float | None, cycle_end: float | None, now: float,
-            links: Iterable[LinkEnd]) -> Outlook:
+            links: Iterable[LinkEnd], parts: dict[int, Parts] | None = None,
+            lines: dict[int, Line | None] | None = None) -> Outlook:
     """The forecast of ``root`` at ``now`` and why it is behind: what :func:`explain`
     says of them, without the rest of the explanation (the metrics consumer tells it on
-    every roll-up event it publishes)."""
+    every roll-up event it publishes). ``parts`` and ``lines``: memos of
+    :func:`gap_parts` and :func:`attainment_line` that a caller keeps across calls,
+    forgetting the entries of every item that changed and of its ancestors."""
     gap = None if expected is None or root.progress is None else settled(
         expected - root.progress)
-    departments = (department_shares(gap_parts(root), expected)
+    departments = (department_shares(gap_parts(root, parts), expected)
                    if expected is not None and root.progress is not None else ())
-    forecast = forecast_of(attainment_line(root), cycle_end, now)
+    forecast = forecast_of(attainment_line(root, lines), cycle_end, now)
     at_risk = tuple(sorted((link for link in links if link.other_status in AT_RISK),
                            key=_risk_order))
     return Outlook(gap, departments, forecast, at_risk,
@@ -435,9 +444,12 @@ def _sum_breakdown(item: Item, expected: float | None) -> SumBreakdown:
                         tuple(rows))
 
 
-def _risk_order(link: LinkEnd) -> tuple[int, float, str]:
+def _risk_order(link: LinkEnd) -> tuple[int, float, str, str, str]:
+    """Off track first, then the lowest progress; ties (a link with both ends in the
+    subtree) in a fixed order, whatever order the subtree was walked in."""
     return (0 if link.other_status == "off_track" else 1,
-            link.other_progress if link.other_progress is not None else 0.0, link.id)
+            link.other_progress if link.other_progress is not None else 0.0, link.id,
+            link.direction, link.item_id)
 
 
 def _points(value: float) -> str:

@@ -1,4 +1,12 @@
-"""The explanation of an objective held in the consumer's graph (for its roll-up events)."""
+"""The explanation of an objective held in the consumer's graph (for its roll-up events).
+
+The consumer keeps one :class:`GraphItems` across batches: the items of the subtrees it
+explained, with their gap parts and attainment lines. After each batch it forgets the
+items the graph says changed (``take_touched``, ``take_reshaped``) and their ancestors,
+so a batch recomputes only the paths from what changed up to the objectives it explains;
+everything else is taken from the memo as it was computed, so the figures are exactly
+those of a computation from scratch.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +18,12 @@ from services.metrics.domain.explain import (
     Item,
     LinkEnd,
     Outlook,
+    Parts,
     explain,
     outlook,
     walk,
 )
+from services.metrics.domain.forecast import Line
 from services.metrics.domain.goal_items import LinkState
 from services.metrics.domain.graph import KeyResultNode, ObjectiveNode
 from services.metrics.domain.rollup import RollupGraph
@@ -41,18 +51,26 @@ class LinkIndex:
     def __init__(self) -> None:
         self._links: dict[str, LinkState] = {}
         self._by_end: dict[str, dict[str, LinkState]] = {}
+        self._changed_ends: set[str] = set()  # ids whose links changed (``take_changed``)
 
     def put(self, link: LinkState) -> None:
         self.drop(link.id)
         self._links[link.id] = link
         for end in (link.from_id, link.to_id):
             self._by_end.setdefault(end, {})[link.id] = link
+            self._changed_ends.add(end)
+
+    def take_changed(self) -> set[str]:
+        """The ids of the items whose links came or went since the last call."""
+        changed, self._changed_ends = self._changed_ends, set()
+        return changed
 
     def drop(self, link_id: str) -> None:
         link = self._links.pop(link_id, None)
         if link is None:
             return
         for end in (link.from_id, link.to_id):
+            self._changed_ends.add(end)
             held = self._by_end.get(end)
             if held is not None:
                 held.pop(link_id, None)
@@ -64,14 +82,58 @@ class LinkIndex:
 
 
 class GraphItems:
-    """Items of the graph's subtrees; shared between objectives of one batch (memo)."""
+    """Items of the graph's subtrees, shared between the objectives explained (memo), with
+    their gap parts and lines; kept across batches, told what changed by :meth:`forget`."""
 
     def __init__(self, graph: RollupGraph) -> None:
         self.graph = graph
-        self._memo: dict[str, Item] = {}
+        self._memo: dict[tuple[bool, str], Item] = {}  # by (is an objective, id)
+        self.parts: dict[int, Parts] = {}  # by id(item): ``explain.gap_parts``'s memo
+        self.lines: dict[int, Line | None] = {}  # by ±id(item): ``attainment_line``'s memo
+        self.linked: dict[int, tuple[Item, ...]] = {}  # by id(item): ``linked_in``'s memo
+
+    def forget(self, objective_ids: Iterable[str], key_result_ids: Iterable[str]) -> None:
+        """Forget the items of these ids and of all their ancestors (whose inputs, parts
+        and lines include theirs). An item not held has no ancestor held, but one that
+        gained it as an input, which the graph tells (``take_reshaped``) in its turn."""
+        graph = self.graph
+        stack = [(True, i) for i in objective_ids]
+        stack += [(False, i) for i in key_result_ids]
+        while stack:
+            key = stack.pop()
+            item = self._memo.pop(key, None)
+            if item is None:
+                continue
+            self.parts.pop(id(item), None)
+            self.lines.pop(id(item), None)
+            self.lines.pop(-id(item), None)
+            self.linked.pop(id(item), None)
+            node = (graph.objective(item.id) if item.type == "objective"
+                    else graph.key_result(item.id))
+            if node is not None:
+                stack.extend((isinstance(parent, ObjectiveNode), parent.id)
+                             for _, parent in graph.parents_of(node))
+
+    def linked_in(self, item: Item, links: LinkIndex) -> tuple[Item, ...]:
+        """The items of ``item``'s subtree with a link (each once), memoised: a consumer
+        forgets the items whose links changed (``LinkIndex.take_changed``)."""
+        key = id(item)
+        held = self.linked.get(key)
+        if held is not None:
+            return held
+        found: dict[int, Item] = {}
+        if links.of(item.id):
+            found[key] = item
+        for _, child in item.inputs:
+            for linked in self.linked_in(child, links):
+                found[id(linked)] = linked
+        result = tuple(found.values())
+        if item.inputs:  # a leaf is cheaper to look up again than to keep (memory)
+            self.linked[key] = result
+        return result
 
     def item(self, node: ObjectiveNode | KeyResultNode) -> Item:
-        key = f"{'objective' if isinstance(node, ObjectiveNode) else 'key_result'}:{node.id}"
+        key = (isinstance(node, ObjectiveNode), node.id)
         held = self._memo.get(key)
         if held is not None:
             return held
@@ -124,6 +186,21 @@ def _figures(graph: RollupGraph, item_type: str, item_id: str
     return key_result.title, key_result.progress, status
 
 
+def outlook_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
+                     objective_id: str) -> Outlook | None:
+    """The forecast and why of :func:`explain_in_graph` (the same values), from the memos
+    that ``items`` keeps."""
+    node = graph.objective(objective_id)
+    if node is None:
+        return None
+    root = items.item(node)
+    held = graph.cycle(node.cycle)
+    end = None if held is None else cycle_end(held[1])
+    ends = link_ends(graph, links, items.linked_in(root, links))
+    return outlook(root, graph.expected_progress_of(node), end, graph.now.timestamp(), ends,
+                   items.parts, items.lines)
+
+
 def explain_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
                      objective_id: str, stale_after: float) -> Explanation | None:
     node = graph.objective(objective_id)
@@ -136,17 +213,3 @@ def explain_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
     ends = list(link_ends(graph, links, items_of_root))
     return explain(root, graph.expected_progress_of(node), end, graph.now.timestamp(), ends,
                    stale_after, items_of_root)
-
-
-def outlook_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
-                     objective_id: str) -> Outlook | None:
-    """The forecast and why of :func:`explain_in_graph`, and only them (what a roll-up
-    event carries)."""
-    node = graph.objective(objective_id)
-    if node is None:
-        return None
-    root = items.item(node)
-    held = graph.cycle(node.cycle)
-    end = None if held is None else cycle_end(held[1])
-    ends = list(link_ends(graph, links, walk(root)))
-    return outlook(root, graph.expected_progress_of(node), end, graph.now.timestamp(), ends)

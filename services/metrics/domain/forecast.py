@@ -1,9 +1,12 @@
 """The pace of a key result from its recent check-ins, and lines that roll up like progress.
 
-A key result keeps its last :data:`WINDOW` check-ins (time, value), the newest by time; a
-check-in seen twice (a duplicate event, or a later event repeating the same last check-in)
-counts once, and which check-ins a window holds does not depend on the order they
-arrived in. The window is bounded, so a check-in costs the same after a year of them.
+A key result keeps its last :data:`WINDOW` check-ins (time, value, version), the newest by
+time. The window is a function of the states seen alone: a check-in is identified by its
+time, and at one time the value of the greatest key-result version holds (the goals
+service writes a new version on every change, so the latest state of that time wins); a
+state seen twice, or a later version repeating the same last check-in, counts once; and
+neither the order the states arrived in nor how a consumer batched them changes what a
+window holds. The window is bounded, so a check-in costs the same after a year of them.
 
 The pace is the ordinary least-squares slope of value over time through the window.
 Why least squares and not Theil-Sen: check-ins are sparse and mostly steady (a weekly
@@ -37,26 +40,29 @@ WINDOW = 12
 MIN_CHECK_INS = 3
 MIN_SPAN_SECONDS = 86_400.0  # one day
 
-CheckIn = tuple[float, float]  # (POSIX seconds, value)
+CheckIn = tuple[float, float, int]  # (POSIX seconds, value, the key result's version)
 
 
-def merged(window: Sequence[CheckIn], at: float, value: float) -> tuple[CheckIn, ...] | None:
-    """``window`` with the check-in ``(at, value)``, the newest :data:`WINDOW` by time; None
-    if that changes nothing (already held, or older than every check-in of a full window).
+def merged(window: Sequence[CheckIn], at: float, value: float, version: int
+           ) -> tuple[CheckIn, ...] | None:
+    """``window`` with the check-in ``(at, value)`` of key-result version ``version``, the
+    newest :data:`WINDOW` by time; None if that changes nothing (already held, older than
+    every check-in of a full window, or an older version of a time held).
 
-    A check-in is identified by its time: the same time with another value (which the goals
-    service never writes) keeps the greater value, so the result is still order-free.
+    A check-in is identified by its time; at the same time the greatest version wins (equal
+    versions, which the goals service never writes twice: the greater value), so the
+    result depends on the set of check-ins merged, not on their order or grouping.
     """
     if not (math.isfinite(at) and math.isfinite(value)):
         return None
-    for position, (held_at, held_value) in enumerate(window):
+    for position, (held_at, held_value, held_version) in enumerate(window):
         if held_at == at:
-            if value <= held_value:
+            if (version, value) <= (held_version, held_value):
                 return None
-            return (*window[:position], (at, value), *window[position + 1:])
+            return (*window[:position], (at, value, version), *window[position + 1:])
     if len(window) >= WINDOW and at < window[0][0]:
         return None
-    return tuple(sorted((*window, (at, value))))[-WINDOW:]
+    return tuple(sorted((*window, (at, value, version))))[-WINDOW:]
 
 
 def pace(window: Sequence[CheckIn]) -> float | None:
@@ -64,12 +70,12 @@ def pace(window: Sequence[CheckIn]) -> float | None:
     if len(window) < MIN_CHECK_INS or window[-1][0] - window[0][0] < MIN_SPAN_SECONDS:
         return None
     count = len(window)
-    mean_at = sum_of(at for at, _ in window) / count
-    mean_value = sum_of(value for _, value in window) / count
-    spread = sum_of((at - mean_at) ** 2 for at, _ in window)
+    mean_at = sum_of(at for at, _, _ in window) / count
+    mean_value = sum_of(value for _, value, _ in window) / count
+    spread = sum_of((at - mean_at) ** 2 for at, _, _ in window)
     if spread <= 0.0:
         return None
-    slope = sum_of((at - mean_at) * (value - mean_value) for at, value in window) / spread
+    slope = sum_of((at - mean_at) * (value - mean_value) for at, value, _ in window) / spread
     return slope if math.isfinite(slope) else None
 
 

@@ -90,9 +90,9 @@ class KeyResultState:
     last_checkin_at: float | None = None
     title: str = ""
     unit: str = ""
-    # the latest check-ins (POSIX seconds, value), oldest first: loaded from the read
-    # model; events carry only the latest, which the graph adds (``forecast.merged``)
-    history: tuple[tuple[float, float], ...] = ()
+    # the latest check-ins (POSIX seconds, value, version), oldest first: loaded from the
+    # read model; events carry only the latest, which the graph adds (``forecast.merged``)
+    history: tuple[tuple[float, float, int], ...] = ()
 
     def __post_init__(self) -> None:
         # Built once per event by the metrics consumer: the checks are written out, and

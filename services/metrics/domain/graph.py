@@ -72,7 +72,7 @@ class KeyResultNode:
         self.confidence: float | None = None
         self.inputs: WeightedSum | None = None  # the contributors' values, if it sums them
         # the latest check-ins, oldest first (``forecast.merged``): what its pace is fitted to
-        self.history: tuple[tuple[float, float], ...] = state.history
+        self.history: tuple[tuple[float, float, int], ...] = state.history
         self.pace = pace(state.history)  # value per second over the window, or None
         self.define(state)
 

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from services.metrics.domain.forecast import merged, pace
 from services.metrics.domain.goal_items import (
+    Aggregation,
     ContributionState,
     CycleState,
     InvalidGoalItem,
@@ -113,6 +114,11 @@ class RollupGraph:
         # read model has to write again.
         self._touched_objectives: set[str] = set()
         self._touched_key_results: set[str] = set()
+        # Ids whose explanation item changed without a recomputation of their figures (an
+        # input came or went; a key result's objective or cycle changed): with the touched
+        # ones, what a cache of explanations has to forget (``take_reshaped``).
+        self._reshaped_objectives: set[str] = set()
+        self._reshaped_key_results: set[str] = set()
 
     # -- operations ---------------------------------------------------------------------
 
@@ -122,7 +128,10 @@ class RollupGraph:
         if held is None or state.version > held[0]:
             self._cycles[state.key] = (state.version, CycleWindow(state.starts_on, state.ends_on))
             self._expected.pop(state.key, None)
-            self._pending.extend(o for o in self._objectives.values() if o.cycle == state.key)
+            members = [o for o in self._objectives.values() if o.cycle == state.key]
+            self._pending.extend(members)
+            for objective in members:  # their key results' cycle start moved
+                self._reshape_key_results_of(objective.id)
         return self._finish()
 
     def upsert_objective(self, state: ObjectiveState) -> Changes:
@@ -132,7 +141,11 @@ class RollupGraph:
             if node is None:
                 node = self._objectives[state.id] = ObjectiveNode(state)
                 self._gather_inputs(node)
+                self._reshape_parents(node)
+                self._reshape_key_results_of(node.id)
             else:
+                if (node.departments, node.cycle) != (state.departments, state.cycle):
+                    self._reshape_key_results_of(node.id)
                 node.define(state)
             self._pending.append(node)
         return self._finish()
@@ -154,13 +167,23 @@ class RollupGraph:
                 node = self._key_results[state.id] = KeyResultNode(state)
                 self._key_results_of.setdefault(node.objective_id, []).append(node)
                 self._gather_inputs(node)
+                self._reshape_parents(node)
             else:
                 self._redefine(node, state)
             self._pending.append(node)
-        if node is not None and state.last_checkin_at is not None and state.current is not None:
+        if node is not None:
             # even a stale copy says when a value was checked in: the window takes it
-            self._observe(node, state.last_checkin_at, state.current)
+            self._observe_state(node, state)
         return self._finish()
+
+    def observe(self, state: KeyResultState) -> None:
+        """Only the check-in a key-result state carries, into the window of the key result
+        held (``forecast.merged``), without rolling the state up: for a state that a newer
+        one replaces (the consumer rolls up only the newest of a batch), so the window
+        still sees every state, as :meth:`upsert_key_result` would have shown it."""
+        node = self._key_results.get(state.id)
+        if node is not None:
+            self._observe_state(node, state)
 
     def record_check_in(self, key_result_id: str, version: int, value: float,
                         confidence: float | None, at: float | None) -> Changes:
@@ -178,8 +201,8 @@ class RollupGraph:
             if confidence is not None:
                 node.given_confidence = confidence
             self._pending.append(node)
-        if node is not None and at is not None:
-            self._observe(node, at, float(value))
+        if node is not None and at is not None and not node.sums:
+            self._observe(node, at, float(value), version)
         return self._finish()
 
     def remove_key_result(self, key_result_id: str, version: int) -> Changes:
@@ -219,12 +242,20 @@ class RollupGraph:
         self._pending.extend(self._objectives.values())
         return self._finish()
 
-    def _observe(self, node: KeyResultNode, at: float, value: float) -> None:
+    def _observe_state(self, node: KeyResultNode, state: KeyResultState) -> None:
+        """The check-in a state carries, if it has one and sums nothing (a summing key
+        result's value comes from its contributors). The state's own aggregation decides,
+        not the node's, so the window depends on the states alone, whatever their order."""
+        if (state.last_checkin_at is not None and state.current is not None
+                and state.aggregation is not Aggregation.SUM):
+            self._observe(node, state.last_checkin_at, state.current, state.version)
+
+    def _observe(self, node: KeyResultNode, at: float, value: float, version: int) -> None:
         """Add a check-in to the node's window (``forecast.merged``); a key result whose
         window changed is touched, so its row is written again."""
-        if node.sums or not self.keep_check_ins:
+        if not self.keep_check_ins:
             return
-        window = merged(node.history, at, value)
+        window = merged(node.history, at, value, version)
         if window is not None:
             node.history, node.pace = window, pace(window)
             self._touched_key_results.add(node.id)
@@ -234,6 +265,31 @@ class RollupGraph:
         touched = self._touched_objectives, self._touched_key_results
         self._touched_objectives, self._touched_key_results = set(), set()
         return touched
+
+    def take_reshaped(self) -> tuple[set[str], set[str]]:
+        """(objective ids, key result ids) whose inputs, objective or cycle changed since
+        the last call, beyond those :meth:`take_touched` tells: with those, every item
+        whose explanation may have changed, but for its ancestors."""
+        reshaped = self._reshaped_objectives, self._reshaped_key_results
+        self._reshaped_objectives, self._reshaped_key_results = set(), set()
+        return reshaped
+
+    def _reshape(self, node: Node) -> None:
+        if isinstance(node, ObjectiveNode):
+            self._reshaped_objectives.add(node.id)
+        else:
+            self._reshaped_key_results.add(node.id)
+
+    def _reshape_parents(self, node: Node) -> None:
+        """The node came or goes: its parents' inputs change."""
+        for _, parent in self._parents_of(node):
+            self._reshape(parent)
+
+    def _reshape_key_results_of(self, objective_id: str) -> None:
+        """An objective's departments or cycle changed, or it came or went: its key
+        results' explanation items name them."""
+        self._reshaped_key_results.update(
+            key_result.id for key_result in self._key_results_of.get(objective_id, ()))
 
     # -- reading ------------------------------------------------------------------------
 
@@ -266,6 +322,10 @@ class RollupGraph:
     def inputs_of(self, node: Node) -> list[tuple[float, Node]]:
         """(weight, child) for every present child the node rolls up (counted or not)."""
         return list(self._inputs_of(node))
+
+    def parents_of(self, node: Node) -> list[tuple[float, Node]]:
+        """(weight, parent) for every present parent that rolls the node up."""
+        return list(self._parents_of(node))
 
     def expected_progress_of(self, objective: ObjectiveNode) -> float | None:
         if objective.cycle not in self._expected:
@@ -363,8 +423,14 @@ class RollupGraph:
         if not siblings:
             del self._key_results_of[objective_id]
 
+    def _reshape_parent_of(self, edge: ContributionEdge) -> None:
+        parents = (self._reshaped_objectives if edge.parent_type is ItemType.OBJECTIVE
+                   else self._reshaped_key_results)
+        parents.add(edge.parent_id)
+
     def _connect(self, edge: ContributionEdge) -> None:
         edge.active = True
+        self._reshape_parent_of(edge)
         self._edges_up.setdefault(edge.child_id, []).append(edge)
         self._edges_down.setdefault(edge.parent_id, []).append(edge)
         self._fold_edge(edge, +1)
@@ -374,6 +440,7 @@ class RollupGraph:
         if not edge.active:
             del self._waiting[edge.id]
             return
+        self._reshape_parent_of(edge)
         self._fold_edge(edge, -1)
         for index, key in ((self._edges_up, edge.child_id), (self._edges_down, edge.parent_id)):
             edges = index[key]
@@ -471,6 +538,9 @@ class RollupGraph:
             node.progress = node.confidence = node.status = None
         else:
             node.current = node.progress = node.confidence = None
+        self._reshape_parents(node)
+        if isinstance(node, ObjectiveNode):
+            self._reshape_key_results_of(node.id)
         self._pass_up(node, before, NO_SIGNAL)
 
     def _is_held(self, node: Node) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from services.metrics.domain.explain_graph import LinkIndex
+from services.metrics.domain.explain_graph import GraphItems, LinkIndex
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -80,6 +80,8 @@ class RollupProjection:
         self.graph = RollupGraph(thresholds, clock, forecasts)
         self.links: dict[str, int] = {}  # link id -> version (negative: removed at)
         self.link_index = LinkIndex()  # the links held, by either end (dependencies)
+        # the explained subtrees, kept across batches for the events' forecasts and whys
+        self.explained = GraphItems(self.graph)
         self._mutated = False
 
     # -- loading ---------------------------------------------------------------------------
@@ -96,6 +98,8 @@ class RollupProjection:
                     index.put(link)
             self.graph, self.links, self._mutated = graph, links, False
             self.link_index = index
+            index.take_changed()
+            self.explained = GraphItems(graph)
             log.info("graph loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
 
     def rolled_back(self) -> None:
@@ -125,6 +129,8 @@ class RollupProjection:
             for position, item in enumerate(decoded):
                 if position in superseded:
                     self._count_check_in(item, batch)
+                    if isinstance(item.change, KeyResultState):
+                        self.graph.observe(item.change)  # its check-in, for the window
                 else:
                     self._apply_one(item, batch)
             self._write(uow, batch)
@@ -134,7 +140,9 @@ class RollupProjection:
 
         Check-ins arrive many per key result; only the newest state of a key result the
         graph already holds needs to be rolled up (versions decide, so the result is the
-        same). Every superseded check-in is still counted.
+        same). Every superseded check-in is still counted, and its check-in still goes into
+        the key result's window (``RollupGraph.observe``), so that a window does not depend
+        on how the events were batched.
         """
         newest: dict[str, tuple[int, int]] = {}  # key result id -> (version, position)
         skipped: set[int] = set()
@@ -211,6 +219,10 @@ class RollupProjection:
 
     def _write(self, uow: UnitOfWork, batch: _Batch) -> None:
         objective_ids, key_result_ids = self.graph.take_touched()
+        reshaped_objectives, reshaped_key_results = self.graph.take_reshaped()
+        linked = self.link_index.take_changed()  # ids whose links came or went
+        self.explained.forget(objective_ids | reshaped_objectives | linked,
+                              key_result_ids | reshaped_key_results | linked)
         read_model = uow.read_model
         read_model.write_items(self.graph, objective_ids, key_result_ids, batch.contributions,
                                batch.cycles)
@@ -219,7 +231,8 @@ class RollupProjection:
             read_model.delete_links(batch.links_gone)
         read_model.write_links(batch.links.values())
         read_model.add_check_ins(batch.check_ins)
-        self.events.publish(uow, self.graph, batch.before, batch.causes, self.link_index)
+        self.events.publish(uow, self.graph, batch.before, batch.causes, self.link_index,
+                            self.explained)
 
     # -- time passing ----------------------------------------------------------------------
 
@@ -231,10 +244,12 @@ class RollupProjection:
                     self._mutated = True
                     changes = self.graph.reassess_statuses()
                     self.graph.take_touched()  # figures other than status did not move
+                    self.explained.forget(changes, ())
                     batch = _Batch()
                     batch.note(changes, "")
                     uow.read_model.write_items(self.graph, set(changes), set(), set(), set())
-                    self.events.publish(uow, self.graph, batch.before, {}, self.link_index)
+                    self.events.publish(uow, self.graph, batch.before, {}, self.link_index,
+                                        self.explained)
                     uow.commit()
             except Exception:
                 self.rolled_back()

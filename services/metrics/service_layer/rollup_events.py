@@ -31,13 +31,15 @@ class RollupEvents:
 
     def publish(self, uow: UnitOfWork, graph: RollupGraph,
                 before: dict[str, tuple[float | None, str | None]],
-                causes: dict[str, str], links: LinkIndex | None = None) -> int:
+                causes: dict[str, str], links: LinkIndex | None = None,
+                items: GraphItems | None = None) -> int:
         """Append the events for the objectives whose progress or status moved, each with
-        its forecast and why (``domain/explain.py``; ``links``: the dependencies)."""
+        its forecast and why (``domain/explain.py``; ``links``: the dependencies;
+        ``items``: the explained subtrees the caller keeps up to date, else built anew)."""
         if not self.enabled:
             return 0
         now = datetime.now(UTC)
-        items = GraphItems(graph)  # subtrees shared by the objectives of this batch
+        items = items or GraphItems(graph)  # subtrees shared by the objectives explained
         links = links or LinkIndex()
         events: list[tuple[CloudEvent, str]] = []
         for objective_id, (progress_before, status_before) in before.items():
@@ -47,10 +49,9 @@ class RollupEvents:
             status = None if node.status is None else node.status.value
             if (node.progress, status) == (progress_before, status_before):
                 continue  # moved and came back within the batch
-            explanation = (outlook_in_graph(graph, items, links, objective_id)
-                           if self.explain else None)
+            told = outlook_in_graph(graph, items, links, objective_id) if self.explain else None
             change = rollup_change(graph, node, now, causes.get(objective_id) or None,
-                                   status_before, explanation)
+                                   status_before, told)
             subject = f"objective/{objective_id}"
             events.append((new_event(EventType.ROLLUP_CHANGED, self.source, subject,
                                      change.data()), objective_id))
@@ -64,8 +65,9 @@ class RollupEvents:
 
 def rollup_change(graph: RollupGraph, node: ObjectiveNode, changed_at: datetime,
                   cause_event_id: str | None, previous_status: str | None,
-                  explanation: Explanation | Outlook | None = None) -> RollupChange:
-    forecast = None if explanation is None else explanation.forecast
+                  told: Explanation | Outlook | None = None) -> RollupChange:
+    """``told``: the objective's forecast and why (``explain.outlook``), if kept."""
+    forecast, why = (None, None) if told is None else (told.forecast, told.why)
     return RollupChange(
         objective_id=node.id, title=node.title, cycle=node.cycle, kind=node.kind.value,
         departments=tuple(node.departments), progress=reported(node.progress),
@@ -76,4 +78,4 @@ def rollup_change(graph: RollupGraph, node: ObjectiveNode, changed_at: datetime,
         cause_event_id=cause_event_id, previous_status=previous_status,
         forecast=None if forecast is None else reported(forecast.attainment),
         forecast_reached_on=None if forecast is None else forecast.reached_on,
-        why=None if explanation is None else explanation.why)
+        why=why)

@@ -6,7 +6,10 @@
 - the forecast of a straight-line history is that line at the cycle's end;
 - after any sequence of events (late, duplicated, out of order), the explanation equals
   the one computed from a graph rebuilt from the items held (what a restart or a rebuild
-  loads), and a key result's window does not depend on the order of its check-ins.
+  loads), and a key result's window does not depend on the order of its check-ins;
+- the forecast and why that the consumer keeps across events (its memo of the explained
+  subtrees, told what changed after each event) equal those computed afresh, and those of
+  the full explanation.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from services.metrics.domain.explain_graph import (
     LinkIndex,
     cycle_end,
     explain_in_graph,
+    outlook_in_graph,
 )
 from services.metrics.domain.forecast import WINDOW, merged, pace
 from services.metrics.domain.goal_items import (
@@ -79,13 +83,17 @@ def events(draw: st.DrawFn) -> list[Operation]:
 
 def apply(graph: RollupGraph, sequence: list[Operation]) -> None:
     for step, operation in enumerate(sequence, start=1):
-        name, argument, lag = operation
-        if name == "check_in_at":
-            assert isinstance(argument, tuple)
-            key_result_id, value, at = argument
-            graph.record_check_in(key_result_id, max(1, step - lag), value, None, at)
-        else:
-            run(graph, operation, step)
+        apply_step(graph, operation, step)
+
+
+def apply_step(graph: RollupGraph, operation: Operation, step: int) -> None:
+    name, argument, lag = operation
+    if name == "check_in_at":
+        assert isinstance(argument, tuple)
+        key_result_id, value, at = argument
+        graph.record_check_in(key_result_id, max(1, step - lag), value, None, at)
+    else:
+        run(graph, operation, step)
 
 
 def rebuilt(graph: RollupGraph) -> RollupGraph:
@@ -108,6 +116,46 @@ def rebuilt(graph: RollupGraph) -> RollupGraph:
             fresh.add_contribution(ContributionState(e.id, e.version, e.child_type, e.child_id,
                                                      e.parent_type, e.parent_id, e.weight))
     return fresh
+
+
+links = st.builds(
+    lambda number, from_id, to_type, to_id, department: LinkState(
+        f"l{number}", 1, "depends_on", "objective", from_id, "sales", to_type, to_id,
+        department),
+    st.integers(0, 3), st.sampled_from(OBJECTIVES), st.sampled_from(["objective", "key_result"]),
+    st.sampled_from(OBJECTIVES + KEY_RESULTS), st.sampled_from(["finance", "production"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(events(), st.lists(st.tuples(st.integers(0, 60), st.one_of(links, st.integers(0, 3))),
+                          max_size=8), st.randoms())
+def test_the_forecast_and_why_kept_across_events_equal_those_computed_afresh(
+        sequence: list[Operation], link_changes: list[tuple[int, LinkState | int]],
+        random: object) -> None:
+    sequence = list(sequence)
+    random.shuffle(sequence)  # type: ignore[attr-defined]  # items before what they name
+    graph, index = graph_at(), LinkIndex()
+    kept = GraphItems(graph)  # as the projection keeps it: told what changed after each step
+    for step, operation in enumerate(sequence, start=1):
+        apply_step(graph, operation, step)
+        for at, change in link_changes:
+            if at == step and isinstance(change, LinkState):
+                index.put(change)
+            elif at == step:
+                index.drop(f"l{change}")
+        touched, reshaped = graph.take_touched(), graph.take_reshaped()
+        linked = index.take_changed()
+        kept.forget(touched[0] | reshaped[0] | linked, touched[1] | reshaped[1] | linked)
+        for objective_id in OBJECTIVES:
+            told = outlook_in_graph(graph, kept, index, objective_id)
+            assert told == outlook_in_graph(graph, GraphItems(graph), index, objective_id)
+            explanation = explain_in_graph(graph, GraphItems(graph), index, objective_id,
+                                           STALE)
+            if explanation is None:
+                assert told is None
+            else:
+                forecast = replace(explanation.forecast, estimators=())
+                assert told == (forecast, explanation.why)
 
 
 def comparable(explanation: Explanation | None) -> object:
@@ -161,20 +209,31 @@ def test_the_explanation_after_any_events_equals_the_one_after_a_rebuild(
         k: comparable(v) for k, v in from_scratch.items()}
 
 
-@given(st.lists(st.tuples(moments, values), max_size=30), st.randoms())
+@given(st.lists(st.tuples(st.one_of(moments, st.sampled_from([NOW.timestamp() - 86_400.0,
+                                                                NOW.timestamp()])),
+                          values), max_size=30),
+       st.randoms())
 def test_a_window_does_not_depend_on_the_order_of_its_check_ins(
         check_ins: list[tuple[float, float]], random: object) -> None:
-    def window_of(ordered: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
-        window: tuple[tuple[float, float], ...] = ()
-        for at, value in ordered:
-            window = merged(window, at, value) or window
+    # the key result's states as the goals service writes them: version 2, 3, ... each
+    # carrying its latest check-in (time, value); some share a time (moments sampled twice)
+    states = [(at, value, version) for version, (at, value) in enumerate(check_ins, start=2)]
+
+    def window_of(ordered: list[tuple[float, float, int]]) -> tuple[tuple[float, float, int],
+                                                                     ...]:
+        window: tuple[tuple[float, float, int], ...] = ()
+        for at, value, version in ordered:
+            window = merged(window, at, value, version) or window
         return window
 
-    shuffled = list(check_ins)
+    shuffled = states + states[: len(states) // 2]  # and some seen twice
     random.shuffle(shuffled)  # type: ignore[attr-defined]
-    window = window_of(check_ins)
+    window = window_of(states)
     assert window == window_of(shuffled)
     assert len(window) == min(WINDOW, len({at for at, _ in check_ins}))
+    # at each time held, the value of the newest version with that time
+    newest = {at: (value, version) for at, value, version in states}
+    assert all(newest[at] == (value, version) for at, value, version in window)
 
 
 @given(intercept=st.floats(-1e6, 1e6), per_day=st.floats(-1e4, 1e4),
@@ -189,9 +248,9 @@ def test_the_forecast_of_a_straight_line_history_is_that_line(
     def line(moment: float) -> float:
         return intercept + per_day * (moment - origin) / 86_400.0
 
-    history = tuple(sorted((origin + day * 86_400.0, line(origin + day * 86_400.0))
-                           for day in days))[-WINDOW:]
-    last_at, last_value = history[-1]
+    history = tuple(sorted((origin + day * 86_400.0, line(origin + day * 86_400.0), version)
+                           for version, day in enumerate(sorted(days), start=2)))[-WINDOW:]
+    last_at, last_value, _ = history[-1]
     key_result = Item("key_result", "k", "k", ("sales",), 0.5, start=start,
                       target=start + span, value=last_value, last_checkin_at=last_at,
                       pace=pace(history))
