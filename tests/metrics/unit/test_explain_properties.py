@@ -155,7 +155,8 @@ def test_the_forecast_and_why_kept_across_events_equal_those_computed_afresh(
                 assert told is None
             else:
                 forecast = replace(explanation.forecast, estimators=())
-                assert told == (forecast, explanation.why)
+                assert told is not None
+                assert (told.forecast, told.why) == (forecast, explanation.why)
 
 
 def comparable(explanation: Explanation | None) -> object:
