@@ -60,9 +60,11 @@ def test_a_retried_subscribe_is_applied_once_and_answered_as_the_first_time(
     assert first.status_code == 201, first.json
     assert REPLAYED not in first.headers
     assert first.headers["Location"] == f"/v1/subscriptions/{first.json['id']}"
+    assert first.headers["ETag"] == f'"{first.json["version"]}"'
     # the fresh answer is what the route answers without a key (the same schema)
     plain = post(clients["crm"], {**body, "recipient": "someone else"}, None)
     assert set(plain.json) == set(first.json)
+    assert plain.headers["ETag"] == f'"{plain.json["version"]}"'
 
     for _ in range(2):
         again = post(clients["crm"], dict(reversed(list(body.items()))), "subscribe-1")
@@ -70,6 +72,7 @@ def test_a_retried_subscribe_is_applied_once_and_answered_as_the_first_time(
         assert again.headers[REPLAYED] == "true"
         assert again.json == first.json
         assert again.headers["Location"] == first.headers["Location"]
+        assert again.headers["ETag"] == first.headers["ETag"]
     listed = clients["admin"]("GET", "/v1/subscriptions").json
     assert sorted(item["id"] for item in listed) == sorted([first.json["id"], plain.json["id"]])
     assert rows(notifications, tables.idempotency_keys) == 1

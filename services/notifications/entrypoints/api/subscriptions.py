@@ -79,13 +79,19 @@ class Subscriptions(MethodView):
                 container.unit_of_work(), caller, policy, digest_seconds, body,
                 check_address=container.check_address)
             return (_shown(subscription, caller), 201,
-                    {"Location": f"/v1/subscriptions/{subscription.id}"})
+                    _made_headers(subscription.id, subscription.version))
         result = cases.create_subscription_once(
             container.unit_of_work(), caller, policy, digest_seconds, body, request,
             lambda made: current_app.json.dumps(SubscriptionSchema().dump(_shown(made, caller))),
             check_address=container.check_address)
         created = json.loads(result.body)
-        return answer(result, {"Location": f"/v1/subscriptions/{created['id']}"})
+        return answer(result, _made_headers(created["id"], created["version"]))
+
+
+def _made_headers(subscription_id: str, version: int) -> dict[str, str]:
+    """Where a new subscription is and its version (the ETag a later PATCH names), on its
+    201 and on each replay of it."""
+    return {"Location": f"/v1/subscriptions/{subscription_id}", "ETag": f'"{version}"'}
 
 
 @subscriptions.route("/<string:subscription_id>")
