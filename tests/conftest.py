@@ -95,6 +95,14 @@ def _handled_errors() -> dict[tuple[str, ...], float]:
     return counts
 
 
+#: Kinds any test may meet on a loaded machine, each handled by design: a consumer whose
+#: poll came later than ``max_poll_interval_ms`` (2 s here, for Tansu's quick joins) is put
+#: out of its group and its commit refused; its records come back to whoever owns the
+#: partition and the processed-event ledger drops what was applied. The exactly-once tests
+#: check that outcome, not this count.
+TOLERATED_HANDLED_ERRORS = frozenset({"consumer_commit_failed"})
+
+
 @pytest.fixture(autouse=True)
 def no_unexpected_handled_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test during which an error was caught and counted that it did not expect."""
@@ -102,6 +110,7 @@ def no_unexpected_handled_errors(request: pytest.FixtureRequest) -> Iterator[Non
     yield
     marker = request.node.get_closest_marker("handled_errors")
     allowed = set(marker.args) if marker else set()
+    allowed |= TOLERATED_HANDLED_ERRORS
     after = _handled_errors()
     unexpected = {key: after[key] - before.get(key, 0) for key in after
                   if after[key] > before.get(key, 0) and key[1] not in allowed}
