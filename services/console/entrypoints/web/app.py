@@ -159,7 +159,7 @@ def _check_csrf() -> None:
         abort(Response(render_template("message.html", title="Form expired",
                                        message="This form was not sent from this console's "
                                                "current session. Open the page again and "
-                                               "resend it."), 400))
+                                               "resend it."), 400, mimetype="text/html"))
 
 
 def _end_expired_session() -> Response | None:
