@@ -22,6 +22,8 @@ class ConsoleConfig:
     """A session ends this long after sign-in, whatever happens in between."""
     max_sessions: int
     """Signed-in sessions kept at most (and as many anonymous ones); beyond, the oldest go."""
+    max_sessions_per_token: int
+    """Signed-in sessions of one token at most; signing in once more ends its oldest."""
     http_threads: int
     """Threads of the console's one gunicorn process (sessions live in its memory)."""
     secure_cookies: bool
@@ -32,6 +34,7 @@ class ConsoleConfig:
 
     def __post_init__(self) -> None:
         for name, value in (("OKR_CONSOLE_MAX_SESSIONS", self.max_sessions),
+                            ("OKR_CONSOLE_MAX_SESSIONS_PER_TOKEN", self.max_sessions_per_token),
                             ("OKR_CONSOLE_HTTP_THREADS", self.http_threads)):
             if value < 1:
                 raise ConfigurationError(f"{name} must be at least 1, got {value}")
@@ -55,6 +58,7 @@ class ConsoleConfig:
             port=env_int("OKR_CONSOLE_PORT", 8080, environ),
             session_hours=env_float("OKR_CONSOLE_SESSION_HOURS", 8.0, environ),
             max_sessions=env_int("OKR_CONSOLE_MAX_SESSIONS", 10_000, environ),
+            max_sessions_per_token=env_int("OKR_CONSOLE_MAX_SESSIONS_PER_TOKEN", 5, environ),
             http_threads=env_int("OKR_CONSOLE_HTTP_THREADS", 8, environ),
             secure_cookies=env_bool("OKR_CONSOLE_SECURE_COOKIES", False, environ),
             api_timeout_seconds=env_float("OKR_CONSOLE_API_TIMEOUT_SECONDS", 10.0, environ),

@@ -223,6 +223,32 @@ def test_a_subscription_the_api_refuses_is_shown_in_its_words_and_none_is_made(
     assert subscriptions_of(platform, "sales") == before
 
 
+def test_the_digest_interval_is_read_as_typed_like_any_number_of_the_console(
+        platform: Platform, seeded: Seeded) -> None:
+    """Minutes are read by the console's number rule (digits 0-9, a point or a comma, no
+    exponent), and an interval under the API's one second is refused, not rounded up."""
+    browser = signed_in(platform, seeded.sales_head_token)
+    page = browser.get(f"{platform.console_url}/notifications", timeout=30).text
+    body = {"recipient": "Digest reader", "channel": "email", "email": "reader@example.org",
+            "mode": "digest", "csrf_token": csrf_of(page)}
+    before = subscriptions_of(platform, "sales")
+    for minutes, why in (("\u0663", "digits 0 to 9"),  # Arabic-Indic three
+                         ("1e2", "without an exponent"),
+                         ("0.001", "0.001 is not"),  # 0.06 seconds
+                         ("10081", "10081 is not")):
+        bad = browser.post(f"{platform.console_url}/notifications", timeout=30,
+                           data={**body, "digest_minutes": minutes})
+        assert "Not subscribed: the digest interval is a number of minutes" in page_text(bad)
+        assert why in page_text(bad), minutes
+    assert subscriptions_of(platform, "sales") == before
+    answer = browser.post(f"{platform.console_url}/notifications", timeout=30,
+                          data={**body, "digest_minutes": "12,5"})
+    assert "Subscribed Digest reader." in answer.text
+    (made,) = [s for s in subscriptions_of(platform, "sales")
+               if s["recipient"] == "Digest reader"]
+    assert made["digest_interval_seconds"] == 12.5 * 60
+
+
 def test_another_departments_head_neither_sees_nor_changes_a_subscription(
         platform: Platform, seeded: Seeded) -> None:
     made = platform.api("notifications", "POST", "/v1/subscriptions", json={

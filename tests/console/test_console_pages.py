@@ -229,10 +229,12 @@ class CountingSession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
-def console_app(platform: Platform, http: requests.Session | None = None) -> Any:
+def console_app(platform: Platform, http: requests.Session | None = None,
+                **environ: str) -> Any:
     config = ConsoleConfig.from_env({"OKR_GOALS_URL": platform.urls["goals"],
                                      "OKR_METRICS_URL": platform.urls["metrics"],
-                                     "OKR_NOTIFICATIONS_URL": platform.urls["notifications"]})
+                                     "OKR_NOTIFICATIONS_URL": platform.urls["notifications"],
+                                     **environ})
     app = create_app(config, http)
     app.testing = True
     return app
@@ -278,6 +280,20 @@ def test_targets_page_makes_the_same_calls_for_one_target_as_for_many(
     six = calls_for_page(6)
     assert sorted(one) == sorted(six)  # made at once: in either order
     assert len(six) <= 3, six
+
+
+def test_one_token_signing_in_over_and_over_never_signs_anybody_else_out(
+        platform: Platform, seeded: Seeded) -> None:
+    """The attack: one viewer token signed in more times than the console keeps sessions.
+    Its own oldest sessions end; the head of sales stays signed in."""
+    viewer = platform.create("/v1/tokens", {"name": "Scripted viewer", "role": "viewer"})
+    app = console_app(platform, OKR_CONSOLE_MAX_SESSIONS="8",
+                      OKR_CONSOLE_MAX_SESSIONS_PER_TOKEN="3")
+    head = sign_in_client(app, seeded.sales_head_token)
+    flood = [sign_in_client(app, viewer["token"]) for _ in range(12)]
+    assert head.get("/targets").status_code == 200
+    assert [client.get("/targets").status_code for client in flood[-4:]] == [302, 200, 200, 200]
+    assert app.session_interface.store.counts()[0] == 1 + 3
 
 
 def test_session_ends_after_its_lifetime_whatever_happened_since(platform: Platform,

@@ -324,3 +324,16 @@ def test_not_found_not_allowed_and_too_large_are_the_consoles_own_pages(
         assert "Content-Security-Policy" in answer.headers
         assert "Werkzeug" not in answer.text and "<title>" + str(status) not in answer.text
     assert "GET" in answers[405].headers["Allow"]
+
+
+def test_a_form_from_no_session_of_this_console_is_refused_on_an_html_page(
+        platform: Platform, seeded: Seeded) -> None:
+    browser = signed_in(platform, seeded.sales_head_token)
+    answer = browser.post(
+        f"{platform.console_url}/key-results/{seeded.sales_key_result_id}/check-ins",
+        data={"value": "7", "objective_id": seeded.sales_objective_id,
+              "csrf_token": "forged-token"}, timeout=30)
+    assert answer.status_code == 400
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "<h1>Form expired</h1>" in answer.text and 'class="brand"' in answer.text
+    assert "Content-Security-Policy" in answer.headers

@@ -114,3 +114,38 @@ def test_a_request_that_read_a_session_does_not_bring_it_back_after_sign_out() -
     assert session_id not in store
     assert store.counts() == (0, 0)
     assert "Set-Cookie" not in response.headers
+
+
+def test_one_token_signed_in_over_and_over_ends_only_its_own_oldest_sessions() -> None:
+    """A token holder signing in again and again (a script) fills no more than
+    ``max_per_token`` places: their own oldest session ends, nobody else's."""
+    store = SessionStore(10, max_per_token=3)
+    others = {token: store.new_id() for token in ("head", "admin")}
+    for token, session_id in others.items():
+        store.save(session_id, {"token": token}, 2e9, signed_in=True)
+    flood = [store.new_id() for _ in range(100)]
+    for session_id in flood:
+        store.save(session_id, {"token": "viewer"}, 2e9, signed_in=True)
+    assert all(session_id in store for session_id in others.values())
+    assert [session_id in store for session_id in flood[-4:]] == [False, True, True, True]
+    assert store.counts() == (2 + 3, 0)
+
+
+def test_a_session_of_a_token_that_ended_frees_its_place_for_that_token() -> None:
+    clock = Clock()
+    store = SessionStore(10, clock, max_per_token=2)
+    first, second, third = (store.new_id() for _ in range(3))
+    store.save(first, {"token": "t"}, clock.now + 10, signed_in=True)
+    store.save(second, {"token": "t"}, clock.now + 1000, signed_in=True)
+    store.delete(first)  # signed out
+    store.save(third, {"token": "t"}, clock.now + 1000, signed_in=True)
+    assert second in store and third in store  # the signed-out one made the room
+    store.save(second, {"token": "t", "_flashes": []}, clock.now + 1000, signed_in=True,
+               new=False)  # saved again after a request: still one place, not two
+    assert second in store and third in store
+    assert store.counts() == (2, 0)
+
+
+def test_a_store_holds_at_least_one_session_per_token() -> None:
+    with pytest.raises(ValueError):
+        SessionStore(10, max_per_token=0)

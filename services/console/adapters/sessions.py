@@ -11,13 +11,17 @@ store (docs/console.md).
 The store is bounded: signed-in sessions and anonymous ones (a visitor who opened the
 sign-in form has a CSRF token) are kept apart, each up to ``max_sessions``; when one is
 full, expired sessions are dropped, then the oldest, so a flood of anonymous visitors
-cannot push out people who signed in. Each session has a fixed end (``expires_at``),
+cannot push out people who signed in. One token holds at most ``max_per_token`` signed-in
+sessions: signing in once more with it ends that token's oldest session, so one token
+signed in over and over cannot push out anybody else's (the store knows a session's token
+only by a keyed hash of it). Each session has a fixed end (``expires_at``),
 never extended by use; an expired session is deleted when it is next asked for.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import secrets
 import threading
@@ -40,16 +44,26 @@ SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 class _Kept:
     data: dict[str, Any]
     expires_at: float
+    owner: str | None = None
+    """The keyed hash of a signed-in session's token (its data's ``token``)."""
 
 
 class SessionStore:
     """Sessions by id, bounded, thread-safe. Ids are kept hashed (SHA-256), so the store's
-    keys are not cookies one could replay."""
+    keys are not cookies one could replay; the sessions of one token are found by an HMAC
+    of the token under a key made per store, never by the token."""
 
-    def __init__(self, max_sessions: int, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, max_sessions: int, clock: Callable[[], float] = time.time,
+                 max_per_token: int = 5) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
+        if max_per_token < 1:
+            raise ValueError("max_per_token must be at least 1")
         self._max = max_sessions
+        self._max_per_token = max_per_token
+        self._owner_key = secrets.token_bytes(32)
+        #: The signed-in sessions' keys of each token (by its keyed hash), oldest first.
+        self._by_owner: dict[str, OrderedDict[str, None]] = {}
         self._clock = clock
         self._lock = threading.Lock()
         self._signed_in: OrderedDict[str, _Kept] = OrderedDict()
@@ -69,7 +83,7 @@ class SessionStore:
                 if kept is None:
                     continue
                 if kept.expires_at <= self._clock():
-                    del kept_in[key]
+                    self._drop(kept_in, key)
                     return None, True
                 return dict(kept.data), False
         return None, False
@@ -83,20 +97,30 @@ class SessionStore:
         key = _key(session_id)
         kept_in, other = ((self._signed_in, self._anonymous) if signed_in
                           else (self._anonymous, self._signed_in))
+        owner = self._owner(data.get("token")) if signed_in else None
         with self._lock:
-            was_other = other.pop(key, None) is not None
+            was_other = self._drop(other, key) is not None
             if not new and not was_other and key not in kept_in:
                 return False
-            if key not in kept_in and len(kept_in) >= self._max:
+            if key in kept_in:
+                self._forget_owner(key, kept_in[key].owner)
+            elif len(kept_in) >= self._max:
                 self._make_room(kept_in)
-            kept_in[key] = _Kept(dict(data), expires_at)
+            if owner is not None:
+                same_token = self._by_owner.setdefault(owner, OrderedDict())
+                while len(same_token) >= self._max_per_token:  # that token's oldest ends
+                    oldest = next(iter(same_token))
+                    self._drop(self._signed_in, oldest)
+                    same_token.pop(oldest, None)
+                self._by_owner.setdefault(owner, OrderedDict())[key] = None
+            kept_in[key] = _Kept(dict(data), expires_at, owner)
             return True
 
     def delete(self, session_id: str) -> None:
         key = _key(session_id)
         with self._lock:
-            self._signed_in.pop(key, None)
-            self._anonymous.pop(key, None)
+            self._drop(self._signed_in, key)
+            self._drop(self._anonymous, key)
 
     def __contains__(self, session_id: object) -> bool:
         if not isinstance(session_id, str):
@@ -116,9 +140,31 @@ class SessionStore:
         expired ones are at that end (and any other is deleted when next asked for)."""
         now = self._clock()
         while kept_in and next(iter(kept_in.values())).expires_at <= now:
-            kept_in.popitem(last=False)
+            self._drop(kept_in, next(iter(kept_in)))
         while len(kept_in) >= self._max:
-            kept_in.popitem(last=False)
+            self._drop(kept_in, next(iter(kept_in)))
+
+    def _drop(self, kept_in: OrderedDict[str, _Kept], key: str) -> _Kept | None:
+        """Remove a session, and it from its token's (the lock is held)."""
+        kept = kept_in.pop(key, None)
+        if kept is not None:
+            self._forget_owner(key, kept.owner)
+        return kept
+
+    def _forget_owner(self, key: str, owner: str | None) -> None:
+        if owner is None:
+            return
+        same_token = self._by_owner.get(owner)
+        if same_token is not None:
+            same_token.pop(key, None)
+            if not same_token:
+                del self._by_owner[owner]
+
+    def _owner(self, token: object) -> str | None:
+        if not isinstance(token, str) or not token:
+            return None
+        return hmac.new(self._owner_key, token.encode("utf-8", "replace"),
+                        hashlib.sha256).hexdigest()
 
 
 def _key(session_id: str) -> str:

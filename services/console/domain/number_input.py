@@ -21,6 +21,9 @@ LIMIT = Decimal("1e15")
 SIGNIFICANT_DIGITS = 15
 MAX_LENGTH = 40
 
+#: A number written with an exponent (``1.5e3``, ``2E-4``, ``1,5e3``): told apart from a
+#: word that merely holds an "e" (``yes``, ``true``), which is simply not a number.
+_EXPONENT = re.compile(r"[+-]?(?:[0-9]+[.,]?[0-9]*|[.,][0-9]+)[eE][+-]?[0-9]+")
 _PLAIN = re.compile(r"(?P<sign>[+-]?)(?P<whole>[0-9]*)(?:(?P<separator>[.,])(?P<fraction>[0-9]*))?")
 
 
@@ -39,7 +42,7 @@ def read_number(text: str) -> float:
         raise NotANumber("Write the number with the digits 0 to 9, such as 12 or 12.5.")
     if typed.lstrip("+-").lower() in {"nan", "inf", "infinity"}:
         raise NotANumber("Enter a number: not-a-number and infinity are not values.")
-    if "e" in typed.lower():
+    if _EXPONENT.fullmatch(typed):
         raise NotANumber("Write the number in full, without an exponent (1500, not 1.5e3).")
     if (typed.count(".") + typed.count(",")) > 1:
         raise NotANumber("Write the number without a thousands separator, with one point or "

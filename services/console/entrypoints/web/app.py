@@ -62,8 +62,8 @@ def create_app(config: ConsoleConfig, http: requests.Session | None = None) -> F
         SESSION_COOKIE_SECURE=config.secure_cookies,
         MAX_CONTENT_LENGTH=64 * 1024,
     )
-    app.session_interface = ServerSideSessions(SessionStore(config.max_sessions),
-                                               config.session_hours * 3600,
+    store = SessionStore(config.max_sessions, max_per_token=config.max_sessions_per_token)
+    app.session_interface = ServerSideSessions(store, config.session_hours * 3600,
                                                min(ANONYMOUS_SESSION_SECONDS,
                                                    config.session_hours * 3600))
     app.extensions["okr.console.config"] = config
@@ -159,7 +159,7 @@ def _check_csrf() -> None:
         abort(Response(render_template("message.html", title="Form expired",
                                        message="This form was not sent from this console's "
                                                "current session. Open the page again and "
-                                               "resend it."), 400))
+                                               "resend it."), 400, mimetype="text/html"))
 
 
 def _end_expired_session() -> Response | None:

@@ -10,13 +10,13 @@ someone changed since is refused (412) and said so.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from services.console.adapters.api_client import Refused
+from services.console.domain.number_input import NotANumber, read_number
 from services.console.entrypoints.web.app import api
 from services.console.entrypoints.web.pages import (
     _require_sign_in,
@@ -35,6 +35,8 @@ STATUSES = {"on_track": "On track", "at_risk": "At risk", "off_track": "Off trac
             "no_data": "No data yet"}
 #: The API's bounds of ``digest_interval_seconds``, here in minutes.
 MAX_DIGEST_MINUTES = 7 * 24 * 60
+#: The least number of minutes a person can type that comes to the API's least, 1 second.
+MIN_DIGEST_MINUTES = "0.017"
 SUBSCRIPTIONS = "/v1/subscriptions"
 
 
@@ -159,14 +161,16 @@ def _digest_and_filters(body: dict[str, Any], filters: dict[str, Any]) -> str | 
     wrong with them."""
     minutes_text = request.form.get("digest_minutes", "").strip()
     if minutes_text:
+        bounds = (f"the digest interval is a number of minutes, at least one second's worth "
+                  f"({MIN_DIGEST_MINUTES}) and at most {MAX_DIGEST_MINUTES:,}")
         try:
-            minutes = float(minutes_text)
-        except ValueError:
-            minutes = math.nan
-        if not (math.isfinite(minutes) and 0 < minutes <= MAX_DIGEST_MINUTES):
-            return (f"the digest interval is a number of minutes, more than 0 and at most "
-                    f"{MAX_DIGEST_MINUTES:,}.")
-        body["digest_interval_seconds"] = max(1, round(minutes * 60))
+            minutes = read_number(minutes_text)
+        except NotANumber as why:
+            return f"{bounds}: {why}"
+        seconds = minutes * 60
+        if not 1 <= seconds <= MAX_DIGEST_MINUTES * 60:  # the API's bounds, never rounded in
+            return f"{bounds}; {minutes_text} is not."
+        body["digest_interval_seconds"] = round(seconds)  # to the second: the API's unit
     chosen = [status for status in request.form.getlist("statuses") if status in STATUSES]
     if chosen or filters.get("statuses"):
         body["filters"] = {**{name: value for name, value in filters.items()
