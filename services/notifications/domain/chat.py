@@ -6,7 +6,11 @@ against the progress expected by now, in points), why (the roll-up's ``why`` whe
 metrics service explains it) and what to expect (its ``forecast``), and links to the item
 in the web console when its address is configured (``OKR_CONSOLE_URL``). A digest lists
 its changes grouped by collective target and department. Slack's limits are kept (a
-header of 150 characters, sections of 3,000, 50 blocks).
+header of 150 characters, sections of 3,000, 50 blocks). A Teams message is kept well under
+Teams' limit on an incoming-webhook body (about 28 KB): at most 20,000 bytes as sent, at
+most 100 digest lines of at most 500 characters each, then "… and K more changes".
+Text is clipped after it is escaped, never inside an escape (a Slack ``&amp;``, a Teams
+``\\*``).
 
 Text from events (titles, notes, department names, the roll-up's ``why``) is other
 people's input, so it is shown, never read as markup: first without invisible characters
@@ -26,6 +30,7 @@ TextBlocks and facts):
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +44,13 @@ SLACK_TEXT_LIMIT = 3000
 SLACK_BLOCK_LIMIT = 50
 ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 ADAPTIVE_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+#: Bytes of a Teams body as sent (compact UTF-8 JSON): well under Teams' ~28 KB.
+TEAMS_PAYLOAD_LIMIT = 20_000
+#: Lines a Teams digest lists, and characters (escaped) of one line or heading.
+TEAMS_ITEM_LIMIT = 100
+TEAMS_LINE_LIMIT = 500
+#: Characters (escaped) of a Teams headline and of one fact's value.
+TEAMS_TEXT_LIMIT = 2000
 
 
 def item_link(console_url: str | None, objective_id: str | None) -> str | None:
@@ -77,10 +89,6 @@ def facts(data: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
 def _mrkdwn(text: str) -> str:
     """Slack's escaping: a name cannot open a link, a mention or a command."""
     return visible(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -88,7 +96,11 @@ def _mrkdwn(text: str) -> str:
 
 def _slack_clip(text: str, limit: int) -> str:
     """``text`` escaped for Slack and clipped to ``limit`` without cutting an entity."""
-    escaped = _mrkdwn(text)
+    return _clip_mrkdwn(_mrkdwn(text), limit)
+
+
+def _clip_mrkdwn(escaped: str, limit: int) -> str:
+    """Escaped Slack text clipped to ``limit`` without cutting an entity (``&amp;``)."""
     if len(escaped) <= limit:
         return escaped
     clipped = escaped[:limit - 1]
@@ -111,6 +123,23 @@ def _teams_md(text: str) -> str:
         escaped)
 
 
+def _teams_clip(text: str, limit: int) -> str:
+    """``text`` escaped for Teams and clipped to ``limit`` without cutting an escape: a
+    backslash left alone at the end would escape the ellipsis, so it goes too."""
+    escaped = _teams_md(text)
+    if len(escaped) <= limit:
+        return escaped
+    clipped = escaped[:limit - 1]
+    if (len(clipped) - len(clipped.rstrip("\\"))) % 2:
+        clipped = clipped[:-1]
+    return clipped + "…"
+
+
+def _size(value: object) -> int:
+    """Bytes of ``value`` as a chat body is sent (``adapters/webhooks.py``)."""
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
 def slack_payload(message: Message, console_url: str | None) -> dict[str, Any]:
     """A Slack incoming-webhook body: ``text`` (the notification's fallback) and blocks."""
     data = message.data
@@ -121,18 +150,18 @@ def slack_payload(message: Message, console_url: str | None) -> dict[str, Any]:
     if message.is_digest:
         for title, lines in digest_groups(data)[:SLACK_BLOCK_LIMIT - 2]:
             body = f"*{_mrkdwn(title)}*\n" + "\n".join(f"• {_mrkdwn(line)}" for line in lines)
-            blocks.append({"type": "section",
-                           "text": {"type": "mrkdwn", "text": _clip(body, SLACK_TEXT_LIMIT)}})
+            blocks.append({"type": "section", "text": {
+                "type": "mrkdwn", "text": _clip_mrkdwn(body, SLACK_TEXT_LIMIT)}})
     else:
         found = facts(data)
         if found:
             body = "\n".join(f"*{label}:* {_mrkdwn(value)}" for label, value in found)
-            blocks.append({"type": "section",
-                           "text": {"type": "mrkdwn", "text": _clip(body, SLACK_TEXT_LIMIT)}})
+            blocks.append({"type": "section", "text": {
+                "type": "mrkdwn", "text": _clip_mrkdwn(body, SLACK_TEXT_LIMIT)}})
         context = f"{_mrkdwn(str(data.get('title') or ''))} · " \
                   f"{_mrkdwn(str(data.get('event_type', '')))}"
         blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": _clip(context, SLACK_TEXT_LIMIT)}]})
+            {"type": "mrkdwn", "text": _clip_mrkdwn(context, SLACK_TEXT_LIMIT)}]})
         link = item_link(console_url, data.get("objective_id"))
         if link:
             blocks.append({"type": "actions", "elements": [{
@@ -144,26 +173,66 @@ def slack_payload(message: Message, console_url: str | None) -> dict[str, Any]:
 def teams_payload(message: Message, console_url: str | None) -> dict[str, Any]:
     """A Teams incoming-webhook body: a message with one Adaptive Card attachment."""
     data = message.data
-    body: list[dict[str, Any]] = [{"type": "TextBlock", "text": _teams_md(message.subject()),
+    body: list[dict[str, Any]] = [{"type": "TextBlock",
+                                   "text": _teams_clip(message.subject(), TEAMS_TEXT_LIMIT),
                                    "weight": "Bolder", "size": "Medium", "wrap": True}]
     actions: list[dict[str, Any]] = []
     if message.is_digest:
-        for title, lines in digest_groups(data):
-            body.append({"type": "TextBlock", "text": _teams_md(title), "weight": "Bolder",
-                         "wrap": True, "spacing": "Medium"})
-            body.append({"type": "TextBlock",
-                         "text": "\n".join(f"- {_teams_md(line)}" for line in lines),
-                         "wrap": True})
+        body += _teams_digest(digest_groups(data), TEAMS_PAYLOAD_LIMIT - _size(
+            _teams_message(body, actions)))
     else:
         found = facts(data)
         if found:
             body.append({"type": "FactSet", "facts": [{"title": label,
-                                                       "value": _teams_md(value)}
+                                                       "value": _teams_clip(value,
+                                                                            TEAMS_TEXT_LIMIT)}
                                                       for label, value in found]})
         link = item_link(console_url, data.get("objective_id"))
         if link:
             actions.append({"type": "Action.OpenUrl", "title": "Open in the console",
                             "url": link})
+    return _teams_message(body, actions)
+
+
+def _teams_digest(groups: list[tuple[str, list[str]]], room: int) -> list[dict[str, Any]]:
+    """A digest's TextBlocks in at most ``room`` bytes as sent: whole groups while they
+    fit, then as many lines of the next as fit (at most :data:`TEAMS_ITEM_LIMIT` in all),
+    then how many lines were left out."""
+    total = sum(len(lines) for _, lines in groups)
+    room -= _size({"type": "TextBlock", "text": f"… and {total} more changes", "wrap": True,
+                   "isSubtle": True}) + 1  # kept for the last line, and its comma
+    blocks: list[dict[str, Any]] = []
+    shown = 0
+    for title, lines in groups:
+        heading = {"type": "TextBlock", "text": _teams_clip(title, TEAMS_LINE_LIMIT),
+                   "weight": "Bolder", "wrap": True, "spacing": "Medium"}
+        cost = _size(heading) + _size({"type": "TextBlock", "text": "", "wrap": True}) + 2
+        listed: list[str] = []
+        for line in lines:
+            item = f"- {_teams_clip(line, TEAMS_LINE_LIMIT)}"
+            item_cost = _size(item)  # its JSON text, with 2 bytes for quotes or "\n"
+            if shown >= TEAMS_ITEM_LIMIT or cost + item_cost > room:
+                break
+            listed.append(item)
+            cost += item_cost
+            shown += 1
+        if (lines and not listed) or cost > room:
+            break
+        blocks.append(heading)
+        if listed:
+            blocks.append({"type": "TextBlock", "text": "\n".join(listed), "wrap": True})
+        room -= cost
+        if len(listed) < len(lines):
+            break
+    if total > shown:
+        more = total - shown
+        blocks.append({"type": "TextBlock", "wrap": True, "isSubtle": True,
+                       "text": f"… and {more} more change{'s' if more != 1 else ''}"})
+    return blocks
+
+
+def _teams_message(body: list[dict[str, Any]], actions: list[dict[str, Any]]
+                   ) -> dict[str, Any]:
     card: dict[str, Any] = {"$schema": ADAPTIVE_SCHEMA, "type": "AdaptiveCard",
                             "version": "1.4", "body": body}
     if actions:

@@ -20,10 +20,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 #: ISO day names, Monday first (``date.weekday()`` order).
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+#: Names the time zone database may hold that are no IANA zone: the host's own zone, the
+#: POSIX default rules, the "no zone" placeholder, and the alternative trees (``posix/``,
+#: ``right/`` with leap seconds) some hosts have and others lack.
+_HOST_NAMES = frozenset({"localtime", "posixrules", "Factory"})
+_HOST_TREES = ("posix/", "right/")
+
+
+@cache
+def canonical_time_zones() -> frozenset[str]:
+    """The IANA zone names a schedule may use, computed once: the database's zones without
+    the host-dependent names, so the API and the worker agree on what a name means."""
+    return frozenset(name for name in available_timezones()
+                     if name not in _HOST_NAMES and not name.startswith(_HOST_TREES))
 
 
 class ScheduleError(ValueError):
@@ -102,6 +118,8 @@ def _parse_zone(value: object, field: str) -> str:
     if not isinstance(value, str) or not value or len(value) > 64 or not value.isascii() \
             or value.startswith("/") or ".." in value or "\\" in value or "\x00" in value:
         raise ScheduleError(field, "must be an IANA time zone name, e.g. Europe/Berlin")
+    if value not in canonical_time_zones():
+        raise ScheduleError(field, f"unknown time zone {value!r}")
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):

@@ -266,6 +266,10 @@ def test_a_digest_schedule_is_kept_shown_changed_and_cleared(
     ({"time": "09:00", "weekdays": ["monday"]}, "time_zone"),
     ({"time": "09:00", "weekdays": ["monday"], "time_zone": "UTC", "every": 2}, "every"),
     ("mondays", "digest_schedule"),
+    # names the host's time zone database may hold that are no IANA zone
+    *[({"time": "09:00", "weekdays": ["monday"], "time_zone": name},
+       f"unknown time zone '{name}'")
+      for name in ("localtime", "posixrules", "Factory", "right/UTC", "posix/Europe/Berlin")],
 ])
 def test_a_bad_digest_schedule_gets_a_clear_problem_and_changes_nothing(
     clients: dict[str, Client], schedule: Any, detail: str
