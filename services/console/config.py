@@ -29,6 +29,9 @@ class ConsoleConfig:
     secure_cookies: bool
     """Mark the session cookie ``Secure`` even on plain HTTP (behind a TLS proxy)."""
     api_timeout_seconds: float
+    api_cool_off_seconds: float
+    """An API that did not answer within the timeout is not asked again for this long: its
+    pages answer at once without it (a hung service must not hold every thread)."""
     log_level: str
     log_json: bool
 
@@ -38,6 +41,8 @@ class ConsoleConfig:
                             ("OKR_CONSOLE_HTTP_THREADS", self.http_threads)):
             if value < 1:
                 raise ConfigurationError(f"{name} must be at least 1, got {value}")
+        if not self.api_cool_off_seconds >= 0:
+            raise ConfigurationError("OKR_CONSOLE_API_COOL_OFF_SECONDS must be 0 or more")
         if not self.session_hours > 0:
             raise ConfigurationError("OKR_CONSOLE_SESSION_HOURS must be more than 0")
 
@@ -62,6 +67,7 @@ class ConsoleConfig:
             http_threads=env_int("OKR_CONSOLE_HTTP_THREADS", 8, environ),
             secure_cookies=env_bool("OKR_CONSOLE_SECURE_COOKIES", False, environ),
             api_timeout_seconds=env_float("OKR_CONSOLE_API_TIMEOUT_SECONDS", 10.0, environ),
+            api_cool_off_seconds=env_float("OKR_CONSOLE_API_COOL_OFF_SECONDS", 10.0, environ),
             log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
             log_json=env_bool("OKR_LOG_JSON", True, environ),
         )

@@ -11,11 +11,14 @@ import binascii
 import dataclasses
 import html
 import re
+import threading
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
 from services.console.adapters.sessions import SESSION_ID
 from tests.conftest import free_port
@@ -248,6 +251,47 @@ def test_pages_show_the_goals_data_with_a_notice_when_the_metrics_service_is_dow
     answer = client.get(f"/targets?cycle={seeded.cycle}")
     assert answer.status_code == 503
     assert "The goals service could not be reached" in text_of(answer.get_data(as_text=True))
+
+
+def test_a_hung_metrics_service_holds_one_page_for_the_timeout_not_every_page_after(
+        platform: Platform, seeded: Seeded) -> None:
+    """A metrics service that accepts connections and never answers: the first page waits
+    out the timeout, and the pages after it, within the cool-off, do not ask it again."""
+    asked: list[str] = []
+    release = threading.Event()
+
+    @Request.application
+    def hung(request: Request) -> Response:
+        asked.append(request.path)
+        release.wait(30)
+        return Response("{}", content_type="application/json")
+
+    server = make_server("127.0.0.1", 0, hung, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        app = console_app(platform, OKR_CONSOLE_API_TIMEOUT_SECONDS="3",
+                          OKR_CONSOLE_API_COOL_OFF_SECONDS="600")
+        client = sign_in_client(app, seeded.sales_head_token)
+        config = app.extensions["okr.console.config"]
+        app.extensions["okr.console.config"] = dataclasses.replace(
+            config, metrics_url=f"http://127.0.0.1:{server.server_port}")
+        paths = (f"/objectives/{seeded.sales_objective_id}", f"/targets?cycle={seeded.cycle}",
+                 f"/departments/sales?cycle={seeded.cycle}")
+        first = client.get(paths[0])
+        assert first.status_code == 200
+        assert "Progress figures are unavailable" in text_of(first.get_data(as_text=True))
+        assert len(asked) == 1  # the first call timed out; the page asked no more
+        for path in paths:
+            answer = client.get(path)
+            assert answer.status_code == 200, path
+            assert "Progress figures are unavailable" in text_of(
+                answer.get_data(as_text=True)), path
+        assert len(asked) == 1, asked
+    finally:
+        release.set()
+        server.shutdown()
+        thread.join(timeout=10)
 
 
 # -- 7. If-Match -------------------------------------------------------------------------------

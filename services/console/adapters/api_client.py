@@ -11,7 +11,9 @@ an exception's text, a URL or a log line.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,33 @@ class Unavailable(Exception):
     def __init__(self, service: str, what: str) -> None:
         super().__init__(what)
         self.service = service
+
+
+class CoolOff:
+    """The APIs that did not answer in time lately, in this process: one that timed out is
+    not asked again for ``seconds`` (:class:`Unavailable` at once), so that a hung service
+    holds one wave of requests for the timeout, not every thread of the console for as long
+    as it hangs. A refused connection is quick anyway and is not remembered."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def check(self, service: str) -> None:
+        with self._lock:
+            until = self._until.get(service)
+            if until is not None and self._clock() >= until:
+                del self._until[service]
+                until = None
+        if until is not None:
+            raise Unavailable(service, f"the {service} API did not answer in time a moment "
+                                       "ago; not asked again yet")
+
+    def timed_out(self, service: str) -> None:
+        with self._lock:
+            self._until[service] = self._clock() + self.seconds
 
 
 @dataclass
@@ -95,7 +124,8 @@ class ApiClient:
     """
 
     def __init__(self, http: requests.Session, base_url: str, token: str,
-                 timeout: float = 10.0, service: str = "goals") -> None:
+                 timeout: float = 10.0, service: str = "goals",
+                 cool_off: CoolOff | None = None) -> None:
         if not VISIBLE_ASCII.fullmatch(token):
             raise SignedOut()  # not a token at all: no header can carry it
         self.service = service
@@ -103,6 +133,7 @@ class ApiClient:
         self._base_url = base_url
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self._timeout = timeout
+        self._cool_off = cool_off
 
     def get(self, path: str, **params: Any) -> Answer:
         return self._send("GET", path, params=params)
@@ -133,11 +164,15 @@ class ApiClient:
 
     def _send(self, method: str, path: str, headers: Mapping[str, str] | None = None,
               **kwargs: Any) -> Answer:
+        if self._cool_off is not None:
+            self._cool_off.check(self.service)
         try:
             response = self._http.request(method, self._base_url + path,
                                           headers={**self._headers, **(headers or {})},
                                           timeout=self._timeout, **kwargs)
         except requests.RequestException as error:
+            if isinstance(error, requests.Timeout) and self._cool_off is not None:
+                self._cool_off.timed_out(self.service)
             raise Unavailable(self.service, f"{method} {self._base_url}{path.split('?')[0]}: "
                                             f"{type(error).__name__}") from None
         if response.status_code == 401:

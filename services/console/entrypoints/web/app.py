@@ -21,7 +21,7 @@ from flask import Flask, abort, redirect, render_template, request, session, url
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from services.console.adapters.api_client import ApiClient, Refused, SignedOut, Unavailable
+from services.console.adapters.api_client import ApiClient, CoolOff, Refused, SignedOut, Unavailable
 from services.console.adapters.sessions import ServerSession, ServerSideSessions, SessionStore
 from services.console.config import ConsoleConfig
 from services.console.domain import presentation
@@ -68,6 +68,7 @@ def create_app(config: ConsoleConfig, http: requests.Session | None = None) -> F
                                                    config.session_hours * 3600))
     app.extensions["okr.console.config"] = config
     app.extensions["okr.console.http"] = http or requests.Session()
+    app.extensions["okr.console.cool_off"] = CoolOff(config.api_cool_off_seconds)
     app.jinja_env.autoescape = True
     app.jinja_env.filters.update(
         status_words=presentation.status_words, percent=presentation.percent,
@@ -129,7 +130,8 @@ def api(name: str) -> ApiClient:
     base = {"goals": config.goals_url, "metrics": config.metrics_url,
             "notifications": config.notifications_url}[name]
     return ApiClient(current_app.extensions["okr.console.http"], base, token,
-                     config.api_timeout_seconds, service=name)
+                     config.api_timeout_seconds, service=name,
+                     cool_off=current_app.extensions["okr.console.cool_off"])
 
 
 def csrf_token() -> str:
