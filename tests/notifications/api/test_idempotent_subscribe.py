@@ -78,6 +78,25 @@ def test_a_retried_subscribe_is_applied_once_and_answered_as_the_first_time(
     assert rows(notifications, tables.idempotency_keys) == 1
 
 
+def test_a_retry_naming_the_same_days_otherwise_is_the_same_request(
+        clients: dict[str, Client], receiver: WebhookReceiver) -> None:
+    body = webhook(receiver.url, secret=receiver.secret, department="sales", mode="digest",
+                   digest_schedule={"time": "09:00", "weekdays": ["monday", "friday"],
+                                    "time_zone": "Europe/Berlin"})
+    first = post(clients["crm"], body, "subscribe-days")
+    assert first.status_code == 201, first.json
+    assert first.json["digest_schedule"]["weekdays"] == ["monday", "friday"]
+    for days in (["Friday", "MONDAY"], ["monday", "Monday", "friday"]):
+        again = post(clients["crm"], {**body, "digest_schedule": {
+            **body["digest_schedule"], "weekdays": days}}, "subscribe-days")
+        assert again.status_code == 200, (days, again.json)
+        assert again.json == first.json
+    other_days = post(clients["crm"], {**body, "digest_schedule": {
+        **body["digest_schedule"], "weekdays": ["monday"]}}, "subscribe-days")
+    assert other_days.status_code == 422, other_days.json
+    assert len(clients["admin"]("GET", "/v1/subscriptions").json) == 1
+
+
 def test_the_same_key_with_another_body_is_refused_and_changes_nothing(
         clients: dict[str, Client], notifications: Notifications,
         receiver: WebhookReceiver) -> None:

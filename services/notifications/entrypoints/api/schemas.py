@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from services.notifications.domain.deliveries import STATUSES as DELIVERY_STATUSES
 from services.notifications.domain.notices import NOTIFIABLE_EVENT_TYPES, STATUSES
@@ -61,6 +61,18 @@ class DigestScheduleSchema(Schema):
                                      "maxItems": 7, "example": ["monday"]})
     time_zone = fields.String(required=True, metadata={
         "description": "IANA time zone name", "example": "Europe/Berlin"})
+
+    @post_load
+    def _canonical_days(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        """Days as the subscription keeps them (lower case, once each, Monday first), so a
+        retry that names them otherwise is the same request (Idempotency-Key); anything
+        else is left for the schedule's own checks to refuse in words."""
+        days = data.get("weekdays")
+        if (isinstance(days, list) and 0 < len(days) <= len(WEEKDAYS)
+                and all(isinstance(day, str) and day.lower() in WEEKDAYS for day in days)):
+            named = {day.lower() for day in days}
+            data["weekdays"] = [day for day in WEEKDAYS if day in named]
+        return data
 
 
 def _digest_schedule() -> fields.Nested:
