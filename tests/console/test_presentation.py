@@ -102,3 +102,6 @@ def test_moments_say_their_time_in_utc_in_the_locales_form() -> None:
 def test_the_readers_locale_is_the_first_known_language_of_the_header() -> None:
     assert str(negotiate(["xx-Nope", "fr-CH", "de"])) == "fr_CH"
     assert str(negotiate(["*", "../etc", "x" * 300, ""])) == DEFAULT_LOCALE
+    for no_language in ("und", "root", "UND-Latn", "mul", "zxx"):
+        assert str(negotiate([no_language])) == DEFAULT_LOCALE, no_language
+    assert str(negotiate(["und", "de"])) == "de"

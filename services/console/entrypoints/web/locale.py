@@ -16,6 +16,9 @@ from services.console.domain import presentation
 
 #: Entries of ``Accept-Language`` tried, best first; the rest are ignored.
 MAX_TRIED = 8
+#: Tags that name no language of people (BCP 47 ``und``, CLDR's ``root``, ``mul``, ``zxx``):
+#: Babel knows them, with forms nobody reads ("2026 M11 29"), so they are passed over.
+NO_LANGUAGE = frozenset({"und", "root", "mul", "zxx", "mis"})
 
 
 def reader_locale() -> Locale:
@@ -32,6 +35,8 @@ def negotiate(tags: list[str]) -> Locale:
     for tag in tags:
         if not 0 < len(tag) <= 35 or not all(c.isascii() and (c.isalnum() or c in "-_")
                                              for c in tag):
+            continue
+        if tag.replace("_", "-").split("-")[0].lower() in NO_LANGUAGE:
             continue
         try:
             return Locale.parse(tag.replace("-", "_"))
