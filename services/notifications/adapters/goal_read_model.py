@@ -71,6 +71,16 @@ class GoalReadModel:
     def remove_link(self, link_id: str) -> None:
         self.connection.execute(delete(tables.links).where(tables.links.c.id == link_id))
 
+    def knows_department(self, department: str) -> bool:
+        o, link = tables.objectives, tables.links
+        # departments are kept as a JSON list: the key in quotes, LIKE's wildcards escaped
+        quoted = json.dumps(department).replace("\\", "\\\\").replace(
+            "%", "\\%").replace("_", "\\_")
+        owner = select(o.c.id).where(o.c.departments.like(f"%{quoted}%", escape="\\"))
+        linking = select(link.c.id).where(link.c.from_department == department)
+        return (self.connection.execute(owner.limit(1)).first() is not None
+                or self.connection.execute(linking.limit(1)).first() is not None)
+
     def dependent_departments(self, objective_id: str) -> frozenset[str]:
         """Departments with a link to this objective or to one of its key results."""
         links, krs = tables.links, tables.key_results

@@ -107,6 +107,10 @@ class CachedGoals:
         self.goals.remove_link(link_id)
         self._dependents.clear()
 
+    def knows_department(self, department: str) -> bool:
+        self.flush()  # the objectives still pending are heard of too
+        return self.goals.knows_department(department)
+
     def dependent_departments_many(self, objective_ids: Iterable[str]
                                    ) -> dict[str, frozenset[str]]:
         self.prefetch(objective_ids)

@@ -169,6 +169,15 @@ def list_subscriptions(uow: UnitOfWork, caller: Caller, *, department: str | Non
                                       recipient=recipient, offset=offset, limit=limit)
 
 
+def department_known(uow: UnitOfWork, department: str) -> bool:
+    """Whether the service has heard of ``department``: a subscription of it, an objective
+    it owns or co-owns, or a link from it (a list filter naming any other says so)."""
+    with uow:
+        return (uow.subscriptions.page(department=department, channel=None, recipient=None,
+                                       offset=0, limit=1)[1] > 0
+                or uow.goals.knows_department(department))
+
+
 def _require_version(current: Subscription, expected_version: int) -> None:
     if current.version != expected_version:
         raise StaleVersion(f"subscription {current.id} is at version {current.version}, not "

@@ -126,6 +126,10 @@ class GoalReadModel(Protocol):
 
     def dependent_departments(self, objective_id: str) -> frozenset[str]: ...
 
+    def knows_department(self, department: str) -> bool:
+        """Whether an objective owned or co-owned by ``department``, or a link from it, was
+        heard of."""
+
     def put_objectives(self, objectives: list[dict[str, Any]]) -> None:
         """Whole objective rows (id, title, kind, departments, cycle, status) at once."""
 

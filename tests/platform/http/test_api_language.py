@@ -19,6 +19,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.notifications.bootstrap import Notifications
 from tests.support.live_apis import LiveApi
 from tests.support.openapi_answers import RFC_1123, body_errors
 
@@ -224,6 +225,31 @@ def test_metrics_filters_naming_an_unknown_department_or_cycle_say_so(
     # finance owns an objective; marketing only co-owns the collective target
     for department in ("finance", "marketing"):
         assert live_metrics.call("GET", f"/v1/rollups?department={department}").json()
+
+
+def test_notifications_filter_naming_an_unknown_department_says_so(
+        live_notifications: LiveApi, notifications: Notifications) -> None:
+    response = live_notifications.call("GET", "/v1/subscriptions?department=salez")
+    assert response.status_code == 400
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert set(response.json()["errors"]["query"]) == {"department"}
+    assert "'salez'" in response.json()["detail"]
+    # known from a subscription of its own (the seed's), or from the goals it heard of
+    assert live_notifications.call("GET", "/v1/subscriptions?department=sales").json()
+    for department in ("production", "it-ops"):
+        assert live_notifications.call(
+            "GET", f"/v1/subscriptions?department={department}").status_code == 400
+    with notifications.unit_of_work() as uow:
+        uow.goals.put_objective("o-1", title="Capacity", kind="collective",
+                                departments=["marketing", "production"], cycle="2026-Q4")
+        uow.goals.put_link("l-1", "it-ops", "objective", "o-1")
+        uow.commit()
+    for department in ("production", "it-ops", "marketing"):
+        answer = live_notifications.call("GET", f"/v1/subscriptions?department={department}")
+        assert answer.status_code == 200, (department, answer.text)
+        assert answer.json() == []
+    # a key that is part of a known one is not known ("sale" within "sales")
+    assert live_notifications.call("GET", "/v1/subscriptions?department=sale").status_code == 400
 
 
 def test_rollups_filter_by_any_of_several_statuses(live_metrics: LiveApi) -> None:

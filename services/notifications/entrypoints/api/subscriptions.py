@@ -21,6 +21,7 @@ from shared.identity import Caller
 from shared.web.blueprints import Blueprint
 from shared.web.concurrency import MISSING_IF_MATCH, STALE, expected_version, with_etag
 from shared.web.idempotency import answer, documented, idempotent_request
+from shared.web.problems import abort_with_problem
 from shared.web.remote_auth import current_caller
 
 subscriptions = Blueprint("subscriptions", __name__, url_prefix="/v1/subscriptions",
@@ -53,6 +54,12 @@ class Subscriptions(MethodView):
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List the subscriptions you may see (admins: all; heads: their department's)"""
         caller = current_caller()
+        department = query.get("department")
+        if department is not None and not cases.department_known(notifications().reading(),
+                                                                 department):
+            why = (f"no subscription, objective or link of a department {department!r} is "
+                   "known to the notifications service")
+            abort_with_problem(400, why + ".", errors={"query": {"department": [why]}})
         items, total = cases.list_subscriptions(
             notifications().reading(), caller, department=query.get("department"),
             channel=query.get("channel"), recipient=query.get("recipient"),
