@@ -15,13 +15,20 @@ consumer's own work is the steadier figure to compare two versions of the code b
 imports only ``bench.metrics`` helpers that older checkouts have too, so it times another
 checkout side by side: ``cd <checkout> && PYTHONPATH=. python <this repo>/bench/consumer_cpu.py
 --label old`` (alternate the two and compare medians).
+
+The events' ids are drawn from a seeded generator (``--seed``), so every run, of either
+checkout, applies the same events in the same batches: with random ids the Kafka keys, and
+so the partitions and each batch's mix of key results, changed from run to run, and with
+them the roll-up work (up to a third more key results rolled up in one run than another).
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
+import uuid
 import zlib
 from collections.abc import Sequence
 
@@ -40,13 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--label", default="", help="a name printed with the figures")
+    parser.add_argument("--seed", type=int, default=11,
+                        help="of the events' ids (the same seed, the same events)")
     parser.add_argument("--no-forecasts", action="store_true",
                         help="the projection without forecast windows and without forecast "
                              "and why on the roll-up events (Metrics.projection(forecasts="
                              "False)); for code that has them (issue 15)")
     args = parser.parse_args(argv)
     partitions: list[list[bytes]] = [[] for _ in range(PARTITIONS)]
-    for key, value in _goal_events(args.events):
+    for key, value in _seeded_events(args.events, args.seed):
         partitions[zlib.crc32(key.encode()) % PARTITIONS].append(value)
     values = [value for partition in partitions for value in partition]
     # never connected to: the batch work needs no broker
@@ -70,6 +79,18 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"CPU {cpu:.3f} s ({cpu * 1e6 / len(values):.1f} us/event), "
           f"wall {wall:.3f} s ({len(values) / wall:,.0f} events/s)", flush=True)
     return 0
+
+
+def _seeded_events(count: int, seed: int) -> list[tuple[str, bytes]]:
+    """``_goal_events(count)`` with every ``uuid.uuid4()`` it makes drawn from ``seed``
+    (the helper is an older checkout's too, so it is seeded from outside)."""
+    generator = random.Random(seed)
+    unseeded = uuid.uuid4
+    uuid.uuid4 = lambda: uuid.UUID(int=generator.getrandbits(128), version=4)
+    try:
+        return _goal_events(count)
+    finally:
+        uuid.uuid4 = unseeded
 
 
 if __name__ == "__main__":
