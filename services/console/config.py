@@ -32,6 +32,8 @@ class ConsoleConfig:
     api_cool_off_seconds: float
     """An API that did not answer within the timeout is not asked again for this long: its
     pages answer at once without it (a hung service must not hold every thread)."""
+    stale_after_days: float
+    """A key result without a check-in for longer is listed as stale on its department's page."""
     log_level: str
     log_json: bool
 
@@ -45,6 +47,9 @@ class ConsoleConfig:
             raise ConfigurationError("OKR_CONSOLE_API_COOL_OFF_SECONDS must be 0 or more")
         if not self.session_hours > 0:
             raise ConfigurationError("OKR_CONSOLE_SESSION_HOURS must be more than 0")
+        if not 0.0 < self.stale_after_days < 100_000.0:
+            raise ConfigurationError("OKR_CONSOLE_STALE_AFTER_DAYS must be a number of days "
+                                     f"above 0 and below 100000, got {self.stale_after_days!r}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsoleConfig:
@@ -68,6 +73,7 @@ class ConsoleConfig:
             secure_cookies=env_bool("OKR_CONSOLE_SECURE_COOKIES", False, environ),
             api_timeout_seconds=env_float("OKR_CONSOLE_API_TIMEOUT_SECONDS", 10.0, environ),
             api_cool_off_seconds=env_float("OKR_CONSOLE_API_COOL_OFF_SECONDS", 10.0, environ),
+            stale_after_days=env_float("OKR_CONSOLE_STALE_AFTER_DAYS", 14.0, environ),
             log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
             log_json=env_bool("OKR_LOG_JSON", True, environ),
         )

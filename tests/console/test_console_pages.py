@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 import time
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 
 from services.console.config import ConsoleConfig
 from services.console.entrypoints.web.app import create_app
-from tests.console.conftest import Platform, Seeded, wait_until
+from tests.console.conftest import ROLLUP_SECONDS, Platform, Seeded, wait_until
 
 # The package's platform starts within the first test's time: minutes on a busy machine.
 pytestmark = pytest.mark.timeout(900)
@@ -334,3 +335,70 @@ def test_hostile_check_in_forms_are_answered_without_a_server_error_and_change_n
     page = hostile_client.get(f"/objectives/{requests.utils.quote(item, safe='')}")
     assert page.status_code < 500
     assert check_ins_of(platform, seeded.marketing_key_result_id)[0]["value"] == 240
+
+
+# -- the department page's stale key results ----------------------------------------------
+
+
+def stale_items(page: str) -> list[str]:
+    return [" ".join(html.unescape(re.sub(r"<[^>]+>", "", item)).split())
+            for item in re.findall(r'<li class="stale">(.*?)</li>', page, re.S)]
+
+
+def test_department_page_lists_stale_key_results_from_one_call_whatever_their_number(
+        platform: Platform, seeded: Seeded) -> None:
+    """In a cycle of its own: a key result never checked in is stale at once, one checked
+    in just now only once the console's OKR_CONSOLE_STALE_AFTER_DAYS has passed; the page
+    asks the goals API once for them, however many there are."""
+    cycle = "CONSOLE-STALE"
+    cycle_of_seed = platform.api("goals", "GET", f"/v1/cycles/{seeded.cycle}").json()
+    platform.create("/v1/cycles", {"key": cycle, "starts_on": cycle_of_seed["starts_on"],
+                                   "ends_on": cycle_of_seed["ends_on"]})
+    objective = platform.create("/v1/objectives", {
+        "cycle": cycle, "kind": "department", "departments": ["sales"], "owner": "Owner",
+        "title": "Keep the pipeline fresh"})
+
+    def add_key_result(title: str) -> dict[str, Any]:
+        return platform.create(f"/v1/objectives/{objective['id']}/key-results", {
+            "title": title, "measure": "increase", "start": 0, "target": 40,
+            "unit": "calls"})
+
+    add_key_result("Calls never logged")
+    checked = add_key_result("Calls logged today")
+    answer = platform.create(f"/v1/key-results/{checked['id']}/check-ins", {"value": 1234})
+    last = datetime.fromisoformat(answer["key_result"]["last_checkin_at"])
+    path = f"/departments/sales?cycle={cycle}"
+
+    fortnight = sign_in_client(console_app(platform), seeded.sales_head_token)
+
+    def rolled_up_items() -> list[str] | None:
+        items = stale_items(fortnight.get(path).get_data(as_text=True))
+        return items if any("Keep the pipeline fresh" in item for item in items) else None
+
+    (never,) = wait_until(rolled_up_items, ROLLUP_SECONDS, "the objective rolled up")
+    # the one checked in today is not stale after the default 14 days
+    assert never.startswith("Calls never logged in Keep the pipeline fresh")
+    assert "last check-in never" in never and "value 0 calls" in never
+
+    http = CountingSession()
+    at_once = console_app(platform, http, OKR_CONSOLE_STALE_AFTER_DAYS="0.0000001")
+    client = sign_in_client(at_once, seeded.sales_head_token)
+
+    def calls_for(expected: int) -> tuple[list[str], list[str]]:
+        http.calls.clear()
+        page = client.get(path, headers={"Accept-Language": "de-DE"}).get_data(as_text=True)
+        items = stale_items(page)
+        assert len(items) == expected, items
+        return list(http.calls), items
+
+    one_call, items = calls_for(2)
+    assert [item.split(" in ")[0] for item in items] == ["Calls never logged",
+                                                          "Calls logged today"]
+    assert f"{last.day:02d}.{last.month:02d}.{last.year}" in items[1]  # the reader's locale
+    assert "1,234 calls" in items[1]
+    for index in range(3):
+        add_key_result(f"More calls {index}")
+    more_calls, _ = calls_for(5)
+    assert sorted(one_call) == sorted(more_calls)
+    assert one_call.count("GET /v1/key-results") == 1
+    assert not [call for call in one_call if call.startswith("GET /v1/key-results/")]

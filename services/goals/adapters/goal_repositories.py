@@ -11,7 +11,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, delete, select
+from sqlalchemy import Connection, Row, Select, bindparam, delete, or_, select
 
 from services.goals.adapters import tables
 from services.goals.adapters.changes import PendingWrites
@@ -27,6 +27,7 @@ from services.goals.domain.goals import (
     ObjectiveStatus,
 )
 from services.goals.service_layer.repositories import (
+    KeyResultFilter,
     ObjectiveFilter,
 )
 from shared.persistence.idempotency import SqlIdempotencyKeys
@@ -155,6 +156,26 @@ class SqlKeyResultRepository:
         t = tables.key_results
         rows, total = page_of(self.connection, select(t).where(t.c.objective_id == objective_id),
                             (t.c.created_at, t.c.id), offset, limit)
+        return [_key_result(row) for row in rows], total
+
+    def search(self, where: KeyResultFilter, offset: int, limit: int
+               ) -> tuple[list[KeyResult], int]:
+        """One page of the key results ``where`` selects, the least recently checked in
+        first (never checked in before any), then by id; and how many there are."""
+        kr, o, od = tables.key_results, tables.objectives, tables.objective_departments
+        query = select(kr)
+        if where.cycle:
+            query = query.where(kr.c.objective_id.in_(
+                select(o.c.id).where(o.c.cycle == where.cycle)))
+        if where.department:
+            query = query.where(kr.c.objective_id.in_(
+                select(od.c.objective_id).where(od.c.department_key == where.department)))
+        if where.stale_before is not None:
+            query = query.where(kr.c.aggregation == Aggregation.CHECK_INS.value,
+                                or_(kr.c.last_checkin_at.is_(None),
+                                    kr.c.last_checkin_at < where.stale_before))
+        rows, total = page_of(self.connection, query,
+                              (kr.c.last_checkin_at.asc().nulls_first(), kr.c.id), offset, limit)
         return [_key_result(row) for row in rows], total
 
     def add(self, key_result: KeyResult) -> None:

@@ -42,6 +42,17 @@ class ObjectiveFilter:
     status: ObjectiveStatus | None = None
 
 
+@dataclass(frozen=True)
+class KeyResultFilter:
+    """Key results across objectives: ``department`` owns or co-owns their objective (as
+    :class:`ObjectiveFilter` reads it), ``cycle`` is their objective's; ``stale_before``: only
+    those that take check-ins and were last checked in before it, or never."""
+
+    cycle: str | None = None
+    department: str | None = None
+    stale_before: datetime | None = None
+
+
 class DepartmentRepository(Protocol):
     def get(self, key: str) -> Department | None: ...
     def add(self, department: Department) -> None: ...

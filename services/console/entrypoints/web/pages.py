@@ -7,13 +7,14 @@ page, which reads each of its own key results' check-in history.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -33,12 +34,14 @@ from services.console.domain.number_input import NotANumber, read_number
 from services.console.entrypoints.web.app import api, console_config
 from services.console.entrypoints.web.app import sign_in as start_session
 from services.console.entrypoints.web.locale import reader_locale
+from shared.web.dates import moment
 
 pages = Blueprint("pages", __name__)
 T = TypeVar("T")
 VERSION = re.compile(r"[0-9]{1,19}")
 
 TARGETS_PER_PAGE = 25
+STALE_SHOWN = 25
 SIGN_IN_REASONS = {
     "expired": "Your session has ended. Sign in again.",
     "refused": "Your token is no longer accepted (revoked or expired). Sign in with a valid one.",
@@ -222,7 +225,6 @@ def _page_number(text: str | None) -> int:
 
 
 def _total_pages(headers: Any) -> int:
-    import json
     try:
         return int(json.loads(headers.get("X-Pagination", "{}")).get("total_pages", 1))
     except (ValueError, TypeError, AttributeError):
@@ -393,7 +395,8 @@ def _last_writer(goals: ApiClient, item_id: str) -> str:
 
 @pages.get("/departments/<department>")
 def department_page(department: str) -> Response | str | tuple[str, int]:
-    """A department's objectives in a cycle, what it depends on and who depends on it."""
+    """A department's objectives in a cycle, what it depends on and who depends on it, and
+    its key results of the cycle without a recent check-in (one page of them: one call)."""
     if (gone := _require_sign_in()) is not None:
         return gone
     if not (0 < len(department) <= 40 and all(c.islower() or c.isdigit() or c == "-"
@@ -404,8 +407,11 @@ def department_page(department: str) -> Response | str | tuple[str, int]:
     cycle = _chosen_cycle(cycles, request.args.get("cycle"))
     owned: list[Any] = []
     links: list[Any] = []
+    stale: list[Any] = []
+    stale_total = 0
     metrics_down = False
     if cycle is not None:
+        stale, stale_total = _stale_key_results(goals, department, cycle["key"])
         found, metrics_down = _unless_metrics_down(
             lambda: metrics.get_all("/v1/rollups", cycle=cycle["key"], department=department))
         owned = found if found is not None else [
@@ -422,6 +428,27 @@ def department_page(department: str) -> Response | str | tuple[str, int]:
                 if link.get("from_department") == department]
     incoming = [(link, ends.get(link["from_id"])) for link in links
                 if link.get("from_department") != department]
+    titles = {item["objective_id"]: item.get("title") for item in owned}
     return render_template("department.html", department=department, cycles=cycles,
                            cycle=cycle, owned=owned, outgoing=outgoing, incoming=incoming,
+                           stale=[(item, titles.get(item.get("objective_id"))) for item in stale],
+                           stale_total=stale_total,
+                           stale_after_days=console_config().stale_after_days,
                            metrics_down=metrics_down)
+
+
+def _stale_key_results(goals: ApiClient, department: str, cycle: str) -> tuple[list[Any], int]:
+    """The first page of the department's key results in ``cycle`` not checked in for
+    ``OKR_CONSOLE_STALE_AFTER_DAYS`` (or never), the oldest first, and how many there are."""
+    since = datetime.now(UTC) - timedelta(days=console_config().stale_after_days)
+    answer = goals.get("/v1/key-results", department=department, cycle=cycle,
+                       stale_before=moment(since), page_size=STALE_SHOWN)
+    return answer.body, _total(answer.headers, len(answer.body))
+
+
+def _total(headers: Any, default: int) -> int:
+    """The ``total`` of a list's ``X-Pagination`` header (``default`` if it has none)."""
+    try:
+        return int(json.loads(headers.get("X-Pagination", "{}")).get("total", default))
+    except (ValueError, TypeError, AttributeError):
+        return default

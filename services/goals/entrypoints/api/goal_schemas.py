@@ -84,6 +84,18 @@ class ObjectiveQuerySchema(Schema):
     status = fields.Enum(ObjectiveStatus, by_value=True)
 
 
+class KeyResultQuerySchema(Schema):
+    cycle = fields.String(validate=validate.Regexp(CYCLE_KEY),
+                          metadata={"description": "their objective's cycle"})
+    department = fields.String(validate=DEPARTMENT,
+                               metadata={"description": "their objective is owned or co-owned "
+                                         "by this department"})
+    stale_before = Timestamp(metadata={
+        "description": "only key results that take check-ins (not sums) last checked in "
+                       "before this moment, or never",
+        "example": "2026-11-15T00:00:00Z"})
+
+
 class KeyResultSchema(Schema):
     id = fields.String(dump_only=True)
     objective_id = fields.String(dump_only=True)

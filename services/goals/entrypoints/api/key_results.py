@@ -1,4 +1,5 @@
-"""``/v1/key-results/{id}`` and ``/v1/key-results/{id}/check-ins`` (check in; the history).
+"""``/v1/key-results`` (key results across objectives: a department's, the stale ones),
+``/v1/key-results/{id}`` and ``/v1/key-results/{id}/check-ins`` (check in; the history).
 
 An objective's key results are listed and added under the objective (``objectives.py``);
 many check-ins at once, and the answer a check-in gets: ``check_ins.py``.
@@ -16,6 +17,7 @@ from services.goals.entrypoints.api.access import (
     expected_version,
     goals,
     principal,
+    refuse_unknown_references,
     request_id,
     with_etag,
 )
@@ -23,6 +25,7 @@ from services.goals.entrypoints.api.check_ins import fingerprint, render
 from services.goals.entrypoints.api.goal_schemas import (
     CheckInResultSchema,
     CheckInSchema,
+    KeyResultQuerySchema,
     KeyResultSchema,
     KeyResultUpdateSchema,
 )
@@ -36,6 +39,7 @@ from services.goals.service_layer import check_ins as check_in_cases
 from services.goals.service_layer import objectives as cases
 from services.goals.service_layer.idempotency import Answer
 from services.goals.service_layer.lookups import load_key_result
+from services.goals.service_layer.repositories import KeyResultFilter
 from shared.web.blueprints import Blueprint
 from shared.web.concurrency import MISSING_IF_MATCH, STALE
 from shared.web.csv_export import csv_doc, csv_response, wants_csv
@@ -43,6 +47,24 @@ from shared.web.problems import abort_with_problem
 
 key_results = Blueprint("key_results", __name__, url_prefix="/v1/key-results",
                         description="Measurable key results of an objective.")
+
+
+@key_results.route("")
+class KeyResults(MethodView):
+    @key_results.arguments(KeyResultQuerySchema, location="query")
+    @key_results.response(200, KeyResultSchema(many=True))
+    @key_results.paginate()
+    def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
+        """List key results, least recently checked in first (never: before any), then by
+        id; filter by their objective's cycle and department, and stale_before"""
+        with goals().reading() as uow:
+            refuse_unknown_references(uow, department=query.get("department"),
+                                      cycle=query.get("cycle"))
+            items, total = uow.key_results.search(KeyResultFilter(**query),
+                                                  pagination_parameters.first_item,
+                                                  pagination_parameters.page_size)
+        pagination_parameters.item_count = total
+        return items
 
 
 @key_results.route("/<string:key_result_id>")
