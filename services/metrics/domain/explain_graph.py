@@ -186,16 +186,23 @@ def _figures(graph: RollupGraph, item_type: str, item_id: str
     return key_result.title, key_result.progress, status
 
 
+def _rooted(graph: RollupGraph, items: GraphItems, objective_id: str
+            ) -> tuple[ObjectiveNode, Item, float | None] | None:
+    """The objective's node, its item and the end of its cycle (POSIX seconds)."""
+    node = graph.objective(objective_id)
+    if node is None:
+        return None
+    held = graph.cycle(node.cycle)
+    return node, items.item(node), None if held is None else cycle_end(held[1])
+
+
 def outlook_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
                      objective_id: str) -> Outlook | None:
     """The forecast and why of :func:`explain_in_graph` (the same values), from the memos
     that ``items`` keeps."""
-    node = graph.objective(objective_id)
-    if node is None:
+    if (rooted := _rooted(graph, items, objective_id)) is None:
         return None
-    root = items.item(node)
-    held = graph.cycle(node.cycle)
-    end = None if held is None else cycle_end(held[1])
+    node, root, end = rooted
     ends = link_ends(graph, links, items.linked_in(root, links))
     return outlook(root, graph.expected_progress_of(node), end, graph.now.timestamp(), ends,
                    items.parts, items.lines)
@@ -203,12 +210,9 @@ def outlook_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
 
 def explain_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
                      objective_id: str, stale_after: float) -> Explanation | None:
-    node = graph.objective(objective_id)
-    if node is None:
+    if (rooted := _rooted(graph, items, objective_id)) is None:
         return None
-    root = items.item(node)
-    held = graph.cycle(node.cycle)
-    end = None if held is None else cycle_end(held[1])
+    node, root, end = rooted
     items_of_root = list(walk(root))
     ends = list(link_ends(graph, links, items_of_root))
     return explain(root, graph.expected_progress_of(node), end, graph.now.timestamp(), ends,
