@@ -19,6 +19,15 @@ class IdempotencyKeyReused(InvalidInput):
     """An ``Idempotency-Key`` was sent again with a different request (422)."""
 
 
+class UnknownReference(DomainError):
+    """A list filter names something the service never heard of (400); ``field`` names
+    the filter."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class NotFound(DomainError):
     """The item does not exist (404)."""
 

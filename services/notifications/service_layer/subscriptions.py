@@ -16,6 +16,7 @@ from services.notifications.domain.errors import (
     InvalidInput,
     NotFound,
     StaleVersion,
+    UnknownReference,
 )
 from services.notifications.domain.permissions import (
     require_visible,
@@ -158,24 +159,25 @@ def get_subscription(uow: UnitOfWork, caller: Caller, subscription_id: str) -> S
 def list_subscriptions(uow: UnitOfWork, caller: Caller, *, department: str | None,
                        channel: str | None, recipient: str | None, offset: int,
                        limit: int) -> tuple[list[Subscription], int]:
-    """The subscriptions the caller may see (none for a viewer), filtered."""
+    """The subscriptions the caller may see (none for a viewer), filtered.
+
+    Raises :class:`UnknownReference` for a ``department`` the service never heard of: no
+    subscription of it, no objective it owns or co-owns, no link from it."""
     everything, own = visible_department(caller)
-    if not everything:
-        if own is None or department not in (None, own):
-            return [], 0
-        department = own
+    shown = department if everything else own if department in (None, own) else None
     with uow:
-        return uow.subscriptions.page(department=department, channel=channel,
-                                      recipient=recipient, offset=offset, limit=limit)
-
-
-def department_known(uow: UnitOfWork, department: str) -> bool:
-    """Whether the service has heard of ``department``: a subscription of it, an objective
-    it owns or co-owns, or a link from it (a list filter naming any other says so)."""
-    with uow:
-        return (uow.subscriptions.page(department=department, channel=None, recipient=None,
-                                       offset=0, limit=1)[1] > 0
-                or uow.goals.knows_department(department))
+        found: tuple[list[Subscription], int] = ([], 0)
+        if everything or shown is not None:
+            found = uow.subscriptions.page(department=shown, channel=channel,
+                                           recipient=recipient, offset=offset, limit=limit)
+        if department is not None and found[1] == 0 and not (
+                uow.subscriptions.page(department=department, channel=None, recipient=None,
+                                       offset=0, limit=1)[1]
+                or uow.goals.knows_department(department)):
+            raise UnknownReference(f"no subscription, objective or link of a department "
+                                   f"{department!r} is known to the notifications service",
+                                   field="department")
+        return found
 
 
 def _require_version(current: Subscription, expected_version: int) -> None:

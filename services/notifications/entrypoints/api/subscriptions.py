@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app, json
 from flask.views import MethodView
 
+from services.notifications.domain.errors import UnknownReference
 from services.notifications.domain.permissions import shown_url
 from services.notifications.domain.schedules import schedule_to_dict
 from services.notifications.domain.subscriptions import Channel, Subscription
@@ -54,16 +55,14 @@ class Subscriptions(MethodView):
     def get(self, query: dict[str, Any], pagination_parameters: Any) -> Any:
         """List the subscriptions you may see (admins: all; heads: their department's)"""
         caller = current_caller()
-        department = query.get("department")
-        if department is not None and not cases.department_known(notifications().reading(),
-                                                                 department):
-            why = (f"no subscription, objective or link of a department {department!r} is "
-                   "known to the notifications service")
-            abort_with_problem(400, why + ".", errors={"query": {"department": [why]}})
-        items, total = cases.list_subscriptions(
-            notifications().reading(), caller, department=query.get("department"),
-            channel=query.get("channel"), recipient=query.get("recipient"),
-            offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
+        try:
+            items, total = cases.list_subscriptions(
+                notifications().reading(), caller, department=query.get("department"),
+                channel=query.get("channel"), recipient=query.get("recipient"),
+                offset=pagination_parameters.first_item, limit=pagination_parameters.page_size)
+        except UnknownReference as unknown:  # in the query, like the other services' lists
+            abort_with_problem(400, f"{unknown}.",
+                               errors={"query": {unknown.field: [str(unknown)]}})
         pagination_parameters.item_count = total
         return [_shown(item, caller) for item in items]
 
