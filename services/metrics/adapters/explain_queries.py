@@ -11,7 +11,7 @@ its events (``domain/explain.py``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Row, any_, bindparam, select
@@ -250,12 +250,3 @@ def _link_ends(connection: Connection, items: list[Item]) -> Iterator[LinkEnd]:
 
 def _date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
-
-
-def moment(posix_seconds: float | None) -> datetime | None:
-    if posix_seconds is None:
-        return None
-    try:
-        return datetime.fromtimestamp(posix_seconds, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None

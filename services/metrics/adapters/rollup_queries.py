@@ -205,10 +205,10 @@ def key_result_view(row: Row[Any]) -> dict[str, Any]:
             "weight": reported(row.weight), "current": reported(row.value),
             "progress": reported(row.progress), "attainment": reported(row.attainment),
             "confidence": reported(row.confidence),
-            "last_checkin_at": _moment(row.last_checkin_at)}
+            "last_checkin_at": moment(row.last_checkin_at)}
 
 
-def _moment(posix_seconds: float | None) -> datetime | None:
+def moment(posix_seconds: float | None) -> datetime | None:
     """A stored POSIX time as a datetime; None when no datetime can hold it."""
     if posix_seconds is None:
         return None

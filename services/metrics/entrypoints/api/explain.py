@@ -8,7 +8,8 @@ from flask import current_app
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from services.metrics.adapters.explain_queries import ExplainQueries, moment
+from services.metrics.adapters.explain_queries import ExplainQueries
+from services.metrics.adapters.rollup_queries import moment
 from services.metrics.domain.explain import Explanation, LinkEnd
 from services.metrics.domain.forecast import MIN_CHECK_INS, MIN_SPAN_SECONDS, WINDOW
 from services.metrics.domain.progress import reported, settled
