@@ -48,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--label", default="", help="a name printed with the figures")
     parser.add_argument("--seed", type=int, default=11,
-                        help="of the events' ids (the same seed, the same events)")
+                        help="of the events' ids (the same seed, the same events, but for "
+                             "their envelope's time, which is now)")
     parser.add_argument("--no-forecasts", action="store_true",
                         help="the projection without forecast windows and without forecast "
                              "and why on the roll-up events (Metrics.projection(forecasts="
