@@ -559,12 +559,18 @@ def wait_for_rollup(metrics_url: str, token: str, target: str, timeout: float,
             body = None
         if not isinstance(body, dict) or not body.get("progress"):
             last = None
-        elif body != last:
+        elif last is None or _rolled_up(body) != _rolled_up(last):
             last, since = body, time.monotonic()
         elif time.monotonic() - since >= quiet:
             return body
         time.sleep(0.5)
     return last
+
+
+def _rolled_up(body: dict[str, Any]) -> tuple[Any, ...]:
+    """What the check-ins move in a roll-up; not what the clock moves (the expected
+    progress grows with every read)."""
+    return (body.get("progress"), body.get("status"), body.get("updated_at"))
 
 
 def metrics_line(metrics_url: str, target: str) -> str | None:

@@ -46,11 +46,15 @@ def test_the_roll_up_is_reported_once_it_stopped_changing(servers: list[Serving]
     def rollups(request: Request) -> Response:
         progress = figures[min(len(reads), len(figures) - 1)]
         reads.append(progress)
-        return Response(json.dumps({"id": "t", "progress": progress}),
+        # the expected progress moves with the clock, on every read: not a change
+        return Response(json.dumps({"id": "t", "progress": progress,
+                                    "expected_progress": time.monotonic()}),
                         content_type="application/json")
 
     servers.append(serving := Serving(rollups))
+    began = time.monotonic()
     rollup = wait_for_rollup(serving.url, "token", "t", timeout=60, quiet=1.0)
+    assert time.monotonic() - began < 60, "never settled: it ran to its deadline"
     assert rollup is not None
     assert rollup["progress"] == figures[-1]
     assert reads.count(figures[-1]) >= 2  # seen unchanged before it was reported
