@@ -12,6 +12,7 @@ import dataclasses
 import html
 import re
 import threading
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -288,6 +289,48 @@ def test_a_hung_metrics_service_holds_one_page_for_the_timeout_not_every_page_af
             assert "Progress figures are unavailable" in text_of(
                 answer.get_data(as_text=True)), path
         assert len(asked) == 1, asked
+    finally:
+        release.set()
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def test_pages_asked_while_a_call_hangs_do_not_ask_the_hung_service_too(
+        platform: Platform, seeded: Seeded) -> None:
+    """A page that comes while another page's call to a hung metrics service has waited
+    more than a third of the timeout does not wait beside it: the threads stay free."""
+    asked: list[str] = []
+    release = threading.Event()
+
+    @Request.application
+    def hung(request: Request) -> Response:
+        asked.append(request.path)
+        release.wait(30)
+        return Response("{}", content_type="application/json")
+
+    server = make_server("127.0.0.1", 0, hung, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        app = console_app(platform, OKR_CONSOLE_API_TIMEOUT_SECONDS="6",
+                          OKR_CONSOLE_API_COOL_OFF_SECONDS="600")
+        first_client = sign_in_client(app, seeded.sales_head_token)
+        later_client = sign_in_client(app, seeded.sales_head_token)
+        config = app.extensions["okr.console.config"]
+        app.extensions["okr.console.config"] = dataclasses.replace(
+            config, metrics_url=f"http://127.0.0.1:{server.server_port}")
+        path = f"/objectives/{seeded.sales_objective_id}"
+        first = threading.Thread(target=lambda: first_client.get(path), daemon=True)
+        first.start()
+        wait_until(lambda: len(asked) == 1, 30, "the first page asked the hung service")
+        time.sleep(2.5)  # more than a third of the 6 s timeout
+        for later in (path, f"/targets?cycle={seeded.cycle}"):
+            answer = later_client.get(later)
+            assert answer.status_code == 200, later
+            assert "Progress figures are unavailable" in text_of(
+                answer.get_data(as_text=True)), later
+        assert len(asked) == 1, asked  # only the first page's call reached it
+        first.join(timeout=30)
     finally:
         release.set()
         server.shutdown()

@@ -10,6 +10,7 @@ an exception's text, a URL or a log line.
 
 from __future__ import annotations
 
+import itertools
 import re
 import threading
 import time
@@ -38,30 +39,52 @@ class Unavailable(Exception):
 
 
 class CoolOff:
-    """The APIs that did not answer in time lately, in this process: one that timed out is
-    not asked again for ``seconds`` (:class:`Unavailable` at once), so that a hung service
+    """The APIs that did not answer in time lately, in this process, so that a hung service
     holds one wave of requests for the timeout, not every thread of the console for as long
-    as it hangs. A refused connection is quick anyway and is not remembered."""
+    as it hangs:
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    * one that timed out is not asked again for ``seconds``;
+    * while a call to it has waited more than ``suspect_after`` seconds without an answer,
+      it is not asked either (the requests that come meanwhile would each wait the whole
+      timeout, and together take every thread, ``/healthz``'s too).
+
+    Either way the call is :class:`Unavailable` at once. A refused connection is quick
+    anyway and is not remembered."""
+
+    def __init__(self, seconds: float, suspect_after: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
+        self.suspect_after = suspect_after
         self._clock = clock
         self._until: dict[str, float] = {}
+        self._waiting: dict[str, dict[int, float]] = {}  # service -> call -> began at
+        self._calls = itertools.count()
         self._lock = threading.Lock()
 
-    def check(self, service: str) -> None:
+    def begin(self, service: str) -> int:
+        """Register a call about to be made (its ticket), or :class:`Unavailable`."""
         with self._lock:
+            now = self._clock()
             until = self._until.get(service)
-            if until is not None and self._clock() >= until:
+            if until is not None and now >= until:
                 del self._until[service]
                 until = None
-        if until is not None:
-            raise Unavailable(service, f"the {service} API did not answer in time a moment "
-                                       "ago; not asked again yet")
+            waiting = self._waiting.setdefault(service, {})
+            stuck = any(now - began > self.suspect_after for began in waiting.values())
+            if until is None and not stuck:
+                ticket = next(self._calls)
+                waiting[ticket] = now
+                return ticket
+        raise Unavailable(service, f"the {service} API did not answer in time a moment ago"
+                                   if until is not None else
+                                   f"the {service} API has not answered a call for more than "
+                                   f"{self.suspect_after:g} s")
 
-    def timed_out(self, service: str) -> None:
+    def end(self, service: str, ticket: int, timed_out: bool) -> None:
         with self._lock:
-            self._until[service] = self._clock() + self.seconds
+            self._waiting.get(service, {}).pop(ticket, None)
+            if timed_out:
+                self._until[service] = self._clock() + self.seconds
 
 
 @dataclass
@@ -164,17 +187,19 @@ class ApiClient:
 
     def _send(self, method: str, path: str, headers: Mapping[str, str] | None = None,
               **kwargs: Any) -> Answer:
-        if self._cool_off is not None:
-            self._cool_off.check(self.service)
+        ticket = None if self._cool_off is None else self._cool_off.begin(self.service)
+        timed_out = False
         try:
             response = self._http.request(method, self._base_url + path,
                                           headers={**self._headers, **(headers or {})},
                                           timeout=self._timeout, **kwargs)
         except requests.RequestException as error:
-            if isinstance(error, requests.Timeout) and self._cool_off is not None:
-                self._cool_off.timed_out(self.service)
+            timed_out = isinstance(error, requests.Timeout)
             raise Unavailable(self.service, f"{method} {self._base_url}{path.split('?')[0]}: "
                                             f"{type(error).__name__}") from None
+        finally:
+            if self._cool_off is not None and ticket is not None:
+                self._cool_off.end(self.service, ticket, timed_out)
         if response.status_code == 401:
             raise SignedOut()
         if response.status_code >= 500:

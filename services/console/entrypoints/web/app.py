@@ -68,7 +68,8 @@ def create_app(config: ConsoleConfig, http: requests.Session | None = None) -> F
                                                    config.session_hours * 3600))
     app.extensions["okr.console.config"] = config
     app.extensions["okr.console.http"] = http or requests.Session()
-    app.extensions["okr.console.cool_off"] = CoolOff(config.api_cool_off_seconds)
+    app.extensions["okr.console.cool_off"] = CoolOff(
+        config.api_cool_off_seconds, suspect_after=config.api_timeout_seconds / 3)
     app.jinja_env.autoescape = True
     app.jinja_env.filters.update(
         status_words=presentation.status_words, percent=presentation.percent,
