@@ -402,3 +402,14 @@ def test_department_page_lists_stale_key_results_from_one_call_whatever_their_nu
     assert sorted(one_call) == sorted(more_calls)
     assert one_call.count("GET /v1/key-results") == 1
     assert not [call for call in one_call if call.startswith("GET /v1/key-results/")]
+
+
+def test_a_department_that_owns_nothing_yet_has_an_empty_page(
+        platform: Platform, seeded: Seeded) -> None:
+    """The metrics service knows a department by what it owns; the goals service by its
+    creation. A department created a moment ago is a page with nothing on it yet."""
+    platform.create("/v1/departments", {"key": "legal-new", "name": "Legal"})
+    client = sign_in_client(console_app(platform), seeded.sales_head_token)
+    answer = client.get(f"/departments/legal-new?cycle={seeded.cycle}")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert "legal-new" in answer.get_data(as_text=True)

@@ -412,8 +412,13 @@ def department_page(department: str) -> Response | str | tuple[str, int]:
     metrics_down = False
     if cycle is not None:
         stale, stale_total = _stale_key_results(goals, department, cycle["key"])
-        found, metrics_down = _unless_metrics_down(
-            lambda: metrics.get_all("/v1/rollups", cycle=cycle["key"], department=department))
+        try:
+            found, metrics_down = _unless_metrics_down(lambda: metrics.get_all(
+                "/v1/rollups", cycle=cycle["key"], department=department))
+        except Refused as refusal:  # the goals API knows it (it answered above); metrics
+            if refusal.status != 400:  # knows a department by what it owns: nothing yet
+                raise
+            found = []
         owned = found if found is not None else [
             _without_figures(item) for item in
             goals.get_all("/v1/objectives", cycle=cycle["key"], department=department)]
