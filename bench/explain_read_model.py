@@ -5,7 +5,7 @@ a million goal events, then ``ANALYZE``d as autovacuum would after such a load.
 
 The shape is seeded, so every run builds the same read model:
 
-* 8 quarterly cycles up to the current one (the quarter of ``now``), 40 departments;
+* 8 cycles of 13 weeks up to the current one (60 days in at ``now``), 40 departments;
 * the featured collective target of marketing and sales in the current cycle: 10
   department objectives (weights 1-3) of 5 key results, each with 9 team objectives of 10
   key results contributing to it, and a summing key result that the department
@@ -31,7 +31,7 @@ import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table
@@ -84,19 +84,18 @@ class Featured:
     counts: dict[str, int]
 
 
-def quarters(now: datetime, count: int = CYCLES) -> list[Cycle]:
-    """The ``count`` quarters up to the one ``now`` is in, oldest first."""
-    cycles = []
-    year, quarter = now.year, (now.month - 1) // 3
+def cycles(now: datetime, count: int = CYCLES) -> list[Cycle]:
+    """``count`` cycles of 13 weeks, oldest first, the last one 60 days in at ``now`` (so
+    its key results have weeks of check-ins whatever the day of the run)."""
+    found = []
+    starts = now.date() - timedelta(days=60)
     for _ in range(count):
-        starts = date(year, quarter * 3 + 1, 1)
-        ends = (date(year + (quarter == 3), (quarter * 3 + 3) % 12 + 1, 1)
-                - timedelta(days=1))
-        window = CycleWindow(starts, ends)
-        cycles.append(Cycle(f"{year}-Q{quarter + 1}", window, expected_progress(window, now),
-                            cycle_start(window), cycle_end(window)))
-        year, quarter = (year, quarter - 1) if quarter else (year - 1, 3)
-    return cycles[::-1]
+        window = CycleWindow(starts, starts + timedelta(days=90))
+        found.append(Cycle(f"bench-{starts.isoformat()}", window,
+                           expected_progress(window, now), cycle_start(window),
+                           cycle_end(window)))
+        starts -= timedelta(days=91)
+    return found[::-1]
 
 
 def _status(progress: float | None, expected: float) -> str | None:
@@ -120,7 +119,7 @@ class _Builder:
     def __init__(self, key_results: int, now: datetime) -> None:
         self.rng = random.Random(15)
         self.now, self.moment = now, now.timestamp()
-        self.cycles = quarters(now)
+        self.cycles = cycles(now)
         self.current = self.cycles[-1]
         self.budget = key_results  # key results still to build
         self.all_checked_in = False  # no key result without a check-in (while True)

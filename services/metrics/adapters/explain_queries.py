@@ -187,7 +187,7 @@ def _subtree_of(connection: Connection, root_row: Row[Any], windows: dict[str, C
     items: dict[tuple[str, str], Item] = {("objective", root.id): root}
     edges: list[tuple[str, str, float, Item]] = []
     links: list[Row[Any]] = []
-    for row in connection.execute(text(_subtree(connection)), {"root": root.id}):
+    for row in connection.execute(text(_subtree(connection)), {"root": root.id}).all():
         if row.edge is None:
             links.append(row)
             continue
