@@ -103,13 +103,13 @@ def test_archived_objectives_key_results_are_never_stale(
         api: ApiClient, organisation: dict[str, str]) -> None:
     sales = objective(api, "sales")
     key_result(api, sales, "archived never")
-    stale = f"/v1/key-results?department=sales&cycle={CYCLE}&stale_before={quote(organisation['late'])}"
-    assert "archived never" in titles(api, stale.split("?", 1)[1])
+    stale = f"department=sales&cycle={CYCLE}&stale_before={quote(organisation['late'])}"
+    assert "archived never" in titles(api, stale)
     etag = api.get(f"/v1/objectives/{sales}").headers["ETag"]
     archived = api.patch(f"/v1/objectives/{sales}", json={"status": "archived"},
                          headers={"If-Match": etag})
     assert archived.status_code == 200, archived.get_json()
-    assert "archived never" not in titles(api, stale.split("?", 1)[1])
+    assert "archived never" not in titles(api, stale)
     # still listed as a key result of the department (only staleness leaves it out)
     assert "archived never" in titles(api, f"department=sales&cycle={CYCLE}")
 
