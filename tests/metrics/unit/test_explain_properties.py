@@ -9,7 +9,11 @@
   loads), and a key result's window does not depend on the order of its check-ins;
 - the forecast and why that the consumer keeps across events (its memo of the explained
   subtrees, told what changed after each event) equal those computed afresh, and those of
-  the full explanation.
+  the full explanation;
+- what the consumer keeps of each objective's outlook in the read model, rewritten only for
+  the objectives its changes may have moved (``outlooks_moved``), equals what a fresh
+  computation keeps after every event, and told at any moment it gives the full
+  explanation's gap by department, forecast and why at that moment.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.metrics.domain.explain import Explanation, Item, explain
+from services.metrics.domain.explain import Explanation, Item, Kept, explain
 from services.metrics.domain.explain_graph import (
     GraphItems,
     LinkIndex,
     cycle_end,
     explain_in_graph,
+    kept_in_graph,
     outlook_in_graph,
+    outlooks_moved,
+    told_in_graph,
 )
 from services.metrics.domain.forecast import WINDOW, merged, pace
 from services.metrics.domain.goal_items import (
@@ -40,6 +47,7 @@ from services.metrics.domain.goal_items import (
 )
 from services.metrics.domain.rollup import RollupGraph
 from services.metrics.domain.status import CycleWindow
+from shared.clock import FakeClock
 from tests.metrics.unit.builders import NOW, graph_at
 from tests.metrics.unit.test_incremental_equals_full_recompute import (
     CYCLES,
@@ -157,6 +165,55 @@ def test_the_forecast_and_why_kept_across_events_equal_those_computed_afresh(
                 forecast = replace(explanation.forecast, estimators=())
                 assert told is not None
                 assert (told.forecast, told.why) == (forecast, explanation.why)
+
+
+@settings(max_examples=150, deadline=None)
+@given(events(), st.lists(st.tuples(st.integers(0, 60), st.one_of(links, st.integers(0, 3))),
+                          max_size=8), st.randoms(), st.floats(0, 120 * 86_400))
+def test_the_outlook_kept_in_the_read_model_equals_the_explanation(
+        sequence: list[Operation], link_changes: list[tuple[int, LinkState | int]],
+        random: object, later: float) -> None:
+    sequence = list(sequence)
+    random.shuffle(sequence)  # type: ignore[attr-defined]  # items before what they name
+    clock = FakeClock(NOW)
+    graph, index = graph_at(clock), LinkIndex()
+    memo = GraphItems(graph)
+    stored: dict[str, Kept | None] = {}  # the read model's outlook column, as the projection writes
+    for step, operation in enumerate(sequence, start=1):
+        apply_step(graph, operation, step)
+        for at, change in link_changes:
+            if at == step and isinstance(change, LinkState):
+                index.put(change)
+            elif at == step:
+                index.drop(f"l{change}")
+        touched, reshaped = graph.take_touched(), graph.take_reshaped()
+        linked = index.take_changed()
+        objective_ids, key_result_ids = touched[0] | reshaped[0] | linked, touched[1] | \
+            reshaped[1] | linked
+        memo.forget(objective_ids, key_result_ids)
+        for objective_id in outlooks_moved(graph, index, objective_ids, key_result_ids):
+            stored[objective_id] = kept_in_graph(graph, memo, index, objective_id)
+        for objective_id in OBJECTIVES:
+            fresh = kept_in_graph(graph, GraphItems(graph), index, objective_id)
+            if fresh is not None:
+                assert stored.get(objective_id) == fresh, objective_id
+    # told later (the clock moves; nothing is written meanwhile), it is the explanation
+    clock.advance(timedelta(seconds=later))
+    graph.reassess_statuses()
+    moved, _ = graph.take_touched()
+    for objective_id in outlooks_moved(graph, index, moved, ()):
+        stored[objective_id] = kept_in_graph(graph, memo, index, objective_id)
+    for objective_id in OBJECTIVES:
+        node = graph.objective(objective_id)
+        explanation = explain_in_graph(graph, GraphItems(graph), index, objective_id, STALE)
+        if node is None or explanation is None:
+            continue
+        kept = stored[objective_id]
+        assert isinstance(kept, Kept)
+        gap, departments, forecast, why = told_in_graph(graph, node, kept)
+        assert (gap, departments, forecast, why) == (
+            explanation.gap, explanation.departments,
+            replace(explanation.forecast, estimators=()), explanation.why)
 
 
 def comparable(explanation: Explanation | None) -> object:
