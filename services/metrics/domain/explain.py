@@ -315,12 +315,24 @@ def attainment_line(item: Item, memo: dict[int, Line | None] | None = None) -> L
 
 
 def forecast_of(line: Line | None, cycle_end: float | None, now: float) -> Forecast:
-    if line is None or cycle_end is None:
+    """Where ``line`` is heading at ``cycle_end``, seen at ``now``.
+
+    A cycle that has ended has nothing left to forecast: its attainment is its progress,
+    and a line drawn past its last check-in would tell a figure it never reached. The day
+    the target is reached is read from where the line is *now*: today if it is at or above
+    1.0 now, else the day a rising line gets there (a falling line that began above the
+    target is not "reached today" once it has dropped below it)."""
+    if line is None or cycle_end is None or now >= cycle_end:
         return Forecast(None, None, line)
     attainment = line(cycle_end)
-    reached = line.reaches(1.0)
+    current = line(now)
+    reached: float | None = None
+    if current >= 1.0:
+        reached = now
+    elif line.slope > 0.0:
+        reached = now + (1.0 - current) / line.slope
     reached_on = None
-    if reached is not None and reached - now <= HORIZON_SECONDS:
+    if reached is not None and math.isfinite(reached) and reached - now <= HORIZON_SECONDS:
         try:
             reached_on = datetime.fromtimestamp(max(reached, now), UTC).date()
         except (OverflowError, OSError, ValueError):

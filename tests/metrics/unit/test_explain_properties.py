@@ -321,6 +321,58 @@ def test_the_forecast_of_a_straight_line_history_is_that_line(
                         abs_tol=1e-6 * max(1.0, abs(intercept) + abs(per_day) * 120) / abs(span))
 
 
+def _one_key_result(history: list[tuple[float, float]], *, start: float = 0.0,
+                    target: float = 100.0) -> Item:
+    windowed = tuple((at, value, version) for version, (at, value) in enumerate(history, 2))
+    last_at, last_value = history[-1]
+    key_result = Item("key_result", "k", "k", ("sales",), last_value / target, start=start,
+                      target=target, value=last_value, last_checkin_at=last_at,
+                      pace=pace(windowed))
+    return Item("objective", "o", "o", ("sales",), key_result.progress,
+                inputs=[(1.0, key_result)])
+
+
+def test_a_cycle_that_has_ended_has_no_forecast() -> None:
+    """Its attainment is its progress: a line drawn past its last check-in to its end would
+    tell a figure it never reached (115 % for a target that ended at 50 %)."""
+    end = cycle_end(CycleWindow(date(2026, 7, 1), date(2026, 9, 30)))
+    day = 86_400.0
+    history = [(datetime(2026, 7, 10, tzinfo=UTC).timestamp() + n * 31 * day, value)
+               for n, value in enumerate([10.0, 40.0, 60.0])]
+    root = _one_key_result(history)
+    during = explain(root, 0.9, end, history[-1][0], [], STALE).forecast
+    assert during.attainment is not None  # the same history, seen before the end: a forecast
+    for after in (end, end + 1.0, end + 60 * day):
+        forecast = explain(root, 1.0, end, after, [], STALE).forecast
+        assert (forecast.attainment, forecast.reached_on) == (None, None), after
+
+
+def test_the_target_is_reached_when_the_line_is_at_it_now_not_when_it_once_was() -> None:
+    """A falling line that began above the target has not reached it "today" once it is
+    below; a rising line below it reaches it on the day it crosses 1.0."""
+    end = cycle_end(CycleWindow(date(2026, 10, 1), date(2026, 12, 31)))
+    day = 86_400.0
+    origin = datetime(2026, 10, 5, tzinfo=UTC).timestamp()
+    falling = _one_key_result([(origin, 300.0), (origin + 15 * day, 200.0),
+                               (origin + 36 * day, 120.0)])
+    now = origin + 55 * day
+    forecast = explain(falling, 0.6, end, now, [], STALE).forecast
+    assert forecast.line is not None and forecast.line(now) < 1.0 and forecast.line.slope < 0
+    assert forecast.reached_on is None
+    # still above the target now, though falling: reached today
+    above = explain(falling, 0.6, end, origin + 37 * day, [], STALE).forecast
+    assert above.line is not None and above.line(origin + 37 * day) >= 1.0
+    assert above.reached_on == datetime.fromtimestamp(origin + 37 * day, UTC).date()
+    rising = _one_key_result([(origin, 10.0), (origin + 10 * day, 20.0),
+                              (origin + 20 * day, 30.0)])
+    now = origin + 25 * day
+    forecast = explain(rising, 0.6, end, now, [], STALE).forecast
+    assert forecast.line is not None
+    crossing = now + (1.0 - forecast.line(now)) / forecast.line.slope
+    assert forecast.reached_on == datetime.fromtimestamp(crossing, UTC).date()
+    assert forecast.reached_on == date(2027, 1, 3)  # 1 a day from 30 on Oct 25: 100 on Jan 3
+
+
 def test_a_jointly_owned_input_is_split_in_equal_parts() -> None:
     joint = Item("key_result", "k0", "k0", ("sales", "marketing"), 0.2)
     own = Item("key_result", "k1", "k1", ("sales", "marketing"), 0.9)
