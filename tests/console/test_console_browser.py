@@ -37,6 +37,27 @@ def test_head_of_sales_checks_in_is_refused_on_marketing_and_signs_out(
     click_and_wait(browser, browser.find_element(By.CSS_SELECTOR, "form button[type=submit]"))
     assert browser.current_url.endswith("/targets")
     assert "Head of sales (head of sales)" in text_of(browser, "header")
+    # the collective target's row: both departments' parts, its forecast (or that there is
+    # none yet) and what holds it back, as the roll-up list tells them
+    [listed] = [item for item in platform.api("metrics", "GET", "/v1/rollups", params={
+        "cycle": seeded.cycle, "kind": "collective"}).json()
+        if item["objective_id"] == seeded.target_id]
+    row = browser.find_element(By.XPATH, "//tr[th/a[normalize-space()="
+                                         "'Grow new-customer revenue']]")
+    save_evidence(browser, "console_0_targets")
+    for part in listed["gap_by_department"]:
+        said = row.find_element(By.CSS_SELECTOR,
+                                f'li.part[data-department="{part["department"]}"]').text
+        assert f"{part['progress'] * 100:.0f} % of its part" in said, said
+    assert {part["department"] for part in listed["gap_by_department"]} == {"sales",
+                                                                          "marketing"}
+    forecast = row.find_element(By.CSS_SELECTOR, "p.forecast").text
+    if listed["forecast"] is None:
+        assert forecast == "No forecast yet"
+    else:
+        assert forecast.startswith(f"On pace for {listed['forecast'] * 100:.0f} % by "), forecast
+    if listed["why"]:
+        assert row.find_element(By.CSS_SELECTOR, "p.why").text == listed["why"]
     click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Grow new-customer revenue"))
     save_evidence(browser, "console_1_collective_target")
     assert "Win new enterprise customers" in part_row(browser, "sales").text

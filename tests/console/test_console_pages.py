@@ -99,6 +99,52 @@ def test_targets_page_shows_the_cycles_collective_target_with_status_in_words(
     assert f'class="status {rollup["status"]}">{words}<' in page
 
 
+def test_targets_page_tells_each_departments_part_the_forecast_and_why_of_a_target(
+        platform: Platform, seeded: Seeded) -> None:
+    browser = signed_in(platform, seeded.sales_head_token)
+    page = browser.get(platform.console_url + "/targets", params={"cycle": seeded.cycle},
+                       timeout=30).text
+    [listed] = [item for item in platform.api("metrics", "GET", "/v1/rollups", params={
+        "cycle": seeded.cycle, "kind": "collective"}).json()
+        if item["objective_id"] == seeded.target_id]
+    row = re.search(rf'<tr>\s*<th scope="row"><a href="/objectives/{seeded.target_id}">'
+                    r'(.*?)</tr>', page, re.S)
+    assert row is not None, page
+    parts = dict(re.findall(r'<li class="part" data-department="([^"]+)">.*?</a>: ([^<]*)</li>',
+                            row.group(1), re.S))
+    assert set(parts) == {"sales", "marketing"} == {
+        part["department"] for part in listed["gap_by_department"]}
+    for part in listed["gap_by_department"]:
+        said = parts[part["department"]]
+        assert said.startswith(f"{part['progress'] * 100:.0f} % of its part, "), said
+        assert ("behind" in said) == (round(part["share"] * 100, 1) > 0), said
+    forecast = re.search(r'<p class="forecast">([^<]*)</p>', row.group(1))
+    assert forecast is not None
+    if listed["forecast"] is None:
+        assert forecast.group(1) == "No forecast yet"
+    else:
+        assert forecast.group(1).startswith(f"On pace for {listed['forecast'] * 100:.0f} % by ")
+    if listed["why"]:
+        assert listed["why"].splitlines()[0] in html.unescape(row.group(1))
+
+
+def test_an_unknown_cycle_or_department_is_a_404_that_says_so(
+        platform: Platform, seeded: Seeded) -> None:
+    client = sign_in_client(console_app(platform), seeded.sales_head_token)
+    for path in ("/targets?cycle=nosuch", "/departments/sales?cycle=nosuch"):
+        answer = client.get(path)
+        assert answer.status_code == 404, path
+        assert "There is no cycle 'nosuch'" in html.unescape(answer.get_data(as_text=True))
+    unknown = client.get(f"/departments/nosuch?cycle={seeded.cycle}")
+    assert unknown.status_code == 404
+    assert "There is no department 'nosuch': it does not exist" in html.unescape(
+        unknown.get_data(as_text=True))
+    malformed = client.get("/departments/Sales%20Team")
+    assert malformed.status_code == 404
+    assert "a department key is 1 to 40 lower-case letters" in malformed.get_data(as_text=True)
+    assert "no such objective" not in malformed.get_data(as_text=True)
+
+
 def test_target_page_shows_each_departments_part_and_the_production_dependency(
         platform: Platform, seeded: Seeded) -> None:
     browser = signed_in(platform, seeded.sales_head_token)

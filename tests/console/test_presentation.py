@@ -12,6 +12,8 @@ from services.console.domain.presentation import (
     NO_VALUE,
     day,
     day_and_time,
+    department_part,
+    forecast_words,
     gap_share,
     history_chart,
     key_result_value,
@@ -105,3 +107,22 @@ def test_the_readers_locale_is_the_first_known_language_of_the_header() -> None:
     for no_language in ("und", "root", "UND-Latn", "mul", "zxx"):
         assert str(negotiate([no_language])) == DEFAULT_LOCALE, no_language
     assert str(negotiate(["und", "de"])) == "de"
+
+
+def test_a_forecast_is_told_by_the_cycles_end_and_none_is_never_made_up() -> None:
+    assert forecast_words(0.82, None, "2026-12-31") == "on pace for 82 % by 31 Dec 2026"
+    assert forecast_words(1.04, "2026-12-20", "2026-12-31") == (
+        "on pace for 104 % by 31 Dec 2026; target on 20 Dec 2026")
+    assert forecast_words(0.5, "2026-12-20", "2026-12-31", "de") == (
+        "on pace for 50 % by 31.12.2026")  # below the target: no day it is reached
+    for missing in (None, math.nan, math.inf):
+        assert forecast_words(missing, "2026-12-20", "2026-12-31") == "no forecast yet"
+
+
+def test_a_departments_part_says_its_own_progress_and_its_share_of_the_gap() -> None:
+    assert department_part({"department": "sales", "progress": 0.586, "share": 0.0088,
+                            "weight": 0.557}) == "59 % of its part, 0.9 pts behind"
+    assert department_part({"progress": 0.7, "share": -0.025}) == (
+        "70 % of its part, 2.5 pts ahead")
+    assert department_part({"progress": None, "share": None}) == (
+        f"{NO_VALUE} of its part, {NO_VALUE}")

@@ -47,6 +47,29 @@ def gap_share(share: float | None) -> str:
     return f"{points} pts {'behind' if share > 0 else 'ahead'}"
 
 
+def forecast_words(attainment: float | None, reached_on: str | date | None,
+                   ends_on: str | date | None, locale: Locale | str = DEFAULT_LOCALE) -> str:
+    """A roll-up's forecast: ``on pace for 82 % by 31 Dec 2026`` (the cycle's last day),
+    with the day the target is reached when it is (``; target on 20 Dec 2026``); ``no
+    forecast yet`` when there is too little history to tell a pace (never a made-up one)."""
+    if not isinstance(attainment, int | float) or not math.isfinite(attainment):
+        return "no forecast yet"
+    text = f"on pace for {percent(attainment)}"
+    if parse_moment(ends_on) is not None:
+        text += f" by {day(ends_on, locale)}"
+    if attainment >= 1 and parse_moment(reached_on) is not None:
+        text += f"; target on {day(reached_on, locale)}"
+    return text
+
+
+def department_part(part: dict[str, object]) -> str:
+    """A department's part of a collective target: its own progress on its part and its
+    share of the gap, ``59 % of its part, 0.9 pts behind``."""
+    progress, share = part.get("progress"), part.get("share")
+    return (f"{percent(progress if isinstance(progress, int | float) else None)} of its "
+            f"part, {gap_share(share if isinstance(share, int | float) else None)}")
+
+
 def _unsigned_zero(text: str) -> str:
     """``-0``, ``-0.0`` → without the sign: a negative number too small to show is zero."""
     return text[1:] if text.startswith("-") and not text.strip("-0.,") else text

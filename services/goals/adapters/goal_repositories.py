@@ -171,9 +171,12 @@ class SqlKeyResultRepository:
             query = query.where(kr.c.objective_id.in_(
                 select(od.c.objective_id).where(od.c.department_key == where.department)))
         if where.stale_before is not None:
+            # an archived objective's key results take no more check-ins: never stale
             query = query.where(kr.c.aggregation == Aggregation.CHECK_INS.value,
                                 or_(kr.c.last_checkin_at.is_(None),
-                                    kr.c.last_checkin_at < where.stale_before))
+                                    kr.c.last_checkin_at < where.stale_before),
+                                kr.c.objective_id.in_(select(o.c.id).where(
+                                    o.c.status != ObjectiveStatus.ARCHIVED.value)))
         rows, total = page_of(self.connection, query,
                               (kr.c.last_checkin_at.asc().nulls_first(), kr.c.id), offset, limit)
         return [_key_result(row) for row in rows], total

@@ -141,6 +141,8 @@ check_ins = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("observed_at", UtcDateTime(), nullable=False),  # when the value was true
 )
+# the stale key results (``GET /v1/key-results?stale_before=``) are found and ordered by it
+Index("ix_key_results_last_checkin_at", key_results.c.last_checkin_at)
 Index("ix_check_ins_key_result_time", check_ins.c.key_result_id, check_ins.c.created_at)
 
 contributions = Table(

@@ -226,7 +226,9 @@ class KeyResult:
             if confidence is not None:
                 self.confidence = confidence
             self.current = value
-            self.last_checkin_at = at
+            # the check-in's own time: a backdated figure is as old as it says, so a key
+            # result whose latest figure is a month old is stale whenever it was sent
+            self.last_checkin_at = observed
             self.observed_at = observed
         self._touch()
         return latest

@@ -46,7 +46,8 @@ class ObjectiveFilter:
 class KeyResultFilter:
     """Key results across objectives: ``department`` owns or co-owns their objective (as
     :class:`ObjectiveFilter` reads it), ``cycle`` is their objective's; ``stale_before``: only
-    those that take check-ins and were last checked in before it, or never."""
+    those that take check-ins, of objectives not archived, last checked in (the latest
+    check-in's own time, ``observed_at``) before it, or never."""
 
     cycle: str | None = None
     department: str | None = None

@@ -16,7 +16,9 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, select
 
 from services.metrics.adapters import tables
+from services.metrics.adapters.kept_outlooks import encoded
 from services.metrics.domain.attainment import objective_attainment
+from services.metrics.domain.explain import Kept
 from services.metrics.domain.goal_items import (
     Aggregation,
     ContributionState,
@@ -43,13 +45,15 @@ def delete_ids(connection: Connection, table: Table, ids: Iterable[str],
         connection.execute(delete(table).where(table.c[column].in_(ordered[start:start + CHUNK])))
 
 
-def objective_row(graph: RollupGraph, node: ObjectiveNode, at: datetime) -> dict[str, Any]:
+def objective_row(graph: RollupGraph, node: ObjectiveNode, at: datetime,
+                  kept: Kept | None = None) -> dict[str, Any]:
     return {"id": node.id, "version": node.version, "cycle": node.cycle,
             "kind": node.kind.value, "departments": "+".join(node.departments),
             "title": node.title, "owner": node.owner, "archived": node.archived,
             "progress": node.progress,
             "attainment": objective_attainment(graph, node), "confidence": node.confidence,
-            "status": None if node.status is None else node.status.value, "updated_at": at}
+            "status": None if node.status is None else node.status.value, "updated_at": at,
+            "outlook": encoded(kept)}
 
 
 def key_result_row(node: KeyResultNode) -> dict[str, Any]:
@@ -89,16 +93,20 @@ class ReadModelRepository:
         self.connection = connection
 
     def write_items(self, graph: RollupGraph, objective_ids: set[str], key_result_ids: set[str],
-                    contribution_ids: set[str], cycle_keys: set[str]) -> None:
-        """Write what the graph now holds for these items; delete the rows of those it lost."""
+                    contribution_ids: set[str], cycle_keys: set[str],
+                    outlooks: dict[str, Kept] | None = None) -> None:
+        """Write what the graph now holds for these items; delete the rows of those it lost.
+        ``outlooks``: the objectives' kept outlooks (an objective without one has none)."""
         at = datetime.now(UTC)
+        outlooks = outlooks or {}
         objective_rows, gone = [], []
         for objective_id in objective_ids:
             objective = graph.objective(objective_id)
             if objective is None:
                 gone.append(objective_id)
             else:
-                objective_rows.append(objective_row(graph, objective, at))
+                objective_rows.append(objective_row(graph, objective, at,
+                                                    outlooks.get(objective_id)))
         delete_ids(self.connection, tables.objectives, gone)
         upsert(self.connection, tables.objectives, objective_rows, ["id"])
 

@@ -1,7 +1,10 @@
 """Reads of the roll-up API: lists, and an objective's tree with the links of its subtree.
 
 Expected progress is computed at read time from the cycle's dates, so it is exact at any
-moment; progress, status and confidence are what the consumer last computed.
+moment; progress, status and confidence are what the consumer last computed. An
+objective's gap by department, forecast and why are told at read time from what the
+consumer kept of its subtree (the ``outlook`` column, ``explain.Kept``), with the same
+code as ``/explain`` and without reading the subtree, so a list costs no read per item.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, Row, func, or_, select
 
 from services.metrics.adapters import tables
-from services.metrics.domain.progress import reported
+from services.metrics.adapters.kept_outlooks import decoded
+from services.metrics.domain.explain import told
+from services.metrics.domain.explain_graph import cycle_end
+from services.metrics.domain.progress import reported, settled
 from services.metrics.domain.status import CycleWindow, expected_progress
 from shared.clock import Clock, system_clock
 
@@ -53,8 +59,11 @@ class RollupQueries:
                                        .where(*conditions)).scalar_one()
             rows = connection.execute(select(o).where(*conditions).order_by(o.c.id)
                                       .offset(offset).limit(limit)).all()
-            expected = self._expected(connection)
-        return [objective_view(row, expected) for row in rows], int(total)
+            windows = self._windows(connection)
+        now = self.clock()
+        expected = {key: expected_progress(window, now) for key, window in windows.items()}
+        return [objective_view(row, expected) | outlook_view(row, windows, now)
+                for row in rows], int(total)
 
     def unknown_references(self, where: RollupFilter) -> dict[str, str]:
         """The filter's cycle and department that the read model has never heard of, each
@@ -84,18 +93,18 @@ class RollupQueries:
                                      .where(tables.objectives.c.id == objective_id)).first()
             if row is None:
                 return None
-            expected = self._expected(connection)
+            windows = self._windows(connection)
+            now = self.clock()
+            expected = {key: expected_progress(w, now) for key, w in windows.items()}
             seen: set[str] = {objective_id}
-            view = objective_view(row, expected)
+            view = objective_view(row, expected) | outlook_view(row, windows, now)
             view["children"] = self._children(connection, "objective", objective_id, depth,
                                               expected, seen)
             view["links"] = self._links(connection, seen)
         return view
 
-    def _expected(self, connection: Connection) -> dict[str, float]:
-        now = self.clock()
-        return {row.key: expected_progress(CycleWindow(_date(row.starts_on),
-                                                       _date(row.ends_on)), now)
+    def _windows(self, connection: Connection) -> dict[str, CycleWindow]:
+        return {row.key: CycleWindow(_date(row.starts_on), _date(row.ends_on))
                 for row in connection.execute(select(tables.cycles))}
 
     def _children(self, connection: Connection, item_type: str, item_id: str, depth: int,
@@ -196,6 +205,34 @@ def objective_view(row: Row[Any], expected: dict[str, float]) -> dict[str, Any]:
             "expected_progress": reported(expected.get(row.cycle)),
             "status": row.status or NO_DATA, "confidence": reported(row.confidence),
             "updated_at": row.updated_at}
+
+
+def outlook_view(row: Row[Any], windows: dict[str, CycleWindow], now: datetime
+                 ) -> dict[str, Any]:
+    """The objective's gap by owning department, forecast and why at ``now``, told from
+    its kept outlook (all null, and no parts, while none is kept)."""
+    kept = decoded(row.outlook)
+    if kept is None:
+        return {"gap": None, "gap_by_department": [], "forecast": None,
+                "forecast_reached_on": None, "why": None}
+    window = windows.get(row.cycle)
+    expected = None if window is None else expected_progress(window, now)
+    gap, departments, forecast, why = told(kept, row.progress, expected,
+                                           None if window is None else cycle_end(window),
+                                           now.timestamp())
+    parts = {department: (weight, part) for department, weight, part in kept.parts}
+    return {"gap": reported(gap),
+            "gap_by_department": [
+                {"department": share.department, "share": share.share, "weight": share.weight,
+                 "progress": _progress_of(*parts[share.department])}
+                for share in departments],
+            "forecast": reported(forecast.attainment),
+            "forecast_reached_on": forecast.reached_on, "why": why}
+
+
+def _progress_of(weight: float, part: float) -> float | None:
+    """A department's progress on its part of the roll-up (its inputs' weighted mean)."""
+    return reported(settled(part / weight)) if weight > 0.0 else None
 
 
 def key_result_view(row: Row[Any]) -> dict[str, Any]:

@@ -53,6 +53,9 @@ objectives = Table(
     Column("confidence", Float, nullable=True),
     Column("status", String(20), nullable=True),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # what the objective's outlook (departments' parts of the gap, forecast, why) is told
+    # from at any moment, as JSON (adapters/kept_outlooks.py); NULL: not kept yet
+    Column("outlook", Text, nullable=True),
 )
 Index("ix_objectives_cycle_kind", objectives.c.cycle, objectives.c.kind)
 

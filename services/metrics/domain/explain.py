@@ -315,12 +315,24 @@ def attainment_line(item: Item, memo: dict[int, Line | None] | None = None) -> L
 
 
 def forecast_of(line: Line | None, cycle_end: float | None, now: float) -> Forecast:
-    if line is None or cycle_end is None:
+    """Where ``line`` is heading at ``cycle_end``, seen at ``now``.
+
+    A cycle that has ended has nothing left to forecast: its attainment is its progress,
+    and a line drawn past its last check-in would tell a figure it never reached. The day
+    the target is reached is read from where the line is *now*: today if it is at or above
+    1.0 now, else the day a rising line gets there (a falling line that began above the
+    target is not "reached today" once it has dropped below it)."""
+    if line is None or cycle_end is None or now >= cycle_end:
         return Forecast(None, None, line)
     attainment = line(cycle_end)
-    reached = line.reaches(1.0)
+    current = line(now)
+    reached: float | None = None
+    if current >= 1.0:
+        reached = now
+    elif line.slope > 0.0:
+        reached = now + (1.0 - current) / line.slope
     reached_on = None
-    if reached is not None and reached - now <= HORIZON_SECONDS:
+    if reached is not None and math.isfinite(reached) and reached - now <= HORIZON_SECONDS:
         try:
             reached_on = datetime.fromtimestamp(max(reached, now), UTC).date()
         except (OverflowError, OSError, ValueError):
@@ -356,23 +368,67 @@ class Outlook(NamedTuple):
     why: str | None
 
 
+PartRow = tuple[str, float, float]  # (department, weight, weight * progress)
+
+
+class Kept(NamedTuple):
+    """What an objective's outlook is told from at any moment, without its subtree: kept
+    in the read model beside the objective's figures, so a list of roll-ups tells each
+    one's departments' parts, forecast and why (:func:`told`) without walking a subtree.
+
+    None of it follows the clock: a department's share of the gap is ``expected * weight
+    - part`` at the moment it is told, the forecast is the attainment line at the cycle's
+    end, and the dependency most at risk is chosen by its status and progress.
+    """
+
+    parts: tuple[PartRow, ...]  # :func:`gap_parts` of the objective, by department
+    line: Line | None  # :func:`attainment_line` of the objective
+    risk: LinkEnd | None  # the first of the dependencies at risk (what ``why`` names)
+
+
+class Told(NamedTuple):
+    gap: float | None
+    departments: tuple[Share, ...]
+    forecast: Forecast  # without its estimators
+    why: str | None
+
+
+def kept_of(root: Item, links: Iterable[LinkEnd], parts: dict[int, Parts] | None = None,
+            lines: dict[int, Line | None] | None = None) -> tuple[Kept, tuple[LinkEnd, ...]]:
+    """What ``root``'s outlook is told from, and its dependencies at risk, most at risk
+    first. ``parts`` and ``lines``: memos of :func:`gap_parts` and :func:`attainment_line`
+    that a caller keeps across calls, forgetting the entries of every item that changed
+    and of its ancestors."""
+    at_risk = tuple(sorted((link for link in links if link.other_status in AT_RISK),
+                           key=_risk_order))
+    rows = tuple(sorted((department, weight, part)
+                        for department, (weight, part) in gap_parts(root, parts).items()))
+    return Kept(rows, attainment_line(root, lines), at_risk[0] if at_risk else None), at_risk
+
+
+def told(kept: Kept, progress: float | None, expected: float | None,
+         cycle_end: float | None, now: float) -> Told:
+    """The gap, its shares by department, the forecast and why of an objective whose
+    progress is ``progress``, at ``now`` (POSIX seconds)."""
+    gap: float | None = None
+    departments: tuple[Share, ...] = ()
+    if expected is not None and progress is not None:
+        gap = settled(expected - progress)
+        departments = department_shares({d: (w, p) for d, w, p in kept.parts}, expected)
+    forecast = forecast_of(kept.line, cycle_end, now)
+    risks = () if kept.risk is None else (kept.risk,)
+    return Told(gap, departments, forecast, why(gap, departments, risks, forecast))
+
+
 def outlook(root: Item, expected: float | None, cycle_end: float | None, now: float,
             links: Iterable[LinkEnd], parts: dict[int, Parts] | None = None,
             lines: dict[int, Line | None] | None = None) -> Outlook:
     """The forecast of ``root`` at ``now`` and why it is behind: what :func:`explain`
-    says of them, without the rest of the explanation (the metrics consumer tells it on
-    every roll-up event it publishes). ``parts`` and ``lines``: memos of
-    :func:`gap_parts` and :func:`attainment_line` that a caller keeps across calls,
-    forgetting the entries of every item that changed and of its ancestors."""
-    gap = None if expected is None or root.progress is None else settled(
-        expected - root.progress)
-    departments = (department_shares(gap_parts(root, parts), expected)
-                   if expected is not None and root.progress is not None else ())
-    forecast = forecast_of(attainment_line(root, lines), cycle_end, now)
-    at_risk = tuple(sorted((link for link in links if link.other_status in AT_RISK),
-                           key=_risk_order))
-    return Outlook(gap, departments, forecast, at_risk,
-                   why(gap, departments, at_risk, forecast))
+    says of them, without the rest of the explanation, told from what :func:`kept_of`
+    keeps (so a roll-up listed from the read model says the same)."""
+    kept, at_risk = kept_of(root, links, parts, lines)
+    gap, departments, forecast, why_text = told(kept, root.progress, expected, cycle_end, now)
+    return Outlook(gap, departments, forecast, at_risk, why_text)
 
 
 def explain(root: Item, expected: float | None, cycle_end: float | None, now: float,

@@ -16,11 +16,15 @@ from datetime import UTC, datetime, time, timedelta
 from services.metrics.domain.explain import (
     Explanation,
     Item,
+    Kept,
     LinkEnd,
     Outlook,
     Parts,
+    Told,
     explain,
+    kept_of,
     outlook,
+    told,
     walk,
 )
 from services.metrics.domain.forecast import Line
@@ -206,6 +210,58 @@ def outlook_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
     ends = link_ends(graph, links, items.linked_in(root, links))
     return outlook(root, graph.expected_progress_of(node), end, graph.now.timestamp(), ends,
                    items.parts, items.lines)
+
+
+def kept_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
+                  objective_id: str) -> Kept | None:
+    """What the objective's outlook is told from (``explain.Kept``), from the memos that
+    ``items`` keeps; None if the graph lacks the objective."""
+    if (rooted := _rooted(graph, items, objective_id)) is None:
+        return None
+    _, root, _ = rooted
+    kept, _ = kept_of(root, link_ends(graph, links, items.linked_in(root, links)),
+                      items.parts, items.lines)
+    return kept
+
+
+def told_in_graph(graph: RollupGraph, objective: ObjectiveNode, kept: Kept) -> Told:
+    """The objective's outlook at the graph's time, told from ``kept``."""
+    held = graph.cycle(objective.cycle)
+    return told(kept, objective.progress, graph.expected_progress_of(objective),
+                None if held is None else cycle_end(held[1]), graph.now.timestamp())
+
+
+def outlooks_moved(graph: RollupGraph, links: LinkIndex, objective_ids: Iterable[str],
+                   key_result_ids: Iterable[str]) -> set[str]:
+    """The objectives held whose :class:`~services.metrics.domain.explain.Kept` may have
+    changed when these items changed (were touched, reshaped, linked or unlinked): every
+    objective among them or above them, and above every item linked to one of them (the
+    other end's title, progress and status choose the dependency at risk; a key result's
+    status is its objective's, so an objective counts for its key results too)."""
+    objective_ids, key_result_ids = set(objective_ids), set(key_result_ids)
+    for objective_id in objective_ids:
+        key_result_ids.update(k.id for k in graph.key_results_of(objective_id))
+    starts: set[tuple[bool, str]] = {(True, i) for i in objective_ids}
+    starts.update((False, i) for i in key_result_ids)
+    for _, item_id in list(starts):
+        for link in links.of(item_id):
+            starts.add((link.from_type == "objective", link.from_id))
+            starts.add((link.to_type == "objective", link.to_id))
+    moved: set[str] = set()
+    stack = [node for is_objective, item_id in starts
+             if (node := (graph.objective(item_id) if is_objective
+                          else graph.key_result(item_id))) is not None]
+    seen: set[tuple[bool, str]] = set()
+    while stack:
+        node = stack.pop()
+        key = (isinstance(node, ObjectiveNode), node.id)
+        if key in seen:
+            continue
+        seen.add(key)
+        if isinstance(node, ObjectiveNode):
+            moved.add(node.id)
+        stack.extend(parent for _, parent in graph.parents_of(node))
+    return moved
 
 
 def explain_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,

@@ -103,14 +103,6 @@ class Line(NamedTuple):
         """``(line - offset) * factor``: a value line as an attainment line."""
         return Line(self.at, (self.value - offset) * factor, self.slope * factor)
 
-    def reaches(self, level: float) -> float | None:
-        """The moment the line reaches ``level`` going up; None if it never does."""
-        if self.value >= level:
-            return self.at
-        if self.slope <= 0.0:
-            return None
-        return self.at + (level - self.value) / self.slope
-
 
 def weighted_mean(lines: Iterable[tuple[float, Line]]) -> Line | None:
     """The weighted mean of lines (weights > 0), anchored at the latest anchor; the sums are

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
-from services.metrics.domain.explain_graph import GraphItems, LinkIndex
+from services.metrics.domain.explain import Kept
+from services.metrics.domain.explain_graph import (
+    GraphItems,
+    LinkIndex,
+    kept_in_graph,
+    outlooks_moved,
+)
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -221,18 +227,33 @@ class RollupProjection:
         objective_ids, key_result_ids = self.graph.take_touched()
         reshaped_objectives, reshaped_key_results = self.graph.take_reshaped()
         linked = self.link_index.take_changed()  # ids whose links came or went
-        self.explained.forget(objective_ids | reshaped_objectives | linked,
-                              key_result_ids | reshaped_key_results | linked)
+        changed_objectives = objective_ids | reshaped_objectives | linked
+        changed_key_results = key_result_ids | reshaped_key_results | linked
+        self.explained.forget(changed_objectives, changed_key_results)
+        outlooks = self._outlooks(changed_objectives, changed_key_results)
         read_model = uow.read_model
-        read_model.write_items(self.graph, objective_ids, key_result_ids, batch.contributions,
-                               batch.cycles)
+        read_model.write_items(self.graph, objective_ids | outlooks.keys(), key_result_ids,
+                               batch.contributions, batch.cycles, outlooks)
         read_model.write_removals(batch.removals)
         if batch.links_gone:
             read_model.delete_links(batch.links_gone)
         read_model.write_links(batch.links.values())
         read_model.add_check_ins(batch.check_ins)
-        self.events.publish(uow, self.graph, batch.before, batch.causes, self.link_index,
-                            self.explained)
+        self.events.publish(uow, self.graph, batch.before, batch.causes, outlooks)
+
+    def _outlooks(self, objective_ids: set[str], key_result_ids: set[str]) -> dict[str, Kept]:
+        """What the outlook of each objective these changes may have moved is told from,
+        written with its row (so the read model holds it for every objective, the roll-up
+        list tells it without walking subtrees, and it is the events' forecast and why)."""
+        if not self.forecasts:
+            return {}
+        outlooks: dict[str, Kept] = {}
+        for objective_id in outlooks_moved(self.graph, self.link_index, objective_ids,
+                                           key_result_ids):
+            kept = kept_in_graph(self.graph, self.explained, self.link_index, objective_id)
+            if kept is not None:
+                outlooks[objective_id] = kept
+        return outlooks
 
     # -- time passing ----------------------------------------------------------------------
 
@@ -247,9 +268,11 @@ class RollupProjection:
                     self.explained.forget(changes, ())
                     batch = _Batch()
                     batch.note(changes, "")
-                    uow.read_model.write_items(self.graph, set(changes), set(), set(), set())
-                    self.events.publish(uow, self.graph, batch.before, {}, self.link_index,
-                                        self.explained)
+                    # a status names the dependencies at risk of the subtrees linked to it
+                    outlooks = self._outlooks(set(changes), set())
+                    uow.read_model.write_items(self.graph, set(changes) | outlooks.keys(),
+                                               set(), set(), set(), outlooks)
+                    self.events.publish(uow, self.graph, batch.before, {}, outlooks)
                     uow.commit()
             except Exception:
                 self.rolled_back()

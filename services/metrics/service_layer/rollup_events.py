@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.metrics.domain.attainment import objective_attainment
-from services.metrics.domain.explain import Explanation, Outlook
-from services.metrics.domain.explain_graph import GraphItems, LinkIndex, outlook_in_graph
+from services.metrics.domain.explain import Explanation, Kept, Outlook, Told
+from services.metrics.domain.explain_graph import told_in_graph
 from services.metrics.domain.graph import ObjectiveNode
 from services.metrics.domain.progress import reported
 from services.metrics.domain.rollup import RollupGraph
@@ -31,16 +31,14 @@ class RollupEvents:
 
     def publish(self, uow: UnitOfWork, graph: RollupGraph,
                 before: dict[str, tuple[float | None, str | None]],
-                causes: dict[str, str], links: LinkIndex | None = None,
-                items: GraphItems | None = None) -> int:
+                causes: dict[str, str], outlooks: dict[str, Kept] | None = None) -> int:
         """Append the events for the objectives whose progress or status moved, each with
-        its forecast and why (``domain/explain.py``; ``links``: the dependencies;
-        ``items``: the explained subtrees the caller keeps up to date, else built anew)."""
+        its forecast and why told from what the projection keeps of it (``outlooks``, by
+        objective id: ``domain/explain.py``'s ``Kept``, written in the same transaction)."""
         if not self.enabled:
             return 0
         now = datetime.now(UTC)
-        items = items or GraphItems(graph)  # subtrees shared by the objectives explained
-        links = links or LinkIndex()
+        outlooks = outlooks or {}
         events: list[tuple[CloudEvent, str]] = []
         for objective_id, (progress_before, status_before) in before.items():
             node = graph.objective(objective_id)
@@ -49,7 +47,8 @@ class RollupEvents:
             status = None if node.status is None else node.status.value
             if (node.progress, status) == (progress_before, status_before):
                 continue  # moved and came back within the batch
-            told = outlook_in_graph(graph, items, links, objective_id) if self.explain else None
+            kept = outlooks.get(objective_id) if self.explain else None
+            told = None if kept is None else told_in_graph(graph, node, kept)
             change = rollup_change(graph, node, now, causes.get(objective_id) or None,
                                    status_before, told)
             subject = f"objective/{objective_id}"
@@ -65,7 +64,7 @@ class RollupEvents:
 
 def rollup_change(graph: RollupGraph, node: ObjectiveNode, changed_at: datetime,
                   cause_event_id: str | None, previous_status: str | None,
-                  told: Explanation | Outlook | None = None) -> RollupChange:
+                  told: Explanation | Outlook | Told | None = None) -> RollupChange:
     """``told``: the objective's forecast and why (``explain.outlook``), if kept."""
     forecast, why = (None, None) if told is None else (told.forecast, told.why)
     return RollupChange(

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
+from services.metrics.domain.explain import Kept
 from services.metrics.domain.goal_items import LinkState
 from services.metrics.domain.rollup import RollupGraph
 from shared import unit_of_work
@@ -29,8 +30,10 @@ class ReadModel(Protocol):
     """The roll-up figures as the API and ``/metrics`` read them."""
 
     def write_items(self, graph: RollupGraph, objective_ids: set[str], key_result_ids: set[str],
-                    contribution_ids: set[str], cycle_keys: set[str]) -> None:
-        """Write what the graph now holds for these items; delete the rows of those it lost."""
+                    contribution_ids: set[str], cycle_keys: set[str],
+                    outlooks: dict[str, Kept] | None = None) -> None:
+        """Write what the graph now holds for these items; delete the rows of those it lost;
+        ``outlooks``: what each objective's outlook is told from (none: not kept)."""
 
     def write_removals(self, removals: dict[tuple[str, str], int]) -> None:
         """Keep (item type, id) -> the version each item was removed at (the greater)."""

@@ -162,7 +162,8 @@ def list_subscriptions(uow: UnitOfWork, caller: Caller, *, department: str | Non
     """The subscriptions the caller may see (none for a viewer), filtered.
 
     Raises :class:`UnknownReference` for a ``department`` the service never heard of: no
-    subscription of it, no objective it owns or co-owns, no link from it."""
+    objective it owns or co-owns, no link from it, and (asked by a caller who may see every
+    department's subscriptions) no subscription of it."""
     everything, own = visible_department(caller)
     shown = department if everything else own if department in (None, own) else None
     with uow:
@@ -170,9 +171,13 @@ def list_subscriptions(uow: UnitOfWork, caller: Caller, *, department: str | Non
         if everything or shown is not None:
             found = uow.subscriptions.page(department=shown, channel=channel,
                                            recipient=recipient, offset=offset, limit=limit)
+        # Whether a department has subscriptions is asked only for a caller who may see
+        # them: for the others, a department known by its objectives and links alone (which
+        # every token may read) gets an empty list, so the answer tells nothing more.
         if department is not None and found[1] == 0 and not (
-                uow.subscriptions.page(department=department, channel=None, recipient=None,
-                                       offset=0, limit=1)[1]
+                (everything and uow.subscriptions.page(department=department, channel=None,
+                                                       recipient=None, offset=0,
+                                                       limit=1)[1])
                 or uow.goals.knows_department(department)):
             raise UnknownReference(f"no subscription, objective or link of a department "
                                    f"{department!r} is known to the notifications service",

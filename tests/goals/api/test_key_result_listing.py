@@ -1,7 +1,8 @@
 """``GET /v1/key-results``: key results across objectives, by department, cycle and staleness.
 
-Last check-ins are the server's own clock (a check-in cannot be backdated there), so the
-stale moments are taken between check-ins the tests make one after the other.
+Last check-ins without ``observed_at`` are the server's own clock, so the stale moments
+are taken between check-ins the tests make one after the other; a backdated check-in
+(``observed_at``) is last checked in at its own time.
 """
 
 from __future__ import annotations
@@ -96,6 +97,37 @@ def test_stale_key_results_are_the_never_checked_in_then_the_oldest_check_ins(
     assert sorted(item["title"] for item in older) == [
         "sales never", "sales next cycle", "shared never"]
     assert [item["id"] for item in older] == sorted(item["id"] for item in older)
+
+
+def test_archived_objectives_key_results_are_never_stale(
+        api: ApiClient, organisation: dict[str, str]) -> None:
+    sales = objective(api, "sales")
+    key_result(api, sales, "archived never")
+    stale = f"department=sales&cycle={CYCLE}&stale_before={quote(organisation['late'])}"
+    assert "archived never" in titles(api, stale)
+    etag = api.get(f"/v1/objectives/{sales}").headers["ETag"]
+    archived = api.patch(f"/v1/objectives/{sales}", json={"status": "archived"},
+                         headers={"If-Match": etag})
+    assert archived.status_code == 200, archived.get_json()
+    assert "archived never" not in titles(api, stale)
+    # still listed as a key result of the department (only staleness leaves it out)
+    assert "archived never" in titles(api, f"department=sales&cycle={CYCLE}")
+
+
+def test_a_backdated_check_in_is_as_old_as_it_says_and_ordered_so_among_the_stale(
+        api: ApiClient, organisation: dict[str, str]) -> None:
+    sales = objective(api, "sales")
+    backdated = key_result(api, sales, "sales backdated")
+    observed = "2026-10-02T09:00:00Z"  # long before "early", sent after it
+    response = api.post(f"/v1/key-results/{backdated}/check-ins",
+                        json={"value": 2, "observed_at": observed})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["key_result"]["last_checkin_at"] == observed
+    late = quote(organisation["late"])
+    body = api.get(f"/v1/key-results?department=sales&cycle={CYCLE}&stale_before={late}"
+                   ).get_json()
+    checked = [item["title"] for item in body if item["last_checkin_at"] is not None]
+    assert checked == ["sales backdated", "sales early"]  # by their own times, oldest first
 
 
 def test_the_list_is_paginated_with_links_that_keep_the_filters(

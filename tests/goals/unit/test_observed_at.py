@@ -41,7 +41,7 @@ def test_the_latest_observation_wins_whatever_the_order_it_arrives_in() -> None:
     # Monday's figure arrives late: history only; value, confidence and times stay
     assert key_result.record_value(10.0, 0.9, RECORDED + timedelta(minutes=1), monday) is False
     assert (key_result.current, key_result.confidence) == (30.0, 0.5)
-    assert (key_result.observed_at, key_result.last_checkin_at) == (tuesday, RECORDED)
+    assert (key_result.observed_at, key_result.last_checkin_at) == (tuesday, tuesday)
     assert key_result.version == version + 1  # every check-in is a change of the key result
     assert key_result.record_value(50.0, None, RECORDED + timedelta(minutes=2), wednesday)
     assert (key_result.current, key_result.confidence, key_result.observed_at) == (

@@ -141,6 +141,33 @@ def test_dependencies_at_risk_and_stale_inputs_are_named(client: FlaskClient) ->
     assert body["stale_after_days"] == 14
 
 
+def test_the_roll_up_list_and_item_tell_each_departments_part_forecast_and_why_as_explain(
+        client: FlaskClient) -> None:
+    listed = {item["objective_id"]: item for item in _get(client, "/v1/rollups").json}
+    for objective_id in (TARGET, SALES, MARKETING, PRODUCTION):
+        explained = _get(client, f"/v1/rollups/{objective_id}/explain").json
+        for rollup in (listed[objective_id], _get(client, f"/v1/rollups/{objective_id}").json):
+            assert rollup["why"] == explained["why"]
+            assert rollup["forecast"] == pytest.approx(explained["forecast"]["attainment"])
+            assert rollup["forecast_reached_on"] == explained["forecast"]["reached_on"]
+            # told at the moment of each request: the clock moves by a few ms between them
+            assert rollup["gap"] == pytest.approx(explained["gap"], abs=1e-6)
+            parts = [(d["department"], d["share"], d["weight"])
+                     for d in rollup["gap_by_department"]]
+            assert parts == [(d["department"], pytest.approx(d["share"], abs=1e-6),
+                              pytest.approx(d["weight"]))
+                             for d in explained["gap_by_department"]]
+    target = {d["department"]: d for d in listed[TARGET]["gap_by_department"]}
+    assert set(target) == {"sales", "marketing"}
+    # a department's own progress on its part: share = expected * weight - progress * weight
+    expected = listed[TARGET]["expected_progress"]
+    for part in target.values():
+        assert part["share"] == pytest.approx(
+            (expected - part["progress"]) * part["weight"], abs=1e-9)
+    assert listed[SALES]["forecast"] is not None  # four weekly check-ins: a pace
+    assert "production 'Onboarding capacity'" in listed[TARGET]["why"]
+
+
 def test_explain_needs_a_token_and_an_objective_the_read_model_holds(
         client: FlaskClient) -> None:
     assert _get(client, f"/v1/rollups/{TARGET}/explain", token=None).status_code == 401

@@ -56,6 +56,9 @@ def test_rebuild_from_replay_equals_the_live_read_model(
     wait_for(lambda: processed_count(metrics) == len(events), 30, "the live read model")
     live = read_model(metrics.engine)
     assert live["objectives"] and live["key_results"] and live["links"]
+    with metrics.engine.connect() as connection:
+        kept = connection.execute(select(tables.objectives.c.outlook)).scalars().all()
+    assert kept and all(kept)  # every objective's outlook (parts, forecast, why): rebuilt too
 
     fresh = dataclasses.replace(metrics_config, database_url=f"sqlite:///{tmp_path}/fresh.db")
     upgrade_to_head(MIGRATIONS, fresh.database_url)

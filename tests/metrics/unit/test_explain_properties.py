@@ -9,7 +9,11 @@
   loads), and a key result's window does not depend on the order of its check-ins;
 - the forecast and why that the consumer keeps across events (its memo of the explained
   subtrees, told what changed after each event) equal those computed afresh, and those of
-  the full explanation.
+  the full explanation;
+- what the consumer keeps of each objective's outlook in the read model, rewritten only for
+  the objectives its changes may have moved (``outlooks_moved``), equals what a fresh
+  computation keeps after every event, and told at any moment it gives the full
+  explanation's gap by department, forecast and why at that moment.
 """
 
 from __future__ import annotations
@@ -21,13 +25,16 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.metrics.domain.explain import Explanation, Item, explain
+from services.metrics.domain.explain import Explanation, Item, Kept, explain
 from services.metrics.domain.explain_graph import (
     GraphItems,
     LinkIndex,
     cycle_end,
     explain_in_graph,
+    kept_in_graph,
     outlook_in_graph,
+    outlooks_moved,
+    told_in_graph,
 )
 from services.metrics.domain.forecast import WINDOW, merged, pace
 from services.metrics.domain.goal_items import (
@@ -40,6 +47,7 @@ from services.metrics.domain.goal_items import (
 )
 from services.metrics.domain.rollup import RollupGraph
 from services.metrics.domain.status import CycleWindow
+from shared.clock import FakeClock
 from tests.metrics.unit.builders import NOW, graph_at
 from tests.metrics.unit.test_incremental_equals_full_recompute import (
     CYCLES,
@@ -159,6 +167,55 @@ def test_the_forecast_and_why_kept_across_events_equal_those_computed_afresh(
                 assert (told.forecast, told.why) == (forecast, explanation.why)
 
 
+@settings(max_examples=150, deadline=None)
+@given(events(), st.lists(st.tuples(st.integers(0, 60), st.one_of(links, st.integers(0, 3))),
+                          max_size=8), st.randoms(), st.floats(0, 120 * 86_400))
+def test_the_outlook_kept_in_the_read_model_equals_the_explanation(
+        sequence: list[Operation], link_changes: list[tuple[int, LinkState | int]],
+        random: object, later: float) -> None:
+    sequence = list(sequence)
+    random.shuffle(sequence)  # type: ignore[attr-defined]  # items before what they name
+    clock = FakeClock(NOW)
+    graph, index = graph_at(clock), LinkIndex()
+    memo = GraphItems(graph)
+    stored: dict[str, Kept | None] = {}  # the read model's outlook column, as the projection writes
+    for step, operation in enumerate(sequence, start=1):
+        apply_step(graph, operation, step)
+        for at, change in link_changes:
+            if at == step and isinstance(change, LinkState):
+                index.put(change)
+            elif at == step:
+                index.drop(f"l{change}")
+        touched, reshaped = graph.take_touched(), graph.take_reshaped()
+        linked = index.take_changed()
+        objective_ids, key_result_ids = touched[0] | reshaped[0] | linked, touched[1] | \
+            reshaped[1] | linked
+        memo.forget(objective_ids, key_result_ids)
+        for objective_id in outlooks_moved(graph, index, objective_ids, key_result_ids):
+            stored[objective_id] = kept_in_graph(graph, memo, index, objective_id)
+        for objective_id in OBJECTIVES:
+            fresh = kept_in_graph(graph, GraphItems(graph), index, objective_id)
+            if fresh is not None:
+                assert stored.get(objective_id) == fresh, objective_id
+    # told later (the clock moves; nothing is written meanwhile), it is the explanation
+    clock.advance(timedelta(seconds=later))
+    graph.reassess_statuses()
+    moved, _ = graph.take_touched()
+    for objective_id in outlooks_moved(graph, index, moved, ()):
+        stored[objective_id] = kept_in_graph(graph, memo, index, objective_id)
+    for objective_id in OBJECTIVES:
+        node = graph.objective(objective_id)
+        explanation = explain_in_graph(graph, GraphItems(graph), index, objective_id, STALE)
+        if node is None or explanation is None:
+            continue
+        kept = stored[objective_id]
+        assert isinstance(kept, Kept)
+        gap, departments, forecast, why = told_in_graph(graph, node, kept)
+        assert (gap, departments, forecast, why) == (
+            explanation.gap, explanation.departments,
+            replace(explanation.forecast, estimators=()), explanation.why)
+
+
 def comparable(explanation: Explanation | None) -> object:
     if explanation is None:
         return None
@@ -262,6 +319,58 @@ def test_the_forecast_of_a_straight_line_history_is_that_line(
     assert explanation.forecast.attainment is not None
     assert math.isclose(explanation.forecast.attainment, expected, rel_tol=1e-6,
                         abs_tol=1e-6 * max(1.0, abs(intercept) + abs(per_day) * 120) / abs(span))
+
+
+def _one_key_result(history: list[tuple[float, float]], *, start: float = 0.0,
+                    target: float = 100.0) -> Item:
+    windowed = tuple((at, value, version) for version, (at, value) in enumerate(history, 2))
+    last_at, last_value = history[-1]
+    key_result = Item("key_result", "k", "k", ("sales",), last_value / target, start=start,
+                      target=target, value=last_value, last_checkin_at=last_at,
+                      pace=pace(windowed))
+    return Item("objective", "o", "o", ("sales",), key_result.progress,
+                inputs=[(1.0, key_result)])
+
+
+def test_a_cycle_that_has_ended_has_no_forecast() -> None:
+    """Its attainment is its progress: a line drawn past its last check-in to its end would
+    tell a figure it never reached (115 % for a target that ended at 50 %)."""
+    end = cycle_end(CycleWindow(date(2026, 7, 1), date(2026, 9, 30)))
+    day = 86_400.0
+    history = [(datetime(2026, 7, 10, tzinfo=UTC).timestamp() + n * 31 * day, value)
+               for n, value in enumerate([10.0, 40.0, 60.0])]
+    root = _one_key_result(history)
+    during = explain(root, 0.9, end, history[-1][0], [], STALE).forecast
+    assert during.attainment is not None  # the same history, seen before the end: a forecast
+    for after in (end, end + 1.0, end + 60 * day):
+        forecast = explain(root, 1.0, end, after, [], STALE).forecast
+        assert (forecast.attainment, forecast.reached_on) == (None, None), after
+
+
+def test_the_target_is_reached_when_the_line_is_at_it_now_not_when_it_once_was() -> None:
+    """A falling line that began above the target has not reached it "today" once it is
+    below; a rising line below it reaches it on the day it crosses 1.0."""
+    end = cycle_end(CycleWindow(date(2026, 10, 1), date(2026, 12, 31)))
+    day = 86_400.0
+    origin = datetime(2026, 10, 5, tzinfo=UTC).timestamp()
+    falling = _one_key_result([(origin, 300.0), (origin + 15 * day, 200.0),
+                               (origin + 36 * day, 120.0)])
+    now = origin + 55 * day
+    forecast = explain(falling, 0.6, end, now, [], STALE).forecast
+    assert forecast.line is not None and forecast.line(now) < 1.0 and forecast.line.slope < 0
+    assert forecast.reached_on is None
+    # still above the target now, though falling: reached today
+    above = explain(falling, 0.6, end, origin + 37 * day, [], STALE).forecast
+    assert above.line is not None and above.line(origin + 37 * day) >= 1.0
+    assert above.reached_on == datetime.fromtimestamp(origin + 37 * day, UTC).date()
+    rising = _one_key_result([(origin, 10.0), (origin + 10 * day, 20.0),
+                              (origin + 20 * day, 30.0)])
+    now = origin + 25 * day
+    forecast = explain(rising, 0.6, end, now, [], STALE).forecast
+    assert forecast.line is not None
+    crossing = now + (1.0 - forecast.line(now)) / forecast.line.slope
+    assert forecast.reached_on == datetime.fromtimestamp(crossing, UTC).date()
+    assert forecast.reached_on == date(2027, 1, 3)  # 1 a day from 30 on Oct 25: 100 on Jan 3
 
 
 def test_a_jointly_owned_input_is_split_in_equal_parts() -> None:

@@ -77,6 +77,9 @@ def test_lists_show_each_caller_only_what_they_may_see(
             if owner is None:  # nothing the service heard of names it: a 400 saying so
                 assert filtered.status_code == 400, (role, filtered.json)
                 continue
+            if filtered.status_code == 400 and not may_see(role, owner):
+                continue  # known by its subscriptions alone, which this caller may not see
+                # (the next test)
             assert {s["id"] for s in filtered.json} <= expected, (role, owner)
         deliveries = client("GET", "/v1/deliveries")
         assert deliveries.status_code == 200
@@ -170,3 +173,22 @@ def test_a_viewer_is_refused_before_the_body_is_read(
     answer = clients["finance"]("PATCH", f"/v1/subscriptions/{target}", body, if_match=1)
     assert answer.status_code in (404, 422), answer.json
     assert len(clients["admin"]("GET", "/v1/subscriptions").json) == len(OWNERS)
+
+
+def test_whether_a_department_has_subscriptions_is_told_only_to_those_who_may_see_them(
+    clients: dict[str, Client]
+) -> None:
+    """A department known to the service by its subscriptions alone (no objective, no link)
+    is a filter the admin may use; to anyone else it answers as a department never heard of
+    does, so the 400-or-empty answer does not tell them it has subscriptions."""
+    created = clients["admin"]("POST", "/v1/subscriptions", webhook(department="legal"))
+    assert created.status_code == 201, created.json
+    assert [s["id"] for s in clients["admin"](
+        "GET", "/v1/subscriptions?department=legal").json] == [created.json["id"]]
+    for role in ("viewer", "sales", "finance"):
+        known_by_subscriptions = clients[role]("GET", "/v1/subscriptions?department=legal")
+        never_heard_of = clients[role]("GET", "/v1/subscriptions?department=legak")
+        assert never_heard_of.status_code == 400, (role, never_heard_of.json)
+        assert known_by_subscriptions.status_code == never_heard_of.status_code, role
+        assert json.dumps(known_by_subscriptions.json).replace("legal", "legak") == \
+            json.dumps(never_heard_of.json), role

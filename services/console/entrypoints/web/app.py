@@ -75,7 +75,7 @@ def create_app(config: ConsoleConfig, http: requests.Session | None = None) -> F
         status_words=presentation.status_words, percent=presentation.percent,
         number=presentation.number, day=presentation.day,
         day_and_time=presentation.day_and_time, kr_value=presentation.key_result_value,
-        gap_share=presentation.gap_share,
+        gap_share=presentation.gap_share, department_part=presentation.department_part,
         link_words=lambda kind: presentation.LINK_WORDS.get(kind, kind.replace("_", " ")))
     app.jinja_env.globals["csrf_token"] = csrf_token
 

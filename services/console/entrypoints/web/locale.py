@@ -46,7 +46,8 @@ def negotiate(tags: list[str]) -> Locale:
 
 
 def install(app: Flask) -> None:
-    """The ``day`` and ``day_and_time`` filters in the reader's locale."""
+    """The ``day``, ``day_and_time`` and ``forecast_words`` filters in the reader's
+    locale."""
 
     def day(moment: Any) -> str:
         return presentation.day(moment, reader_locale())
@@ -54,4 +55,10 @@ def install(app: Flask) -> None:
     def day_and_time(moment: Any) -> str:
         return presentation.day_and_time(moment, reader_locale())
 
-    app.jinja_env.filters.update(day=day, day_and_time=day_and_time)
+    def forecast_words(rollup: Any, ends_on: Any) -> str:
+        return presentation.forecast_words(rollup.get("forecast"),
+                                           rollup.get("forecast_reached_on"), ends_on,
+                                           reader_locale())
+
+    app.jinja_env.filters.update(day=day, day_and_time=day_and_time,
+                                 forecast_words=forecast_words)

@@ -120,6 +120,8 @@ def targets() -> Response | str | tuple[str, int]:
     guessed, metrics_down = _unless_metrics_down(
         lambda: _collective_page(metrics, guess, page) if guess and _cycle_key(guess) else None)
     cycles = cycles_call.result()
+    if wanted and not _has_cycle(cycles, wanted):
+        return _no_such_cycle(wanted)
     cycle = _chosen_cycle(cycles, wanted)
     listed: list[Any] = []
     total_pages = 0
@@ -313,9 +315,27 @@ def _safe_id(text: str) -> bool:
     return 0 < len(text) <= 64 and all(c.isalnum() or c in "-_" for c in text)
 
 
-def _not_found() -> tuple[str, int]:
-    return render_template("message.html", title="Not found",
-                           message="There is no such objective, or it was deleted."), 404
+def _not_found(message: str = "There is no such objective, or it was deleted."
+               ) -> tuple[str, int]:
+    return render_template("message.html", title="Not found", message=message), 404
+
+
+def _has_cycle(cycles: list[dict[str, Any]], key: str) -> bool:
+    return any(cycle.get("key") == key for cycle in cycles)
+
+
+def _no_such_cycle(key: str) -> tuple[str, int]:
+    """A cycle named in the URL that the goals service does not have: said, not ignored."""
+    return _not_found(f"There is no cycle {key[:40]!r}: it does not exist, or it was "
+                      "deleted. Choose one from the list of cycles.")
+
+
+def _no_such_department(key: str, malformed: bool = False) -> tuple[str, int]:
+    if malformed:
+        return _not_found(f"There is no department {key[:40]!r}: a department key is 1 to "
+                          "40 lower-case letters, digits or hyphens, such as 'sales'.")
+    return _not_found(f"There is no department {key!r}: it does not exist, or it was "
+                      "deleted.")
 
 
 @pages.post("/key-results/<key_result_id>/check-ins")
@@ -401,17 +421,25 @@ def department_page(department: str) -> Response | str | tuple[str, int]:
         return gone
     if not (0 < len(department) <= 40 and all(c.islower() or c.isdigit() or c == "-"
                                               for c in department)):
-        return _not_found()
+        return _no_such_department(department, malformed=True)
     goals, metrics = api("goals"), api("metrics")
     cycles = goals.get_all("/v1/cycles")
-    cycle = _chosen_cycle(cycles, request.args.get("cycle"))
+    wanted = request.args.get("cycle")
+    if wanted and not _has_cycle(cycles, wanted):
+        return _no_such_cycle(wanted)
+    cycle = _chosen_cycle(cycles, wanted)
     owned: list[Any] = []
     links: list[Any] = []
     stale: list[Any] = []
     stale_total = 0
     metrics_down = False
     if cycle is not None:
-        stale, stale_total = _stale_key_results(goals, department, cycle["key"])
+        try:
+            stale, stale_total = _stale_key_results(goals, department, cycle["key"])
+        except Refused as refusal:  # the goals service has no such department
+            if refusal.status != 400 or "department" not in refusal.errors.get("query", {}):
+                raise
+            return _no_such_department(department)
         try:
             found, metrics_down = _unless_metrics_down(lambda: metrics.get_all(
                 "/v1/rollups", cycle=cycle["key"], department=department))

@@ -46,6 +46,17 @@ class DepthSchema(Schema):
                            metadata={"description": "levels of children to include"})
 
 
+class DepartmentPartSchema(Schema):
+    department = fields.String()
+    share = fields.Float(metadata={
+        "description": "its part of the gap (negative: ahead of plan); the parts add up to "
+                       "the gap"})
+    weight = fields.Float(metadata={"description": "its part of the roll-up's weight "
+                                                   "(sums to 1)"})
+    progress = fields.Float(allow_none=True, metadata={
+        "description": "its own progress on its part (its inputs' weighted mean, 0..1)"})
+
+
 class RollupSchema(Schema):
     type = fields.String(metadata={"description": "objective"})
     objective_id = fields.String()
@@ -62,6 +73,19 @@ class RollupSchema(Schema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     confidence = fields.Float(allow_none=True)
     updated_at = Timestamp()
+    gap = fields.Float(allow_none=True, metadata={
+        "description": "expected progress - progress (positive: behind plan); null: no data "
+                       "or no outlook kept yet"})
+    gap_by_department = fields.List(fields.Nested(DepartmentPartSchema), metadata={
+        "description": "each owning department's part, largest share of the gap first; "
+                       "the same figures as /explain's gap_by_department (docs/explain.md)"})
+    forecast = fields.Float(allow_none=True, metadata={
+        "description": "attainment (1.0 = target, unclamped) at the cycle's end at the "
+                       "current pace; null: too little history (never a made-up one)"})
+    forecast_reached_on = fields.Date(allow_none=True, metadata={
+        "description": "when the target would be reached at that pace, if within a year"})
+    why = fields.String(allow_none=True, metadata={
+        "description": "one or two lines on what holds the objective back; null: nothing"})
 
 
 class TreeNodeSchema(Schema):

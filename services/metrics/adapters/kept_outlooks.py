@@ -1,0 +1,34 @@
+"""An objective's kept outlook (``domain/explain.py``'s ``Kept``) as the ``objectives.outlook``
+column holds it: JSON ``{"parts": [[department, weight, part], ...], "line": [at, value,
+slope] | null, "risk": [the LinkEnd's fields in order] | null}``. Python's JSON writes a
+float as its shortest repr, so every figure reads back exactly as it was computed.
+"""
+
+from __future__ import annotations
+
+import json
+
+from services.metrics.domain.explain import Kept, LinkEnd
+from services.metrics.domain.forecast import Line
+
+
+def encoded(kept: Kept | None) -> str | None:
+    if kept is None:
+        return None
+    return json.dumps({"parts": [list(row) for row in kept.parts],
+                       "line": None if kept.line is None else list(kept.line),
+                       "risk": None if kept.risk is None else [
+                           getattr(kept.risk, name) for name in LinkEnd.__slots__]},
+                      separators=(",", ":"))
+
+
+def decoded(stored: str | None) -> Kept | None:
+    """None: nothing kept yet (a row written before the column existed, until the
+    objective changes again or ``okr-metrics rebuild`` runs)."""
+    if not stored:
+        return None
+    held = json.loads(stored)
+    line, risk = held["line"], held["risk"]
+    return Kept(tuple((str(d), float(w), float(p)) for d, w, p in held["parts"]),
+                None if line is None else Line(*(float(part) for part in line)),
+                None if risk is None else LinkEnd(*risk))
