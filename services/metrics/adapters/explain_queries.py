@@ -2,10 +2,11 @@
 
 The subtree comes in one statement: a recursive query walks the roll-up edges (an
 objective's own key results and the contributions into each item, on their indexed
-columns) from the objective down, and joins each child's figures; the links of the subtree
-come in a second. So the number of statements and round trips is the same whatever the
-size of the subtree, and the cost follows the subtree, not the read model. The figures are
-those the consumer wrote, and the explanation is the one the consumer puts on its events
+columns) from the objective down with each child's figures, then the links from and to the
+items reached; the figures of the links' other ends come in two short statements more. So
+the number of statements and round trips is the same whatever the size of the subtree,
+and the cost follows the subtree, not the read model. The figures are those the consumer
+wrote, and the explanation is the one the consumer puts on its events
 (``domain/explain.py``).
 """
 
