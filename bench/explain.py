@@ -1,10 +1,12 @@
 """Benchmarks of the explanation (``python -m bench explain``; docs/explain.md), each beside
 a baseline of the same run:
 
-* ``GET /v1/rollups/{id}/explain``'s query (``ExplainQueries.explain``) of a collective
-  target with 1,001 descendants, in a read model of N key results (100,000 by default;
-  1,000,000 with ``--key-results 1000000``), p50 / p95 ms, beside the roll-up tree of the
-  same target (``RollupQueries.tree`` at depth 5) (target: p95 < 50 ms);
+* ``GET /v1/rollups/{id}/explain`` over HTTP, served by ``okr-metrics serve`` as deployed,
+  of a collective target with 1,051 descendants and of smaller objectives, in a read model
+  of N key results written in bulk (``bench/explain_read_model.py``; 100,000 by default,
+  1,000,000 with ``--key-results 1000000``), p50 / p95 / p99 ms, beside ``GET
+  /v1/rollups/{id}`` of the same target, interleaved (target: p95 < 50 ms); the metrics
+  API workers' RSS;
 * the consumer's throughput (check-in batches decoded, applied, written and published in
   one transaction each) with forecasts (check-in windows kept, forecast and why on the
   events) beside the same projection without (target ratio >= 0.7).
@@ -13,7 +15,9 @@ a baseline of the same run:
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import math
+import os
 import random
 import statistics
 import sys
@@ -21,140 +25,178 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from bench.common import BenchResult, Check, log, percentile, render
+from sqlalchemy import Engine, text
+from sqlalchemy.pool import StaticPool
+
+from bench.common import BenchResult, Check, goals_database, log, percentile, render
+from bench.explain_read_model import Featured, build
+from bench.http_load import (
+    GOALS_WSGI,
+    HttpClient,
+    free_port,
+    gunicorn,
+    resident_kib,
+    service,
+    workers_of,
+)
 from bench.metrics import metrics_config, metrics_database
 from services.metrics.adapters import tables
 from services.metrics.adapters.explain_queries import ExplainQueries
-from services.metrics.adapters.rollup_queries import RollupQueries
 from services.metrics.bootstrap import bootstrap
 from shared.cloudevents import CloudEvent, new_event
 from shared.config import KafkaSettings
 from shared.contract import EventType
-from shared.persistence.engine import writing
+from shared.persistence.engine import create_database_engine, writing
 
 CYCLE_STARTS, CYCLE_ENDS = date(2026, 10, 1), date(2026, 12, 31)
-NOW = datetime(2026, 11, 29, tzinfo=UTC)
-TARGET_OBJECTIVES, KEY_RESULTS_EACH = 10, 99  # + the target's summing key result: 1,001
-FILLER_PER_OBJECTIVE = 10
+TARGET_OBJECTIVES, KEY_RESULTS_EACH = 10, 99  # the consumer benchmark's target: 1,001 items
 NO_KAFKA = KafkaSettings("127.0.0.1:9", 1, 1, 1, 1, 1)
+TOKEN = "bench-explain-admin-token-0123456789"
+WARMUP = 5  # calls of each path first: the token cache, each statement prepared
+TARGET_P95_MS = 50.0
 
 
-def _window(rng: random.Random) -> tuple[str, float, float]:
-    """A key result's 12 weekly check-ins (JSON: time, value, version), its last time and
-    value."""
-    pace = rng.uniform(2.0, 9.0)
-    start = datetime(2026, 10, 3, tzinfo=UTC).timestamp()
-    points = [(start + week * 7 * 86_400, round(pace * (week + 1) + rng.uniform(-3, 3), 2),
-               week + 2) for week in range(12)]
-    return json.dumps(points), points[-1][0], points[-1][1]
+def _paths(featured: Featured) -> dict[str, str]:
+    return {
+        "explain: the collective target (1,051 descendants)":
+            f"/v1/rollups/{featured.target}/explain",
+        "explain: one of its department objectives (104)":
+            f"/v1/rollups/{featured.department}/explain",
+        "explain: a team objective (10)": f"/v1/rollups/{featured.team}/explain",
+        "explain: a filler collective target (~100)":
+            f"/v1/rollups/{featured.filler_target}/explain",
+        "baseline: GET /v1/rollups/{target}": f"/v1/rollups/{featured.target}",
+    }
 
 
-def fill(url: str, key_results: int) -> None:
-    """The target's subtree, a production objective it depends on, and filler objectives
-    of ten key results each up to ``key_results``, written straight into the read model."""
-    metrics = bootstrap(metrics_config(url, NO_KAFKA))
-    rng = random.Random(15)
-    now = datetime.now(UTC)
-    objectives: list[dict[str, Any]] = []
-    krs: list[dict[str, Any]] = []
-    contributions: list[dict[str, Any]] = []
+def _get(client: HttpClient, path: str) -> Any:
+    reply = client.request("GET", path)
+    if reply.status != 200:
+        raise RuntimeError(f"GET {path}: {reply.status} {reply.body[:300]!r}")
+    return reply.json()
 
-    def objective(oid: str, departments: str, kind: str, progress: float) -> None:
-        objectives.append({"id": oid, "version": 1, "cycle": "2026-Q4", "kind": kind,
-                           "departments": departments, "title": oid, "archived": False,
-                           "progress": progress, "attainment": progress, "confidence": 0.7,
-                           "status": "on_track", "updated_at": now})
 
-    def key_result(kid: str, oid: str, aggregation: str = "check_ins") -> float:
-        history, at, value = _window(rng)
-        krs.append({"id": kid, "version": 13, "objective_id": oid, "title": kid,
-                    "measure": "increase", "aggregation": aggregation, "start": 0.0,
-                    "target": 100.0, "unit": "", "weight": 1.0, "checked_in": value,
-                    "given_confidence": 0.7, "last_checkin_at": at, "value": value,
-                    "progress": min(1.0, value / 100), "attainment": value / 100,
-                    "confidence": 0.7, "check_ins": history})
-        return value
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
-    objective("target", "marketing+sales", "collective", 0.6)
-    key_result("revenue", "target", "sum")
-    objective("production", "production", "department", 0.1)
-    objectives[-1]["status"] = "off_track"
-    for o in range(TARGET_OBJECTIVES):
-        oid = f"dept-{o}"
-        objective(oid, "sales" if o % 2 else "marketing", "department", 0.6)
-        contributions.append({"id": f"c-{oid}", "version": 1, "child_type": "objective",
-                              "child_id": oid, "parent_type": "objective",
-                              "parent_id": "target", "weight": 1.0 + o % 3})
-        for k in range(KEY_RESULTS_EACH):
-            key_result(f"{oid}-kr{k}", oid)
-        contributions.append({"id": f"c-{oid}-rev", "version": 1, "child_type": "key_result",
-                              "child_id": f"{oid}-kr0", "parent_type": "key_result",
-                              "parent_id": "revenue", "weight": 1.0})
-    links = [{"id": f"l{o}", "version": 1, "kind": "supplied_by", "from_type": "objective",
-              "from_id": f"dept-{o}", "from_department": "sales", "to_type": "objective",
-              "to_id": "production", "to_department": "production"} for o in range(3)]
-    with metrics.engine.begin() as connection:
-        connection.execute(tables.cycles.insert(), [{"key": "2026-Q4", "version": 1,
-                                                     "starts_on": CYCLE_STARTS,
-                                                     "ends_on": CYCLE_ENDS}])
-        connection.execute(tables.objectives.insert(), objectives)
-        connection.execute(tables.key_results.insert(), krs)
-        connection.execute(tables.contributions.insert(), contributions)
-        connection.execute(tables.links.insert(), links)
-        filler = max(0, key_results - len(krs))
-        for start in range(0, filler // FILLER_PER_OBJECTIVE, 10_000):
-            stop = min(filler // FILLER_PER_OBJECTIVE, start + 10_000)
-            connection.execute(tables.objectives.insert(), [{
-                "id": str(uuid.UUID(int=o)), "version": 1, "cycle": "2026-Q4",
-                "kind": "department", "departments": "finance", "title": "filler",
-                "archived": False, "progress": 0.5, "attainment": 0.5, "confidence": 0.7,
-                "status": "on_track", "updated_at": now} for o in range(start, stop)])
-            connection.execute(tables.key_results.insert(), [{
-                "id": str(uuid.uuid4()), "version": 2, "objective_id": str(uuid.UUID(int=o)),
-                "title": "filler", "measure": "increase", "aggregation": "check_ins",
-                "start": 0.0, "target": 100.0, "unit": "", "weight": 1.0, "checked_in": 50.0,
-                "given_confidence": 0.7, "last_checkin_at": 1.8e9, "value": 50.0,
-                "progress": 0.5, "attainment": 0.5, "confidence": 0.7, "check_ins": None}
-                for o in range(start, stop) for _ in range(FILLER_PER_OBJECTIVE)])
-    metrics.engine.dispose()
+
+def _backend_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process on this machine has used (``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _in_process(engine: Engine, objective_id: str, repeats: int
+                ) -> tuple[list[float], dict[str, float]]:
+    """``ExplainQueries.explain`` in this process on one connection: wall ms per call, and
+    CPU ms per call of this process and of its PostgreSQL backend (a figure the machine's
+    load changes little; NaN when the backend is not a process of this machine)."""
+    single = create_database_engine(engine.url.render_as_string(hide_password=False),
+                                    poolclass=StaticPool)
+    try:
+        backend = None
+        if single.dialect.name == "postgresql":
+            with single.connect() as connection:
+                backend = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        queries = ExplainQueries(single, 14 * 86_400.0)
+        queries.explain(objective_id)
+        try:
+            backend_before = _backend_cpu_seconds(backend) if backend else 0.0
+        except OSError:
+            backend = None
+        process_before = time.process_time()
+        timings = []
+        for _ in range(repeats):
+            begun = time.perf_counter()
+            queries.explain(objective_id)
+            timings.append((time.perf_counter() - begun) * 1000)
+        process = (time.process_time() - process_before) * 1000 / repeats
+        backend_ms = (0.0 if single.dialect.name != "postgresql" else math.nan
+                      if backend is None else
+                      (_backend_cpu_seconds(backend) - backend_before) * 1000 / repeats)
+    finally:
+        single.dispose()
+    return timings, {"process": process, "backend": backend_ms}
 
 
 def explain_latency(database: str, key_results: int, repeats: int) -> BenchResult:
-    with metrics_database(database) as url:
+    """``GET /v1/rollups/{id}/explain`` over HTTP from ``okr-metrics serve`` (gunicorn as
+    deployed, its tokens checked with a goals API), on a read model of ``key_results``
+    key results, beside ``GET /v1/rollups/{id}`` of the same target, interleaved."""
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(metrics_database(database))
+        goals_url = stack.enter_context(goals_database(database, "explain"))
+        engine = create_database_engine(url)
+        stack.callback(engine.dispose)
+        log(f"building a read model of {key_results:,} key results ({database})")
         started = time.perf_counter()
-        fill(url, key_results)
+        featured = build(engine, key_results, datetime.now(UTC), log)
         filled = time.perf_counter() - started
-        metrics = bootstrap(metrics_config(url, NO_KAFKA))
-        explain = ExplainQueries(metrics.engine, 14 * 86_400.0, clock=lambda: NOW)
-        tree = RollupQueries(metrics.engine, clock=lambda: NOW)
-        found = explain.explain("target")
-        assert found is not None and found[1].forecast.attainment is not None
-        timings: dict[str, list[float]] = {"explain": [], "tree": []}
+        log(f"  built in {filled:.0f} s: {featured.counts}")
+        quiet = {"OKR_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "OKR_LOG_LEVEL": "WARNING",
+                 "OKR_LOG_JSON": "false"}
+        goals = stack.enter_context(gunicorn(GOALS_WSGI, {
+            **quiet, "OKR_GOALS_DATABASE_URL": goals_url, "OKR_ADMIN_TOKEN": TOKEN},
+            workers=1, threads=2))
+        port = free_port()
+        metrics_api = stack.enter_context(service(["okr-metrics", "serve"], {
+            **quiet, "OKR_METRICS_DATABASE_URL": url, "OKR_METRICS_PORT": str(port),
+            "OKR_GOALS_URL": f"http://{goals.host}:{goals.port}"}, port))
+        client = HttpClient(metrics_api.host, metrics_api.port,
+                            {"Authorization": f"Bearer {TOKEN}"})
+        stack.callback(client.close)
+        paths = _paths(featured)
+        for path in paths.values():
+            for _ in range(WARMUP):
+                _get(client, path)
+        target = _get(client, paths["explain: the collective target (1,051 descendants)"])
+        assert target["forecast"]["attainment"] is not None and target["dependencies_at_risk"]
+        log(f"timing {repeats} rounds of {len(paths)} calls, interleaved")
+        loads = [_load()]
+        timings: dict[str, list[float]] = {name: [] for name in paths}
         for _ in range(repeats):  # interleaved: the machine's load drifts
-            for name, call in (("explain", lambda: explain.explain("target")),
-                               ("tree", lambda: tree.tree("target", 5))):
+            for name, path in paths.items():
                 begun = time.perf_counter()
-                call()
+                _get(client, path)
                 timings[name].append((time.perf_counter() - begun) * 1000)
-        metrics.engine.dispose()
-    rows = [[name, f"{percentile(values, 0.5):.1f}", f"{percentile(values, 0.95):.1f}"]
-            for name, values in (("explain (GET .../explain)", timings["explain"]),
-                                 ("baseline: roll-up tree, depth 5", timings["tree"]))]
-    p95 = percentile(timings["explain"], 0.95)
-    ratio = statistics.median(timings["explain"]) / statistics.median(timings["tree"])
+        loads.append(_load())
+        in_process, cpu = _in_process(engine, featured.target, repeats)
+        timings["the explain query of the target in this process (no HTTP)"] = in_process
+        loads.append(_load())
+        resident = {pid: resident_kib(pid) for pid in workers_of(metrics_api)}
+    rows = [[name, f"{percentile(values, 0.5):.1f}", f"{percentile(values, 0.95):.1f}",
+             f"{percentile(values, 0.99):.1f}"] for name, values in timings.items()]
+    explained = timings["explain: the collective target (1,051 descendants)"]
+    baseline = timings["baseline: GET /v1/rollups/{target}"]
+    p95 = percentile(explained, 0.95)
+    ratio = statistics.median(explained) / statistics.median(baseline)
+    peak = max((kib.get("VmHWM", 0) for kib in resident.values()), default=0)
     return BenchResult(
-        f"explain of a collective target at {key_results:,} key results", database,
-        ["query", "p50 ms", "p95 ms"], rows,
-        [Check("explain p95 ms", p95, "< 50", p95 < 50),
-         Check("explain / tree (p50)", ratio, "report", True)],
-        details={"fill_seconds": filled, "explain_ms": timings["explain"],
-                 "tree_ms": timings["tree"]},
-        notes=[f"the target has {TARGET_OBJECTIVES} objectives of {KEY_RESULTS_EACH} key "
-               "results and a summing key result (1,001 descendants), every key result with "
-               f"12 weekly check-ins; {repeats} calls each, interleaved; the read model was "
-               f"filled in {filled:.0f} s"])
+        f"explain over HTTP at {featured.counts['key_results']:,} key results", database,
+        ["call", "p50 ms", "p95 ms", "p99 ms"], rows,
+        [Check("explain of the target, p95 ms", p95, f"< {TARGET_P95_MS:g}",
+               p95 < TARGET_P95_MS),
+         Check("explain / baseline (p50)", ratio, "report", True),
+         Check("CPU ms per explain of the target: this process", cpu["process"], "report",
+               True),
+         *([Check("CPU ms per explain of the target: its PostgreSQL backend",
+                  cpu["backend"], "report", True)] if database == "postgresql" else []),
+         Check("metrics API worker peak RSS MiB", peak / 1024, "report", True)],
+        details={"fill_seconds": filled, "counts": featured.counts, "timings_ms": timings,
+                 "cpu_ms_per_call": cpu,
+                 "load_average": loads, "worker_rss_kib": resident},
+        notes=[f"okr-metrics serve (gunicorn, 2 workers x 4 threads), one keep-alive client; "
+               f"{repeats} rounds after {WARMUP} warm-up calls of each; load average "
+               f"(1/5/15 min) before, after HTTP, after in-process: {' | '.join(loads)}",
+               f"read model of {featured.counts['key_results']:,} key results, "
+               f"{featured.counts['objectives']:,} objectives, "
+               f"{featured.counts['contributions']:,} contributions, "
+               f"{featured.counts['links']:,} links, built in {filled:.0f} s",
+               "metrics API workers' RSS (KiB, now / peak): " + ", ".join(
+                   f"{kib.get('VmRSS')} / {kib.get('VmHWM')}" for kib in resident.values())])
 
 
 # -- the consumer with and without forecasts ----------------------------------------------------

@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,43 @@ def gunicorn(app: str, env: Mapping[str, str], *, workers: int = 2, threads: int
             yield server
         finally:
             _stop(process)
+
+
+@contextlib.contextmanager
+def service(command: Sequence[str], env: Mapping[str, str], port: int, *,
+            startup_timeout: float = 60.0, health_path: str = "/healthz") -> Iterator[Server]:
+    """Run a service's own ``serve`` command (``okr-metrics serve``: it migrates, then execs
+    gunicorn as deployed) listening on ``port``; stopped when the block ends."""
+    executable = Path(sys.executable).with_name(command[0])
+    with tempfile.TemporaryDirectory(prefix="okr-serve-") as scratch:
+        log_path = Path(scratch) / "serve.log"
+        with log_path.open("wb") as log_file:
+            process = subprocess.Popen([str(executable), *command[1:]], cwd=REPOSITORY,
+                                       env={**os.environ, **env}, stdout=log_file,
+                                       stderr=subprocess.STDOUT)
+        server = Server("127.0.0.1", port, process, log_path)
+        try:
+            _wait_until_healthy(server, health_path, startup_timeout)
+            yield server
+        finally:
+            _stop(process)
+
+
+def resident_kib(pid: int) -> dict[str, int]:
+    """The resident set size of a process and its peak (``VmRSS``, ``VmHWM``), in KiB."""
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            found[name] = int(value.split()[0])
+    return found
+
+
+def workers_of(server: Server) -> list[int]:
+    """The process ids of a gunicorn server's workers (its master's children)."""
+    pid = server.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
 
 
 def _wait_until_healthy(server: Server, path: str, timeout: float) -> None:

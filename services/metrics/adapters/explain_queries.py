@@ -1,11 +1,13 @@
 """The explanation of an objective from the read model (``GET /v1/rollups/{id}/explain``).
 
-The subtree is read level by level (a few statements per level, on indexed columns: on
-PostgreSQL one ``= ANY(array)`` per lookup, whose one parameter keeps the statement short
-and the same whatever the count; elsewhere ``IN (...)`` lists of :data:`CHUNK`), so the
-cost follows the size of the subtree, not of the read model; the
-figures are those the consumer wrote, and the explanation is the one the consumer puts on
-its events (``domain/explain.py``).
+The subtree comes in one statement: a recursive query walks the roll-up edges (an
+objective's own key results and the contributions into each item, on their indexed
+columns) from the objective down with each child's figures, then the links from and to the
+items reached; the figures of the links' other ends come in two short statements more. So
+the number of statements and round trips is the same whatever the size of the subtree,
+and the cost follows the subtree, not the read model. The figures are those the consumer
+wrote, and the explanation is the one the consumer puts on its events
+(``domain/explain.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, any_, bindparam, select
+from sqlalchemy import ColumnElement, Connection, Engine, Row, any_, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from services.metrics.adapters import tables
@@ -26,11 +28,101 @@ from shared.clock import Clock, system_clock
 
 CHUNK = 500
 _MEASURES = {measure.value: measure for measure in Measure}
-_K = tables.key_results
-KEY_RESULT_COLUMNS = (_K.c.id, _K.c.objective_id, _K.c.title, _K.c.measure,
-                      _K.c.aggregation, _K.c.start, _K.c.target, _K.c.weight, _K.c.value,
-                      _K.c.progress, _K.c.last_checkin_at, _K.c.pace)
-"""What an explanation reads of a key result (not its window: the consumer keeps its pace)."""
+
+# Each roll-up edge out of an item ``s`` (child_type, child_id) with the child's figures:
+# an objective's own key results (with the objective's departments and cycle), and the
+# contributions into the item (with the contributing objective's or key result's figures).
+# A contribution of an objective into a key result is not an edge (the roll-up does not
+# count it).
+_KEY_RESULT_EDGES = """
+    SELECT k.id AS edge, 'objective' AS parent_type, k.objective_id AS parent_id,
+           'key_result' AS child_type, k.id AS child_id, k.weight, 1 AS own,
+           NULL AS objective_found, NULL AS objective_title, NULL AS departments,
+           NULL AS objective_progress, NULL AS status,
+           k.id AS key_result_found, k.title AS key_result_title, k.measure, k.aggregation,
+           k.start, k.target, k.value, k.progress AS key_result_progress,
+           k.last_checkin_at, k.pace, owner.departments AS owner_departments,
+           owner.cycle AS owner_cycle
+    FROM {s} key_results k LEFT JOIN objectives owner ON owner.id = k.objective_id
+    WHERE s.child_type = 'objective' AND k.objective_id = s.child_id"""
+_CONTRIBUTION_EDGES = """
+    SELECT c.id, c.parent_type, c.parent_id, c.child_type, c.child_id, c.weight, 0,
+           o.id, o.title, o.departments, o.progress, o.status,
+           k.id, k.title, k.measure, k.aggregation, k.start, k.target, k.value, k.progress,
+           k.last_checkin_at, k.pace, owner.departments, owner.cycle
+    FROM {s} contributions c
+    LEFT JOIN objectives o ON c.child_type = 'objective' AND o.id = c.child_id
+    LEFT JOIN key_results k ON c.child_type = 'key_result' AND k.id = c.child_id
+    LEFT JOIN objectives owner ON owner.id = k.objective_id
+    WHERE c.parent_type = s.child_type AND c.parent_id = s.child_id
+      AND (c.child_type = 'key_result' OR c.parent_type = 'objective')"""
+_EDGE_COLUMNS = ("edge", "parent_type", "parent_id", "child_type", "child_id", "weight", "own",
+                 "objective_found", "objective_title", "departments", "objective_progress",
+                 "status", "key_result_found", "key_result_title", "measure", "aggregation",
+                 "start", "target", "value", "key_result_progress", "last_checkin_at", "pace",
+                 "owner_departments", "owner_cycle")
+_LINK_COLUMNS = ("link_id", "link_kind", "from_type", "from_id", "from_department", "to_type",
+                 "to_id", "to_department", "direction")
+_V, _F = "CAST(NULL AS VARCHAR)", "CAST(NULL AS FLOAT)"
+# The recursion starts from a row of the root alone (typed as the edges are): from one row,
+# PostgreSQL's planner guesses a small recursion (from the root's edges it guessed 25,000
+# rows, a cost that made it compile the statement with JIT: 170 ms).
+_ROOT = ", ".join([_V, _V, _V, "CAST('objective' AS VARCHAR)", "CAST(:root AS VARCHAR)", _F,
+                   "CAST(NULL AS INTEGER)", _V, _V, _V, _F, _V, _V, _V, _V, _V,
+                   _F, _F, _F, _F, _F, _F, _V, _V])
+_EDGES_OUT_OF_S = {
+    # On PostgreSQL, a LATERAL subquery: read index by index for each item reached,
+    # whatever the planner guesses of the recursion's size (a plain join of the recursion
+    # with the tables was planned as hash joins over every key result).
+    "postgresql": f"""
+    SELECT e.* FROM subtree s CROSS JOIN LATERAL (
+        {_KEY_RESULT_EDGES.format(s='')}
+        UNION ALL
+        {_CONTRIBUTION_EDGES.format(s='')}
+    ) e""",
+    # SQLite has no LATERAL, but joins each recursive term index by index.
+    "sqlite": f"""
+    {_KEY_RESULT_EDGES.format(s="subtree s,")}
+    UNION
+    {_CONTRIBUTION_EDGES.format(s="subtree s,")}""",
+}
+_LINK = ("l.id, l.kind, l.from_type, l.from_id, l.from_department, l.to_type, l.to_id, "
+         "l.to_department")
+_NO_EDGE = ", ".join(["NULL"] * len(_EDGE_COLUMNS))
+_NO_LINK = ", ".join(f"NULL AS {column}" for column in _LINK_COLUMNS)
+_LINKS_OF_ITEMS = {  # the links from and to the items, each end on its index
+    "postgresql": f"""
+    SELECT {_NO_EDGE}, l.* FROM items i CROSS JOIN LATERAL (
+        SELECT {_LINK}, 'outgoing' FROM links l WHERE l.from_id = i.id AND l.from_type = i.type
+        UNION ALL
+        SELECT {_LINK}, 'incoming' FROM links l WHERE l.to_id = i.id AND l.to_type = i.type
+    ) l""",
+    "sqlite": f"""
+    SELECT {_NO_EDGE}, {_LINK}, 'outgoing' FROM items i JOIN links l
+      ON l.from_id = i.id AND l.from_type = i.type
+    UNION ALL
+    SELECT {_NO_EDGE}, {_LINK}, 'incoming' FROM items i JOIN links l
+      ON l.to_id = i.id AND l.to_type = i.type""",
+}
+# The subtree of the objective :root in one statement: its edges (out of the root, then out
+# of every child reached, each edge once (UNION), so a shared child is walked once and a
+# cycle ends), then the links from and to its items (a link with both ends in the subtree
+# twice, once from each end, as the consumer tells it).
+_SUBTREE = {dialect: f"""
+WITH RECURSIVE subtree({", ".join(_EDGE_COLUMNS)}) AS (
+    SELECT {_ROOT}
+    UNION
+    {_EDGES_OUT_OF_S[dialect]}
+),
+items(type, id) AS (SELECT DISTINCT child_type, child_id FROM subtree)
+SELECT *, {_NO_LINK} FROM subtree WHERE edge IS NOT NULL
+UNION ALL
+{_LINKS_OF_ITEMS[dialect]}
+""" for dialect in ("postgresql", "sqlite")}
+
+
+def _subtree(connection: Connection) -> str:
+    return _SUBTREE["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
 
 
 def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
@@ -74,118 +166,64 @@ class ExplainQueries:
 def explain_row(connection: Connection, objective: Row[Any], now: datetime,
                 stale_after: float) -> Explanation:
     """The explanation of the objective whose ``objectives`` row this is, at ``now``."""
-    root = _Subtree(connection).load(objective)
-    cycle = connection.execute(select(tables.cycles).where(
-        tables.cycles.c.key == objective.cycle)).first()
+    windows = {row.key: CycleWindow(_date(row.starts_on), _date(row.ends_on))
+               for row in connection.execute(select(tables.cycles))}
+    root, link_rows = _subtree_of(connection, objective, windows)
     expected = end = None
-    if cycle is not None:
-        window = CycleWindow(_date(cycle.starts_on), _date(cycle.ends_on))
+    window = windows.get(objective.cycle)
+    if window is not None:
         expected, end = expected_progress(window, now), cycle_end(window)
     items = list(walk(root))
-    links = list(_link_ends(connection, items))
+    links = list(_link_ends(connection, link_rows, items))
     return explain(root, expected, end, now.timestamp(), links, stale_after, items)
 
 
-class _Subtree:
-    """Items of one objective's subtree, read level by level."""
+def _subtree_of(connection: Connection, root_row: Row[Any], windows: dict[str, CycleWindow]
+                ) -> tuple[Item, list[Row[Any]]]:
+    """The objective's subtree as items (the edges that would close a cycle left out), and
+    the rows of the links from and to them; from one statement."""
+    cycle_starts = {key: cycle_start(window) for key, window in windows.items()}
+    root = Item("objective", root_row.id, root_row.title,
+                tuple(root_row.departments.split("+")), root_row.progress, root_row.status)
+    items: dict[tuple[str, str], Item] = {("objective", root.id): root}
+    edges: list[tuple[str, str, float, Item]] = []
+    links: list[Row[Any]] = []
+    for row in connection.execute(text(_subtree(connection)), {"root": root.id}).all():
+        if row.edge is None:
+            links.append(row)
+            continue
+        child = items.get((row.child_type, row.child_id))
+        if child is None:
+            child = _item(row, cycle_starts)
+            if child is None:
+                continue  # an edge to an item the read model does not hold
+            items[(row.child_type, row.child_id)] = child
+        edges.append((row.parent_type, row.parent_id, row.weight, child))
+    for parent_type, parent_id, weight, child in edges:
+        parent = items.get((parent_type, parent_id))
+        if parent is not None:
+            parent.inputs.append((weight, child))
+    _drop_cycles(root)
+    return root, links
 
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        self.items: dict[str, Item] = {}
-        self.departments: dict[str, tuple[str, ...]] = {}  # objective id -> departments
-        self.cycle_of: dict[str, str] = {}  # objective id -> cycle key
-        self.cycle_starts = {row.key: cycle_start(CycleWindow(_date(row.starts_on),
-                                                               _date(row.ends_on)))
-                             for row in connection.execute(select(tables.cycles))}
 
-    def load(self, root_row: Row[Any]) -> Item:
-        root = self._objective(root_row)
-        objectives: list[str] = [root_row.id]
-        key_results: list[str] = []
-        while objectives or key_results:
-            own = self._key_results_of(objectives)
-            parents = objectives + key_results + [item.id for item in own]
-            objectives, key_results = self._contributions_into(parents)
-        _drop_cycles(root)
-        return root
-
-    def _objective(self, row: Row[Any]) -> Item:
-        departments = tuple(row.departments.split("+"))
-        self.departments[row.id] = departments
-        self.cycle_of[row.id] = row.cycle
-        item = Item("objective", row.id, row.title, departments, row.progress, row.status)
-        self.items[f"objective:{row.id}"] = item
-        return item
-
-    def _key_result(self, row: Any) -> Item:
-        item = Item("key_result", row.id, row.title,
-                    self.departments.get(row.objective_id, (UNKNOWN_DEPARTMENT,)),
-                    row.progress, measure=_MEASURES[row.measure], start=row.start,
-                    target=row.target, value=row.value,
-                    sums=row.aggregation == Aggregation.SUM.value,
-                    last_checkin_at=row.last_checkin_at, pace=row.pace,
-                    cycle_start=self.cycle_starts.get(self.cycle_of.get(row.objective_id, "")))
-        self.items[f"key_result:{row.id}"] = item
-        return item
-
-    def _key_results_of(self, objective_ids: list[str]) -> list[Item]:
-        k = tables.key_results
-        found = []
-        for among in _among(self.connection, k.c.objective_id, objective_ids):
-            for row in self.connection.execute(select(*KEY_RESULT_COLUMNS).where(among)):
-                # one item per key result, were it read already as a contributor (its
-                # contributions are read then, and not again)
-                item = self.items.get(f"key_result:{row.id}")
-                if item is None:
-                    item = self._key_result(row)
-                    found.append(item)
-                self.items[f"objective:{row.objective_id}"].inputs.append((row.weight, item))
-        return found
-
-    def _contributions_into(self, parent_ids: list[str]) -> tuple[list[str], list[str]]:
-        """Connect the contributions into these parents; return the children new to the
-        subtree (objective ids, key result ids)."""
-        c = tables.contributions
-        edges: list[Row[Any]] = []
-        for among in _among(self.connection, c.c.parent_id, set(parent_ids)):
-            edges.extend(self.connection.execute(select(c).where(among)))
-        wanted_objectives = {e.child_id for e in edges if e.child_type == "objective"
-                             and e.parent_type == "objective"
-                             and f"objective:{e.child_id}" not in self.items}
-        wanted_key_results = {e.child_id for e in edges if e.child_type == "key_result"
-                              and f"key_result:{e.child_id}" not in self.items}
-        new_objectives = self._rows(tables.objectives, wanted_objectives)
-        for row in new_objectives:
-            self._objective(row)
-        new_key_results = self._rows(tables.key_results, wanted_key_results,
-                                     KEY_RESULT_COLUMNS)
-        self._learn_departments({row.objective_id for row in new_key_results})
-        for row in new_key_results:
-            self._key_result(row)
-        for edge in edges:
-            parent = self.items.get(f"{edge.parent_type}:{edge.parent_id}")
-            child = self.items.get(f"{edge.child_type}:{edge.child_id}")
-            if parent is None or child is None:
-                continue
-            if parent.type == "objective" or child.type == "key_result":
-                parent.inputs.append((edge.weight, child))
-        return [row.id for row in new_objectives], [row.id for row in new_key_results]
-
-    def _rows(self, table: Any, ids: set[str], columns: Any = None) -> list[Row[Any]]:
-        rows: list[Row[Any]] = []
-        for among in _among(self.connection, table.c.id, ids):
-            query = select(*columns) if columns is not None else select(table)
-            rows.extend(self.connection.execute(query.where(among)))
-        return rows
-
-    def _learn_departments(self, objective_ids: set[str]) -> None:
-        o = tables.objectives
-        missing = objective_ids - self.departments.keys()
-        for among in _among(self.connection, o.c.id, missing):
-            for row in self.connection.execute(select(o.c.id, o.c.departments, o.c.cycle)
-                                               .where(among)):
-                self.departments[row.id] = tuple(row.departments.split("+"))
-                self.cycle_of[row.id] = row.cycle
+def _item(row: Row[Any], cycle_starts: dict[str, float]) -> Item | None:
+    """The edge's child, from its figures in the row; None if the read model lacks it."""
+    if row.child_type == "objective":
+        if row.objective_found is None:
+            return None
+        return Item("objective", row.child_id, row.objective_title,
+                    tuple(row.departments.split("+")), row.objective_progress, row.status)
+    if row.key_result_found is None:
+        return None
+    departments = (tuple(row.owner_departments.split("+"))
+                   if row.owner_departments is not None else (UNKNOWN_DEPARTMENT,))
+    return Item("key_result", row.child_id, row.key_result_title, departments,
+                row.key_result_progress, measure=_MEASURES[row.measure], start=row.start,
+                target=row.target, value=row.value,
+                sums=row.aggregation == Aggregation.SUM.value,
+                last_checkin_at=row.last_checkin_at, pace=row.pace,
+                cycle_start=cycle_starts.get(row.owner_cycle or ""))
 
 
 def _drop_cycles(root: Item) -> None:
@@ -210,42 +248,38 @@ def _drop_cycles(root: Item) -> None:
             state[id(item)] = 2
 
 
-def _link_ends(connection: Connection, items: list[Item]) -> Iterator[LinkEnd]:
-    link, o, k = tables.links, tables.objectives, tables.key_results
-    ids = {item.id: item for item in items}
-    rows: dict[str, Row[Any]] = {}
-    for column in (link.c.from_id, link.c.to_id):  # each on its index (no OR)
-        for among in _among(connection, column, ids):
-            for row in connection.execute(select(link).where(among)):
-                rows[row.id] = row
+def _link_ends(connection: Connection, rows: list[Row[Any]], items: list[Item]
+               ) -> Iterator[LinkEnd]:
+    """Each link at each of its ends in the subtree (outgoing from one, incoming to the
+    other), with the figures of its other end."""
+    o, k = tables.objectives, tables.key_results
+    ids = {(item.type, item.id): item for item in items}
     ends: list[tuple[Row[Any], Item, bool, tuple[str, str, str]]] = []
-    for row in sorted(rows.values(), key=lambda r: r.id):
-        this = ids.get(row.from_id)
-        outgoing = this is not None and this.type == row.from_type
-        if not outgoing:
-            this = ids.get(row.to_id)
-            if this is None or this.type != row.to_type:
-                continue
-        assert this is not None
+    for row in sorted(rows, key=lambda r: (r.link_id, r.direction)):
+        outgoing = row.direction == "outgoing"
+        start, end = (row.from_type, row.from_id), (row.to_type, row.to_id)
+        this = ids.get(start if outgoing else end)
+        if this is None or (not outgoing and start == end):
+            continue  # not an item of the subtree's; a link to itself counts once, outgoing
         other = ((row.to_type, row.to_id, row.to_department) if outgoing
                  else (row.from_type, row.from_id, row.from_department))
         ends.append((row, this, outgoing, other))
     figures: dict[tuple[str, str], tuple[str | None, float | None, str | None]] = {}
     wanted_objectives = {other[1] for *_, other in ends if other[0] == "objective"}
     for among in _among(connection, o.c.id, wanted_objectives):
-        for row in connection.execute(select(o.c.id, o.c.title, o.c.progress, o.c.status)
-                                      .where(among)):
-            figures[("objective", row.id)] = (row.title, row.progress, row.status)
+        for found in connection.execute(select(o.c.id, o.c.title, o.c.progress, o.c.status)
+                                        .where(among)):
+            figures[("objective", found.id)] = (found.title, found.progress, found.status)
     wanted_key_results = {other[1] for *_, other in ends if other[0] == "key_result"}
     for among in _among(connection, k.c.id, wanted_key_results):
-        for row in connection.execute(select(k.c.id, k.c.title, k.c.progress, o.c.status)
-                                      .outerjoin(o, o.c.id == k.c.objective_id)
-                                      .where(among)):
-            figures[("key_result", row.id)] = (row.title, row.progress, row.status)
+        for found in connection.execute(select(k.c.id, k.c.title, k.c.progress, o.c.status)
+                                        .outerjoin(o, o.c.id == k.c.objective_id)
+                                        .where(among)):
+            figures[("key_result", found.id)] = (found.title, found.progress, found.status)
     for row, this, outgoing, (other_type, other_id, department) in ends:
         title, progress, status = figures.get((other_type, other_id), (None, None, None))
-        yield LinkEnd(row.id, row.kind, "outgoing" if outgoing else "incoming", this.type,
-                      this.id, other_type, other_id, department, title, progress, status)
+        yield LinkEnd(row.link_id, row.link_kind, "outgoing" if outgoing else "incoming",
+                      this.type, this.id, other_type, other_id, department, title, progress, status)
 
 
 def _date(value: date | str) -> date:
