@@ -227,5 +227,10 @@ class OutboxRelay:
         if time.monotonic() < self._next_purge:
             return
         self._next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
-        purge_all(self.service, {self.retention.name: partial(purge_expired, self.engine,
-                                                               self.retention)})
+        self.purge_published()
+
+    def purge_published(self) -> int:
+        """Forget the published rows older than the retention window, in batches; how many
+        (a failure is counted and logged, and 0 returned: publishing goes on)."""
+        return purge_all(self.service, {self.retention.name: partial(
+            purge_expired, self.engine, self.retention)}).get(self.retention.name, 0)
