@@ -125,11 +125,12 @@ PROCESSED_EVENTS_RETENTION_HOURS = 336.0
 
 def processed_events_retention_hours(relay: RelaySettings,
                                      environ: Mapping[str, str] | None = None) -> float:
-    """``OKR_PROCESSED_EVENTS_RETENTION_HOURS``: never shorter than the outbox's retention,
-    since the rows a relay keeps are sent again when a topic is lost, and a consumer must
-    still recognise the ones it applied."""
-    hours = env_float("OKR_PROCESSED_EVENTS_RETENTION_HOURS", PROCESSED_EVENTS_RETENTION_HOURS,
-                      environ)
+    """``OKR_PROCESSED_EVENTS_RETENTION_HOURS``; unset, 336 h or twice the outbox's
+    retention if that is longer. Never shorter than the outbox's retention: the rows a relay
+    keeps are sent again when a topic is lost, and a consumer must still recognise the ones
+    it applied."""
+    default = max(PROCESSED_EVENTS_RETENTION_HOURS, 2 * relay.retention_hours)
+    hours = env_float("OKR_PROCESSED_EVENTS_RETENTION_HOURS", default, environ)
     if not hours >= relay.retention_hours:
         raise ConfigurationError(
             f"OKR_PROCESSED_EVENTS_RETENTION_HOURS ({hours:g}) must be at least "

@@ -156,6 +156,9 @@ def _config(tmp_path: Any, **variables: str) -> NotificationsConfig:
 def test_the_processed_id_retention_may_not_be_shorter_than_the_outbox_retention(
         tmp_path: Any) -> None:
     assert _config(tmp_path).processed_events_retention_hours == 336.0
+    # unset, it follows a longer outbox retention
+    assert _config(tmp_path, OKR_OUTBOX_RETENTION_HOURS="240"
+                   ).processed_events_retention_hours == 480.0
     assert _config(tmp_path, OKR_OUTBOX_RETENTION_HOURS="48",
                    OKR_PROCESSED_EVENTS_RETENTION_HOURS="48"
                    ).processed_events_retention_hours == 48.0
