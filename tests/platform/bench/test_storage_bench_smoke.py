@@ -1,6 +1,7 @@
 """A tiny run of ``python -m bench storage`` on both databases: a year of check-ins through
 the goals unit of work, published by the real relay, purged a year later. Sizes are not
-asserted (they depend on the engine's pages), only what the purges must leave."""
+asserted (they depend on the engine's pages, and on PostgreSQL on what other sessions still
+see), only what the purges must leave and that every table is reported."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_a_year_later_only_the_record_is_left_and_sizes_are_reported(kind: str) 
     assert details["rows_after"]["outbox_events"] == 0
     assert details["rows_after"]["idempotency_keys"] == 0
     assert details["purged"]["outbox_events"] == details["rows_before"]["outbox_events"]
-    assert details["after"]["idempotency_keys"] < details["before"]["idempotency_keys"]
     assert details["baseline_bytes"] > 0
+    assert set(details["after"]) == set(details["before"]) >= {"check_ins", "audit_log"}
     assert [row[0] for row in result.rows][-2:] == ["total",
                                                     "baseline: 48 bare check-in rows"]
