@@ -58,7 +58,6 @@ from services.goals.entrypoints.api.check_ins import fingerprint
 from services.goals.entrypoints.api.check_ins import render as render_check_in
 from services.goals.service_layer import check_ins as cases
 from services.goals.service_layer import objectives, reference_data
-from services.goals.service_layer.housekeeping import purge_idempotency_keys
 from shared.config import KafkaSettings, RelaySettings
 from shared.persistence.dialects import is_sqlite
 from shared.persistence.retention import purge_expired
@@ -140,11 +139,7 @@ def purge_a_year_later(goals: Goals) -> dict[str, int]:
     relay = goals.relay()
     purged = {relay.retention.name: purge_expired(goals.engine, relay.retention,
                                                   clock=lambda: later)}
-    keys = timedelta(hours=goals.config.idempotency_retention_hours)
-    purges = {"idempotency_keys": lambda: purge_idempotency_keys(goals.unit_of_work, keys,
-                                                                 clock=lambda: later)}
-    purged |= purge_all(SERVICE, purges)
-    return purged
+    return purged | purge_all(SERVICE, goals.purges(clock=lambda: later))
 
 
 # -- measuring -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from services.goals.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from services.goals.config import SERVICE, GoalsConfig
 from services.goals.service_layer.housekeeping import purge_idempotency_keys
 from services.goals.service_layer.unit_of_work import UnitOfWork
+from shared.clock import Clock, system_clock
 from shared.messaging.relay import OutboxRelay
 from shared.persistence.dialects import is_postgresql
 from shared.persistence.engine import create_database_engine
@@ -59,16 +60,17 @@ class Goals:
             self.wakeup.close()
         self.engine.dispose()
 
-    def purges(self) -> dict[str, Purge]:
+    def purges(self, clock: Clock = system_clock) -> dict[str, Purge]:
         """What the relay process's housekeeping loop deletes, by table (docs/operations.md,
         Storage and retention): idempotency keys, and audit entries only when
         ``OKR_AUDIT_RETENTION_DAYS`` is set. Check-ins are the record: never purged."""
         keys = timedelta(hours=self.config.idempotency_retention_hours)
         purges: dict[str, Purge] = {
-            "idempotency_keys": lambda: purge_idempotency_keys(self.unit_of_work, keys)}
+            "idempotency_keys": lambda: purge_idempotency_keys(self.unit_of_work, keys, clock)}
         if self.config.audit_retention_days is not None:
-            purges |= purges_of(self.engine, [Retention(
-                tables.audit_log, "occurred_at", timedelta(days=self.config.audit_retention_days))])
+            audit = timedelta(days=self.config.audit_retention_days)
+            purges |= purges_of(self.engine, [Retention(tables.audit_log, "occurred_at", audit)],
+                                clock)
         return purges
 
     def relay(self) -> OutboxRelay:

@@ -65,7 +65,8 @@ def purge_expired(engine: Engine, retention: Retention, clock: Clock = system_cl
             return deleted
 
 
-def purges_of(engine: Engine, retentions: Iterable[Retention]) -> dict[str, Callable[[], int]]:
+def purges_of(engine: Engine, retentions: Iterable[Retention], clock: Clock = system_clock
+              ) -> dict[str, Callable[[], int]]:
     """One purge per retention, by table name (what a housekeeping loop runs)."""
-    return {retention.name: partial(purge_expired, engine, retention)
+    return {retention.name: partial(purge_expired, engine, retention, clock)
             for retention in retentions}
