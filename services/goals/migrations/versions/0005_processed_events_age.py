@@ -1,15 +1,15 @@
 """processed-event ids: an index on processed_at, for the purge of ids past their retention
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-29 12:00:00
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,15 @@
 """processed-event ids: an index on processed_at, for the purge of ids past their retention
 
-Revision ID: 0004_processed_events_age
-Revises: 0003_explain
+Revision ID: 0005_processed_events_age
+Revises: 0004_kept_outlook
 Create Date: 2026-11-29 12:00:00
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = '0004_processed_events_age'
-down_revision = '0003_explain'
+revision = '0005_processed_events_age'
+down_revision = '0004_kept_outlook'
 branch_labels = None
 depends_on = None
 
