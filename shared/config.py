@@ -2,8 +2,9 @@
 
 Typed readers of one variable each (``env_str``, ``env_int``, ``env_float``, ``env_bool``)
 and the settings every service shares (:class:`KafkaSettings`, :class:`RelaySettings`,
-:class:`AuthSettings`, ``database_url``); each service's own ``config`` module builds its
-settings from them. Every variable read here is listed, with its default, in the README.
+:class:`AuthSettings`, ``database_url``, the retention of processed-event ids); each
+service's own ``config`` module builds its settings from them. Every variable read here is
+listed, with its default, in docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -115,6 +116,37 @@ class RelaySettings:
             retention_hours=env_float("OKR_OUTBOX_RETENTION_HOURS", 168.0, environ),
             topic_check_seconds=env_float("OKR_RELAY_TOPIC_CHECK_SECONDS", 30.0, environ),
         )
+
+
+#: How long a consumer remembers the id of an event it applied, by default: twice the
+#: outbox's default retention (docs/operations.md, Storage and retention, says why).
+PROCESSED_EVENTS_RETENTION_HOURS = 336.0
+
+
+def processed_events_retention_hours(relay: RelaySettings,
+                                     environ: Mapping[str, str] | None = None) -> float:
+    """``OKR_PROCESSED_EVENTS_RETENTION_HOURS``; unset, 336 h or twice the outbox's
+    retention if that is longer. Never shorter than the outbox's retention: the rows a relay
+    keeps are sent again when a topic is lost, and a consumer must still recognise the ones
+    it applied."""
+    default = max(PROCESSED_EVENTS_RETENTION_HOURS, 2 * relay.retention_hours)
+    hours = env_float("OKR_PROCESSED_EVENTS_RETENTION_HOURS", default, environ)
+    if not hours >= relay.retention_hours:
+        raise ConfigurationError(
+            f"OKR_PROCESSED_EVENTS_RETENTION_HOURS ({hours:g}) must be at least "
+            f"OKR_OUTBOX_RETENTION_HOURS ({relay.retention_hours:g}): an event sent again "
+            "from the outbox after its id was forgotten would be applied twice")
+    return hours
+
+
+def optional_days(name: str, environ: Mapping[str, str] | None = None) -> float | None:
+    """A number of days above 0, or None when the variable is unset or empty."""
+    if not env_str(name, "", environ):
+        return None
+    days = env_float(name, 0.0, environ)
+    if not days > 0:
+        raise ConfigurationError(f"{name} must be a number of days above 0, got {days:g}")
+    return days
 
 
 def data_dir(environ: Mapping[str, str] | None = None) -> Path:

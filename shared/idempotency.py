@@ -21,30 +21,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from shared.clock import Clock, system_clock
-from shared.observability.metrics import HANDLED_ERRORS
-
-log = logging.getLogger(__name__)
+from shared.persistence.retention import PURGE_BATCH
 
 RESERVED = 0
 """The status of a key whose request has not committed yet (never seen outside its
 transaction: the row and the answer commit together)."""
-
-#: Keys deleted per transaction, so a large backlog never holds locks for long.
-PURGE_BATCH = 5_000
-#: How often the housekeeping loop purges.
-PURGE_INTERVAL_SECONDS = 600.0
-
 
 class DuplicateKey(Exception):
     """The key is stored already (a concurrent request stored it first)."""
@@ -179,8 +167,9 @@ def create_once(uow: U, keys: Callable[[U], IdempotencyKeys], principal: str,
 def purge_keys(unit_of_work: Callable[[], U], keys: Callable[[U], IdempotencyKeys],
                retention: timedelta, clock: Clock = system_clock, batch: int = PURGE_BATCH
                ) -> int:
-    """Delete the keys older than ``retention``, ``batch`` per transaction; how many were
-    deleted."""
+    """Delete the keys older than ``retention``, ``batch`` per transaction (so a large
+    backlog never holds locks for long); how many were deleted. A service's housekeeping
+    loop runs it (``shared/runtime/housekeeping.py``)."""
     horizon = clock() - retention
     deleted = 0
     while True:
@@ -190,24 +179,3 @@ def purge_keys(unit_of_work: Callable[[], U], keys: Callable[[U], IdempotencyKey
         deleted += purged
         if purged < batch:
             return deleted
-
-
-def purge_loop(service: str, purge: Callable[[], int], retention: timedelta,
-               interval_seconds: float = PURGE_INTERVAL_SECONDS
-               ) -> Callable[[threading.Event], None]:
-    """A worker loop: ``purge()`` at start, then every ``interval_seconds``, until ``stop``.
-    With several replicas each purges, which is harmless (a delete of what is gone)."""
-
-    def run(stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                deleted = purge()
-            except SQLAlchemyError as error:  # the database is away: try again next time
-                HANDLED_ERRORS.labels(service, "idempotency_purge").inc()
-                log.warning("could not purge idempotency keys: %s", error)
-            else:
-                if deleted:
-                    log.info("forgot %d idempotency keys older than %s", deleted, retention)
-            stop.wait(interval_seconds)
-
-    return run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from sqlalchemy import Connection, Engine
 
@@ -12,11 +13,15 @@ from services.goals.adapters.relay_wakeup import RelayWakeup
 from services.goals.adapters.token_cache import TokenCache, token_cache_for
 from services.goals.adapters.unit_of_work import SqlAlchemyUnitOfWork
 from services.goals.config import SERVICE, GoalsConfig
+from services.goals.service_layer.housekeeping import purge_idempotency_keys
 from services.goals.service_layer.unit_of_work import UnitOfWork
+from shared.clock import Clock, system_clock
 from shared.messaging.relay import OutboxRelay
 from shared.persistence.dialects import is_postgresql
 from shared.persistence.engine import create_database_engine
 from shared.persistence.outbox import Outbox
+from shared.persistence.retention import Retention, purges_of
+from shared.runtime.housekeeping import Purge
 
 
 @dataclass
@@ -54,6 +59,19 @@ class Goals:
         if self.wakeup is not None:
             self.wakeup.close()
         self.engine.dispose()
+
+    def purges(self, clock: Clock = system_clock) -> dict[str, Purge]:
+        """What the relay process's housekeeping loop deletes, by table (docs/operations.md,
+        Storage and retention): idempotency keys, and audit entries only when
+        ``OKR_AUDIT_RETENTION_DAYS`` is set. Check-ins are the record: never purged."""
+        keys = timedelta(hours=self.config.idempotency_retention_hours)
+        purges: dict[str, Purge] = {
+            "idempotency_keys": lambda: purge_idempotency_keys(self.unit_of_work, keys, clock)}
+        if self.config.audit_retention_days is not None:
+            audit = timedelta(days=self.config.audit_retention_days)
+            purges |= purges_of(self.engine, [Retention(tables.audit_log, "occurred_at", audit)],
+                                clock)
+        return purges
 
     def relay(self) -> OutboxRelay:
         return OutboxRelay(service=SERVICE, engine=self.engine,

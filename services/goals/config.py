@@ -13,6 +13,7 @@ from shared.config import (
     env_float,
     env_int,
     env_str,
+    optional_days,
 )
 from shared.contract import GOALS_SOURCE
 
@@ -33,6 +34,8 @@ class GoalsConfig:
     log_json: bool
     idempotency_retention_hours: float = 72.0
     """How long an ``Idempotency-Key`` is remembered: a retry within it is applied once."""
+    audit_retention_days: float | None = None
+    """How long audit entries are kept; None (``OKR_AUDIT_RETENTION_DAYS`` unset): forever."""
     token_cache_seconds: float = 60.0
     """How long a process remembers who a token stands for (PostgreSQL; 0: never), while it
     hears revocations (services/goals/adapters/token_cache.py)."""
@@ -52,5 +55,6 @@ class GoalsConfig:
             log_json=env_bool("OKR_LOG_JSON", True, environ),
             idempotency_retention_hours=env_float("OKR_IDEMPOTENCY_RETENTION_HOURS", 72.0,
                                                   environ),
+            audit_retention_days=optional_days("OKR_AUDIT_RETENTION_DAYS", environ),
             token_cache_seconds=env_float("OKR_TOKEN_CACHE_SECONDS", 60.0, environ),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Connection, Engine
 
@@ -18,6 +19,8 @@ from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.relay import OutboxRelay
 from shared.persistence.engine import create_database_engine
 from shared.persistence.outbox import Outbox
+from shared.persistence.retention import Retention, purges_of
+from shared.runtime.housekeeping import Purge
 
 
 @dataclass
@@ -53,6 +56,13 @@ class Metrics:
     def goal_events_replay(self) -> TopicReplay:
         """``okr.goals.v1`` from its beginning to its end, outside the consumer group."""
         return TopicReplay(self.config.kafka, Topic.GOALS.value, "okr-metrics-rebuild")
+
+    def purges(self) -> dict[str, Purge]:
+        """What the consumer process's housekeeping loop deletes, by table (docs/operations.md,
+        Storage and retention)."""
+        return purges_of(self.engine, [
+            Retention(tables.plumbing.processed_events, "processed_at",
+                      timedelta(hours=self.config.processed_events_retention_hours))])
 
     def relay(self) -> OutboxRelay:
         return OutboxRelay(service=SERVICE, engine=self.engine,

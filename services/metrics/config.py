@@ -16,6 +16,7 @@ from shared.config import (
     env_float,
     env_int,
     env_str,
+    processed_events_retention_hours,
 )
 from shared.contract import METRICS_SOURCE
 
@@ -41,6 +42,8 @@ class MetricsConfig:
     log_level: str
     log_json: bool
     stale_after_days: float = 14.0  # an input without a check-in for longer is stale
+    processed_events_retention_hours: float = 336.0
+    """How long the consumer remembers the id of an event it applied."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.stale_after_days < 100_000.0:
@@ -50,10 +53,11 @@ class MetricsConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MetricsConfig:
         defaults = StatusThresholds()
+        relay = RelaySettings.from_env(environ)
         return cls(
             database_url=database_url(SERVICE, environ),
             kafka=KafkaSettings.from_env(environ),
-            relay=RelaySettings.from_env(environ),
+            relay=relay,
             auth=AuthSettings.from_env(environ),
             thresholds=StatusThresholds(
                 on_track_gap=env_float("OKR_STATUS_ON_TRACK_GAP", defaults.on_track_gap,
@@ -75,4 +79,5 @@ class MetricsConfig:
             log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
             log_json=env_bool("OKR_LOG_JSON", True, environ),
             stale_after_days=env_float("OKR_METRICS_STALE_AFTER_DAYS", 14.0, environ),
+            processed_events_retention_hours=processed_events_retention_hours(relay, environ),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Connection, Engine
 
@@ -16,15 +17,19 @@ from services.notifications.adapters.webhooks import (
 )
 from services.notifications.config import CONSUMER_GROUP, SERVICE, NotificationsConfig
 from services.notifications.domain.chat import slack_payload, teams_payload
+from services.notifications.domain.deliveries import DEAD, DELIVERED
 from services.notifications.domain.subscriptions import Channel
 from services.notifications.service_layer.delivering import DeliveryLoop
 from services.notifications.service_layer.handling import NotificationHandler
 from services.notifications.service_layer.subscriptions import AddressCheck
 from shared.contract import Topic
+from shared.idempotency import purge_keys
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.relay import OutboxRelay
 from shared.persistence.engine import create_database_engine
 from shared.persistence.outbox import Outbox
+from shared.persistence.retention import Retention, purges_of
+from shared.runtime.housekeeping import Purge
 
 
 @dataclass
@@ -75,6 +80,26 @@ class Notifications:
                          delivery.targets, delivery.webhook_timeout_seconds, teams_payload,
                          delivery.console_url, delivery.ca_bundle)},
             event_source=self.config.event_source)
+
+    def purges(self) -> dict[str, Purge]:
+        """What the worker's housekeeping loop deletes, by table (docs/operations.md,
+        Storage and retention)."""
+        config = self.config
+        settled = timedelta(days=config.delivery_retention_days)
+        retentions = [
+            Retention(tables.plumbing.processed_events, "processed_at",
+                      timedelta(hours=config.processed_events_retention_hours)),
+            # A pending delivery is still owed: only delivered and dead ones age out.
+            Retention(tables.deliveries, "updated_at", settled,
+                      only=tables.deliveries.c.status.in_((DELIVERED, DEAD))),
+            # The items a digest carried (its delivery holds their notices); waiting ones stay.
+            Retention(tables.digest_items, "created_at", settled,
+                      only=tables.digest_items.c.delivery_id.is_not(None)),
+        ]
+        keys = timedelta(hours=config.idempotency_retention_hours)
+        return {"idempotency_keys": lambda: purge_keys(self.unit_of_work,
+                                                       lambda uow: uow.idempotency, keys),
+                **purges_of(self.engine, retentions)}
 
     def relay(self) -> OutboxRelay:
         return OutboxRelay(service=SERVICE, engine=self.engine,

@@ -17,6 +17,8 @@ from shared.config import (
     env_float,
     env_int,
     env_str,
+    optional_days,
+    processed_events_retention_hours,
 )
 from shared.contract import NOTIFICATIONS_SOURCE
 
@@ -130,13 +132,18 @@ class NotificationsConfig:
     log_json: bool
     idempotency_retention_hours: float = 72.0
     """How long an ``Idempotency-Key`` is remembered: a retry within it is applied once."""
+    processed_events_retention_hours: float = 336.0
+    """How long the worker remembers the id of an event it applied."""
+    delivery_retention_days: float = 30.0
+    """How long a delivered or dead delivery (and a digest's items) is kept."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> NotificationsConfig:
+        relay = RelaySettings.from_env(environ)
         return cls(
             database_url=database_url(SERVICE, environ),
             kafka=KafkaSettings.from_env(environ),
-            relay=RelaySettings.from_env(environ),
+            relay=relay,
             delivery=DeliverySettings.from_env(environ),
             smtp=SmtpSettings.from_env(environ),
             auth=AuthSettings.from_env(environ),
@@ -151,4 +158,6 @@ class NotificationsConfig:
             log_json=env_bool("OKR_LOG_JSON", True, environ),
             idempotency_retention_hours=env_float("OKR_IDEMPOTENCY_RETENTION_HOURS", 72.0,
                                                   environ),
+            processed_events_retention_hours=processed_events_retention_hours(relay, environ),
+            delivery_retention_days=optional_days("OKR_DELIVERY_RETENTION_DAYS", environ) or 30.0,
         )

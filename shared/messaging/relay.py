@@ -16,7 +16,9 @@ Guarantees:
 * **Lost topics.** After every reconnection, and every ``OKR_RELAY_TOPIC_CHECK_SECONDS``,
   the relay checks that the broker still holds what it published
   (:mod:`shared.messaging.lost_topics`) and sends a lost topic's retained rows again.
-  Published rows are purged after ``OKR_OUTBOX_RETENTION_HOURS``.
+  Published rows are purged after ``OKR_OUTBOX_RETENTION_HOURS``, in batches, once a
+  minute (``shared/persistence/retention.py``); a purge that fails is counted and tried
+  again, and publishing goes on.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from functools import partial
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from sqlalchemy import Engine, Table, delete, select
+from sqlalchemy import Engine, Table, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.cloudevents import KAFKA_CONTENT_TYPE
@@ -39,7 +42,8 @@ from shared.messaging.leases import Lease, LeaseLost, acquire_until, lease_for
 from shared.messaging.lost_topics import BrokerUnavailable, LostTopics
 from shared.messaging.outbox_marks import PublishedMark, PublishedMarks
 from shared.observability.metrics import HANDLED_ERRORS
-from shared.persistence.engine import writing
+from shared.persistence.retention import Retention, purge_expired
+from shared.runtime.housekeeping import purge_all
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +74,9 @@ class OutboxRelay:
                                        outbox_table=outbox_table, kafka=kafka)
         self._next_topic_check = 0.0
         self._next_purge = 0.0
+        # published_at is null until published, so pending rows never age out
+        self.retention = Retention(outbox_table, "published_at",
+                                   timedelta(hours=settings.retention_hours))
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -220,9 +227,10 @@ class OutboxRelay:
         if time.monotonic() < self._next_purge:
             return
         self._next_purge = time.monotonic() + PURGE_INTERVAL_SECONDS
-        horizon = datetime.now(UTC) - timedelta(hours=self.settings.retention_hours)
-        with writing(self.engine).begin() as connection:
-            connection.execute(
-                delete(self.table).where(self.table.c.published_at.is_not(None),
-                                         self.table.c.published_at < horizon)
-            )
+        self.purge_published()
+
+    def purge_published(self) -> int:
+        """Forget the published rows older than the retention window, in batches; how many
+        (a failure is counted and logged, and 0 returned: publishing goes on)."""
+        return purge_all(self.service, {self.retention.name: partial(
+            purge_expired, self.engine, self.retention)}).get(self.retention.name, 0)

@@ -46,6 +46,14 @@ OUTBOX_REPUBLISHED = Counter(
     ["service", "topic"],
 )
 
+#: Rows a housekeeping purge deleted because they were older than their table's retention
+#: (``shared/persistence/retention.py``), by table.
+ROWS_PURGED = Counter(
+    "okr_rows_purged_total",
+    "Rows deleted for being older than their table's retention, by table.",
+    ["service", "table"],
+)
+
 #: Dead-lettered messages, by the topic they came from.
 DEAD_LETTERED = Counter(
     "okr_dead_lettered_total",

@@ -15,14 +15,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    delete,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
 from shared.idempotency import DuplicateKey, StoredResponse
+from shared.persistence.retention import delete_oldest
 from shared.persistence.types import UtcDateTime
 
 #: The longest key (the input boundary refuses longer ones, 400) and caller scope.
@@ -75,8 +74,5 @@ class SqlIdempotencyKeys:
 
     def purge(self, before: datetime, limit: int) -> int:
         """Forget at most ``limit`` keys stored before ``before``; how many were forgotten."""
-        t = self.table
-        oldest = select(t.c.principal, t.c.key).where(t.c.created_at < before).limit(limit)
-        result = self.connection.execute(
-            delete(t).where(tuple_(t.c.principal, t.c.key).in_(oldest)))
-        return int(result.rowcount)
+        return delete_oldest(self.connection, self.table, self.table.c.created_at < before,
+                             limit)

@@ -71,4 +71,6 @@ def add_plumbing_tables(metadata: MetaData) -> PlumbingTables:
         Column("event_id", String(64), primary_key=True),
         Column("processed_at", UtcDateTime(), nullable=False),
     )
+    # the purge of ids past their retention finds them without reading the whole table
+    Index("ix_processed_events_processed_at", processed.c.processed_at)
     return PlumbingTables(outbox=outbox, processed_events=processed)

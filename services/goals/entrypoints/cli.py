@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -13,9 +12,10 @@ from services.goals.bootstrap import bootstrap
 from services.goals.config import SERVICE, GoalsConfig
 from services.goals.domain.access import Principal, Role
 from services.goals.domain.errors import DomainError
-from services.goals.service_layer import housekeeping, reference_data, tokens
+from services.goals.service_layer import reference_data, tokens
 from shared.observability.logging import configure_logging
 from shared.persistence.migrations import upgrade_to_head
+from shared.runtime.housekeeping import housekeeping_loop
 from shared.runtime.http_server import exec_gunicorn
 from shared.runtime.workers import run_until_signalled
 
@@ -53,14 +53,13 @@ def serve(workers: str) -> None:
 
 @main.command()
 def relay() -> None:
-    """Run the outbox relay (and the purge of old idempotency keys) until SIGTERM."""
+    """Run the outbox relay (and the purges of what is past its retention) until SIGTERM."""
     config = GoalsConfig.from_env()
     configure_logging(SERVICE, config.log_level, config.log_json)
     goals = bootstrap(config)
-    retention = timedelta(hours=config.idempotency_retention_hours)
     sys.exit(run_until_signalled(
         SERVICE, {"relay": goals.relay().run,
-                  "housekeeping": housekeeping.housekeeping_loop(goals.unit_of_work, retention)},
+                  "housekeeping": housekeeping_loop(SERVICE, goals.purges())},
         config.worker_metrics_port, config.host))
 
 

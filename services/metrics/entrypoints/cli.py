@@ -16,6 +16,7 @@ from services.metrics.service_layer.rebuild import rebuild as replay
 from shared.messaging.leases import acquire_until, keep_lease, lease_for
 from shared.observability.logging import configure_logging
 from shared.persistence.migrations import upgrade_to_head
+from shared.runtime.housekeeping import housekeeping_loop
 from shared.runtime.http_server import exec_gunicorn
 from shared.runtime.workers import Loop, run_until_signalled
 
@@ -52,7 +53,8 @@ CONSUMER_LEASE = "okr-metrics-consumer"
 
 @main.command()
 def consume() -> None:
-    """Consume okr.goals.v1 into the read model, relay roll-up events; until SIGTERM."""
+    """Consume okr.goals.v1 into the read model, relay roll-up events, purge processed-event
+    ids past their retention; until SIGTERM."""
     config = MetricsConfig.from_env()
     configure_logging(SERVICE, config.log_level, config.log_json)
     upgrade_to_head(MIGRATIONS, config.database_url)
@@ -69,7 +71,8 @@ def consume() -> None:
         projection = metrics.projection()
         projection.load()
         loops: dict[str, Loop] = {"consumer": metrics.consumer(projection).run,
-                                  "relay": metrics.relay().run, "lease": keep_lease(lease)}
+                                  "relay": metrics.relay().run, "lease": keep_lease(lease),
+                                  "housekeeping": housekeeping_loop(SERVICE, metrics.purges())}
         if config.status_tick_seconds > 0:
             loops["status"] = projection.run_status_ticks(config.status_tick_seconds)
         return loops

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from services.notifications.bootstrap import bootstrap
 from services.notifications.config import SERVICE, NotificationsConfig
-from shared.idempotency import purge_keys, purge_loop
 from shared.observability.logging import configure_logging
 from shared.persistence.migrations import upgrade_to_head
+from shared.runtime.housekeeping import housekeeping_loop
 from shared.runtime.http_server import exec_gunicorn
 from shared.runtime.workers import Loop, run_until_signalled
 
@@ -48,17 +47,14 @@ def serve(workers: str) -> None:
 
 @main.command()
 def worker() -> None:
-    """Consume goal and roll-up events, deliver notifications, relay the outbox and forget old
-    idempotency keys, until SIGTERM."""
+    """Consume goal and roll-up events, deliver notifications, relay the outbox and purge
+    what is past its retention, until SIGTERM."""
     config = NotificationsConfig.from_env()
     configure_logging(SERVICE, config.log_level, config.log_json)
     upgrade_to_head(MIGRATIONS, config.database_url)
     notifications = bootstrap(config)
-    retention = timedelta(hours=config.idempotency_retention_hours)
     loops: dict[str, Loop] = {"consumer": notifications.consumer().run,
              "delivery": notifications.delivery_loop().run,
              "relay": notifications.relay().run,
-             "housekeeping": purge_loop(SERVICE, lambda: purge_keys(
-                 notifications.unit_of_work, lambda uow: uow.idempotency, retention),
-                 retention)}
+             "housekeeping": housekeeping_loop(SERVICE, notifications.purges())}
     sys.exit(run_until_signalled(SERVICE, loops, config.worker_metrics_port, config.host))

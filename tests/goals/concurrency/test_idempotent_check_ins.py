@@ -19,8 +19,10 @@ from sqlalchemy import select, update
 from bench.http_load import Reply, Server
 from services.goals.adapters import tables
 from services.goals.bootstrap import Goals
+from services.goals.config import SERVICE
 from services.goals.service_layer import housekeeping
 from services.goals.service_layer.housekeeping import purge_idempotency_keys
+from shared.runtime.housekeeping import housekeeping_loop
 from tests.conftest import ApiClient
 from tests.goals.concurrency.conftest import (
     ADMIN,
@@ -247,8 +249,7 @@ def test_the_relay_process_runs_the_purge(goals: Goals, seeded_goals: Seeded,
         connection.execute(t.insert().values(
             principal="crm", key="k", fingerprint="f", status_code=201, response="{}",
             created_at=datetime.now(UTC) - timedelta(days=4)))
-    run_in_background(housekeeping.housekeeping_loop(goals.unit_of_work, timedelta(hours=72),
-                                                     interval_seconds=0.05))
+    run_in_background(housekeeping_loop(SERVICE, goals.purges(), interval_seconds=0.05))
     deadline = time.monotonic() + 10
     while count_rows(goals, t) and time.monotonic() < deadline:
         time.sleep(0.02)
