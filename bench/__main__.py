@@ -2,7 +2,8 @@
 
 ``python -m bench checkins [...]`` runs the check-in benchmarks (``bench/checkins.py``);
 ``python -m bench explain [...]`` the explanation's (``bench/explain.py``);
-``python -m bench console [...]`` the console's collective-targets page (``bench/console.py``).
+``python -m bench console [...]`` the console's collective-targets page (``bench/console.py``);
+``python -m bench scale [...]`` a company's year, cold start and rebuild (``bench/scale.py``).
 """
 
 import sys
@@ -21,6 +22,11 @@ if sys.argv[1:2] == ["console"]:
     from bench.console import main as console_main
 
     raise SystemExit(console_main(sys.argv[2:]))
+
+if sys.argv[1:2] == ["scale"]:
+    from bench.scale import main as scale_main
+
+    raise SystemExit(scale_main(sys.argv[2:]))
 
 from bench.cli import main
 
