@@ -4,6 +4,7 @@
 ``python -m bench explain [...]`` the explanation's (``bench/explain.py``);
 ``python -m bench console [...]`` the console's collective-targets page (``bench/console.py``);
 ``python -m bench storage [...]`` the goals database's size a year later (``bench/storage.py``).
+``python -m bench scale [...]`` a company's year, cold start and rebuild (``bench/scale.py``).
 """
 
 import sys
@@ -27,6 +28,11 @@ if sys.argv[1:2] == ["storage"]:
     from bench.storage import main as storage_main
 
     raise SystemExit(storage_main(sys.argv[2:]))
+
+if sys.argv[1:2] == ["scale"]:
+    from bench.scale import main as scale_main
+
+    raise SystemExit(scale_main(sys.argv[2:]))
 
 from bench.cli import main
 

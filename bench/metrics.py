@@ -186,7 +186,8 @@ def _kr(kr: str, objective: str, version: int) -> dict[str, Any]:
             "updated_at": AT}
 
 
-def _plain_consume(kafka: KafkaSettings, expected: int) -> float:
+def _plain_consume(kafka: KafkaSettings, expected: int,
+                   max_records: int = PLAIN_MAX_RECORDS) -> float:
     consumer = new_consumer(kafka, "bench-plain", group_id=None)
     try:
         tps = [TopicPartition(Topic.GOALS.value, p)
@@ -195,7 +196,7 @@ def _plain_consume(kafka: KafkaSettings, expected: int) -> float:
         consumer.seek_to_beginning(*tps)
         started, count = time.perf_counter(), 0
         while count < expected:
-            for messages in consumer.poll(timeout_ms=500, max_records=PLAIN_MAX_RECORDS).values():
+            for messages in consumer.poll(timeout_ms=500, max_records=max_records).values():
                 count += len(messages)
         return time.perf_counter() - started
     finally:
@@ -610,7 +611,8 @@ def _kafka_environment(kafka: KafkaSettings) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _worker(command: list[str], env: dict[str, str], log_dir: Path) -> Iterator[None]:
+def _worker(command: list[str], env: dict[str, str], log_dir: Path
+            ) -> Iterator[subprocess.Popen[bytes]]:
     """``okr-goals relay`` / ``okr-metrics consume`` as the deployment runs them."""
     log_path = log_dir / f"{command[0]}-{command[1]}.log"
     with log_path.open("wb") as log_file:
@@ -618,7 +620,7 @@ def _worker(command: list[str], env: dict[str, str], log_dir: Path) -> Iterator[
                                     *command[1:]], env={**os.environ, **env},
                                    stdout=log_file, stderr=subprocess.STDOUT)
     try:
-        yield
+        yield process
     finally:
         process.terminate()
         try:
