@@ -3,7 +3,7 @@
 ``python -m bench checkins [...]`` runs the check-in benchmarks (``bench/checkins.py``);
 ``python -m bench explain [...]`` the explanation's (``bench/explain.py``);
 ``python -m bench console [...]`` the console's collective-targets page (``bench/console.py``);
-``python -m bench storage [...]`` the goals database's size a year later (``bench/storage.py``).
+``python -m bench storage [...]`` the goals database's size a year later (``bench/storage.py``);
 ``python -m bench scale [...]`` a company's year, cold start and rebuild (``bench/scale.py``).
 """
 
