@@ -61,8 +61,8 @@ class StatusRepository:
         if not ids:
             return {}
         rows = self.connection.execute(
-            select(W).where(among(self.connection, W.c.objective_id, ids)).order_by(W.c.objective_id)
-            .with_for_update())
+            select(W).where(among(self.connection, W.c.objective_id, ids))
+            .order_by(W.c.objective_id).with_for_update())
         return {row.objective_id: _watch(row) for row in rows}
 
     def save(self, watch: Watch) -> None:
@@ -115,4 +115,5 @@ class StatusRepository:
     def forget_told_many(self, objective_ids: Iterable[str]) -> None:
         ids = sorted(set(objective_ids))
         if ids:
-            self.connection.execute(delete(TOLD).where(among(self.connection, TOLD.c.objective_id, ids)))
+            self.connection.execute(
+                delete(TOLD).where(among(self.connection, TOLD.c.objective_id, ids)))
