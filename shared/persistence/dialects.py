@@ -104,17 +104,30 @@ def conflict_insert(connection: Connection, table: Table) -> postgresql.Insert |
 _ARRAY_SAFE = (String, Integer, BigInteger, Float, Boolean, DateTime, Date)
 
 
-def _array(kind: Any) -> postgresql.ARRAY:
-    return postgresql.ARRAY(kind)
+def _scalar_type(table: Table, name: str) -> Any:
+    kind = table.c[name].type
+    return getattr(kind, "impl", kind)
 
 
-def _fits_arrays(table: Table, rows: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether ``rows`` can go into :func:`_unnested_insert`: every row names the same
-    columns, each of a scalar type."""
+def _arrays(table: Table, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]] | None:
+    """The rows as one list per column, the parameters of :func:`_unnested_insert`; None
+    when they do not fit in arrays: rows naming different columns, a column of a
+    non-scalar type, or values of different Python types in one column (an array holds one
+    type; a float column's integers become floats)."""
     columns = rows[0].keys()
-    return (all(isinstance(getattr(table.c[name].type, "impl", table.c[name].type),
-                           _ARRAY_SAFE) for name in columns)
-            and all(row.keys() == columns for row in rows))
+    if not all(isinstance(_scalar_type(table, name), _ARRAY_SAFE) for name in columns):
+        return None
+    if any(row.keys() != columns for row in rows):
+        return None
+    arrays = {}
+    for name in columns:
+        values = [row[name] for row in rows]
+        if isinstance(_scalar_type(table, name), Float):
+            values = [None if value is None else float(value) for value in values]
+        if len({type(value) for value in values if value is not None}) > 1:
+            return None
+        arrays[f"unnest_{name}"] = values
+    return arrays
 
 
 @functools.lru_cache(maxsize=256)
@@ -124,14 +137,10 @@ def _unnested_insert(table: Table, columns: tuple[str, ...]) -> postgresql.Inser
     table and columns (the statement is constant, so SQLAlchemy and the driver prepare it
     once too)."""
     given = func.unnest(*[
-        cast(bindparam(f"unnest_{name}", type_=_array(table.c[name].type)),
-             _array(table.c[name].type)) for name in columns
+        cast(bindparam(f"unnest_{name}", type_=postgresql.ARRAY(table.c[name].type)),
+             postgresql.ARRAY(table.c[name].type)) for name in columns
     ]).table_valued(*columns, name="given").render_derived()
     return postgresql.insert(table).from_select(list(columns), select(*given.c))
-
-
-def _arrays(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-    return {f"unnest_{name}": [row[name] for row in rows] for name in rows[0]}
 
 
 @functools.lru_cache(maxsize=256)
@@ -165,17 +174,18 @@ def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any
     new value to the old.
 
     PostgreSQL: ``INSERT ... SELECT * FROM unnest(...)``, one array parameter per column
-    (an ``executemany`` makes the server run the statement once per row, which cost the
-    notification handler most of its time), unless two rows have the same key (a row is
-    updated once per statement there): those go one after another, the last one winning.
-    SQLite: one ``executemany``."""
+    (an ``executemany`` sends and runs the statement once per row), unless two rows have
+    the same key (a row is updated once per statement there): those go one after another,
+    the last one winning. SQLite: one ``executemany``."""
     if not rows:
         return
-    if (is_postgresql(connection) and _fits_arrays(table, rows)
+    if (is_postgresql(connection)
             and len({tuple(row[key] for key in keys) for row in rows}) == len(rows)):
-        connection.execute(_unnested_upsert(table, tuple(rows[0]), tuple(keys), keep_greater,
-                                            add_up), _arrays(rows))
-        return
+        arrays = _arrays(table, rows)
+        if arrays is not None:
+            connection.execute(_unnested_upsert(table, tuple(rows[0]), tuple(keys),
+                                                keep_greater, add_up), arrays)
+            return
     statement = conflict_insert(connection, table)
     greatest = func.greatest if is_postgresql(connection) else func.max
     connection.execute(statement.on_conflict_do_update(
@@ -199,9 +209,10 @@ def insert_many_ignoring_duplicates(connection: Connection, table: Table,
     as :func:`upsert`; SQLite: one ``executemany``."""
     if not rows:
         return
-    if is_postgresql(connection) and _fits_arrays(table, rows):
+    arrays = _arrays(table, rows) if is_postgresql(connection) else None
+    if arrays is not None:
         connection.execute(_unnested_insert(table, tuple(rows[0])).on_conflict_do_nothing(),
-                           _arrays(rows))
+                           arrays)
         return
     connection.execute(conflict_insert(connection, table).on_conflict_do_nothing(), list(rows))
 
