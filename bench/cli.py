@@ -12,6 +12,7 @@ from bench.common import BenchResult, log, postgres_reachable, render, write_res
 from bench.explain import explain_summary
 from bench.latency import LatencyOptions, run_latency
 from bench.metrics import metrics_summary
+from bench.notification_consumer import ConsumerBenchOptions, run_consumer_ratio
 from bench.notifications import NotificationBenchOptions, run_matching, run_webhooks
 from bench.throughput import ThroughputOptions, run_throughput
 from shared.config import RelaySettings
@@ -48,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
                    help="database(s) to run on (default: postgresql); repeatable")
     p.add_argument("--events", type=int, help="throughput: events per round (default 20,000)")
     p.add_argument("--rounds", type=int,
-                   help="rounds per benchmark (default: throughput 3, latency 2; quick 1-2)")
+                   help="rounds per benchmark (default: throughput 3, latency 2, the notification "
+                        "consumer 5; quick 1-2)")
     p.add_argument("--relay-batch-size", type=int, default=DEFAULT_RELAY_BATCH,
                    help="RelaySettings.batch_size for the relay (default: the platform's, "
                         f"{DEFAULT_RELAY_BATCH})")
@@ -95,20 +97,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     notification_bench = (NotificationBenchOptions(deliveries=300, rounds=2, notices=5_000)
                           if args.quick else NotificationBenchOptions())
-    runners: dict[str, Callable[[str], BenchResult]] = {
-        "throughput": lambda database: run_throughput(database, throughput),
-        "latency": lambda database: run_latency(database, latency),
-        "webhooks": lambda database: run_webhooks(database, notification_bench),
-        "matching": lambda database: run_matching(database, notification_bench),
-        "metrics": lambda database: metrics_summary(database, args.quick),
-        "explain": lambda database: explain_summary(database, args.quick),
+    notification_consumer = ConsumerBenchOptions(
+        events=1_000 if args.quick else ConsumerBenchOptions.events,
+        rounds=args.rounds or (2 if args.quick else ConsumerBenchOptions.rounds))
+    runners: dict[str, Callable[[str], list[BenchResult]]] = {
+        "throughput": lambda database: [run_throughput(database, throughput)],
+        "latency": lambda database: [run_latency(database, latency)],
+        "webhooks": lambda database: [run_webhooks(database, notification_bench)],
+        "matching": lambda database: [run_matching(database, notification_bench),
+                                      run_consumer_ratio(database, notification_consumer)],
+        "metrics": lambda database: [metrics_summary(database, args.quick)],
+        "explain": lambda database: [explain_summary(database, args.quick)],
     }
     results: list[BenchResult] = []
     started = time.monotonic()
     for name in selected:
         for database in databases:
-            results.append(runners[name](database))
-            print(render(results[-1]) + "\n", flush=True)
+            for result in runners[name](database):
+                results.append(result)
+                print(render(result) + "\n", flush=True)
     log(f"all done in {time.monotonic() - started:.0f} s")
     if not args.no_json:
         options = {"quick": args.quick, "only": selected, "databases": databases,

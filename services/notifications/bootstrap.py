@@ -57,11 +57,12 @@ class Notifications:
         return NotificationHandler(cap, self.unit_of_work,
                                    settle_seconds=self.config.delivery.settle_seconds)
 
-    def consumer(self) -> ConsumerRunner:
+    def consumer(self, handler: NotificationHandler | None = None) -> ConsumerRunner:
+        """The worker's consumer, applying batches with ``handler`` (a new one unless given)."""
         return ConsumerRunner(
             service=SERVICE, group_id=CONSUMER_GROUP,
             topics=[Topic.GOALS.value, Topic.ROLLUPS.value],
-            batch_handler=self.handler().handle_batch,
+            batch_handler=(handler or self.handler()).handle_batch,
             engine=self.engine, processed_events=tables.plumbing.processed_events,
             kafka=self.config.kafka, max_records=self.config.consumer_max_records)
 

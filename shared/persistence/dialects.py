@@ -7,20 +7,32 @@ does; say in its docstring what each database does.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
     Connection,
+    Date,
+    DateTime,
     Dialect,
     Engine,
+    Float,
+    Integer,
     RootTransaction,
     Select,
+    String,
     Table,
+    any_,
     bindparam,
+    cast,
     func,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -87,25 +99,99 @@ def conflict_insert(connection: Connection, table: Table) -> postgresql.Insert |
     return sqlite.insert(table)
 
 
+#: Column types whose values go into a PostgreSQL array parameter as they are (scalars
+#: the driver adapts; a TypeDecorator over one of them keeps its own bind processing).
+_ARRAY_SAFE = (String, Integer, BigInteger, Float, Boolean, DateTime, Date)
+
+
+def _scalar_type(table: Table, name: str) -> Any:
+    kind = table.c[name].type
+    return getattr(kind, "impl", kind)
+
+
+def _arrays(table: Table, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]] | None:
+    """The rows as one list per column, the parameters of :func:`_unnested_insert`; None
+    when they do not fit in arrays: rows naming different columns, a column of a
+    non-scalar type, or values of different Python types in one column (an array holds one
+    type; a float column's integers become floats)."""
+    columns = rows[0].keys()
+    if not all(isinstance(_scalar_type(table, name), _ARRAY_SAFE) for name in columns):
+        return None
+    if any(row.keys() != columns for row in rows):
+        return None
+    arrays = {}
+    for name in columns:
+        values = [row[name] for row in rows]
+        if isinstance(_scalar_type(table, name), Float):
+            values = [None if value is None else float(value) for value in values]
+        if len({type(value) for value in values if value is not None}) > 1:
+            return None
+        arrays[f"unnest_{name}"] = values
+    return arrays
+
+
+@functools.lru_cache(maxsize=256)
+def _unnested_insert(table: Table, columns: tuple[str, ...]) -> postgresql.Insert:
+    """``INSERT INTO table (columns) SELECT * FROM unnest(:unnest_a, :unnest_b, ...)``:
+    one array parameter per column (:func:`_arrays`), however many rows. Built once per
+    table and columns (the statement is constant, so SQLAlchemy and the driver prepare it
+    once too)."""
+    given = func.unnest(*[
+        cast(bindparam(f"unnest_{name}", type_=postgresql.ARRAY(table.c[name].type)),
+             postgresql.ARRAY(table.c[name].type)) for name in columns
+    ]).table_valued(*columns, name="given").render_derived()
+    return postgresql.insert(table).from_select(list(columns), select(*given.c))
+
+
+@functools.lru_cache(maxsize=256)
+def _unnested_upsert(table: Table, columns: tuple[str, ...], keys: tuple[str, ...],
+                     keep_greater: str | None, add_up: str | None) -> postgresql.Insert:
+    statement = _unnested_insert(table, columns)
+    return statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_=_conflict_updates(statement, table, columns, keys, keep_greater, add_up,
+                               greatest=func.greatest))
+
+
+def _conflict_updates(statement: postgresql.Insert | sqlite.Insert, table: Table,
+                      columns: Iterable[str], keys: Sequence[str], keep_greater: str | None,
+                      add_up: str | None, greatest: Any) -> dict[str, Any]:
+    excluded = statement.excluded
+    updates: dict[str, Any] = {name: excluded[name] for name in columns if name not in keys}
+    if keep_greater is not None:
+        updates[keep_greater] = greatest(table.c[keep_greater], excluded[keep_greater])
+    if add_up is not None:
+        updates[add_up] = table.c[add_up] + excluded[add_up]
+    return updates
+
+
 def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
            keys: Sequence[str], *, keep_greater: str | None = None,
            add_up: str | None = None) -> None:
     """Insert ``rows`` (one statement); on a key conflict overwrite the row's other columns
     named in the rows, except that ``keep_greater`` keeps the larger of the old and new
     value (PostgreSQL ``GREATEST``, SQLite's two-argument ``MAX``) and ``add_up`` adds the
-    new value to the old."""
+    new value to the old.
+
+    PostgreSQL: ``INSERT ... SELECT * FROM unnest(...)``, one array parameter per column
+    (an ``executemany`` sends and runs the statement once per row), unless two rows have
+    the same key (a row is updated once per statement there): those go one after another,
+    the last one winning. SQLite: one ``executemany``."""
     if not rows:
         return
+    if (is_postgresql(connection)
+            and len({tuple(row[key] for key in keys) for row in rows}) == len(rows)):
+        arrays = _arrays(table, rows)
+        if arrays is not None:
+            connection.execute(_unnested_upsert(table, tuple(rows[0]), tuple(keys),
+                                                keep_greater, add_up), arrays)
+            return
     statement = conflict_insert(connection, table)
-    excluded = statement.excluded
-    updates: dict[str, Any] = {name: excluded[name] for name in rows[0] if name not in keys}
-    if keep_greater is not None:
-        greatest = func.greatest if is_postgresql(connection) else func.max
-        updates[keep_greater] = greatest(table.c[keep_greater], excluded[keep_greater])
-    if add_up is not None:
-        updates[add_up] = table.c[add_up] + excluded[add_up]
-    connection.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=updates),
-                       list(rows))
+    greatest = func.greatest if is_postgresql(connection) else func.max
+    connection.execute(statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_=_conflict_updates(statement, table, rows[0], keys, keep_greater, add_up,
+                               greatest)), list(rows))
 
 
 def insert_ignoring_duplicates(connection: Connection, table: Table,
@@ -118,11 +204,44 @@ def insert_ignoring_duplicates(connection: Connection, table: Table,
 
 def insert_many_ignoring_duplicates(connection: Connection, table: Table,
                                     rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert the rows (one statement, many parameter sets), skipping those already held."""
-    if rows:
-        connection.execute(conflict_insert(connection, table).on_conflict_do_nothing(),
-                           list(rows))
+    """Insert the rows (one statement), skipping those a unique key already holds (also a
+    row that an earlier one of ``rows`` holds). PostgreSQL: one array parameter per column,
+    as :func:`upsert`; SQLite: one ``executemany``."""
+    if not rows:
+        return
+    arrays = _arrays(table, rows) if is_postgresql(connection) else None
+    if arrays is not None:
+        connection.execute(_unnested_insert(table, tuple(rows[0])).on_conflict_do_nothing(),
+                           arrays)
+        return
+    connection.execute(conflict_insert(connection, table).on_conflict_do_nothing(), list(rows))
 
+
+def among(connection: Connection, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column`` is one of ``values``: on PostgreSQL ``column = ANY(:array)``, one
+    parameter, so the statement is the same whatever the count (the driver parses and
+    prepares it once); elsewhere ``column IN (...)``."""
+    listed = sorted(set(values))
+    if is_postgresql(connection):
+        return column == any_(cast(bindparam(None, listed, type_=postgresql.ARRAY(column.type)),
+                                   postgresql.ARRAY(column.type)))
+    return column.in_(listed)
+
+
+def among_rows(connection: Connection, columns: Sequence[Any],
+               rows: Iterable[tuple[Any, ...]]) -> ColumnElement[bool]:
+    """``(columns)`` is one of ``rows`` (tuples of values): on PostgreSQL ``IN (SELECT *
+    FROM unnest(:a, :b, ...))``, one array parameter per column, the same statement
+    whatever the count; elsewhere a row-value ``IN`` list (SQLite >= 3.15)."""
+    listed = sorted(set(rows))
+    if not is_postgresql(connection):
+        return tuple_(*columns).in_(listed)
+    given = func.unnest(*[
+        cast(bindparam(None, [row[position] for row in listed],
+                       type_=postgresql.ARRAY(column.type)), postgresql.ARRAY(column.type))
+        for position, column in enumerate(columns)
+    ]).table_valued(*[f"v{position}" for position in range(len(columns))]).render_derived()
+    return tuple_(*columns).in_(select(*given.c))
 
 # -- locking ---------------------------------------------------------------------------------
 

@@ -13,13 +13,15 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
 
 from services.notifications.adapters import tables
 from services.notifications.domain.deliveries import DELIVERED, PENDING, Delivery
 from services.notifications.domain.notices import Notice
 from shared.persistence.dialects import (
     advisory_xact_locks,
+    among,
+    among_rows,
     insert_ignoring_duplicates,
     insert_many_ignoring_duplicates,
     skipping_locked,
@@ -124,10 +126,10 @@ class DeliveryRepository:
 
     def drop_digest_items_of(self, items: list[tuple[str, str]]) -> None:
         """Remove the waiting digest items (subscription id, event id) given."""
-        pairs = sorted(set(items))
-        if pairs:  # one statement for the batch (row values: PostgreSQL, SQLite >= 3.15)
+        if items:  # one statement for the batch
             self.connection.execute(ITEMS.delete().where(
-                tuple_(ITEMS.c.subscription_id, ITEMS.c.event_id).in_(pairs),
+                among_rows(self.connection, (ITEMS.c.subscription_id, ITEMS.c.event_id),
+                           items),
                 ITEMS.c.delivery_id.is_(None)))
 
     def add_to_digests(self, subscription_ids: list[str], notice: Notice,
@@ -154,7 +156,7 @@ class DeliveryRepository:
             return {}
         rows = self.connection.execute(
             select(D.c.recipient, func.count()).where(
-                D.c.recipient.in_(sorted(recipients)), D.c.kind == "event",
+                among(self.connection, D.c.recipient, recipients), D.c.kind == "event",
                 D.c.created_at >= since).group_by(D.c.recipient))
         return {row[0]: int(row[1]) for row in rows}
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, or_, select, union
 
 from services.notifications.adapters import tables
-from shared.persistence.dialects import insert_ignoring_duplicates, upsert
+from shared.persistence.dialects import among, insert_ignoring_duplicates, upsert
 
 
 class GoalReadModel:
@@ -99,10 +99,10 @@ class GoalReadModel:
             return {}
         links, krs = tables.links, tables.key_results
         direct = select(links.c.to_id.label("objective_id"), links.c.from_department).where(
-            links.c.to_type == "objective", links.c.to_id.in_(ids))
+            links.c.to_type == "objective", among(self.connection, links.c.to_id, ids))
         through = select(krs.c.objective_id, links.c.from_department).join(
             krs, (links.c.to_type == "key_result") & (links.c.to_id == krs.c.id)
-        ).where(krs.c.objective_id.in_(ids))
+        ).where(among(self.connection, krs.c.objective_id, ids))
         found: dict[str, set[str]] = {objective_id: set() for objective_id in ids}
         for objective_id, department in self.connection.execute(union(direct, through)):
             found[objective_id].add(department)

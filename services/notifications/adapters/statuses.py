@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Row, delete, select
 from services.notifications.adapters import tables
 from services.notifications.domain.notices import Notice
 from services.notifications.domain.settling import Watch
-from shared.persistence.dialects import skipping_locked, upsert
+from shared.persistence.dialects import among, skipping_locked, upsert
 
 W = tables.status_watch
 TOLD = tables.alarms_told
@@ -61,8 +61,8 @@ class StatusRepository:
         if not ids:
             return {}
         rows = self.connection.execute(
-            select(W).where(W.c.objective_id.in_(ids)).order_by(W.c.objective_id)
-            .with_for_update())
+            select(W).where(among(self.connection, W.c.objective_id, ids))
+            .order_by(W.c.objective_id).with_for_update())
         return {row.objective_id: _watch(row) for row in rows}
 
     def save(self, watch: Watch) -> None:
@@ -103,7 +103,7 @@ class StatusRepository:
         if ids:
             rows = self.connection.execute(
                 select(TOLD.c.objective_id, TOLD.c.subscription_id, TOLD.c.status,
-                       TOLD.c.event_id).where(TOLD.c.objective_id.in_(ids))
+                       TOLD.c.event_id).where(among(self.connection, TOLD.c.objective_id, ids))
                 .order_by(TOLD.c.objective_id, TOLD.c.subscription_id))
             for row in rows:
                 found[row[0]].append((row[1], row[2], row[3]))
@@ -115,4 +115,5 @@ class StatusRepository:
     def forget_told_many(self, objective_ids: Iterable[str]) -> None:
         ids = sorted(set(objective_ids))
         if ids:
-            self.connection.execute(delete(TOLD).where(TOLD.c.objective_id.in_(ids)))
+            self.connection.execute(
+                delete(TOLD).where(among(self.connection, TOLD.c.objective_id, ids)))

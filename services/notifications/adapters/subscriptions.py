@@ -41,9 +41,13 @@ class SubscriptionRepository:
         return bool(result.rowcount)
 
     def remove(self, subscription_id: str, read_version: int) -> bool:
-        """Delete a subscription if it is still at ``read_version``; False if not."""
+        """Delete a subscription if it is still at ``read_version``, and the alarms it was
+        told of (it hears no recovery); False if it was not at that version."""
         result = self.connection.execute(
             delete(T).where(T.c.id == subscription_id, T.c.version == read_version))
+        if result.rowcount:
+            self.connection.execute(delete(tables.alarms_told).where(
+                tables.alarms_told.c.subscription_id == subscription_id))
         self._touch()
         return bool(result.rowcount)
 

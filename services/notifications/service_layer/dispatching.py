@@ -49,9 +49,12 @@ class Dispatcher:
             self._revision = revision
         return self._index
 
-    def deliver(self, uow: UnitOfWork, matched: Matched, now: datetime) -> None:
-        """Record the deliveries and digest items of ``matched``, in order."""
-        index = self.index(uow.subscriptions)
+    def deliver(self, uow: UnitOfWork, matched: Matched, now: datetime,
+                index: SubscriptionIndex | None = None) -> None:
+        """Record the deliveries and digest items of ``matched``, in order (``index``: the
+        one this unit of work read already, if any)."""
+        if index is None:
+            index = self.index(uow.subscriptions)
         # who was told of each settled change's objective: read in one round trip
         told = _ToldOf(uow, index, {n.objective_id for n, _ in matched
                                     if n.settled and n.status is not None})
@@ -112,7 +115,10 @@ class _ToldOf:
         self.uow = uow
         self.index = index
         self.told: dict[str, dict[str, tuple[Subscription, str, str]]] = {}
-        self.changed: set[str] = set()
+        # written at the end: the objectives whose alarm was over (their rows go), then
+        # the subscriptions told since (their rows are written; the others stay as they are)
+        self.cleared: set[str] = set()
+        self.added: dict[str, dict[str, tuple[str, str]]] = {}
         self._preload(recovering)
 
     def _preload(self, objective_ids: Iterable[str]) -> None:
@@ -143,22 +149,25 @@ class _ToldOf:
     def heard(self, notice: Notice, subscriptions: list[Subscription]) -> None:
         if not notice.settled or notice.status is None:
             return
+        objective_id = notice.objective_id
         if notice.status in ALARMING_STATUSES:
-            told = self._load(notice.objective_id)
+            told = self._load(objective_id)
             for subscription in subscriptions:
                 told[subscription.id] = (subscription, notice.status, notice.event_id)
-            self.changed.add(notice.objective_id)
+            self.added.setdefault(objective_id, {}).update(
+                (subscription.id, (notice.status, notice.event_id))
+                for subscription in subscriptions)
         elif notice.status == "on_track":
-            self._load(notice.objective_id).clear()
-            self.changed.add(notice.objective_id)
+            self._load(objective_id).clear()
+            self.cleared.add(objective_id)
+            self.added.pop(objective_id, None)
 
     def save(self, now: datetime) -> None:
         statuses = self.uow.statuses
-        changed = sorted(self.changed)
-        statuses.forget_told_many(changed)
-        statuses.remember_told(
-            [(s_id, objective_id, status, event_id) for objective_id in changed
-             for s_id, (_, status, event_id) in self.told[objective_id].items()], now)
+        statuses.forget_told_many(self.cleared)
+        statuses.remember_told([(s_id, objective_id, status, event_id)
+                                for objective_id, added in sorted(self.added.items())
+                                for s_id, (status, event_id) in sorted(added.items())], now)
 
 
 def refreshed(notice: Notice, goals: GoalReadModel) -> Notice:

@@ -86,4 +86,4 @@ class NotificationHandler:
         watches.save()
         goals.flush()
         if matched:
-            self.dispatcher.deliver(uow, matched, now)
+            self.dispatcher.deliver(uow, matched, now, index)

@@ -104,6 +104,6 @@ def settle_due(units: UnitOfWorkFactory, dispatcher: Dispatcher, now: datetime,
             current = refreshed(notice, uow.goals)
             matched.append((current, index.match(current)))
         uow.statuses.save_many(settled_watches)
-        dispatcher.deliver(uow, matched, now)
+        dispatcher.deliver(uow, matched, now, index)
         uow.commit()
     return len(due)

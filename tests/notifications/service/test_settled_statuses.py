@@ -22,6 +22,7 @@ from services.notifications.bootstrap import Notifications, bootstrap
 from services.notifications.service_layer.dispatching import Dispatcher
 from services.notifications.service_layer.handling import NotificationHandler
 from services.notifications.service_layer.settling import settle_due
+from services.notifications.service_layer.subscriptions import delete_subscription
 from shared.cloudevents import CloudEvent
 from tests.notifications.builders import (
     AT,
@@ -33,7 +34,7 @@ from tests.notifications.builders import (
     status_changed,
 )
 from tests.notifications.receiver import WebhookReceiver
-from tests.notifications.service.test_webhook_delivery import consume, subscribe
+from tests.notifications.service.test_webhook_delivery import ADMIN, consume, subscribe
 
 SETTLE = 60.0
 
@@ -197,6 +198,28 @@ def test_whoever_was_told_of_an_alarm_hears_of_the_recovery_once(
     assert all(s != finance for s, _, _ in told)
     recovery = immediate(notifications)[1]
     assert recovery["summary"] == "'Capacity' is back on track (was off_track)"
+
+
+def told_of_alarms(container: Notifications) -> list[tuple[str, str]]:
+    """(subscription, objective) of every alarm remembered for a recovery."""
+    with container.engine.connect() as connection:
+        rows = connection.execute(select(tables.alarms_told.c.subscription_id,
+                                         tables.alarms_told.c.objective_id))
+        return sorted((row[0], row[1]) for row in rows)
+
+
+def test_a_deleted_subscription_is_forgotten_by_the_alarms_it_was_told_of(
+    notifications: Notifications, receiver: WebhookReceiver, handler: NotificationHandler,
+    clock: Clock
+) -> None:
+    kept = subscribe(notifications, receiver.url, receiver.secret)
+    deleted = subscribe(notifications, receiver.url, receiver.secret, recipient="deputy")
+    consume(notifications, *flap("target-1", clock(), "off_track"), handler=handler)
+    clock.advance(SETTLE + 1)
+    settle(notifications, clock)
+    assert told_of_alarms(notifications) == sorted([(kept, "target-1"), (deleted, "target-1")])
+    delete_subscription(notifications.unit_of_work(), ADMIN, deleted, expected_version=1)
+    assert told_of_alarms(notifications) == [(kept, "target-1")]
 
 
 def _order_scenario() -> tuple[list[CloudEvent], str, str]:

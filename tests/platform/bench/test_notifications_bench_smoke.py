@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from bench.common import render
+from bench.notification_consumer import ConsumerBenchOptions, run_consumer_ratio
 from bench.notifications import NotificationBenchOptions, run_matching, run_webhooks
 
 TINY = NotificationBenchOptions(deliveries=30, rounds=2, concurrency=4, subscriptions=500,
@@ -31,3 +32,12 @@ def test_matching_benchmark_reports_index_scan_and_handler_rates() -> None:
     for name in ("indexed_per_second", "scanned_per_second", "handled_per_second"):
         assert _positive(result.details[name]), name
     assert result.details["matches"] > 0
+
+
+def test_consumer_benchmark_applies_every_event_through_the_worker_and_reports_a_ratio() -> None:
+    options = ConsumerBenchOptions(events=60, rounds=2, subscriptions=300, objectives=20)
+    result = run_consumer_ratio("sqlite", options)  # raises unless all 60 were applied
+    assert len(result.details["ratios"]) == 2
+    assert all(_positive(r) for r in result.details["ratios"])
+    assert result.details["deliveries_per_event"] > 0
+    assert "median ratio worker/plain" in render(result)
