@@ -60,10 +60,18 @@ class ObjectiveNode:
         return Signal(None, self.progress, self.confidence)
 
 
+class _Unfitted:
+    """The pace of a window not fitted yet (``KeyResultNode.pace`` fits it when asked)."""
+
+
+UNFITTED = _Unfitted()
+
+
 class KeyResultNode:
-    __slots__ = ("aggregation", "checked_in", "confidence", "current", "given_confidence",
-                 "history", "id", "inputs", "last_checkin_at", "measure", "objective_id",
-                 "pace", "progress", "start", "target", "title", "unit", "version", "weight")
+    __slots__ = ("_pace", "aggregation", "checked_in", "confidence", "current",
+                 "given_confidence", "history", "id", "inputs", "last_checkin_at", "measure",
+                 "objective_id", "progress", "start", "target", "title", "unit", "version",
+                 "weight")
 
     def __init__(self, state: KeyResultState) -> None:
         self.id = state.id
@@ -73,7 +81,7 @@ class KeyResultNode:
         self.inputs: WeightedSum | None = None  # the contributors' values, if it sums them
         # the latest check-ins, oldest first (``forecast.merged``): what its pace is fitted to
         self.history: tuple[tuple[float, float, int], ...] = state.history
-        self.pace = pace(state.history)  # value per second over the window, or None
+        self._pace: float | None | _Unfitted = UNFITTED
         self.define(state)
 
     def define(self, state: KeyResultState) -> None:
@@ -89,6 +97,19 @@ class KeyResultNode:
         self.last_checkin_at = state.last_checkin_at
         self.title = state.title
         self.unit = state.unit
+
+    def keep_window(self, window: tuple[tuple[float, float, int], ...]) -> None:
+        self.history, self._pace = window, UNFITTED
+
+    @property
+    def pace(self) -> float | None:
+        """Value per second over the window (``forecast.pace``), or None. Fitted when
+        asked, once per window: a key result checked in many times in one batch is read
+        (written, explained) once after it."""
+        fitted = self._pace
+        if isinstance(fitted, _Unfitted):
+            fitted = self._pace = pace(self.history)
+        return fitted
 
     @property
     def sums(self) -> bool:

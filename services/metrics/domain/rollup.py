@@ -37,7 +37,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from services.metrics.domain.forecast import merged, pace
+from services.metrics.domain.forecast import merged
 from services.metrics.domain.goal_items import (
     Aggregation,
     ContributionState,
@@ -257,7 +257,7 @@ class RollupGraph:
             return
         window = merged(node.history, at, value, version)
         if window is not None:
-            node.history, node.pace = window, pace(window)
+            node.keep_window(window)
             self._touched_key_results.add(node.id)
 
     def take_touched(self) -> tuple[set[str], set[str]]:
