@@ -121,7 +121,7 @@ class KeyResultNode:
         self.inputs: WeightedSum | None = None  # the contributors' values, if it sums them
         # the latest check-ins, oldest first (``forecast.merged``): what its pace is fitted to
         self.history: tuple[tuple[float, float, int], ...] = state.history
-        self._pace: float | None | _Unfitted = UNFITTED
+        self._pace: float | _Unfitted | None = UNFITTED
         self.define(state)
 
     def define(self, state: KeyResultState) -> None:
