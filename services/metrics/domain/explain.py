@@ -36,6 +36,7 @@ from typing import NamedTuple
 from services.metrics.domain.forecast import (
     Line,
     cycle_to_date_pace,
+    finite,
     summed,
     weighted_mean,
 )
@@ -302,13 +303,12 @@ def attainment_line(item: Item, memo: dict[int, Line | None] | None = None) -> L
                 done = 1.0 if values.value >= item.target else 0.0
                 line = Line(values.at, done, 0.0)
             else:
-                line = values.scaled(item.start, 1.0 / (item.target - item.start))
-                line = line if all(math.isfinite(part) for part in line) else None
+                scaled = values.scaled(item.start, 1.0 / (item.target - item.start))
+                line = scaled if finite(scaled) else None
     else:
-        counted = list(item.counted())
-        lines = [(weight, attainment_line(child, memo)) for weight, child in counted]
+        lines = [(weight, attainment_line(child, memo)) for weight, child in item.counted()]
         if lines and all(line is not None for _, line in lines):
-            line = weighted_mean((weight, line) for weight, line in lines if line is not None)
+            line = weighted_mean([(weight, line) for weight, line in lines if line is not None])
     if item.inputs:  # a leaf is cheaper to compute again than to keep (memory)
         memo[key] = line
     return line

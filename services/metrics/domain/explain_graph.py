@@ -82,7 +82,8 @@ class LinkIndex:
                     del self._by_end[end]
 
     def of(self, item_id: str) -> Iterable[LinkState]:
-        return self._by_end.get(item_id, {}).values()
+        held = self._by_end.get(item_id)
+        return () if held is None else held.values()
 
 
 class GraphItems:
@@ -95,6 +96,18 @@ class GraphItems:
         self.parts: dict[int, Parts] = {}  # by id(item): ``explain.gap_parts``'s memo
         self.lines: dict[int, Line | None] = {}  # by ±id(item): ``attainment_line``'s memo
         self.linked: dict[int, tuple[Item, ...]] = {}  # by id(item): ``linked_in``'s memo
+        # by cycle key: (the window, its start, its end), told apart by the window held
+        self._bounds: dict[str, tuple[CycleWindow, float, float]] = {}
+
+    def cycle_bounds(self, key: str) -> tuple[float, float] | None:
+        """The start and end of a cycle held (:func:`cycle_start`, :func:`cycle_end`)."""
+        held = self.graph.cycle(key)
+        if held is None:
+            return None
+        bounds = self._bounds.get(key)
+        if bounds is None or bounds[0] is not held[1]:
+            bounds = self._bounds[key] = (held[1], cycle_start(held[1]), cycle_end(held[1]))
+        return bounds[1], bounds[2]
 
     def forget(self, objective_ids: Iterable[str], key_result_ids: Iterable[str]) -> None:
         """Forget the items of these ids and of all their ancestors (whose inputs, parts
@@ -146,13 +159,13 @@ class GraphItems:
                         node.progress, None if node.status is None else node.status.value)
         else:
             owner = self.graph.objective(node.objective_id)
-            cycle = None if owner is None else self.graph.cycle(owner.cycle)
+            bounds = None if owner is None else self.cycle_bounds(owner.cycle)
             item = Item("key_result", node.id, node.title,
                         tuple(owner.departments) if owner else (UNKNOWN_DEPARTMENT,),
                         node.progress, measure=node.measure, start=node.start,
                         target=node.target, value=node.current, sums=node.sums,
                         last_checkin_at=node.last_checkin_at, pace=node.pace,
-                        cycle_start=None if cycle is None else cycle_start(cycle[1]))
+                        cycle_start=None if bounds is None else bounds[0])
         self._memo[key] = item
         item.inputs = [(weight, self.item(child)) for weight, child in self.graph.inputs_of(node)]
         return item
@@ -196,8 +209,8 @@ def _rooted(graph: RollupGraph, items: GraphItems, objective_id: str
     node = graph.objective(objective_id)
     if node is None:
         return None
-    held = graph.cycle(node.cycle)
-    return node, items.item(node), None if held is None else cycle_end(held[1])
+    bounds = items.cycle_bounds(node.cycle)
+    return node, items.item(node), None if bounds is None else bounds[1]
 
 
 def outlook_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,

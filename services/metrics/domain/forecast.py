@@ -55,6 +55,14 @@ def merged(window: Sequence[CheckIn], at: float, value: float, version: int
     """
     if not (math.isfinite(at) and math.isfinite(value)):
         return None
+    # The window is ordered by time, its times distinct: most check-ins are the newest
+    # (appended) or the newest again (replaced), which the general case below gives too.
+    if not window or at > window[-1][0]:
+        return (*window, (at, value, version))[-WINDOW:]
+    if at == window[-1][0]:
+        if (version, value) <= (window[-1][2], window[-1][1]):
+            return None
+        return (*window[:-1], (at, value, version))
     for position, (held_at, held_value, held_version) in enumerate(window):
         if held_at == at:
             if (version, value) <= (held_version, held_value):
@@ -110,23 +118,24 @@ def weighted_mean(lines: Iterable[tuple[float, Line]]) -> Line | None:
     items = list(lines)
     if not items:
         return None
-    total = sum_of(weight for weight, _ in items)
+    total = sum_of([weight for weight, _ in items])
     if total <= 0.0:
         return None
-    at = max(line.at for _, line in items)
-    value = sum_of(weight * line(at) for weight, line in items) / total
-    slope = sum_of(weight * line.slope for weight, line in items) / total
-    return _finite(Line(at, value, slope))
+    at = max([line.at for _, line in items])
+    value = sum_of([weight * line(at) for weight, line in items]) / total
+    slope = sum_of([weight * line.slope for weight, line in items]) / total
+    mean = Line(at, value, slope)
+    return mean if finite(mean) else None
 
 
 def summed(lines: Iterable[Line]) -> Line | None:
     items = list(lines)
     if not items:
         return None
-    at = max(line.at for line in items)
-    return _finite(Line(at, sum_of(line(at) for line in items),
-                        sum_of(line.slope for line in items)))
+    at = max([line.at for line in items])
+    total = Line(at, sum_of([line(at) for line in items]), sum_of([line.slope for line in items]))
+    return total if finite(total) else None
 
 
-def _finite(line: Line) -> Line | None:
-    return line if all(math.isfinite(part) for part in line) else None
+def finite(line: Line) -> bool:
+    return math.isfinite(line.at) and math.isfinite(line.value) and math.isfinite(line.slope)

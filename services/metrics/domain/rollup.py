@@ -37,7 +37,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from services.metrics.domain.forecast import merged, pace
+from services.metrics.domain.forecast import merged
 from services.metrics.domain.goal_items import (
     Aggregation,
     ContributionState,
@@ -140,6 +140,8 @@ class RollupGraph:
         if self._is_newer(ObjectiveNode, state.id, state.version, node):
             if node is None:
                 node = self._objectives[state.id] = ObjectiveNode(state)
+                for key_result in self._key_results_of.get(node.id, ()):
+                    key_result.objective_id = node.id  # one copy of the id (memory)
                 self._gather_inputs(node)
                 self._reshape_parents(node)
                 self._reshape_key_results_of(node.id)
@@ -165,11 +167,13 @@ class RollupGraph:
         if self._is_newer(KeyResultNode, state.id, state.version, node):
             if node is None:
                 node = self._key_results[state.id] = KeyResultNode(state)
+                self._hold_objective_id(node)
                 self._key_results_of.setdefault(node.objective_id, []).append(node)
                 self._gather_inputs(node)
                 self._reshape_parents(node)
             else:
                 self._redefine(node, state)
+                self._hold_objective_id(node)
             self._pending.append(node)
         if node is not None:
             # even a stale copy says when a value was checked in: the window takes it
@@ -242,6 +246,13 @@ class RollupGraph:
         self._pending.extend(self._objectives.values())
         return self._finish()
 
+    def _hold_objective_id(self, node: KeyResultNode) -> None:
+        """The key result holds its objective's own id object: one copy per objective,
+        not one per key result (a million key results, ~80 bytes each)."""
+        own = self._objectives.get(node.objective_id)
+        if own is not None:
+            node.objective_id = own.id
+
     def _observe_state(self, node: KeyResultNode, state: KeyResultState) -> None:
         """The check-in a state carries, if it has one and sums nothing (a summing key
         result's value comes from its contributors). The state's own aggregation decides,
@@ -257,7 +268,7 @@ class RollupGraph:
             return
         window = merged(node.history, at, value, version)
         if window is not None:
-            node.history, node.pace = window, pace(window)
+            node.keep_window(window)
             self._touched_key_results.add(node.id)
 
     def take_touched(self) -> tuple[set[str], set[str]]:

@@ -9,6 +9,7 @@ never holds what the database does not.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -93,8 +94,16 @@ class RollupProjection:
     # -- loading ---------------------------------------------------------------------------
 
     def load(self) -> None:
-        """(Re)build the graph from the read model."""
+        """(Re)build the graph from the read model.
+
+        The graph then lives as long as the process, so it is frozen (``gc.freeze``) with
+        everything else alive at that moment: the cyclic collector's full passes, which
+        otherwise walk every node again (millions of objects at a million key results),
+        walk only what came after. What an earlier load froze is thawed first and
+        collected once, so a graph that a reload replaced is not kept frozen.
+        """
         with self.lock:
+            gc.unfreeze()
             started = time.perf_counter()
             graph = RollupGraph(self.thresholds, self.clock, self.forecasts)
             with self.units(writes=False) as uow:
@@ -106,6 +115,8 @@ class RollupProjection:
             self.link_index = index
             index.take_changed()
             self.explained = GraphItems(graph)
+            gc.collect()
+            gc.freeze()
             log.info("graph loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
 
     def rolled_back(self) -> None:
