@@ -139,10 +139,32 @@ def test_an_unknown_cycle_or_department_is_a_404_that_says_so(
     assert unknown.status_code == 404
     assert "There is no department 'nosuch': it does not exist" in html.unescape(
         unknown.get_data(as_text=True))
-    malformed = client.get("/departments/Sales%20Team")
-    assert malformed.status_code == 404
-    assert "a department key is 1 to 40 lower-case letters" in malformed.get_data(as_text=True)
-    assert "no such objective" not in malformed.get_data(as_text=True)
+    # what the goals API would refuse (422) is the console's own 404, asking nothing:
+    # hyphens alone, and letters or digits that are not ASCII ('é', '²', Arabic-Indic 1,
+    # 'ß', 'µ', a modifier letter)
+    for key in ("Sales%20Team", "-", "---", "sal%C3%A9", "%C2%B2", "%D9%A1", "%C3%9F",
+                "%CE%BC", "%E1%B5%83"):
+        malformed = client.get(f"/departments/{key}")
+        assert malformed.status_code == 404, key
+        said = html.unescape(malformed.get_data(as_text=True))
+        assert "a department key is 2 to 40 lower-case letters, digits or hyphens, " \
+               "starting with a letter" in said, key
+        assert "no such objective" not in said
+
+
+def test_a_page_number_that_is_not_ascii_digits_is_a_404_that_says_so(
+        platform: Platform, seeded: Seeded) -> None:
+    """'²', '①' and Arabic-Indic one are digits to str.isdigit; the page links write 0-9."""
+    client = sign_in_client(console_app(platform), seeded.sales_head_token)
+    for page in ("%C2%B2", "%E2%91%A0", "%C2%B3", "%D9%A1", "%201", "0", "-1", "1.0", "",
+                 "100000"):
+        answer = client.get(f"/targets?cycle={seeded.cycle}&page={page}")
+        assert answer.status_code == 404, page
+        assert "a page is a number from 1 to 99999 in the digits 0 to 9" in html.unescape(
+            answer.get_data(as_text=True)), page
+    first = client.get(f"/targets?cycle={seeded.cycle}&page=1")
+    assert first.status_code == 200 and "Grow new-customer revenue" in first.get_data(
+        as_text=True)
 
 
 def test_target_page_shows_each_departments_part_and_the_production_dependency(

@@ -34,11 +34,15 @@ from services.console.domain.number_input import NotANumber, read_number
 from services.console.entrypoints.web.app import api, console_config
 from services.console.entrypoints.web.app import sign_in as start_session
 from services.console.entrypoints.web.locale import reader_locale
+from shared.contract.keys import CYCLE_KEY, DEPARTMENT_KEY, DEPARTMENT_KEY_FORM
 from shared.web.dates import moment
 
 pages = Blueprint("pages", __name__)
 T = TypeVar("T")
 VERSION = re.compile(r"[0-9]{1,19}")
+#: A page number as the page links write it: ASCII digits only (``str.isdigit`` and
+#: ``int()`` also take '²', '①' or an Arabic-Indic one), no sign, no spaces.
+PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,4}")
 
 TARGETS_PER_PAGE = 25
 STALE_SHOWN = 25
@@ -114,7 +118,9 @@ def targets() -> Response | str | tuple[str, int]:
         return gone
     goals, metrics = api("goals"), api("metrics")
     wanted = request.args.get("cycle")
-    page = _page_number(request.args.get("page"))
+    page = _page_number(request.args.get("page", "1"))
+    if page is None:
+        return _no_such_page(request.args.get("page", ""))
     guess = wanted or session.get("current_cycle")
     cycles_call = in_background(lambda: goals.get_all("/v1/cycles"))
     guessed, metrics_down = _unless_metrics_down(
@@ -190,8 +196,7 @@ _pool_lock = threading.Lock()
 
 
 def _cycle_key(text: str) -> bool:
-    return 0 < len(text) <= 40 and all(c.isascii() and (c.isalnum() or c in "._-")
-                                       for c in text)
+    return CYCLE_KEY.fullmatch(text) is not None
 
 
 def _collective_page(metrics: ApiClient, cycle: str, page: int, speculative: bool = True
@@ -222,8 +227,9 @@ def _chosen_cycle(cycles: list[dict[str, Any]], wanted: str | None) -> dict[str,
     return max(cycles, key=lambda c: c.get("starts_on", ""), default=None)
 
 
-def _page_number(text: str | None) -> int:
-    return int(text) if text and text.isdigit() and 0 < int(text) < 100_000 else 1
+def _page_number(text: str) -> int | None:
+    """A page number from 1 to 99,999 in ASCII digits, or None."""
+    return int(text) if PAGE_NUMBER.fullmatch(text) else None
 
 
 def _total_pages(headers: Any) -> int:
@@ -330,10 +336,17 @@ def _no_such_cycle(key: str) -> tuple[str, int]:
                       "deleted. Choose one from the list of cycles.")
 
 
+def _no_such_page(text: str) -> tuple[str, int]:
+    """A page number that is not one (``0``, ``-1``, ``²``, an Arabic-Indic digit,
+    `` 1``): said, not taken as page 1."""
+    return _not_found(f"There is no page {text[:20]!r}: a page is a number from 1 to "
+                      "99999 in the digits 0 to 9.")
+
+
 def _no_such_department(key: str, malformed: bool = False) -> tuple[str, int]:
     if malformed:
-        return _not_found(f"There is no department {key[:40]!r}: a department key is 1 to "
-                          "40 lower-case letters, digits or hyphens, such as 'sales'.")
+        return _not_found(f"There is no department {key[:40]!r}: a department key is "
+                          f"{DEPARTMENT_KEY_FORM}, such as 'sales'.")
     return _not_found(f"There is no department {key!r}: it does not exist, or it was "
                       "deleted.")
 
@@ -419,8 +432,7 @@ def department_page(department: str) -> Response | str | tuple[str, int]:
     its key results of the cycle without a recent check-in (one page of them: one call)."""
     if (gone := _require_sign_in()) is not None:
         return gone
-    if not (0 < len(department) <= 40 and all(c.islower() or c.isdigit() or c == "-"
-                                              for c in department)):
+    if not DEPARTMENT_KEY.fullmatch(department):
         return _no_such_department(department, malformed=True)
     goals, metrics = api("goals"), api("metrics")
     cycles = goals.get_all("/v1/cycles")
