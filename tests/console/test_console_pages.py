@@ -128,6 +128,37 @@ def test_targets_page_tells_each_departments_part_the_forecast_and_why_of_a_targ
         assert listed["why"].splitlines()[0] in html.unescape(row.group(1))
 
 
+def test_an_owner_without_a_part_in_a_target_is_said_to_have_none_yet(
+        platform: Platform, seeded: Seeded) -> None:
+    cycle = "CONSOLE-PARTS"
+    cycle_of_seed = platform.api("goals", "GET", f"/v1/cycles/{seeded.cycle}").json()
+    platform.create("/v1/cycles", {"key": cycle, "starts_on": cycle_of_seed["starts_on"],
+                                   "ends_on": cycle_of_seed["ends_on"]})
+    target = platform.create("/v1/objectives", {
+        "cycle": cycle, "kind": "collective", "departments": ["sales", "finance"],
+        "owner": "CEO", "title": "Profitable growth"})
+    sales = platform.create("/v1/objectives", {
+        "cycle": cycle, "kind": "department", "departments": ["sales"], "owner": "Owner",
+        "title": "Sell at list price"})
+    key_result = platform.create(f"/v1/objectives/{sales['id']}/key-results", {
+        "title": "Deals at list price", "measure": "increase", "start": 0, "target": 10,
+        "unit": "deals"})
+    platform.create("/v1/contributions", {"child_type": "objective", "child_id": sales["id"],
+                                          "parent_type": "objective", "parent_id": target["id"]})
+    platform.create(f"/v1/key-results/{key_result['id']}/check-ins", {"value": 4})
+    client = sign_in_client(console_app(platform), seeded.sales_head_token)
+
+    def parts_said() -> dict[str, str] | None:
+        page = client.get(f"/targets?cycle={cycle}").get_data(as_text=True)
+        said = dict(re.findall(r'<li class="part" data-department="([^"]+)">.*?</a>'
+                               r'(?:: ([^<]*))?</li>', page, re.S))
+        return said if "of its part" in said.get("sales", "") else None
+
+    said = wait_until(parts_said, ROLLUP_SECONDS, "the target rolled up with sales' part")
+    assert said["finance"] == "no part yet", said
+    assert said["sales"].startswith("40 % of its part, "), said
+
+
 def test_an_unknown_cycle_or_department_is_a_404_that_says_so(
         platform: Platform, seeded: Seeded) -> None:
     client = sign_in_client(console_app(platform), seeded.sales_head_token)
