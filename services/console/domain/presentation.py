@@ -47,14 +47,15 @@ def in_points(ratio: float, places: int) -> str:
 
 def gap_share(share: float | None) -> str:
     """A department's share of a target's gap, in points of progress and in words:
-    ``0.355`` → ``35.5 pts behind``, ``-0.355`` → ``35.5 pts ahead``; what rounds to zero
-    is ``0.0 pts`` (neither)."""
+    ``0.355`` → ``35.5 pts behind``, ``-0.01`` → ``1.0 pt ahead``; what rounds to zero is
+    ``0.0 pts`` (neither). The roll-up's ``why`` writes points the same way."""
     if share is None or not math.isfinite(share):
         return NO_VALUE
     shown = in_points(abs(share), 1)
     if float(shown) == 0:
         return "0.0 pts"
-    return f"{shown} pts {'behind' if share > 0 else 'ahead'}"
+    unit = "pt" if float(shown) == 1 else "pts"
+    return f"{shown} {unit} {'behind' if share > 0 else 'ahead'}"
 
 
 def forecast_words(attainment: float | None, reached_on: str | date | None,
