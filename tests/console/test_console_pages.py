@@ -159,6 +159,42 @@ def test_an_owner_without_a_part_in_a_target_is_said_to_have_none_yet(
     assert said["sales"].startswith("40 % of its part, "), said
 
 
+def test_an_archived_target_reads_archived_not_a_live_status(
+        platform: Platform, seeded: Seeded) -> None:
+    cycle = "CONSOLE-ARCHIVED"
+    cycle_of_seed = platform.api("goals", "GET", f"/v1/cycles/{seeded.cycle}").json()
+    platform.create("/v1/cycles", {"key": cycle, "starts_on": cycle_of_seed["starts_on"],
+                                   "ends_on": cycle_of_seed["ends_on"]})
+    live, gone = (platform.create("/v1/objectives", {
+        "cycle": cycle, "kind": "collective", "departments": ["sales", "marketing"],
+        "owner": "CEO", "title": title}) for title in ("Live target", "Dropped target"))
+    archived = platform.api("goals", "PATCH", f"/v1/objectives/{gone['id']}",
+                            json={"status": "archived"}, headers={"If-Match": '"1"'})
+    assert archived.status_code == 200, archived.text
+
+    def rolled_up_archived() -> bool:
+        answer = platform.api("metrics", "GET", f"/v1/rollups/{gone['id']}")
+        return answer.status_code == 200 and answer.json().get("archived") is True
+
+    wait_until(rolled_up_archived, ROLLUP_SECONDS, "the archived target rolled up")
+    wait_until(lambda: platform.api("metrics", "GET", f"/v1/rollups/{live['id']}"
+                                    ).status_code == 200, ROLLUP_SECONDS, "the live target")
+    client = sign_in_client(console_app(platform), seeded.sales_head_token)
+    targets = client.get(f"/targets?cycle={cycle}").get_data(as_text=True)
+    rows = {title: row for title, row in re.findall(
+        r'<th scope="row"><a href="[^"]+">([^<]+)</a></th>(.*?)</tr>', targets, re.S)}
+    assert '<span class="status archived">Archived</span>' in rows["Dropped target"]
+    assert not re.search(r'class="status (on_track|at_risk|off_track|no_data)"',
+                         rows["Dropped target"])
+    assert "Archived" not in rows["Live target"]
+    assert re.search(r'class="status (on_track|at_risk|off_track|no_data)"', rows["Live target"])
+    department = client.get(f"/departments/sales?cycle={cycle}").get_data(as_text=True)
+    owned = {re.sub(r"<[^>]+>", "", item).split(" (")[0].strip(): item for item in re.findall(
+        r'<li class="owned">(.*?)</li>', department, re.S)}
+    assert '<span class="status archived">Archived</span>' in owned["Dropped target"]
+    assert "Archived" not in owned["Live target"]
+
+
 def test_an_unknown_cycle_or_department_is_a_404_that_says_so(
         platform: Platform, seeded: Seeded) -> None:
     client = sign_in_client(console_app(platform), seeded.sales_head_token)

@@ -165,7 +165,8 @@ def _without_figures(objective: dict[str, Any]) -> dict[str, Any]:
     """A goals API objective in the shape of a roll-up whose figures are unknown."""
     return {"objective_id": objective.get("id"), "title": objective.get("title"),
             "kind": objective.get("kind"), "departments": objective.get("departments", []),
-            "cycle": objective.get("cycle"), "figures_unavailable": True}
+            "cycle": objective.get("cycle"), "archived": objective.get("status") == "archived",
+            "figures_unavailable": True}
 
 
 def _unless_metrics_down(read: Callable[[], T]) -> tuple[T | None, bool]:
