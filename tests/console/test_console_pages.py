@@ -273,6 +273,64 @@ def test_department_page_shows_what_it_depends_on_and_who_depends_on_it(
     assert hostile.status_code == 404
 
 
+def test_department_page_lists_only_the_chosen_cycles_links_each_with_its_other_end(
+        platform: Platform, seeded: Seeded) -> None:
+    """The goals API lists a department's links of every cycle; the page shows those of
+    the cycle chosen, each other end with its title and figures, never 'a objective'.
+    (Marketing's key result link: sales keeps no link to a key result, whose cycle's key
+    results the page would list once more, and the stale test counts that listing.)"""
+    cycle = "CONSOLE-LINKS"
+    cycle_of_seed = platform.api("goals", "GET", f"/v1/cycles/{seeded.cycle}").json()
+    platform.create("/v1/cycles", {"key": cycle, "starts_on": cycle_of_seed["starts_on"],
+                                   "ends_on": cycle_of_seed["ends_on"]})
+
+    def objective(department: str, title: str) -> str:
+        return str(platform.create("/v1/objectives", {
+            "cycle": cycle, "kind": "department", "departments": [department],
+            "owner": "Owner", "title": title})["id"])
+
+    sales, marketing, finance = (objective(department, title) for department, title in (
+        ("sales", "Close the year"), ("marketing", "Launch the campaign"),
+        ("finance", "Fund it")))
+    marketing_kr, finance_kr = (platform.create(f"/v1/objectives/{item}/key-results", {
+        "title": title, "measure": "increase", "start": 0, "target": 80, "unit": "k EUR"})["id"]
+        for item, title in ((marketing, "Campaign spend"), (finance, "Budget released")))
+    platform.create(f"/v1/key-results/{finance_kr}/check-ins", {"value": 20})
+    for kind, from_type, from_id, to_type, to_id in (
+            ("funded_by", "objective", sales, "objective", finance),
+            ("depends_on", "key_result", marketing_kr, "key_result", finance_kr)):
+        platform.create("/v1/links", {"kind": kind, "from_type": from_type, "from_id": from_id,
+                                      "to_type": to_type, "to_id": to_id})
+    client = sign_in_client(console_app(platform), seeded.sales_head_token)
+
+    def listed(key: str, department: str, direction: str = "outgoing") -> list[str]:
+        page = client.get(f"/departments/{department}?cycle={key}").get_data(as_text=True)
+        assert "a objective" not in page and "a key_result" not in page
+        return [re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", item))).strip()
+                for item in re.findall(rf'<li class="{direction}">(.*?)</li>', page, re.S)]
+
+    def rolled_up() -> list[str] | None:
+        said = listed(cycle, "sales") + listed(cycle, "marketing")
+        return said if len(said) == 2 and not any(
+            "Status unavailable" in item or "another cycle" in item for item in said) else None
+
+    funded, depends = wait_until(rolled_up, ROLLUP_SECONDS, "every end rolled up")
+    finance_rollup = platform.api("metrics", "GET", f"/v1/rollups/{finance}").json()
+    status = {"on_track": "On track", "at_risk": "At risk", "off_track": "Off track",
+              "no_data": "No data yet"}[finance_rollup["status"]]
+    assert funded.startswith("funded by finance: Fund it 25 % ") and status in funded, funded
+    assert depends.startswith("depends on finance: Budget released 20 k EUR of 80 k EUR "), \
+        depends
+    assert status in depends  # a key result's status is its objective's
+    # the seeded cycle's pages: their own link only, none of this cycle's
+    [seeded_link] = listed(seeded.cycle, "sales")
+    assert "Deliver onboarding capacity" in seeded_link
+    assert listed(seeded.cycle, "marketing") == []
+    assert listed(seeded.cycle, "finance", "incoming") == []
+    assert sorted(item.split(":")[0] for item in listed(cycle, "finance", "incoming")) == [
+        "marketing", "sales"]
+
+
 def test_check_in_without_the_forms_csrf_token_is_refused_and_changes_nothing(
         platform: Platform, seeded: Seeded) -> None:
     browser = signed_in(platform, seeded.sales_head_token)

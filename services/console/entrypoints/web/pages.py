@@ -464,16 +464,17 @@ def department_page(department: str) -> Response | str | tuple[str, int]:
             _without_figures(item) for item in
             goals.get_all("/v1/objectives", cycle=cycle["key"], department=department)]
         links = goals.get_all("/v1/links", department=department, direction="both")
-    ends: dict[str, Any] = {item["objective_id"]: item for item in owned}
-    if cycle is not None and not metrics_down and any(
-            link["from_id"] not in ends or link["to_id"] not in ends for link in links):
-        everything, metrics_down = _unless_metrics_down(
-            lambda: metrics.get_all("/v1/rollups", cycle=cycle["key"]))
-        ends.update({item["objective_id"]: item for item in everything or []})
-    outgoing = [(link, ends.get(link["to_id"])) for link in links
-                if link.get("from_department") == department]
-    incoming = [(link, ends.get(link["from_id"])) for link in links
-                if link.get("from_department") != department]
+    outgoing: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    incoming: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    if cycle is not None and links:
+        ends = _link_ends(goals, metrics, cycle["key"], owned, links, metrics_down)
+        for link in links:
+            ours, theirs = (("from", "to") if link.get("from_department") == department
+                            else ("to", "from"))
+            if ends.get(link[f"{ours}_id"]) is None:
+                continue  # the department's end is of another cycle
+            listed = outgoing if ours == "from" else incoming
+            listed.append((link, ends.get(link[f"{theirs}_id"])))
     titles = {item["objective_id"]: item.get("title") for item in owned}
     return render_template("department.html", department=department, cycles=cycles,
                            cycle=cycle, owned=owned, outgoing=outgoing, incoming=incoming,
@@ -481,6 +482,34 @@ def department_page(department: str) -> Response | str | tuple[str, int]:
                            stale_total=stale_total,
                            stale_after_days=console_config().stale_after_days,
                            metrics_down=metrics_down)
+
+
+def _link_ends(goals: ApiClient, metrics: ApiClient, cycle: str, owned: list[Any],
+               links: list[dict[str, Any]], metrics_down: bool) -> dict[str, dict[str, Any]]:
+    """The items of ``cycle`` that ``links`` join, by id, each with what the page shows of
+    it: an objective's roll-up (or the goals API's objective, without figures, when the
+    metrics service does not answer); a key result's title, value and target, with its
+    objective's status. The goals API lists links of every cycle, so an id that is not
+    here is of another cycle. A listing call per kind of item, never one per item."""
+    ends: dict[str, dict[str, Any]] = {item["objective_id"]: item for item in owned}
+    if any(link[f"{side}_id"] not in ends for link in links for side in ("from", "to")):
+        everything = None if metrics_down else _unless_metrics_down(
+            lambda: metrics.get_all("/v1/rollups", cycle=cycle))[0]
+        if everything is None:
+            everything = [_without_figures(item)
+                          for item in goals.get_all("/v1/objectives", cycle=cycle)]
+        ends.update({item["objective_id"]: item for item in everything})
+    if any(link[f"{side}_type"] == "key_result" for link in links for side in ("from", "to")):
+        for key_result in goals.get_all("/v1/key-results", cycle=cycle):
+            objective = ends.get(key_result.get("objective_id")) or {}
+            ends[key_result["id"]] = {  # no "status" when its objective's is unknown
+                **key_result, "key_result_id": key_result["id"],
+                # a sum's value is the roll-up's, not the goals API's `current` (its start)
+                "current": None if key_result.get("aggregation") == "sum"
+                else key_result.get("current"),
+                "archived": objective.get("archived", False),
+                **({"status": objective["status"]} if "status" in objective else {})}
+    return ends
 
 
 def _stale_key_results(goals: ApiClient, department: str, cycle: str) -> tuple[list[Any], int]:
