@@ -8,6 +8,7 @@ import html
 import re
 import time
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +27,11 @@ pytestmark = pytest.mark.timeout(900)
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 #: The version of the objective's own edit form (each key result's form has its own).
 VERSION = re.compile(r'action="/objectives/[^"/]+/edit".*?name="version" value="([^"]*)"', re.S)
+
+
+def whole_percent(ratio: float) -> str:
+    """``ratio`` as the pages write a percentage: half up on its decimal (0.575 → 58 %)."""
+    return f"{Decimal(repr(ratio)).scaleb(2).quantize(Decimal(1), ROUND_HALF_UP)} %"
 
 
 def signed_in(platform: Platform, token: str) -> requests.Session:
@@ -93,7 +99,7 @@ def test_targets_page_shows_the_cycles_collective_target_with_status_in_words(
                        timeout=30).text
     rollup = platform.api("metrics", "GET", f"/v1/rollups/{seeded.target_id}").json()
     assert "Grow new-customer revenue" in page
-    assert f"{rollup['progress'] * 100:.0f} %" in page
+    assert whole_percent(rollup["progress"]) in page
     words = {"on_track": "On track", "at_risk": "At risk", "off_track": "Off track",
              "no_data": "No data yet"}[rollup["status"]]
     assert f'class="status {rollup["status"]}">{words}<' in page
@@ -116,14 +122,14 @@ def test_targets_page_tells_each_departments_part_the_forecast_and_why_of_a_targ
         part["department"] for part in listed["gap_by_department"]}
     for part in listed["gap_by_department"]:
         said = parts[part["department"]]
-        assert said.startswith(f"{part['progress'] * 100:.0f} % of its part, "), said
+        assert said.startswith(f"{whole_percent(part['progress'])} of its part, "), said
         assert ("behind" in said) == (round(part["share"] * 100, 1) > 0), said
     forecast = re.search(r'<p class="forecast">([^<]*)</p>', row.group(1))
     assert forecast is not None
     if listed["forecast"] is None:
         assert forecast.group(1) == "No forecast yet"
     else:
-        assert forecast.group(1).startswith(f"On pace for {listed['forecast'] * 100:.0f} % by ")
+        assert forecast.group(1).startswith(f"On pace for {whole_percent(listed['forecast'])} by ")
     if listed["why"]:
         assert listed["why"].splitlines()[0] in html.unescape(row.group(1))
 
