@@ -4,6 +4,8 @@ RFC 8288 ``Link`` headers on every page.
 
 flask-smorest bounds ``page_size`` but not ``page``; ``(page - 1) * page_size`` must still fit
 the databases' 64-bit integers, so a larger page number is refused (422) and documented.
+Both are read as :class:`QueryInteger`: ASCII digits only, so ``page=%201`` (a space) or
+``page=%D9%A1`` (Arabic-Indic one) is a 422 naming the form, not page 1.
 
 A query parameter that the operation does not declare (``?departmnet=sales``), or a
 single-valued one given twice, is refused with a 400 problem naming it, after
@@ -16,6 +18,7 @@ reference keeping the request's other query parameters.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -30,15 +33,35 @@ from shared.web.operations import current_operation
 from shared.web.problems import URI_PATH_CHARACTERS, problem
 
 MAX_PAGE = 2**31 - 1
+ASCII_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
+class QueryInteger(fields.Integer):
+    """A whole number in a query string, as ASCII digits with an optional ``-`` and nothing
+    else: ``int()`` (marshmallow's ``Integer``) also takes `` 1``, ``1_000``, and other
+    scripts' digits (Arabic-Indic one is 1 to it)."""
+
+    default_error_messages = {
+        "invalid": "Not a valid integer: write it in the digits 0 to 9 (an optional '-' "
+                   "first), without spaces.",
+    }
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str) and not ASCII_INTEGER.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 @cache
 def bounded_pages(schema: type[Schema]) -> type[Schema]:
-    """The pagination parameters ``schema`` with ``page`` at most ``MAX_PAGE``."""
-    page = schema._declared_fields["page"]
-    bounded = fields.Integer(load_default=page.load_default,
-                             validate=validate.Range(min=1, max=MAX_PAGE))
-    return type(schema.__name__, (schema,), {"page": bounded})
+    """The pagination parameters ``schema`` with ``page`` at most ``MAX_PAGE``, both read
+    as :class:`QueryInteger`."""
+    page, size = schema._declared_fields["page"], schema._declared_fields["page_size"]
+    return type(schema.__name__, (schema,), {
+        "page": QueryInteger(load_default=page.load_default,
+                             validate=validate.Range(min=1, max=MAX_PAGE)),
+        "page_size": QueryInteger(load_default=size.load_default, validate=size.validators),
+    })
 
 
 class _BoundaryParser(FlaskParser):

@@ -14,6 +14,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
 from tests.console.conftest import Platform, Seeded, wait_until
+from tests.console.test_console_pages import whole_percent
 from tests.support.browser import click_and_wait, console, outside_requests, save_evidence
 
 ROLLUP_SECONDS = 120
@@ -48,14 +49,14 @@ def test_head_of_sales_checks_in_is_refused_on_marketing_and_signs_out(
     for part in listed["gap_by_department"]:
         said = row.find_element(By.CSS_SELECTOR,
                                 f'li.part[data-department="{part["department"]}"]').text
-        assert f"{part['progress'] * 100:.0f} % of its part" in said, said
+        assert f"{whole_percent(part['progress'])} of its part" in said, said
     assert {part["department"] for part in listed["gap_by_department"]} == {"sales",
                                                                           "marketing"}
     forecast = row.find_element(By.CSS_SELECTOR, "p.forecast").text
     if listed["forecast"] is None:
         assert forecast == "No forecast yet"
     else:
-        assert forecast.startswith(f"On pace for {listed['forecast'] * 100:.0f} % by "), forecast
+        assert forecast.startswith(f"On pace for {whole_percent(listed['forecast'])} by "), forecast
     if listed["why"]:
         assert row.find_element(By.CSS_SELECTOR, "p.why").text == listed["why"]
     click_and_wait(browser, browser.find_element(By.LINK_TEXT, "Grow new-customer revenue"))
@@ -88,7 +89,7 @@ def test_head_of_sales_checks_in_is_refused_on_marketing_and_signs_out(
     tree = wait_until(rolled_up, ROLLUP_SECONDS, "the check-in rolled up")
     browser.refresh()
     save_evidence(browser, "console_2_checked_in")
-    assert f"{tree['progress'] * 100:.0f} %" in text_of(browser, "p.summary")
+    assert whole_percent(tree["progress"]) in text_of(browser, "p.summary")
 
     browser.get(f"{platform.console_url}/objectives/{seeded.marketing_objective_id}")
     form = f"#kr-{seeded.marketing_key_result_id} form.check-in"

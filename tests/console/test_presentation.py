@@ -39,6 +39,15 @@ def test_statuses_and_shares_read_as_words() -> None:
     assert status_words("off_track") == "Off track"
     assert status_words(None) == "No data yet"
     assert percent(0.6437) == "64 %"
+    # half up on the decimal written, whatever the float's binary value (0.575 * 100 is
+    # 57.4999..., 0.875 * 100 is 87.5 exactly)
+    assert [percent(ratio) for ratio in (0.575, 0.875, 0.145, 0.005, -0.004)] == [
+        "58 %", "88 %", "15 %", "1 %", "0 %"]
+    assert [gap_share(share) for share in (0.0035, -0.0145, 0.00049)] == [
+        "0.4 pts behind", "1.5 pts ahead", "0.0 pts"]
+    assert gap_share(0.0025) == "0.3 pts behind"  # as the roll-up's why writes it
+    assert gap_share(0.01) == "1.0 pt behind" and gap_share(-0.0096) == "1.0 pt ahead"
+    assert percent(1.7e308).startswith("17") and percent(-5e-324) == "0 %"
     assert percent(None) == NO_VALUE
 
 

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from babel import Locale
 from babel.dates import format_date, format_time, get_datetime_format
@@ -29,22 +30,32 @@ def status_words(status: str | None) -> str:
 
 
 def percent(ratio: float | None) -> str:
-    """``0.643`` → ``64 %``; no data → ``NO_VALUE``."""
+    """``0.643`` → ``64 %``, ``0.575`` → ``58 %`` (half up); no data → ``NO_VALUE``."""
     if not isinstance(ratio, int | float) or not math.isfinite(ratio):
         return NO_VALUE
-    return f"{_unsigned_zero(f'{ratio * 100:.0f}')} %"
+    return f"{_unsigned_zero(in_points(ratio, 0))} %"
+
+
+def in_points(ratio: float, places: int) -> str:
+    """``ratio`` times 100 with ``places`` decimals, rounded half up on the decimal the
+    ratio is written as: ``0.575`` → ``58``, ``0.0035`` → ``0.4`` (as floats, 0.575 * 100
+    is 57.4999… and ``format`` would round it down, but 0.875 * 100 up)."""
+    scaled = Decimal(repr(float(ratio))).scaleb(2)
+    exact = Context(prec=400)  # room for every finite float's digits: quantize never fails
+    return f"{scaled.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP, exact):f}"
 
 
 def gap_share(share: float | None) -> str:
     """A department's share of a target's gap, in points of progress and in words:
-    ``0.355`` → ``35.5 pts behind``, ``-0.355`` → ``35.5 pts ahead``; what rounds to zero
-    is ``0.0 pts`` (neither)."""
+    ``0.355`` → ``35.5 pts behind``, ``-0.01`` → ``1.0 pt ahead``; what rounds to zero is
+    ``0.0 pts`` (neither). The roll-up's ``why`` writes points the same way."""
     if share is None or not math.isfinite(share):
         return NO_VALUE
-    points = f"{abs(share) * 100:.1f}"
-    if float(points) == 0:
+    shown = in_points(abs(share), 1)
+    if float(shown) == 0:
         return "0.0 pts"
-    return f"{points} pts {'behind' if share > 0 else 'ahead'}"
+    unit = "pt" if float(shown) == 1 else "pts"
+    return f"{shown} {unit} {'behind' if share > 0 else 'ahead'}"
 
 
 def forecast_words(attainment: float | None, reached_on: str | date | None,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from services.goals.domain.errors import InvalidInput
 from services.goals.domain.state import serialise_state
+from shared.contract.keys import CYCLE_KEY, DEPARTMENT_KEY, DEPARTMENT_KEY_FORM
 
-DEPARTMENT_KEY = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
-CYCLE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 MAX_CYCLE_DAYS = 731
 
 #: Present after the first start, as the brief requires.
@@ -45,10 +43,7 @@ class Department:
     @classmethod
     def new(cls, key: str, name: str) -> Department:
         if not DEPARTMENT_KEY.fullmatch(key):  # fullmatch: '$' would let 'sales\n' pass
-            raise InvalidInput(
-                "must be 2 to 40 lowercase letters, digits or hyphens, starting with a letter",
-                "key",
-            )
+            raise InvalidInput(f"must be {DEPARTMENT_KEY_FORM}", "key")
         return cls(key=key, name=_check_name(name))
 
     def rename(self, name: str) -> None:

@@ -31,6 +31,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
 
 from services.metrics.domain.forecast import (
@@ -509,7 +510,10 @@ def _risk_order(link: LinkEnd) -> tuple[int, float, str, str, str]:
 
 
 def _points(value: float) -> str:
-    return f"{value * 100:.0f} pts"
+    """Points of progress to a tenth, half up on the decimal written, as the console writes
+    a department's part: ``0.003`` → ``0.3 pts``, ``0.01`` → ``1.0 pt``."""
+    shown = Decimal(repr(value)).scaleb(2).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return f"{shown:f} {'pt' if shown == 1 else 'pts'}"
 
 
 def why(gap: float | None, departments: tuple[Share, ...], at_risk: tuple[LinkEnd, ...],

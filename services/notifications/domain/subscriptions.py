@@ -22,8 +22,8 @@ from services.notifications.domain.errors import InvalidInput
 from services.notifications.domain.notices import NOTIFIABLE_EVENT_TYPES, STATUSES
 from services.notifications.domain.schedules import DigestSchedule, ScheduleError, parse_schedule
 from services.notifications.domain.targets import TargetPolicy, check_webhook_url
+from shared.contract.keys import DEPARTMENT_KEY
 
-DEPARTMENT_KEY = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 EMAIL_ADDRESS = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 SECRET_PREFIX = "whsec_"
 MIN_SECRET_BYTES = 24

@@ -164,6 +164,30 @@ def test_an_unknown_department_or_cycle_is_refused_in_the_objectives_words(
             f"no {name} {value!r} exists"]}}
 
 
+@pytest.mark.parametrize("moment", [
+    "2026-W48-7T00:00:00Z", "20261129T000000Z", "2026-11-29 00:00:00Z", "2026-11-29T00:00Z",
+    "2026-11-29T00:00:00+0000", "2026-11-29T00:00:00+00", "2026-11-29", "%202026-11-29T00:00:00Z",
+    "2026-11-29T00:00:00Z%20", "%D9%A2026-11-29T00:00:00Z", "2026-11-29T00:00:00.Z",
+])
+def test_stale_before_that_is_not_rfc_3339_is_refused_naming_the_form(
+        api: ApiClient, moment: str) -> None:
+    """ISO 8601 forms Python's parser reads (week dates, the basic form) are not RFC 3339."""
+    refused = assert_problem(api.get(f"/v1/key-results?stale_before={moment}"), 422)
+    assert "expected an RFC 3339 date-time with its offset" in str(refused["errors"])
+
+
+@pytest.mark.parametrize("moment", [
+    "2030-01-01T00:00:00Z", "2030-01-01t00:00:00z", "2030-01-01T00:00:00.000000000z",
+    "2030-01-01T01:00:00%2B01:00", "2029-12-31T23:00:00-01:00",
+])
+def test_stale_before_takes_rfc_3339_with_t_and_z_in_either_case(
+        api: ApiClient, organisation: dict[str, str], moment: str) -> None:
+    same = api.get("/v1/key-results?department=sales&stale_before=2030-01-01T00:00:00Z")
+    answer = api.get(f"/v1/key-results?department=sales&stale_before={moment}")
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json() == same.get_json() and len(same.get_json()) >= 3
+
+
 @pytest.mark.parametrize("query", [
     "stale_before=yesterday", "stale_before=2026-11-01T00:00:00",  # no offset
     "stale_before=0001-01-01T00:00:00%2B01:00",  # no UTC moment

@@ -96,6 +96,15 @@ def test_rollup_api_refuses_without_a_valid_token_and_with_bad_parameters(
         response = _get(client, bad)
         assert response.status_code == 422, bad
         assert response.content_type == "application/problem+json"
+    # int() reads each of these as 1 (Arabic-Indic one, spaces, '_'): refused, not page 1
+    for number in ("%D9%A1", "%201", "1%20", "1_0", "%EF%BC%91"):
+        for bad in (f"/v1/rollups?page={number}", f"/v1/rollups?page_size={number}",
+                    f"/v1/rollups/{TARGET}?depth={number}"):
+            response = _get(client, bad)
+            assert response.status_code == 422, bad
+            assert response.content_type == "application/problem+json"
+            assert "digits 0 to 9" in response.get_data(as_text=True), bad
+    assert _get(client, "/v1/rollups?page=1&page_size=1").status_code == 200
     missing = _get(client, f"/v1/rollups/{ge.new_id()}")
     assert missing.status_code == 404
     assert missing.content_type == "application/problem+json"

@@ -25,7 +25,15 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.metrics.domain.explain import Explanation, Item, Kept, explain
+from services.metrics.domain.explain import (
+    Explanation,
+    Forecast,
+    Item,
+    Kept,
+    Share,
+    explain,
+    why,
+)
 from services.metrics.domain.explain_graph import (
     GraphItems,
     LinkIndex,
@@ -452,3 +460,17 @@ def test_a_dependency_at_risk_and_a_stale_input_are_named() -> None:
     production = explain_in_graph(graph, GraphItems(graph), links, "o1", STALE)
     assert production is not None
     assert [s.key_result_id for s in production.stale_inputs] == ["k1"]
+
+
+def test_the_why_writes_points_to_a_tenth_as_the_console_writes_each_part() -> None:
+    """0.6 pts behind, marketing 0.3 of it: not '1 pts', '0 pts' (whole points)."""
+    parts = (Share("marketing", 0.003, 0.5), Share("sales", 0.003, 0.5))
+    assert why(0.006, parts, (), Forecast(None, None, None)) == (
+        "0.6 pts behind plan; marketing holds 0.3 pts of it.")
+    one = (Share("sales", 0.01, 1.0),)
+    assert why(0.01, one, (), Forecast(None, None, None)) == (
+        "1.0 pt behind plan; sales holds 1.0 pt of it.")
+    # half up on the decimal, as the console: 0.25 pts is 0.3 (format() says 0.2)
+    halves = (Share("sales", 0.0025, 1.0),)
+    assert why(0.0025, halves, (), Forecast(None, None, None)) == (
+        "0.3 pts behind plan; sales holds 0.3 pts of it.")

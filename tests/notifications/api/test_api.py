@@ -285,3 +285,16 @@ def test_a_bad_digest_schedule_gets_a_clear_problem_and_changes_nothing(
                     if_match=1)
     assert changed.status_code == 422 and detail in json.dumps(changed.json)
     assert admin("GET", f"/v1/subscriptions/{sid}").json["version"] == 1
+
+
+def test_a_page_number_in_other_digits_or_with_spaces_is_refused_not_read_as_one(
+        clients: dict[str, Client]) -> None:
+    admin = clients["admin"]
+    for path in ("/v1/subscriptions", "/v1/deliveries"):
+        assert admin("GET", f"{path}?page=1&page_size=1").status_code == 200
+        for number in ("%D9%A1", "%201", "1_0"):  # int() reads each as 1 or 10
+            for name in ("page", "page_size"):
+                refused = admin("GET", f"{path}?{name}={number}")
+                assert refused.status_code == 422, (path, name, number)
+                assert refused.content_type == "application/problem+json"
+                assert "digits 0 to 9" in json.dumps(refused.json["errors"]), refused.json

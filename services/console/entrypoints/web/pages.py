@@ -34,11 +34,15 @@ from services.console.domain.number_input import NotANumber, read_number
 from services.console.entrypoints.web.app import api, console_config
 from services.console.entrypoints.web.app import sign_in as start_session
 from services.console.entrypoints.web.locale import reader_locale
+from shared.contract.keys import CYCLE_KEY, DEPARTMENT_KEY, DEPARTMENT_KEY_FORM
 from shared.web.dates import moment
 
 pages = Blueprint("pages", __name__)
 T = TypeVar("T")
 VERSION = re.compile(r"[0-9]{1,19}")
+#: A page number as the page links write it: ASCII digits only (``str.isdigit`` and
+#: ``int()`` also take '²', '①' or an Arabic-Indic one), no sign, no spaces.
+PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,4}")
 
 TARGETS_PER_PAGE = 25
 STALE_SHOWN = 25
@@ -114,7 +118,9 @@ def targets() -> Response | str | tuple[str, int]:
         return gone
     goals, metrics = api("goals"), api("metrics")
     wanted = request.args.get("cycle")
-    page = _page_number(request.args.get("page"))
+    page = _page_number(request.args.get("page", "1"))
+    if page is None:
+        return _no_such_page(request.args.get("page", ""))
     guess = wanted or session.get("current_cycle")
     cycles_call = in_background(lambda: goals.get_all("/v1/cycles"))
     guessed, metrics_down = _unless_metrics_down(
@@ -159,7 +165,8 @@ def _without_figures(objective: dict[str, Any]) -> dict[str, Any]:
     """A goals API objective in the shape of a roll-up whose figures are unknown."""
     return {"objective_id": objective.get("id"), "title": objective.get("title"),
             "kind": objective.get("kind"), "departments": objective.get("departments", []),
-            "cycle": objective.get("cycle"), "figures_unavailable": True}
+            "cycle": objective.get("cycle"), "archived": objective.get("status") == "archived",
+            "figures_unavailable": True}
 
 
 def _unless_metrics_down(read: Callable[[], T]) -> tuple[T | None, bool]:
@@ -190,8 +197,7 @@ _pool_lock = threading.Lock()
 
 
 def _cycle_key(text: str) -> bool:
-    return 0 < len(text) <= 40 and all(c.isascii() and (c.isalnum() or c in "._-")
-                                       for c in text)
+    return CYCLE_KEY.fullmatch(text) is not None
 
 
 def _collective_page(metrics: ApiClient, cycle: str, page: int, speculative: bool = True
@@ -222,8 +228,9 @@ def _chosen_cycle(cycles: list[dict[str, Any]], wanted: str | None) -> dict[str,
     return max(cycles, key=lambda c: c.get("starts_on", ""), default=None)
 
 
-def _page_number(text: str | None) -> int:
-    return int(text) if text and text.isdigit() and 0 < int(text) < 100_000 else 1
+def _page_number(text: str) -> int | None:
+    """A page number from 1 to 99,999 in ASCII digits, or None."""
+    return int(text) if PAGE_NUMBER.fullmatch(text) else None
 
 
 def _total_pages(headers: Any) -> int:
@@ -330,10 +337,17 @@ def _no_such_cycle(key: str) -> tuple[str, int]:
                       "deleted. Choose one from the list of cycles.")
 
 
+def _no_such_page(text: str) -> tuple[str, int]:
+    """A page number that is not one (``0``, ``-1``, ``²``, an Arabic-Indic digit,
+    `` 1``): said, not taken as page 1."""
+    return _not_found(f"There is no page {text[:20]!r}: a page is a number from 1 to "
+                      "99999 in the digits 0 to 9.")
+
+
 def _no_such_department(key: str, malformed: bool = False) -> tuple[str, int]:
     if malformed:
-        return _not_found(f"There is no department {key[:40]!r}: a department key is 1 to "
-                          "40 lower-case letters, digits or hyphens, such as 'sales'.")
+        return _not_found(f"There is no department {key[:40]!r}: a department key is "
+                          f"{DEPARTMENT_KEY_FORM}, such as 'sales'.")
     return _not_found(f"There is no department {key!r}: it does not exist, or it was "
                       "deleted.")
 
@@ -419,8 +433,7 @@ def department_page(department: str) -> Response | str | tuple[str, int]:
     its key results of the cycle without a recent check-in (one page of them: one call)."""
     if (gone := _require_sign_in()) is not None:
         return gone
-    if not (0 < len(department) <= 40 and all(c.islower() or c.isdigit() or c == "-"
-                                              for c in department)):
+    if not DEPARTMENT_KEY.fullmatch(department):
         return _no_such_department(department, malformed=True)
     goals, metrics = api("goals"), api("metrics")
     cycles = goals.get_all("/v1/cycles")
@@ -451,16 +464,17 @@ def department_page(department: str) -> Response | str | tuple[str, int]:
             _without_figures(item) for item in
             goals.get_all("/v1/objectives", cycle=cycle["key"], department=department)]
         links = goals.get_all("/v1/links", department=department, direction="both")
-    ends: dict[str, Any] = {item["objective_id"]: item for item in owned}
-    if cycle is not None and not metrics_down and any(
-            link["from_id"] not in ends or link["to_id"] not in ends for link in links):
-        everything, metrics_down = _unless_metrics_down(
-            lambda: metrics.get_all("/v1/rollups", cycle=cycle["key"]))
-        ends.update({item["objective_id"]: item for item in everything or []})
-    outgoing = [(link, ends.get(link["to_id"])) for link in links
-                if link.get("from_department") == department]
-    incoming = [(link, ends.get(link["from_id"])) for link in links
-                if link.get("from_department") != department]
+    outgoing: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    incoming: list[tuple[dict[str, Any], dict[str, Any] | None]] = []
+    if cycle is not None and links:
+        ends = _link_ends(goals, metrics, cycle["key"], owned, links, metrics_down)
+        for link in links:
+            ours, theirs = (("from", "to") if link.get("from_department") == department
+                            else ("to", "from"))
+            if ends.get(link[f"{ours}_id"]) is None:
+                continue  # the department's end is of another cycle
+            listed = outgoing if ours == "from" else incoming
+            listed.append((link, ends.get(link[f"{theirs}_id"])))
     titles = {item["objective_id"]: item.get("title") for item in owned}
     return render_template("department.html", department=department, cycles=cycles,
                            cycle=cycle, owned=owned, outgoing=outgoing, incoming=incoming,
@@ -468,6 +482,34 @@ def department_page(department: str) -> Response | str | tuple[str, int]:
                            stale_total=stale_total,
                            stale_after_days=console_config().stale_after_days,
                            metrics_down=metrics_down)
+
+
+def _link_ends(goals: ApiClient, metrics: ApiClient, cycle: str, owned: list[Any],
+               links: list[dict[str, Any]], metrics_down: bool) -> dict[str, dict[str, Any]]:
+    """The items of ``cycle`` that ``links`` join, by id, each with what the page shows of
+    it: an objective's roll-up (or the goals API's objective, without figures, when the
+    metrics service does not answer); a key result's title, value and target, with its
+    objective's status. The goals API lists links of every cycle, so an id that is not
+    here is of another cycle. A listing call per kind of item, never one per item."""
+    ends: dict[str, dict[str, Any]] = {item["objective_id"]: item for item in owned}
+    if any(link[f"{side}_id"] not in ends for link in links for side in ("from", "to")):
+        everything = None if metrics_down else _unless_metrics_down(
+            lambda: metrics.get_all("/v1/rollups", cycle=cycle))[0]
+        if everything is None:
+            everything = [_without_figures(item)
+                          for item in goals.get_all("/v1/objectives", cycle=cycle)]
+        ends.update({item["objective_id"]: item for item in everything})
+    if any(link[f"{side}_type"] == "key_result" for link in links for side in ("from", "to")):
+        for key_result in goals.get_all("/v1/key-results", cycle=cycle):
+            objective = ends.get(key_result.get("objective_id")) or {}
+            ends[key_result["id"]] = {  # no "status" when its objective's is unknown
+                **key_result, "key_result_id": key_result["id"],
+                # a sum's value is the roll-up's, not the goals API's `current` (its start)
+                "current": None if key_result.get("aggregation") == "sum"
+                else key_result.get("current"),
+                "archived": objective.get("archived", False),
+                **({"status": objective["status"]} if "status" in objective else {})}
+    return ends
 
 
 def _stale_key_results(goals: ApiClient, department: str, cycle: str) -> tuple[list[Any], int]:

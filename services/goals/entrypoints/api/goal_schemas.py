@@ -141,11 +141,11 @@ class CheckInValue(fields.Float):
 
 class _ObservedAt(Timestamp):
     """A check-in's ``observed_at``: a moment with its offset whose UTC time may lie outside
-    what a datetime holds (``0001-01-01T00:00+01:00``); such a value is too early or too
+    what a datetime holds (``0001-01-01T00:00:00+01:00``); such a value is too early or too
     late for the domain's rule, and is refused in its words."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
-        parsed: datetime = fields.AwareDateTime._deserialize(self, value, attr, data, **kwargs)
+        parsed = self.read_rfc_3339(value, attr, data, **kwargs)
         try:
             parsed.astimezone(UTC)
         except OverflowError as error:

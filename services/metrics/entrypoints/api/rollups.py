@@ -9,14 +9,13 @@ from flask.views import MethodView
 from marshmallow import Schema, fields, validate
 
 from services.metrics.adapters.rollup_queries import MAX_DEPTH, RollupFilter, RollupQueries
+from shared.contract.keys import CYCLE_KEY, DEPARTMENT_KEY
 from shared.web.aliases import deprecated_alias
-from shared.web.blueprints import Blueprint
+from shared.web.blueprints import Blueprint, QueryInteger
 from shared.web.csv_export import csv_doc, csv_response, wants_csv
 from shared.web.dates import Timestamp
 from shared.web.problems import abort_with_problem
 
-DEPARTMENT_KEY = r"^[a-z][a-z0-9-]{1,39}$"
-CYCLE_KEY = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"
 STATUSES = ["on_track", "at_risk", "off_track", "no_data"]
 
 rollups = Blueprint("rollups", __name__, url_prefix="/v1/rollups",
@@ -42,7 +41,7 @@ class RollupQuerySchema(Schema):
 
 
 class DepthSchema(Schema):
-    depth = fields.Integer(load_default=1, validate=validate.Range(min=0, max=MAX_DEPTH),
+    depth = QueryInteger(load_default=1, validate=validate.Range(min=0, max=MAX_DEPTH),
                            metadata={"description": "levels of children to include"})
 
 

@@ -17,6 +17,7 @@ from services.notifications.domain.subscriptions import (
     Channel,
     DeliveryMode,
 )
+from shared.contract.keys import DEPARTMENT_KEY
 from shared.web.aliases import deprecated_alias, member_of
 from shared.web.boundary import single_line
 from shared.web.dates import Timestamp
@@ -30,7 +31,7 @@ SECRET: Validators = [validate.Length(min=1, max=200), single_line]
 
 
 def _department() -> fields.String:
-    return fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9-]{1,39}$", error=(
+    return fields.String(validate=validate.Regexp(DEPARTMENT_KEY, error=(
         "not a department key (lower case letters, digits, '-')")))
 
 
@@ -86,7 +87,7 @@ class SubscriptionSchema(Schema):
     recipient = fields.String(required=True, validate=RECIPIENT,
                               metadata={"description": "who hears (a person or a system)"})
     department = fields.String(allow_none=True, validate=validate.Regexp(
-        r"^[a-z][a-z0-9-]{1,39}$", error="not a department key"), metadata={
+        DEPARTMENT_KEY, error="not a department key"), metadata={
         "description": "the recipient's department (default rules use it); heads: their own"})
     channel = fields.String(required=True, validate=validate.OneOf([c.value for c in Channel]))
     url = fields.String(validate=URL, allow_none=True, metadata={
