@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import date
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -119,13 +120,27 @@ def test_the_readers_locale_is_the_first_known_language_of_the_header() -> None:
 
 
 def test_a_forecast_is_told_by_the_cycles_end_and_none_is_never_made_up() -> None:
-    assert forecast_words(0.82, None, "2026-12-31") == "on pace for 82 % by 31 Dec 2026"
-    assert forecast_words(1.04, "2026-12-20", "2026-12-31") == (
+    today = date(2026, 11, 29)
+    assert forecast_words(0.82, None, "2026-12-31", today=today) == (
+        "on pace for 82 % by 31 Dec 2026")
+    assert forecast_words(1.04, "2026-12-20", "2026-12-31", today=today) == (
         "on pace for 104 % by 31 Dec 2026; target on 20 Dec 2026")
-    assert forecast_words(0.5, "2026-12-20", "2026-12-31", "de") == (
+    assert forecast_words(0.5, "2026-12-20", "2026-12-31", "de", today=today) == (
         "on pace for 50 % by 31.12.2026")  # below the target: no day it is reached
     for missing in (None, math.nan, math.inf):
-        assert forecast_words(missing, "2026-12-20", "2026-12-31") == "no forecast yet"
+        assert forecast_words(missing, "2026-12-20", "2026-12-31", today=today) == (
+            "no forecast yet")
+
+
+def test_a_cycle_that_has_ended_is_said_to_have_ended_not_to_lack_a_forecast() -> None:
+    for attainment in (None, 1.15):  # the API tells none; an older answer may still have one
+        assert forecast_words(attainment, None, "2026-09-30", today=date(2026, 11, 29)) == (
+            "cycle ended on 30 Sept 2026")
+    assert forecast_words(0.5, None, "2026-09-30", "de", today=date(2026, 10, 1)) == (
+        "cycle ended on 30.09.2026")
+    # its last day is still part of it
+    assert forecast_words(0.5, None, "2026-09-30", today=date(2026, 9, 30)) == (
+        "on pace for 50 % by 30 Sept 2026")
 
 
 def test_a_departments_part_says_its_own_progress_and_its_share_of_the_gap() -> None:

@@ -59,10 +59,18 @@ def gap_share(share: float | None) -> str:
 
 
 def forecast_words(attainment: float | None, reached_on: str | date | None,
-                   ends_on: str | date | None, locale: Locale | str = DEFAULT_LOCALE) -> str:
+                   ends_on: str | date | None, locale: Locale | str = DEFAULT_LOCALE,
+                   today: date | None = None) -> str:
     """A roll-up's forecast: ``on pace for 82 % by 31 Dec 2026`` (the cycle's last day),
     with the day the target is reached when it is (``; target on 20 Dec 2026``); ``no
-    forecast yet`` when there is too little history to tell a pace (never a made-up one)."""
+    forecast yet`` when there is too little history to tell a pace (never a made-up one);
+    ``cycle ended on 30 Sept 2026`` once the cycle is over (``today``: UTC's, by default),
+    which has nothing left to forecast."""
+    ended = parse_moment(ends_on)
+    if ended is not None:
+        last_day = ended.date() if isinstance(ended, datetime) else ended
+        if last_day < (today or datetime.now(UTC).date()):
+            return f"cycle ended on {day(ends_on, locale)}"
     if not isinstance(attainment, int | float) or not math.isfinite(attainment):
         return "no forecast yet"
     text = f"on pace for {percent(attainment)}"
