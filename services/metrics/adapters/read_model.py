@@ -32,7 +32,7 @@ from services.metrics.domain.goal_items import (
 )
 from services.metrics.domain.graph import KeyResultNode, ObjectiveNode
 from services.metrics.domain.rollup import RollupGraph
-from shared.persistence.dialects import upsert
+from shared.persistence.dialects import insert_keys_returning_new, upsert
 
 CHUNK = 500  # ids per IN (...) list: far below every parameter limit
 STREAM_ROWS = 10_000
@@ -216,10 +216,10 @@ class ProcessedEventLog:
         processed = tables.plumbing.processed_events
         self.connection.execute(delete(processed).where(processed.c.consumer == consumer))
 
-    def record(self, consumer: str, event_ids: Iterable[str], at: datetime) -> None:
-        self.connection.execute(tables.plumbing.processed_events.insert(), [
-            {"consumer": consumer, "event_id": event_id, "processed_at": at}
-            for event_id in event_ids])
+    def record_new(self, consumer: str, event_ids: Iterable[str], at: datetime) -> set[str]:
+        return insert_keys_returning_new(
+            self.connection, tables.plumbing.processed_events, "event_id",
+            sorted(set(event_ids)), {"consumer": consumer, "processed_at": at})
 
 
 def _link_row(link: LinkState) -> dict[str, object]:

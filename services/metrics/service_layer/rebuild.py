@@ -2,8 +2,10 @@
 
 The live consumer should be stopped meanwhile. The replay records every event id it
 applies under the consumer group's name, so a consumer that resumes from the group's
-committed offsets afterwards applies nothing twice. No roll-up events are published: the
-roll-ups were already announced when they happened.
+committed offsets afterwards applies nothing twice; the same record tells it the events
+the topic holds twice (a producer's retry, a relay's re-publishing), however far apart,
+with no set of every id in memory. No roll-up events are published: the roll-ups were
+already announced when they happened.
 """
 
 from __future__ import annotations
@@ -51,10 +53,9 @@ def rebuild(metrics: Service, progress: Progress, batch_size: int = 2000) -> dic
         uow.commit()
     projection = metrics.projection(publish=False)
     counts = {"applied": 0, "duplicate": 0, "skipped": 0}
-    seen: set[str] = set()
     started = time.monotonic()
     for records in metrics.goal_events_replay().batches(batch_size):
-        events = _new_events(records, seen, counts)
+        events = _parsed(records, counts)
         if events:
             _apply(metrics, projection, events, group, counts)
             progress(f"replayed {sum(counts.values())} events "
@@ -62,43 +63,49 @@ def rebuild(metrics: Service, progress: Progress, batch_size: int = 2000) -> dic
     return counts
 
 
-def _new_events(records: list[bytes], seen: set[str],
-                counts: dict[str, int]) -> list[CloudEvent]:
-    events = []
+def _parsed(records: list[bytes], counts: dict[str, int]) -> list[CloudEvent]:
+    """The batch's events, each id once (the first copy); what does not parse is skipped."""
+    events: dict[str, CloudEvent] = {}
     for record in records:
         try:
             event = parse_event(record)
         except InvalidEvent:
             counts["skipped"] += 1
             continue
-        if event.id in seen:
+        if event.id in events:
             counts["duplicate"] += 1
             continue
-        seen.add(event.id)
-        events.append(event)
-    return events
+        events[event.id] = event
+    return list(events.values())
 
 
 def _apply(metrics: Service, projection: RollupProjection, events: list[CloudEvent],
            group: str, counts: dict[str, int]) -> None:
     try:
-        _apply_recorded(metrics, projection, events, group)
-        counts["applied"] += len(events)
+        applied = _apply_recorded(metrics, projection, events, group)
+        counts["applied"] += applied
+        counts["duplicate"] += len(events) - applied
         return
     except UnprocessableEvent:
         projection.rolled_back()
     for event in events:  # one bad event in the batch: find it, skip it
         try:
-            _apply_recorded(metrics, projection, [event], group)
-            counts["applied"] += 1
+            applied = _apply_recorded(metrics, projection, [event], group)
+            counts["applied"] += applied
+            counts["duplicate"] += 1 - applied
         except UnprocessableEvent:
             counts["skipped"] += 1
 
 
 def _apply_recorded(metrics: Service, projection: RollupProjection, events: list[CloudEvent],
-                    group: str) -> None:
-    """Apply ``events`` and record their ids as the group's, in one unit of work."""
+                    group: str) -> int:
+    """Record ``events``' ids as the group's and apply those it had not recorded before
+    (earlier in the topic), in one unit of work; return how many were applied."""
     with metrics.unit_of_work() as uow:
-        projection.apply_in(uow, events)
-        uow.processed.record(group, [event.id for event in events], datetime.now(UTC))
+        new = uow.processed.record_new(group, [event.id for event in events],
+                                       datetime.now(UTC))
+        fresh = [event for event in events if event.id in new]
+        if fresh:
+            projection.apply_in(uow, fresh)
         uow.commit()
+    return len(fresh)

@@ -60,7 +60,8 @@ class ProcessedEvents(Protocol):
 
     def forget(self, consumer: str) -> None: ...
 
-    def record(self, consumer: str, event_ids: Iterable[str], at: datetime) -> None: ...
+    def record_new(self, consumer: str, event_ids: Iterable[str], at: datetime) -> set[str]:
+        """Record ``event_ids`` as the group's; return those it had not recorded before."""
 
 
 class UnitOfWork(unit_of_work.UnitOfWork, Protocol):
