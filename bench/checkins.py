@@ -48,6 +48,7 @@ from bench.common import (
     RESULTS_DIR,
     BenchResult,
     Check,
+    cpu_seconds,
     fmt,
     free_port,
     goals_database,
@@ -116,6 +117,7 @@ class Fixture:
     baseline: Server
     token: str
     key_results: list[str]
+    relay_pid: int | None = None  # okr-goals relay, when it runs
 
     def client(self, server: Server) -> HttpClient:
         return HttpClient(server.host, server.port, self.headers)
@@ -187,8 +189,10 @@ def running(options: CheckInBenchOptions) -> Iterator[Fixture]:
             create_scratch_table(container.engine)
         finally:
             container.close()
+        relay_pid = None
         if options.relay:
-            stack.enter_context(worker_process(["okr-goals", "relay"], env, Path(data_dir)))
+            relay_pid = stack.enter_context(worker_process(["okr-goals", "relay"], env,
+                                                           Path(data_dir))).pid
             started = time.monotonic()
             _wait_until_published(url)
             log(f"the relay published the seeded events in {time.monotonic() - started:.1f} s")
@@ -199,7 +203,7 @@ def running(options: CheckInBenchOptions) -> Iterator[Fixture]:
             f"{options.workers} workers x {options.threads} threads, relay "
             f"{'running' if options.relay else 'off'})")
         yield Fixture(goals=goals, baseline=baseline, token=_mint_token(goals, options),
-                      key_results=key_results)
+                      key_results=key_results, relay_pid=relay_pid)
         if options.relay:
             _wait_until_published(url)  # the relay kept up: nothing left behind
 
@@ -257,6 +261,15 @@ def _ms(seconds: float) -> float:
     return seconds * 1000.0
 
 
+def _side_cpu(fixture: Fixture, side: str) -> float:
+    """CPU seconds so far of what serves ``side``: its gunicorn (master and workers) and,
+    for the goals service, the relay publishing its events."""
+    seconds = cpu_seconds(_server(fixture, side).process.pid)
+    if side == "goals" and fixture.relay_pid is not None:
+        seconds += cpu_seconds(fixture.relay_pid)
+    return seconds
+
+
 # -- 1. throughput -------------------------------------------------------------------------
 
 def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchResult:
@@ -271,6 +284,7 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
         _require_clean(warm, side, "warm-up")
     rates: dict[str, list[float]] = {side: [] for side in sides}
     p50s: dict[str, list[float]] = {side: [] for side in sides}
+    cpu_ms: dict[str, list[float]] = {side: [] for side in sides}  # per request
     ratios: list[float] = []
     loads: list[float] = []
     rows: list[list[str]] = []
@@ -279,11 +293,13 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
         measured: dict[str, LoadResult] = {}
         for side in order:
             server = _server(fixture, side)
+            cpu_before = _side_cpu(fixture, side)
             load = closed_loop(server.host, server.port, _check_in_request(fixture, side),
                                clients=options.clients, requests=options.requests,
                                time_limit=options.time_limit, headers=fixture.headers,
                                expect=_created_status)
             _require_clean(load, side, "throughput")
+            cpu_ms[side].append(_ms(_side_cpu(fixture, side) - cpu_before) / load.requests)
             measured[side] = load
             rates[side].append(load.per_second)
             p50s[side].append(_ms(percentile(load.latencies, 0.5)))
@@ -295,11 +311,13 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
                      fmt(measured["goals"].per_second), f"{ratios[-1]:.3f}",
                      fmt(_ms(percentile(measured["baseline"].latencies, 0.5)), 2),
                      fmt(_ms(percentile(measured["goals"].latencies, 0.5)), 2),
+                     fmt(cpu_ms["baseline"][-1], 2), fmt(cpu_ms["goals"][-1], 2),
                      f"{loads[-1]:.1f}"])
     median_ratio = median(ratios)
     rows.append(["median", fmt(median(rates["baseline"])), fmt(median(rates["goals"])),
-                 f"{median_ratio:.3f}", "", "", f"{median(loads):.1f}"])
-    rows.append(["spread", "", "", f"{min(ratios):.3f}-{max(ratios):.3f}", "", "",
+                 f"{median_ratio:.3f}", "", "", fmt(median(cpu_ms["baseline"]), 2),
+                 fmt(median(cpu_ms["goals"]), 2), f"{median(loads):.1f}"])
+    rows.append(["spread", "", "", f"{min(ratios):.3f}-{max(ratios):.3f}", "", "", "", "",
                  f"{min(loads):.1f}-{max(loads):.1f}"])
     relay = "relay publishing beside it" if options.relay else "no relay"
     return BenchResult(
@@ -307,13 +325,16 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
              f"workers x {options.threads} threads (both sides), {relay}, "
              f"{len(fixture.key_results):,} key results", database=options.database,
         headers=["round", "baseline req/s", "check-ins/s", "ratio", "baseline p50 ms",
-                 "check-in p50 ms", "load avg"],
+                 "check-in p50 ms", "baseline CPU ms/req", "check-in CPU ms/req", "load avg"],
         rows=rows,
+        notes=["CPU ms/req: user + system CPU of the side's gunicorn (master and workers) "
+               "and, for the check-ins, of the relay, per request (not the database's)"],
         checks=[Check("median throughput ratio (check-ins / baseline inserts)", median_ratio,
                       f">= {THROUGHPUT_TARGET}", median_ratio >= THROUGHPUT_TARGET)],
         details={"baseline_per_second": rates["baseline"], "goals_per_second": rates["goals"],
                  "ratios": ratios, "median_ratio": median_ratio,
                  "spread": [min(ratios), max(ratios)], "load_averages": loads,
+                 "cpu_ms_per_request": cpu_ms,
                  "relay": options.relay, "key_results": len(fixture.key_results),
                  "p50_ms": p50s, "requests_per_side_per_round": options.requests},
     )

@@ -169,6 +169,29 @@ def worker_process(command: list[str], env: dict[str, str], log_dir: Path
                 f"{log_path.read_text(errors='replace')[-2000:]}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU (user + system) seconds used so far by process ``pid`` and its live children
+    (a gunicorn master and its workers), from ``/proc``; 0.0 where there is none."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def own(stat: str) -> float:
+        fields = stat[stat.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    total = 0.0
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        parent = int(stat[stat.rindex(")") + 2:].split()[1])
+        if int(entry.name) == pid or parent == pid:
+            total += own(stat)
+    return total
+
+
 def load_average() -> float:
     """The one-minute load average, reported beside every figure."""
     return os.getloadavg()[0]

@@ -41,6 +41,10 @@ def test_checkin_benchmarks_run_end_to_end(database: str,
     assert throughput.details["relay"] is RELAY[database]
     assert throughput.details["key_results"] == 25  # seeded with their events, all used
     assert len(throughput.details["load_averages"]) == 2
+    cpu = throughput.details["cpu_ms_per_request"]  # from /proc, in 10 ms ticks
+    assert all(math.isfinite(ms) and ms >= 0 for side in ("baseline", "goals")
+               for ms in cpu[side])
+    assert sum(cpu["goals"]) > 0  # 80 check-ins cost their server some ticks
     for side in ("baseline", "goals"):
         stats = latency.details["stats"][side]
         assert stats["count"] == 25
