@@ -261,13 +261,12 @@ def _ms(seconds: float) -> float:
     return seconds * 1000.0
 
 
-def _side_cpu(fixture: Fixture, side: str) -> float:
-    """CPU seconds so far of what serves ``side``: its gunicorn (master and workers) and,
-    for the goals service, the relay publishing its events."""
-    seconds = cpu_seconds(_server(fixture, side).process.pid)
-    if side == "goals" and fixture.relay_pid is not None:
-        seconds += cpu_seconds(fixture.relay_pid)
-    return seconds
+def _side_cpu(fixture: Fixture, side: str) -> tuple[float, float]:
+    """CPU seconds so far of what serves ``side``: its gunicorn (master and workers), and of
+    the relay publishing the goals service's events (0 for the baseline, or without it)."""
+    relay = (cpu_seconds(fixture.relay_pid)
+             if side == "goals" and fixture.relay_pid is not None else 0.0)
+    return cpu_seconds(_server(fixture, side).process.pid), relay
 
 
 # -- 1. throughput -------------------------------------------------------------------------
@@ -284,7 +283,8 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
         _require_clean(warm, side, "warm-up")
     rates: dict[str, list[float]] = {side: [] for side in sides}
     p50s: dict[str, list[float]] = {side: [] for side in sides}
-    cpu_ms: dict[str, list[float]] = {side: [] for side in sides}  # per request
+    cpu_ms: dict[str, list[float]] = {side: [] for side in sides}  # per request, all of it
+    relay_cpu_ms: list[float] = []  # per check-in, the relay's part
     ratios: list[float] = []
     loads: list[float] = []
     rows: list[list[str]] = []
@@ -299,7 +299,10 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
                                time_limit=options.time_limit, headers=fixture.headers,
                                expect=_created_status)
             _require_clean(load, side, "throughput")
-            cpu_ms[side].append(_ms(_side_cpu(fixture, side) - cpu_before) / load.requests)
+            cpu_after = _side_cpu(fixture, side)
+            cpu_ms[side].append(_ms(sum(cpu_after) - sum(cpu_before)) / load.requests)
+            if side == "goals":
+                relay_cpu_ms.append(_ms(cpu_after[1] - cpu_before[1]) / load.requests)
             measured[side] = load
             rates[side].append(load.per_second)
             p50s[side].append(_ms(percentile(load.latencies, 0.5)))
@@ -312,12 +315,13 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
                      fmt(_ms(percentile(measured["baseline"].latencies, 0.5)), 2),
                      fmt(_ms(percentile(measured["goals"].latencies, 0.5)), 2),
                      fmt(cpu_ms["baseline"][-1], 2), fmt(cpu_ms["goals"][-1], 2),
-                     f"{loads[-1]:.1f}"])
+                     fmt(relay_cpu_ms[-1], 2), f"{loads[-1]:.1f}"])
     median_ratio = median(ratios)
     rows.append(["median", fmt(median(rates["baseline"])), fmt(median(rates["goals"])),
                  f"{median_ratio:.3f}", "", "", fmt(median(cpu_ms["baseline"]), 2),
-                 fmt(median(cpu_ms["goals"]), 2), f"{median(loads):.1f}"])
-    rows.append(["spread", "", "", f"{min(ratios):.3f}-{max(ratios):.3f}", "", "", "", "",
+                 fmt(median(cpu_ms["goals"]), 2), fmt(median(relay_cpu_ms), 2),
+                 f"{median(loads):.1f}"])
+    rows.append(["spread", "", "", f"{min(ratios):.3f}-{max(ratios):.3f}", "", "", "", "", "",
                  f"{min(loads):.1f}-{max(loads):.1f}"])
     relay = "relay publishing beside it" if options.relay else "no relay"
     return BenchResult(
@@ -325,7 +329,8 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
              f"workers x {options.threads} threads (both sides), {relay}, "
              f"{len(fixture.key_results):,} key results", database=options.database,
         headers=["round", "baseline req/s", "check-ins/s", "ratio", "baseline p50 ms",
-                 "check-in p50 ms", "baseline CPU ms/req", "check-in CPU ms/req", "load avg"],
+                 "check-in p50 ms", "baseline CPU ms/req", "check-in CPU ms/req",
+                 "of which relay", "load avg"],
         rows=rows,
         notes=["CPU ms/req: user + system CPU of the side's gunicorn (master and workers) "
                "and, for the check-ins, of the relay, per request (not the database's)"],
@@ -334,7 +339,7 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
         details={"baseline_per_second": rates["baseline"], "goals_per_second": rates["goals"],
                  "ratios": ratios, "median_ratio": median_ratio,
                  "spread": [min(ratios), max(ratios)], "load_averages": loads,
-                 "cpu_ms_per_request": cpu_ms,
+                 "cpu_ms_per_request": cpu_ms, "relay_cpu_ms_per_check_in": relay_cpu_ms,
                  "relay": options.relay, "key_results": len(fixture.key_results),
                  "p50_ms": p50s, "requests_per_side_per_round": options.requests},
     )
