@@ -172,12 +172,11 @@ def running(options: CheckInBenchOptions) -> Iterator[Fixture]:
                "OKR_GOALS_WORKER_METRICS_PORT": str(free_port()),
                # Without the relay no broker is needed on the write path; this address
                # only serves /readyz, which the benchmark does not call.
-               "OKR_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
-               "OKR_LOG_LEVEL": "WARNING", "OKR_LOG_JSON": "true"}
+               "OKR_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
         if options.relay:
             env.update(kafka_environment(stack.enter_context(running_broker())))
-            env["OKR_LOG_JSON"] = "true"
-        env.update(dict(options.extra_env))
+        env.update({"OKR_LOG_LEVEL": "WARNING", "OKR_LOG_JSON": "true",
+                    **dict(options.extra_env)})
         container = bootstrap(GoalsConfig.from_env(env))
         try:
             seed_default_departments(container.unit_of_work())

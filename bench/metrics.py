@@ -73,7 +73,7 @@ from services.goals.config import GoalsConfig
 from services.goals.service_layer.reference_data import seed_default_departments
 from services.metrics.adapters import tables
 from services.metrics.adapters.exposition import render_read_model
-from services.metrics.bootstrap import bootstrap
+from services.metrics.bootstrap import Metrics, bootstrap
 from services.metrics.config import MetricsConfig
 from services.metrics.domain.goal_items import (
     ContributionState,
@@ -87,6 +87,7 @@ from services.metrics.domain.goal_items import (
 from services.metrics.domain.rollup import RollupGraph
 from services.metrics.domain.status import StatusThresholds
 from services.metrics.entrypoints.cli import MIGRATIONS
+from services.metrics.service_layer.projection import RollupProjection
 from shared.cloudevents import new_event
 from shared.config import AuthSettings, KafkaSettings, RelaySettings
 from shared.contract import EventType, Topic
@@ -229,13 +230,14 @@ class _PlainConsumer:
         self.consumer.close()
 
 
-def _processed(metrics: Any) -> int:
+def _processed(metrics: Metrics) -> int:
     processed = tables.plumbing.processed_events
     with metrics.engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(processed)).scalar_one())
 
 
-def _consume_round(metrics: Any, projection: Any, until: int) -> tuple[float, float]:
+def _consume_round(metrics: Metrics, projection: RollupProjection, until: int
+                   ) -> tuple[float, float]:
     """(seconds, group join seconds) of ``okr-metrics consume``'s consumer (a fresh runner on
     the kept projection) until ``until`` events are recorded as processed. The clock starts
     when the group has assigned the partitions: Tansu holds a join for the rebalance
@@ -438,7 +440,7 @@ def fill_read_model(url: str, key_results: int) -> None:
 
 LOAD_AND_MEASURE = """
 import resource, sys, time
-from services.metrics.bootstrap import bootstrap
+from services.metrics.bootstrap import Metrics, bootstrap
 from bench.metrics import metrics_config
 from shared.config import KafkaSettings
 metrics = bootstrap(metrics_config(sys.argv[1], KafkaSettings("127.0.0.1:9", 1, 1, 1, 1, 1)))
