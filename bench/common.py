@@ -13,7 +13,9 @@ import json
 import math
 import os
 import platform
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +28,7 @@ from typing import Any
 
 import psycopg
 from kafka import KafkaConsumer, TopicPartition
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Table, func, select
 from sqlalchemy.engine import make_url
 
 from services.goals.adapters import tables
@@ -132,6 +134,69 @@ def count_records(kafka: KafkaSettings, expected: int, topic: str = TOPIC,
         consumer.close()
 
 
+def kafka_environment(kafka: KafkaSettings) -> dict[str, str]:
+    """The environment that points a platform process at ``kafka`` (the benchmark's
+    broker, with its short group timeouts)."""
+    return {"OKR_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "OKR_KAFKA_TOPIC_PARTITIONS": str(kafka.topic_partitions),
+            "OKR_KAFKA_MAX_POLL_INTERVAL_MS": str(kafka.max_poll_interval_ms),
+            "OKR_KAFKA_SESSION_TIMEOUT_MS": str(kafka.session_timeout_ms),
+            "OKR_KAFKA_REQUEST_TIMEOUT_MS": str(kafka.request_timeout_ms),
+            "OKR_LOG_LEVEL": "WARNING", "OKR_LOG_JSON": "false"}
+
+
+@contextlib.contextmanager
+def worker_process(command: list[str], env: dict[str, str], log_dir: Path
+                   ) -> Iterator[subprocess.Popen[bytes]]:
+    """``okr-goals relay`` / ``okr-metrics consume`` as the deployment runs them: a process
+    of its own, stopped with SIGTERM when the block ends (its log tail shown if it failed)."""
+    log_path = log_dir / f"{command[0]}-{command[1]}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen([str(Path(sys.executable).with_name(command[0])),
+                                    *command[1:]], env={**os.environ, **env},
+                                   stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        if process.returncode not in (0, -signal.SIGTERM):
+            log(f"{' '.join(command)} exited with {process.returncode}:\n"
+                f"{log_path.read_text(errors='replace')[-2000:]}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU (user + system) seconds used so far by process ``pid`` and its live children
+    (a gunicorn master and its workers), from ``/proc``; 0.0 where there is none."""
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def own(stat: str) -> float:
+        fields = stat[stat.rindex(")") + 2:].split()
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    total = 0.0
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        parent = int(stat[stat.rindex(")") + 2:].split()[1])
+        if int(entry.name) == pid or parent == pid:
+            total += own(stat)
+    return total
+
+
+def load_average() -> float:
+    """The one-minute load average, reported beside every figure."""
+    return os.getloadavg()[0]
+
+
 # -- databases -----------------------------------------------------------------------------
 
 def postgres_admin_url() -> str:
@@ -175,8 +240,8 @@ def open_engine(url: str) -> Engine:
     return create_database_engine(url)
 
 
-def pending_count(engine: Engine) -> int:
-    outbox = tables.plumbing.outbox
+def pending_count(engine: Engine, outbox: Table = tables.plumbing.outbox) -> int:
+    """Unpublished rows of ``outbox`` (the goals service's unless told)."""
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(outbox)
                                       .where(outbox.c.published_at.is_(None))).scalar_one())

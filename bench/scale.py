@@ -44,16 +44,18 @@ from bench.common import (
     Check,
     fmt,
     free_port,
+    kafka_environment,
     log,
     open_engine,
     postgres_reachable,
     ratio,
     render,
     running_broker,
+    worker_process,
     write_results,
 )
 from bench.company import Company, GoalEvent, ScaleOptions
-from bench.metrics import _kafka_environment, _plain_consume, _worker, metrics_database
+from bench.metrics import _plain_consume, metrics_database
 from bench.notifications import notifications_database
 from services.metrics.adapters import tables as metrics_tables
 from services.notifications.adapters.subscriptions import SubscriptionRepository
@@ -176,7 +178,7 @@ def watch_consumer(process: subprocess.Popen[bytes], port: int, partitions: int,
 def consume_until_caught_up(env: dict[str, str], log_dir: Path, port: int,
                             partitions: int, timeout: float) -> ConsumerRun:
     started = time.perf_counter()
-    with _worker(["okr-metrics", "consume"], env, log_dir) as process:
+    with worker_process(["okr-metrics", "consume"], env, log_dir) as process:
         return watch_consumer(process, port, partitions, started, timeout)
 
 
@@ -234,7 +236,7 @@ def run_scale(options: ScaleOptions, database: str, timeout: float = 3_600.0) ->
         plain = [_plain_consume(kafka, year, REBUILD_BATCH)]
         loads.append(f"{os.getloadavg()[0]:.1f}")
         port = free_port()
-        env = {**_kafka_environment(kafka), "OKR_METRICS_DATABASE_URL": url,
+        env = {**kafka_environment(kafka), "OKR_METRICS_DATABASE_URL": url,
                "OKR_METRICS_WORKER_METRICS_PORT": str(port)}
         log("  first start of okr-metrics consume: the whole year")
         first = consume_until_caught_up(env, log_dir, port, kafka.topic_partitions, timeout)
