@@ -28,11 +28,21 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from bench.common import BenchResult, Check, goals_database, log, percentile, render
-from bench.explain_read_model import Featured, build
+from bench.common import (
+    BenchResult,
+    Check,
+    goals_database,
+    log,
+    percentile,
+    postgres_admin_url,
+    render,
+)
+from bench.explain_read_model import Featured, build, featured_in
 from bench.http_load import (
     GOALS_WSGI,
     HttpClient,
@@ -46,10 +56,12 @@ from bench.metrics import metrics_config, metrics_database
 from services.metrics.adapters import tables
 from services.metrics.adapters.explain_queries import ExplainQueries
 from services.metrics.bootstrap import bootstrap
+from services.metrics.entrypoints.cli import MIGRATIONS
 from shared.cloudevents import CloudEvent, new_event
 from shared.config import KafkaSettings
 from shared.contract import EventType
 from shared.persistence.engine import create_database_engine, writing
+from shared.persistence.migrations import upgrade_to_head
 
 CYCLE_STARTS, CYCLE_ENDS = date(2026, 10, 1), date(2026, 12, 31)
 TARGET_OBJECTIVES, KEY_RESULTS_EACH = 10, 99  # the consumer benchmark's target: 1,001 items
@@ -122,20 +134,41 @@ def _in_process(engine: Engine, objective_id: str, repeats: int
     return timings, {"process": process, "backend": backend_ms}
 
 
-def explain_latency(database: str, key_results: int, repeats: int) -> BenchResult:
+def kept_database(name: str) -> str:
+    """The URL of the PostgreSQL database ``name``, kept between runs (``--reuse``):
+    created and migrated the first time, used as it is afterwards (drop it by hand)."""
+    admin = postgres_admin_url()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                              (name,)).fetchone() is None:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    upgrade_to_head(MIGRATIONS, url)
+    return url
+
+
+def explain_latency(database: str, key_results: int, repeats: int,
+                    reuse: str | None = None) -> BenchResult:
     """``GET /v1/rollups/{id}/explain`` over HTTP from ``okr-metrics serve`` (gunicorn as
     deployed, its tokens checked with a goals API), on a read model of ``key_results``
-    key results, beside ``GET /v1/rollups/{id}`` of the same target, interleaved."""
+    key results, beside ``GET /v1/rollups/{id}`` of the same target, interleaved.
+    ``reuse``: the name of a PostgreSQL database to keep the read model in between runs
+    (built the first time, whatever ``key_results`` says afterwards)."""
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(metrics_database(database))
+        url = (kept_database(reuse) if reuse
+               else stack.enter_context(metrics_database(database)))
         goals_url = stack.enter_context(goals_database(database, "explain"))
         engine = create_database_engine(url)
         stack.callback(engine.dispose)
-        log(f"building a read model of {key_results:,} key results ({database})")
         started = time.perf_counter()
-        featured = build(engine, key_results, datetime.now(UTC), log)
+        featured = featured_in(engine) if reuse else None
+        if featured is None:
+            log(f"building a read model of {key_results:,} key results ({database})")
+            featured = build(engine, key_results, datetime.now(UTC), log)
+            log(f"  built in {time.perf_counter() - started:.0f} s: {featured.counts}")
+        else:
+            log(f"reusing the read model in {reuse}: {featured.counts}")
         filled = time.perf_counter() - started
-        log(f"  built in {filled:.0f} s: {featured.counts}")
         quiet = {"OKR_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "OKR_LOG_LEVEL": "WARNING",
                  "OKR_LOG_JSON": "false"}
         goals = stack.enter_context(gunicorn(GOALS_WSGI, {
@@ -332,11 +365,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key-results", type=int,
                         help="key results in the read model (default 100,000; quick 10,000)")
     parser.add_argument("--only", choices=("latency", "throughput"))
+    parser.add_argument("--reuse", metavar="DATABASE",
+                        help="latency on PostgreSQL: keep the read model in this database "
+                             "between runs (built the first time; drop it by hand)")
     args = parser.parse_args(argv)
+    if args.reuse and args.database != "postgresql":
+        parser.error("--reuse needs --database postgresql")
     if args.only == "latency":
         log("explain latency")
         print(render(explain_latency(args.database, args.key_results or (
-            10_000 if args.quick else 100_000), 20 if args.quick else 100)))
+            10_000 if args.quick else 100_000), 20 if args.quick else 100, args.reuse)))
     elif args.only == "throughput":
         log("consumer throughput with and without forecasts")
         print(render(consumer_throughput(args.database, 2_000 if args.quick else 10_000,
