@@ -192,7 +192,7 @@ def _subtree_of(connection: Connection, root_row: Row[Any], windows: dict[str, C
          objective_title, objective_departments, objective_progress, status,
          key_result_found, key_result_title, measure, aggregation, start, target, value,
          key_result_progress, last_checkin_at, pace, owner_departments, owner_cycle,
-         *link) in connection.execute(text(_subtree(connection)), {"root": root.id}):
+         *link) in connection.execute(text(_subtree(connection)), {"root": root.id}).all():
         if edge is None:
             links.append(tuple(link))
             continue
@@ -238,8 +238,11 @@ def _drop_cycles(root: Item) -> None:
                 item.inputs.pop(position)  # not counted, not walked
                 stack[-1] = (item, position)
             elif held is None:
-                state[id(child)] = 1
-                stack.append((child, 0))
+                if child.inputs:
+                    state[id(child)] = 1
+                    stack.append((child, 0))
+                else:  # a leaf closes no cycle: done at once
+                    state[id(child)] = 2
         else:
             state[id(item)] = 2
 
