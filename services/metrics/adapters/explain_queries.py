@@ -172,8 +172,8 @@ def _subtree_of(connection: Connection, root_row: Row[Any], windows: dict[str, C
                 ) -> tuple[Item, list[tuple[Any, ...]]]:
     """The objective's subtree as items (the edges that would close a cycle left out), and
     the links from and to them with their other ends' figures; from one statement. The
-    rows are read by position (:data:`_EDGE_COLUMNS`, then :data:`_LINK_COLUMNS`): a
-    thousand rows of 36 columns read by name cost more than the rest of the reading."""
+    rows are read by position (:data:`_EDGE_COLUMNS`, then :data:`_LINK_COLUMNS`): read by
+    name, a thousand rows of 36 columns were the largest cost of building the items."""
     cycle_starts = {key: cycle_start(window) for key, window in windows.items()}
     departments_of: dict[str, tuple[str, ...]] = {}  # "a+b" -> ("a", "b"), shared
 
