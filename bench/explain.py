@@ -28,11 +28,21 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
-from bench.common import BenchResult, Check, goals_database, log, percentile, render
-from bench.explain_read_model import Featured, build
+from bench.common import (
+    BenchResult,
+    Check,
+    goals_database,
+    log,
+    percentile,
+    postgres_admin_url,
+    render,
+)
+from bench.explain_read_model import Featured, build, featured_in
 from bench.http_load import (
     GOALS_WSGI,
     HttpClient,
@@ -46,10 +56,12 @@ from bench.metrics import metrics_config, metrics_database
 from services.metrics.adapters import tables
 from services.metrics.adapters.explain_queries import ExplainQueries
 from services.metrics.bootstrap import bootstrap
+from services.metrics.entrypoints.cli import MIGRATIONS
 from shared.cloudevents import CloudEvent, new_event
 from shared.config import KafkaSettings
 from shared.contract import EventType
 from shared.persistence.engine import create_database_engine, writing
+from shared.persistence.migrations import upgrade_to_head
 
 CYCLE_STARTS, CYCLE_ENDS = date(2026, 10, 1), date(2026, 12, 31)
 TARGET_OBJECTIVES, KEY_RESULTS_EACH = 10, 99  # the consumer benchmark's target: 1,001 items
@@ -122,20 +134,68 @@ def _in_process(engine: Engine, objective_id: str, repeats: int
     return timings, {"process": process, "backend": backend_ms}
 
 
-def explain_latency(database: str, key_results: int, repeats: int) -> BenchResult:
+def kept_database(name: str) -> str:
+    """The URL of the PostgreSQL database ``name``, kept between runs (``--reuse``):
+    created and migrated the first time, used as it is afterwards (drop it by hand)."""
+    admin = postgres_admin_url()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                              (name,)).fetchone() is None:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    upgrade_to_head(MIGRATIONS, url)
+    return url
+
+
+def _served_cpu_seconds(server: Any) -> float:
+    """CPU seconds the workers of a gunicorn server have used."""
+    return sum(_backend_cpu_seconds(pid) for pid in workers_of(server))
+
+
+def _side_by_side(client: HttpClient, other: HttpClient, servers: tuple[Any, Any], path: str,
+                  repeats: int) -> tuple[list[float], list[float], dict[str, float]]:
+    """``path`` from this tree's API and from another checkout's serving the same database,
+    alternated: wall ms of each, and the CPU ms per call of each one's workers."""
+    for _ in range(WARMUP):
+        _get(client, path), _get(other, path)
+    before = [_served_cpu_seconds(server) for server in servers]
+    timings: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeats):
+        for number, answering in enumerate((client, other)):
+            begun = time.perf_counter()
+            _get(answering, path)
+            timings[number].append((time.perf_counter() - begun) * 1000)
+    after = [_served_cpu_seconds(server) for server in servers]
+    cpu = {name: (spent - began) * 1000 / repeats
+           for name, spent, began in zip(("this", "against"), after, before, strict=True)}
+    return timings[0], timings[1], cpu
+
+
+def explain_latency(database: str, key_results: int, repeats: int,
+                    reuse: str | None = None, against: str | None = None) -> BenchResult:
     """``GET /v1/rollups/{id}/explain`` over HTTP from ``okr-metrics serve`` (gunicorn as
     deployed, its tokens checked with a goals API), on a read model of ``key_results``
-    key results, beside ``GET /v1/rollups/{id}`` of the same target, interleaved."""
+    key results, beside ``GET /v1/rollups/{id}`` of the same target, interleaved.
+    ``reuse``: the name of a PostgreSQL database to keep the read model in between runs
+    (built the first time, whatever ``key_results`` says afterwards). ``against``: another
+    checkout (e.g. a worktree of main) whose metrics API serves the same read model, its
+    explain of the target timed alternated with this tree's, with each one's workers' CPU
+    per call."""
     with contextlib.ExitStack() as stack:
-        url = stack.enter_context(metrics_database(database))
+        url = (kept_database(reuse) if reuse
+               else stack.enter_context(metrics_database(database)))
         goals_url = stack.enter_context(goals_database(database, "explain"))
         engine = create_database_engine(url)
         stack.callback(engine.dispose)
-        log(f"building a read model of {key_results:,} key results ({database})")
         started = time.perf_counter()
-        featured = build(engine, key_results, datetime.now(UTC), log)
+        featured = featured_in(engine) if reuse else None
+        if featured is None:
+            log(f"building a read model of {key_results:,} key results ({database})")
+            featured = build(engine, key_results, datetime.now(UTC), log)
+            log(f"  built in {time.perf_counter() - started:.0f} s: {featured.counts}")
+        else:
+            log(f"reusing the read model in {reuse}: {featured.counts}")
         filled = time.perf_counter() - started
-        log(f"  built in {filled:.0f} s: {featured.counts}")
         quiet = {"OKR_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "OKR_LOG_LEVEL": "WARNING",
                  "OKR_LOG_JSON": "false"}
         goals = stack.enter_context(gunicorn(GOALS_WSGI, {
@@ -166,6 +226,24 @@ def explain_latency(database: str, key_results: int, repeats: int) -> BenchResul
         in_process, cpu = _in_process(engine, featured.target, repeats)
         timings["the explain query of the target in this process (no HTTP)"] = in_process
         loads.append(_load())
+        if against:
+            log(f"timing the target's explain alternated with {against}'s")
+            other_port = free_port()
+            other_api = stack.enter_context(service(["okr-metrics", "serve"], {
+                **quiet, "OKR_METRICS_DATABASE_URL": url, "OKR_METRICS_PORT": str(other_port),
+                "OKR_GOALS_URL": f"http://{goals.host}:{goals.port}"}, other_port,
+                checkout=Path(against)))
+            other = HttpClient(other_api.host, other_api.port,
+                               {"Authorization": f"Bearer {TOKEN}"})
+            stack.callback(other.close)
+            target_path = paths["explain: the collective target (1,051 descendants)"]
+            mine, theirs, served = _side_by_side(client, other, (metrics_api, other_api),
+                                                 target_path, repeats)
+            timings["explain of the target, alternated: this tree"] = mine
+            timings[f"explain of the target, alternated: {against}"] = theirs
+            cpu.update({"served by this tree": served["this"],
+                        f"served by {against}": served["against"]})
+            loads.append(_load())
         resident = {pid: resident_kib(pid) for pid in workers_of(metrics_api)}
     rows = [[name, f"{percentile(values, 0.5):.1f}", f"{percentile(values, 0.95):.1f}",
              f"{percentile(values, 0.99):.1f}"] for name, values in timings.items()]
@@ -184,13 +262,20 @@ def explain_latency(database: str, key_results: int, repeats: int) -> BenchResul
                True),
          *([Check("CPU ms per explain of the target: its PostgreSQL backend",
                   cpu["backend"], "report", True)] if database == "postgresql" else []),
+         *([Check("CPU ms per served explain of the target (workers): this tree",
+                  cpu["served by this tree"], "report", True),
+            Check(f"CPU ms per served explain of the target (workers): {against}",
+                  cpu[f"served by {against}"], "report", True),
+            Check("served CPU this tree / against", cpu["served by this tree"]
+                  / cpu[f"served by {against}"], "report", True)] if against else []),
          Check("metrics API worker peak RSS MiB", peak / 1024, "report", True)],
         details={"fill_seconds": filled, "counts": featured.counts, "timings_ms": timings,
                  "cpu_ms_per_call": cpu,
                  "load_average": loads, "worker_rss_kib": resident},
         notes=[f"okr-metrics serve (gunicorn, 2 workers x 4 threads), one keep-alive client; "
                f"{repeats} rounds after {WARMUP} warm-up calls of each; load average "
-               f"(1/5/15 min) before, after HTTP, after in-process: {' | '.join(loads)}",
+               f"(1/5/15 min) before, after HTTP, after in-process"
+               f"{', after the alternated rounds' if against else ''}: {' | '.join(loads)}",
                f"read model of {featured.counts['key_results']:,} key results, "
                f"{featured.counts['objectives']:,} objectives, "
                f"{featured.counts['contributions']:,} contributions, "
@@ -332,11 +417,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--key-results", type=int,
                         help="key results in the read model (default 100,000; quick 10,000)")
     parser.add_argument("--only", choices=("latency", "throughput"))
+    parser.add_argument("--against", metavar="CHECKOUT",
+                        help="latency: also serve the read model from this other checkout "
+                             "(e.g. a worktree of main) and time the target's explain "
+                             "alternated with this tree's, with each one's CPU per call")
+    parser.add_argument("--reuse", metavar="DATABASE",
+                        help="latency on PostgreSQL: keep the read model in this database "
+                             "between runs (built the first time; drop it by hand)")
     args = parser.parse_args(argv)
+    if args.reuse and args.database != "postgresql":
+        parser.error("--reuse needs --database postgresql")
     if args.only == "latency":
         log("explain latency")
         print(render(explain_latency(args.database, args.key_results or (
-            10_000 if args.quick else 100_000), 20 if args.quick else 100)))
+            10_000 if args.quick else 100_000), 20 if args.quick else 100, args.reuse,
+            args.against)))
     elif args.only == "throughput":
         log("consumer throughput with and without forecasts")
         print(render(consumer_throughput(args.database, 2_000 if args.quick else 10_000,

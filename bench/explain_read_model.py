@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Engine, Table, func, select
 
 from services.metrics.adapters import tables
 from services.metrics.domain.explain_graph import cycle_end, cycle_start
@@ -367,3 +367,31 @@ def build(engine: Engine, key_results: int, now: datetime,
             connection.exec_driver_sql("ANALYZE")
             connection.commit()
     return Featured(target, department, team, filler_target or target, builder.counts)
+
+
+def featured_in(engine: Engine) -> Featured | None:
+    """The objectives worth explaining in a read model :func:`build` wrote earlier (kept
+    between runs), or None if the database holds none: the featured target, the first of
+    its department objectives and of that one's team objectives, and the first filler
+    collective target of the newest cycle (first by id)."""
+    o, c = tables.objectives, tables.contributions
+    with engine.connect() as connection:
+        if connection.execute(select(o.c.id).where(o.c.id == "target")).first() is None:
+            return None
+
+        def first_child(parent: str) -> str:
+            return connection.execute(
+                select(func.min(c.c.child_id)).where(
+                    c.c.parent_type == "objective", c.c.parent_id == parent,
+                    c.c.child_type == "objective")).scalar_one()
+
+        department = first_child("target")
+        team = first_child(department)
+        newest = connection.execute(select(tables.cycles.c.key).order_by(
+            tables.cycles.c.starts_on.desc()).limit(1)).scalar_one()
+        filler = connection.execute(select(func.min(o.c.id)).where(
+            o.c.cycle == newest, o.c.kind == "collective", o.c.id != "target")).scalar_one()
+        counts = {table.name: connection.execute(
+            select(func.count()).select_from(table)).scalar_one()
+            for table in (o, tables.key_results, c, tables.links)}
+    return Featured("target", department, team, filler or "target", counts)

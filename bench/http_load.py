@@ -89,14 +89,18 @@ def gunicorn(app: str, env: Mapping[str, str], *, workers: int = 2, threads: int
 
 @contextlib.contextmanager
 def service(command: Sequence[str], env: Mapping[str, str], port: int, *,
-            startup_timeout: float = 60.0, health_path: str = "/healthz") -> Iterator[Server]:
+            startup_timeout: float = 60.0, health_path: str = "/healthz",
+            checkout: Path = REPOSITORY) -> Iterator[Server]:
     """Run a service's own ``serve`` command (``okr-metrics serve``: it migrates, then execs
-    gunicorn as deployed) listening on ``port``; stopped when the block ends."""
+    gunicorn as deployed) listening on ``port``; stopped when the block ends. ``checkout``:
+    the tree whose code it serves (another one's goes first on ``PYTHONPATH``)."""
     executable = Path(sys.executable).with_name(command[0])
+    if checkout != REPOSITORY:
+        env = {**env, "PYTHONPATH": str(checkout)}
     with tempfile.TemporaryDirectory(prefix="okr-serve-") as scratch:
         log_path = Path(scratch) / "serve.log"
         with log_path.open("wb") as log_file:
-            process = subprocess.Popen([str(executable), *command[1:]], cwd=REPOSITORY,
+            process = subprocess.Popen([str(executable), *command[1:]], cwd=checkout,
                                        env={**os.environ, **env}, stdout=log_file,
                                        stderr=subprocess.STDOUT)
         server = Server("127.0.0.1", port, process, log_path)

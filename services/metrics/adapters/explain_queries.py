@@ -3,8 +3,8 @@
 The subtree comes in one statement: a recursive query walks the roll-up edges (an
 objective's own key results and the contributions into each item, on their indexed
 columns) from the objective down with each child's figures, then the links from and to the
-items reached; the figures of the links' other ends come in two short statements more. So
-the number of statements and round trips is the same whatever the size of the subtree,
+items reached with the figures of their other ends. So the number of statements and round
+trips is the same whatever the size of the subtree,
 and the cost follows the subtree, not the read model. The figures are those the consumer
 wrote, and the explanation is the one the consumer puts on its events
 (``domain/explain.py``).
@@ -12,12 +12,11 @@ wrote, and the explanation is the one the consumer puts on its events
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, any_, bindparam, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, Engine, Row, select, text
 
 from services.metrics.adapters import tables
 from services.metrics.domain.explain import Explanation, Item, LinkEnd, explain, walk
@@ -26,8 +25,8 @@ from services.metrics.domain.goal_items import Aggregation, Measure
 from services.metrics.domain.status import CycleWindow, expected_progress
 from shared.clock import Clock, system_clock
 
-CHUNK = 500
 _MEASURES = {measure.value: measure for measure in Measure}
+_SUM = Aggregation.SUM.value
 
 # Each roll-up edge out of an item ``s`` (child_type, child_id) with the child's figures:
 # an objective's own key results (with the objective's departments and cycle), and the
@@ -62,7 +61,8 @@ _EDGE_COLUMNS = ("edge", "parent_type", "parent_id", "child_type", "child_id", "
                  "start", "target", "value", "key_result_progress", "last_checkin_at", "pace",
                  "owner_departments", "owner_cycle")
 _LINK_COLUMNS = ("link_id", "link_kind", "from_type", "from_id", "from_department", "to_type",
-                 "to_id", "to_department", "direction")
+                 "to_id", "to_department", "direction", "other_title", "other_progress",
+                 "other_status")
 _V, _F = "CAST(NULL AS VARCHAR)", "CAST(NULL AS FLOAT)"
 # The recursion starts from a row of the root alone (typed as the edges are): from one row,
 # PostgreSQL's planner guesses a small recursion (from the root's edges it guessed 25,000
@@ -88,21 +88,31 @@ _EDGES_OUT_OF_S = {
 }
 _LINK = ("l.id, l.kind, l.from_type, l.from_id, l.from_department, l.to_type, l.to_id, "
          "l.to_department")
+# The figures of a link's other end (``{end}``: ``to`` or ``from``): an objective's title,
+# progress and status, a key result's title and progress with its objective's status.
+_OTHER_END = """
+        LEFT JOIN objectives oo ON l.{end}_type = 'objective' AND oo.id = l.{end}_id
+        LEFT JOIN key_results ok ON l.{end}_type = 'key_result' AND ok.id = l.{end}_id
+        LEFT JOIN objectives okowner ON okowner.id = ok.objective_id"""
+_OTHER_FIGURES = ("COALESCE(oo.title, ok.title), COALESCE(oo.progress, ok.progress), "
+                  "COALESCE(oo.status, okowner.status)")
 _NO_EDGE = ", ".join(["NULL"] * len(_EDGE_COLUMNS))
 _NO_LINK = ", ".join(f"NULL AS {column}" for column in _LINK_COLUMNS)
 _LINKS_OF_ITEMS = {  # the links from and to the items, each end on its index
     "postgresql": f"""
     SELECT {_NO_EDGE}, l.* FROM items i CROSS JOIN LATERAL (
-        SELECT {_LINK}, 'outgoing' FROM links l WHERE l.from_id = i.id AND l.from_type = i.type
+        SELECT {_LINK}, 'outgoing', {_OTHER_FIGURES} FROM links l {_OTHER_END.format(end="to")}
+        WHERE l.from_id = i.id AND l.from_type = i.type
         UNION ALL
-        SELECT {_LINK}, 'incoming' FROM links l WHERE l.to_id = i.id AND l.to_type = i.type
+        SELECT {_LINK}, 'incoming', {_OTHER_FIGURES} FROM links l {_OTHER_END.format(end="from")}
+        WHERE l.to_id = i.id AND l.to_type = i.type
     ) l""",
     "sqlite": f"""
-    SELECT {_NO_EDGE}, {_LINK}, 'outgoing' FROM items i JOIN links l
-      ON l.from_id = i.id AND l.from_type = i.type
+    SELECT {_NO_EDGE}, {_LINK}, 'outgoing', {_OTHER_FIGURES} FROM items i JOIN links l
+      ON l.from_id = i.id AND l.from_type = i.type {_OTHER_END.format(end="to")}
     UNION ALL
-    SELECT {_NO_EDGE}, {_LINK}, 'incoming' FROM items i JOIN links l
-      ON l.to_id = i.id AND l.to_type = i.type""",
+    SELECT {_NO_EDGE}, {_LINK}, 'incoming', {_OTHER_FIGURES} FROM items i JOIN links l
+      ON l.to_id = i.id AND l.to_type = i.type {_OTHER_END.format(end="from")}""",
 }
 # The subtree of the objective :root in one statement: its edges (out of the root, then out
 # of every child reached, each edge once (UNION), so a shared child is walked once and a
@@ -123,26 +133,6 @@ UNION ALL
 
 def _subtree(connection: Connection) -> str:
     return _SUBTREE["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
-
-
-def _chunks(ids: Iterable[str]) -> Iterator[list[str]]:
-    ordered = sorted(ids)
-    for start in range(0, len(ordered), CHUNK):
-        yield ordered[start:start + CHUNK]
-
-
-def _among(connection: Connection, column: Any, ids: Iterable[str]
-           ) -> Iterator[ColumnElement[bool]]:
-    """Conditions that together select the rows whose ``column`` is one of ``ids``: on
-    PostgreSQL one ``column = ANY(:ids)`` (the statement is the same whatever the count,
-    so it is compiled and parsed once); elsewhere an ``IN`` list per :data:`CHUNK` ids."""
-    if connection.dialect.name == "postgresql":
-        ordered = sorted(ids)
-        if ordered:
-            yield column == any_(bindparam("ids", ordered, type_=ARRAY(column.type)))
-        return
-    for chunk in _chunks(ids):
-        yield column.in_(chunk)
 
 
 class ExplainQueries:
@@ -174,56 +164,62 @@ def explain_row(connection: Connection, objective: Row[Any], now: datetime,
     if window is not None:
         expected, end = expected_progress(window, now), cycle_end(window)
     items = list(walk(root))
-    links = list(_link_ends(connection, link_rows, items))
-    return explain(root, expected, end, now.timestamp(), links, stale_after, items)
+    return explain(root, expected, end, now.timestamp(), list(_link_ends(link_rows, items)),
+                   stale_after, items)
 
 
 def _subtree_of(connection: Connection, root_row: Row[Any], windows: dict[str, CycleWindow]
-                ) -> tuple[Item, list[Row[Any]]]:
+                ) -> tuple[Item, list[tuple[Any, ...]]]:
     """The objective's subtree as items (the edges that would close a cycle left out), and
-    the rows of the links from and to them; from one statement."""
+    the links from and to them with their other ends' figures; from one statement. The
+    rows are read by position (:data:`_EDGE_COLUMNS`, then :data:`_LINK_COLUMNS`): read by
+    name, a thousand rows of 36 columns were the largest cost of building the items."""
     cycle_starts = {key: cycle_start(window) for key, window in windows.items()}
-    root = Item("objective", root_row.id, root_row.title,
-                tuple(root_row.departments.split("+")), root_row.progress, root_row.status)
+    departments_of: dict[str, tuple[str, ...]] = {}  # "a+b" -> ("a", "b"), shared
+
+    def departments(joined: str) -> tuple[str, ...]:
+        found = departments_of.get(joined)
+        if found is None:
+            found = departments_of[joined] = tuple(joined.split("+"))
+        return found
+
+    root = Item("objective", root_row.id, root_row.title, departments(root_row.departments),
+                root_row.progress, root_row.status)
     items: dict[tuple[str, str], Item] = {("objective", root.id): root}
     edges: list[tuple[str, str, float, Item]] = []
-    links: list[Row[Any]] = []
-    for row in connection.execute(text(_subtree(connection)), {"root": root.id}).all():
-        if row.edge is None:
-            links.append(row)
+    links: list[tuple[Any, ...]] = []
+    for (edge, parent_type, parent_id, child_type, child_id, weight, _own, objective_found,
+         objective_title, objective_departments, objective_progress, status,
+         key_result_found, key_result_title, measure, aggregation, start, target, value,
+         key_result_progress, last_checkin_at, pace, owner_departments, owner_cycle,
+         *link) in connection.execute(text(_subtree(connection)), {"root": root.id}).all():
+        if edge is None:
+            links.append(tuple(link))
             continue
-        child = items.get((row.child_type, row.child_id))
+        child = items.get((child_type, child_id))
         if child is None:
-            child = _item(row, cycle_starts)
-            if child is None:
-                continue  # an edge to an item the read model does not hold
-            items[(row.child_type, row.child_id)] = child
-        edges.append((row.parent_type, row.parent_id, row.weight, child))
+            if child_type == "objective":
+                if objective_found is None:
+                    continue  # an edge to an item the read model does not hold
+                child = Item("objective", child_id, objective_title,
+                             departments(objective_departments), objective_progress, status)
+            else:
+                if key_result_found is None:
+                    continue
+                child = Item("key_result", child_id, key_result_title,
+                             (UNKNOWN_DEPARTMENT,) if owner_departments is None
+                             else departments(owner_departments),
+                             key_result_progress, None, _MEASURES[measure], start, target,
+                             value, aggregation == _SUM, last_checkin_at, pace,
+                             cycle_starts.get(owner_cycle or ""))
+            items[(child_type, child_id)] = child
+        edges.append((parent_type, parent_id, weight, child))
     for parent_type, parent_id, weight, child in edges:
         parent = items.get((parent_type, parent_id))
         if parent is not None:
             parent.inputs.append((weight, child))
     _drop_cycles(root)
     return root, links
-
-
-def _item(row: Row[Any], cycle_starts: dict[str, float]) -> Item | None:
-    """The edge's child, from its figures in the row; None if the read model lacks it."""
-    if row.child_type == "objective":
-        if row.objective_found is None:
-            return None
-        return Item("objective", row.child_id, row.objective_title,
-                    tuple(row.departments.split("+")), row.objective_progress, row.status)
-    if row.key_result_found is None:
-        return None
-    departments = (tuple(row.owner_departments.split("+"))
-                   if row.owner_departments is not None else (UNKNOWN_DEPARTMENT,))
-    return Item("key_result", row.child_id, row.key_result_title, departments,
-                row.key_result_progress, measure=_MEASURES[row.measure], start=row.start,
-                target=row.target, value=row.value,
-                sums=row.aggregation == Aggregation.SUM.value,
-                last_checkin_at=row.last_checkin_at, pace=row.pace,
-                cycle_start=cycle_starts.get(row.owner_cycle or ""))
 
 
 def _drop_cycles(root: Item) -> None:
@@ -242,44 +238,30 @@ def _drop_cycles(root: Item) -> None:
                 item.inputs.pop(position)  # not counted, not walked
                 stack[-1] = (item, position)
             elif held is None:
-                state[id(child)] = 1
-                stack.append((child, 0))
+                if child.inputs:
+                    state[id(child)] = 1
+                    stack.append((child, 0))
+                else:  # a leaf closes no cycle: done at once
+                    state[id(child)] = 2
         else:
             state[id(item)] = 2
 
 
-def _link_ends(connection: Connection, rows: list[Row[Any]], items: list[Item]
-               ) -> Iterator[LinkEnd]:
+def _link_ends(rows: list[tuple[Any, ...]], items: list[Item]) -> Iterator[LinkEnd]:
     """Each link at each of its ends in the subtree (outgoing from one, incoming to the
-    other), with the figures of its other end."""
-    o, k = tables.objectives, tables.key_results
+    other), with the figures of its other end (from the statement: :data:`_OTHER_END`)."""
     ids = {(item.type, item.id): item for item in items}
-    ends: list[tuple[Row[Any], Item, bool, tuple[str, str, str]]] = []
-    for row in sorted(rows, key=lambda r: (r.link_id, r.direction)):
-        outgoing = row.direction == "outgoing"
-        start, end = (row.from_type, row.from_id), (row.to_type, row.to_id)
+    for (link_id, kind, from_type, from_id, from_department, to_type, to_id, to_department,
+         direction, title, progress, status) in sorted(rows, key=lambda r: (r[0], r[8])):
+        outgoing = direction == "outgoing"
+        start, end = (from_type, from_id), (to_type, to_id)
         this = ids.get(start if outgoing else end)
         if this is None or (not outgoing and start == end):
             continue  # not an item of the subtree's; a link to itself counts once, outgoing
-        other = ((row.to_type, row.to_id, row.to_department) if outgoing
-                 else (row.from_type, row.from_id, row.from_department))
-        ends.append((row, this, outgoing, other))
-    figures: dict[tuple[str, str], tuple[str | None, float | None, str | None]] = {}
-    wanted_objectives = {other[1] for *_, other in ends if other[0] == "objective"}
-    for among in _among(connection, o.c.id, wanted_objectives):
-        for found in connection.execute(select(o.c.id, o.c.title, o.c.progress, o.c.status)
-                                        .where(among)):
-            figures[("objective", found.id)] = (found.title, found.progress, found.status)
-    wanted_key_results = {other[1] for *_, other in ends if other[0] == "key_result"}
-    for among in _among(connection, k.c.id, wanted_key_results):
-        for found in connection.execute(select(k.c.id, k.c.title, k.c.progress, o.c.status)
-                                        .outerjoin(o, o.c.id == k.c.objective_id)
-                                        .where(among)):
-            figures[("key_result", found.id)] = (found.title, found.progress, found.status)
-    for row, this, outgoing, (other_type, other_id, department) in ends:
-        title, progress, status = figures.get((other_type, other_id), (None, None, None))
-        yield LinkEnd(row.link_id, row.link_kind, "outgoing" if outgoing else "incoming",
-                      this.type, this.id, other_type, other_id, department, title, progress, status)
+        other_type, other_id, department = ((to_type, to_id, to_department) if outgoing
+                                            else (from_type, from_id, from_department))
+        yield LinkEnd(link_id, kind, direction, this.type, this.id, other_type, other_id,
+                      department, title, progress, status)
 
 
 def _date(value: date | str) -> date:

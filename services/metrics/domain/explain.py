@@ -27,6 +27,7 @@ from the read model by the API), so both compute it with the same code:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -82,9 +83,7 @@ class Item:
     def owners(self) -> tuple[str, ...]:
         """The single owning departments, each once ("unknown" if none): a jointly owned
         item's part of the gap (or amount) is split among them in equal parts."""
-        owners = tuple(dict.fromkeys(department for department in self.departments
-                                     if department))
-        return owners or ("unknown",)
+        return _owners(self.departments)
 
     def counted(self) -> Iterator[tuple[float, Item]]:
         """The inputs the roll-up counts: weight > 0 and figures to count."""
@@ -92,6 +91,12 @@ class Item:
             if weight > 0.0 and (child.value if self.type == "key_result"
                                  else child.progress) is not None:
                 yield weight, child
+
+
+@functools.lru_cache(maxsize=1024)
+def _owners(departments: tuple[str, ...]) -> tuple[str, ...]:
+    owners = tuple(dict.fromkeys(department for department in departments if department))
+    return owners or ("unknown",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,11 +199,20 @@ def gap_parts(item: Item, memo: dict[int, Parts] | None = None) -> Parts:
         parts = _sum_parts(item) or (
             {} if item.progress is None else _split(item.owners(), 1.0, item.progress))
     else:
-        counted = [(weight, child) for weight, child in item.counted()]
+        counted = list(item.counted())
         total = sum_of(weight for weight, _ in counted)
         scaled: dict[str, tuple[list[float], list[float]]] = {}
         for weight, child in counted:
-            for department, (share, part) in gap_parts(child, memo).items():
+            leaf = child.progress
+            if child.type == "key_result" and not (child.inputs or child.sums) \
+                    and leaf is not None:  # a plain key result: _split's parts, no calls
+                owners = _owners(child.departments)
+                count = len(owners)
+                child_parts: Iterable[tuple[str, tuple[float, float]]] = [
+                    (owner, (1.0 / count, leaf / count)) for owner in owners]
+            else:
+                child_parts = gap_parts(child, memo).items()
+            for department, (share, part) in child_parts:
                 weights, progress = scaled.setdefault(department, ([], []))
                 weights.append(weight * share / total)
                 progress.append(weight * part / total)
@@ -307,12 +321,37 @@ def attainment_line(item: Item, memo: dict[int, Line | None] | None = None) -> L
                 scaled = values.scaled(item.start, 1.0 / (item.target - item.start))
                 line = scaled if finite(scaled) else None
     else:
-        lines = [(weight, attainment_line(child, memo)) for weight, child in item.counted()]
+        lines = [(weight, _plain_line(child) if child.type == "key_result"
+                  and not (child.inputs or child.sums) else attainment_line(child, memo))
+                 for weight, child in item.counted()]
         if lines and all(line is not None for _, line in lines):
             line = weighted_mean([(weight, line) for weight, line in lines if line is not None])
     if item.inputs:  # a leaf is cheaper to compute again than to keep (memory)
         memo[key] = line
     return line
+
+
+def _plain_line(item: Item) -> Line | None:
+    """:func:`attainment_line` of a key result that sums nothing and has no inputs (most
+    of a subtree), the same figures without the calls through :func:`value_line`."""
+    value, at = item.value, item.last_checkin_at
+    if value is None:
+        return None
+    if item.measure is Measure.BOOLEAN:
+        return Line(at or 0.0, 1.0 if value >= item.target else 0.0, 0.0)
+    if at is None:
+        return None
+    slope = item.pace
+    if slope is None:
+        slope = cycle_to_date_pace(item.start, item.cycle_start, at, value)
+        if slope is None:
+            return None
+    factor = 1.0 / (item.target - item.start)
+    scaled = (value - item.start) * factor
+    slope *= factor
+    if math.isfinite(at) and math.isfinite(scaled) and math.isfinite(slope):
+        return Line(at, scaled, slope)
+    return None
 
 
 def forecast_of(line: Line | None, cycle_end: float | None, now: float) -> Forecast:
@@ -355,7 +394,7 @@ def walk(root: Item) -> Iterator[Item]:
             continue
         seen.add(key)
         yield item
-        stack.extend(child for _, child in item.inputs)
+        stack.extend([child for _, child in item.inputs])
 
 
 class Outlook(NamedTuple):
@@ -441,17 +480,24 @@ def explain(root: Item, expected: float | None, cycle_end: float | None, now: fl
     gap, departments, forecast, at_risk, why_text = outlook(root, expected, cycle_end, now,
                                                            links)
     inputs = tuple(_input_shares(root, expected))
-    sums = tuple(_sum_breakdown(item, expected) for item in items
-                 if item.type == "key_result" and item.sums)
-    forecast = replace(forecast, estimators=_estimators(items))
-    stale = tuple(sorted((StaleInput(item.id, item.title, item.department,
-                                     item.last_checkin_at)
-                          for item in items if item.type == "key_result" and not item.sums
-                          and (item.last_checkin_at is None
-                               or now - item.last_checkin_at > stale_after)),
-                         key=lambda s: (s.last_checkin_at or 0.0, s.key_result_id)))
-    return Explanation(root.progress, expected, gap, inputs, departments, sums, forecast,
-                       at_risk, stale, why_text)
+    sums: list[SumBreakdown] = []
+    estimators: dict[str, int] = {}  # key results by how their pace is told
+    stale: list[StaleInput] = []
+    for item in items:  # one pass over the subtree for all three
+        if item.type != "key_result":
+            continue
+        if item.sums:
+            sums.append(_sum_breakdown(item, expected))
+            continue
+        method = estimator_of(item)
+        estimators[method] = estimators.get(method, 0) + 1
+        if item.last_checkin_at is None or now - item.last_checkin_at > stale_after:
+            stale.append(StaleInput(item.id, item.title, item.department,
+                                    item.last_checkin_at))
+    stale.sort(key=lambda s: (s.last_checkin_at or 0.0, s.key_result_id))
+    forecast = replace(forecast, estimators=tuple(sorted(estimators.items())))
+    return Explanation(root.progress, expected, gap, inputs, departments, tuple(sums),
+                       forecast, at_risk, tuple(stale), why_text)
 
 
 def estimator_of(item: Item) -> str:
@@ -466,15 +512,6 @@ def estimator_of(item: Item) -> str:
                           item.value) is not None:
         return "cycle_to_date"
     return "none"
-
-
-def _estimators(items: list[Item]) -> tuple[tuple[str, int], ...]:
-    counts: dict[str, int] = {}
-    for item in items:
-        if item.type == "key_result" and not item.sums:
-            method = estimator_of(item)
-            counts[method] = counts.get(method, 0) + 1
-    return tuple(sorted(counts.items()))
 
 
 def _input_shares(root: Item, expected: float | None) -> Iterator[InputShare]:

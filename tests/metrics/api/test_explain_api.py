@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from flask import jsonify
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from services.metrics.adapters import tables
 from services.metrics.bootstrap import Metrics
 from services.metrics.entrypoints.api.app import create_app
+from services.metrics.entrypoints.api.explain import ExplanationSchema, explanation_view
 from shared.cloudevents import CloudEvent
 from shared.contract import EventType
 from shared.contract.rollup_events import decode_rollup_event
@@ -166,6 +168,30 @@ def test_the_roll_up_list_and_item_tell_each_departments_part_forecast_and_why_a
             (expected - part["progress"]) * part["weight"], abs=1e-9)
     assert listed[SALES]["forecast"] is not None  # four weekly check-ins: a pace
     assert "production 'Onboarding capacity'" in listed[TARGET]["why"]
+
+
+def test_the_answer_is_written_byte_for_byte_as_its_documented_schema_dumps_it(
+        client: FlaskClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The view writes its answer without the schema's dump (its cost at a thousand items):
+    a value of another type than the schema's (an int for a float, a key it does not
+    document) would change the bytes."""
+    app = client.application
+    queries = app.extensions["okr.metrics.explain"]
+    now = datetime.now(UTC)
+    monkeypatch.setattr(queries, "clock", lambda: now)  # the same figures in both
+    for objective_id in (TARGET, SALES, MARKETING, PRODUCTION):
+        answer = _get(client, f"/v1/rollups/{objective_id}/explain").get_data(as_text=True)
+        found = queries.explain(objective_id)
+        assert found is not None
+        view = explanation_view(*found, queries.stale_after)
+        with app.app_context():
+            dumped = jsonify(ExplanationSchema().dump(view)).get_data(as_text=True)
+        assert answer == dumped
+    # what the answers compared hold: a day, moments, a summing key result, a dependency
+    sales = _get(client, f"/v1/rollups/{SALES}/explain").json
+    target = _get(client, f"/v1/rollups/{TARGET}/explain").json
+    assert sales["forecast"]["reached_on"] is not None
+    assert target["stale_inputs"] and target["sums"] and target["dependencies_at_risk"]
 
 
 def test_explain_needs_a_token_and_an_objective_the_read_model_holds(

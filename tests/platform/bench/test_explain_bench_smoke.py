@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bench.explain import consumer_throughput, explain_latency
-from bench.explain_read_model import build
+from bench.explain_read_model import build, featured_in
 from bench.metrics import metrics_database
 from services.metrics.adapters import tables
 from services.metrics.adapters.explain_queries import ExplainQueries
@@ -30,7 +30,9 @@ def test_the_read_model_holds_the_key_results_asked_for_and_a_target_worth_expla
     with metrics_database(database) as url:
         engine = create_database_engine(url)
         try:
+            assert featured_in(engine) is None  # nothing built yet
             featured = build(engine, 3_000, datetime.now(UTC))
+            again = featured_in(engine)  # what --reuse finds in a kept database
             with engine.connect() as connection:
                 counted = {table.name: connection.execute(
                     select(func.count()).select_from(table)).scalar_one()
@@ -38,12 +40,23 @@ def test_the_read_model_holds_the_key_results_asked_for_and_a_target_worth_expla
                                   tables.contributions, tables.links)}
                 windows = connection.execute(select(tables.key_results.c.check_ins).where(
                     tables.key_results.c.check_ins.is_not(None)).limit(1)).scalar_one()
-            found = ExplainQueries(engine, 14 * 86_400.0).explain(featured.target)
+            queries = ExplainQueries(engine, 14 * 86_400.0)
+            found = queries.explain(featured.target)
+            assert again is not None
+            kept = {name: queries.explain(objective_id) for name, objective_id in (
+                ("department", again.department), ("team", again.team),
+                ("filler", again.filler_target))}
         finally:
             engine.dispose()
     assert counted == {"key_results": 3_000, **{name: featured.counts[name] for name in (
         "objectives", "contributions", "links")}}
     assert featured.counts["key_results"] == 3_000
+    assert (again.target, again.counts) == (featured.target, featured.counts)
+    department, team, filler = (kept[name] for name in ("department", "team", "filler"))
+    assert department is not None and team is not None and filler is not None
+    assert len(department[1].inputs) == 5 + 9  # its key results and its team objectives
+    assert [i.type for i in team[1].inputs] == ["key_result"] * 10
+    assert filler[0].kind == "collective" and filler[0].id != featured.target
     assert len(json.loads(windows)[0]) == 3  # (time, value, version)
     assert found is not None
     explanation = found[1]
