@@ -9,6 +9,7 @@ listed, with its default, in docs/configuration.md.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,6 +39,29 @@ def env_float(name: str, default: float, environ: Mapping[str, str] | None = Non
         return float(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+
+
+#: the longest retention a variable may set: a hundred years (longer overflows the dates
+#: the purges compute, and nothing needs it)
+MAX_RETENTION_DAYS = 36_500.0
+
+
+def env_retention(name: str, default: float, unit: str,
+                  environ: Mapping[str, str] | None = None) -> float:
+    """A retention in ``unit`` (``"hours"`` or ``"days"``): a finite number above 0 and at
+    most a hundred years, written in ASCII; anything else refuses to start, naming it
+    (0 or less would purge what was just written: processed-event ids the moment they are
+    recorded, so every redelivery applied twice)."""
+    raw = env_str(name, str(default), environ)
+    limit = MAX_RETENTION_DAYS * (24 if unit == "hours" else 1)
+    try:
+        value = float(raw) if raw.isascii() and "_" not in raw else math.nan
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= limit):
+        raise ConfigurationError(f"{name} must be a number of {unit} above 0 and at most "
+                                 f"{limit:g} (a hundred years), got {raw!r}")
+    return value
 
 
 def env_bool(name: str, default: bool, environ: Mapping[str, str] | None = None) -> bool:
@@ -113,7 +137,8 @@ class RelaySettings:
             batch_size=env_int("OKR_RELAY_BATCH_SIZE", 2000, environ),
             fallback_poll_seconds=env_float("OKR_RELAY_POLL_SECONDS", 1.0, environ),
             sqlite_poll_seconds=env_float("OKR_RELAY_SQLITE_POLL_SECONDS", 0.02, environ),
-            retention_hours=env_float("OKR_OUTBOX_RETENTION_HOURS", 168.0, environ),
+            retention_hours=env_retention("OKR_OUTBOX_RETENTION_HOURS", 168.0, "hours",
+                                          environ),
             topic_check_seconds=env_float("OKR_RELAY_TOPIC_CHECK_SECONDS", 30.0, environ),
         )
 
@@ -130,7 +155,7 @@ def processed_events_retention_hours(relay: RelaySettings,
     keeps are sent again when a topic is lost, and a consumer must still recognise the ones
     it applied."""
     default = max(PROCESSED_EVENTS_RETENTION_HOURS, 2 * relay.retention_hours)
-    hours = env_float("OKR_PROCESSED_EVENTS_RETENTION_HOURS", default, environ)
+    hours = env_retention("OKR_PROCESSED_EVENTS_RETENTION_HOURS", default, "hours", environ)
     if not hours >= relay.retention_hours:
         raise ConfigurationError(
             f"OKR_PROCESSED_EVENTS_RETENTION_HOURS ({hours:g}) must be at least "
@@ -143,10 +168,7 @@ def optional_days(name: str, environ: Mapping[str, str] | None = None) -> float 
     """A number of days above 0, or None when the variable is unset or empty."""
     if not env_str(name, "", environ):
         return None
-    days = env_float(name, 0.0, environ)
-    if not days > 0:
-        raise ConfigurationError(f"{name} must be a number of days above 0, got {days:g}")
-    return days
+    return env_retention(name, 0.0, "days", environ)
 
 
 def data_dir(environ: Mapping[str, str] | None = None) -> Path:

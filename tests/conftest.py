@@ -177,12 +177,23 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 SERVER_LOCK = ServerLock.of_this_run()
 
 
+def _on_postgres(node: Any) -> bool:
+    """Marked ``postgres`` (the database fixtures' PostgreSQL params are), or given a
+    database fixture's ``"postgresql"`` param directly (``parametrize(..., indirect=True)``
+    with plain values carries no mark)."""
+    if node.get_closest_marker("postgres") is not None:
+        return True
+    callspec = getattr(node, "callspec", None)
+    return callspec is not None and any(
+        isinstance(value, str) and value == "postgresql" for value in callspec.params.values())
+
+
 @pytest.fixture(autouse=True)
 def _postgres_server_held(request: pytest.FixtureRequest) -> Iterator[None]:
     """Under pytest-xdist: a test on PostgreSQL shares the server, one that restarts it
     has it alone (tests/support/server_lock.py)."""
     node = request.node
-    if SERVER_LOCK is None or node.get_closest_marker("postgres") is None:
+    if SERVER_LOCK is None or not _on_postgres(node):
         yield
     elif node.get_closest_marker("restarts_postgres") is not None:
         with SERVER_LOCK.exclusive():

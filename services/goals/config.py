@@ -12,6 +12,7 @@ from shared.config import (
     env_bool,
     env_float,
     env_int,
+    env_retention,
     env_str,
     optional_days,
 )
@@ -53,8 +54,8 @@ class GoalsConfig:
             event_source=GOALS_SOURCE,
             log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
             log_json=env_bool("OKR_LOG_JSON", True, environ),
-            idempotency_retention_hours=env_float("OKR_IDEMPOTENCY_RETENTION_HOURS", 72.0,
-                                                  environ),
+            idempotency_retention_hours=env_retention(
+                "OKR_IDEMPOTENCY_RETENTION_HOURS", 72.0, "hours", environ),
             audit_retention_days=optional_days("OKR_AUDIT_RETENTION_DAYS", environ),
             token_cache_seconds=env_float("OKR_TOKEN_CACHE_SECONDS", 60.0, environ),
         )

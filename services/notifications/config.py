@@ -16,6 +16,7 @@ from shared.config import (
     env_bool,
     env_float,
     env_int,
+    env_retention,
     env_str,
     optional_days,
     processed_events_retention_hours,
@@ -156,8 +157,8 @@ class NotificationsConfig:
             event_source=NOTIFICATIONS_SOURCE,
             log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),
             log_json=env_bool("OKR_LOG_JSON", True, environ),
-            idempotency_retention_hours=env_float("OKR_IDEMPOTENCY_RETENTION_HOURS", 72.0,
-                                                  environ),
+            idempotency_retention_hours=env_retention(
+                "OKR_IDEMPOTENCY_RETENTION_HOURS", 72.0, "hours", environ),
             processed_events_retention_hours=processed_events_retention_hours(relay, environ),
             delivery_retention_days=optional_days("OKR_DELIVERY_RETENTION_DAYS", environ) or 30.0,
         )
