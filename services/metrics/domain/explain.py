@@ -455,7 +455,12 @@ def told(kept: Kept, progress: float | None, expected: float | None,
     if expected is not None and progress is not None:
         gap = settled(expected - progress)
         departments = department_shares({d: (w, p) for d, w, p in kept.parts}, expected)
-    forecast = forecast_of(kept.line, cycle_end, now)
+    # A cycle that has not begun (nothing of it elapsed) has no forecast either: the pace of
+    # check-ins made before it, carried over the whole cycle, tells a figure of nothing
+    # that happened in it (1,265 % "by 31 Mar", "target on" a day before it starts).
+    not_begun = expected is not None and expected <= 0.0
+    forecast = (Forecast(None, None, kept.line) if not_begun
+                else forecast_of(kept.line, cycle_end, now))
     risks = () if kept.risk is None else (kept.risk,)
     return Told(gap, departments, forecast, why(gap, departments, risks, forecast))
 

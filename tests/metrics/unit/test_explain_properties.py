@@ -355,6 +355,20 @@ def test_a_cycle_that_has_ended_has_no_forecast() -> None:
         assert (forecast.attainment, forecast.reached_on) == (None, None), after
 
 
+def test_a_cycle_that_has_not_begun_has_no_forecast() -> None:
+    """Check-ins before the cycle (a baseline, early figures) carried over the whole cycle
+    would tell a figure of nothing that happened in it."""
+    end = cycle_end(CycleWindow(date(2027, 1, 1), date(2027, 3, 31)))
+    day = 86_400.0
+    today = datetime(2026, 11, 29, tzinfo=UTC).timestamp()
+    root = _one_key_result([(today - 3 * day, 10.0), (today - 2 * day, 20.0),
+                            (today - day, 30.0)])
+    before = explain(root, 0.0, end, today, [], STALE).forecast
+    assert (before.attainment, before.reached_on) == (None, None)
+    under_way = explain(root, 0.1, end, today, [], STALE).forecast  # the same, once begun
+    assert under_way.attainment is not None
+
+
 def test_the_target_is_reached_when_the_line_is_at_it_now_not_when_it_once_was() -> None:
     """A falling line that began above the target has not reached it "today" once it is
     below; a rising line below it reaches it on the day it crosses 1.0."""
