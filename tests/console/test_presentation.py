@@ -74,6 +74,22 @@ def test_every_chart_point_lies_inside_the_box(history: list[tuple[int, float]],
         assert 0 <= chart.target_y <= chart.height
 
 
+def test_a_backfilled_check_in_is_drawn_on_the_day_it_was_observed() -> None:
+    """A history recorded today of figures observed over the years is drawn over those
+    years, not bunched at today (the recording time counts only when no other is said)."""
+    check_ins = [
+        {"value": 0.0, "created_at": "2026-11-29T13:06:00+00:00",
+         "observed_at": "2000-01-01T00:00:00+00:00"},
+        {"value": 50.0, "created_at": "2026-11-29T13:06:01+00:00",
+         "observed_at": "2026-11-29T11:00:00+00:00"},
+        {"value": 60.0, "created_at": "2026-11-29T13:06:02+00:00"}]
+    chart = history_chart(check_ins, 0.0, 100.0, "u")
+    (x0, _, first), (x1, _, second), (x2, _, third) = chart.dots
+    assert first == "0 u on 1 Jan 2000" and second == "50 u on 29 Nov 2026"
+    assert third == "60 u on 29 Nov 2026"
+    assert x0 == 6 and x1 > 300 and x2 == chart.width - 6  # 26 years apart, then hours
+
+
 def test_a_departments_share_of_the_gap_is_never_a_negative_ahead() -> None:
     assert gap_share(0.355) == "35.5 pts behind"
     assert gap_share(-0.355) == "35.5 pts ahead"

@@ -174,10 +174,12 @@ def history_chart(check_ins: Sequence[dict[str, object]], start: float | None,
                   target: float | None, unit: str | None,
                   width: int = 320, height: int = 96,
                   locale: Locale | str = DEFAULT_LOCALE) -> Chart:
-    """Check-ins (any order) as points: time on x, value on y; the target as a line."""
+    """Check-ins (any order) as points: the time each value was observed on x (when it was
+    recorded, for a check-in that says no other), value on y; the target as a line."""
     history = sorted(
         ((moment, float(item["value"])) for item in check_ins  # type: ignore[arg-type]
-         if isinstance(moment := parse_moment(str(item.get("created_at"))), datetime)
+         if isinstance(moment := parse_moment(
+             str(item.get("observed_at") or item.get("created_at"))), datetime)
          and isinstance(item.get("value"), int | float)),
         key=lambda pair: pair[0])
     values = [value for _, value in history] + [v for v in (start, target) if v is not None]
