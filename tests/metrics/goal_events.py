@@ -30,14 +30,14 @@ def cycle(key: str = CYCLE, version: int = 1, starts_on: str = "2026-10-01",
 
 def objective(objective_id: str, departments: list[str], *, version: int = 1,
               title: str = "objective", deleted: bool = False,
-              owner: str = "owner") -> CloudEvent:
+              owner: str = "owner", status: str = "active") -> CloudEvent:
     kind = "collective" if len(departments) > 1 else "department"
     event_type = (EventType.OBJECTIVE_DELETED if deleted else
                   EventType.OBJECTIVE_CREATED if version == 1 else EventType.OBJECTIVE_UPDATED)
     return new_event(event_type, "/okr/goals", f"objective/{objective_id}", {
         "id": objective_id, "version": version, "cycle": CYCLE, "kind": kind,
         "departments": departments, "owner": owner, "title": title, "description": "",
-        "status": "active", "created_at": AT, "updated_at": AT})
+        "status": status, "created_at": AT, "updated_at": AT})
 
 
 def key_result_data(key_result_id: str, objective_id: str, *, version: int = 1,

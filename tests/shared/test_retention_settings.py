@@ -25,7 +25,7 @@ VARIABLES = {
     "OKR_DELIVERY_RETENTION_DAYS": (NotificationsConfig,),
 }
 HOSTILE = ["0", "-0", "-5", "-1e-9", "inf", "-inf", "nan", "1e400", "99999999999999999999",
-           "soon", "٣٠٠", "３", "1_0", "0x10"]
+           "soon", "٣٠٠", "\uff13", "1_0", "0x10"]
 
 
 def _limit(variable: str) -> float:

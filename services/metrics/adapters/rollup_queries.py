@@ -175,17 +175,18 @@ class RollupQueries:
                       ) -> dict[str, Any]:
         o, k = tables.objectives, tables.key_results
         if item_type == "objective":
-            row = connection.execute(select(o.c.title, o.c.progress, o.c.status)
+            row = connection.execute(select(o.c.title, o.c.progress, o.c.status, o.c.archived)
                                      .where(o.c.id == item_id)).first()
         else:
-            row = connection.execute(select(k.c.title, k.c.progress, o.c.status)
+            row = connection.execute(select(k.c.title, k.c.progress, o.c.status, o.c.archived)
                                      .outerjoin(o, o.c.id == k.c.objective_id)
                                      .where(k.c.id == item_id)).first()
         if row is None:
             return {"type": item_type, "id": item_id, "known": False, "title": None,
-                    "progress": None, "status": NO_DATA}
+                    "progress": None, "status": NO_DATA, "archived": False}
         return {"type": item_type, "id": item_id, "known": True, "title": row.title,
-                "progress": reported(row.progress), "status": row.status or NO_DATA}
+                "progress": reported(row.progress), "status": row.status or NO_DATA,
+                "archived": bool(row.archived)}
 
 
 def _owned_by(department: str) -> ColumnElement[bool]:

@@ -83,6 +83,16 @@ def test_rollup_of_an_objective_has_its_tree_to_the_depth_asked_and_links_with_t
         "funded_by", "outgoing", "finance")
     assert link["linked_item"]["progress"] == 0.1
     assert link["linked_item"]["status"] == "off_track"  # finance's confidence is 0.2
+    assert link["linked_item"]["archived"] is False
+
+
+def test_a_linked_item_says_when_its_objective_is_archived(client: FlaskClient,
+                                                           metrics: Metrics) -> None:
+    """So a page can mark the other end of a link archived rather than show its status as
+    a live one (the console's objective page)."""
+    apply_events(metrics, ge.objective(FINANCE, ["finance"], version=2, status="archived"))
+    [link] = _get(client, f"/v1/rollups/{TARGET}?depth=2").json["links"]
+    assert link["linked_item"]["archived"] is True
 
 
 def test_rollup_api_refuses_without_a_valid_token_and_with_bad_parameters(

@@ -132,6 +132,8 @@ class LinkedItemSchema(Schema):
     title = fields.String(allow_none=True)
     progress = fields.Float(allow_none=True)
     status = fields.String(metadata={"description": "a key result's is its objective's"})
+    archived = fields.Boolean(metadata={
+        "description": "the objective (a key result's: its objective) is archived"})
 
 
 class LinkViewSchema(Schema):
