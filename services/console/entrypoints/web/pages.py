@@ -41,8 +41,9 @@ pages = Blueprint("pages", __name__)
 T = TypeVar("T")
 VERSION = re.compile(r"[0-9]{1,19}")
 #: A page number as the page links write it: ASCII digits only (``str.isdigit`` and
-#: ``int()`` also take '²', '①' or an Arabic-Indic one), no sign, no spaces.
-PAGE_NUMBER = re.compile(r"[1-9][0-9]{0,4}")
+#: ``int()`` also take '²', '①' or an Arabic-Indic one), no sign, no spaces; leading zeros
+#: are the same number (``01`` is page 1, as the APIs read it).
+PAGE_NUMBER = re.compile(r"0*[1-9][0-9]{0,4}")
 
 TARGETS_PER_PAGE = 25
 STALE_SHOWN = 25
