@@ -94,8 +94,11 @@ _OTHER_END = """
         LEFT JOIN objectives oo ON l.{end}_type = 'objective' AND oo.id = l.{end}_id
         LEFT JOIN key_results ok ON l.{end}_type = 'key_result' AND ok.id = l.{end}_id
         LEFT JOIN objectives okowner ON okowner.id = ok.objective_id"""
+# An archived other end (a key result's: its objective archived) is told with no status:
+# it holds nothing back, so it is never a dependency at risk.
 _OTHER_FIGURES = ("COALESCE(oo.title, ok.title), COALESCE(oo.progress, ok.progress), "
-                  "COALESCE(oo.status, okowner.status)")
+                  "CASE WHEN COALESCE(oo.archived, okowner.archived) THEN NULL "
+                  "ELSE COALESCE(oo.status, okowner.status) END")
 _NO_EDGE = ", ".join(["NULL"] * len(_EDGE_COLUMNS))
 _NO_LINK = ", ".join(f"NULL AS {column}" for column in _LINK_COLUMNS)
 _LINKS_OF_ITEMS = {  # the links from and to the items, each end on its index

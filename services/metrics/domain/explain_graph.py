@@ -189,17 +189,22 @@ def link_ends(graph: RollupGraph, links: LinkIndex, items: Iterable[Item]) -> It
 
 def _figures(graph: RollupGraph, item_type: str, item_id: str
              ) -> tuple[str | None, float | None, str | None]:
+    """Title, progress and status of a link's other end; an archived one (a key result's:
+    its objective archived) has no status: it holds nothing back, so it is never a
+    dependency at risk."""
     if item_type == "objective":
         objective = graph.objective(item_id)
         if objective is None:
             return None, None, None
         return (objective.title, objective.progress,
-                None if objective.status is None else objective.status.value)
+                None if objective.status is None or objective.archived
+                else objective.status.value)
     key_result = graph.key_result(item_id)
     if key_result is None:
         return None, None, None
     owner = graph.objective(key_result.objective_id)
-    status = None if owner is None or owner.status is None else owner.status.value
+    status = (None if owner is None or owner.status is None or owner.archived
+              else owner.status.value)
     return key_result.title, key_result.progress, status
 
 

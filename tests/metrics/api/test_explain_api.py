@@ -143,6 +143,20 @@ def test_dependencies_at_risk_and_stale_inputs_are_named(client: FlaskClient) ->
     assert body["stale_after_days"] == 14
 
 
+def test_an_archived_dependency_holds_nothing_back(client: FlaskClient,
+                                                  metrics: Metrics) -> None:
+    """Archived, production's objective is no dependency at risk any more: not in the
+    explanation, not in the why of the list (from the consumer's kept outlook), and the
+    two still agree."""
+    apply_events(metrics, ge.objective(PRODUCTION, ["production"], version=2,
+                                       title="Onboarding capacity", status="archived"))
+    body = _get(client, f"/v1/rollups/{TARGET}/explain").json
+    assert body["dependencies_at_risk"] == []
+    assert "production" not in (body["why"] or "")
+    listed = {item["objective_id"]: item for item in _get(client, "/v1/rollups").json}
+    assert listed[TARGET]["why"] == body["why"]
+
+
 def test_the_roll_up_list_and_item_tell_each_departments_part_forecast_and_why_as_explain(
         client: FlaskClient) -> None:
     listed = {item["objective_id"]: item for item in _get(client, "/v1/rollups").json}
