@@ -145,6 +145,17 @@ def kafka_environment(kafka: KafkaSettings) -> dict[str, str]:
             "OKR_LOG_LEVEL": "WARNING", "OKR_LOG_JSON": "false"}
 
 
+def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout`` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 @contextlib.contextmanager
 def worker_process(command: list[str], env: dict[str, str], log_dir: Path
                    ) -> Iterator[subprocess.Popen[bytes]]:
@@ -158,12 +169,7 @@ def worker_process(command: list[str], env: dict[str, str], log_dir: Path
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process, timeout=20)
         if process.returncode not in (0, -signal.SIGTERM):
             log(f"{' '.join(command)} exited with {process.returncode}:\n"
                 f"{log_path.read_text(errors='replace')[-2000:]}")

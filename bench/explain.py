@@ -36,6 +36,7 @@ from sqlalchemy.pool import StaticPool
 from bench.common import (
     BenchResult,
     Check,
+    free_port,
     goals_database,
     log,
     percentile,
@@ -46,7 +47,6 @@ from bench.explain_read_model import Featured, build, featured_in
 from bench.http_load import (
     GOALS_WSGI,
     HttpClient,
-    free_port,
     gunicorn,
     resident_kib,
     service,

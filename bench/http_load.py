@@ -14,8 +14,6 @@ import contextlib
 import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,14 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.common import free_port, stop
+
 REPOSITORY = Path(__file__).resolve().parents[1]
 GOALS_WSGI = "services.goals.entrypoints.wsgi:app"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # -- servers -------------------------------------------------------------------------------
@@ -84,7 +78,7 @@ def gunicorn(app: str, env: Mapping[str, str], *, workers: int = 2, threads: int
             _wait_until_healthy(server, health_path, startup_timeout)
             yield server
         finally:
-            _stop(process)
+            stop(process)
 
 
 @contextlib.contextmanager
@@ -108,7 +102,7 @@ def service(command: Sequence[str], env: Mapping[str, str], port: int, *,
             _wait_until_healthy(server, health_path, startup_timeout)
             yield server
         finally:
-            _stop(process)
+            stop(process)
 
 
 def resident_kib(pid: int) -> dict[str, int]:
@@ -146,16 +140,6 @@ def _wait_until_healthy(server: Server, path: str, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(f"gunicorn not healthy after {timeout} s:\n{server.log_tail()}")
         time.sleep(0.05)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 # -- the client ----------------------------------------------------------------------------
