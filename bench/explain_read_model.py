@@ -21,7 +21,11 @@ The shape is seeded, so every run builds the same read model:
   the pace fitted to it (``forecast.pace``), one of 256 histories per cycle, direction and
   habit: 7 % stopped a few weeks ago (stale), and 5 % of the filler's were never checked
   in (which leaves their trees without a forecast); objectives' progress is the weighted
-  mean of their inputs, their status from the gap to the cycle's expected progress.
+  mean of their inputs, their status from the gap to the cycle's expected progress;
+* every objective's kept outlook (``objectives.outlook``: its departments' parts, its
+  attainment line, its dependency most at risk), as the consumer writes it: the read
+  model loaded into the consumer's graph, as a restart loads it, and each objective's
+  outlook computed there (:func:`keep_outlooks`).
 """
 
 from __future__ import annotations
@@ -37,8 +41,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, func, select
 
 from services.metrics.adapters import tables
-from services.metrics.domain.explain_graph import cycle_end, cycle_start
+from services.metrics.adapters.read_model import ReadModelRepository, objective_row
+from services.metrics.domain.explain_graph import (
+    GraphItems,
+    LinkIndex,
+    cycle_end,
+    cycle_start,
+    kept_in_graph,
+)
 from services.metrics.domain.forecast import WINDOW, pace
+from services.metrics.domain.rollup import RollupGraph
 from services.metrics.domain.status import CycleWindow, expected_progress
 
 DEPARTMENTS = ("sales", "marketing", "finance", "production",
@@ -166,8 +178,10 @@ class _Builder:
                 window[-1][1])
 
     def key_result(self, oid: str, cycle: Cycle, kid: str | None = None,
-                   increase: bool = False) -> tuple[str, float | None, float]:
-        """A key result of ``oid`` with its check-ins: (id, progress, value)."""
+                   increase: bool = False, pinned: float | None = None
+                   ) -> tuple[str, float | None, float]:
+        """A key result of ``oid`` with its check-ins: (id, progress, value); ``pinned``: a
+        progress that one check-in early in the cycle brought it to (confident of it)."""
         rng, kid = self.rng, kid or self.new_id()
         decrease = not increase and rng.random() < 0.15
         start, target = (100.0, 0.0) if decrease else (0.0, 100.0)
@@ -175,8 +189,12 @@ class _Builder:
         habit = ("never" if draw < 0.05 and not self.all_checked_in
                  else "stale" if draw < 0.12 else "weekly")
         version, checked_in, at, window, fitted, value = self.window(cycle, decrease, habit)
-        progress = min(1.0, max(0.0, (value - start) / (target - start)))
         confidence = round(rng.uniform(0.4, 0.95), 2)
+        if pinned is not None:
+            value = checked_in = start + pinned * (target - start)
+            at, version, fitted, confidence = cycle.starts_at + 2 * 86_400.0, 2, None, 0.9
+            window = json.dumps([(at, value, version)])
+        progress = min(1.0, max(0.0, (value - start) / (target - start)))
         self.rows.key_results.append((
             kid, version, oid, f"key result {kid[:8]}", "decrease" if decrease else "increase",
             "check_ins", start, target, "points", 1.0, checked_in,
@@ -201,25 +219,23 @@ class _Builder:
 
     def objective(self, cycle: Cycle, departments: tuple[str, ...], key_results: int,
                   children: list[tuple[float, float | None]], oid: str | None = None,
-                  increase_first: bool = False, pinned: tuple[float, str] | None = None,
+                  increase_first: bool = False, pinned: float | None = None,
                   ) -> tuple[str, float | None, list[tuple[str, float]]]:
         """An objective with ``key_results`` of its own (fewer if the budget is spent) and
-        ``children`` (weight, progress) already built, its progress and status ``pinned``
-        if given: (id, progress, [(its key result, value)])."""
+        ``children`` (weight, progress) already built, its key results ``pinned`` at that
+        progress if given: (id, progress, [(its key result, value)])."""
         oid = oid or self.new_id()
         inputs = list(children)
         own = []
         for number in range(min(key_results, self.budget)):
             kid, progress, value = self.key_result(oid, cycle, increase=increase_first
-                                                   and number == 0)
+                                                   and number == 0, pinned=pinned)
             inputs.append((1.0, progress))
             own.append((kid, value))
         counted = [(w, p) for w, p in inputs if p is not None and w > 0]
         progress = (sum(w * p for w, p in counted) / sum(w for w, _ in counted)
                     if counted else None)
         status = _status(progress, cycle.expected)
-        if pinned is not None:
-            progress, status = pinned
         kind = "collective" if len(departments) > 1 else "department"
         self.rows.objectives.append((
             oid, 1, cycle.key, kind, "+".join(sorted(departments)), f"objective {oid[:8]}",
@@ -277,9 +293,9 @@ class _Builder:
         cycle, rng = self.current, self.rng
         # the dependencies the explanation reports at risk
         production, _, supplies = self.objective(cycle, ("production",), 5, [],
-                                                 oid="production", pinned=(0.1, "off_track"))
+                                                 oid="production", pinned=0.1)
         finance, _, _ = self.objective(cycle, ("finance",), 5, [], oid="finance-budget",
-                                       pinned=(0.3, "at_risk"))
+                                       pinned=cycle.expected - 0.15)
         self.all_checked_in = True  # a forecast needs every input's pace
         target, branches, teams = self.tree(
             cycle, ("marketing", "sales"), "target", TARGET_DEPARTMENTS, TEAMS,
@@ -362,11 +378,37 @@ def build(engine: Engine, key_results: int, now: datetime,
                 progress(f"  {builder.counts['key_results']:,} of {key_results:,} key "
                          "results written")
         _flush(connection, builder.rows)
+    keep_outlooks(engine, now, progress)
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE")
             connection.commit()
     return Featured(target, department, team, filler_target or target, builder.counts)
+
+
+def keep_outlooks(engine: Engine, now: datetime,
+                  progress: Callable[[str], None] = lambda _: None) -> None:
+    """Write every objective's row as the consumer would, its kept outlook with it: the
+    read model loaded into the consumer's graph and link index
+    (``ReadModelRepository.load_graph``, as a restart loads it), each objective's figures
+    and outlook computed there (``kept_in_graph``, with the memos the consumer keeps), and
+    the objectives' rows written again in bulk."""
+    graph, links = RollupGraph(clock=lambda: now), LinkIndex()
+    with engine.connect() as connection:
+        repository = ReadModelRepository(connection)
+        repository.load_graph(graph)
+        for link in repository.load_links():
+            links.put(link)
+    items = GraphItems(graph)
+    rows = [tuple(objective_row(graph, objective, now,
+                                kept_in_graph(graph, items, links, objective.id)).values())
+            for objective in graph.objectives()]
+    progress(f"  {len(rows):,} objectives' figures and outlooks computed by the consumer's "
+             "graph")
+    columns = tuple(objective_row(graph, next(iter(graph.objectives())), now).keys())
+    with engine.begin() as connection:
+        connection.execute(tables.objectives.delete())
+        _write(connection, tables.objectives, columns, rows)
 
 
 def featured_in(engine: Engine) -> Featured | None:

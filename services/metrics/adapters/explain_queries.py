@@ -2,12 +2,20 @@
 
 The subtree comes in one statement: a recursive query walks the roll-up edges (an
 objective's own key results and the contributions into each item, on their indexed
-columns) from the objective down with each child's figures, then the links from and to the
-items reached with the figures of their other ends. So the number of statements and round
-trips is the same whatever the size of the subtree,
-and the cost follows the subtree, not the read model. The figures are those the consumer
-wrote, and the explanation is the one the consumer puts on its events
-(``domain/explain.py``).
+columns) from the objective down, then reads the links from and to the items reached with
+the figures of their other ends. So the number of statements and round trips is the same
+whatever the size of the subtree, and the cost follows the subtree, not the read model.
+
+What the consumer keeps of the objective (its ``outlook``: each department's part of the
+roll-up, the attainment line, the dependency most at risk; ``domain/explain.py``'s
+``Kept``) gives the gap by department, the forecast and why, so the statement returns only
+what the rest of the explanation needs (:data:`_KEPT_SUBTREE`): the objective's inputs, the
+key results that sum, are stale or whose pace the process must judge (with the edges into
+the summing ones), the others counted by estimator, and the links at risk: tens of rows for
+a subtree of a thousand items. An objective with nothing kept yet (a row written before the
+column existed) is explained from its whole subtree (:data:`_SUBTREE`). Either way the
+figures are those the consumer wrote, and the explanation is the one the consumer puts on
+its events.
 """
 
 from __future__ import annotations
@@ -19,7 +27,16 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, select, text
 
 from services.metrics.adapters import tables
-from services.metrics.domain.explain import Explanation, Item, LinkEnd, explain, walk
+from services.metrics.adapters.kept_outlooks import decoded
+from services.metrics.domain.explain import (
+    Explanation,
+    Item,
+    Kept,
+    LinkEnd,
+    explain,
+    explained,
+    walk,
+)
 from services.metrics.domain.explain_graph import UNKNOWN_DEPARTMENT, cycle_end, cycle_start
 from services.metrics.domain.goal_items import Aggregation, Measure
 from services.metrics.domain.status import CycleWindow, expected_progress
@@ -138,6 +155,135 @@ def _subtree(connection: Connection) -> str:
     return _SUBTREE["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
 
 
+# -- from the kept outlook -----------------------------------------------------------------------
+
+# How the pace of a key result reached is told (``explain.estimator_of``), as far as its row
+# tells it: "sum" (a summing key result: its breakdown instead), "check" (no pace kept: the
+# process tries its cycle-to-date pace), NULL for an objective. Its ``stale`` flag keeps a
+# second of margin under the limit; the process tells staleness exactly.
+_CLASS = f"""CASE WHEN k.id IS NULL THEN NULL WHEN k.aggregation = '{_SUM}' THEN 'sum'
+    WHEN k.measure = '{Measure.BOOLEAN.value}' THEN 'as_it_stands'
+    WHEN k.last_checkin_at IS NULL OR k.value IS NULL THEN 'none'
+    WHEN k.pace IS NOT NULL THEN 'least_squares' ELSE 'check' END"""
+_STALE = f"""CASE WHEN k.id IS NOT NULL AND k.aggregation <> '{_SUM}' AND (k.last_checkin_at
+    IS NULL OR k.last_checkin_at < :stale_before) THEN 1 ELSE 0 END"""
+_COUNTED = ("as_it_stands", "none", "least_squares")  # counted by the statement unless stale
+_KEPT_COLUMNS = ("edge", "parent_type", "parent_id", "child_type", "child_id", "weight",
+                 "own", "class", "stale")
+_KEPT_KEY_RESULT_EDGES = f"""
+    SELECT k.id AS edge, 'objective' AS parent_type, k.objective_id AS parent_id,
+           'key_result' AS child_type, k.id AS child_id, k.weight, 1 AS own,
+           {_CLASS} AS class, {_STALE} AS stale
+    FROM {{s}} key_results k
+    WHERE s.child_type = 'objective' AND k.objective_id = s.child_id"""
+# Walked on only into the items the read model holds (as the whole subtree's items are).
+_KEPT_CONTRIBUTION_EDGES = f"""
+    SELECT c.id, c.parent_type, c.parent_id, c.child_type, c.child_id, c.weight, 0,
+           {_CLASS}, {_STALE}
+    FROM {{s}} contributions c
+    LEFT JOIN objectives o ON c.child_type = 'objective' AND o.id = c.child_id
+    LEFT JOIN key_results k ON c.child_type = 'key_result' AND k.id = c.child_id
+    WHERE c.parent_type = s.child_type AND c.parent_id = s.child_id
+      AND (c.child_type = 'key_result' OR c.parent_type = 'objective')
+      AND (o.id IS NOT NULL OR k.id IS NOT NULL)"""
+_KEPT_EDGES_OUT_OF_S = {
+    "postgresql": f"""
+    SELECT e.* FROM subtree s CROSS JOIN LATERAL (
+        {_KEPT_KEY_RESULT_EDGES.format(s='')}
+        UNION ALL
+        {_KEPT_CONTRIBUTION_EDGES.format(s='')}
+    ) e""",
+    "sqlite": f"""
+    {_KEPT_KEY_RESULT_EDGES.format(s="subtree s,")}
+    UNION
+    {_KEPT_CONTRIBUTION_EDGES.format(s="subtree s,")}""",
+}
+# Every row of the answer: its kind, eleven texts, six numbers (each kind's below).
+_TEXTS, _NUMBERS = 11, 6
+
+
+def _row(kind: str, texts: list[str], numbers: list[str]) -> str:
+    return ", ".join([f"'{kind}'", *texts, *[_V] * (_TEXTS - len(texts)), *numbers,
+                      *[_F] * (_NUMBERS - len(numbers))])
+
+
+_RISKY = "IN ('at_risk', 'off_track')"
+_STATUS_OF_OTHER = ("CASE WHEN COALESCE(oo.archived, okowner.archived) THEN NULL "
+                    "ELSE COALESCE(oo.status, okowner.status) END")
+_LINK_ROW = _row("link", ["l.id", "l.kind", "l.from_type", "l.from_id", "l.from_department",
+                          "l.to_type", "l.to_id", "l.to_department", "{direction}",
+                          "COALESCE(oo.title, ok.title)", _STATUS_OF_OTHER],
+                 ["COALESCE(oo.progress, ok.progress)"])
+_RISKY_LINKS_OF_ITEMS = {  # the links at risk from and to the items, each end on its index
+    "postgresql": f"""
+    SELECT l.* FROM items i CROSS JOIN LATERAL (
+        SELECT {_LINK_ROW.format(direction="'outgoing'")} FROM links l
+        {_OTHER_END.format(end="to")}
+        WHERE l.from_id = i.id AND l.from_type = i.type AND {_STATUS_OF_OTHER} {_RISKY}
+        UNION ALL
+        SELECT {_LINK_ROW.format(direction="'incoming'")} FROM links l
+        {_OTHER_END.format(end="from")}
+        WHERE l.to_id = i.id AND l.to_type = i.type AND {_STATUS_OF_OTHER} {_RISKY}
+    ) l""",
+    "sqlite": f"""
+    SELECT {_LINK_ROW.format(direction="'outgoing'")} FROM items i JOIN links l
+      ON l.from_id = i.id AND l.from_type = i.type {_OTHER_END.format(end="to")}
+    WHERE {_STATUS_OF_OTHER} {_RISKY}
+    UNION ALL
+    SELECT {_LINK_ROW.format(direction="'incoming'")} FROM items i JOIN links l
+      ON l.to_id = i.id AND l.to_type = i.type {_OTHER_END.format(end="from")}
+    WHERE {_STATUS_OF_OTHER} {_RISKY}""",
+}
+_KEPT_ROOT = ", ".join([_V, _V, _V, "CAST('objective' AS VARCHAR)", "CAST(:root AS VARCHAR)",
+                        _F, "CAST(NULL AS INTEGER)", _V, "CAST(0 AS INTEGER)"])
+_KEY_RESULT_TEXTS = ["k.id", "k.title", "owner.departments", "k.measure", "owner.cycle",
+                     "k.aggregation"]
+_KEY_RESULT_NUMBERS = ["k.value", "k.start", "k.target", "k.last_checkin_at", "k.pace",
+                       "k.progress"]
+# The subtree of the objective :root (walked as :data:`_SUBTREE` walks it), told in rows of
+# five kinds: "input" (each edge out of the objective, with its child's title,
+# departments and progress), "key_result" (a key result that sums, is stale or whose
+# estimator the process tells), "estimator" (how many of the others each estimator
+# tells), "sum_edge" (an edge into a summing key result, with the contributor's figures)
+# and "link" (a link at risk from or to an item, with its other end's figures).
+_KEPT_SUBTREE = {dialect: f"""
+WITH RECURSIVE subtree({", ".join(_KEPT_COLUMNS)}) AS (
+    SELECT {_KEPT_ROOT}
+    UNION
+    {_KEPT_EDGES_OUT_OF_S[dialect]}
+),
+items(type, id, class, stale) AS (SELECT DISTINCT child_type, child_id, class, stale
+                                  FROM subtree)
+SELECT {_row("input", ["s.child_type", "s.child_id", "COALESCE(o.title, k.title)",
+                       "COALESCE(o.departments, owner.departments)", "s.edge"],
+             ["s.weight", "COALESCE(o.progress, k.progress)", "s.own"])}
+FROM subtree s
+LEFT JOIN objectives o ON s.child_type = 'objective' AND o.id = s.child_id
+LEFT JOIN key_results k ON s.child_type = 'key_result' AND k.id = s.child_id
+LEFT JOIN objectives owner ON owner.id = k.objective_id
+WHERE s.parent_type = 'objective' AND s.parent_id = :root
+  AND NOT (s.child_type = 'objective' AND s.child_id = :root)
+UNION ALL
+SELECT {_row("key_result", _KEY_RESULT_TEXTS, _KEY_RESULT_NUMBERS)}
+FROM items i JOIN key_results k ON k.id = i.id
+LEFT JOIN objectives owner ON owner.id = k.objective_id
+WHERE i.type = 'key_result' AND (i.class IN ('sum', 'check') OR i.stale = 1)
+UNION ALL
+SELECT {_row("estimator", ["i.class"], ["CAST(COUNT(*) AS FLOAT)"])}
+FROM items i
+WHERE i.type = 'key_result' AND i.class IN {_COUNTED} AND i.stale = 0
+GROUP BY i.class
+UNION ALL
+SELECT {_row("sum_edge", [*_KEY_RESULT_TEXTS, "s.parent_id"],
+             [*_KEY_RESULT_NUMBERS[:-1], "s.weight"])}
+FROM subtree s JOIN key_results k ON k.id = s.child_id
+LEFT JOIN objectives owner ON owner.id = k.objective_id
+WHERE s.parent_type = 'key_result' AND s.child_type = 'key_result'
+UNION ALL
+{_RISKY_LINKS_OF_ITEMS[dialect]}
+""" for dialect in ("postgresql", "sqlite")}
+
+
 class ExplainQueries:
     def __init__(self, engine: Engine, stale_after_seconds: float,
                  clock: Clock = system_clock) -> None:
@@ -161,14 +307,86 @@ def explain_row(connection: Connection, objective: Row[Any], now: datetime,
     """The explanation of the objective whose ``objectives`` row this is, at ``now``."""
     windows = {row.key: CycleWindow(_date(row.starts_on), _date(row.ends_on))
                for row in connection.execute(select(tables.cycles))}
-    root, link_rows = _subtree_of(connection, objective, windows)
     expected = end = None
     window = windows.get(objective.cycle)
     if window is not None:
         expected, end = expected_progress(window, now), cycle_end(window)
+    kept = decoded(objective.outlook)
+    if kept is not None:
+        return _explained_from_kept(connection, objective, kept, windows, expected, end,
+                                    now.timestamp(), stale_after)
+    root, link_rows = _subtree_of(connection, objective, windows)
     items = list(walk(root))
     return explain(root, expected, end, now.timestamp(), list(_link_ends(link_rows, items)),
                    stale_after, items)
+
+
+def _explained_from_kept(connection: Connection, objective: Row[Any], kept: Kept,
+                         windows: dict[str, CycleWindow], expected: float | None,
+                         end: float | None, now: float, stale_after: float) -> Explanation:
+    """The explanation told from the objective's kept outlook and the rows of
+    :data:`_KEPT_SUBTREE`."""
+    cycle_starts = {key: cycle_start(window) for key, window in windows.items()}
+    root = Item("objective", objective.id, objective.title,
+                tuple(objective.departments.split("+")), objective.progress, objective.status)
+    inputs: list[tuple[bool, str, str, float, Item]] = []
+    children: dict[tuple[str, str], Item] = {}
+    key_results: dict[str, Item] = {}
+    sum_edges: list[tuple[list[Any], tuple[Any, ...], float]] = []
+    estimators: dict[str, int] = {}
+    links: list[tuple[Any, ...]] = []
+    statement = _KEPT_SUBTREE["postgresql" if connection.dialect.name == "postgresql"
+                              else "sqlite"]
+    for kind, *texts, n1, n2, n3, n4, n5, n6 in connection.execute(text(statement), {
+            "root": objective.id, "stale_before": now - stale_after + 1.0}).all():
+        if kind == "input":  # numbers: weight, progress, own (1) or a contribution (0)
+            child_type, child_id, title, departments, edge = texts[:5]
+            child = children.get((child_type, child_id))  # one item, however many edges
+            if child is None:
+                child = children[child_type, child_id] = Item(
+                    child_type, child_id, title, _departments(departments), n2)
+            inputs.append((not n3, title, edge, n1, child))
+        elif kind == "key_result":
+            key_results[texts[0]] = _key_result(texts, (n1, n2, n3, n4, n5, n6), cycle_starts)
+        elif kind == "estimator":
+            estimators[texts[0]] = int(n1)
+        elif kind == "sum_edge":  # the contributor's figures, the edge's weight
+            sum_edges.append((texts, (n1, n2, n3, n4, n5, None), n6))
+        else:
+            links.append((*texts[:10], n1, texts[10]))
+    inputs.sort(key=lambda i: i[:3])  # its own key results first, then by title
+    root.inputs = [(weight, child) for _, _, _, weight, child in inputs]
+    summing = sorted((item for item in key_results.values() if item.sums),
+                     key=lambda item: item.id)
+    contributors = dict(key_results)
+    for texts, numbers, weight in sum_edges:
+        contributor = contributors.get(texts[0])
+        if contributor is None:
+            contributor = contributors[texts[0]] = _key_result(texts, numbers, cycle_starts)
+        parent = contributors.get(texts[6])
+        if parent is not None:
+            parent.inputs.append((weight, contributor))
+    # the contributors that close a cycle are left out, as the walk of the whole subtree
+    # leaves them out (:func:`_drop_cycles`)
+    _drop_cycles(Item("objective", "", "", (), None,
+                      inputs=[(1.0, item) for item in summing]))
+    return explained(kept, root, expected, end, now, list(_link_ends(links, None)),
+                     stale_after, list(key_results.values()), estimators)
+
+
+def _departments(joined: str | None) -> tuple[str, ...]:
+    return (UNKNOWN_DEPARTMENT,) if joined is None else tuple(joined.split("+"))
+
+
+def _key_result(texts: list[Any], numbers: tuple[Any, ...],
+                cycle_starts: dict[str, float]) -> Item:
+    """A key result from a row's texts (id, title, owning departments, measure, owner's
+    cycle, aggregation) and numbers (value, start, target, last check-in, pace, progress)."""
+    key_result_id, title, departments, measure, cycle, aggregation = texts[:6]
+    value, start, target, last_checkin_at, pace, progress = numbers
+    return Item("key_result", key_result_id, title, _departments(departments), progress,
+                None, _MEASURES[measure], start, target, value, aggregation == _SUM,
+                last_checkin_at, pace, cycle_starts.get(cycle or ""))
 
 
 def _subtree_of(connection: Connection, root_row: Row[Any], windows: dict[str, CycleWindow]
@@ -250,20 +468,22 @@ def _drop_cycles(root: Item) -> None:
             state[id(item)] = 2
 
 
-def _link_ends(rows: list[tuple[Any, ...]], items: list[Item]) -> Iterator[LinkEnd]:
+def _link_ends(rows: list[tuple[Any, ...]], items: list[Item] | None) -> Iterator[LinkEnd]:
     """Each link at each of its ends in the subtree (outgoing from one, incoming to the
-    other), with the figures of its other end (from the statement: :data:`_OTHER_END`)."""
-    ids = {(item.type, item.id): item for item in items}
+    other), with the figures of its other end (from the statement: :data:`_OTHER_END`).
+    ``items``: the subtree's, or None when the statement read only the links of its
+    items."""
+    ids = None if items is None else {(item.type, item.id) for item in items}
     for (link_id, kind, from_type, from_id, from_department, to_type, to_id, to_department,
          direction, title, progress, status) in sorted(rows, key=lambda r: (r[0], r[8])):
         outgoing = direction == "outgoing"
         start, end = (from_type, from_id), (to_type, to_id)
-        this = ids.get(start if outgoing else end)
-        if this is None or (not outgoing and start == end):
+        this = start if outgoing else end
+        if (ids is not None and this not in ids) or (not outgoing and start == end):
             continue  # not an item of the subtree's; a link to itself counts once, outgoing
         other_type, other_id, department = ((to_type, to_id, to_department) if outgoing
                                             else (from_type, from_id, from_department))
-        yield LinkEnd(link_id, kind, direction, this.type, this.id, other_type, other_id,
+        yield LinkEnd(link_id, kind, direction, this[0], this[1], other_type, other_id,
                       department, title, progress, status)
 
 

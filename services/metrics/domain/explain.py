@@ -482,25 +482,39 @@ def explain(root: Item, expected: float | None, cycle_end: float | None, now: fl
     """The explanation of ``root`` at ``now`` (POSIX seconds); ``items``: those of
     ``walk(root)`` if the caller has them already."""
     items = list(walk(root)) if items is None else items
-    gap, departments, forecast, at_risk, why_text = outlook(root, expected, cycle_end, now,
-                                                           links)
+    kept, at_risk = kept_of(root, links)
+    return explained(kept, root, expected, cycle_end, now, at_risk, stale_after,
+                     [item for item in items if item.type == "key_result"])
+
+
+def explained(kept: Kept, root: Item, expected: float | None, cycle_end: float | None,
+              now: float, links: Iterable[LinkEnd], stale_after: float,
+              key_results: Iterable[Item], estimators: dict[str, int] | None = None
+              ) -> Explanation:
+    """The explanation of ``root`` told from what :func:`kept_of` keeps of it: ``root``
+    needs only its inputs (their figures), ``links`` only those at risk, and
+    ``key_results`` only those of the subtree that sum, are stale or whose estimator
+    :func:`estimator_of` tells, when ``estimators`` counts the rest by estimator (the read
+    model's statement sorts them so: ``adapters/explain_queries.py``)."""
+    gap, departments, forecast, why_text = told(kept, root.progress, expected, cycle_end, now)
+    at_risk = tuple(sorted((link for link in links if link.other_status in AT_RISK),
+                           key=_risk_order))
     inputs = tuple(_input_shares(root, expected))
     sums: list[SumBreakdown] = []
-    estimators: dict[str, int] = {}  # key results by how their pace is told
+    counted = dict(estimators or {})  # key results by how their pace is told
     stale: list[StaleInput] = []
-    for item in items:  # one pass over the subtree for all three
-        if item.type != "key_result":
-            continue
+    for item in key_results:  # one pass for all three
         if item.sums:
             sums.append(_sum_breakdown(item, expected))
             continue
         method = estimator_of(item)
-        estimators[method] = estimators.get(method, 0) + 1
+        counted[method] = counted.get(method, 0) + 1
         if item.last_checkin_at is None or now - item.last_checkin_at > stale_after:
             stale.append(StaleInput(item.id, item.title, item.department,
                                     item.last_checkin_at))
     stale.sort(key=lambda s: (s.last_checkin_at or 0.0, s.key_result_id))
-    forecast = replace(forecast, estimators=tuple(sorted(estimators.items())))
+    forecast = replace(forecast, estimators=tuple(sorted(
+        (method, count) for method, count in counted.items() if count)))
     return Explanation(root.progress, expected, gap, inputs, departments, tuple(sums),
                        forecast, at_risk, tuple(stale), why_text)
 

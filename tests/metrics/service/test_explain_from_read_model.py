@@ -1,6 +1,8 @@
 """The API's explanation, read from the read model in one recursive statement, is the one the
 consumer computes from its graph: on random graphs (depth, shared children, weights, sums,
-links, a link with both ends in the subtree), on SQLite and PostgreSQL.
+links, a link with both ends in the subtree), on SQLite and PostgreSQL; told from the
+outlook the consumer keeps of each objective (as the projection writes it) and, for a row
+written before outlooks were kept, from the whole subtree.
 
 Graphs where a contribution closes a cycle are left out: the consumer holds the one that
 came last inactive, but the read model does not keep which one that is, so the API leaves
@@ -15,7 +17,13 @@ from hypothesis import strategies as st
 from services.metrics.adapters.explain_queries import ExplainQueries
 from services.metrics.adapters.read_model import ReadModelRepository
 from services.metrics.bootstrap import Metrics
-from services.metrics.domain.explain_graph import GraphItems, LinkIndex, explain_in_graph
+from services.metrics.domain.explain import Kept
+from services.metrics.domain.explain_graph import (
+    GraphItems,
+    LinkIndex,
+    explain_in_graph,
+    kept_in_graph,
+)
 from services.metrics.domain.goal_items import LinkState
 from shared.persistence.engine import writing
 from tests.metrics.unit.builders import graph_at
@@ -25,9 +33,10 @@ from tests.metrics.unit.test_incremental_equals_full_recompute import CYCLES, Op
 
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events(), st.lists(links, max_size=4))
+@given(events(), st.lists(links, max_size=4), st.booleans())
 def test_the_read_models_explanation_equals_the_consumers(
-        metrics: Metrics, sequence: list[Operation], link_list: list[LinkState]) -> None:
+        metrics: Metrics, sequence: list[Operation], link_list: list[LinkState],
+        outlooks_kept: bool) -> None:
     graph = graph_at()
     apply(graph, sequence)
     assume(all(edge.active for edge in graph.contributions()))
@@ -35,12 +44,19 @@ def test_the_read_models_explanation_equals_the_consumers(
     for link in link_list:
         index.put(link)
     held = list({link.id: link for link in link_list}.values())
+    outlooks: dict[str, Kept] = {}
+    if outlooks_kept:
+        memo = GraphItems(graph)
+        for objective in graph.objectives():
+            kept = kept_in_graph(graph, memo, index, objective.id)
+            assert kept is not None
+            outlooks[objective.id] = kept
     with writing(metrics.engine).begin() as connection:
         repository = ReadModelRepository(connection)
         repository.empty()
         repository.write_items(graph, {o.id for o in graph.objectives()},
                                {k.id for k in graph.key_results()},
-                               {e.id for e in graph.contributions()}, set(CYCLES))
+                               {e.id for e in graph.contributions()}, set(CYCLES), outlooks)
         repository.write_links(held)
     queries = ExplainQueries(metrics.engine, STALE, clock=lambda: graph.now)
     for objective in graph.objectives():

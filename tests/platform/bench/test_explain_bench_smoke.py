@@ -40,6 +40,8 @@ def test_the_read_model_holds_the_key_results_asked_for_and_a_target_worth_expla
                                   tables.contributions, tables.links)}
                 windows = connection.execute(select(tables.key_results.c.check_ins).where(
                     tables.key_results.c.check_ins.is_not(None)).limit(1)).scalar_one()
+                without_outlook = connection.execute(select(func.count()).where(
+                    tables.objectives.c.outlook.is_(None))).scalar_one()
             queries = ExplainQueries(engine, 14 * 86_400.0)
             found = queries.explain(featured.target)
             assert again is not None
@@ -65,6 +67,9 @@ def test_the_read_model_holds_the_key_results_asked_for_and_a_target_worth_expla
     assert {link.other_department for link in explanation.dependencies_at_risk} == {
         "production", "finance"}
     assert {share.department for share in explanation.departments} == {"marketing", "sales"}
+    # every objective's outlook kept, as the consumer keeps it: explain reads it
+    assert without_outlook == 0
+    assert explanation.why is not None and "Depends on production" in explanation.why
 
 
 def test_explain_benchmarks_run_end_to_end() -> None:
