@@ -2,20 +2,21 @@
 
 The subtree comes in one statement: a recursive query walks the roll-up edges (an
 objective's own key results and the contributions into each item, on their indexed
-columns) from the objective down, then reads the links from and to the items reached with
-the figures of their other ends. So the number of statements and round trips is the same
+columns) from the objective down. So the number of statements and round trips is the same
 whatever the size of the subtree, and the cost follows the subtree, not the read model.
 
 What the consumer keeps of the objective (its ``outlook``: each department's part of the
-roll-up, the attainment line, the dependency most at risk; ``domain/explain.py``'s
-``Kept``) gives the gap by department, the forecast and why, so the statement returns only
-what the rest of the explanation needs (:data:`_KEPT_SUBTREE`): the objective's inputs, the
-key results that sum, are stale or whose pace the process must judge (with the edges into
-the summing ones), the others counted by estimator, and the links at risk: tens of rows for
-a subtree of a thousand items. An objective with nothing kept yet (a row written before the
-column existed) is explained from its whole subtree (:data:`_SUBTREE`). Either way the
-figures are those the consumer wrote, and the explanation is the one the consumer puts on
-its events.
+roll-up, the attainment line, the dependencies at risk; ``domain/explain.py``'s ``Kept``)
+gives the gap by department, the forecast, the dependencies at risk and why, so the
+statement returns only what the rest of the explanation needs (:data:`_KEPT_SUBTREE`): the
+objective's inputs, the key results that sum, are stale or whose pace the process must
+judge (with the edges into the summing ones), and the others counted by estimator: tens of
+rows for a subtree of a thousand items, and no link read. An objective with nothing kept
+yet (a row written before the column existed), or only the first of its dependencies at
+risk (written before they all were), is explained from its whole subtree
+(:data:`_SUBTREE`: every edge with its child's figures, then the links from and to the
+items reached with the figures of their other ends). Either way the figures are those the
+consumer wrote, and the explanation is the one the consumer puts on its events.
 """
 
 from __future__ import annotations
@@ -198,8 +199,8 @@ _KEPT_EDGES_OUT_OF_S = {
     UNION
     {_KEPT_CONTRIBUTION_EDGES.format(s="subtree s,")}""",
 }
-# Every row of the answer: its kind, eleven texts, six numbers (each kind's below).
-_TEXTS, _NUMBERS = 11, 6
+# Every row of the answer: its kind, seven texts, six numbers (each kind's below).
+_TEXTS, _NUMBERS = 7, 6
 
 
 def _row(kind: str, texts: list[str], numbers: list[str]) -> str:
@@ -207,33 +208,6 @@ def _row(kind: str, texts: list[str], numbers: list[str]) -> str:
                       *[_F] * (_NUMBERS - len(numbers))])
 
 
-_RISKY = "IN ('at_risk', 'off_track')"
-_STATUS_OF_OTHER = ("CASE WHEN COALESCE(oo.archived, okowner.archived) THEN NULL "
-                    "ELSE COALESCE(oo.status, okowner.status) END")
-_LINK_ROW = _row("link", ["l.id", "l.kind", "l.from_type", "l.from_id", "l.from_department",
-                          "l.to_type", "l.to_id", "l.to_department", "{direction}",
-                          "COALESCE(oo.title, ok.title)", _STATUS_OF_OTHER],
-                 ["COALESCE(oo.progress, ok.progress)"])
-_RISKY_LINKS_OF_ITEMS = {  # the links at risk from and to the items, each end on its index
-    "postgresql": f"""
-    SELECT l.* FROM items i CROSS JOIN LATERAL (
-        SELECT {_LINK_ROW.format(direction="'outgoing'")} FROM links l
-        {_OTHER_END.format(end="to")}
-        WHERE l.from_id = i.id AND l.from_type = i.type AND {_STATUS_OF_OTHER} {_RISKY}
-        UNION ALL
-        SELECT {_LINK_ROW.format(direction="'incoming'")} FROM links l
-        {_OTHER_END.format(end="from")}
-        WHERE l.to_id = i.id AND l.to_type = i.type AND {_STATUS_OF_OTHER} {_RISKY}
-    ) l""",
-    "sqlite": f"""
-    SELECT {_LINK_ROW.format(direction="'outgoing'")} FROM items i JOIN links l
-      ON l.from_id = i.id AND l.from_type = i.type {_OTHER_END.format(end="to")}
-    WHERE {_STATUS_OF_OTHER} {_RISKY}
-    UNION ALL
-    SELECT {_LINK_ROW.format(direction="'incoming'")} FROM items i JOIN links l
-      ON l.to_id = i.id AND l.to_type = i.type {_OTHER_END.format(end="from")}
-    WHERE {_STATUS_OF_OTHER} {_RISKY}""",
-}
 _KEPT_ROOT = ", ".join([_V, _V, _V, "CAST('objective' AS VARCHAR)", "CAST(:root AS VARCHAR)",
                         _F, "CAST(NULL AS INTEGER)", _V, "CAST(0 AS INTEGER)"])
 _KEY_RESULT_TEXTS = ["k.id", "k.title", "owner.departments", "k.measure", "owner.cycle",
@@ -241,11 +215,11 @@ _KEY_RESULT_TEXTS = ["k.id", "k.title", "owner.departments", "k.measure", "owner
 _KEY_RESULT_NUMBERS = ["k.value", "k.start", "k.target", "k.last_checkin_at", "k.pace",
                        "k.progress"]
 # The subtree of the objective :root (walked as :data:`_SUBTREE` walks it), told in rows of
-# five kinds: "input" (each edge out of the objective, with its child's title,
+# four kinds: "input" (each edge out of the objective, with its child's title,
 # departments and progress), "key_result" (a key result that sums, is stale or whose
 # estimator the process tells), "estimator" (how many of the others each estimator
-# tells), "sum_edge" (an edge into a summing key result, with the contributor's figures)
-# and "link" (a link at risk from or to an item, with its other end's figures).
+# tells) and "sum_edge" (an edge into a summing key result, with the contributor's
+# figures). The dependencies at risk are kept with the outlook.
 _KEPT_SUBTREE = {dialect: f"""
 WITH RECURSIVE subtree({", ".join(_KEPT_COLUMNS)}) AS (
     SELECT {_KEPT_ROOT}
@@ -279,8 +253,6 @@ SELECT {_row("sum_edge", [*_KEY_RESULT_TEXTS, "s.parent_id"],
 FROM subtree s JOIN key_results k ON k.id = s.child_id
 LEFT JOIN objectives owner ON owner.id = k.objective_id
 WHERE s.parent_type = 'key_result' AND s.child_type = 'key_result'
-UNION ALL
-{_RISKY_LINKS_OF_ITEMS[dialect]}
 """ for dialect in ("postgresql", "sqlite")}
 
 
@@ -312,7 +284,7 @@ def explain_row(connection: Connection, objective: Row[Any], now: datetime,
     if window is not None:
         expected, end = expected_progress(window, now), cycle_end(window)
     kept = decoded(objective.outlook)
-    if kept is not None:
+    if kept is not None and kept.all_risks:
         return _explained_from_kept(connection, objective, kept, windows, expected, end,
                                     now.timestamp(), stale_after)
     root, link_rows = _subtree_of(connection, objective, windows)
@@ -334,7 +306,6 @@ def _explained_from_kept(connection: Connection, objective: Row[Any], kept: Kept
     key_results: dict[str, Item] = {}
     sum_edges: list[tuple[list[Any], tuple[Any, ...], float]] = []
     estimators: dict[str, int] = {}
-    links: list[tuple[Any, ...]] = []
     statement = _KEPT_SUBTREE["postgresql" if connection.dialect.name == "postgresql"
                               else "sqlite"]
     for kind, *texts, n1, n2, n3, n4, n5, n6 in connection.execute(text(statement), {
@@ -350,10 +321,8 @@ def _explained_from_kept(connection: Connection, objective: Row[Any], kept: Kept
             key_results[texts[0]] = _key_result(texts, (n1, n2, n3, n4, n5, n6), cycle_starts)
         elif kind == "estimator":
             estimators[texts[0]] = int(n1)
-        elif kind == "sum_edge":  # the contributor's figures, the edge's weight
+        else:  # "sum_edge": the contributor's figures, the edge's weight
             sum_edges.append((texts, (n1, n2, n3, n4, n5, None), n6))
-        else:
-            links.append((*texts[:10], n1, texts[10]))
     inputs.sort(key=lambda i: i[:3])  # its own key results first, then by title
     root.inputs = [(weight, child) for _, _, _, weight, child in inputs]
     summing = sorted((item for item in key_results.values() if item.sums),
@@ -370,8 +339,8 @@ def _explained_from_kept(connection: Connection, objective: Row[Any], kept: Kept
     # leaves them out (:func:`_drop_cycles`)
     _drop_cycles(Item("objective", "", "", (), None,
                       inputs=[(1.0, item) for item in summing]))
-    return explained(kept, root, expected, end, now, list(_link_ends(links, None)),
-                     stale_after, list(key_results.values()), estimators)
+    return explained(kept, root, expected, end, now, stale_after, list(key_results.values()),
+                     estimators)
 
 
 def _departments(joined: str | None) -> tuple[str, ...]:
@@ -468,22 +437,20 @@ def _drop_cycles(root: Item) -> None:
             state[id(item)] = 2
 
 
-def _link_ends(rows: list[tuple[Any, ...]], items: list[Item] | None) -> Iterator[LinkEnd]:
+def _link_ends(rows: list[tuple[Any, ...]], items: list[Item]) -> Iterator[LinkEnd]:
     """Each link at each of its ends in the subtree (outgoing from one, incoming to the
-    other), with the figures of its other end (from the statement: :data:`_OTHER_END`).
-    ``items``: the subtree's, or None when the statement read only the links of its
-    items."""
-    ids = None if items is None else {(item.type, item.id) for item in items}
+    other), with the figures of its other end (from the statement: :data:`_OTHER_END`)."""
+    ids = {(item.type, item.id): item for item in items}
     for (link_id, kind, from_type, from_id, from_department, to_type, to_id, to_department,
          direction, title, progress, status) in sorted(rows, key=lambda r: (r[0], r[8])):
         outgoing = direction == "outgoing"
         start, end = (from_type, from_id), (to_type, to_id)
-        this = start if outgoing else end
-        if (ids is not None and this not in ids) or (not outgoing and start == end):
+        this = ids.get(start if outgoing else end)
+        if this is None or (not outgoing and start == end):
             continue  # not an item of the subtree's; a link to itself counts once, outgoing
         other_type, other_id, department = ((to_type, to_id, to_department) if outgoing
                                             else (from_type, from_id, from_department))
-        yield LinkEnd(link_id, kind, direction, this[0], this[1], other_type, other_id,
+        yield LinkEnd(link_id, kind, direction, this.type, this.id, other_type, other_id,
                       department, title, progress, status)
 
 

@@ -1,7 +1,9 @@
 """An objective's kept outlook (``domain/explain.py``'s ``Kept``) as the ``objectives.outlook``
 column holds it: JSON ``{"parts": [[department, weight, part], ...], "line": [at, value,
-slope] | null, "risk": [the LinkEnd's fields in order] | null}``. Python's JSON writes a
-float as its shortest repr, so every figure reads back exactly as it was computed.
+slope] | null, "risks": [[the LinkEnd's fields in order], ...]}``, the dependencies at risk
+most at risk first. An outlook written before they all were kept holds ``"risk"``, the
+first alone (or null). Python's JSON writes a float as its shortest repr, so every figure
+reads back exactly as it was computed.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ def encoded(kept: Kept | None) -> str | None:
         return None
     return json.dumps({"parts": [list(row) for row in kept.parts],
                        "line": None if kept.line is None else list(kept.line),
-                       "risk": None if kept.risk is None else [
-                           getattr(kept.risk, name) for name in LinkEnd.__slots__]},
+                       "risks": [[getattr(risk, name) for name in LinkEnd.__slots__]
+                                 for risk in kept.risks]},
                       separators=(",", ":"))
 
 
@@ -28,7 +30,9 @@ def decoded(stored: str | None) -> Kept | None:
     if not stored:
         return None
     held = json.loads(stored)
-    line, risk = held["line"], held["risk"]
-    return Kept(tuple((str(d), float(w), float(p)) for d, w, p in held["parts"]),
-                None if line is None else Line(*(float(part) for part in line)),
-                None if risk is None else LinkEnd(*risk))
+    parts = tuple((str(d), float(w), float(p)) for d, w, p in held["parts"])
+    line = None if held["line"] is None else Line(*(float(part) for part in held["line"]))
+    if "risks" in held:
+        return Kept(parts, line, tuple(LinkEnd(*risk) for risk in held["risks"]))
+    first = held["risk"]
+    return Kept(parts, line, () if first is None else (LinkEnd(*first),), all_risks=False)

@@ -418,12 +418,19 @@ class Kept(NamedTuple):
 
     None of it follows the clock: a department's share of the gap is ``expected * weight
     - part`` at the moment it is told, the forecast is the attainment line at the cycle's
-    end, and the dependency most at risk is chosen by its status and progress.
+    end, and the dependencies at risk are ordered by their status and progress.
     """
 
     parts: tuple[PartRow, ...]  # :func:`gap_parts` of the objective, by department
     line: Line | None  # :func:`attainment_line` of the objective
-    risk: LinkEnd | None  # the first of the dependencies at risk (what ``why`` names)
+    risks: tuple[LinkEnd, ...]  # the dependencies at risk, most at risk first
+    # False: only the first of them was kept (an outlook written before they all were)
+    all_risks: bool = True
+
+    @property
+    def risk(self) -> LinkEnd | None:
+        """The dependency most at risk (what ``why`` names)."""
+        return self.risks[0] if self.risks else None
 
 
 class Told(NamedTuple):
@@ -443,7 +450,7 @@ def kept_of(root: Item, links: Iterable[LinkEnd], parts: dict[int, Parts] | None
                            key=_risk_order))
     rows = tuple(sorted((department, weight, part)
                         for department, (weight, part) in gap_parts(root, parts).items()))
-    return Kept(rows, attainment_line(root, lines), at_risk[0] if at_risk else None), at_risk
+    return Kept(rows, attainment_line(root, lines), at_risk), at_risk
 
 
 def told(kept: Kept, progress: float | None, expected: float | None,
@@ -461,8 +468,7 @@ def told(kept: Kept, progress: float | None, expected: float | None,
     not_begun = expected is not None and expected <= 0.0
     forecast = (Forecast(None, None, kept.line) if not_begun
                 else forecast_of(kept.line, cycle_end, now))
-    risks = () if kept.risk is None else (kept.risk,)
-    return Told(gap, departments, forecast, why(gap, departments, risks, forecast))
+    return Told(gap, departments, forecast, why(gap, departments, kept.risks[:1], forecast))
 
 
 def outlook(root: Item, expected: float | None, cycle_end: float | None, now: float,
@@ -482,23 +488,20 @@ def explain(root: Item, expected: float | None, cycle_end: float | None, now: fl
     """The explanation of ``root`` at ``now`` (POSIX seconds); ``items``: those of
     ``walk(root)`` if the caller has them already."""
     items = list(walk(root)) if items is None else items
-    kept, at_risk = kept_of(root, links)
-    return explained(kept, root, expected, cycle_end, now, at_risk, stale_after,
+    kept, _ = kept_of(root, links)
+    return explained(kept, root, expected, cycle_end, now, stale_after,
                      [item for item in items if item.type == "key_result"])
 
 
 def explained(kept: Kept, root: Item, expected: float | None, cycle_end: float | None,
-              now: float, links: Iterable[LinkEnd], stale_after: float,
-              key_results: Iterable[Item], estimators: dict[str, int] | None = None
-              ) -> Explanation:
-    """The explanation of ``root`` told from what :func:`kept_of` keeps of it: ``root``
-    needs only its inputs (their figures), ``links`` only those at risk, and
-    ``key_results`` only those of the subtree that sum, are stale or whose estimator
-    :func:`estimator_of` tells, when ``estimators`` counts the rest by estimator (the read
-    model's statement sorts them so: ``adapters/explain_queries.py``)."""
+              now: float, stale_after: float, key_results: Iterable[Item],
+              estimators: dict[str, int] | None = None) -> Explanation:
+    """The explanation of ``root`` told from what :func:`kept_of` keeps of it (its gap by
+    department, forecast, dependencies at risk and why): ``root`` needs only its inputs
+    (their figures), and ``key_results`` only those of the subtree that sum, are stale or
+    whose estimator :func:`estimator_of` tells, when ``estimators`` counts the rest by
+    estimator (the read model's statement sorts them so: ``adapters/explain_queries.py``)."""
     gap, departments, forecast, why_text = told(kept, root.progress, expected, cycle_end, now)
-    at_risk = tuple(sorted((link for link in links if link.other_status in AT_RISK),
-                           key=_risk_order))
     inputs = tuple(_input_shares(root, expected))
     sums: list[SumBreakdown] = []
     counted = dict(estimators or {})  # key results by how their pace is told
@@ -516,7 +519,7 @@ def explained(kept: Kept, root: Item, expected: float | None, cycle_end: float |
     forecast = replace(forecast, estimators=tuple(sorted(
         (method, count) for method, count in counted.items() if count)))
     return Explanation(root.progress, expected, gap, inputs, departments, tuple(sums),
-                       forecast, at_risk, tuple(stale), why_text)
+                       forecast, kept.risks, tuple(stale), why_text)
 
 
 def estimator_of(item: Item) -> str:

@@ -219,9 +219,10 @@ def test_the_outlook_kept_in_the_read_model_equals_the_explanation(
         kept = stored[objective_id]
         assert isinstance(kept, Kept)
         gap, departments, forecast, why = told_in_graph(graph, node, kept)
-        assert (gap, departments, forecast, why) == (
+        assert (gap, departments, forecast, why, kept.risks) == (
             explanation.gap, explanation.departments,
-            replace(explanation.forecast, estimators=()), explanation.why)
+            replace(explanation.forecast, estimators=()), explanation.why,
+            explanation.dependencies_at_risk)
 
 
 def comparable(explanation: Explanation | None) -> object:
