@@ -1,9 +1,11 @@
 """An objective's kept outlook (``domain/explain.py``'s ``Kept``) as the ``objectives.outlook``
 column holds it: JSON ``{"parts": [[department, weight, part], ...], "line": [at, value,
-slope] | null, "risks": [[the LinkEnd's fields in order], ...]}``, the dependencies at risk
-most at risk first. An outlook written before they all were kept holds ``"risk"``, the
-first alone (or null). Python's JSON writes a float as its shortest repr, so every figure
-reads back exactly as it was computed.
+slope] | null, "risk": [the LinkEnd's fields in order] | null, "risks": [[...], ...]}``:
+the dependencies at risk, most at risk first, and the first of them again as ``"risk"``,
+which is all an outlook written before they all were kept holds (and all that a metrics
+API of that time reads, so both read the rows of the other during a rolling upgrade).
+Python's JSON writes a float as its shortest repr, so every figure reads back exactly as
+it was computed.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from services.metrics.domain.forecast import Line
 def encoded(kept: Kept | None) -> str | None:
     if kept is None:
         return None
+    risks = [[getattr(risk, name) for name in LinkEnd.__slots__] for risk in kept.risks]
     return json.dumps({"parts": [list(row) for row in kept.parts],
                        "line": None if kept.line is None else list(kept.line),
-                       "risks": [[getattr(risk, name) for name in LinkEnd.__slots__]
-                                 for risk in kept.risks]},
+                       "risk": risks[0] if risks else None, "risks": risks},
                       separators=(",", ":"))
 
 

@@ -43,7 +43,7 @@ KEPT = ("kept", "first risk only", "none")
 def _first_only(kept: Kept) -> str:
     held = json.loads(encoded(kept) or "")
     risks = held.pop("risks")
-    held["risk"] = risks[0] if risks else None
+    assert held["risk"] == (risks[0] if risks else None)
     stored = json.dumps(held)
     assert decoded(stored) == kept._replace(risks=kept.risks[:1], all_risks=False)
     return stored
