@@ -63,6 +63,10 @@ def add_contribution(uow: UnitOfWork, actor: Principal, *, child: Node, parent: 
             require_summable(load_key_result(uow, parent[1]), load_key_result(uow, child[1]))
         if uow.contributions.between(child[1], parent[1]) is not None:
             raise GraphConflict("this contribution exists already")
+        if child[0] is ItemType.KEY_RESULT and parent == (ItemType.OBJECTIVE,
+                                                          child_objective.id):
+            # its own objective rolls it up already: a contribution would count it twice
+            raise GraphConflict("this key result rolls up into its own objective already")
         if would_close_a_cycle(child, parent, uow.contributions.parents_of):
             raise GraphConflict("this contribution would close a cycle in the roll-up graph")
         uow.contributions.add(contribution)

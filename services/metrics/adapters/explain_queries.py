@@ -170,16 +170,16 @@ _STALE = f"""CASE WHEN k.id IS NOT NULL AND k.aggregation <> '{_SUM}' AND (k.las
     IS NULL OR k.last_checkin_at < :stale_before) THEN 1 ELSE 0 END"""
 _COUNTED = ("as_it_stands", "none", "least_squares")  # counted by the statement unless stale
 _KEPT_COLUMNS = ("edge", "parent_type", "parent_id", "child_type", "child_id", "weight",
-                 "own", "class", "stale")
+                 "class", "stale")
 _KEPT_KEY_RESULT_EDGES = f"""
     SELECT k.id AS edge, 'objective' AS parent_type, k.objective_id AS parent_id,
-           'key_result' AS child_type, k.id AS child_id, k.weight, 1 AS own,
+           'key_result' AS child_type, k.id AS child_id, k.weight,
            {_CLASS} AS class, {_STALE} AS stale
     FROM {{s}} key_results k
     WHERE s.child_type = 'objective' AND k.objective_id = s.child_id"""
 # Walked on only into the items the read model holds (as the whole subtree's items are).
 _KEPT_CONTRIBUTION_EDGES = f"""
-    SELECT c.id, c.parent_type, c.parent_id, c.child_type, c.child_id, c.weight, 0,
+    SELECT c.id, c.parent_type, c.parent_id, c.child_type, c.child_id, c.weight,
            {_CLASS}, {_STALE}
     FROM {{s}} contributions c
     LEFT JOIN objectives o ON c.child_type = 'objective' AND o.id = c.child_id
@@ -209,7 +209,7 @@ def _row(kind: str, texts: list[str], numbers: list[str]) -> str:
 
 
 _KEPT_ROOT = ", ".join([_V, _V, _V, "CAST('objective' AS VARCHAR)", "CAST(:root AS VARCHAR)",
-                        _F, "CAST(NULL AS INTEGER)", _V, "CAST(0 AS INTEGER)"])
+                        _F, _V, "CAST(0 AS INTEGER)"])
 _KEY_RESULT_TEXTS = ["k.id", "k.title", "owner.departments", "k.measure", "owner.cycle",
                      "k.aggregation"]
 _KEY_RESULT_NUMBERS = ["k.value", "k.start", "k.target", "k.last_checkin_at", "k.pace",
@@ -229,8 +229,8 @@ WITH RECURSIVE subtree({", ".join(_KEPT_COLUMNS)}) AS (
 items(type, id, class, stale) AS (SELECT DISTINCT child_type, child_id, class, stale
                                   FROM subtree)
 SELECT {_row("input", ["s.child_type", "s.child_id", "COALESCE(o.title, k.title)",
-                       "COALESCE(o.departments, owner.departments)", "s.edge"],
-             ["s.weight", "COALESCE(o.progress, k.progress)", "s.own"])}
+                       "COALESCE(o.departments, owner.departments)"],
+             ["s.weight", "COALESCE(o.progress, k.progress)"])}
 FROM subtree s
 LEFT JOIN objectives o ON s.child_type = 'objective' AND o.id = s.child_id
 LEFT JOIN key_results k ON s.child_type = 'key_result' AND k.id = s.child_id
@@ -301,7 +301,7 @@ def _explained_from_kept(connection: Connection, objective: Row[Any], kept: Kept
     cycle_starts = {key: cycle_start(window) for key, window in windows.items()}
     root = Item("objective", objective.id, objective.title,
                 tuple(objective.departments.split("+")), objective.progress, objective.status)
-    inputs: list[tuple[bool, str, str, float, Item]] = []
+    inputs: list[tuple[float, Item]] = []
     children: dict[tuple[str, str], Item] = {}
     key_results: dict[str, Item] = {}
     sum_edges: list[tuple[list[Any], tuple[Any, ...], float]] = []
@@ -310,21 +310,20 @@ def _explained_from_kept(connection: Connection, objective: Row[Any], kept: Kept
                               else "sqlite"]
     for kind, *texts, n1, n2, n3, n4, n5, n6 in connection.execute(text(statement), {
             "root": objective.id, "stale_before": now - stale_after + 1.0}).all():
-        if kind == "input":  # numbers: weight, progress, own (1) or a contribution (0)
-            child_type, child_id, title, departments, edge = texts[:5]
+        if kind == "input":  # numbers: weight, progress
+            child_type, child_id, title, departments = texts[:4]
             child = children.get((child_type, child_id))  # one item, however many edges
             if child is None:
                 child = children[child_type, child_id] = Item(
                     child_type, child_id, title, _departments(departments), n2)
-            inputs.append((not n3, title, edge, n1, child))
+            inputs.append((n1, child))
         elif kind == "key_result":
             key_results[texts[0]] = _key_result(texts, (n1, n2, n3, n4, n5, n6), cycle_starts)
         elif kind == "estimator":
             estimators[texts[0]] = int(n1)
         else:  # "sum_edge": the contributor's figures, the edge's weight
             sum_edges.append((texts, (n1, n2, n3, n4, n5, None), n6))
-    inputs.sort(key=lambda i: i[:3])  # its own key results first, then by title
-    root.inputs = [(weight, child) for _, _, _, weight, child in inputs]
+    root.inputs = inputs
     summing = sorted((item for item in key_results.values() if item.sums),
                      key=lambda item: item.id)
     contributors = dict(key_results)

@@ -502,7 +502,7 @@ def explained(kept: Kept, root: Item, expected: float | None, cycle_end: float |
     whose estimator :func:`estimator_of` tells, when ``estimators`` counts the rest by
     estimator (the read model's statement sorts them so: ``adapters/explain_queries.py``)."""
     gap, departments, forecast, why_text = told(kept, root.progress, expected, cycle_end, now)
-    inputs = tuple(_input_shares(root, expected))
+    inputs = tuple(sorted(_input_shares(root, expected), key=_input_order))
     sums: list[SumBreakdown] = []
     counted = dict(estimators or {})  # key results by how their pace is told
     stale: list[StaleInput] = []
@@ -545,6 +545,12 @@ def _input_shares(root: Item, expected: float | None) -> Iterator[InputShare]:
             share = settled(weight / total * (expected - child.progress))
         yield InputShare(child.type, child.id, child.title, child.department, weight,
                          child.progress, share)
+
+
+def _input_order(share: InputShare) -> tuple[bool, str, str, float]:
+    """Key results first, then objectives, each by title (then id, then weight): the same
+    order whichever side built the subtree, in whatever order it met the edges."""
+    return share.type != "key_result", share.title, share.id, share.weight
 
 
 def _sum_breakdown(item: Item, expected: float | None) -> SumBreakdown:

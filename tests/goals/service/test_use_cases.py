@@ -113,6 +113,26 @@ def test_a_contribution_that_would_close_a_cycle_is_refused_and_writes_nothing(
     assert uow.contributions.graph_locks == 1 and uow.commits == 0
 
 
+def test_a_key_result_contributing_to_its_own_objective_is_refused_and_writes_nothing(
+        store: FakeStore) -> None:
+    sales = objective_of(store, "sales")
+    key_result_id = key_result_of(store, sales)
+    edges, changes = dict(store.contributions), list(store.changes)
+    uow = FakeUnitOfWork(store)
+
+    with pytest.raises(graph.GraphConflict, match="its own objective"):
+        graph.add_contribution(uow, ADMIN, child=(ItemType.KEY_RESULT, key_result_id),
+                               parent=(ItemType.OBJECTIVE, sales), weight=1)
+
+    assert store.contributions == edges and store.changes == changes and uow.commits == 0
+    # into another objective it still contributes
+    marketing = objective_of(store, "marketing")
+    graph.add_contribution(FakeUnitOfWork(store), ADMIN,
+                           child=(ItemType.KEY_RESULT, key_result_id),
+                           parent=(ItemType.OBJECTIVE, marketing), weight=1)
+    assert len(store.contributions) == len(edges) + 1
+
+
 def test_head_cannot_change_another_departments_objective(store: FakeStore) -> None:
     marketing = objective_of(store, "marketing")
     changes = list(store.changes)
