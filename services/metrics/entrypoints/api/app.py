@@ -8,7 +8,7 @@ from collections.abc import Callable
 from flask import Flask, Response, current_app
 
 from services.metrics.adapters.explain_queries import ExplainQueries
-from services.metrics.adapters.exposition import CONTENT_TYPE, render_read_model
+from services.metrics.adapters.exposition import CONTENT_TYPE, RenderedRows, render_read_model
 from services.metrics.adapters.rollup_queries import RollupQueries
 from services.metrics.bootstrap import Metrics, bootstrap
 from services.metrics.config import SERVICE, MetricsConfig
@@ -71,9 +71,12 @@ def _serve_read_model_metrics(app: Flask) -> None:
         assert isinstance(served, Response)
         return served.get_data()
 
+    rendered = RenderedRows()  # the lines of the last scrape, by row, for the next one
+
     def read_model() -> bytes:
         container = metrics_container()
-        return render_read_model(container.engine, container.config.max_series).encode()
+        return render_read_model(container.engine, container.config.max_series,
+                                 rendered=rendered).encode()
 
     def exposition(*parts: Callable[[], bytes]) -> Response:
         started = time.perf_counter()

@@ -1,0 +1,157 @@
+"""The key-result families of ``/metrics``, rendered again only where the read model was
+written since the last scrape.
+
+A process keeps the key results' lines of its last scrape (:class:`RenderedRows`) with the
+serial of the read model's latest write it had seen (``read_model_writes``: each write of
+objectives and key results takes the next serial and stamps its rows with it). A scrape
+reads and renders again only the key results written since (their rows, or their
+objectives', carry a later serial), so it costs what changed rather than the read model,
+and is byte for byte what a render from nothing would be (see :func:`key_result_families`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, or_, select, true
+
+from services.metrics.adapters import tables
+from services.metrics.adapters.exposition_labels import (
+    TEXT_LABEL_LIMITS,
+    escape,
+    needs_escaping,
+    owners,
+    text_label,
+)
+from services.metrics.domain.progress import reported
+
+#: the key-result families, in the order of the lines :func:`_key_result_lines` returns
+KEY_RESULT_FAMILIES = ("okr_key_result_info", "okr_key_result_progress_ratio",
+                       "okr_key_result_value", "okr_key_result_target_value",
+                       "okr_key_result_confidence_ratio",
+                       "okr_key_result_last_checkin_timestamp_seconds")
+
+
+@dataclass(frozen=True)
+class _KeptKeyResults:
+    serial: int  # of the latest write of the read model the render had seen
+    lines: dict[str, tuple[str, ...]]  # key result id -> its lines of each family
+    order: list[str]  # the ids, in code point order
+    families: tuple[str, ...]  # each family's text: the lines of ``order``, in turn
+
+
+class RenderedRows:
+    """The key results' lines of the last render, and the serial of the latest write of the
+    read model (``read_model_writes``) it had seen; one per process, shared by its scrapes
+    (a render replaces the whole, so two at once leave one of theirs)."""
+
+    def __init__(self) -> None:
+        self.last: _KeptKeyResults | None = None
+
+
+def key_result_families(connection: Connection, rendered: RenderedRows) -> tuple[str, ...]:
+    """The text of each of :data:`KEY_RESULT_FAMILIES` (its lines, by key result id in code
+    point order), and ``rendered`` now holds them. Only the rows written after the kept
+    serial (the key result's or its objective's) are read and rendered again, with the
+    count of all rows in the same statement, so a row deleted since (the count falls
+    short) renders everything again.
+
+    Why that is exact: a write's serial is taken under the lock of ``read_model_writes``'
+    row, held until it commits, so once the serial read here is S every write up to S has
+    committed and the next statement sees it; a row written after S is read again at the
+    next scrape."""
+    serial = connection.execute(select(tables.read_model_writes.c.serial)).scalar() or 0
+    last = rendered.last
+    if last is not None and serial < last.serial:  # the table was emptied: start again
+        last = None
+    total, changed = _key_result_rows(connection, None if last is None else last.serial)
+    if last is None:
+        lines: dict[str, tuple[str, ...]] = {}
+        order: list[str] = []
+    else:
+        lines, order = dict(last.lines), last.order
+    new_ids = False
+    for row in changed:
+        new_ids = new_ids or row[0] not in lines
+        lines[row[0]] = _key_result_lines(*row)
+    if len(lines) != total:  # rows deleted since the last render
+        _, changed = _key_result_rows(connection, None)
+        lines = {row[0]: _key_result_lines(*row) for row in changed}
+        new_ids = True
+    if new_ids:
+        # in code point order whatever the database's collation (sorting in the database
+        # by its collation costs more)
+        order = sorted(lines)
+    if last is not None and not changed and not new_ids:
+        families = last.families
+    else:
+        # the rows' lines, family by family (a transpose, in C)
+        by_family = (list(zip(*(lines[i] for i in order), strict=True))
+                     or [()] * len(KEY_RESULT_FAMILIES))
+        families = tuple("".join(family) for family in by_family)
+    rendered.last = _KeptKeyResults(serial, lines, order, families)
+    return families
+
+
+def _key_result_rows(connection: Connection, written_after: int | None
+                     ) -> tuple[int, list[tuple[Any, ...]]]:
+    """(how many key results there are, those written after ``written_after``: all of
+    them if None), from one statement: the count and the rows are of one moment."""
+    k, o = tables.key_results, tables.objectives
+    rows = (select(k.c.id, k.c.objective_id, o.c.cycle, o.c.departments, k.c.progress,
+                   k.c.confidence, k.c.last_checkin_at, k.c.value, k.c.target, k.c.title,
+                   k.c.unit, k.c.measure)
+            .join(o, o.c.id == k.c.objective_id))
+    if written_after is not None:
+        rows = rows.where(or_(k.c.written > written_after, o.c.written > written_after))
+    changed = rows.subquery("changed")
+    total = (select(func.count().label("n")).select_from(k)
+             .join(o, o.c.id == k.c.objective_id).subquery("total"))
+    result = connection.execute(
+        select(total.c.n, *changed.c).select_from(total.outerjoin(changed, true()))).all()
+    return result[0][0], [tuple(row[1:]) for row in result if row[1] is not None]
+
+
+def _key_result_lines(key_result_id: str, objective_id: str, cycle: str, departments: str,
+                      progress: float | None, confidence: float | None, at: float | None,
+                      value: float | None, target: float | None, title: str, unit: str,
+                      measure: str) -> tuple[str, ...]:
+    """A key result's lines of each of :data:`KEY_RESULT_FAMILIES`, from its row: the label
+    string is built once (and owning department) and shared by its lines."""
+    if needs_escaping(key_result_id + objective_id + cycle + departments):
+        key_result_id, objective_id, cycle = (
+            escape(key_result_id), escape(objective_id), escape(cycle))
+    info = _key_result_info_line(key_result_id, objective_id, title, unit, measure, cycle)
+    progress, confidence, value, target = (
+        reported(progress), reported(confidence), reported(value), reported(target))
+    # 0: never checked in (or no finite time held), so "time() - x" shows it as stale
+    at = reported(at) or 0.0
+    prefix = f'{{key_result_id="{key_result_id}",objective_id="{objective_id}",cycle="{cycle}"'
+    progress_lines: list[str] = []
+    value_lines: list[str] = []
+    target_lines: list[str] = []
+    confidence_lines: list[str] = []
+    checkin_lines: list[str] = []
+    for department in (owners(departments) if "+" in departments else [escape(departments)]):
+        labels = f'{prefix},department="{department}"}} '
+        if progress is not None:
+            progress_lines.append(f"okr_key_result_progress_ratio{labels}{progress!r}\n")
+        if value is not None:
+            value_lines.append(f"okr_key_result_value{labels}{value!r}\n")
+        if target is not None:
+            target_lines.append(f"okr_key_result_target_value{labels}{target!r}\n")
+        if confidence is not None:
+            confidence_lines.append(f"okr_key_result_confidence_ratio{labels}{confidence!r}\n")
+        checkin_lines.append(f"okr_key_result_last_checkin_timestamp_seconds{labels}{at!r}\n")
+    return (info, "".join(progress_lines), "".join(value_lines), "".join(target_lines),
+            "".join(confidence_lines), "".join(checkin_lines))
+
+
+def _key_result_info_line(key_result_id: str, objective_id: str, title: str, unit: str,
+                          measure: str, cycle: str) -> str:
+    """One ``okr_key_result_info`` line; the ids and cycle are escaped already."""
+    return (f'okr_key_result_info{{key_result_id="{key_result_id}",objective_id="{objective_id}",'
+            f'title="{text_label(title, TEXT_LABEL_LIMITS["title"])}",'
+            f'unit="{text_label(unit, TEXT_LABEL_LIMITS["unit"])}",'
+            f'measure="{escape(measure)}",cycle="{cycle}"}} 1\n')
