@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, and_, func, select
@@ -54,6 +53,7 @@ from services.metrics.domain.explain import Share, told
 from services.metrics.domain.explain_graph import cycle_end
 from services.metrics.domain.progress import reported
 from services.metrics.domain.status import CycleWindow, expected_progress
+from shared.clock import Clock, system_clock
 from shared.observability.metrics import SERIES_DROPPED
 
 UNKNOWN = "unknown"  # the cycle of a link whose two items are both unknown
@@ -106,41 +106,49 @@ def _number(value: float) -> str:
 @dataclass
 class _Exposition:
     budget: int
-    families: dict[str, str] = field(default_factory=dict)
+    families: dict[str, bytes] = field(default_factory=dict)  # UTF-8 text
     dropped: dict[str, int] = field(default_factory=dict)
 
     def fill(self, name: str, lines: list[str]) -> None:
         """Take up to the remaining budget of ``lines`` for ``name``."""
-        self.fill_text(name, "".join(lines))
+        self.fill_text(name, "".join(lines).encode())
 
-    def fill_text(self, name: str, text: str) -> None:
+    def fill_text(self, name: str, text: bytes) -> None:
         """Take up to the remaining budget of the lines of ``text`` (each ends with a
         newline: a label value's newline is escaped) for ``name``."""
-        count, budget = text.count("\n"), max(0, self.budget)
+        count, budget = text.count(b"\n"), max(0, self.budget)
         if count > budget:
             self.dropped[name] = count - budget
-            text = "".join(line + "\n" for line in text.split("\n", budget)[:budget])
+            text = b"".join(line + b"\n" for line in text.split(b"\n", budget)[:budget])
             count = budget
         self.budget -= count
         self.families[name] = text
 
-    def render(self, families: tuple[tuple[str, str, str], ...] = FAMILIES) -> str:
-        parts: list[str] = []
+    def render(self, families: tuple[tuple[str, str, str], ...] = FAMILIES) -> list[bytes]:
+        """The exposition in pieces (each family's lines are one, as kept)."""
+        parts: list[bytes] = []
         for name, kind, help_text in families:
-            parts.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
-            parts.append(self.families.get(name, ""))
+            parts.append(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n".encode())
+            parts.append(self.families.get(name, b""))
         parts.append(f"# HELP {SERIES_DROPPED} Read-model series left out by the series guard "
-                     f"(OKR_METRICS_MAX_SERIES) at this scrape.\n# TYPE {SERIES_DROPPED} gauge\n")
+                     f"(OKR_METRICS_MAX_SERIES) at this scrape.\n# TYPE {SERIES_DROPPED} gauge\n"
+                     .encode())
         parts.append("".join(f'{SERIES_DROPPED}{{family="{name}"}} {self.dropped.get(name, 0)}\n'
-                             for name, _, _ in families))
-        return "".join(parts)
+                             for name, _, _ in families).encode())
+        return parts
 
 
-def render_read_model(engine: Engine, max_series: int,
-                      now: Callable[[], datetime] = lambda: datetime.now(UTC),
+def render_read_model(engine: Engine, max_series: int, now: Clock = system_clock,
                       rendered: RenderedRows | None = None) -> str:
-    """The read model's families; ``rendered``: the lines kept from the last render (none:
-    every line is written)."""
+    """The read model's families as one text (:func:`read_model_exposition`, joined)."""
+    return b"".join(read_model_exposition(engine, max_series, now, rendered)).decode()
+
+
+def read_model_exposition(engine: Engine, max_series: int, now: Clock = system_clock,
+                          rendered: RenderedRows | None = None) -> list[bytes]:
+    """The read model's families, UTF-8, in pieces to be sent one after another;
+    ``rendered``: the key results' lines kept from the last scrape (none: every line is
+    written)."""
     exposition = _Exposition(max_series)
     moment = now()
     with engine.connect() as connection:

@@ -11,7 +11,8 @@ and is byte for byte what a render from nothing would be (see :func:`key_result_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, func, or_, select, true
@@ -33,65 +34,58 @@ KEY_RESULT_FAMILIES = ("okr_key_result_info", "okr_key_result_progress_ratio",
                        "okr_key_result_last_checkin_timestamp_seconds")
 
 
-@dataclass(frozen=True)
-class _KeptKeyResults:
-    serial: int  # of the latest write of the read model the render had seen
-    lines: dict[str, tuple[str, ...]]  # key result id -> its lines of each family
-    order: list[str]  # the ids, in code point order
-    families: tuple[str, ...]  # each family's text: the lines of ``order``, in turn
-
-
 class RenderedRows:
-    """The key results' lines of the last render, and the serial of the latest write of the
-    read model (``read_model_writes``) it had seen; one per process, shared by its scrapes
-    (a render replaces the whole, so two at once leave one of theirs)."""
+    """The key results' lines of the last render, family by family, and the serial of the
+    latest write of the read model (``read_model_writes``) it had seen; one per process,
+    shared by its scrapes (one at a time through this part)."""
 
     def __init__(self) -> None:
-        self.last: _KeptKeyResults | None = None
+        self.lock = threading.Lock()
+        self.serial: int | None = None  # None: nothing kept yet
+        self.position: dict[str, int] = {}  # key result id -> its place in every family
+        #: each family's lines, one entry a key result (in code point order of the ids)
+        self.lines: list[list[bytes]] = [[] for _ in KEY_RESULT_FAMILIES]
+        self.texts: tuple[bytes, ...] = tuple(b"" for _ in KEY_RESULT_FAMILIES)
 
 
-def key_result_families(connection: Connection, rendered: RenderedRows) -> tuple[str, ...]:
+def key_result_families(connection: Connection, rendered: RenderedRows) -> tuple[bytes, ...]:
     """The text of each of :data:`KEY_RESULT_FAMILIES` (its lines, by key result id in code
-    point order), and ``rendered`` now holds them. Only the rows written after the kept
-    serial (the key result's or its objective's) are read and rendered again, with the
-    count of all rows in the same statement, so a row deleted since (the count falls
-    short) renders everything again.
+    point order), kept in ``rendered`` for the next scrape. Only the rows written after the
+    kept serial (the key result's or its objective's) are read and rendered again, with the
+    count of all rows in the same statement; when a key result came or went since (a new
+    id, or the count falls short) or the serial went back (the table emptied), all of them.
 
     Why that is exact: a write's serial is taken under the lock of ``read_model_writes``'
     row, held until it commits, so once the serial read here is S every write up to S has
     committed and the next statement sees it; a row written after S is read again at the
     next scrape."""
-    serial = connection.execute(select(tables.read_model_writes.c.serial)).scalar() or 0
-    last = rendered.last
-    if last is not None and serial < last.serial:  # the table was emptied: start again
-        last = None
-    total, changed = _key_result_rows(connection, None if last is None else last.serial)
-    if last is None:
-        lines: dict[str, tuple[str, ...]] = {}
-        order: list[str] = []
-    else:
-        lines, order = dict(last.lines), last.order
-    new_ids = False
-    for row in changed:
-        new_ids = new_ids or row[0] not in lines
-        lines[row[0]] = _key_result_lines(*row)
-    if len(lines) != total:  # rows deleted since the last render
-        _, changed = _key_result_rows(connection, None)
-        lines = {row[0]: _key_result_lines(*row) for row in changed}
-        new_ids = True
-    if new_ids:
-        # in code point order whatever the database's collation (sorting in the database
-        # by its collation costs more)
-        order = sorted(lines)
-    if last is not None and not changed and not new_ids:
-        families = last.families
-    else:
-        # the rows' lines, family by family (a transpose, in C)
-        by_family = (list(zip(*(lines[i] for i in order), strict=True))
-                     or [()] * len(KEY_RESULT_FAMILIES))
-        families = tuple("".join(family) for family in by_family)
-    rendered.last = _KeptKeyResults(serial, lines, order, families)
-    return families
+    with rendered.lock:
+        serial = connection.execute(select(tables.read_model_writes.c.serial)).scalar() or 0
+        kept = rendered.serial
+        if kept is not None and serial < kept:
+            kept = None
+        total, changed = _key_result_rows(connection, kept)
+        position = rendered.position
+        every = (kept is None or len(position) != total
+                 or any(row[0] not in position for row in changed))
+        if every:
+            rows = changed if kept is None else _key_result_rows(connection, None)[1]
+            # in code point order whatever the database's collation (sorting in the
+            # database by its collation costs more)
+            rows.sort(key=itemgetter(0))
+            rendered.position = {row[0]: place for place, row in enumerate(rows)}
+            rendered.lines = ([list(family) for family in zip(
+                *(_key_result_lines(*row) for row in rows), strict=True)]
+                or [[] for _ in KEY_RESULT_FAMILIES])
+        else:
+            for row in changed:
+                place = position[row[0]]
+                for family, line in zip(rendered.lines, _key_result_lines(*row), strict=True):
+                    family[place] = line
+        if every or changed:
+            rendered.texts = tuple(b"".join(family) for family in rendered.lines)
+        rendered.serial = serial
+        return rendered.texts
 
 
 def _key_result_rows(connection: Connection, written_after: int | None
@@ -116,9 +110,9 @@ def _key_result_rows(connection: Connection, written_after: int | None
 def _key_result_lines(key_result_id: str, objective_id: str, cycle: str, departments: str,
                       progress: float | None, confidence: float | None, at: float | None,
                       value: float | None, target: float | None, title: str, unit: str,
-                      measure: str) -> tuple[str, ...]:
-    """A key result's lines of each of :data:`KEY_RESULT_FAMILIES`, from its row: the label
-    string is built once (and owning department) and shared by its lines."""
+                      measure: str) -> tuple[bytes, ...]:
+    """A key result's lines of each of :data:`KEY_RESULT_FAMILIES` (UTF-8), from its row: the
+    label string is built once (and owning department) and shared by its lines."""
     if needs_escaping(key_result_id + objective_id + cycle + departments):
         key_result_id, objective_id, cycle = (
             escape(key_result_id), escape(objective_id), escape(cycle))
@@ -144,8 +138,9 @@ def _key_result_lines(key_result_id: str, objective_id: str, cycle: str, departm
         if confidence is not None:
             confidence_lines.append(f"okr_key_result_confidence_ratio{labels}{confidence!r}\n")
         checkin_lines.append(f"okr_key_result_last_checkin_timestamp_seconds{labels}{at!r}\n")
-    return (info, "".join(progress_lines), "".join(value_lines), "".join(target_lines),
-            "".join(confidence_lines), "".join(checkin_lines))
+    return (info.encode(), "".join(progress_lines).encode(), "".join(value_lines).encode(),
+            "".join(target_lines).encode(), "".join(confidence_lines).encode(),
+            "".join(checkin_lines).encode())
 
 
 def _key_result_info_line(key_result_id: str, objective_id: str, title: str, unit: str,
