@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, func, select
+from sqlalchemy import Connection, Engine, Row, Select, and_, func, select
 from sqlalchemy.orm import aliased
 
 from services.metrics.adapters import tables
@@ -111,12 +111,12 @@ class _Exposition:
 
     def fill(self, name: str, lines: list[str]) -> None:
         """Take up to the remaining budget of ``lines`` for ``name``."""
-        self.fill_text(name, "".join(lines).encode())
+        self.fill_text(name, "".join(lines).encode(), len(lines))
 
-    def fill_text(self, name: str, text: bytes) -> None:
-        """Take up to the remaining budget of the lines of ``text`` (each ends with a
-        newline: a label value's newline is escaped) for ``name``."""
-        count, budget = text.count(b"\n"), max(0, self.budget)
+    def fill_text(self, name: str, text: bytes, count: int) -> None:
+        """Take up to the remaining budget of the ``count`` lines of ``text`` (each ends
+        with a newline: a label value's newline is escaped) for ``name``."""
+        budget = max(0, self.budget)
         if count > budget:
             self.dropped[name] = count - budget
             text = b"".join(line + b"\n" for line in text.split(b"\n", budget)[:budget])
@@ -168,9 +168,9 @@ def read_model_exposition(engine: Engine, max_series: int, now: Clock = system_c
         _objective_names(exposition, objectives)
         _objectives(exposition, objectives, cycles)
         _explanations(exposition, connection, objectives, windows, cycles, moment)
-        texts = key_result_families(connection, rendered or RenderedRows())
-        for name, text in zip(KEY_RESULT_FAMILIES, texts, strict=True):
-            exposition.fill_text(name, text)
+        texts, counts = key_result_families(connection, rendered or RenderedRows())
+        for name, text, count in zip(KEY_RESULT_FAMILIES, texts, counts, strict=True):
+            exposition.fill_text(name, text, count)
     return exposition.render()
 
 
@@ -199,16 +199,25 @@ def _departments(exposition: _Exposition, connection: Connection,
     exposition.fill("okr_department_alignment_ratio", lines)
 
 
-def _aligned_objectives(connection: Connection, kind_of: dict[str, str]) -> set[str]:
-    """Objectives that, themselves or through a key result, feed a collective target."""
+def _contributions_with_objectives() -> Select[Any]:
     c, k = tables.contributions, tables.key_results
     child_kr, parent_kr = aliased(k), aliased(k)
-    rows = connection.execute(
+    return (
         select(c.c.child_type, c.c.child_id, child_kr.c.objective_id.label("child_objective"),
                c.c.parent_type, c.c.parent_id, parent_kr.c.objective_id.label("parent_objective"))
         .outerjoin(child_kr, and_(c.c.child_type == "key_result", child_kr.c.id == c.c.child_id))
         .outerjoin(parent_kr, and_(c.c.parent_type == "key_result",
                                    parent_kr.c.id == c.c.parent_id)))
+
+
+# built once: SQLAlchemy keeps a statement's cache key on it (the key of these joins of
+# aliases cost more than running them, built again at every scrape)
+_CONTRIBUTIONS = _contributions_with_objectives()
+
+
+def _aligned_objectives(connection: Connection, kind_of: dict[str, str]) -> set[str]:
+    """Objectives that, themselves or through a key result, feed a collective target."""
+    rows = connection.execute(_CONTRIBUTIONS)
     aligned = set()
     for row in rows:
         parent = row.parent_id if row.parent_type == "objective" else row.parent_objective
@@ -228,13 +237,11 @@ def _check_ins(exposition: _Exposition, connection: Connection) -> None:
         for row in rows])
 
 
-def _links(exposition: _Exposition, connection: Connection) -> None:
-    """Links counted by departments, kind, the status of the item depended on and the cycle
-    of the depending item (of the item depended on when the depending one is unknown)."""
+def _links_with_their_ends() -> Select[Any]:
     link, o, k = tables.links, tables.objectives, tables.key_results
     target, owner = aliased(o), aliased(o)
     source, source_owner, source_kr = aliased(o), aliased(o), aliased(k)
-    rows = connection.execute(
+    return (
         select(link.c.from_department, link.c.to_department, link.c.kind,
                target.c.status.label("objective_status"), owner.c.status.label("owner_status"),
                func.coalesce(source.c.cycle, source_owner.c.cycle, target.c.cycle,
@@ -246,6 +253,15 @@ def _links(exposition: _Exposition, connection: Connection) -> None:
         .outerjoin(source_kr, and_(link.c.from_type == "key_result",
                                    source_kr.c.id == link.c.from_id))
         .outerjoin(source_owner, source_owner.c.id == source_kr.c.objective_id))
+
+
+_LINKS = _links_with_their_ends()
+
+
+def _links(exposition: _Exposition, connection: Connection) -> None:
+    """Links counted by departments, kind, the status of the item depended on and the cycle
+    of the depending item (of the item depended on when the depending one is unknown)."""
+    rows = connection.execute(_LINKS)
     counts: dict[tuple[str, str, str, str, str], int] = defaultdict(int)
     for row in rows:
         status = row.objective_status or row.owner_status or "no_data"

@@ -15,7 +15,7 @@ import threading
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, true
+from sqlalchemy import BigInteger, Connection, Select, bindparam, func, or_, select, true
 
 from services.metrics.adapters import tables
 from services.metrics.adapters.exposition_labels import (
@@ -46,14 +46,17 @@ class RenderedRows:
         #: each family's lines, one entry a key result (in code point order of the ids)
         self.lines: list[list[bytes]] = [[] for _ in KEY_RESULT_FAMILIES]
         self.texts: tuple[bytes, ...] = tuple(b"" for _ in KEY_RESULT_FAMILIES)
+        self.counts: list[int] = [0 for _ in KEY_RESULT_FAMILIES]  # each family's lines
 
 
-def key_result_families(connection: Connection, rendered: RenderedRows) -> tuple[bytes, ...]:
+def key_result_families(connection: Connection, rendered: RenderedRows
+                        ) -> tuple[tuple[bytes, ...], list[int]]:
     """The text of each of :data:`KEY_RESULT_FAMILIES` (its lines, by key result id in code
-    point order), kept in ``rendered`` for the next scrape. Only the rows written after the
-    kept serial (the key result's or its objective's) are read and rendered again, with the
-    count of all rows in the same statement; when a key result came or went since (a new
-    id, or the count falls short) or the serial went back (the table emptied), all of them.
+    point order) and how many lines each has, kept in ``rendered`` for the next scrape.
+    Only the rows written after the kept serial (the key result's or its objective's) are
+    read and rendered again, with the count of all rows in the same statement; when a key
+    result came or went since (a new id, or the count falls short) or the serial went back
+    (the table emptied), all of them.
 
     Why that is exact: a write's serial is taken under the lock of ``read_model_writes``'
     row, held until it commits, so once the serial read here is S every write up to S has
@@ -77,33 +80,49 @@ def key_result_families(connection: Connection, rendered: RenderedRows) -> tuple
             rendered.lines = ([list(family) for family in zip(
                 *(_key_result_lines(*row) for row in rows), strict=True)]
                 or [[] for _ in KEY_RESULT_FAMILIES])
+            rendered.counts = [sum(lines.count(b"\n") for lines in family)
+                               for family in rendered.lines]
         else:
+            counts = rendered.counts
             for row in changed:
                 place = position[row[0]]
-                for family, line in zip(rendered.lines, _key_result_lines(*row), strict=True):
-                    family[place] = line
+                for index, lines in enumerate(_key_result_lines(*row)):
+                    family = rendered.lines[index]
+                    counts[index] += lines.count(b"\n") - family[place].count(b"\n")
+                    family[place] = lines
         if every or changed:
             rendered.texts = tuple(b"".join(family) for family in rendered.lines)
         rendered.serial = serial
-        return rendered.texts
+        return rendered.texts, list(rendered.counts)
+
+
+def _key_result_statement(changed_only: bool) -> Select[Any]:
+    """The key results (those written after ``:written_after`` if ``changed_only``), each
+    with the count of all of them: a row of the count alone when none is."""
+    k, o = tables.key_results, tables.objectives
+    rows = (select(k.c.id, k.c.objective_id, o.c.cycle, o.c.departments, k.c.progress,
+                   k.c.confidence, k.c.last_checkin_at, k.c.value, k.c.target, k.c.title,
+                   k.c.unit, k.c.measure)
+            .join(o, o.c.id == k.c.objective_id))
+    if changed_only:
+        after = bindparam("written_after", type_=BigInteger)
+        rows = rows.where(or_(k.c.written > after, o.c.written > after))
+    changed = rows.subquery("changed")
+    total = (select(func.count().label("n")).select_from(k)
+             .join(o, o.c.id == k.c.objective_id).subquery("total"))
+    return select(total.c.n, *changed.c).select_from(total.outerjoin(changed, true()))
+
+
+# built once: SQLAlchemy keeps a statement's cache key on it
+_ALL, _WRITTEN_AFTER = _key_result_statement(False), _key_result_statement(True)
 
 
 def _key_result_rows(connection: Connection, written_after: int | None
                      ) -> tuple[int, list[tuple[Any, ...]]]:
     """(how many key results there are, those written after ``written_after``: all of
     them if None), from one statement: the count and the rows are of one moment."""
-    k, o = tables.key_results, tables.objectives
-    rows = (select(k.c.id, k.c.objective_id, o.c.cycle, o.c.departments, k.c.progress,
-                   k.c.confidence, k.c.last_checkin_at, k.c.value, k.c.target, k.c.title,
-                   k.c.unit, k.c.measure)
-            .join(o, o.c.id == k.c.objective_id))
-    if written_after is not None:
-        rows = rows.where(or_(k.c.written > written_after, o.c.written > written_after))
-    changed = rows.subquery("changed")
-    total = (select(func.count().label("n")).select_from(k)
-             .join(o, o.c.id == k.c.objective_id).subquery("total"))
-    result = connection.execute(
-        select(total.c.n, *changed.c).select_from(total.outerjoin(changed, true()))).all()
+    result = (connection.execute(_ALL) if written_after is None else
+              connection.execute(_WRITTEN_AFTER, {"written_after": written_after})).all()
     return result[0][0], [tuple(row[1:]) for row in result if row[1] is not None]
 
 
