@@ -66,6 +66,7 @@ from bench.common import (
     tail_consumer,
     worker_process,
 )
+from bench.common import stop as stop_process
 from bench.goals_seed import seed_key_results
 from bench.http_load import gunicorn
 from bench.latency import paced
@@ -707,36 +708,57 @@ LATENCY_TOKEN = "bench-admin-token-0123456789"
 LATENCY_TARGET = 1_000_000.0  # a check-in's value j shows as progress j / 1e6: unique
 
 
+SCRAPER = r"""
+import re, sys, time, requests
+url, target = sys.argv[1], float(sys.argv[2])
+index = {kr: i for i, kr in enumerate(sys.stdin.readline().split())}
+line = re.compile(rb'^okr_key_result_progress_ratio\{key_result_id="([^"]*)"[^\n]* (\S+)$', re.M)
+session = requests.Session()
+while True:
+    body = session.get(url, timeout=30).content
+    at = time.monotonic()
+    shown, values = 0, []
+    for key_result, progress in line.findall(body):
+        i = index.get(key_result.decode())
+        if i is not None:
+            shown += 1
+            value = round(float(progress) * target)
+            if value:
+                values.append(f"{i}:{value}")
+    print(at, shown, *values, flush=True)
+"""
+
+
 @dataclass
 class _Scrapes:
-    """A tight loop scraping ``/metrics``: for each key result, when each value first
-    showed (values only grow, so a later value shows every earlier check-in too)."""
+    """A tight loop scraping ``/metrics``, in a process of its own (as Prometheus is): for
+    each key result, when each value first showed (values only grow, so a later value shows
+    every earlier check-in too)."""
 
     url: str
-    key_results: dict[str, int]  # key result id -> its index
+    key_results: list[str]  # key result ids, by index
     #: per scrape, when it ended and the key results' values that are not 0 (a read model of
     #: 10,000 untouched key results would otherwise keep 10,000 entries a scrape)
     seen: list[tuple[float, dict[int, int]]] = field(default_factory=list)
     shown: int = 0  # key results of ours in the last scrape
 
     def run(self, stop: threading.Event) -> None:
-        session = requests.Session()
-        prefix = 'okr_key_result_progress_ratio{key_result_id="'
-        while not stop.is_set():
-            body = session.get(self.url, timeout=30).text
-            at = time.monotonic()
-            values: dict[int, int] = {}
-            shown = 0
-            for line in body.splitlines():
-                if line.startswith(prefix):
-                    index = self.key_results.get(line[len(prefix):line.index('"', len(prefix))])
-                    if index is not None:
-                        shown += 1
-                        value = round(float(line.rsplit(" ", 1)[1]) * LATENCY_TARGET)
-                        if value:
-                            values[index] = value
-            self.seen.append((at, values))
-            self.shown = shown
+        scraper = subprocess.Popen(
+            [sys.executable, "-c", SCRAPER, self.url, repr(LATENCY_TARGET)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        assert scraper.stdin is not None and scraper.stdout is not None
+        scraper.stdin.write(" ".join(self.key_results).encode() + b"\n")
+        scraper.stdin.flush()
+        try:
+            for line in scraper.stdout:
+                at, shown, *values = line.split()
+                self.seen.append((float(at), {int(i): int(v) for i, v in
+                                              (value.split(b":") for value in values)}))
+                self.shown = int(shown)
+                if stop.is_set():
+                    break
+        finally:
+            stop_process(scraper)
 
     def visible_at(self, key_result: int, value: int) -> float | None:
         return next((at for at, values in self.seen if values.get(key_result, 0) >= value),
@@ -809,7 +831,7 @@ def check_in_latency(options: MetricsBenchOptions) -> BenchResult:
         arrived: dict[int, float] = {}
         tail = _tail_check_ins(kafka, stop, arrived)
         scrapes = _Scrapes(f"http://{metrics_api.host}:{metrics_api.port}/metrics",
-                           {kr: i for i, kr in enumerate(key_results)})
+                           key_results)
         scraper = threading.Thread(target=scrapes.run, args=(stop,), daemon=True)
         scraper.start()
         try:
