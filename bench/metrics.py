@@ -890,7 +890,7 @@ def check_in_latency(options: MetricsBenchOptions) -> BenchResult:
                  "missing": missing, "key_results": len(key_results),
                  "load_average": load},
         notes=[f"{options.latency_rate:g} check-ins/s for {options.latency_seconds:g} s over "
-               f"{len(key_results):,} key results (all in the read model, every scrape renders "
+               f"{len(key_results):,} key results (all in the read model, every scrape serves "
                f"them), 4 posting threads; load average {load:.1f}; {missing} never seen; "
                f"posts behind schedule at worst {behind_ms:.0f} ms; a scrape every "
                f"{1000 * statistics.median(spans or [0.0]):.0f} ms while the check-ins came "
