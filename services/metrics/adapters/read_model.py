@@ -32,7 +32,7 @@ from services.metrics.domain.goal_items import (
 )
 from services.metrics.domain.graph import KeyResultNode, ObjectiveNode
 from services.metrics.domain.rollup import RollupGraph
-from shared.persistence.dialects import insert_keys_returning_new, upsert
+from shared.persistence.dialects import conflict_insert, insert_keys_returning_new, upsert
 
 CHUNK = 500  # ids per IN (...) list: far below every parameter limit
 STREAM_ROWS = 10_000
@@ -45,18 +45,31 @@ def delete_ids(connection: Connection, table: Table, ids: Iterable[str],
         connection.execute(delete(table).where(table.c[column].in_(ordered[start:start + CHUNK])))
 
 
+def next_write(connection: Connection) -> int:
+    """The serial of a write of objectives and key results (``read_model_writes``): the
+    row's lock, held until the write commits, puts the serials in the order of the
+    commits."""
+    writes = tables.read_model_writes
+    statement = conflict_insert(connection, writes)
+    serial: int = connection.execute(
+        statement.values(id=1, serial=1)
+        .on_conflict_do_update(index_elements=["id"], set_={"serial": writes.c.serial + 1})
+        .returning(writes.c.serial)).scalar_one()
+    return serial
+
+
 def objective_row(graph: RollupGraph, node: ObjectiveNode, at: datetime,
-                  kept: Kept | None = None) -> dict[str, Any]:
+                  kept: Kept | None = None, written: int | None = None) -> dict[str, Any]:
     return {"id": node.id, "version": node.version, "cycle": node.cycle,
             "kind": node.kind.value, "departments": "+".join(node.departments),
             "title": node.title, "owner": node.owner, "archived": node.archived,
             "progress": node.progress,
             "attainment": objective_attainment(graph, node), "confidence": node.confidence,
             "status": None if node.status is None else node.status.value, "updated_at": at,
-            "outlook": encoded(kept)}
+            "outlook": encoded(kept), "written": written}
 
 
-def key_result_row(node: KeyResultNode) -> dict[str, Any]:
+def key_result_row(node: KeyResultNode, written: int | None = None) -> dict[str, Any]:
     return {"id": node.id, "version": node.version, "objective_id": node.objective_id,
             "title": node.title, "measure": node.measure.value,
             "aggregation": node.aggregation.value, "start": node.start, "target": node.target,
@@ -65,7 +78,7 @@ def key_result_row(node: KeyResultNode) -> dict[str, Any]:
             "value": node.current, "progress": node.progress, "attainment": node.attainment,
             "confidence": node.confidence,
             "check_ins": json.dumps(node.history) if node.history else None,
-            "pace": node.pace}
+            "pace": node.pace, "written": written}
 
 
 def history_of(stored: str | None) -> tuple[tuple[float, float, int], ...]:
@@ -96,9 +109,11 @@ class ReadModelRepository:
                     contribution_ids: set[str], cycle_keys: set[str],
                     outlooks: dict[str, Kept] | None = None) -> None:
         """Write what the graph now holds for these items; delete the rows of those it lost.
-        ``outlooks``: the objectives' kept outlooks (an objective without one has none)."""
+        ``outlooks``: the objectives' kept outlooks (an objective without one has none).
+        The objectives and key results written carry the serial of this write."""
         at = datetime.now(UTC)
         outlooks = outlooks or {}
+        written = next_write(self.connection) if objective_ids or key_result_ids else None
         objective_rows, gone = [], []
         for objective_id in objective_ids:
             objective = graph.objective(objective_id)
@@ -106,7 +121,7 @@ class ReadModelRepository:
                 gone.append(objective_id)
             else:
                 objective_rows.append(objective_row(graph, objective, at,
-                                                    outlooks.get(objective_id)))
+                                                    outlooks.get(objective_id), written))
         delete_ids(self.connection, tables.objectives, gone)
         upsert(self.connection, tables.objectives, objective_rows, ["id"])
 
@@ -116,7 +131,7 @@ class ReadModelRepository:
             if key_result is None:
                 gone.append(key_result_id)
             else:
-                key_result_rows.append(key_result_row(key_result))
+                key_result_rows.append(key_result_row(key_result, written))
         delete_ids(self.connection, tables.key_results, gone)
         upsert(self.connection, tables.key_results, key_result_rows, ["id"])
 

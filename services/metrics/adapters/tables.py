@@ -56,6 +56,7 @@ objectives = Table(
     # what the objective's outlook (departments' parts of the gap, forecast, why) is told
     # from at any moment, as JSON (adapters/kept_outlooks.py); NULL: not kept yet
     Column("outlook", Text, nullable=True),
+    Column("written", BigInteger, nullable=True),  # see read_model_writes; NULL: before it
 )
 Index("ix_objectives_cycle_kind", objectives.c.cycle, objectives.c.kind)
 
@@ -83,6 +84,7 @@ key_results = Table(
     Column("progress", Float, nullable=True),
     Column("attainment", Float, nullable=True),
     Column("confidence", Float, nullable=True),
+    Column("written", BigInteger, nullable=True),  # see read_model_writes; NULL: before it
 )
 Index("ix_key_results_objective_id", key_results.c.objective_id)
 
@@ -128,6 +130,17 @@ checkin_counters = Table(
     Column("department", String(40), primary_key=True),
     Column("cycle", String(40), primary_key=True),
     Column("count", BigInteger, nullable=False),
+)
+
+# One row: the serial of the latest write of objectives and key results. Each write takes
+# the next serial (an upsert of this row, which holds the row's lock until the write
+# commits, so serials follow the order of the commits) and stamps the rows it writes with
+# it (``written``): what ``/metrics`` reads to render again only the rows written since
+# its last scrape.
+read_model_writes = Table(
+    "read_model_writes", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("serial", BigInteger, nullable=False),
 )
 
 READ_MODEL_TABLES = (cycles, objectives, key_results, contributions, links, removed_items,

@@ -17,9 +17,11 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from services.metrics.adapters import tables
+from services.metrics.adapters.exposition import render_read_model
 from services.metrics.bootstrap import Metrics
 from services.metrics.entrypoints.api.app import create_app
 from services.metrics.entrypoints.api.explain import ExplanationSchema, explanation_view
+from shared.clock import FakeClock
 from shared.cloudevents import CloudEvent
 from shared.contract import EventType
 from shared.contract.rollup_events import decode_rollup_event
@@ -267,3 +269,23 @@ def test_metrics_expose_the_collective_targets_forecast_and_gap_by_department(
         [line] = forecasts
         assert float(line.rsplit(" ", 1)[1]) == pytest.approx(
             explained["forecast"]["attainment"])
+
+
+def test_metrics_tell_a_target_without_a_kept_outlook_from_its_subtree_alike(
+        client: FlaskClient, metrics: Metrics) -> None:
+    """``/metrics`` tells a collective target's forecast and gap from its kept outlook, and
+    from its subtree while none is kept (a row written before the outlook was kept): the
+    same lines."""
+    clock = FakeClock(datetime.now(UTC))
+
+    def told_lines() -> list[str]:
+        return [line for line in render_read_model(metrics.engine, 10_000, clock).splitlines()
+                if line.startswith(("okr_objective_gap_ratio{", "okr_objective_forecast_ratio{"))]
+
+    from_kept = told_lines()
+    assert from_kept  # the target's gap by department at least
+    objectives = tables.objectives
+    with metrics.engine.begin() as connection:
+        connection.execute(objectives.update().where(objectives.c.id == TARGET)
+                           .values(outlook=None))
+    assert told_lines() == from_kept

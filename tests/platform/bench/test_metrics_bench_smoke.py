@@ -27,6 +27,8 @@ def test_metrics_benchmarks_run_end_to_end(capsys: pytest.CaptureFixture[str]) -
     for result in results:
         assert result.checks, result.name
         assert all(math.isfinite(check.value) and check.value > 0 for check in result.checks)
+    scrape = dict(zip(results[3].headers, results[3].rows[0], strict=True))
+    assert scrape["kept = from nothing"] == "yes"  # a scrape from kept lines, byte for byte
     memory = results[2].rows[0]
     assert memory[0] == "1,000"  # every key result of the read model was loaded
     throughput = results[0].details

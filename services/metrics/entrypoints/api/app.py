@@ -8,7 +8,11 @@ from collections.abc import Callable
 from flask import Flask, Response, current_app
 
 from services.metrics.adapters.explain_queries import ExplainQueries
-from services.metrics.adapters.exposition import CONTENT_TYPE, render_read_model
+from services.metrics.adapters.exposition import (
+    CONTENT_TYPE,
+    RenderedRows,
+    read_model_exposition,
+)
 from services.metrics.adapters.rollup_queries import RollupQueries
 from services.metrics.bootstrap import Metrics, bootstrap
 from services.metrics.config import SERVICE, MetricsConfig
@@ -66,19 +70,23 @@ def _serve_read_model_metrics(app: Flask) -> None:
     Service). See docs/metrics.md, "Scraping replicas"."""
     plumbing = app.view_functions["metrics"]
 
-    def process() -> bytes:
+    def process() -> list[bytes]:
         served = plumbing()
         assert isinstance(served, Response)
-        return served.get_data()
+        return [served.get_data()]
 
-    def read_model() -> bytes:
+    rendered = RenderedRows()  # the key results' lines of the last scrape, for the next one
+
+    def read_model() -> list[bytes]:
         container = metrics_container()
-        return render_read_model(container.engine, container.config.max_series).encode()
+        return read_model_exposition(container.engine, container.config.max_series,
+                                     rendered=rendered)
 
-    def exposition(*parts: Callable[[], bytes]) -> Response:
+    def exposition(*parts: Callable[[], list[bytes]]) -> Response:
+        """The parts' pieces, sent one after another (not joined into one body)."""
         started = time.perf_counter()
-        response = Response(b"".join(part() for part in parts), mimetype=None,
-                            content_type=CONTENT_TYPE)
+        response = Response([piece for part in parts for piece in part() if piece],
+                            mimetype=None, content_type=CONTENT_TYPE)
         response.headers["X-Render-Seconds"] = f"{time.perf_counter() - started:.3f}"
         return response
 
