@@ -46,7 +46,7 @@ import requests
 from kafka import TopicPartition
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from bench.common import (
@@ -67,6 +67,7 @@ from bench.common import (
     worker_process,
 )
 from bench.common import stop as stop_process
+from bench.explain_read_model import keep_outlooks
 from bench.goals_seed import seed_key_results
 from bench.http_load import gunicorn
 from bench.latency import paced
@@ -79,11 +80,9 @@ from services.metrics.adapters.exposition import (
     read_model_exposition,
     render_read_model,
 )
-from services.metrics.adapters.kept_outlooks import encoded
 from services.metrics.adapters.read_model import next_write
 from services.metrics.bootstrap import Metrics, bootstrap
 from services.metrics.config import MetricsConfig
-from services.metrics.domain.explain_graph import kept_in_graph
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -449,21 +448,6 @@ def fill_read_model(url: str, key_results: int) -> None:
     metrics.engine.dispose()
 
 
-def keep_outlooks(metrics: Metrics) -> None:
-    """Each objective's kept outlook (the ``outlook`` column), as the consumer writes it
-    with the objective's row, from the graph of what the read model holds."""
-    projection = metrics.projection(publish=False)
-    projection.load()
-    kept = {objective.id: kept_in_graph(projection.graph, projection.explained,
-                                        projection.link_index, objective.id)
-            for objective in projection.graph.objectives()}
-    o = tables.objectives
-    with metrics.engine.begin() as connection:
-        connection.execute(o.update().where(o.c.id == bindparam("objective")).values(
-            outlook=bindparam("kept")), [{"objective": objective, "kept": encoded(outlook)}
-                                         for objective, outlook in kept.items()])
-
-
 LOAD_AND_MEASURE = """
 import resource, sys, time
 from services.metrics.bootstrap import Metrics, bootstrap
@@ -612,7 +596,7 @@ def scrape_time(options: MetricsBenchOptions) -> BenchResult:
                 connection.execute(k.update().values(
                     progress=k.c.checked_in / 100.0, value=func.coalesce(k.c.checked_in, 0.0),
                     confidence=0.7))
-            keep_outlooks(metrics)
+            keep_outlooks(metrics.engine, datetime.now(UTC))
             # the API process's lines, kept from its last scrape
             rendered = RenderedRows()
             read_model_exposition(metrics.engine, 10_000_000, rendered=rendered)
