@@ -253,6 +253,19 @@ def pending_count(engine: Engine, outbox: Table = tables.plumbing.outbox) -> int
                                       .where(outbox.c.published_at.is_(None))).scalar_one())
 
 
+def wait_until_published(url: str, timeout: float = 300.0) -> None:
+    """Until the relay has published every outbox row (the seeded items' events)."""
+    engine = open_engine(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while (pending := pending_count(engine)) > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the relay left {pending} events unpublished")
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+
+
 # -- events --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import dataclasses
 import itertools
-import json
 import math
 import os
 import random
@@ -62,12 +61,12 @@ from bench.common import (
     relay_settings,
     render,
     running_broker,
-    tail_consumer,
     worker_process,
 )
 from bench.goals_seed import seed_key_results
 from bench.http_load import gunicorn
 from bench.latency import paced
+from bench.sampling import Tail
 from services.goals.bootstrap import bootstrap as goals_bootstrap
 from services.goals.config import GoalsConfig
 from services.goals.service_layer.reference_data import seed_default_departments
@@ -645,15 +644,17 @@ LATENCY_TARGET = 1_000_000.0  # a check-in's value j shows as progress j / 1e6: 
 
 
 @dataclass
-class _Scrapes:
+class Scrapes:
     """A tight loop scraping ``/metrics``: for each key result, when each value first
-    showed (values only grow, so a later value shows every earlier check-in too)."""
+    showed (values only grow, so a later value shows every earlier check-in too).
+
+    Only the changes are kept, not every scrape, so a run of minutes stays small."""
 
     url: str
     key_results: dict[str, int]  # key result id -> its index
-    #: per scrape, when it ended and the key results' values that are not 0 (a read model of
-    #: 10,000 untouched key results would otherwise keep 10,000 entries a scrape)
-    seen: list[tuple[float, dict[int, int]]] = field(default_factory=list)
+    ended: list[float] = field(default_factory=list)  # when each scrape ended
+    #: key result index -> each new value and the end of the scrape that first showed it
+    changes: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     shown: int = 0  # key results of ours in the last scrape
 
     def run(self, stop: threading.Event) -> None:
@@ -662,7 +663,6 @@ class _Scrapes:
         while not stop.is_set():
             body = session.get(self.url, timeout=30).text
             at = time.monotonic()
-            values: dict[int, int] = {}
             shown = 0
             for line in body.splitlines():
                 if line.startswith(prefix):
@@ -670,36 +670,15 @@ class _Scrapes:
                     if index is not None:
                         shown += 1
                         value = round(float(line.rsplit(" ", 1)[1]) * LATENCY_TARGET)
-                        if value:
-                            values[index] = value
-            self.seen.append((at, values))
+                        seen = self.changes.setdefault(index, [])
+                        if value and (not seen or value > seen[-1][0]):
+                            seen.append((value, at))
+            self.ended.append(at)
             self.shown = shown
 
     def visible_at(self, key_result: int, value: int) -> float | None:
-        return next((at for at, values in self.seen if values.get(key_result, 0) >= value),
+        return next((at for shown, at in self.changes.get(key_result, ()) if shown >= value),
                     None)
-
-
-def _tail_check_ins(kafka: KafkaSettings, stop: threading.Event, arrived: dict[int, float]
-                    ) -> threading.Thread:
-    """The baseline hop: a plain consumer of okr.goals.v1 noting when each check-in came."""
-    consumer = tail_consumer(kafka, "bench-latency-tail", Topic.GOALS.value,
-                             fetch_max_wait_ms=kafka.fetch_max_wait_ms)
-
-    def run() -> None:
-        try:
-            while not stop.is_set():
-                for messages in consumer.poll(timeout_ms=100).values():
-                    at = time.monotonic()
-                    for message in messages:
-                        event = json.loads(message.value)
-                        if event["type"] == EventType.KEY_RESULT_CHECKED_IN.value:
-                            arrived.setdefault(round(event["data"]["check_in"]["value"]), at)
-        finally:
-            consumer.close()
-    thread = threading.Thread(target=run, name="bench-tail", daemon=True)
-    thread.start()
-    return thread
 
 
 def check_in_latency(options: MetricsBenchOptions) -> BenchResult:
@@ -743,9 +722,10 @@ def check_in_latency(options: MetricsBenchOptions) -> BenchResult:
             created: dict[str, Any] = response.json()
             return created
 
-        arrived: dict[int, float] = {}
-        tail = _tail_check_ins(kafka, stop, arrived)
-        scrapes = _Scrapes(f"http://{metrics_api.host}:{metrics_api.port}/metrics",
+        tail_of_goals = Tail(kafka, client_id="bench-latency-tail")
+        arrived = tail_of_goals.arrived
+        tail = tail_of_goals.start(stop)
+        scrapes = Scrapes(f"http://{metrics_api.host}:{metrics_api.port}/metrics",
                            {kr: i for i, kr in enumerate(key_results)})
         scraper = threading.Thread(target=scrapes.run, args=(stop,), daemon=True)
         scraper.start()
@@ -787,7 +767,7 @@ def check_in_latency(options: MetricsBenchOptions) -> BenchResult:
         if value in arrived:
             hop.append((arrived[value] - at) * 1000)
     p99 = percentile(visible, 0.99) if visible else math.inf
-    spans = [b[0] - a[0] for a, b in itertools.pairwise(scrapes.seen)]
+    spans = [b - a for a, b in itertools.pairwise(scrapes.ended)]
     return BenchResult(
         "check-in -> /metrics latency", options.database,
         ["path", "check-ins", "p50 ms", "p99 ms", "max ms"],
