@@ -175,15 +175,20 @@ def worker_process(command: list[str], env: dict[str, str], log_dir: Path
                 f"{log_path.read_text(errors='replace')[-2000:]}")
 
 
+def own_cpu_seconds(pid: int) -> float | None:
+    """CPU (user + system) seconds used so far by process ``pid`` alone, from ``/proc``;
+    None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU (user + system) seconds used so far by process ``pid`` and its live children
     (a gunicorn master and its workers), from ``/proc``; 0.0 where there is none."""
-    ticks = os.sysconf("SC_CLK_TCK")
-
-    def own(stat: str) -> float:
-        fields = stat[stat.rindex(")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / ticks
-
     total = 0.0
     for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
         if not entry.name.isdigit():
@@ -194,7 +199,7 @@ def cpu_seconds(pid: int) -> float:
             continue  # gone meanwhile
         parent = int(stat[stat.rindex(")") + 2:].split()[1])
         if int(entry.name) == pid or parent == pid:
-            total += own(stat)
+            total += own_cpu_seconds(int(entry.name)) or 0.0
     return total
 
 

@@ -37,6 +37,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import os
 import random
 import tempfile
 import threading
@@ -235,7 +236,8 @@ def running(options: MixedOptions) -> Iterator[tuple[Platform, Any]]:
         probe_objectives = objectives[len(load):]
         _store_subscriptions(notifications_url, objectives[:len(load)], probe_objectives,
                              receiver.url, options.subscriptions)
-        processes: dict[str, int] = {"webhook receiver": receiver.pid}
+        processes: dict[str, int] = {"this benchmark": os.getpid(),
+                                     "webhook receiver": receiver.pid}
         pid = broker_pid()
         if pid is not None:
             processes["Tansu broker"] = pid
@@ -671,18 +673,22 @@ def report(platform: Platform, options: MixedOptions, load: Load, scrapes: Scrap
         if name != "Tansu broker":  # it keeps every message in memory, by design
             late.append(profile.late_slope)
         rows.append([name, f"{profile.start:.0f}", f"{profile.end:.0f}", f"{profile.peak:.0f}",
-                     f"{profile.slope:+.2f}", f"{profile.late_slope:+.2f}"])
+                     f"{profile.slope:+.2f}", f"{profile.late_slope:+.2f}",
+                     f"{profile.cpu:.2f}"])
     steepest = max(late, default=float("nan"))
     rss = BenchResult(
-        "mixed load: resident memory of every process", options.database,
-        ["process", "start MiB", "end MiB", "peak MiB", "MiB/min", "MiB/min 2nd half"], rows,
+        "mixed load: memory and CPU of every process", options.database,
+        ["process", "start MiB", "end MiB", "peak MiB", "MiB/min", "MiB/min 2nd half",
+         "CPU cores"], rows,
         [Check("steepest growth in the run's second half, MiB/min (the broker aside)",
                steepest, f"< {FLAT_TARGET_MIB_PER_MINUTE:g}",
                steepest < FLAT_TARGET_MIB_PER_MINUTE)],
         details={name: asdict(p) for name in platform.processes
                  if (p := memory.profile(name)) is not None},
         notes=[f"RSS every {options.memory_every:g} s over the load and the drain; slopes "
-               "by least squares; Tansu keeps every message in memory, so it grows by design"])
+               "by least squares; Tansu keeps every message in memory, so it grows by design",
+               "CPU cores: the process's CPU seconds over the same time (1.00: one core all "
+               "the time; the machine has 2); 'this benchmark' posts, scrapes and tails"])
     return [latency, requests, lag, rss]
 
 

@@ -1,6 +1,6 @@
 """What a sustained benchmark watches beside its load: the broker's topics from a plain
 consumer (when each check-in arrived, the high watermarks), the lag of consumer groups
-from the broker's offsets, and the resident memory of named processes.
+from the broker's offsets, and the resident memory and CPU of named processes.
 
 Each runs on a thread of its own until its ``stop`` event is set. Times are
 ``time.monotonic()``, one clock for every process on Linux.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kafka import TopicPartition
 
-from bench.common import log, tail_consumer
+from bench.common import log, own_cpu_seconds, tail_consumer
 from shared.config import KafkaSettings
 from shared.contract import EventType, Topic
 from shared.messaging.kafka_clients import new_admin
@@ -162,22 +162,24 @@ class MemoryProfile:
     peak: float
     slope: float  # MiB a minute over the whole run
     late_slope: float  # MiB a minute over its second half
+    cpu: float  # its CPU over the run, in cores (1.0: one core all the time)
 
 
 @dataclass
 class Memory:
-    """Every ``every`` seconds, the RSS of each named process."""
+    """Every ``every`` seconds, the RSS and the CPU seconds so far of each named process."""
 
     processes: dict[str, int]  # name -> pid
     every: float = 5.0
     samples: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    cpu: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def sample(self) -> None:
-        at = time.monotonic()
         for name, pid in self.processes.items():
-            rss = resident_bytes(pid)
-            if rss is not None:
+            at, rss, cpu = time.monotonic(), resident_bytes(pid), own_cpu_seconds(pid)
+            if rss is not None and cpu is not None:
                 self.samples.setdefault(name, []).append((at, rss))
+                self.cpu.setdefault(name, []).append((at, cpu))
 
     def run(self, stop: threading.Event) -> None:
         self.sample()
@@ -186,11 +188,13 @@ class Memory:
         self.sample()
 
     def profile(self, name: str) -> MemoryProfile | None:
-        points = self.samples.get(name, [])
+        points, cpu = self.samples.get(name, []), self.cpu.get(name, [])
         if not points:
             return None
         middle = points[0][0] + (points[-1][0] - points[0][0]) / 2
+        elapsed = cpu[-1][0] - cpu[0][0]
         return MemoryProfile(start=points[0][1] / MIB, end=points[-1][1] / MIB,
                              peak=max(v for _, v in points) / MIB,
                              slope=slope_per_minute(points),
-                             late_slope=slope_per_minute([p for p in points if p[0] >= middle]))
+                             late_slope=slope_per_minute([p for p in points if p[0] >= middle]),
+                             cpu=(cpu[-1][1] - cpu[0][1]) / elapsed if elapsed > 0 else 0.0)
