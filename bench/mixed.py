@@ -670,7 +670,7 @@ def report(platform: Platform, options: MixedOptions, load: Load, scrapes: Scrap
         profile = memory.profile(name)
         if profile is None:
             continue
-        if name != "Tansu broker":  # it keeps every message in memory, by design
+        if name not in ("Tansu broker", "this benchmark"):  # they keep what they saw
             late.append(profile.late_slope)
         rows.append([name, f"{profile.start:.0f}", f"{profile.end:.0f}", f"{profile.peak:.0f}",
                      f"{profile.slope:+.2f}", f"{profile.late_slope:+.2f}",
@@ -680,13 +680,14 @@ def report(platform: Platform, options: MixedOptions, load: Load, scrapes: Scrap
         "mixed load: memory and CPU of every process", options.database,
         ["process", "start MiB", "end MiB", "peak MiB", "MiB/min", "MiB/min 2nd half",
          "CPU cores"], rows,
-        [Check("steepest growth in the run's second half, MiB/min (the broker aside)",
+        [Check("steepest growth in the run's second half, MiB/min (the platform's processes)",
                steepest, f"< {FLAT_TARGET_MIB_PER_MINUTE:g}",
                steepest < FLAT_TARGET_MIB_PER_MINUTE)],
         details={name: asdict(p) for name in platform.processes
                  if (p := memory.profile(name)) is not None},
         notes=[f"RSS every {options.memory_every:g} s over the load and the drain; slopes "
-               "by least squares; Tansu keeps every message in memory, so it grows by design",
+               "by least squares; Tansu keeps every message in memory and this benchmark "
+               "every observation, so both grow by design (not in the check)",
                "CPU cores: the process's CPU seconds over the same time (1.00: one core all "
                "the time; the machine has 2); 'this benchmark' posts, scrapes and tails"])
     return [latency, requests, lag, rss]
