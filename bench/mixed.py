@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -93,6 +93,7 @@ from services.notifications.domain.subscriptions import (
     Filters,
     Subscription,
 )
+from shared.config import KafkaSettings
 from shared.contract import EventType, Topic
 from shared.persistence.engine import writing
 
@@ -123,6 +124,10 @@ class MixedOptions:
     probe_every: float = 1.0
     memory_every: float = 5.0
     drain: float = 60.0  # after the load, how long to wait for what is still on its way
+    #: the platform's consumers' OKR_KAFKA_MAX_POLL_INTERVAL_MS: the other benchmarks' 2 s
+    #: (Tansu makes every group join wait that long) has a loaded worker's batch of 100
+    #: overrun it and leave the group; so joins take this long here, once
+    max_poll_interval_ms: int = 30_000
     warmup_timeout: float = 1_800.0
 
 
@@ -165,7 +170,9 @@ class Platform:
     key_results: list[str]  # the load's
     probes: list[tuple[str, str]]  # (key result, objective) of each probe
     processes: dict[str, int]  # name -> pid, for the memory samples
+    logs: dict[str, Path]  # name -> log of the platform's workers
     receiver_log: Path
+    kafka: KafkaSettings
 
 
 def _objectives_of(url: str, key_results: Sequence[str]) -> list[str]:
@@ -217,7 +224,7 @@ def _store_subscriptions(url: str, objectives: Sequence[str], probes: Sequence[s
 
 
 @contextlib.contextmanager
-def running(options: MixedOptions) -> Iterator[tuple[Platform, Any]]:
+def running(options: MixedOptions) -> Iterator[Platform]:
     """Databases, broker, seeded goals and subscriptions, and every process started."""
     with contextlib.ExitStack() as stack:
         kafka = stack.enter_context(running_broker())
@@ -227,7 +234,8 @@ def running(options: MixedOptions) -> Iterator[tuple[Platform, Any]]:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="okr-mixed-")))
         receiver_log = scratch / "webhooks.log"
         receiver = stack.enter_context(local_receiver(receiver_log))
-        common = kafka_environment(kafka)
+        common = {**kafka_environment(kafka),
+                  "OKR_KAFKA_MAX_POLL_INTERVAL_MS": str(options.max_poll_interval_ms)}
         goals_env = {**common, "OKR_GOALS_DATABASE_URL": goals_url,
                      "OKR_ADMIN_TOKEN": ADMIN_TOKEN,
                      "OKR_GOALS_WORKER_METRICS_PORT": str(free_port())}
@@ -238,6 +246,7 @@ def running(options: MixedOptions) -> Iterator[tuple[Platform, Any]]:
                              receiver.url, options.subscriptions)
         processes: dict[str, int] = {"this benchmark": os.getpid(),
                                      "webhook receiver": receiver.pid}
+        logs: dict[str, Path] = {}
         pid = broker_pid()
         if pid is not None:
             processes["Tansu broker"] = pid
@@ -246,6 +255,7 @@ def running(options: MixedOptions) -> Iterator[tuple[Platform, Any]]:
             directory = scratch / name.replace(" ", "-")
             directory.mkdir()
             processes[name] = stack.enter_context(worker_process(command, env, directory)).pid
+            logs[name] = directory / f"{command[0]}-{command[1]}.log"  # as worker_process
 
         start("goals relay", ["okr-goals", "relay"], goals_env)
         started = time.monotonic()
@@ -277,9 +287,9 @@ def running(options: MixedOptions) -> Iterator[tuple[Platform, Any]]:
             processes[f"{name} master"] = server.process.pid
             for number, worker in enumerate(workers_of(server)):
                 processes[f"{name} worker {number + 1}"] = worker
-        yield Platform(goals, metrics_api, load, list(zip(probe_krs, probe_objectives,
-                                                          strict=True)),
-                       processes, receiver_log), kafka
+        yield Platform(goals, metrics_api, load,
+                       list(zip(probe_krs, probe_objectives, strict=True)), processes, logs,
+                       receiver_log, kafka)
 
 
 # -- the webhooks the receiver got -----------------------------------------------------------
@@ -298,6 +308,18 @@ def received_status_changes(path: Path) -> list[tuple[float, str, str]]:
             if document.get("type") == STATUS_CHANGED and "objective_id" in data:
                 found.append((float(at), data["objective_id"], str(data.get("status"))))
     return found
+
+
+POLL_TIMEOUT = "Consumer poll timeout has expired"  # kafka-python's words: it left the group
+
+
+def poll_timeouts(logs: dict[str, Path]) -> dict[str, int]:
+    """How often each worker overran ``max_poll_interval_ms`` and left its group."""
+    counted = {}
+    for name, path in logs.items():
+        with contextlib.suppress(FileNotFoundError):
+            counted[name] = path.read_text(errors="replace").count(POLL_TIMEOUT)
+    return counted
 
 
 def webhook_seconds(probes: Sequence[Probe], received: Sequence[tuple[float, str, str]]
@@ -467,7 +489,8 @@ def run_load(platform: Platform, options: MixedOptions, stop: threading.Event) -
 
 # -- before and after the load -------------------------------------------------------------
 
-def _wait(what: str, done: Any, timeout: float, every: float = 10.0) -> float:
+def _wait(what: str, done: Callable[[], str | None], timeout: float, every: float = 10.0
+          ) -> float:
     """Seconds until ``done()`` answers None; otherwise it answers how far it is, logged
     every ``every`` seconds. Raises after ``timeout``."""
     started = last = time.monotonic()
@@ -583,8 +606,8 @@ def recoveries(load: Load, lags: GroupLag, settle: float = 5.0) -> list[Recovery
 
 def report(platform: Platform, options: MixedOptions, load: Load, scrapes: Scrapes,
            tail: Tail, lags: GroupLag, memory: Memory, drained: float | None,
-           loads: list[float], received: Sequence[tuple[float, str, str]]
-           ) -> list[BenchResult]:
+           loads: list[float], received: Sequence[tuple[float, str, str]],
+           timeouts: dict[str, int]) -> list[BenchResult]:
     visible, unseen = _visible(load.singles, scrapes)
     batch_visible, batch_unseen = _visible(load.batched, scrapes)
     hop = [tail.arrived[v] - at for v, (_, at) in load.singles.items() if v in tail.arrived]
@@ -659,12 +682,15 @@ def report(platform: Platform, options: MixedOptions, load: Load, scrapes: Scrap
         [Check("slowest return to the lag before a batch, s", worst,
                f"< {RECOVERY_TARGET_S:g}", worst < RECOVERY_TARGET_S)],
         details={"recoveries": [asdict(r) for r in found], "drained_s": drained,
-                 "lag_samples_lost": lags.failures},
+                 "lag_samples_lost": lags.failures, "poll_timeouts": timeouts},
         notes=["lag from the broker: high watermarks (a plain consumer's fetches) minus the "
                "group's committed offsets, every second; times from the batch's last answer",
                "after the load everything was in /metrics and every lag 0 " + (
                    f"{drained:.1f} s later" if drained is not None
-                   else f"NOT within {options.drain:g} s")])
+                   else f"NOT within {options.drain:g} s"),
+               f"max_poll_interval_ms {options.max_poll_interval_ms:,}; overrun (the worker "
+               "left its group and rejoined): " + (", ".join(
+                   f"{name} {count}x" for name, count in timeouts.items() if count) or "never")])
     rows, late = [], []
     for name in platform.processes:
         profile = memory.profile(name)
@@ -697,9 +723,9 @@ def report(platform: Platform, options: MixedOptions, load: Load, scrapes: Scrap
 
 def run_mixed(options: MixedOptions) -> list[BenchResult]:
     stop, watching = threading.Event(), threading.Event()
-    with running(options) as (platform, kafka):
-        tail = Tail(kafka, (Topic.GOALS.value, Topic.ROLLUPS.value))
-        lags = GroupLag(kafka, tail, dict(GROUPS))
+    with running(options) as platform:
+        tail = Tail(platform.kafka, (Topic.GOALS.value, Topic.ROLLUPS.value))
+        lags = GroupLag(platform.kafka, tail, dict(GROUPS))
         scrapes = Scrapes(f"http://{platform.metrics_api.host}:{platform.metrics_api.port}"
                           "/metrics", {kr: i for i, kr in enumerate(platform.key_results)})
         memory = Memory(platform.processes, options.memory_every)
@@ -721,6 +747,7 @@ def run_mixed(options: MixedOptions) -> list[BenchResult]:
             drained = drain(load, scrapes, lags, options)
             loads.append(load_average())
             received = received_status_changes(platform.receiver_log)
+            timeouts = poll_timeouts(platform.logs)
         finally:
             stop.set()
             watching.set()
@@ -728,7 +755,7 @@ def run_mixed(options: MixedOptions) -> list[BenchResult]:
                 if thread.is_alive() or thread is not sampler:
                     thread.join(timeout=35)
     return report(platform, options, load, scrapes, tail, lags, memory, drained, loads,
-                  received)
+                  received, timeouts)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -744,7 +771,8 @@ def parser() -> argparse.ArgumentParser:
             ("goals-threads", "threads of each"),
             ("posting-threads", "threads posting the check-ins"),
             ("notification-workers", "okr-notifications worker processes (one group)"),
-            ("probes", "objectives whose status the probes turn")):
+            ("probes", "objectives whose status the probes turn"),
+            ("max-poll-interval-ms", "the consumers' OKR_KAFKA_MAX_POLL_INTERVAL_MS")):
         attribute = name.replace("-", "_")
         p.add_argument(f"--{name}", type=int, default=getattr(defaults, attribute),
                        help=f"{help_text} (default {getattr(defaults, attribute):,})")

@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.timeout(240), pytest.mark.postgres]
 TINY = MixedOptions(key_results=40, subscriptions=60, rate=10.0, batch_size=30,
                     batch_every=6.0, duration=12.0, probes=3, probe_every=1.0,
                     memory_every=1.0, drain=60.0, notification_workers=2,
-                    standby_metrics=True, warmup_timeout=120.0)
+                    standby_metrics=True, warmup_timeout=120.0,
+                    max_poll_interval_ms=5_000)  # a group join waits this long on Tansu
 
 
 def _finite(value: float) -> bool:
@@ -39,6 +40,9 @@ def test_a_tiny_mixed_load_flows_through_every_process_and_is_measured() -> None
     assert {r["group"] for r in lag.details["recoveries"]} == {"okr-metrics",
                                                               "okr-notifications"}
     assert len(lag.details["recoveries"]) == 4  # two batches, two groups
+    assert set(lag.details["poll_timeouts"]) == {
+        "goals relay", "metrics consume", "metrics consume (standby)",
+        "notifications worker 1", "notifications worker 2"}  # every worker's log was read
 
     sampled = set(memory.details)
     assert {"goals API worker 1", "goals API worker 2", "goals relay", "metrics consume",
