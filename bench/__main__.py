@@ -4,7 +4,8 @@
 ``python -m bench explain [...]`` the explanation's (``bench/explain.py``);
 ``python -m bench console [...]`` the console's collective-targets page (``bench/console.py``);
 ``python -m bench storage [...]`` the goals database's size a year later (``bench/storage.py``);
-``python -m bench scale [...]`` a company's year, cold start and rebuild (``bench/scale.py``).
+``python -m bench scale [...]`` a company's year, cold start and rebuild (``bench/scale.py``);
+``python -m bench mixed [...]`` the platform under sustained mixed load (``bench/mixed.py``).
 """
 
 import sys
@@ -33,6 +34,11 @@ if sys.argv[1:2] == ["scale"]:
     from bench.scale import main as scale_main
 
     raise SystemExit(scale_main(sys.argv[2:]))
+
+if sys.argv[1:2] == ["mixed"]:
+    from bench.mixed import main as mixed_main
+
+    raise SystemExit(mixed_main(sys.argv[2:]))
 
 from bench.cli import main
 

@@ -56,13 +56,12 @@ from bench.common import (
     load_average,
     log,
     median,
-    open_engine,
-    pending_count,
     percentile,
     postgres_reachable,
     ratio,
     render,
     running_broker,
+    wait_until_published,
     worker_process,
 )
 from bench.goals_seed import seed_key_results
@@ -147,19 +146,6 @@ def _mint_token(goals: Server, options: CheckInBenchOptions) -> str:
         admin.close()
 
 
-def _wait_until_published(url: str, timeout: float = 300.0) -> None:
-    """Until the relay has published every outbox row (the seeded items' events)."""
-    engine = open_engine(url)
-    try:
-        deadline = time.monotonic() + timeout
-        while (pending := pending_count(engine)) > 0:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the relay left {pending} events unpublished")
-            time.sleep(0.2)
-    finally:
-        engine.dispose()
-
-
 @contextlib.contextmanager
 def running(options: CheckInBenchOptions) -> Iterator[Fixture]:
     """A fresh migrated database of ``options.key_results`` key results, the goals service
@@ -193,7 +179,7 @@ def running(options: CheckInBenchOptions) -> Iterator[Fixture]:
             relay_pid = stack.enter_context(worker_process(["okr-goals", "relay"], env,
                                                            Path(data_dir))).pid
             started = time.monotonic()
-            _wait_until_published(url)
+            wait_until_published(url)
             log(f"the relay published the seeded events in {time.monotonic() - started:.1f} s")
         settings = {"workers": options.workers, "threads": options.threads}
         goals = stack.enter_context(gunicorn(options.goals_wsgi, env, **settings))
@@ -204,7 +190,7 @@ def running(options: CheckInBenchOptions) -> Iterator[Fixture]:
         yield Fixture(goals=goals, baseline=baseline, token=_mint_token(goals, options),
                       key_results=key_results, relay_pid=relay_pid)
         if options.relay:
-            _wait_until_published(url)  # the relay kept up: nothing left behind
+            wait_until_published(url)  # the relay kept up: nothing left behind
 
 
 # -- requests --------------------------------------------------------------------------------

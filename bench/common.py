@@ -175,15 +175,20 @@ def worker_process(command: list[str], env: dict[str, str], log_dir: Path
                 f"{log_path.read_text(errors='replace')[-2000:]}")
 
 
+def own_cpu_seconds(pid: int) -> float | None:
+    """CPU (user + system) seconds used so far by process ``pid`` alone, from ``/proc``;
+    None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU (user + system) seconds used so far by process ``pid`` and its live children
     (a gunicorn master and its workers), from ``/proc``; 0.0 where there is none."""
-    ticks = os.sysconf("SC_CLK_TCK")
-
-    def own(stat: str) -> float:
-        fields = stat[stat.rindex(")") + 2:].split()
-        return (int(fields[11]) + int(fields[12])) / ticks
-
     total = 0.0
     for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
         if not entry.name.isdigit():
@@ -194,7 +199,7 @@ def cpu_seconds(pid: int) -> float:
             continue  # gone meanwhile
         parent = int(stat[stat.rindex(")") + 2:].split()[1])
         if int(entry.name) == pid or parent == pid:
-            total += own(stat)
+            total += own_cpu_seconds(int(entry.name)) or 0.0
     return total
 
 
@@ -251,6 +256,19 @@ def pending_count(engine: Engine, outbox: Table = tables.plumbing.outbox) -> int
     with engine.connect() as connection:
         return int(connection.execute(select(func.count()).select_from(outbox)
                                       .where(outbox.c.published_at.is_(None))).scalar_one())
+
+
+def wait_until_published(url: str, timeout: float = 300.0) -> None:
+    """Until the relay has published every outbox row (the seeded items' events)."""
+    engine = open_engine(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while (pending := pending_count(engine)) > 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the relay left {pending} events unpublished")
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
 
 
 # -- events --------------------------------------------------------------------------------

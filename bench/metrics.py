@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import functools
 import itertools
-import json
 import math
 import os
 import random
@@ -63,7 +62,6 @@ from bench.common import (
     relay_settings,
     render,
     running_broker,
-    tail_consumer,
     worker_process,
 )
 from bench.common import stop as stop_process
@@ -71,6 +69,7 @@ from bench.explain_read_model import keep_outlooks
 from bench.goals_seed import seed_key_results
 from bench.http_load import gunicorn
 from bench.latency import paced
+from bench.sampling import Tail
 from services.goals.bootstrap import bootstrap as goals_bootstrap
 from services.goals.config import GoalsConfig
 from services.goals.service_layer.reference_data import seed_default_departments
@@ -714,16 +713,18 @@ while True:
 
 
 @dataclass
-class _Scrapes:
+class Scrapes:
     """A tight loop scraping ``/metrics``, in a process of its own (as Prometheus is): for
     each key result, when each value first showed (values only grow, so a later value shows
-    every earlier check-in too)."""
+    every earlier check-in too).
+
+    Only the changes are kept, not every scrape, so a run of minutes stays small."""
 
     url: str
-    key_results: list[str]  # key result ids, by index
-    #: per scrape, when it ended and the key results' values that are not 0 (a read model of
-    #: 10,000 untouched key results would otherwise keep 10,000 entries a scrape)
-    seen: list[tuple[float, dict[int, int]]] = field(default_factory=list)
+    key_results: dict[str, int]  # key result id -> its index
+    ended: list[float] = field(default_factory=list)  # when each scrape ended
+    #: key result index -> each new value and the end of the scrape that first showed it
+    changes: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
     shown: int = 0  # key results of ours in the last scrape
 
     def run(self, stop: threading.Event) -> None:
@@ -731,13 +732,19 @@ class _Scrapes:
             [sys.executable, "-c", SCRAPER, self.url, repr(LATENCY_TARGET)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert scraper.stdin is not None and scraper.stdout is not None
-        scraper.stdin.write(" ".join(self.key_results).encode() + b"\n")
+        by_index = sorted(self.key_results, key=self.key_results.__getitem__)
+        scraper.stdin.write(" ".join(by_index).encode() + b"\n")
         scraper.stdin.flush()
         try:
             for line in scraper.stdout:
-                at, shown, *values = line.split()
-                self.seen.append((float(at), {int(i): int(v) for i, v in
-                                              (value.split(b":") for value in values)}))
+                at_text, shown, *values = line.split()
+                at = float(at_text)
+                for value_text in values:
+                    index, value = (int(part) for part in value_text.split(b":"))
+                    seen = self.changes.setdefault(index, [])
+                    if not seen or value > seen[-1][0]:
+                        seen.append((value, at))
+                self.ended.append(at)
                 self.shown = int(shown)
                 if stop.is_set():
                     break
@@ -745,30 +752,8 @@ class _Scrapes:
             stop_process(scraper)
 
     def visible_at(self, key_result: int, value: int) -> float | None:
-        return next((at for at, values in self.seen if values.get(key_result, 0) >= value),
+        return next((at for shown, at in self.changes.get(key_result, ()) if shown >= value),
                     None)
-
-
-def _tail_check_ins(kafka: KafkaSettings, stop: threading.Event, arrived: dict[int, float]
-                    ) -> threading.Thread:
-    """The baseline hop: a plain consumer of okr.goals.v1 noting when each check-in came."""
-    consumer = tail_consumer(kafka, "bench-latency-tail", Topic.GOALS.value,
-                             fetch_max_wait_ms=kafka.fetch_max_wait_ms)
-
-    def run() -> None:
-        try:
-            while not stop.is_set():
-                for messages in consumer.poll(timeout_ms=100).values():
-                    at = time.monotonic()
-                    for message in messages:
-                        event = json.loads(message.value)
-                        if event["type"] == EventType.KEY_RESULT_CHECKED_IN.value:
-                            arrived.setdefault(round(event["data"]["check_in"]["value"]), at)
-        finally:
-            consumer.close()
-    thread = threading.Thread(target=run, name="bench-tail", daemon=True)
-    thread.start()
-    return thread
 
 
 def check_in_latency(options: MetricsBenchOptions) -> BenchResult:
@@ -812,10 +797,11 @@ def check_in_latency(options: MetricsBenchOptions) -> BenchResult:
             created: dict[str, Any] = response.json()
             return created
 
-        arrived: dict[int, float] = {}
-        tail = _tail_check_ins(kafka, stop, arrived)
-        scrapes = _Scrapes(f"http://{metrics_api.host}:{metrics_api.port}/metrics",
-                           key_results)
+        tail_of_goals = Tail(kafka, client_id="bench-latency-tail")
+        arrived = tail_of_goals.arrived
+        tail = tail_of_goals.start(stop)
+        scrapes = Scrapes(f"http://{metrics_api.host}:{metrics_api.port}/metrics",
+                          {kr: i for i, kr in enumerate(key_results)})
         scraper = threading.Thread(target=scrapes.run, args=(stop,), daemon=True)
         scraper.start()
         try:
@@ -858,7 +844,7 @@ def check_in_latency(options: MetricsBenchOptions) -> BenchResult:
     p99 = percentile(visible, 0.99) if visible else math.inf
     # scrapes while the check-ins came (those of the read model filling up are quicker)
     first = min(accepted.values(), default=0.0)
-    spans = [b[0] - a[0] for a, b in itertools.pairwise(scrapes.seen) if a[0] >= first]
+    spans = [b - a for a, b in itertools.pairwise(scrapes.ended) if a >= first]
     return BenchResult(
         "check-in -> /metrics latency", options.database,
         ["path", "check-ins", "p50 ms", "p99 ms", "max ms"],

@@ -99,11 +99,28 @@ def notifications_database(kind: str) -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class _ReceiverServer(ThreadingHTTPServer):
+    """Answers every POST with 204; with ``record``, first appends a line
+    ``<time.monotonic()> <body>`` to that file (the clock every process shares on Linux)."""
+
+    daemon_threads = True
+
+    def __init__(self, record: str | None) -> None:
+        super().__init__(("127.0.0.1", 0), _Receiver)
+        self.lock = threading.Lock()
+        self.record = None if record is None else open(record, "a", buffering=1)  # noqa: SIM115
+
+
 class _Receiver(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, for both sides
+    server: _ReceiverServer
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.server.record is not None:
+            line = f"{time.monotonic():.6f} {body.decode(errors='replace')}\n"
+            with self.server.lock:
+                self.server.record.write(line)
         self.send_response(204)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -112,24 +129,31 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def _serve(port_out: Any) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    server.daemon_threads = True
+def _serve(port_out: Any, record: str | None) -> None:
+    server = _ReceiverServer(record)
     port_out.send(server.server_port)
     server.serve_forever()
 
 
+@dataclass(frozen=True)
+class Receiver:
+    url: str
+    pid: int
+
+
 @contextlib.contextmanager
-def local_receiver() -> Iterator[str]:
-    """The receiver in a process of its own, so it does not share the senders' GIL."""
+def local_receiver(record: Path | None = None) -> Iterator[Receiver]:
+    """The receiver in a process of its own, so it does not share the senders' GIL; with
+    ``record``, every body it receives is written to that file with the time it came."""
     parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("spawn").Process(target=_serve, args=(child,),
-                                                           daemon=True)
+    process = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(child, None if record is None else str(record)), daemon=True)
     process.start()
     try:
         if not parent.poll(30):
             raise RuntimeError("the receiver did not start")
-        yield f"http://127.0.0.1:{parent.recv()}/hook"
+        assert process.pid is not None
+        yield Receiver(f"http://127.0.0.1:{parent.recv()}/hook", process.pid)
     finally:
         process.terminate()
         process.join(timeout=10)
@@ -213,7 +237,8 @@ def run_webhooks(database: str, options: NotificationBenchOptions) -> BenchResul
                                      "departments": ["sales"], "summary": "now off_track",
                                      "occurred_at": "2026-11-27T04:00:00Z"}).to_dict()
                    ).webhook_body(datetime.now(UTC))
-    with local_receiver() as url:
+    with local_receiver() as receiver:
+        url = receiver.url
         for round_number in range(options.rounds):
             with notifications_database(database) as database_url:
                 container = _container(database_url, options.concurrency)
@@ -243,10 +268,13 @@ def run_webhooks(database: str, options: NotificationBenchOptions) -> BenchResul
 
 # -- 2. matching -----------------------------------------------------------------------------
 
-def _subscriptions(count: int, objectives: Sequence[str], rng: random.Random) -> list[Subscription]:
+def _subscriptions(count: int, objectives: Sequence[str], rng: random.Random, *,
+                   target: str = "https://hooks.example.org/x",
+                   immediate: float = 1.0) -> list[Subscription]:
     """Mostly specific subscriptions, as people make them: 5 % follow the default rules of
     their department; the others name one or two objectives (80 %), or a department with
-    the statuses or event types they care about (20 %)."""
+    the statuses or event types they care about (20 %). Webhooks to ``target``; the share
+    ``immediate`` of them immediate, the others digests."""
     now = datetime.now(UTC)
     made = []
     for i in range(count):
@@ -261,8 +289,9 @@ def _subscriptions(count: int, objectives: Sequence[str], rng: random.Random) ->
                               statuses=frozenset(rng.sample(STATUSES, rng.randint(0, 2))))
         made.append(Subscription(
             id=str(uuid.uuid4()), recipient=f"r{i % 2000}", department=rng.choice(DEPARTMENTS),
-            channel=Channel.WEBHOOK, target="https://hooks.example.org/x", secret=SECRET,
-            filters=filters, mode=DeliveryMode.IMMEDIATE, digest_interval_seconds=3600,
+            channel=Channel.WEBHOOK, target=target, secret=SECRET, filters=filters,
+            mode=(DeliveryMode.IMMEDIATE if immediate >= 1.0 or rng.random() < immediate
+                  else DeliveryMode.DIGEST), digest_interval_seconds=3600,
             created_by="bench", created_at=now, updated_at=now))
     return made
 

@@ -57,6 +57,7 @@ from bench.common import (
 from bench.company import Company, GoalEvent, ScaleOptions
 from bench.metrics import _plain_consume, metrics_database
 from bench.notifications import notifications_database
+from bench.sampling import broker_pid
 from services.metrics.adapters import tables as metrics_tables
 from services.notifications.adapters.subscriptions import SubscriptionRepository
 from shared.config import KafkaSettings
@@ -128,14 +129,8 @@ def peak_rss(pid: int) -> int:
 def broker_peak_rss() -> int:
     """Peak RSS of the Tansu broker this process started (``running_broker``): it keeps
     every message in memory."""
-    for status in Path("/proc").glob("[0-9]*/status"):
-        with contextlib.suppress(OSError):
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines()
-                          if ":" in line)
-            if (fields.get("Name", "").strip().startswith("tansu")
-                    and int(fields.get("PPid", "0")) == os.getpid()):
-                return int(fields.get("VmHWM", "0 kB").split()[0]) * 1024
-    return 0
+    pid = broker_pid()
+    return 0 if pid is None else peak_rss(pid)
 
 
 def goals_lag(port: int, session: requests.Session) -> dict[int, float] | None:
