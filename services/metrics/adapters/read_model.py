@@ -69,22 +69,19 @@ def objective_row(graph: RollupGraph, node: ObjectiveNode, at: datetime,
             "outlook": encoded(kept), "written": written}
 
 
-def key_result_row(node: KeyResultNode, title: str | None,
+def key_result_row(node: KeyResultNode, title: str,
                    written: int | None = None) -> dict[str, Any]:
-    """The key result's row; without its title if ``title`` is None (the row holds it)."""
     history = node.history
-    row = {"id": node.id, "version": node.version, "objective_id": node.objective_id,
-           "measure": node.measure.value,
-           "aggregation": node.aggregation.value, "start": node.start, "target": node.target,
-           "unit": node.unit, "weight": node.weight, "checked_in": node.checked_in,
-           "given_confidence": node.given_confidence, "last_checkin_at": node.last_checkin_at,
-           "value": node.current, "progress": node.progress, "attainment": node.attainment,
-           "confidence": node.confidence,
-           "check_ins": json.dumps(history) if history else None,
-           "pace": node.pace, "written": written}
-    if title is not None:
-        row["title"] = title
-    return row
+    return {"id": node.id, "version": node.version, "objective_id": node.objective_id,
+            "title": title, "measure": node.measure.value,
+            "aggregation": node.aggregation.value, "start": node.start, "target": node.target,
+            "unit": node.unit, "weight": node.weight, "checked_in": node.checked_in,
+            "given_confidence": node.given_confidence,
+            "last_checkin_at": node.last_checkin_at, "value": node.current,
+            "progress": node.progress, "attainment": node.attainment,
+            "confidence": node.confidence,
+            "check_ins": json.dumps(history) if history else None, "pace": node.pace,
+            "written": written}
 
 
 def history_of(stored: str | None) -> tuple[tuple[float, float, int], ...]:
@@ -142,11 +139,13 @@ class ReadModelRepository:
                 gone.append(key_result_id)
             else:
                 title = graph.title_of(key_result_id)
-                (untitled if title is None else titled).append(
-                    key_result_row(key_result, title, written))
+                if title is None:  # its row exists (the graph holds what the rows do)
+                    untitled.append(key_result_row(key_result, "", written))
+                else:
+                    titled.append(key_result_row(key_result, title, written))
         delete_ids(self.connection, tables.key_results, gone)
         upsert(self.connection, tables.key_results, titled, ["id"])
-        upsert(self.connection, tables.key_results, untitled, ["id"])
+        upsert(self.connection, tables.key_results, untitled, ["id"], insert_only=("title",))
 
         contribution_rows, gone = [], []
         for contribution_id in contribution_ids:
