@@ -145,12 +145,13 @@ def _unnested_insert(table: Table, columns: tuple[str, ...]) -> postgresql.Inser
 
 @functools.lru_cache(maxsize=256)
 def _unnested_upsert(table: Table, columns: tuple[str, ...], keys: tuple[str, ...],
-                     keep_greater: str | None, add_up: str | None) -> postgresql.Insert:
+                     keep_greater: str | None, add_up: str | None,
+                     insert_only: tuple[str, ...]) -> postgresql.Insert:
     statement = _unnested_insert(table, columns)
     return statement.on_conflict_do_update(
         index_elements=list(keys),
-        set_=_conflict_updates(statement, table, columns, keys, keep_greater, add_up,
-                               greatest=func.greatest))
+        set_=_conflict_updates(statement, table, columns, (*keys, *insert_only), keep_greater,
+                               add_up, greatest=func.greatest))
 
 
 def _conflict_updates(statement: postgresql.Insert | sqlite.Insert, table: Table,
@@ -167,11 +168,12 @@ def _conflict_updates(statement: postgresql.Insert | sqlite.Insert, table: Table
 
 def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
            keys: Sequence[str], *, keep_greater: str | None = None,
-           add_up: str | None = None) -> None:
+           add_up: str | None = None, insert_only: tuple[str, ...] = ()) -> None:
     """Insert ``rows`` (one statement); on a key conflict overwrite the row's other columns
     named in the rows, except that ``keep_greater`` keeps the larger of the old and new
-    value (PostgreSQL ``GREATEST``, SQLite's two-argument ``MAX``) and ``add_up`` adds the
-    new value to the old.
+    value (PostgreSQL ``GREATEST``, SQLite's two-argument ``MAX``), ``add_up`` adds the
+    new value to the old, and the ``insert_only`` columns keep the old value (the rows
+    give them for an insert only: a NOT NULL column is checked before the conflict is).
 
     PostgreSQL: ``INSERT ... SELECT * FROM unnest(...)``, one array parameter per column
     (an ``executemany`` sends and runs the statement once per row), unless two rows have
@@ -184,14 +186,14 @@ def upsert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any
         arrays = _arrays(table, rows)
         if arrays is not None:
             connection.execute(_unnested_upsert(table, tuple(rows[0]), tuple(keys),
-                                                keep_greater, add_up), arrays)
+                                                keep_greater, add_up, insert_only), arrays)
             return
     statement = conflict_insert(connection, table)
     greatest = func.greatest if is_postgresql(connection) else func.max
     connection.execute(statement.on_conflict_do_update(
         index_elements=list(keys),
-        set_=_conflict_updates(statement, table, rows[0], keys, keep_greater, add_up,
-                               greatest)), list(rows))
+        set_=_conflict_updates(statement, table, rows[0], (*keys, *insert_only),
+                               keep_greater, add_up, greatest)), list(rows))
 
 
 def insert_ignoring_duplicates(connection: Connection, table: Table,

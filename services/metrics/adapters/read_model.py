@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy import Connection, Table, delete, func, select
 
 from services.metrics.adapters import tables
 from services.metrics.adapters.kept_outlooks import encoded
@@ -69,16 +69,19 @@ def objective_row(graph: RollupGraph, node: ObjectiveNode, at: datetime,
             "outlook": encoded(kept), "written": written}
 
 
-def key_result_row(node: KeyResultNode, written: int | None = None) -> dict[str, Any]:
+def key_result_row(node: KeyResultNode, title: str,
+                   written: int | None = None) -> dict[str, Any]:
+    history = node.history
     return {"id": node.id, "version": node.version, "objective_id": node.objective_id,
-            "title": node.title, "measure": node.measure.value,
+            "title": title, "measure": node.measure.value,
             "aggregation": node.aggregation.value, "start": node.start, "target": node.target,
             "unit": node.unit, "weight": node.weight, "checked_in": node.checked_in,
-            "given_confidence": node.given_confidence, "last_checkin_at": node.last_checkin_at,
-            "value": node.current, "progress": node.progress, "attainment": node.attainment,
+            "given_confidence": node.given_confidence,
+            "last_checkin_at": node.last_checkin_at, "value": node.current,
+            "progress": node.progress, "attainment": node.attainment,
             "confidence": node.confidence,
-            "check_ins": json.dumps(node.history) if node.history else None,
-            "pace": node.pace, "written": written}
+            "check_ins": json.dumps(history) if history else None, "pace": node.pace,
+            "written": written}
 
 
 def history_of(stored: str | None) -> tuple[tuple[float, float, int], ...]:
@@ -125,15 +128,24 @@ class ReadModelRepository:
         delete_ids(self.connection, tables.objectives, gone)
         upsert(self.connection, tables.objectives, objective_rows, ["id"])
 
-        key_result_rows, gone = [], []
+        # a key result's title is written from the state that defined it (the graph holds
+        # it until ``titles_written``); rows of others keep theirs
+        titled: list[dict[str, Any]] = []
+        untitled: list[dict[str, Any]] = []
+        gone = []
         for key_result_id in key_result_ids:
             key_result = graph.key_result(key_result_id)
             if key_result is None:
                 gone.append(key_result_id)
             else:
-                key_result_rows.append(key_result_row(key_result, written))
+                title = graph.title_of(key_result_id)
+                if title is None:  # its row exists (the graph holds what the rows do)
+                    untitled.append(key_result_row(key_result, "", written))
+                else:
+                    titled.append(key_result_row(key_result, title, written))
         delete_ids(self.connection, tables.key_results, gone)
-        upsert(self.connection, tables.key_results, key_result_rows, ["id"])
+        upsert(self.connection, tables.key_results, titled, ["id"])
+        upsert(self.connection, tables.key_results, untitled, ["id"], insert_only=("title",))
 
         contribution_rows, gone = [], []
         for contribution_id in contribution_ids:
@@ -178,6 +190,11 @@ class ReadModelRepository:
         for table in reversed(tables.READ_MODEL_TABLES):
             self.connection.execute(delete(table))
 
+    def key_result_title(self, key_result_id: str) -> str | None:
+        return self.connection.execute(
+            select(tables.key_results.c.title).where(tables.key_results.c.id == key_result_id)
+        ).scalar_one_or_none()
+
     def load_links(self) -> list[LinkState]:
         return [LinkState(row.id, row.version, row.kind, row.from_type, row.from_id,
                           row.from_department, row.to_type, row.to_id, row.to_department)
@@ -195,7 +212,11 @@ class ReadModelRepository:
             graph.upsert_objective(ObjectiveState(
                 row.id, row.version, row.cycle, ObjectiveKind(row.kind),
                 tuple(row.departments.split("+")), row.title, bool(row.archived), row.owner))
-        for row in _stream(connection, tables.key_results):
+        graph.expect_key_results(connection.execute(
+            select(func.count()).select_from(tables.key_results)).scalar_one())
+        for count, row in enumerate(_stream(connection, tables.key_results), start=1):
+            if count % STREAM_ROWS == 0:
+                _loaded(graph)
             graph.upsert_key_result(KeyResultState(
                 row.id, row.version, row.objective_id, Measure(row.measure), row.start,
                 row.target, weight=row.weight, aggregation=Aggregation(row.aggregation),
@@ -217,8 +238,16 @@ class ReadModelRepository:
                 graph.remove_contribution(row.item_id, row.version)
             elif row.item_id not in links:
                 links[row.item_id] = -row.version
-        graph.take_touched()
+        _loaded(graph)
         return links
+
+
+def _loaded(graph: RollupGraph) -> None:
+    """What the graph records for a consumer to write, which the rows loaded hold already:
+    forgotten as the load goes (a million ids in a set are 30 MiB more at its peak)."""
+    graph.take_touched()
+    graph.take_reshaped()
+    graph.titles_written()
 
 
 class ProcessedEventLog:

@@ -10,7 +10,7 @@ those of a computation from scratch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, time, timedelta
 
 from services.metrics.domain.explain import (
@@ -34,6 +34,11 @@ from services.metrics.domain.rollup import RollupGraph
 from services.metrics.domain.status import CycleWindow
 
 UNKNOWN_DEPARTMENT = "unknown"
+
+Titles = Callable[[str], str | None]
+"""A key result's title by its id (None: not known): ``RollupGraph.title_of`` by default;
+the consumer's graph holds only the titles it has not written yet, so the consumer reads
+the others from its read model."""
 
 
 def cycle_start(window: CycleWindow) -> float:
@@ -160,7 +165,9 @@ class GraphItems:
         else:
             owner = self.graph.objective(node.objective_id)
             bounds = None if owner is None else self.cycle_bounds(owner.cycle)
-            item = Item("key_result", node.id, node.title,
+            # (the consumer's graph holds few titles: its outlooks name none but the
+            # other ends of links, which ``link_ends`` looks up)
+            item = Item("key_result", node.id, self.graph.title_of(node.id) or "",
                         tuple(owner.departments) if owner else (UNKNOWN_DEPARTMENT,),
                         node.progress, measure=node.measure, start=node.start,
                         target=node.target, value=node.current, sums=node.sums,
@@ -171,7 +178,8 @@ class GraphItems:
         return item
 
 
-def link_ends(graph: RollupGraph, links: LinkIndex, items: Iterable[Item]) -> Iterator[LinkEnd]:
+def link_ends(graph: RollupGraph, links: LinkIndex, items: Iterable[Item],
+              titles: Titles | None = None) -> Iterator[LinkEnd]:
     for item in items:
         for link in links.of(item.id):
             outgoing = link.from_id == item.id and link.from_type == item.type
@@ -181,13 +189,14 @@ def link_ends(graph: RollupGraph, links: LinkIndex, items: Iterable[Item]) -> It
             other_type, other_id, department = (
                 (link.to_type, link.to_id, link.to_department) if outgoing
                 else (link.from_type, link.from_id, link.from_department))
-            title, progress, status = _figures(graph, other_type, other_id)
+            title, progress, status = _figures(graph, other_type, other_id,
+                                               titles or graph.title_of)
             yield LinkEnd(link.id, link.kind, "outgoing" if outgoing else "incoming",
                           item.type, item.id, other_type, other_id, department, title,
                           progress, status)
 
 
-def _figures(graph: RollupGraph, item_type: str, item_id: str
+def _figures(graph: RollupGraph, item_type: str, item_id: str, titles: Titles
              ) -> tuple[str | None, float | None, str | None]:
     """Title, progress and status of a link's other end; an archived one (a key result's:
     its objective archived) has no status: it holds nothing back, so it is never a
@@ -205,7 +214,7 @@ def _figures(graph: RollupGraph, item_type: str, item_id: str
     owner = graph.objective(key_result.objective_id)
     status = (None if owner is None or owner.status is None or owner.archived
               else owner.status.value)
-    return key_result.title, key_result.progress, status
+    return titles(item_id), key_result.progress, status
 
 
 def _rooted(graph: RollupGraph, items: GraphItems, objective_id: str
@@ -231,13 +240,13 @@ def outlook_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
 
 
 def kept_in_graph(graph: RollupGraph, items: GraphItems, links: LinkIndex,
-                  objective_id: str) -> Kept | None:
+                  objective_id: str, titles: Titles | None = None) -> Kept | None:
     """What the objective's outlook is told from (``explain.Kept``), from the memos that
     ``items`` keeps; None if the graph lacks the objective."""
     if (rooted := _rooted(graph, items, objective_id)) is None:
         return None
     _, root, _ = rooted
-    kept, _ = kept_of(root, link_ends(graph, links, items.linked_in(root, links)),
+    kept, _ = kept_of(root, link_ends(graph, links, items.linked_in(root, links), titles),
                       items.parts, items.lines)
     return kept
 

@@ -1,12 +1,17 @@
-"""The nodes and edges of the metrics read model, kept small: one slotted object per item.
+"""The nodes and edges of the metrics read model, kept small: one slotted object per
+objective and contribution, one row of arrays per key result (:class:`KeyResultTable`).
 
 A node holds its definition, its current figures and the running sums of its inputs; the
-figures are what its parents have folded into their own sums (see ``rollup``).
+figures are what its parents have folded into their own sums (see ``rollup``). A key
+result's title is not held: the consumer writes it from the state that brought it
+(``RollupGraph.take_titles``) and reads it from the read model when it names a key result.
 """
 
 from __future__ import annotations
 
 import math
+import struct
+from array import array
 from typing import NamedTuple, TypeVar
 
 from services.metrics.domain.forecast import pace
@@ -33,19 +38,16 @@ class Signal(NamedTuple):
 
 NO_SIGNAL = Signal(None, None, None)
 
-# -- values that many nodes hold alike -----------------------------------------------------
+# -- texts that many nodes hold alike ------------------------------------------------------
 #
-# A million key results hold a handful of units, cycles, owning departments, starts,
-# targets, weights and confidences between them. Decoded from a row or an event, each
-# would be an object of its own (a float is 24 bytes, a short text about 50): each node
-# holds one shared copy instead. Bounded, so values that hardly repeat are kept as they
-# come once the tables are full.
+# A million key results hold a handful of units, cycles, owning departments and owners
+# between them. Decoded from a row or an event, each would be an object of its own (a short
+# text is about 50 bytes): each node holds one shared copy instead. Bounded, so texts that
+# hardly repeat are kept as they come once the table is full.
 
 SHARED_LIMIT = 4_096
 _Text = TypeVar("_Text", str, tuple[str, ...])
 _texts: dict[object, object] = {}
-_numbers: dict[float, float] = {}
-_ZERO = 0.0
 
 
 def shared_text(value: _Text) -> _Text:
@@ -55,21 +57,6 @@ def shared_text(value: _Text) -> _Text:
         return held  # type: ignore[return-value]  # equal to ``value``, so of its type
     if len(_texts) < SHARED_LIMIT:
         _texts[value] = value
-    return value
-
-
-def shared_number(value: float) -> float:
-    """The one copy of a float held by the nodes (an int, or -0.0, is kept as it is:
-    both are equal to a float key without being that float)."""
-    if value.__class__ is not float:
-        return value
-    if value == 0.0:
-        return _ZERO if math.copysign(1.0, value) > 0.0 else value
-    held = _numbers.get(value)
-    if held is not None:
-        return held
-    if len(_numbers) < SHARED_LIMIT:
-        _numbers[value] = value
     return value
 
 
@@ -100,83 +87,323 @@ class ObjectiveNode:
         return Signal(None, self.progress, self.confidence)
 
 
-class _Unfitted:
-    """The pace of a window not fitted yet (``KeyResultNode.pace`` fits it when asked)."""
+# -- key results: one row of arrays each ------------------------------------------------------
+#
+# A million key results as a million objects of 20 slots, each with its own floats, cost
+# about 300 bytes apiece before their ids. The table keeps each field in an array by the
+# key result's number instead (8 bytes a float, 1 a measure), and a node is a view of
+# one row, made when asked for. A float field that may be absent holds NaN for None (the
+# figures held are finite: the contract's rules and ``progress`` make them so).
+
+_ABSENT = math.nan
+_MEASURES = tuple(Measure)
+_MEASURE_CODES = {measure: code for code, measure in enumerate(_MEASURES)}
+_AGGREGATIONS = tuple(Aggregation)
+_AGGREGATION_CODES = {aggregation: code for code, aggregation in enumerate(_AGGREGATIONS)}
+# a check-in of a window packed: (POSIX seconds, value, version)
+_CHECK_IN = struct.Struct("<ddq")
+_NO_WINDOW = b""
 
 
-UNFITTED = _Unfitted()
+def _stored(value: float | None) -> float:
+    return _ABSENT if value is None else value
+
+
+def _held(value: float) -> float | None:
+    return None if value != value else value  # NaN is the only value unequal to itself
+
+
+def _same(one: float, other: float) -> bool:
+    """The same double (-0.0 is not 0.0 here: a window gives back what it was given)."""
+    return one == other and math.copysign(1.0, one) == math.copysign(1.0, other)
+
+
+def _packed(window: tuple[tuple[float, float, int], ...]) -> bytes:
+    return b"".join([_CHECK_IN.pack(*check_in) for check_in in window]) if window else _NO_WINDOW
+
+
+class KeyResultTable:
+    """Every key result's definition, figures and window, by number. A removed key
+    result's number is given to the next one added (``free``)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []  # "": a free number
+        self.versions = array("q")
+        self.objective_ids: list[str] = []
+        self.measures = array("B")  # index into ``Measure``
+        self.aggregations = array("B")  # index into ``Aggregation``
+        self.starts = array("d")
+        self.targets = array("d")
+        self.weights = array("d")
+        self.units: list[str] = []
+        self.checked_in = array("d")
+        self.given_confidences = array("d")  # NaN: none given
+        self.last_checkins = array("d")  # NaN: never checked in
+        self.currents = array("d")  # the figures last passed up (NaN: no data)
+        self.progresses = array("d")
+        self.confidences = array("d")
+        # The latest check-ins, oldest first (``forecast.merged``): what the pace is fitted
+        # to. A window's newest check-in is nearly always the key result's latest
+        # (``last_checkins``, ``checked_in``): then it is not packed again, and
+        # ``window_ends`` holds its version (-1: every check-in is packed in ``windows``).
+        self.windows: list[bytes] = []
+        self.window_ends = array("q")
+        self.inputs: dict[int, WeightedSum] = {}  # of the key results that sum contributors
+        self._used = 0  # rows ever given out; those beyond are reserved
+        self._free: list[int] = []  # the numbers of removed key results, given out again
+
+    def add(self, state: KeyResultState) -> int:
+        """A row for ``state`` (figures: no data yet); its number."""
+        if self._free:
+            number = self._free.pop()
+        else:
+            if self._used == len(self.ids):
+                self.reserve(1)
+            number = self._used
+            self._used += 1
+        self.ids[number] = state.id
+        self.currents[number] = self.progresses[number] = self.confidences[number] = _ABSENT
+        self.windows[number], self.window_ends[number] = _NO_WINDOW, -1
+        node = KeyResultNode(self, number)
+        node.define(state)
+        node.keep_window(state.history)
+        return number
+
+    def reserve(self, count: int) -> None:
+        """Room for ``count`` more rows, each field grown at once: an array grown a row at
+        a time is copied again and again, and the copies it leaves behind are not always
+        given back to the system (at a million rows, ~50 bytes a row)."""
+        self.ids.extend([""] * count)
+        self.objective_ids.extend([""] * count)
+        self.units.extend([""] * count)
+        self.windows.extend([_NO_WINDOW] * count)
+        self.window_ends.extend(array("q", [-1]) * count)
+        for codes in (self.versions, self.measures, self.aggregations):
+            codes.frombytes(bytes(codes.itemsize * count))
+        absent = array("d", [_ABSENT]) * count
+        for figures in (self.starts, self.targets, self.weights, self.checked_in,
+                        self.given_confidences, self.last_checkins, self.currents,
+                        self.progresses, self.confidences):
+            figures.extend(absent)
+
+    def free(self, number: int) -> None:
+        self.ids[number] = self.objective_ids[number] = ""
+        self.windows[number], self.window_ends[number] = _NO_WINDOW, -1
+        self.inputs.pop(number, None)
+        self._free.append(number)
 
 
 class KeyResultNode:
-    __slots__ = ("_pace", "aggregation", "checked_in", "confidence", "current",
-                 "given_confidence", "history", "id", "inputs", "last_checkin_at", "measure",
-                 "objective_id", "progress", "start", "target", "title", "unit", "version",
-                 "weight")
+    """One key result of a :class:`KeyResultTable` (a view of its row: two views of one
+    row are equal)."""
 
-    def __init__(self, state: KeyResultState) -> None:
-        self.id = state.id
-        self.current: float | None = None
-        self.progress: float | None = None
-        self.confidence: float | None = None
-        self.inputs: WeightedSum | None = None  # the contributors' values, if it sums them
-        # the latest check-ins, oldest first (``forecast.merged``): what its pace is fitted to
-        self.history: tuple[tuple[float, float, int], ...] = state.history
-        self._pace: float | _Unfitted | None = UNFITTED
-        self.define(state)
+    __slots__ = ("number", "table")
+
+    def __init__(self, table: KeyResultTable, number: int) -> None:
+        self.table = table
+        self.number = number
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, KeyResultNode) and other.number == self.number
+                and other.table is self.table)
+
+    def __hash__(self) -> int:
+        return hash(self.number)
 
     def define(self, state: KeyResultState) -> None:
-        self.version = state.version
-        self.objective_id = state.objective_id
-        self.measure: Measure = state.measure
-        self.aggregation: Aggregation = state.aggregation
-        self.start = shared_number(state.start)
-        self.target = shared_number(state.target)
-        self.weight = shared_number(state.weight)
-        self.checked_in = self.start if state.current is None else state.current
-        confidence = state.confidence  # the latest given; passed up on refresh
-        self.given_confidence = None if confidence is None else shared_number(confidence)
-        self.last_checkin_at = state.last_checkin_at
-        self.title = state.title
-        self.unit = shared_text(state.unit)
+        table, number = self.table, self.number
+        current = state.start if state.current is None else state.current
+        self._latest_check_in(current, state.last_checkin_at)
+        table.versions[number] = state.version
+        table.objective_ids[number] = state.objective_id
+        table.measures[number] = _MEASURE_CODES[state.measure]
+        table.aggregations[number] = _AGGREGATION_CODES[state.aggregation]
+        table.starts[number] = state.start
+        table.targets[number] = state.target
+        table.weights[number] = state.weight
+        table.checked_in[number] = current
+        table.given_confidences[number] = _stored(state.confidence)  # passed up on refresh
+        table.last_checkins[number] = _stored(state.last_checkin_at)
+        table.units[number] = shared_text(state.unit)
+
+    # -- its definition and the latest check-in ---------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.table.ids[self.number]
+
+    @property
+    def version(self) -> int:
+        return self.table.versions[self.number]
+
+    @version.setter
+    def version(self, version: int) -> None:
+        self.table.versions[self.number] = version
+
+    @property
+    def objective_id(self) -> str:
+        return self.table.objective_ids[self.number]
+
+    @objective_id.setter
+    def objective_id(self, objective_id: str) -> None:
+        self.table.objective_ids[self.number] = objective_id
+
+    @property
+    def measure(self) -> Measure:
+        return _MEASURES[self.table.measures[self.number]]
+
+    @property
+    def aggregation(self) -> Aggregation:
+        return _AGGREGATIONS[self.table.aggregations[self.number]]
+
+    @property
+    def start(self) -> float:
+        return self.table.starts[self.number]
+
+    @property
+    def target(self) -> float:
+        return self.table.targets[self.number]
+
+    @property
+    def weight(self) -> float:
+        return self.table.weights[self.number]
+
+    @property
+    def unit(self) -> str:
+        return self.table.units[self.number]
+
+    @property
+    def checked_in(self) -> float:
+        return self.table.checked_in[self.number]
+
+    def check_in(self, value: float, at: float | None) -> None:
+        """A new latest check-in (its window is told apart: ``forecast.merged``)."""
+        self._latest_check_in(value, at)
+        self.table.checked_in[self.number] = value
+        self.table.last_checkins[self.number] = _stored(at)
+
+    @property
+    def given_confidence(self) -> float | None:
+        return _held(self.table.given_confidences[self.number])
+
+    @given_confidence.setter
+    def given_confidence(self, confidence: float | None) -> None:
+        self.table.given_confidences[self.number] = _stored(confidence)
+
+    @property
+    def last_checkin_at(self) -> float | None:
+        return _held(self.table.last_checkins[self.number])
+
+
+    @property
+    def history(self) -> tuple[tuple[float, float, int], ...]:
+        """The window: the latest check-ins, oldest first (``forecast.merged``)."""
+        table, number = self.table, self.number
+        window = tuple(_CHECK_IN.iter_unpack(table.windows[number]))
+        end = table.window_ends[number]
+        if end < 0:
+            return window
+        return (*window, (table.last_checkins[number], table.checked_in[number], end))
 
     def keep_window(self, window: tuple[tuple[float, float, int], ...]) -> None:
-        self.history, self._pace = window, UNFITTED
+        table, number = self.table, self.number
+        if window and _same(window[-1][0], table.last_checkins[number]) and _same(
+                window[-1][1], table.checked_in[number]):
+            table.windows[number], table.window_ends[number] = _packed(window[:-1]), window[-1][2]
+        else:
+            table.windows[number], table.window_ends[number] = _packed(window), -1
+
+    def _latest_check_in(self, value: float, at: float | None) -> None:
+        """Before the latest check-in changes, a window that ends with it packs it."""
+        table, number = self.table, self.number
+        if table.window_ends[number] >= 0 and not (
+                _same(value, table.checked_in[number])
+                and _same(_stored(at), table.last_checkins[number])):
+            window = self.history
+            table.windows[number], table.window_ends[number] = _packed(window), -1
 
     @property
     def pace(self) -> float | None:
-        """Value per second over the window (``forecast.pace``), or None. Fitted when
-        asked, once per window: a key result checked in many times in one batch is read
-        (written, explained) once after it."""
-        fitted = self._pace
-        if isinstance(fitted, _Unfitted):
-            fitted = self._pace = pace(self.history)
-        return fitted
+        """Value per second over the window (``forecast.pace``), or None; fitted when asked
+        (a consumer asks once a batch, when it writes the key result or explains it)."""
+        table, number = self.table, self.number
+        if not table.windows[number] and table.window_ends[number] < 0:
+            return None
+        return pace(self.history)
 
     @property
     def sums(self) -> bool:
-        return self.aggregation is Aggregation.SUM
+        return self.table.aggregations[self.number] == _SUM
+
+    # -- its figures ---------------------------------------------------------------------
+
+    @property
+    def inputs(self) -> WeightedSum | None:
+        """The contributors' values, if it sums them."""
+        return self.table.inputs.get(self.number)
+
+    @inputs.setter
+    def inputs(self, inputs: WeightedSum | None) -> None:
+        if inputs is None:
+            self.table.inputs.pop(self.number, None)
+        else:
+            self.table.inputs[self.number] = inputs
+
+    @property
+    def current(self) -> float | None:
+        return _held(self.table.currents[self.number])
+
+    @current.setter
+    def current(self, value: float | None) -> None:
+        self.table.currents[self.number] = _stored(value)
+
+    @property
+    def progress(self) -> float | None:
+        return _held(self.table.progresses[self.number])
+
+    @progress.setter
+    def progress(self, progress: float | None) -> None:
+        self.table.progresses[self.number] = _stored(progress)
+
+    @property
+    def confidence(self) -> float | None:
+        return _held(self.table.confidences[self.number])
+
+    @confidence.setter
+    def confidence(self, confidence: float | None) -> None:
+        self.table.confidences[self.number] = _stored(confidence)
 
     def value(self) -> float:
         """The current value: checked in, or the sum of its contributors (start if none)."""
         if not self.sums:
             return self.checked_in
-        total = None if self.inputs is None else self.inputs.sum()
+        inputs = self.inputs
+        total = None if inputs is None else inputs.sum()
         return self.start if total is None else total
 
     @property
     def attainment(self) -> float | None:
-        if self.current is None:
+        current = self.current
+        if current is None:
             return None
-        return attainment(self.measure, self.start, self.target, self.current)
+        return attainment(self.measure, self.start, self.target, current)
 
     def refresh(self) -> None:
-        self.current = self.value()
-        self.confidence = self.given_confidence
-        self.progress = clamped(attainment(self.measure, self.start, self.target,
-                                           self.current))
+        table, number = self.table, self.number
+        current = self.value()
+        table.currents[number] = current
+        table.confidences[number] = table.given_confidences[number]
+        table.progresses[number] = clamped(attainment(
+            _MEASURES[table.measures[number]], table.starts[number], table.targets[number],
+            current))
 
     def signal(self) -> Signal:
-        return Signal(self.current, self.progress, self.confidence)
+        table, number = self.table, self.number
+        return Signal(_held(table.currents[number]), _held(table.progresses[number]),
+                      _held(table.confidences[number]))
+
+
+_SUM = _AGGREGATION_CODES[Aggregation.SUM]
 
 
 class ContributionEdge:

@@ -51,6 +51,7 @@ from services.metrics.domain.graph import (
     NO_SIGNAL,
     ContributionEdge,
     KeyResultNode,
+    KeyResultTable,
     ObjectiveNode,
     Signal,
 )
@@ -92,14 +93,20 @@ Changes = dict[str, ObjectiveChange]
 
 class RollupGraph:
     def __init__(self, thresholds: StatusThresholds | None = None,
-                 clock: Clock = system_clock, keep_check_ins: bool = True) -> None:
+                 clock: Clock = system_clock, keep_check_ins: bool = True,
+                 keep_titles: bool = True) -> None:
         self.thresholds = thresholds or StatusThresholds()
         self.keep_check_ins = keep_check_ins  # each key result's window (forecast.py)
+        # Key results' titles, by id: every one held, or (``keep_titles`` off: the
+        # consumer, whose read model holds them) those defined since ``titles_written``.
+        self.keep_titles = keep_titles
+        self._titles: dict[str, str] = {}
         self._clock = clock
         self.now = clock()  # the time statuses were last judged at
         self._objectives: dict[str, ObjectiveNode] = {}
-        self._key_results: dict[str, KeyResultNode] = {}
-        self._key_results_of: dict[str, list[KeyResultNode]] = {}  # by objective id
+        self._table = KeyResultTable()
+        self._key_results: dict[str, int] = {}  # the number of each key result's row
+        self._key_results_of: dict[str, list[int]] = {}  # by objective id
         self._contributions: dict[str, ContributionEdge] = {}
         self._edges_up: dict[str, list[ContributionEdge]] = {}  # active edges, by child id
         self._edges_down: dict[str, list[ContributionEdge]] = {}  # active edges, by parent id
@@ -140,8 +147,9 @@ class RollupGraph:
         if self._is_newer(ObjectiveNode, state.id, state.version, node):
             if node is None:
                 node = self._objectives[state.id] = ObjectiveNode(state)
-                for key_result in self._key_results_of.get(node.id, ()):
-                    key_result.objective_id = node.id  # one copy of the id (memory)
+                objective_ids = self._table.objective_ids
+                for number in self._key_results_of.get(node.id, ()):
+                    objective_ids[number] = node.id  # one copy of the id (memory)
                 self._gather_inputs(node)
                 self._reshape_parents(node)
                 self._reshape_key_results_of(node.id)
@@ -163,17 +171,19 @@ class RollupGraph:
 
     def upsert_key_result(self, state: KeyResultState) -> Changes:
         self._begin()
-        node = self._key_results.get(state.id)
+        node = self.key_result(state.id)
         if self._is_newer(KeyResultNode, state.id, state.version, node):
             if node is None:
-                node = self._key_results[state.id] = KeyResultNode(state)
+                number = self._key_results[state.id] = self._table.add(state)
+                node = KeyResultNode(self._table, number)
                 self._hold_objective_id(node)
-                self._key_results_of.setdefault(node.objective_id, []).append(node)
+                self._key_results_of.setdefault(node.objective_id, []).append(number)
                 self._gather_inputs(node)
                 self._reshape_parents(node)
             else:
                 self._redefine(node, state)
                 self._hold_objective_id(node)
+            self._titles[state.id] = state.title
             self._pending.append(node)
         if node is not None:
             # even a stale copy says when a value was checked in: the window takes it
@@ -185,7 +195,7 @@ class RollupGraph:
         held (``forecast.merged``), without rolling the state up: for a state that a newer
         one replaces (the consumer rolls up only the newest of a batch), so the window
         still sees every state, as :meth:`upsert_key_result` would have shown it."""
-        node = self._key_results.get(state.id)
+        node = self.key_result(state.id)
         if node is not None:
             self._observe_state(node, state)
 
@@ -199,9 +209,10 @@ class RollupGraph:
         if at is not None and not math.isfinite(at):
             raise InvalidGoalItem("a check-in time must be a finite number")
         self._begin()
-        node = self._key_results.get(key_result_id)
+        node = self.key_result(key_result_id)
         if node is not None and version > node.version:
-            node.version, node.checked_in, node.last_checkin_at = version, float(value), at
+            node.version = version
+            node.check_in(float(value), at)
             if confidence is not None:
                 node.given_confidence = confidence
             self._pending.append(node)
@@ -211,11 +222,13 @@ class RollupGraph:
 
     def remove_key_result(self, key_result_id: str, version: int) -> Changes:
         self._begin()
-        node = self._key_results.get(key_result_id)
+        node = self.key_result(key_result_id)
         if self._accept_removal(KeyResultNode, key_result_id, version, node) and node:
             self._retire(node)
             del self._key_results[key_result_id]
             self._forget_membership(node, node.objective_id)
+            self._table.free(node.number)
+            self._titles.pop(key_result_id, None)
         return self._finish()
 
     def add_contribution(self, state: ContributionState) -> Changes:
@@ -271,6 +284,20 @@ class RollupGraph:
             node.keep_window(window)
             self._touched_key_results.add(node.id)
 
+    def expect_key_results(self, count: int) -> None:
+        """``count`` key results are about to be added (a load): room for them at once."""
+        self._table.reserve(count)
+
+    def title_of(self, key_result_id: str) -> str | None:
+        """The title of a key result, if held (see ``keep_titles``)."""
+        return self._titles.get(key_result_id)
+
+    def titles_written(self) -> None:
+        """The titles defined so far are in the read model: a graph that does not keep
+        titles forgets them."""
+        if not self.keep_titles:
+            self._titles = {}
+
     def take_touched(self) -> tuple[set[str], set[str]]:
         """(objective ids, key result ids) recomputed or removed since the last call."""
         touched = self._touched_objectives, self._touched_key_results
@@ -299,8 +326,9 @@ class RollupGraph:
     def _reshape_key_results_of(self, objective_id: str) -> None:
         """An objective's departments or cycle changed, or it came or went: its key
         results' explanation items name them."""
+        ids = self._table.ids
         self._reshaped_key_results.update(
-            key_result.id for key_result in self._key_results_of.get(objective_id, ()))
+            ids[number] for number in self._key_results_of.get(objective_id, ()))
 
     # -- reading ------------------------------------------------------------------------
 
@@ -312,16 +340,20 @@ class RollupGraph:
         return self._objectives.get(objective_id)
 
     def key_result(self, key_result_id: str) -> KeyResultNode | None:
-        return self._key_results.get(key_result_id)
+        number = self._key_results.get(key_result_id)
+        return None if number is None else KeyResultNode(self._table, number)
 
     def objectives(self) -> Iterable[ObjectiveNode]:
         return self._objectives.values()
 
-    def key_results(self) -> Iterable[KeyResultNode]:
-        return self._key_results.values()
+    def key_results(self) -> Iterator[KeyResultNode]:
+        table = self._table
+        return (KeyResultNode(table, number) for number in self._key_results.values())
 
     def key_results_of(self, objective_id: str) -> list[KeyResultNode]:
-        return list(self._key_results_of.get(objective_id, ()))
+        table = self._table
+        return [KeyResultNode(table, number)
+                for number in self._key_results_of.get(objective_id, ())]
 
     def contribution(self, contribution_id: str) -> ContributionEdge | None:
         return self._contributions.get(contribution_id)
@@ -350,7 +382,7 @@ class RollupGraph:
             objectives={o.id: ObjectiveFigures(o.progress, o.confidence, o.status)
                         for o in self._objectives.values()},
             key_results={k.id: KeyResultFigures(k.current, k.progress, k.confidence)
-                         for k in self._key_results.values()})
+                         for k in self.key_results()})
 
     # -- versions -----------------------------------------------------------------------
 
@@ -372,13 +404,14 @@ class RollupGraph:
     def _node(self, item_type: ItemType, item_id: str) -> Node | None:
         if item_type is ItemType.OBJECTIVE:
             return self._objectives.get(item_id)
-        return self._key_results.get(item_id)
+        return self.key_result(item_id)
 
     def _inputs_of(self, node: Node) -> Iterator[tuple[float, Node]]:
         """(weight, child) for every present child whose figures the node rolls up."""
         if isinstance(node, ObjectiveNode):
-            for key_result in self._key_results_of.get(node.id, ()):
-                yield key_result.weight, key_result
+            table = self._table
+            for number in self._key_results_of.get(node.id, ()):
+                yield table.weights[number], KeyResultNode(table, number)
             parent_type = ItemType.OBJECTIVE
         else:
             parent_type = ItemType.KEY_RESULT
@@ -420,7 +453,7 @@ class RollupGraph:
                 self._pending.append(old)
             if node.objective_id != objective_id:
                 self._forget_membership(node, objective_id)
-                self._key_results_of.setdefault(node.objective_id, []).append(node)
+                self._key_results_of.setdefault(node.objective_id, []).append(node.number)
             new = self._objectives.get(node.objective_id)
             if new is not None:
                 self._fold(new, node.weight, signal, +1)
@@ -430,7 +463,7 @@ class RollupGraph:
 
     def _forget_membership(self, node: KeyResultNode, objective_id: str) -> None:
         siblings = self._key_results_of[objective_id]
-        siblings.remove(node)
+        siblings.remove(node.number)
         if not siblings:
             del self._key_results_of[objective_id]
 
@@ -483,9 +516,9 @@ class RollupGraph:
         for edge in self._edges_up.get(item_id, ()):
             if edge.child_type is item_type:
                 yield edge.parent_type, edge.parent_id
-        key_result = self._key_results.get(item_id) if item_type is ItemType.KEY_RESULT else None
-        if key_result is not None:
-            yield ItemType.OBJECTIVE, key_result.objective_id
+        number = self._key_results.get(item_id) if item_type is ItemType.KEY_RESULT else None
+        if number is not None:
+            yield ItemType.OBJECTIVE, self._table.objective_ids[number]
 
     def _wake_waiting_edges(self) -> None:
         for edge in list(self._waiting.values()):
@@ -555,8 +588,9 @@ class RollupGraph:
         self._pass_up(node, before, NO_SIGNAL)
 
     def _is_held(self, node: Node) -> bool:
-        held = self._objectives if isinstance(node, ObjectiveNode) else self._key_results
-        return held.get(node.id) is node
+        if isinstance(node, ObjectiveNode):
+            return self._objectives.get(node.id) is node
+        return self._key_results.get(node.id) == node.number
 
     def _begin(self) -> None:
         now = self._clock()

@@ -42,7 +42,7 @@ from services.metrics.service_layer.goal_events import (
     refuse_version_jumps,
 )
 from services.metrics.service_layer.rollup_events import RollupEvents
-from services.metrics.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from services.metrics.service_layer.unit_of_work import ReadModel, UnitOfWork, UnitOfWorkFactory
 from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
 
@@ -84,7 +84,7 @@ class RollupProjection:
         self.clock = clock
         self.forecasts = forecasts  # keep check-in windows (off: the benchmark's baseline)
         self.lock = threading.RLock()
-        self.graph = RollupGraph(thresholds, clock, forecasts)
+        self.graph = RollupGraph(thresholds, clock, forecasts, keep_titles=False)
         self.links: dict[str, int] = {}  # link id -> version (negative: removed at)
         self.link_index = LinkIndex()  # the links held, by either end (dependencies)
         # the explained subtrees, kept across batches for the events' forecasts and whys
@@ -105,7 +105,8 @@ class RollupProjection:
         with self.lock:
             gc.unfreeze()
             started = time.perf_counter()
-            graph = RollupGraph(self.thresholds, self.clock, self.forecasts)
+            graph = RollupGraph(self.thresholds, self.clock, self.forecasts,
+                                keep_titles=False)
             with self.units(writes=False) as uow:
                 links = uow.read_model.load_graph(graph)
                 index = LinkIndex()
@@ -241,10 +242,11 @@ class RollupProjection:
         changed_objectives = objective_ids | reshaped_objectives | linked
         changed_key_results = key_result_ids | reshaped_key_results | linked
         self.explained.forget(changed_objectives, changed_key_results)
-        outlooks = self._outlooks(changed_objectives, changed_key_results)
         read_model = uow.read_model
+        outlooks = self._outlooks(changed_objectives, changed_key_results, read_model)
         read_model.write_items(self.graph, objective_ids | outlooks.keys(), key_result_ids,
                                batch.contributions, batch.cycles, outlooks)
+        self.graph.titles_written()
         read_model.write_removals(batch.removals)
         if batch.links_gone:
             read_model.delete_links(batch.links_gone)
@@ -252,16 +254,24 @@ class RollupProjection:
         read_model.add_check_ins(batch.check_ins)
         self.events.publish(uow, self.graph, batch.before, batch.causes, outlooks)
 
-    def _outlooks(self, objective_ids: set[str], key_result_ids: set[str]) -> dict[str, Kept]:
+    def _outlooks(self, objective_ids: set[str], key_result_ids: set[str],
+                  read_model: ReadModel) -> dict[str, Kept]:
         """What the outlook of each objective these changes may have moved is told from,
         written with its row (so the read model holds it for every objective, the roll-up
         list tells it without walking subtrees, and it is the events' forecast and why)."""
         if not self.forecasts:
             return {}
+        graph = self.graph
+
+        def title_of(key_result_id: str) -> str | None:  # a linked key result's
+            title = graph.title_of(key_result_id)  # defined in this batch: not written yet
+            return read_model.key_result_title(key_result_id) if title is None else title
+
         outlooks: dict[str, Kept] = {}
-        for objective_id in outlooks_moved(self.graph, self.link_index, objective_ids,
+        for objective_id in outlooks_moved(graph, self.link_index, objective_ids,
                                            key_result_ids):
-            kept = kept_in_graph(self.graph, self.explained, self.link_index, objective_id)
+            kept = kept_in_graph(graph, self.explained, self.link_index, objective_id,
+                                 title_of)
             if kept is not None:
                 outlooks[objective_id] = kept
         return outlooks
@@ -280,7 +290,7 @@ class RollupProjection:
                     batch = _Batch()
                     batch.note(changes, "")
                     # a status names the dependencies at risk of the subtrees linked to it
-                    outlooks = self._outlooks(set(changes), set())
+                    outlooks = self._outlooks(set(changes), set(), uow.read_model)
                     uow.read_model.write_items(self.graph, set(changes) | outlooks.keys(),
                                                set(), set(), set(), outlooks)
                     self.events.publish(uow, self.graph, batch.before, {}, outlooks)

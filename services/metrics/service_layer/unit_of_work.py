@@ -54,6 +54,9 @@ class ReadModel(Protocol):
     def load_links(self) -> list[LinkState]:
         """The links held (beside the graph: the dependencies an explanation names)."""
 
+    def key_result_title(self, key_result_id: str) -> str | None:
+        """A key result's title as written (the consumer's graph does not keep it)."""
+
 
 class ProcessedEvents(Protocol):
     """The ids of the events a consumer group has applied."""
