@@ -27,6 +27,7 @@ from services.goals.domain.reference_data import CYCLE_KEY, DEPARTMENT_KEY
 from shared.web.boundary import multi_line as multi_line_text
 from shared.web.boundary import single_line
 from shared.web.dates import Timestamp
+from shared.web.numbers import JsonNumber
 
 
 def text(minimum: int, maximum: int, *, multi_line: bool = False) -> list[Any]:
@@ -41,7 +42,7 @@ DEPARTMENT = validate.Regexp(DEPARTMENT_KEY)
 
 
 def _number(**kwargs: Any) -> fields.Float:
-    return fields.Float(allow_nan=False, validate=validate.Range(min=-1e15, max=1e15), **kwargs)
+    return JsonNumber(allow_nan=False, validate=validate.Range(min=-1e15, max=1e15), **kwargs)
 
 
 class _AtLeastOneField(Schema):
@@ -105,7 +106,7 @@ class KeyResultSchema(Schema):
     target = _number(load_default=None, metadata={"description": "not for boolean"})
     unit = fields.String(load_default=None, validate=text(0, MAX_UNIT),
                          metadata={"example": "EUR"})
-    weight = fields.Float(load_default=1.0, allow_nan=False,
+    weight = JsonNumber(load_default=1.0, allow_nan=False,
                           validate=validate.Range(min=0, max=1e6))
     aggregation = fields.Enum(Aggregation, by_value=True, load_default=Aggregation.CHECK_INS,
                               metadata={"description": "'sum': the value is the sum of the "
@@ -127,11 +128,11 @@ class KeyResultUpdateSchema(_AtLeastOneField):
     start = _number()
     target = _number()
     unit = fields.String(validate=text(1, MAX_UNIT))
-    weight = fields.Float(allow_nan=False, validate=validate.Range(min=0, max=1e6))
+    weight = JsonNumber(allow_nan=False, validate=validate.Range(min=0, max=1e6))
 
 
-class CheckInValue(fields.Float):
-    """A number; ``true`` and ``false`` are accepted as 1 and 0 for boolean key results."""
+class CheckInValue(JsonNumber):
+    """A JSON number; ``true`` and ``false`` are read as 1 and 0 (for boolean key results)."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, bool):
@@ -161,7 +162,7 @@ class CheckInSchema(Schema):
     key_result_id = fields.String(dump_only=True)
     value = CheckInValue(required=True, allow_nan=False,
                          validate=validate.Range(min=-1e15, max=1e15))
-    confidence = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+    confidence = JsonNumber(load_default=None, allow_none=True, allow_nan=False,
                               validate=validate.Range(min=0, max=1))
     note = fields.String(load_default="", validate=text(0, MAX_NOTE, multi_line=True))
     author = fields.String(load_default=None, validate=text(1, MAX_OWNER),

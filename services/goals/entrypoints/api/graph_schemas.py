@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 from services.goals.domain.graph import MAX_LINK_NOTE, ItemType, LinkKind
 from services.goals.entrypoints.api.goal_schemas import DEPARTMENT, ID, text
 from shared.web.dates import Timestamp
+from shared.web.numbers import JsonNumber
 
 
 class ContributionSchema(Schema):
@@ -18,7 +19,7 @@ class ContributionSchema(Schema):
     child_id = fields.String(required=True, validate=ID)
     parent_type = fields.Enum(ItemType, by_value=True, required=True)
     parent_id = fields.String(required=True, validate=ID)
-    weight = fields.Float(load_default=1.0, allow_nan=False,
+    weight = JsonNumber(load_default=1.0, allow_nan=False,
                           validate=validate.Range(min=0, max=1e6))
     created_by = fields.String(dump_only=True)
     version = fields.Integer(dump_only=True)
