@@ -73,12 +73,8 @@ def gunicorn(app: str, env: Mapping[str, str], *, workers: int = 2, threads: int
                  "--threads", str(threads), "--graceful-timeout", "10",
                  "--no-control-socket", app],
                 cwd=REPOSITORY, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
-        server = Server("127.0.0.1", port, process, log_path)
-        try:
-            _wait_until_healthy(server, health_path, startup_timeout)
+        with _served(process, port, log_path, health_path, startup_timeout) as server:
             yield server
-        finally:
-            stop(process)
 
 
 @contextlib.contextmanager
@@ -97,12 +93,21 @@ def service(command: Sequence[str], env: Mapping[str, str], port: int, *,
             process = subprocess.Popen([str(executable), *command[1:]], cwd=checkout,
                                        env={**os.environ, **env}, stdout=log_file,
                                        stderr=subprocess.STDOUT)
-        server = Server("127.0.0.1", port, process, log_path)
-        try:
-            _wait_until_healthy(server, health_path, startup_timeout)
+        with _served(process, port, log_path, health_path, startup_timeout) as server:
             yield server
-        finally:
-            stop(process)
+
+
+@contextlib.contextmanager
+def _served(process: subprocess.Popen[bytes], port: int, log_path: Path, health_path: str,
+            startup_timeout: float) -> Iterator[Server]:
+    """The server ``process`` listening on ``port`` once it answers ``health_path``; stopped
+    when the block ends (or when it never answers)."""
+    server = Server("127.0.0.1", port, process, log_path)
+    try:
+        _wait_until_healthy(server, health_path, startup_timeout)
+        yield server
+    finally:
+        stop(process)
 
 
 def resident_kib(pid: int) -> dict[str, int]:

@@ -71,3 +71,16 @@ def test_a_contribution_weight_that_is_a_string_is_refused(
         "parent_id": parent, "weight": "2"})
     assert "weight" in str(assert_problem(response, 422))
     assert snapshot(goals) == before
+
+
+def test_a_batch_item_whose_value_is_a_string_is_refused_with_the_whole_batch(
+        api: ApiClient, world: World, goals: Goals) -> None:
+    created = _key_result(api, _objective(api))["body"]
+    assert created.status_code == 201
+    key_result_id = created.get_json()["id"]
+    before = snapshot(goals)
+    response = api.post("/v1/check-ins/batch", json={"items": [
+        {"key_result_id": key_result_id, "value": 3},
+        {"key_result_id": key_result_id, "value": "5"}]})
+    assert "value" in str(assert_problem(response, 422))
+    assert snapshot(goals) == before
