@@ -21,3 +21,22 @@ class JsonNumber(fields.Float):
         if isinstance(value, str | bool):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+class JsonInteger(fields.Integer):
+    """A JSON integer. Marshmallow's ``Integer`` also takes a string (``"60"``), a boolean
+    (``true`` is 1) and, unless strict, a whole float (``60.0``); a body that means a count
+    of something writes it as a JSON integer, and anything else is a 422."""
+
+    default_error_messages = {
+        "invalid": "Not a valid integer: write it as a JSON integer (60), not as a string, "
+                   "a boolean or a fraction.",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str | bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)

@@ -298,3 +298,27 @@ def test_a_page_number_in_other_digits_or_with_spaces_is_refused_not_read_as_one
                 assert refused.status_code == 422, (path, name, number)
                 assert refused.content_type == "application/problem+json"
                 assert "digits 0 to 9" in json.dumps(refused.json["errors"]), refused.json
+
+
+@pytest.mark.parametrize("bad", ["600", True, 600.0, 600.5, None],
+                         ids=["string", "boolean", "whole-float", "fraction", "null"])
+def test_a_digest_interval_that_is_not_a_json_integer_is_refused_and_changes_nothing(
+        clients: dict[str, Client], bad: Any) -> None:
+    admin = clients["admin"]
+    listed_before = admin("GET", "/v1/subscriptions").json
+    refused = admin("POST", "/v1/subscriptions",
+                    webhook(mode="digest", digest_interval_seconds=bad))
+    assert refused.status_code == 422, refused.json
+    assert refused.content_type == "application/problem+json"
+    assert "digest_interval_seconds" in refused.get_data(as_text=True)
+    assert admin("GET", "/v1/subscriptions").json == listed_before
+
+    created = admin("POST", "/v1/subscriptions", webhook(mode="digest",
+                                                         digest_interval_seconds=600))
+    assert created.status_code == 201, created.json
+    sid = created.json["id"]
+    changed = admin("PATCH", f"/v1/subscriptions/{sid}", {"digest_interval_seconds": bad},
+                    if_match=1)
+    assert changed.status_code == 422, changed.json
+    after = admin("GET", f"/v1/subscriptions/{sid}")
+    assert after.json["digest_interval_seconds"] == 600 and after.json["version"] == 1

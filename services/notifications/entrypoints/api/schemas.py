@@ -21,6 +21,7 @@ from shared.contract.keys import DEPARTMENT_KEY
 from shared.web.aliases import deprecated_alias, member_of
 from shared.web.boundary import single_line
 from shared.web.dates import Timestamp
+from shared.web.numbers import JsonInteger
 
 EVENT_TYPES = sorted(t.value for t in NOTIFIABLE_EVENT_TYPES)
 Validators = list[Callable[[Any], Any]]
@@ -102,7 +103,7 @@ class SubscriptionSchema(Schema):
     filters = fields.Nested(FiltersSchema, load_default=dict)
     mode = fields.String(load_default=DeliveryMode.IMMEDIATE.value,
                          validate=validate.OneOf([m.value for m in DeliveryMode]))
-    digest_interval_seconds = fields.Integer(
+    digest_interval_seconds = JsonInteger(
         validate=validate.Range(min=MIN_DIGEST_SECONDS, max=MAX_DIGEST_SECONDS),
         metadata={"description": "how often this subscription's digest goes out (when it "
                                  "has no digest_schedule)"})
@@ -128,7 +129,7 @@ class SubscriptionUpdateSchema(Schema):
     secret = fields.String(load_only=True, validate=SECRET)
     filters = fields.Nested(FiltersSchema)
     mode = fields.String(validate=validate.OneOf([m.value for m in DeliveryMode]))
-    digest_interval_seconds = fields.Integer(
+    digest_interval_seconds = JsonInteger(
         validate=validate.Range(min=MIN_DIGEST_SECONDS, max=MAX_DIGEST_SECONDS))
     digest_schedule = _digest_schedule()
 
