@@ -19,7 +19,7 @@ from services.metrics.adapters import tables
 from services.metrics.adapters.kept_outlooks import decoded
 from services.metrics.domain.explain import told
 from services.metrics.domain.explain_graph import cycle_end
-from services.metrics.domain.progress import reported, settled
+from services.metrics.domain.progress import reported
 from services.metrics.domain.status import CycleWindow, expected_progress
 from shared.clock import Clock, system_clock
 
@@ -221,19 +221,13 @@ def outlook_view(row: Row[Any], windows: dict[str, CycleWindow], now: datetime
     gap, departments, forecast, why = told(kept, row.progress, expected,
                                            None if window is None else cycle_end(window),
                                            now.timestamp())
-    parts = {department: (weight, part) for department, weight, part in kept.parts}
     return {"gap": reported(gap),
             "gap_by_department": [
                 {"department": share.department, "share": share.share, "weight": share.weight,
-                 "progress": _progress_of(*parts[share.department])}
+                 "progress": reported(share.progress)}
                 for share in departments],
             "forecast": reported(forecast.attainment),
             "forecast_reached_on": forecast.reached_on, "why": why}
-
-
-def _progress_of(weight: float, part: float) -> float | None:
-    """A department's progress on its part of the roll-up (its inputs' weighted mean)."""
-    return reported(settled(part / weight)) if weight > 0.0 else None
 
 
 def key_result_view(row: Row[Any]) -> dict[str, Any]:

@@ -121,6 +121,7 @@ class Share:
     department: str
     share: float
     weight: float  # the department's part of the roll-up's weight (sums to 1)
+    progress: float | None = None  # its own progress on its part (part / weight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +273,8 @@ def _plans(item: Item) -> tuple[dict[str, list[float]], dict[str, float]]:
 
 def department_shares(parts: Parts, expected: float) -> tuple[Share, ...]:
     """Each department's share of the gap, largest first."""
-    shares = [Share(department, settled(expected * weight - part), settled(weight))
+    shares = [Share(department, settled(expected * weight - part), settled(weight),
+                    settled(part / weight) if weight > 0.0 else None)
               for department, (weight, part) in parts.items()]
     return tuple(sorted(shares, key=lambda s: (-s.share, s.department)))
 

@@ -170,10 +170,10 @@ def test_the_roll_up_list_and_item_tell_each_departments_part_forecast_and_why_a
             assert rollup["forecast_reached_on"] == explained["forecast"]["reached_on"]
             # told at the moment of each request: the clock moves by a few ms between them
             assert rollup["gap"] == pytest.approx(explained["gap"], abs=1e-6)
-            parts = [(d["department"], d["share"], d["weight"])
+            parts = [(d["department"], d["share"], d["weight"], d["progress"])
                      for d in rollup["gap_by_department"]]
             assert parts == [(d["department"], pytest.approx(d["share"], abs=1e-6),
-                              pytest.approx(d["weight"]))
+                              pytest.approx(d["weight"]), pytest.approx(d["progress"]))
                              for d in explained["gap_by_department"]]
     target = {d["department"]: d for d in listed[TARGET]["gap_by_department"]}
     assert set(target) == {"sales", "marketing"}

@@ -46,6 +46,8 @@ class DepartmentShareSchema(Schema):
     department = fields.String()
     share = fields.Float(metadata={"description": "part of the gap; the parts add up to it"})
     weight = fields.Float(metadata={"description": "part of the roll-up's weight (sums to 1)"})
+    progress = fields.Float(allow_none=True, metadata={
+        "description": "its own progress on its part (its inputs' weighted mean, 0..1)"})
 
 
 class DepartmentAmountSchema(Schema):
@@ -146,8 +148,9 @@ def explanation_view(row: Any, explanation: Explanation, stale_after: float
         "inputs": [{"type": i.type, "id": i.id, "title": i.title, "department": i.department,
                     "weight": float(i.weight), "progress": reported(i.progress),
                     "share": reported(i.share)} for i in explanation.inputs],
-        "gap_by_department": [{"department": s.department, "share": s.share, "weight": s.weight}
-                            for s in explanation.departments],
+        "gap_by_department": [{"department": s.department, "share": s.share, "weight": s.weight,
+                               "progress": reported(s.progress)}
+                              for s in explanation.departments],
         "sums": [{"key_result_id": s.key_result_id, "title": s.title,
                   "value": reported(s.value), "expected_amount": reported(s.expected_amount),
                   "departments": [{"department": d.department, "amount": d.amount,
