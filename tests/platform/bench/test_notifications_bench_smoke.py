@@ -7,8 +7,12 @@ Only correctness is asserted, never timing.
 from __future__ import annotations
 
 import math
+import re
+
+import pytest
 
 from bench.common import render
+from bench.notification_backlog import main as backlog_main
 from bench.notification_consumer import ConsumerBenchOptions, run_consumer_ratio
 from bench.notifications import NotificationBenchOptions, run_matching, run_webhooks
 
@@ -41,3 +45,13 @@ def test_consumer_benchmark_applies_every_event_through_the_worker_and_reports_a
     assert all(_positive(r) for r in result.details["ratios"])
     assert result.details["deliveries_per_event"] > 0
     assert "median ratio worker/plain" in render(result)
+
+
+def test_backlog_benchmark_sends_beside_the_waiting_digests_and_reports_a_rate(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert backlog_main(["--database", "sqlite", "--events", "40", "--seconds", "3"]) == 0
+    printed = capsys.readouterr().out
+    sent, due = (int(n.replace(",", "")) for n in re.findall(
+        r"([\d,]+) of ([\d,]+) due deliveries sent", printed)[0])
+    assert 0 < sent <= due, printed
+    assert "digests waiting for" in printed
