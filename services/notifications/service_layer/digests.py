@@ -6,7 +6,7 @@ one whose items another worker took meanwhile makes none.
 
 The subscriptions come from the caller's index (``Dispatcher.index``: one read of the
 revision while nothing changed), not one query per subscription with waiting items: with
-thousands of them, the loop that flushes every second spent its time there instead of
+thousands of them, the loop that checks twice a second spent its time there instead of
 sending."""
 
 from __future__ import annotations
