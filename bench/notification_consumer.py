@@ -62,7 +62,7 @@ class ConsumerBenchOptions:
     rounds: int = 5
     subscriptions: int = 10_000
     objectives: int = 2_000
-    max_records: int = 100  # the worker's default OKR_NOTIFICATIONS_CONSUMER_MAX_RECORDS
+    max_records: int = 500  # the worker's default OKR_NOTIFICATIONS_CONSUMER_MAX_RECORDS
     hourly_cap: int = 10  # the platform's default OKR_NOTIFICATIONS_HOURLY_CAP
     timeout_seconds: float = 300.0
 

@@ -72,7 +72,7 @@ class NotificationBenchOptions:
     notices: int = 20_000
     scanned_notices: int = 200
     handled_events: int = 300
-    consumer_batch: int = 100     # events a transaction, as OKR_NOTIFICATIONS_CONSUMER_MAX_RECORDS
+    consumer_batch: int = 500     # events a transaction, as OKR_NOTIFICATIONS_CONSUMER_MAX_RECORDS
 
 
 # -- a database and a receiver ---------------------------------------------------------------

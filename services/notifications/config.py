@@ -148,8 +148,9 @@ class NotificationsConfig:
             delivery=DeliverySettings.from_env(environ),
             smtp=SmtpSettings.from_env(environ),
             auth=AuthSettings.from_env(environ),
-            # Small polls: a batch must be handled well within max_poll_interval_ms.
-            consumer_max_records=env_int("OKR_NOTIFICATIONS_CONSUMER_MAX_RECORDS", 100,
+            # A batch must be handled well within max_poll_interval_ms; a larger one shares
+            # the transaction's round trips and commit among more events (docs/performance.md)
+            consumer_max_records=env_int("OKR_NOTIFICATIONS_CONSUMER_MAX_RECORDS", 500,
                                          environ),
             host=env_str("OKR_HOST", "127.0.0.1", environ),
             port=env_int("OKR_NOTIFICATIONS_PORT", 8083, environ),

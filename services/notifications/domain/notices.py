@@ -23,6 +23,11 @@ NOTIFIABLE_EVENT_TYPES = frozenset({
 })
 
 
+#: The status change's type as a plain string: an enum member's ``.value`` is a descriptor
+#: call, and ``is_status_change`` is asked several times per matched subscription.
+_STATUS_CHANGED = EventType.OBJECTIVE_STATUS_CHANGED.value
+
+
 @dataclass(frozen=True)
 class Notice:
     """One event, seen from the objective it concerns.
@@ -49,7 +54,7 @@ class Notice:
 
     @property
     def is_status_change(self) -> bool:
-        return self.event_type == EventType.OBJECTIVE_STATUS_CHANGED.value
+        return self.event_type == _STATUS_CHANGED
 
     @property
     def routine(self) -> bool:

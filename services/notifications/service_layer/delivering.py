@@ -90,7 +90,7 @@ class DeliveryLoop:
     def settle_and_flush(self) -> None:
         """Announce the statuses that settled, then make the digests that are due."""
         settle_due(self.units, self.dispatcher, self.clock())
-        flush_due_digests(self.units(), self.clock())
+        flush_due_digests(self.units(), self.clock(), self.dispatcher)
 
     def run_once(self, pool: ThreadPoolExecutor | None = None) -> int:
         """Claim one batch of due deliveries, attempt each, record; return how many."""
@@ -109,10 +109,12 @@ class DeliveryLoop:
         with self.units() as uow:
             batch = uow.deliveries.claim_due(
                 self.owner, self.clock(), timedelta(seconds=self.settings.lease_seconds), limit)
-            subscriptions = {subscription_id: uow.subscriptions.get(subscription_id)
-                             for subscription_id in {d.subscription_id for d in batch}}
+            if not batch:
+                return []  # nothing claimed, nothing written
+            # from the index (one read of the revision), not a query per subscription
+            subscriptions = self.dispatcher.index(uow.subscriptions)
             uow.commit()
-        return [(delivery, subscriptions[delivery.subscription_id]) for delivery in batch]
+        return [(delivery, subscriptions.get(delivery.subscription_id)) for delivery in batch]
 
     def attempt(self, delivery: Delivery, subscription: Subscription | None) -> Attempted:
         """One attempt (never raises for the receiving side's failures)."""

@@ -50,9 +50,11 @@ class Dispatcher:
         return self._index
 
     def deliver(self, uow: UnitOfWork, matched: Matched, now: datetime,
-                index: SubscriptionIndex | None = None) -> None:
+                index: SubscriptionIndex | None = None,
+                new_events: frozenset[str] = frozenset()) -> None:
         """Record the deliveries and digest items of ``matched``, in order (``index``: the
-        one this unit of work read already, if any)."""
+        one this unit of work read already, if any; ``new_events``: the ids of the events
+        this unit applies, so none of their digest items is in the database yet)."""
         if index is None:
             index = self.index(uow.subscriptions)
         # who was told of each settled change's objective: read in one round trip
@@ -96,10 +98,12 @@ class Dispatcher:
                                      (subscription.id, notice))
                     heard.append(subscription)
             if notice.settled:  # sent at once: its digest need not repeat it
+                stored = notice.event_id not in new_events  # an item of it may be stored
                 for subscription_id in sent_now:
                     key = (subscription_id, notice.event_id)
                     items.pop(key, None)
-                    dropped.append(key)
+                    if stored:
+                        dropped.append(key)
             told.heard(notice, heard)
         deliveries.add_for_notices(immediate, now)
         deliveries.drop_digest_items_of(dropped)
@@ -115,6 +119,7 @@ class _ToldOf:
         self.uow = uow
         self.index = index
         self.told: dict[str, dict[str, tuple[Subscription, str, str]]] = {}
+        self.stored: set[str] = set()  # the objectives that have rows in the database
         # written at the end: the objectives whose alarm was over (their rows go), then
         # the subscriptions told since (their rows are written; the others stay as they are)
         self.cleared: set[str] = set()
@@ -124,6 +129,8 @@ class _ToldOf:
     def _preload(self, objective_ids: Iterable[str]) -> None:
         wanted = [o for o in objective_ids if o not in self.told]
         for objective_id, rows in self.uow.statuses.told_many(wanted).items():
+            if rows:
+                self.stored.add(objective_id)
             found: dict[str, tuple[Subscription, str, str]] = {}
             for subscription_id, status, event_id in rows:
                 subscription = self.index.get(subscription_id)
@@ -164,7 +171,9 @@ class _ToldOf:
 
     def save(self, now: datetime) -> None:
         statuses = self.uow.statuses
-        statuses.forget_told_many(self.cleared)
+        # rows are written only under the objective's status watch, which this unit
+        # holds: an objective without rows when read has none to delete
+        statuses.forget_told_many(self.cleared & self.stored)
         statuses.remember_told([(s_id, objective_id, status, event_id)
                                 for objective_id, added in sorted(self.added.items())
                                 for s_id, (status, event_id) in sorted(added.items())], now)

@@ -86,4 +86,5 @@ class NotificationHandler:
         watches.save()
         goals.flush()
         if matched:
-            self.dispatcher.deliver(uow, matched, now, index)
+            self.dispatcher.deliver(uow, matched, now, index,
+                                    frozenset(event.id for event in decoded))

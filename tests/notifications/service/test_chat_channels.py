@@ -16,6 +16,7 @@ from services.notifications.domain.chat import facts, slack_payload, teams_paylo
 from services.notifications.domain.errors import InvalidInput
 from services.notifications.domain.messages import DIGEST_TYPE, Message
 from services.notifications.service_layer.digests import flush_due_digests
+from services.notifications.service_layer.dispatching import Dispatcher
 from services.notifications.service_layer.recording import _details
 from services.notifications.service_layer.subscriptions import create_subscription
 from shared.contract import EventType
@@ -48,7 +49,8 @@ def test_slack_and_teams_get_their_own_payloads_with_the_link_to_the_console(
     consume(container, status_changed(target, "off_track", title="Grow <revenue> & more"),
             checked_in(target, str(uuid.uuid4()), 1200.0))
     later = datetime.now(UTC) + timedelta(hours=2)  # the digests are due
-    flush_due_digests(container.unit_of_work(), later)
+    flush_due_digests(container.unit_of_work(), later,
+                      Dispatcher(container.config.delivery.hourly_cap))
     loop = container.delivery_loop()
     loop.clock = lambda: later
     while loop.run_once():

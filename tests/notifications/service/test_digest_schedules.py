@@ -8,18 +8,32 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
+from services.notifications.adapters import tables
 from services.notifications.bootstrap import Notifications
 from services.notifications.service_layer.delivering import DeliveryLoop
 from services.notifications.service_layer.handling import NotificationHandler
+from services.notifications.service_layer.subscriptions import (
+    delete_subscription,
+    update_subscription,
+)
 from tests.notifications.builders import (
     at,
     checked_in,
     link_created,
+    new_secret,
     objective_created,
     status_changed,
 )
 from tests.notifications.receiver import WebhookReceiver
-from tests.notifications.service.test_webhook_delivery import consume, deliveries, subscribe
+from tests.notifications.service.test_webhook_delivery import (
+    ADMIN,
+    LOOPBACK,
+    consume,
+    deliveries,
+    subscribe,
+)
 
 MONDAYS_9_BERLIN = {"time": "09:00", "weekdays": ["monday"], "time_zone": "Europe/Berlin"}
 WEDNESDAY = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
@@ -146,3 +160,38 @@ def test_a_digest_whose_only_change_went_out_at_once_is_not_sent(
         _tick(loop)
     assert [d["kind"] for d in deliveries(notifications)] == ["event"]
     assert len(receiver.ids()) == 1
+
+
+def test_a_digest_goes_out_as_its_subscription_stands_when_due_and_not_after_a_delete(
+    notifications: Notifications, receiver: WebhookReceiver
+) -> None:
+    # the loop keeps the subscriptions it read between ticks: a change made after that
+    # tick (the secret the receiver checks, a deletion) counts for the next one
+    clock = FakeClock(WEDNESDAY)
+    sales = subscribe(notifications, receiver.url, new_secret(), mode="digest",
+                      digest_interval_seconds=60)
+    finance = subscribe(notifications, receiver.url, receiver.secret, department="finance",
+                        recipient="head of finance", mode="digest", digest_interval_seconds=60)
+    own, theirs = str(uuid.uuid4()), str(uuid.uuid4())
+    handler = NotificationHandler(notifications.config.delivery.hourly_cap,
+                                  notifications.unit_of_work, clock=clock)
+    consume(notifications, objective_created(own, departments=("sales",)),
+            checked_in(own, str(uuid.uuid4()), 10.0),
+            objective_created(theirs, departments=("finance",)),
+            checked_in(theirs, str(uuid.uuid4()), 20.0), handler=handler)
+    loop = _loop(notifications, clock)
+    _tick(loop)  # not due yet: read the subscriptions, send nothing
+    assert deliveries(notifications) == []
+
+    update_subscription(notifications.unit_of_work(), ADMIN, LOOPBACK, sales,
+                        {"secret": receiver.secret}, 1, check_address=lambda _: None)
+    delete_subscription(notifications.unit_of_work(), ADMIN, finance, 1)
+    clock.now = WEDNESDAY + timedelta(minutes=2)
+    _tick(loop)
+    (digest,) = deliveries(notifications)
+    assert (digest["subscription_id"], digest["status"]) == (sales, "delivered")
+    assert len(receiver.ids()) == 1  # signed with the secret set after the first tick
+    with notifications.engine.connect() as connection:
+        waiting = connection.execute(select(tables.digest_items.c.subscription_id).where(
+            tables.digest_items.c.delivery_id.is_(None))).scalars().all()
+    assert waiting == [], "the deleted subscription's items are dropped, not sent"

@@ -24,6 +24,7 @@ from services.notifications.service_layer.handling import NotificationHandler
 from services.notifications.service_layer.settling import settle_due
 from services.notifications.service_layer.subscriptions import delete_subscription
 from shared.cloudevents import CloudEvent
+from shared.persistence.engine import writing
 from tests.notifications.builders import (
     AT,
     at,
@@ -284,3 +285,26 @@ def test_a_link_to_an_item_already_announced_at_risk_tells_the_linking_head(
             handler=handler)  # a second link of the same department: nothing new
     (told,) = immediate(notifications)
     assert (told["subscription_id"], told["status"]) == (sales, "at_risk")
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["one-batch", "two-batches"])
+def test_a_change_announced_at_once_leaves_the_digest_whether_it_came_in_this_batch_or_before(
+    notifications: Notifications, receiver: WebhookReceiver, handler: NotificationHandler,
+    clock: Clock, together: bool
+) -> None:
+    # off_track holds two minutes by the events' times: on_track's arrival announces it;
+    # the digest keeps only on_track, whether off_track's item was stored by an earlier
+    # batch or is still in this one
+    sales = subscribe(notifications, receiver.url, receiver.secret)
+    first = at(status_changed("target-1", "off_track"), clock())
+    second = at(status_changed("target-1", "on_track", "off_track"),
+                clock() + timedelta(seconds=2 * SETTLE))
+    if together:
+        with writing(notifications.engine).begin() as connection:
+            handler.handle_batch([first, second], connection)
+    else:
+        consume(notifications, first, second, handler=handler)
+    assert [(i["subscription_id"], i["event_id"]) for i in immediate(notifications)] == [
+        (sales, first.id)]
+    assert [(i["subscription_id"], i["event_id"]) for i in digest_items(notifications)] == [
+        (sales, second.id)]

@@ -7,9 +7,14 @@ Only correctness is asserted, never timing.
 from __future__ import annotations
 
 import math
+import re
+
+import pytest
 
 from bench.common import render
+from bench.notification_backlog import main as backlog_main
 from bench.notification_consumer import ConsumerBenchOptions, run_consumer_ratio
+from bench.notification_cpu import main as cpu_main
 from bench.notifications import NotificationBenchOptions, run_matching, run_webhooks
 
 TINY = NotificationBenchOptions(deliveries=30, rounds=2, concurrency=4, subscriptions=500,
@@ -41,3 +46,21 @@ def test_consumer_benchmark_applies_every_event_through_the_worker_and_reports_a
     assert all(_positive(r) for r in result.details["ratios"])
     assert result.details["deliveries_per_event"] > 0
     assert "median ratio worker/plain" in render(result)
+
+
+def test_backlog_benchmark_sends_beside_the_waiting_digests_and_reports_a_rate(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert backlog_main(["--database", "sqlite", "--events", "40", "--seconds", "3"]) == 0
+    printed = capsys.readouterr().out
+    sent, due = (int(n.replace(",", "")) for n in re.findall(
+        r"([\d,]+) of ([\d,]+) due deliveries sent", printed)[0])
+    assert 0 < sent <= due, printed
+    assert "digests waiting for" in printed
+
+
+def test_cpu_benchmark_applies_the_events_and_reports_each_figure(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cpu_main(["--database", "sqlite", "--events", "60", "--batch", "25"]) == 0
+    printed = capsys.readouterr().out
+    assert "60 events, 25 a transaction (sqlite)" in printed
+    assert re.search(r"wall \d+ us, this thread's CPU \d+ us", printed), printed
