@@ -121,8 +121,9 @@ class MetricsBenchOptions:
     throughput_rounds: int = 5
     throughput_key_results: int = 10_000  # pre-loaded into the read model
     throughput_relay: bool = True  # the roll-up relay beside the consumer, as deployed
-    throughput_batch_records: int | None = None  # records a transaction gathers (None: the
-    # service's default, OKR_METRICS_BATCH_RECORDS; PLAIN_MAX_RECORDS: one poll's, as before)
+    # records a consumer transaction gathers (None: OKR_METRICS_BATCH_RECORDS's default;
+    # PLAIN_MAX_RECORDS: one poll's, as before)
+    throughput_batch_records: int | None = None
     rollup_sizes: tuple[int, ...] = (1_000, 100_000, 1_000_000)
     check_ins: int = 2_000
     rss_key_results: int = 1_000_000
@@ -252,8 +253,8 @@ def _processed(metrics: Metrics) -> int:
 def _finished() -> float:
     """Events the metrics consumers of this process finished with (counted after their
     transaction committed): read in memory, so that watching the consumer costs it
-    nothing (a ``count(*)`` of the processed events every 50 ms took ~25 ms each of the
-    database's time, a third of a round's wall time on the shared cores)."""
+    nothing (a ``count(*)`` of the processed events every 50 ms took ~25 ms each, 0.6-0.8 s
+    of database work in a ~2 s round, on the cores the consumer shares)."""
     return sum(sample.value for metric in EVENTS_CONSUMED.collect() for sample in metric.samples
                if sample.name == "okr_events_consumed_total"
                and sample.labels["service"] == METRICS_SERVICE

@@ -46,7 +46,7 @@ class MetricsConfig:
     """How long the consumer remembers the id of an event it applied."""
     batch_records: int = 5_000
     """Records the consumer gathers from several polls (of ``batch_size`` each) into one
-    transaction when the client has them already fetched (a consumer that lags)."""
+    transaction when it lags: what the client has fetched, or the broker is known to hold."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.stale_after_days < 100_000.0:
