@@ -47,6 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--label", default="", help="a name printed with the figures")
+    parser.add_argument("--batch", type=int, default=BATCH,
+                        help=f"events a transaction (default {BATCH:,}: one poll's; the "
+                             "consumer gathers up to OKR_METRICS_BATCH_RECORDS when it lags)")
     parser.add_argument("--seed", type=int, default=11,
                         help="of the events' ids (the same seed, the same events, but for "
                              "their envelope's time, which is now)")
@@ -62,21 +65,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     # never connected to: the batch work needs no broker
     kafka = KafkaSettings("127.0.0.1:9", PARTITIONS, 1, 2_000, 6_000, 5_000)
     with metrics_database(args.database) as url:
-        metrics = bootstrap(metrics_config(url, kafka, batch_size=BATCH))
+        metrics = bootstrap(metrics_config(url, kafka, batch_size=args.batch))
         try:
             projection = (metrics.projection(forecasts=False) if args.no_forecasts
                           else metrics.projection())
             projection.load()
             runner = metrics.consumer(projection)
             cpu, wall = time.process_time(), time.perf_counter()
-            for start in range(0, len(values), BATCH):
-                runner.apply_batch([parse_event(value) for value in values[start:start + BATCH]])
+            for start in range(0, len(values), args.batch):
+                runner.apply_batch([parse_event(value)
+                                    for value in values[start:start + args.batch]])
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         finally:
             metrics.engine.dispose()
     label = f"{args.label}: " if args.label else ""
     label += "without forecasts: " if args.no_forecasts else ""
-    print(f"{label}{args.database} {len(values)} events in batches of {BATCH}: "
+    print(f"{label}{args.database} {len(values)} events in batches of {args.batch}: "
           f"CPU {cpu:.3f} s ({cpu * 1e6 / len(values):.1f} us/event), "
           f"wall {wall:.3f} s ({len(values) / wall:,.0f} events/s)", flush=True)
     return 0

@@ -51,7 +51,8 @@ class Metrics:
                               topics=[Topic.GOALS.value], batch_handler=projection.apply,
                               on_rollback=projection.rolled_back, engine=self.engine,
                               processed_events=tables.plumbing.processed_events,
-                              kafka=self.config.kafka, max_records=self.config.batch_size)
+                              kafka=self.config.kafka, max_records=self.config.batch_size,
+                              batch_records=self.config.batch_records, read_ahead=True)
 
     def goal_events_replay(self) -> TopicReplay:
         """``okr.goals.v1`` from its beginning to its end, outside the consumer group."""

@@ -44,6 +44,9 @@ class MetricsConfig:
     stale_after_days: float = 14.0  # an input without a check-in for longer is stale
     processed_events_retention_hours: float = 336.0
     """How long the consumer remembers the id of an event it applied."""
+    batch_records: int = 5_000
+    """Records the consumer gathers from several polls (of ``batch_size`` each) into one
+    transaction when it lags: what the client has fetched, or the broker is known to hold."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.stale_after_days < 100_000.0:
@@ -74,6 +77,7 @@ class MetricsConfig:
             event_source=METRICS_SOURCE,
             consumer_group=env_str("OKR_METRICS_CONSUMER_GROUP", CONSUMER_GROUP, environ),
             batch_size=env_int("OKR_METRICS_BATCH_SIZE", 1000, environ),
+            batch_records=env_int("OKR_METRICS_BATCH_RECORDS", 5000, environ),
             status_tick_seconds=env_float("OKR_METRICS_STATUS_TICK_SECONDS", 60.0, environ),
             max_series=env_int("OKR_METRICS_MAX_SERIES", 200_000, environ),
             log_level=env_str("OKR_LOG_LEVEL", "INFO", environ),

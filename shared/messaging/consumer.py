@@ -30,6 +30,24 @@
 Batch mode (``batch_handler``): the whole polled batch is decoded and applied in ONE
 transaction first; if anything in it fails, it goes through the steps above one record at
 a time, so one poison record is isolated and dead-lettered and the rest applied.
+
+Gathered batches (``batch_records`` above ``max_records``): after a poll that returned
+records, further polls add what the client has already fetched, up to ``batch_records``,
+and the whole is one batch: one transaction, one offset commit after it. Such a poll waits
+(at most ``GATHER_WAIT_MS``) only while the high watermark of the last fetch says that the
+broker holds more of an assigned partition, so a consumer that keeps up gets what one poll
+gives and never waits for records to arrive; one that lags writes each item it changed,
+and tells each roll-up, once per gathered batch instead of once per poll. A poll that
+fails ends the gathering; its error is handled as a poll's after the gathered records are
+finished and committed, so every record before a partition's position has been handled
+when it is.
+
+Reading ahead (``read_ahead``, batch mode): while a batch's transaction runs, a second
+thread polls and decodes the next batch (the database's waits release the interpreter's
+lock, so the fetch and the decoding fill them). The client is used by one thread at a time:
+the runner's thread waits for the reader before it commits the offsets, after the
+transaction, and a poll's failure is handled only once the records polled before it are
+finished and committed, as without reading ahead.
 """
 
 from __future__ import annotations
@@ -37,7 +55,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -70,6 +91,18 @@ from shared.persistence.engine import writing
 
 log = logging.getLogger(__name__)
 
+GATHER_WAIT_MS = 100
+"""How long a gathering poll waits for records that the broker is known to hold."""
+
+
+@dataclass
+class _Polled:
+    """The records of one batch, and what came with them."""
+
+    batch: Batch = field(default_factory=dict)
+    error: BaseException | None = None  # a poll's, handled once the records are committed
+    events: list[CloudEvent] | None = None  # the records decoded, in order (read ahead)
+
 EventHandler = Callable[[CloudEvent, Connection], None]
 """Applies one event's effect using the given connection, inside the runner's transaction."""
 
@@ -92,6 +125,8 @@ class ConsumerRunner:
         processed_events: Table,
         kafka: KafkaSettings,
         max_records: int = 200,
+        batch_records: int | None = None,
+        read_ahead: bool = False,
         client_id: str | None = None,
         batch_handler: BatchHandler | None = None,
         on_rollback: Callable[[], None] | None = None,
@@ -108,6 +143,8 @@ class ConsumerRunner:
         self.processed = ProcessedEvents(processed_events, group_id)
         self.kafka = kafka
         self.max_records = max_records
+        # records gathered from several polls into one batch (default: one poll's)
+        self.batch_records = max(max_records, batch_records or max_records)
         self.client_id = client_id or f"{service}-{group_id}"
         self.consumer: KafkaConsumer | None = None
         self.dead_letters = DeadLetters(service=service, group_id=group_id, kafka=kafka,
@@ -118,6 +155,10 @@ class ConsumerRunner:
         self._poll_backoff = Backoff(initial=min(0.2, self._poll_interval / 4),
                                      maximum=min(MAX_BACKOFF_SECONDS, self._poll_interval / 4))
         self._rollback_pending = False
+        # the next batch, polled and decoded while the current one is applied
+        self._reader = (ThreadPoolExecutor(1, thread_name_prefix=f"{self.client_id}-read-ahead")
+                        if read_ahead and batch_handler is not None else None)
+        self._ahead: Future[_Polled] | None = None
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set, then commit what was handled and leave the group."""
@@ -128,6 +169,9 @@ class ConsumerRunner:
             while not stop.is_set():
                 self.poll_once(stop)
         finally:
+            if self._reader is not None:
+                self._reader.shutdown(wait=True)  # the reader done with the client
+                self._ahead = None  # polled, not applied: fetched again from the offsets
             for tp in self.consumer.assignment():
                 self.forget_partition(tp)  # a stopped consumer reports no lag
             self.consumer.close(autocommit=False)
@@ -135,25 +179,42 @@ class ConsumerRunner:
 
     def poll_once(self, stop: threading.Event) -> int:
         """Finish one polled batch and commit it; return how many records were finished."""
-        batch = self._poll(stop)
-        finished: dict[TopicPartition, OffsetAndMetadata] = {}
-        count = 0
-        if self.batch_handler is not None and batch and self._apply_whole(batch):
-            finished = {tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
-                        for tp, records in batch.items()}
-            count = sum(len(records) for records in batch.values())
-        else:
-            for tp, records in batch.items():
-                for record in records:
-                    if not self._finish(record, stop):
-                        break  # stopping mid-retry: this record stays uncommitted
-                    finished[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
-                    count += 1
-                if stop.is_set():
-                    break
+        ahead, self._ahead = self._ahead, None
+        polled = ahead.result() if ahead is not None else self._poll(stop)
+        if (self._reader is not None and polled.batch and polled.error is None
+                and not stop.is_set()):
+            self._ahead = self._reader.submit(self._read_ahead, stop)
+        try:
+            finished, count = self._finish_batch(polled, stop)
+        finally:
+            if self._ahead is not None:
+                wait([self._ahead])  # the client is the runner's again
         self._commit(finished)
         self._report_lag()
+        if polled.error is not None:  # a poll's, now that the records before it are done
+            self._poll_error(polled.error, stop)
         return count
+
+    def _finish_batch(self, polled: _Polled, stop: threading.Event
+                      ) -> tuple[dict[TopicPartition, OffsetAndMetadata], int]:
+        """Apply or dead-letter the records of ``polled``: the offsets to commit after them,
+        and how many were finished."""
+        batch = polled.batch
+        if self.batch_handler is not None and batch and self._apply_whole(batch, polled.events):
+            return ({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
+                     for tp, records in batch.items()},
+                    sum(len(records) for records in batch.values()))
+        finished: dict[TopicPartition, OffsetAndMetadata] = {}
+        count = 0
+        for tp, records in batch.items():
+            for record in records:
+                if not self._finish(record, stop):
+                    break  # stopping mid-retry: this record stays uncommitted
+                finished[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
+                count += 1
+            if stop.is_set():
+                break
+        return finished, count
 
     def forget_partition(self, tp: TopicPartition) -> None:
         with contextlib.suppress(KeyError):  # no lag reported yet for this partition
@@ -179,19 +240,76 @@ class ConsumerRunner:
                 backoff.wait(stop)
         return False
 
-    def _poll(self, stop: threading.Event) -> Batch:
-        """The next batch, without records that a new assignment will fetch again."""
+    def _poll(self, stop: threading.Event) -> _Polled:
+        """The next batch, without records that a new assignment will fetch again: one
+        poll's records, and what the client has fetched or the broker is known to hold
+        after them, up to ``batch_records``. Every record polled before is finished."""
         assert self.consumer is not None
         try:
             batch = self.consumer.poll(timeout_ms=500, max_records=self.max_records)
         except NOT_A_RECORD_FAILURE:
             raise
         except BaseException as error:
-            # A record the client cannot read (bad CRC, a header name that is not UTF-8)
-            # is skipped; anything else (the broker away) is waited out, nothing skipped.
-            if not (may_be_unreadable(error) and self._skip_unreadable(stop)):
-                self._poll_failed(error, stop)
-            return {}
+            self._poll_error(error, stop)
+            return _Polled()
+        polled = _Polled(self._resume_assigned(batch, stop))
+        if polled.batch:
+            self._gather(polled, stop)
+        return polled
+
+    def _read_ahead(self, stop: threading.Event) -> _Polled:
+        """The batch after the one being applied, decoded (on the reader's thread): what the
+        client has fetched or the broker is known to hold, up to ``batch_records``, without
+        waiting for more to arrive. A poll's failure is kept with it, handled after it."""
+        polled = _Polled()
+        self._gather(polled, stop)
+        if polled.batch:
+            try:
+                polled.events = [parse_event(record.value)
+                                 for records in polled.batch.values() for record in records]
+            except NOT_A_RECORD_FAILURE:
+                raise
+            except BaseException:
+                polled.events = None  # decoded again when applied, which finds the bad one
+        return polled
+
+    def _gather(self, polled: _Polled, stop: threading.Event) -> None:
+        """Add to ``polled`` what further polls give, up to ``batch_records``; a poll that
+        fails ends it, its error kept for after the batch."""
+        assert self.consumer is not None
+        count = sum(len(records) for records in polled.batch.values())
+        while count < self.batch_records and not stop.is_set():
+            limit = min(self.max_records, self.batch_records - count)
+            try:
+                more = self.consumer.poll(timeout_ms=0, max_records=limit)
+                if not more and self._behind():  # fetched records are on their way
+                    more = self.consumer.poll(timeout_ms=GATHER_WAIT_MS, max_records=limit)
+            except NOT_A_RECORD_FAILURE:
+                raise
+            except BaseException as error:
+                polled.error = error
+                return
+            if not more:
+                return
+            for tp, records in more.items():
+                polled.batch.setdefault(tp, []).extend(records)
+            polled.batch = self._resume_assigned(polled.batch, stop)
+            count = sum(len(records) for records in polled.batch.values())
+
+    def _behind(self) -> bool:
+        """Whether the broker holds records past what the client returned, for a partition
+        assigned (the high watermark of its last fetch: no request)."""
+        assert self.consumer is not None
+        try:
+            return any((partition_lag(self.consumer, tp) or 0) > 0
+                       for tp in self.consumer.assignment())
+        except KafkaError:  # a partition no longer assigned: gather no more
+            return False
+
+    def _resume_assigned(self, batch: Batch, stop: threading.Event) -> Batch:
+        """``batch`` without the records of newly assigned partitions, which start again
+        from their committed offsets."""
+        assert self.consumer is not None
         batch, seek_error = self._assignments.seek_pending(self.consumer, batch,
                                                            self.kafka.request_timeout_ms)
         if seek_error is not None:  # the other partitions' records are handled meanwhile
@@ -199,6 +317,12 @@ class ConsumerRunner:
         else:
             self._poll_backoff.reset()
         return batch
+
+    def _poll_error(self, error: BaseException, stop: threading.Event) -> None:
+        """A record the client cannot read (bad CRC, a header name that is not UTF-8) is
+        skipped; anything else (the broker away) is waited out, nothing skipped."""
+        if not (may_be_unreadable(error) and self._skip_unreadable(stop)):
+            self._poll_failed(error, stop)
 
     def _skip_unreadable(self, stop: threading.Event) -> bool:
         """Dead-letter each record that the client cannot read and move past it; False if
@@ -250,12 +374,14 @@ class ConsumerRunner:
         log.warning("poll failed, retrying: %s: %s", type(error).__name__, error)
         self._poll_backoff.wait(stop)
 
-    def _apply_whole(self, batch: Batch) -> bool:
-        """Decode and apply every record of ``batch`` in one transaction; False if any
-        failed (nothing of it committed, and it goes one record at a time)."""
+    def _apply_whole(self, batch: Batch, events: list[CloudEvent] | None = None) -> bool:
+        """Decode (unless ``events`` holds them) and apply every record of ``batch`` in one
+        transaction; False if any failed (nothing of it committed, and it goes one record
+        at a time)."""
         records = [record for records in batch.values() for record in records]
         try:
-            events = [parse_event(record.value) for record in records]
+            if events is None:
+                events = [parse_event(record.value) for record in records]
         except NOT_A_RECORD_FAILURE:
             raise
         except BaseException:
@@ -269,8 +395,9 @@ class ConsumerRunner:
             log.warning("batch of %d failed, handling it one event at a time: %s",
                         len(events), reason_for(error))
             return False
-        for record, outcome in zip(records, outcomes, strict=True):
-            EVENTS_CONSUMED.labels(self.service, record.topic, outcome).inc()
+        counts = Counter(zip((record.topic for record in records), outcomes, strict=True))
+        for (topic, outcome), count in counts.items():  # one increment per label set
+            EVENTS_CONSUMED.labels(self.service, topic, outcome).inc(count)
         return True
 
     def _finish(self, record: ConsumerRecord, stop: threading.Event) -> bool:

@@ -156,13 +156,16 @@ class RollupProjection:
     def _superseded(self, decoded: list[DecodedEvent]) -> set[int]:
         """Positions of key-result states that a newer version later in the batch replaces.
 
-        Check-ins arrive many per key result; only the newest state of a key result the
-        graph already holds needs to be rolled up (versions decide, so the result is the
-        same). Every superseded check-in is still counted, and its check-in still goes into
-        the key result's window (``RollupGraph.observe``), so that a window does not depend
-        on how the events were batched.
+        Check-ins arrive many per key result; only the newest state of a key result needs
+        to be rolled up (versions decide, so the result is the same). Every superseded
+        check-in is still counted, and its check-in still goes into the key result's window
+        (``RollupGraph.observe``), so that a window does not depend on how the events were
+        batched. The first state of a key result the graph does not hold yet is applied
+        (it defines the key result, so the windows of the states after it have a node to
+        go into); the states after it are superseded as a held key result's are.
         """
-        newest: dict[str, tuple[int, int]] = {}  # key result id -> (version, position)
+        # key result id -> (version, position); position -1: the defining state, kept
+        newest: dict[str, tuple[int, int]] = {}
         skipped: set[int] = set()
         for position, item in enumerate(decoded):
             change = item.change
@@ -170,10 +173,11 @@ class RollupProjection:
                 continue
             held = newest.get(change.id)
             if held is None:
-                if self.graph.key_result(change.id) is not None:
-                    newest[change.id] = (change.version, position)
+                newest[change.id] = (change.version, position
+                                     if self.graph.key_result(change.id) is not None else -1)
             elif change.version > held[0]:
-                skipped.add(held[1])
+                if held[1] >= 0:
+                    skipped.add(held[1])
                 newest[change.id] = (change.version, position)
             else:
                 skipped.add(position)  # older or equal: the graph would ignore it

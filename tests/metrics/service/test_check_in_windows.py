@@ -1,8 +1,9 @@
 """A key result's check-in window (the forecast's input, issue 15) is a function of its
 events alone: the same check-ins applied by the projection one event per batch, all in one
-batch, or cut into any batches, with late copies, leave the same window and pace, in
-memory, in the read model and after a reload; and that window is the newest check-in
-times, each with the value of the newest version checked in at that time."""
+batch, or cut into any batches (the key result's creation in the first of them, or before),
+with late copies, leave the same window and pace, in memory, in the read model and after a
+reload; and that window is the newest check-in times, each with the value of the newest
+version checked in at that time."""
 
 from __future__ import annotations
 
@@ -60,10 +61,12 @@ def test_a_window_does_not_depend_on_how_its_check_ins_were_batched(
     projection = metrics.projection()
     projection.load()
     objective = ge.new_id()
-    ways = ("one event a batch", "one batch", "cut into batches")
+    ways = ("one event a batch", "one batch", "cut into batches", "created in the batches")
     ids = {way: ge.new_id() for way in ways}
+    created_late = ids["created in the batches"]  # its creation shares a batch with check-ins
     apply_events(metrics, ge.cycle(), ge.objective(objective, ["sales"]),
-                 *(ge.key_result(kr, objective) for kr in ids.values()), projection=projection)
+                 *(ge.key_result(kr, objective) for kr in ids.values() if kr != created_late),
+                 projection=projection)
 
     def stream(kr: str) -> list[CloudEvent]:
         events = [ge.check_in(kr, objective, version, value, checked_in_at=at)
@@ -74,6 +77,8 @@ def test_a_window_does_not_depend_on_how_its_check_ins_were_batched(
         apply_events(metrics, event, projection=projection)
     apply_events(metrics, *stream(ids["one batch"]), projection=projection)
     for batch in batches(stream(ids["cut into batches"]), cuts):
+        apply_events(metrics, *batch, projection=projection)
+    for batch in batches([ge.key_result(created_late, objective), *stream(created_late)], cuts):
         apply_events(metrics, *batch, projection=projection)
 
     k = tables.key_results

@@ -14,17 +14,18 @@ from bench.consumer_cpu import _seeded_events, main
 
 pytestmark = pytest.mark.timeout(120)
 
-FIGURES = re.compile(r"sqlite (\d+) events in batches of 1000: CPU ([\d.]+) s "
+FIGURES = re.compile(r"sqlite (\d+) events in batches of (\d+): CPU ([\d.]+) s "
                      r"\(([\d.]+) us/event\), wall ([\d.]+) s")
 
 
-@pytest.mark.parametrize("flags", [[], ["--no-forecasts"]])
+@pytest.mark.parametrize("flags", [[], ["--no-forecasts"], ["--batch", "100"]])
 def test_the_batch_work_runs_and_reports_its_cpu(
         flags: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--database", "sqlite", "--events", "300", "--label", "smoke", *flags]) == 0
     found = FIGURES.search(capsys.readouterr().out)
     assert found, "no figures printed"
-    events, cpu, per_event, wall = found.groups()
+    events, batch, cpu, per_event, wall = found.groups()
+    assert int(batch) == (100 if "--batch" in flags else 1000)
     assert int(events) >= 300  # the cycle and objectives come before the check-ins
     assert float(cpu) > 0 and float(per_event) > 0 and float(wall) > 0
 

@@ -84,7 +84,7 @@ def _event(subject: str) -> CloudEvent:
 
 
 @pytest.mark.parametrize("goals_database_url", ["sqlite"], indirect=True)
-@pytest.mark.parametrize("mode", ["one at a time", "batch"])
+@pytest.mark.parametrize("mode", ["one at a time", "batch", "gathered batches", "read ahead"])
 @pytest.mark.handled_errors("dead_lettered", "consumer_transient", "consumer_batch_fallback")
 def test_any_exception_of_a_handler_dead_letters_its_record_and_the_consumer_goes_on(
         mode: str, kafka_settings: KafkaSettings, ledger_engine: Engine) -> None:
@@ -94,7 +94,11 @@ def test_any_exception_of_a_handler_dead_letters_its_record_and_the_consumer_goe
         service="ledger", group_id=f"failures-{mode.replace(' ', '-')}",
         topics=[Topic.GOALS.value], engine=ledger_engine,
         processed_events=plumbing.processed_events, kafka=kafka_settings,
-        **({"batch_handler": handler.batch} if mode == "batch" else {"handler": handler}))
+        **({"handler": handler} if mode == "one at a time" else {"batch_handler": handler.batch}),
+        # several polls of two records each in one transaction
+        **({"max_records": 2, "batch_records": 8} if mode in ("gathered batches", "read ahead")
+           else {}),
+        read_ahead=mode == "read ahead")
     events = [_event("before"), *[_event(subject) for subject in RAISES], _event("flaky"),
               _event("after")]
     producer = new_producer(kafka_settings, "failures-producer")

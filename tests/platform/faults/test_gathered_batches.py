@@ -1,0 +1,86 @@
+"""A consumer that lags gathers several polls into one batch: one transaction and one offset
+commit for all of them, each event applied once, in order, and nothing committed before
+its transaction; the same when the next batch is polled and decoded while one is applied
+(read ahead). The runner is the real one, on a real Tansu broker and a real database."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from kafka import TopicPartition
+from sqlalchemy import Connection, Engine, select
+
+from shared.cloudevents import CloudEvent, new_event
+from shared.config import KafkaSettings
+from shared.contract import EventType, Topic
+from shared.messaging.consumer import ConsumerRunner
+from shared.messaging.kafka_clients import ensure_topics, new_consumer, new_producer
+from tests.platform.faults.conftest import wait_until
+from tests.support.ledger_consumer import ledger, ledger_counts, plumbing, record_in_ledger
+
+pytestmark = pytest.mark.timeout(90)
+
+EVENTS = 120
+PER_POLL = 10
+GATHERED = 50
+
+
+@pytest.mark.parametrize("goals_database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["in turn", "read ahead"])
+def test_a_lagging_consumer_applies_several_polls_in_one_transaction_each_event_once(
+        read_ahead: bool, kafka_settings: KafkaSettings, ledger_engine: Engine) -> None:
+    ensure_topics(kafka_settings, "gathered-admin")
+    subjects = [f"e{number:03d}" for number in range(EVENTS)]
+    producer = new_producer(kafka_settings, "gathered-producer")
+    try:
+        for subject in subjects:  # one key: one partition, in this order
+            producer.send(Topic.GOALS.value, key=b"k", value=new_event(
+                EventType.CYCLE_CREATED, "/okr/goals", subject, {"key": subject}).to_json())
+        producer.flush(timeout=10)
+    finally:
+        producer.close(timeout=5)
+
+    sizes: list[int] = []
+
+    def handle(events: list[CloudEvent], connection: Connection) -> None:
+        sizes.append(len(events))
+        for event in events:
+            record_in_ledger(event, connection)
+
+    group = f"gathered-{read_ahead}"
+    runner = ConsumerRunner(
+        service="ledger", group_id=group, topics=[Topic.GOALS.value], engine=ledger_engine,
+        processed_events=plumbing.processed_events, kafka=kafka_settings,
+        batch_handler=handle, max_records=PER_POLL, batch_records=GATHERED,
+        read_ahead=read_ahead)
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: ledger_counts(ledger_engine)[0] >= EVENTS or not thread.is_alive(),
+                   45, "every event in the ledger")
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+    assert ledger_counts(ledger_engine) == (EVENTS, EVENTS)  # each once
+    with ledger_engine.connect() as connection:
+        applied = list(connection.execute(
+            select(ledger.c.subject).order_by(ledger.c.id)).scalars())
+    assert applied == subjects  # in the topic's order
+    assert sum(sizes) == EVENTS and max(sizes) <= GATHERED
+    assert max(sizes) > PER_POLL  # the records fetched at once went into one transaction
+    assert _committed(kafka_settings, group) == EVENTS
+
+
+def _committed(kafka: KafkaSettings, group: str) -> int:
+    """The group's committed offsets, summed over the topic's partitions."""
+    consumer = new_consumer(kafka, "gathered-reader", group)
+    try:
+        partitions = consumer.partitions_for_topic(Topic.GOALS.value) or set()
+        return sum(consumer.committed(TopicPartition(Topic.GOALS.value, p)) or 0
+                   for p in partitions)
+    finally:
+        consumer.close(autocommit=False)
