@@ -20,13 +20,10 @@ from services.metrics.adapters.kept_outlooks import encoded
 from services.metrics.domain.attainment import objective_attainment
 from services.metrics.domain.explain import Kept
 from services.metrics.domain.goal_items import (
-    Aggregation,
     ContributionState,
     CycleState,
     ItemType,
-    KeyResultState,
     LinkState,
-    Measure,
     ObjectiveKind,
     ObjectiveState,
 )
@@ -90,8 +87,15 @@ def history_of(stored: str | None) -> tuple[tuple[float, float, int], ...]:
     kept) reads as version 0, older than any version the goals service writes."""
     if not stored:
         return ()
+    points = tuple(map(tuple, json.loads(stored)))
+    for point in points:  # as ``key_result_row`` writes them (a load reads a million)
+        if len(point) != 3 or type(point[0]) is not float or type(point[1]) is not float \
+                or type(point[2]) is not int:
+            break
+    else:
+        return points
     return tuple((float(point[0]), float(point[1]), int(point[2]) if len(point) > 2 else 0)
-                 for point in json.loads(stored))
+                 for point in points)
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -209,20 +213,26 @@ class ReadModelRepository:
             graph.upsert_cycle(CycleState(row.key, row.version, _date(row.starts_on),
                                           _date(row.ends_on)))
         for row in _stream(connection, tables.objectives):
-            graph.upsert_objective(ObjectiveState(
+            graph.load_objective(ObjectiveState(
                 row.id, row.version, row.cycle, ObjectiveKind(row.kind),
                 tuple(row.departments.split("+")), row.title, bool(row.archived), row.owner))
         graph.expect_key_results(connection.execute(
             select(func.count()).select_from(tables.key_results)).scalar_one())
-        for count, row in enumerate(_stream(connection, tables.key_results), start=1):
-            if count % STREAM_ROWS == 0:
-                _loaded(graph)
-            graph.upsert_key_result(KeyResultState(
-                row.id, row.version, row.objective_id, Measure(row.measure), row.start,
-                row.target, weight=row.weight, aggregation=Aggregation(row.aggregation),
-                current=row.checked_in, confidence=row.given_confidence,
-                last_checkin_at=row.last_checkin_at, title=row.title, unit=row.unit,
-                history=history_of(row.check_ins)))
+        key_results = tables.key_results.c
+        columns = [key_results.id, key_results.version, key_results.objective_id,
+                   key_results.measure, key_results.aggregation, key_results.start,
+                   key_results.target, key_results.weight, key_results.unit,
+                   key_results.checked_in, key_results.given_confidence,
+                   key_results.last_checkin_at, key_results.check_ins]
+        if graph.keep_titles:
+            columns.append(key_results.title)
+        result = connection.execution_options(yield_per=STREAM_ROWS).execute(select(*columns))
+        for rows in result.partitions():
+            graph.load_key_results(
+                [(*row[:12], history_of(row[12])) for row in rows],
+                [row[13] for row in rows] if graph.keep_titles else None)
+        graph.settle_load()
+        _loaded(graph)
         for row in _stream(connection, tables.contributions):
             graph.add_contribution(ContributionState(
                 row.id, row.version, ItemType(row.child_type), row.child_id,

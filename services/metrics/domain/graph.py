@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import struct
 from array import array
+from collections.abc import Sequence
 from typing import NamedTuple, TypeVar
 
-from services.metrics.domain.forecast import pace
+from services.metrics.domain.forecast import merged, pace
 from services.metrics.domain.goal_items import (
     Aggregation,
     ContributionState,
@@ -100,6 +101,15 @@ _MEASURES = tuple(Measure)
 _MEASURE_CODES = {measure: code for code, measure in enumerate(_MEASURES)}
 _AGGREGATIONS = tuple(Aggregation)
 _AGGREGATION_CODES = {aggregation: code for code, aggregation in enumerate(_AGGREGATIONS)}
+_MEASURE_VALUE_CODES = {measure.value: code for code, measure in enumerate(_MEASURES)}
+_AGGREGATION_VALUE_CODES = {aggregation.value: code
+                            for code, aggregation in enumerate(_AGGREGATIONS)}
+#: A key result as a load reads it (``KeyResultTable.load``): id, version, objective id,
+#: measure and aggregation (their values), start, target, weight, unit, the latest
+#: checked-in value, the given confidence and the time of the latest check-in (each None:
+#: none), and the window (check-ins oldest first, as ``KeyResultState.history``).
+LoadedKeyResult = tuple[str, int, str, str, str, float, float, float, str, float | None,
+                        float | None, float | None, tuple[tuple[float, float, int], ...]]
 # a check-in of a window packed: (POSIX seconds, value, version)
 _CHECK_IN = struct.Struct("<ddq")
 _NO_WINDOW = b""
@@ -120,6 +130,15 @@ def _same(one: float, other: float) -> bool:
 
 def _packed(window: tuple[tuple[float, float, int], ...]) -> bytes:
     return b"".join([_CHECK_IN.pack(*check_in) for check_in in window]) if window else _NO_WINDOW
+
+
+def packed_window(window: tuple[tuple[float, float, int], ...], at: float,
+                  value: float) -> tuple[bytes, int]:
+    """(packed check-ins, ``window_ends``) of a row holding ``window`` whose latest check-in
+    is ``value`` at ``at`` (NaN: none): what :meth:`KeyResultNode.keep_window` stores."""
+    if window and _same(window[-1][0], at) and _same(window[-1][1], value):
+        return _packed(window[:-1]), window[-1][2]
+    return _packed(window), -1
 
 
 class KeyResultTable:
@@ -185,6 +204,65 @@ class KeyResultTable:
                         self.given_confidences, self.last_checkins, self.currents,
                         self.progresses, self.confidences):
             figures.extend(absent)
+
+    def load(self, rows: Sequence[LoadedKeyResult], keep_check_ins: bool) -> int:
+        """Rows for key results read back from a read model, each as :meth:`add` makes it
+        and ``KeyResultNode.refresh`` then figures it with no contributors yet (a summing
+        key result at its start): its definition, its window with its latest check-in
+        merged in when ``keep_check_ins`` (``RollupGraph._observe_state``), and its
+        figures. Row after row, without a node or a state each. The first row's number."""
+        first = self.take_rows(len(rows))
+        ids, versions, objective_ids, units = self.ids, self.versions, self.objective_ids, \
+            self.units
+        measures, aggregations, starts, targets, weights = (
+            self.measures, self.aggregations, self.starts, self.targets, self.weights)
+        checked_in, given_confidences, last_checkins = (
+            self.checked_in, self.given_confidences, self.last_checkins)
+        currents, progresses, confidences = self.currents, self.progresses, self.confidences
+        windows, window_ends, inputs = self.windows, self.window_ends, self.inputs
+        measure_codes, aggregation_codes = _MEASURE_VALUE_CODES, _AGGREGATION_VALUE_CODES
+        for number, (key_result_id, version, objective_id, measure, aggregation, start,
+                     target, weight, unit, checked, confidence, at, window) in enumerate(
+                rows, first):
+            measure_code = measure_codes[measure]
+            aggregation_code = aggregation_codes[aggregation]
+            current = start if checked is None else checked
+            given = _ABSENT if confidence is None else confidence
+            last = _ABSENT if at is None else at
+            ids[number] = key_result_id
+            versions[number] = version
+            objective_ids[number] = objective_id
+            measures[number] = measure_code
+            aggregations[number] = aggregation_code
+            starts[number] = start
+            targets[number] = target
+            weights[number] = weight
+            units[number] = shared_text(unit)
+            checked_in[number] = current
+            given_confidences[number] = given
+            last_checkins[number] = last
+            if keep_check_ins and at is not None and checked is not None and (
+                    aggregation_code != _SUM):
+                window = merged(window, at, checked, version) or window
+            windows[number], window_ends[number] = (
+                packed_window(window, last, current) if window else (_NO_WINDOW, -1))
+            if aggregation_code == _SUM:
+                current = start
+                inputs[number] = WeightedSum()
+            currents[number] = current
+            confidences[number] = given
+            progresses[number] = clamped(attainment(_MEASURES[measure_code], start, target,
+                                                    current))
+        return first
+
+    def take_rows(self, count: int) -> int:
+        """``count`` new rows at the end (a load), reserved if need be; the first's number.
+        Their fields are the caller's to fill (``KeyResultNode.keep_window`` and the rest)."""
+        if self._used + count > len(self.ids):
+            self.reserve(self._used + count - len(self.ids))
+        first = self._used
+        self._used += count
+        return first
 
     def free(self, number: int) -> None:
         self.ids[number] = self.objective_ids[number] = ""
@@ -307,11 +385,8 @@ class KeyResultNode:
 
     def keep_window(self, window: tuple[tuple[float, float, int], ...]) -> None:
         table, number = self.table, self.number
-        if window and _same(window[-1][0], table.last_checkins[number]) and _same(
-                window[-1][1], table.checked_in[number]):
-            table.windows[number], table.window_ends[number] = _packed(window[:-1]), window[-1][2]
-        else:
-            table.windows[number], table.window_ends[number] = _packed(window), -1
+        table.windows[number], table.window_ends[number] = packed_window(
+            window, table.last_checkins[number], table.checked_in[number])
 
     def _latest_check_in(self, value: float, at: float | None) -> None:
         """Before the latest check-in changes, a window that ends with it packs it."""
