@@ -9,11 +9,12 @@ costs a handful of statements whatever its size.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import struct
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, Select, Table, delete, func, select
 
 from services.metrics.adapters import tables
 from services.metrics.adapters.kept_outlooks import encoded
@@ -27,12 +28,13 @@ from services.metrics.domain.goal_items import (
     ObjectiveKind,
     ObjectiveState,
 )
-from services.metrics.domain.graph import KeyResultNode, ObjectiveNode
+from services.metrics.domain.graph import KeyResultNode, ObjectiveNode, packed_check_ins
 from services.metrics.domain.rollup import RollupGraph
 from shared.persistence.dialects import conflict_insert, insert_keys_returning_new, upsert
 
 CHUNK = 500  # ids per IN (...) list: far below every parameter limit
 STREAM_ROWS = 10_000
+LOAD_ROWS = 2_000  # key results decoded at a time by a load: its peak holds one such list
 
 
 def delete_ids(connection: Connection, table: Table, ids: Iterable[str],
@@ -87,15 +89,20 @@ def history_of(stored: str | None) -> tuple[tuple[float, float, int], ...]:
     kept) reads as version 0, older than any version the goals service writes."""
     if not stored:
         return ()
-    points = tuple(map(tuple, json.loads(stored)))
-    for point in points:  # as ``key_result_row`` writes them (a load reads a million)
-        if len(point) != 3 or type(point[0]) is not float or type(point[1]) is not float \
-                or type(point[2]) is not int:
-            break
-    else:
-        return points
     return tuple((float(point[0]), float(point[1]), int(point[2]) if len(point) > 2 else 0)
-                 for point in points)
+                 for point in json.loads(stored))
+
+
+def packed_history(stored: str | None) -> bytes:
+    """:func:`history_of`, packed as the graph's rows hold it (``graph.packed_check_ins``):
+    a load reads a million, nearly all written as ``key_result_row`` writes them, three
+    numbers a check-in, packed at once."""
+    if not stored:
+        return b""
+    try:
+        return packed_check_ins(json.loads(stored))
+    except (struct.error, TypeError):  # not three numbers, a version an int, each
+        return packed_check_ins(history_of(stored))
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -104,6 +111,24 @@ def _stream(connection: Connection, table: Table) -> Iterator[Any]:
     result = connection.execution_options(yield_per=STREAM_ROWS).execute(select(table))
     for partition in result.partitions():
         yield from partition
+
+
+def _driver_rows(connection: Connection, statement: Select[Any]) -> Iterator[Sequence[Any]]:
+    """The rows of ``statement`` (plain columns, no parameters) in lists of
+    :data:`LOAD_ROWS`, as the database driver gives them (tuples: a million rows without
+    a ``Row`` each), in the connection's transaction; on PostgreSQL from a server-side
+    cursor, so the process never holds more than one list."""
+    sql = str(statement.compile(dialect=connection.dialect))
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    cursor = (driver.cursor(name="okr_metrics_load") if connection.dialect.name == "postgresql"
+              else driver.cursor())
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(LOAD_ROWS):
+            yield rows
+    finally:
+        cursor.close()
 
 
 class ReadModelRepository:
@@ -226,10 +251,9 @@ class ReadModelRepository:
                    key_results.last_checkin_at, key_results.check_ins]
         if graph.keep_titles:
             columns.append(key_results.title)
-        result = connection.execution_options(yield_per=STREAM_ROWS).execute(select(*columns))
-        for rows in result.partitions():
+        for rows in _driver_rows(connection, select(*columns)):
             graph.load_key_results(
-                [(*row[:12], history_of(row[12])) for row in rows],
+                [(*row[:12], packed_history(row[12])) for row in rows],
                 [row[13] for row in rows] if graph.keep_titles else None)
         graph.settle_load()
         _loaded(graph)

@@ -107,9 +107,10 @@ _AGGREGATION_VALUE_CODES = {aggregation.value: code
 #: A key result as a load reads it (``KeyResultTable.load``): id, version, objective id,
 #: measure and aggregation (their values), start, target, weight, unit, the latest
 #: checked-in value, the given confidence and the time of the latest check-in (each None:
-#: none), and the window (check-ins oldest first, as ``KeyResultState.history``).
+#: none), and the window (check-ins oldest first, as ``KeyResultState.history``) packed
+#: by :func:`packed_check_ins`.
 LoadedKeyResult = tuple[str, int, str, str, str, float, float, float, str, float | None,
-                        float | None, float | None, tuple[tuple[float, float, int], ...]]
+                        float | None, float | None, bytes]
 # a check-in of a window packed: (POSIX seconds, value, version)
 _CHECK_IN = struct.Struct("<ddq")
 _NO_WINDOW = b""
@@ -130,6 +131,13 @@ def _same(one: float, other: float) -> bool:
 
 def _packed(window: tuple[tuple[float, float, int], ...]) -> bytes:
     return b"".join([_CHECK_IN.pack(*check_in) for check_in in window]) if window else _NO_WINDOW
+
+
+def packed_check_ins(window: Sequence[Sequence[float]]) -> bytes:
+    """Check-ins ``(POSIX seconds, value, version)`` packed as a row holds them (a version
+    must be an ``int``: ``struct.error`` otherwise, as for a check-in of another size)."""
+    pack = _CHECK_IN.pack
+    return b"".join([pack(*check_in) for check_in in window])
 
 
 def packed_window(window: tuple[tuple[float, float, int], ...], at: float,
@@ -241,11 +249,29 @@ class KeyResultTable:
             checked_in[number] = current
             given_confidences[number] = given
             last_checkins[number] = last
-            if keep_check_ins and at is not None and checked is not None and (
-                    aggregation_code != _SUM):
-                window = merged(window, at, checked, version) or window
-            windows[number], window_ends[number] = (
-                packed_window(window, last, current) if window else (_NO_WINDOW, -1))
+            if window:
+                newest_at, newest_value, newest_version = _CHECK_IN.unpack_from(
+                    window, len(window) - _CHECK_IN.size)
+                if keep_check_ins and at is not None and checked is not None and (
+                        aggregation_code != _SUM) and not (
+                        at == newest_at and (version, checked) <= (newest_version,
+                                                                   newest_value)):
+                    # the latest check-in is not the window's newest (``forecast.merged``
+                    # would leave the window as it is otherwise)
+                    held = tuple(_CHECK_IN.iter_unpack(window))
+                    windows[number], window_ends[number] = packed_window(
+                        merged(held, at, checked, version) or held, last, current)
+                elif _same(newest_at, last) and _same(newest_value, current):
+                    windows[number] = window[:-_CHECK_IN.size]
+                    window_ends[number] = newest_version
+                else:
+                    windows[number], window_ends[number] = window, -1
+            elif keep_check_ins and at is not None and checked is not None and (
+                    aggregation_code != _SUM):  # its latest check-in alone
+                windows[number], window_ends[number] = packed_window(
+                    merged((), at, checked, version) or (), last, current)
+            else:
+                windows[number], window_ends[number] = _NO_WINDOW, -1
             if aggregation_code == _SUM:
                 current = start
                 inputs[number] = WeightedSum()

@@ -334,11 +334,17 @@ class RollupGraph:
         if titles is not None and self.keep_titles:
             self._titles.update(zip(ids[first:first + len(rows)], titles, strict=True))
 
-    def settle_load(self) -> Changes:
-        """The objectives loaded, figured from their key results (see ``load_objective``)."""
+    def settle_load(self) -> None:
+        """The objectives loaded, figured from their key results (see ``load_objective``):
+        as ``_refresh`` figures them, without recording what moved (nothing was there)."""
+        if self._contributions:
+            raise ValueError("a load settles its objectives before its contributions")
         self._begin()
-        self._pending.extend(self._objectives.values())
-        return self._finish()
+        for node in self._objectives.values():
+            node.progress = node.progress_inputs.mean()
+            node.confidence = node.confidence_inputs.mean()
+            node.status = status_of(node.progress, self.expected_progress_of(node),
+                                    node.confidence, self.thresholds)
 
     def expect_key_results(self, count: int) -> None:
         """``count`` key results are about to be added (a load): room for them at once."""

@@ -17,6 +17,7 @@ from services.metrics.domain.goal_items import (
     Measure,
     ObjectiveState,
 )
+from services.metrics.domain.graph import packed_check_ins
 from services.metrics.domain.rollup import RollupGraph
 from tests.metrics.unit.builders import Q4, graph_at, objective
 
@@ -46,7 +47,8 @@ def loaded(states: list[ObjectiveState | KeyResultState]) -> RollupGraph:
         if isinstance(state, ObjectiveState):
             graph.load_objective(state)
     rows = [(s.id, s.version, s.objective_id, s.measure.value, s.aggregation.value, s.start,
-             s.target, s.weight, s.unit, s.current, s.confidence, s.last_checkin_at, s.history)
+             s.target, s.weight, s.unit, s.current, s.confidence, s.last_checkin_at,
+             packed_check_ins(s.history))
             for s in states if isinstance(s, KeyResultState)]
     for start in range(0, len(rows), 3):  # in chunks, as a load reads them
         graph.load_key_results(rows[start:start + 3])
@@ -119,7 +121,8 @@ def test_a_graph_without_windows_keeps_what_a_row_holds_and_merges_nothing() -> 
     bulk, each = RollupGraph(keep_check_ins=False), RollupGraph(keep_check_ins=False)
     bulk.load_objective(objective("o"))
     bulk.load_key_results([(state.id, state.version, state.objective_id, "increase",
-                            "check_ins", 0.0, 10.0, 1.0, "", 4.0, None, 50.0, state.history)])
+                            "check_ins", 0.0, 10.0, 1.0, "", 4.0, None, 50.0,
+                            packed_check_ins(state.history))])
     bulk.settle_load()
     each.upsert_objective(objective("o"))
     each.upsert_key_result(state)
