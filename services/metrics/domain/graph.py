@@ -218,68 +218,88 @@ class KeyResultTable:
         and ``KeyResultNode.refresh`` then figures it with no contributors yet (a summing
         key result at its start): its definition, its window with its latest check-in
         merged in when ``keep_check_ins`` (``RollupGraph._observe_state``), and its
-        figures. Row after row, without a node or a state each. The first row's number."""
-        first = self.take_rows(len(rows))
-        ids, versions, objective_ids, units = self.ids, self.versions, self.objective_ids, \
-            self.units
-        measures, aggregations, starts, targets, weights = (
-            self.measures, self.aggregations, self.starts, self.targets, self.weights)
-        checked_in, given_confidences, last_checkins = (
-            self.checked_in, self.given_confidences, self.last_checkins)
-        currents, progresses, confidences = self.currents, self.progresses, self.confidences
-        windows, window_ends, inputs = self.windows, self.window_ends, self.inputs
-        measure_codes, aggregation_codes = _MEASURE_VALUE_CODES, _AGGREGATION_VALUE_CODES
-        for number, (key_result_id, version, objective_id, measure, aggregation, start,
-                     target, weight, unit, checked, confidence, at, window) in enumerate(
-                rows, first):
-            measure_code = measure_codes[measure]
-            aggregation_code = aggregation_codes[aggregation]
-            current = start if checked is None else checked
-            given = _ABSENT if confidence is None else confidence
-            last = _ABSENT if at is None else at
-            ids[number] = key_result_id
-            versions[number] = version
-            objective_ids[number] = objective_id
-            measures[number] = measure_code
-            aggregations[number] = aggregation_code
-            starts[number] = start
-            targets[number] = target
-            weights[number] = weight
-            units[number] = shared_text(unit)
-            checked_in[number] = current
-            given_confidences[number] = given
-            last_checkins[number] = last
-            if window:
-                newest_at, newest_value, newest_version = _CHECK_IN.unpack_from(
-                    window, len(window) - _CHECK_IN.size)
-                if keep_check_ins and at is not None and checked is not None and (
-                        aggregation_code != _SUM) and not (
-                        at == newest_at and (version, checked) <= (newest_version,
-                                                                   newest_value)):
-                    # the latest check-in is not the window's newest (``forecast.merged``
-                    # would leave the window as it is otherwise)
-                    held = tuple(_CHECK_IN.iter_unpack(window))
-                    windows[number], window_ends[number] = packed_window(
-                        merged(held, at, checked, version) or held, last, current)
-                elif _same(newest_at, last) and _same(newest_value, current):
-                    windows[number] = window[:-_CHECK_IN.size]
-                    window_ends[number] = newest_version
-                else:
-                    windows[number], window_ends[number] = window, -1
-            elif keep_check_ins and at is not None and checked is not None and (
-                    aggregation_code != _SUM):  # its latest check-in alone
-                windows[number], window_ends[number] = packed_window(
-                    merged((), at, checked, version) or (), last, current)
-            else:
-                windows[number], window_ends[number] = _NO_WINDOW, -1
-            if aggregation_code == _SUM:
-                current = start
+        figures. Column by column, without a node or a state each. The first row's number."""
+        count = len(rows)
+        first = self.take_rows(count)
+        if not count:
+            return first
+        end = first + count
+        (ids, versions, objective_ids, measures, aggregations, starts, targets, weights, units,
+         checked, confidences, ats, windows) = zip(*rows, strict=True)
+        measure_codes = list(map(_MEASURE_VALUE_CODES.__getitem__, measures))
+        aggregation_codes = list(map(_AGGREGATION_VALUE_CODES.__getitem__, aggregations))
+        latest = [start if value is None else value
+                  for start, value in zip(starts, checked, strict=True)]
+        given = array("d", [_ABSENT if value is None else value for value in confidences])
+        lasts = [_ABSENT if at is None else at for at in ats]
+        # a summing key result's value is its contributors' sum: none yet, so its start
+        values = [start if code == _SUM else value
+                  for start, value, code in zip(starts, latest, aggregation_codes,
+                                                strict=True)]
+        self.ids[first:end] = ids
+        self.versions[first:end] = array("q", versions)
+        self.objective_ids[first:end] = objective_ids
+        self.measures[first:end] = array("B", measure_codes)
+        self.aggregations[first:end] = array("B", aggregation_codes)
+        self.starts[first:end] = array("d", starts)
+        self.targets[first:end] = array("d", targets)
+        self.weights[first:end] = array("d", weights)
+        self.units[first:end] = list(map(shared_text, units))
+        self.checked_in[first:end] = array("d", latest)
+        self.given_confidences[first:end] = given
+        self.last_checkins[first:end] = array("d", lasts)
+        self.currents[first:end] = array("d", values)
+        self.confidences[first:end] = given
+        self.progresses[first:end] = array("d", [
+            clamped(attainment(_MEASURES[code], start, target, value))
+            for code, start, target, value in zip(measure_codes, starts, targets, values,
+                                                  strict=True)])
+        packed, ends = self._loaded_windows(windows, ats, checked, versions, aggregation_codes,
+                                            lasts, latest, keep_check_ins)
+        self.windows[first:end] = packed
+        self.window_ends[first:end] = ends
+        inputs = self.inputs
+        for number, code in enumerate(aggregation_codes, first):
+            if code == _SUM:
                 inputs[number] = WeightedSum()
-            currents[number] = current
-            confidences[number] = given
-            progresses[number] = clamped(attainment(_MEASURES[measure_code], start, target,
-                                                    current))
         return first
+
+    @staticmethod
+    def _loaded_windows(windows: Sequence[bytes], ats: Sequence[float | None],
+                        checked: Sequence[float | None], versions: Sequence[int],
+                        aggregation_codes: Sequence[int], lasts: Sequence[float],
+                        latest: Sequence[float], keep_check_ins: bool
+                        ) -> tuple[list[bytes], array[int]]:
+        """The packed windows and ``window_ends`` of loaded rows (``keep_window`` after
+        ``RollupGraph._observe_state``)."""
+        packed: list[bytes] = []
+        ends = array("q", bytes(8 * len(windows)))
+        newest = _CHECK_IN.unpack_from
+        size = _CHECK_IN.size
+        for index, (window, at, value, version, code, last, current) in enumerate(zip(
+                windows, ats, checked, versions, aggregation_codes, lasts, latest,
+                strict=True)):
+            observed = keep_check_ins and at is not None and value is not None and code != _SUM
+            if window:
+                newest_at, newest_value, newest_version = newest(window, len(window) - size)
+                if observed and not (at == newest_at and (version, value) <= (
+                        newest_version, newest_value)):
+                    # the latest check-in is not the window's newest (``forecast.merged``
+                    # leaves the window as it is otherwise)
+                    held = tuple(_CHECK_IN.iter_unpack(window))
+                    kept, end = packed_window(merged(held, at, value, version) or held, last,
+                                              current)
+                elif _same(newest_at, last) and _same(newest_value, current):
+                    kept, end = window[:-size], newest_version
+                else:
+                    kept, end = window, -1
+            elif observed:  # its latest check-in alone
+                kept, end = packed_window(merged((), at, value, version) or (), last, current)
+            else:
+                kept, end = _NO_WINDOW, -1
+            packed.append(kept)
+            ends[index] = end
+        return packed, ends
 
     def take_rows(self, count: int) -> int:
         """``count`` new rows at the end (a load), reserved if need be; the first's number.
