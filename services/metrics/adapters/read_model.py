@@ -101,7 +101,7 @@ def packed_history(stored: str | None) -> bytes:
         return b""
     try:
         return packed_check_ins(json.loads(stored))
-    except (struct.error, TypeError):  # not three numbers, a version an int, each
+    except (struct.error, TypeError):  # a check-in not of three numbers, an int version last
         return packed_check_ins(history_of(stored))
 
 
