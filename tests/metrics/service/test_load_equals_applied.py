@@ -4,6 +4,7 @@ check-in window, whatever the events were and however they were batched."""
 
 from __future__ import annotations
 
+import gc
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -220,3 +221,18 @@ def test_random_histories_load_back_equal(metrics: Metrics, seed: int) -> None:
         apply_events(metrics, *events[position:position + size], projection=projection)
         position += size
         assert_load_equals(metrics, projection, clock)
+
+
+def test_a_load_leaves_the_cyclic_collector_as_it_found_it(metrics: Metrics) -> None:
+    """The load pauses the collector while it builds the graph, and only then."""
+    clock = FakeClock(NOW)
+    apply_events(metrics, *company_events()[0], projection=loaded(metrics, clock))
+    assert gc.isenabled()
+    loaded(metrics, clock)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        loaded(metrics, clock)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
