@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import functools
 import itertools
+import json
 import math
 import os
 import random
@@ -134,12 +135,29 @@ class MetricsBenchOptions:
     latency_seconds: float = 20.0
     latency_key_results: int = 10_000
     baseline_tree: str | None = None  # another checkout whose render the scrape compares
+    windows: int = 0  # memory: check-ins in the window of each key result checked in
+    memory_rounds: int = 1  # memory: loads of each tree, alternating
+    keep_database: str | None = None  # memory: a PostgreSQL database kept across runs
 
 
 # -- databases ---------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def metrics_database(kind: str) -> Iterator[str]:
+def metrics_database(kind: str, keep: str | None = None) -> Iterator[str]:
+    """A fresh, migrated metrics database, dropped at the end; ``keep`` (PostgreSQL): the
+    database of that name, created if missing, kept at the end (reused across runs)."""
+    if keep is not None:
+        if kind != "postgresql":
+            raise ValueError("a kept database is a PostgreSQL one")
+        admin = postgres_admin_url()
+        with psycopg.connect(admin, autocommit=True) as connection:
+            if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                  (keep,)).fetchone() is None:
+                connection.execute(f'CREATE DATABASE "{keep}"')
+        url = make_url(admin).set(database=keep).render_as_string(hide_password=False)
+        upgrade_to_head(MIGRATIONS, url)
+        yield url
+        return
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="okr-bench-metrics-") as directory:
             url = f"sqlite:///{Path(directory) / 'metrics.db'}"
@@ -442,8 +460,24 @@ def rollup_scaling(options: MetricsBenchOptions) -> BenchResult:
 
 # -- 3. peak RSS holding N key results -------------------------------------------------------------
 
-def fill_read_model(url: str, key_results: int) -> None:
-    """N key results (10 per objective) written straight into the read model."""
+WEEK = 7 * 86_400.0
+
+
+def window_of(k: int, checked_in: float, last: float, size: int) -> str | None:
+    """A key result's window as the read model stores it: ``size`` weekly check-ins, the
+    last one its latest check-in (at ``last``, of value ``checked_in``, version
+    ``size + 1``), the values growing toward it."""
+    if size <= 0:
+        return None
+    step = 1.0 + k % 7
+    return json.dumps([[last - (size - 1 - i) * WEEK, checked_in - (size - 1 - i) * step, i + 2]
+                       for i in range(size)])
+
+
+def fill_read_model(url: str, key_results: int, windows: int = 0) -> None:
+    """N key results (10 per objective) written straight into the read model; with
+    ``windows``, each key result checked in has a window of that many weekly check-ins
+    (what forecasts are fitted to; the consumer keeps up to 12)."""
     metrics = bootstrap(metrics_config(url, KafkaSettings("127.0.0.1:9", 1, 1, 1, 1, 1)))
     now = datetime.now(UTC)
     with metrics.engine.begin() as connection:
@@ -462,14 +496,17 @@ def fill_read_model(url: str, key_results: int) -> None:
                 for o in range(start, min(objectives, start + 10_000))])
         for start in range(0, key_results, 20_000):
             connection.execute(tables.key_results.insert(), [{
-                "id": str(uuid.uuid4()), "version": 2,
+                "id": str(uuid.uuid4()),
+                "version": 2 if windows <= 0 or k % 10 == 9 else windows + 1,
                 "objective_id": str(uuid.UUID(int=k // KEY_RESULTS_PER_OBJECTIVE)),
                 "title": f"Key result {k}: signed contracts", "measure": "increase",
                 "aggregation": "check_ins",
                 "start": 0.0, "target": 100.0, "unit": "EUR", "weight": 1.0,
                 "checked_in": float(k % 100), "given_confidence": 0.7,
-                "last_checkin_at": None if k % 10 == 9 else 1.8e9, "value": None,
-                "progress": None, "attainment": None, "confidence": None}
+                "last_checkin_at": None if k % 10 == 9 else 1.8e9,
+                "check_ins": None if k % 10 == 9 else window_of(k, float(k % 100), 1.8e9,
+                                                                windows),
+                "value": None, "progress": None, "attainment": None, "confidence": None}
                 for k in range(start, min(key_results, start + 20_000))])
     metrics.engine.dispose()
 
@@ -497,26 +534,68 @@ print(held, before, kib("VmHWM:"), time.perf_counter() - started, time.process_t
 """
 
 
+def _load_in_process(url: str, tree: str | None) -> tuple[int, int, int, float, float]:
+    """(key results held, RSS before KiB, peak KiB, load s, load CPU s) of a fresh process
+    loading the read model with the code of ``tree`` (None: this checkout)."""
+    extra = {} if tree is None else {"cwd": tree, "env": {**os.environ, "PYTHONPATH": tree}}
+    output = subprocess.run([sys.executable, "-c", LOAD_AND_MEASURE, url], check=True,
+                            capture_output=True, text=True, timeout=1800,
+                            **extra).stdout.split()  # type: ignore[call-overload]
+    return (int(output[0]), int(output[1]), int(output[2]), float(output[3]),
+            float(output[4]))
+
+
+def key_results_in(url: str) -> int:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT count(*) FROM key_results").fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def consumer_memory(options: MetricsBenchOptions) -> BenchResult:
     size = options.rss_key_results
-    with metrics_database(options.database) as url:
+    rows, notes = [], []
+    peaks: list[int] = []
+    with metrics_database(options.database, options.keep_database) as url:
         started = time.perf_counter()
-        fill_read_model(url, size)
-        filled = time.perf_counter() - started
-        output = subprocess.run([sys.executable, "-c", LOAD_AND_MEASURE, url], check=True,
-                                capture_output=True, text=True, timeout=1800).stdout.split()
-    held, before_kib, peak_kib = int(output[0]), int(output[1]), int(output[2])
-    seconds, cpu = float(output[3]), float(output[4])
-    peak = peak_kib * 1024
+        if options.keep_database is not None and key_results_in(url) == size:
+            notes.append(f"read model of database {options.keep_database} reused")
+        else:
+            if options.keep_database is not None:
+                _empty_read_model(url)
+            fill_read_model(url, size, options.windows)
+            notes.append(f"read model filled in {time.perf_counter() - started:.1f} s")
+        trees: list[tuple[str, str | None]] = [("this checkout", None)]
+        if options.baseline_tree is not None:
+            trees.append((f"baseline {options.baseline_tree}", options.baseline_tree))
+        for round_ in range(options.memory_rounds):
+            for name, tree in trees:
+                load = f"{os.getloadavg()[0]:.1f}"
+                held, before_kib, peak_kib, seconds, cpu = _load_in_process(url, tree)
+                peak = peak_kib * 1024
+                if tree is None:
+                    peaks.append(peak)
+                rows.append([f"{round_ + 1}: {name}", f"{held:,}", f"{peak / 2**20:.0f}",
+                             f"{before_kib / 1024:.0f}",
+                             f"{(peak - before_kib * 1024) / max(1, held):.0f}",
+                             f"{seconds:.1f}", f"{cpu:.1f}", load])
+                log(f"  memory: {' | '.join(rows[-1])}")
+    peak = max(peaks)
+    notes += [f"windows of {options.windows} check-ins a key result checked in"
+              if options.windows else "no windows: a key result's one check-in",
+              "loaded by the consumer's path (RollupProjection.load); RSS and peak (VmHWM) "
+              "of the loading process itself; rounds alternate with the baseline tree"]
     return BenchResult(
         "metrics consumer memory", options.database,
-        ["key results", "peak RSS (MiB)", "RSS before load (MiB)", "bytes/key result",
-         "load s", "load CPU s"],
-        [[f"{held:,}", f"{peak / 2**20:.0f}", f"{before_kib / 1024:.0f}",
-          f"{(peak - before_kib * 1024) / max(1, held):.0f}", f"{seconds:.1f}", f"{cpu:.1f}"]],
-        [Check("peak RSS (MiB)", peak / 2**20, "< 512", peak < 512 * 2**20)],
-        notes=[f"read model filled in {filled:.1f} s; loaded by the consumer's bulk path; "
-               "RSS and peak (VmHWM) of the loading process itself"])
+        ["round: code", "key results", "peak RSS (MiB)", "RSS before load (MiB)",
+         "bytes/key result", "load s", "load CPU s", "load average"],
+        rows, [Check("peak RSS (MiB)", peak / 2**20, "< 512", peak < 512 * 2**20)],
+        notes=notes)
+
+
+def _empty_read_model(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as connection:
+        for table in reversed(tables.READ_MODEL_TABLES):
+            connection.execute(f'DELETE FROM "{table.name}"')
 
 
 # -- 4. /metrics rendering -------------------------------------------------------------------------
@@ -942,6 +1021,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--baseline-tree", metavar="DIR",
                         help="also time the render of another checkout (e.g. a worktree of "
                              "main) on the same read model, alternating with ours")
+    parser.add_argument("--windows", type=int, default=0,
+                        help="memory: check-ins in each key result's window (the consumer "
+                             "keeps up to 12; default 0: its one check-in)")
+    parser.add_argument("--rss-key-results", type=int,
+                        help="memory: key results in the read model (default 1,000,000)")
+    parser.add_argument("--memory-rounds", type=int, default=1,
+                        help="memory: loads of each tree (with --baseline-tree, alternating)")
+    parser.add_argument("--keep-database", metavar="NAME",
+                        help="memory: use (create if missing) and keep this PostgreSQL "
+                             "database; its read model is reused when it has the size asked")
     parser.add_argument("--key-results", type=int,
                         help="throughput and latency: key results in the read model "
                              "(default 10,000; quick 1,000)")
@@ -968,7 +1057,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         throughput_batch_records=args.batch_records,
         throughput_key_results=(options.throughput_key_results if key_results is None
                                 else key_results),
-        latency_key_results=key_results or options.latency_key_results)
+        latency_key_results=key_results or options.latency_key_results,
+        windows=args.windows, memory_rounds=args.memory_rounds,
+        keep_database=args.keep_database,
+        rss_key_results=args.rss_key_results or options.rss_key_results)
     run_metrics_benchmarks(options, args.only or BENCHMARKS)
     return 0
 

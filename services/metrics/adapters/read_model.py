@@ -9,33 +9,32 @@ costs a handful of statements whatever its size.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import struct
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, Select, Table, delete, func, select
 
 from services.metrics.adapters import tables
 from services.metrics.adapters.kept_outlooks import encoded
 from services.metrics.domain.attainment import objective_attainment
 from services.metrics.domain.explain import Kept
 from services.metrics.domain.goal_items import (
-    Aggregation,
     ContributionState,
     CycleState,
     ItemType,
-    KeyResultState,
     LinkState,
-    Measure,
     ObjectiveKind,
     ObjectiveState,
 )
-from services.metrics.domain.graph import KeyResultNode, ObjectiveNode
+from services.metrics.domain.graph import KeyResultNode, ObjectiveNode, packed_check_ins
 from services.metrics.domain.rollup import RollupGraph
 from shared.persistence.dialects import conflict_insert, insert_keys_returning_new, upsert
 
 CHUNK = 500  # ids per IN (...) list: far below every parameter limit
 STREAM_ROWS = 10_000
+LOAD_ROWS = 2_000  # key results decoded at a time by a load: its peak holds one such list
 
 
 def delete_ids(connection: Connection, table: Table, ids: Iterable[str],
@@ -94,12 +93,42 @@ def history_of(stored: str | None) -> tuple[tuple[float, float, int], ...]:
                  for point in json.loads(stored))
 
 
+def packed_history(stored: str | None) -> bytes:
+    """:func:`history_of`, packed as the graph's rows hold it (``graph.packed_check_ins``):
+    a load reads a million, nearly all written as ``key_result_row`` writes them, three
+    numbers a check-in, packed at once."""
+    if not stored:
+        return b""
+    try:
+        return packed_check_ins(json.loads(stored))
+    except (struct.error, TypeError):  # a check-in not of three numbers, an int version last
+        return packed_check_ins(history_of(stored))
+
+
 # -- loading -----------------------------------------------------------------------------------
 
 def _stream(connection: Connection, table: Table) -> Iterator[Any]:
     result = connection.execution_options(yield_per=STREAM_ROWS).execute(select(table))
     for partition in result.partitions():
         yield from partition
+
+
+def _driver_rows(connection: Connection, statement: Select[Any]) -> Iterator[Sequence[Any]]:
+    """The rows of ``statement`` (plain columns, no parameters) in lists of
+    :data:`LOAD_ROWS`, as the database driver gives them (tuples: a million rows without
+    a ``Row`` each), in the connection's transaction; on PostgreSQL from a server-side
+    cursor, so the process never holds more than one list."""
+    sql = str(statement.compile(dialect=connection.dialect))
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    cursor = (driver.cursor(name="okr_metrics_load") if connection.dialect.name == "postgresql"
+              else driver.cursor())
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(LOAD_ROWS):
+            yield rows
+    finally:
+        cursor.close()
 
 
 class ReadModelRepository:
@@ -209,20 +238,25 @@ class ReadModelRepository:
             graph.upsert_cycle(CycleState(row.key, row.version, _date(row.starts_on),
                                           _date(row.ends_on)))
         for row in _stream(connection, tables.objectives):
-            graph.upsert_objective(ObjectiveState(
+            graph.load_objective(ObjectiveState(
                 row.id, row.version, row.cycle, ObjectiveKind(row.kind),
                 tuple(row.departments.split("+")), row.title, bool(row.archived), row.owner))
         graph.expect_key_results(connection.execute(
             select(func.count()).select_from(tables.key_results)).scalar_one())
-        for count, row in enumerate(_stream(connection, tables.key_results), start=1):
-            if count % STREAM_ROWS == 0:
-                _loaded(graph)
-            graph.upsert_key_result(KeyResultState(
-                row.id, row.version, row.objective_id, Measure(row.measure), row.start,
-                row.target, weight=row.weight, aggregation=Aggregation(row.aggregation),
-                current=row.checked_in, confidence=row.given_confidence,
-                last_checkin_at=row.last_checkin_at, title=row.title, unit=row.unit,
-                history=history_of(row.check_ins)))
+        key_results = tables.key_results.c
+        columns = [key_results.id, key_results.version, key_results.objective_id,
+                   key_results.measure, key_results.aggregation, key_results.start,
+                   key_results.target, key_results.weight, key_results.unit,
+                   key_results.checked_in, key_results.given_confidence,
+                   key_results.last_checkin_at, key_results.check_ins]
+        if graph.keep_titles:
+            columns.append(key_results.title)
+        for rows in _driver_rows(connection, select(*columns)):
+            graph.load_key_results(
+                [(*row[:12], packed_history(row[12])) for row in rows],
+                [row[13] for row in rows] if graph.keep_titles else None)
+        graph.settle_load()
+        _loaded(graph)
         for row in _stream(connection, tables.contributions):
             graph.add_contribution(ContributionState(
                 row.id, row.version, ItemType(row.child_type), row.child_id,

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 import struct
 from array import array
+from collections.abc import Sequence
 from typing import NamedTuple, TypeVar
 
-from services.metrics.domain.forecast import pace
+from services.metrics.domain.forecast import merged, pace
 from services.metrics.domain.goal_items import (
     Aggregation,
     ContributionState,
@@ -100,6 +101,16 @@ _MEASURES = tuple(Measure)
 _MEASURE_CODES = {measure: code for code, measure in enumerate(_MEASURES)}
 _AGGREGATIONS = tuple(Aggregation)
 _AGGREGATION_CODES = {aggregation: code for code, aggregation in enumerate(_AGGREGATIONS)}
+_MEASURE_VALUE_CODES = {measure.value: code for code, measure in enumerate(_MEASURES)}
+_AGGREGATION_VALUE_CODES = {aggregation.value: code
+                            for code, aggregation in enumerate(_AGGREGATIONS)}
+#: A key result as a load reads it (``KeyResultTable.load``): id, version, objective id,
+#: measure and aggregation (their values), start, target, weight, unit, the latest
+#: checked-in value, the given confidence and the time of the latest check-in (each None:
+#: none), and the window (check-ins oldest first, as ``KeyResultState.history``) packed
+#: by :func:`packed_check_ins`.
+LoadedKeyResult = tuple[str, int, str, str, str, float, float, float, str, float | None,
+                        float | None, float | None, bytes]
 # a check-in of a window packed: (POSIX seconds, value, version)
 _CHECK_IN = struct.Struct("<ddq")
 _NO_WINDOW = b""
@@ -120,6 +131,22 @@ def _same(one: float, other: float) -> bool:
 
 def _packed(window: tuple[tuple[float, float, int], ...]) -> bytes:
     return b"".join([_CHECK_IN.pack(*check_in) for check_in in window]) if window else _NO_WINDOW
+
+
+def packed_check_ins(window: Sequence[Sequence[float]]) -> bytes:
+    """Check-ins ``(POSIX seconds, value, version)`` packed as a row holds them (a version
+    must be an ``int``: ``struct.error`` otherwise, as for a check-in of another size)."""
+    pack = _CHECK_IN.pack
+    return b"".join([pack(*check_in) for check_in in window])
+
+
+def packed_window(window: tuple[tuple[float, float, int], ...], at: float,
+                  value: float) -> tuple[bytes, int]:
+    """(packed check-ins, ``window_ends``) of a row holding ``window`` whose latest check-in
+    is ``value`` at ``at`` (NaN: none): what :meth:`KeyResultNode.keep_window` stores."""
+    if window and _same(window[-1][0], at) and _same(window[-1][1], value):
+        return _packed(window[:-1]), window[-1][2]
+    return _packed(window), -1
 
 
 class KeyResultTable:
@@ -185,6 +212,103 @@ class KeyResultTable:
                         self.given_confidences, self.last_checkins, self.currents,
                         self.progresses, self.confidences):
             figures.extend(absent)
+
+    def load(self, rows: Sequence[LoadedKeyResult], keep_check_ins: bool) -> int:
+        """Rows for key results read back from a read model, each as :meth:`add` makes it
+        and ``KeyResultNode.refresh`` then figures it with no contributors yet (a summing
+        key result at its start): its definition, its window with its latest check-in
+        merged in when ``keep_check_ins`` (``RollupGraph._observe_state``), and its
+        figures. Column by column, without a node or a state each. The first row's number."""
+        count = len(rows)
+        first = self.take_rows(count)
+        if not count:
+            return first
+        end = first + count
+        (ids, versions, objective_ids, measures, aggregations, starts, targets, weights, units,
+         checked, confidences, ats, windows) = zip(*rows, strict=True)
+        measure_codes = list(map(_MEASURE_VALUE_CODES.__getitem__, measures))
+        aggregation_codes = list(map(_AGGREGATION_VALUE_CODES.__getitem__, aggregations))
+        latest = [start if value is None else value
+                  for start, value in zip(starts, checked, strict=True)]
+        given = array("d", [_ABSENT if value is None else value for value in confidences])
+        lasts = [_ABSENT if at is None else at for at in ats]
+        # a summing key result's value is its contributors' sum: none yet, so its start
+        values = [start if code == _SUM else value
+                  for start, value, code in zip(starts, latest, aggregation_codes,
+                                                strict=True)]
+        self.ids[first:end] = ids
+        self.versions[first:end] = array("q", versions)
+        self.objective_ids[first:end] = objective_ids
+        self.measures[first:end] = array("B", measure_codes)
+        self.aggregations[first:end] = array("B", aggregation_codes)
+        self.starts[first:end] = array("d", starts)
+        self.targets[first:end] = array("d", targets)
+        self.weights[first:end] = array("d", weights)
+        self.units[first:end] = list(map(shared_text, units))
+        self.checked_in[first:end] = array("d", latest)
+        self.given_confidences[first:end] = given
+        self.last_checkins[first:end] = array("d", lasts)
+        self.currents[first:end] = array("d", values)
+        self.confidences[first:end] = given
+        self.progresses[first:end] = array("d", [
+            clamped(attainment(_MEASURES[code], start, target, value))
+            for code, start, target, value in zip(measure_codes, starts, targets, values,
+                                                  strict=True)])
+        packed, ends = self._loaded_windows(windows, ats, checked, versions, aggregation_codes,
+                                            lasts, latest, keep_check_ins)
+        self.windows[first:end] = packed
+        self.window_ends[first:end] = ends
+        inputs = self.inputs
+        for number, code in enumerate(aggregation_codes, first):
+            if code == _SUM:
+                inputs[number] = WeightedSum()
+        return first
+
+    @staticmethod
+    def _loaded_windows(windows: Sequence[bytes], ats: Sequence[float | None],
+                        checked: Sequence[float | None], versions: Sequence[int],
+                        aggregation_codes: Sequence[int], lasts: Sequence[float],
+                        latest: Sequence[float], keep_check_ins: bool
+                        ) -> tuple[list[bytes], array[int]]:
+        """The packed windows and ``window_ends`` of loaded rows (``keep_window`` after
+        ``RollupGraph._observe_state``)."""
+        packed: list[bytes] = []
+        ends = array("q", bytes(8 * len(windows)))
+        newest = _CHECK_IN.unpack_from
+        size = _CHECK_IN.size
+        for index, (window, at, value, version, code, last, current) in enumerate(zip(
+                windows, ats, checked, versions, aggregation_codes, lasts, latest,
+                strict=True)):
+            observed = keep_check_ins and at is not None and value is not None and code != _SUM
+            if window:
+                newest_at, newest_value, newest_version = newest(window, len(window) - size)
+                if observed and not (at == newest_at and (version, value) <= (
+                        newest_version, newest_value)):
+                    # the latest check-in is not the window's newest (``forecast.merged``
+                    # leaves the window as it is otherwise)
+                    held = tuple(_CHECK_IN.iter_unpack(window))
+                    kept, end = packed_window(merged(held, at, value, version) or held, last,
+                                              current)
+                elif _same(newest_at, last) and _same(newest_value, current):
+                    kept, end = window[:-size], newest_version
+                else:
+                    kept, end = window, -1
+            elif observed:  # its latest check-in alone
+                kept, end = packed_window(merged((), at, value, version) or (), last, current)
+            else:
+                kept, end = _NO_WINDOW, -1
+            packed.append(kept)
+            ends[index] = end
+        return packed, ends
+
+    def take_rows(self, count: int) -> int:
+        """``count`` new rows at the end (a load), reserved if need be; the first's number.
+        Their fields are the caller's to fill (``KeyResultNode.keep_window`` and the rest)."""
+        if self._used + count > len(self.ids):
+            self.reserve(self._used + count - len(self.ids))
+        first = self._used
+        self._used += count
+        return first
 
     def free(self, number: int) -> None:
         self.ids[number] = self.objective_ids[number] = ""
@@ -307,11 +431,8 @@ class KeyResultNode:
 
     def keep_window(self, window: tuple[tuple[float, float, int], ...]) -> None:
         table, number = self.table, self.number
-        if window and _same(window[-1][0], table.last_checkins[number]) and _same(
-                window[-1][1], table.checked_in[number]):
-            table.windows[number], table.window_ends[number] = _packed(window[:-1]), window[-1][2]
-        else:
-            table.windows[number], table.window_ends[number] = _packed(window), -1
+        table.windows[number], table.window_ends[number] = packed_window(
+            window, table.last_checkins[number], table.checked_in[number])
 
     def _latest_check_in(self, value: float, at: float | None) -> None:
         """Before the latest check-in changes, a window that ends with it packs it."""

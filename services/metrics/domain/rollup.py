@@ -34,7 +34,7 @@ Every operation returns the objectives whose progress or status it changed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from services.metrics.domain.forecast import merged
@@ -52,6 +52,7 @@ from services.metrics.domain.graph import (
     ContributionEdge,
     KeyResultNode,
     KeyResultTable,
+    LoadedKeyResult,
     ObjectiveNode,
     Signal,
 )
@@ -283,6 +284,67 @@ class RollupGraph:
         if window is not None:
             node.keep_window(window)
             self._touched_key_results.add(node.id)
+
+    # -- a load ---------------------------------------------------------------------------
+    #
+    # A read model loaded back (the consumer's start) adds every item once, newest versions
+    # only, in a known order: cycles, objectives, key results, then contributions and
+    # removals. The objectives and key results, nearly all of it, are added in bulk: each
+    # key result's figures computed and folded into its objective's sums as the roll-up
+    # would, and each objective figured once at the end (``settle_load``) rather than
+    # once for each of its key results. Contributions and removals then go through the
+    # ordinary operations. The figures and sums come out as the operations would leave
+    # them: every sum is exact, so the order of its inputs does not matter.
+
+    def load_objective(self, state: ObjectiveState) -> None:
+        """An objective of a load, before any key result: held with no figures until
+        :meth:`settle_load`."""
+        if self._key_results or self._contributions or any(self._removed.values()):
+            raise ValueError("a load adds its objectives first")
+        if state.id in self._objectives:
+            raise ValueError(f"objective {state.id} loaded twice")
+        self._objectives[state.id] = ObjectiveNode(state)
+
+    def load_key_results(self, rows: Sequence[LoadedKeyResult],
+                         titles: Sequence[str] | None = None) -> None:
+        """Key results of a load, after its objectives, before any contribution or removal
+        (``titles``: theirs, kept if the graph keeps titles)."""
+        if self._contributions or any(self._removed.values()):
+            raise ValueError("a load adds its key results before contributions and removals")
+        table = self._table
+        first = table.load(rows, self.keep_check_ins)
+        key_results, members, objectives = self._key_results, self._key_results_of, \
+            self._objectives
+        ids, objective_ids, weights = table.ids, table.objective_ids, table.weights
+        progresses, confidences = table.progresses, table.confidences
+        for number in range(first, first + len(rows)):
+            key_result_id = ids[number]
+            if key_result_id in key_results:
+                raise ValueError(f"key result {key_result_id} loaded twice")
+            key_results[key_result_id] = number
+            objective = objectives.get(objective_ids[number])
+            if objective is not None:
+                objective_ids[number] = objective.id  # one copy of the id (memory)
+                weight = weights[number]
+                objective.progress_inputs.shift(weight, progresses[number], +1)
+                confidence = confidences[number]
+                if confidence == confidence:  # not NaN: one was given
+                    objective.confidence_inputs.shift(weight, confidence, +1)
+            members.setdefault(objective_ids[number], []).append(number)
+        if titles is not None and self.keep_titles:
+            self._titles.update(zip(ids[first:first + len(rows)], titles, strict=True))
+
+    def settle_load(self) -> None:
+        """The objectives loaded, figured from their key results (see ``load_objective``):
+        as ``_refresh`` figures them, without recording what moved (nothing was there)."""
+        if self._contributions:
+            raise ValueError("a load settles its objectives before its contributions")
+        self._begin()
+        for node in self._objectives.values():
+            node.progress = node.progress_inputs.mean()
+            node.confidence = node.confidence_inputs.mean()
+            node.status = status_of(node.progress, self.expected_progress_of(node),
+                                    node.confidence, self.thresholds)
 
     def expect_key_results(self, count: int) -> None:
         """``count`` key results are about to be added (a load): room for them at once."""

@@ -100,18 +100,26 @@ class RollupProjection:
         everything else alive at that moment: the cyclic collector's full passes, which
         otherwise walk every node again (millions of objects at a million key results),
         walk only what came after. What an earlier load froze is thawed first and
-        collected once, so a graph that a reload replaced is not kept frozen.
+        collected once, so a graph that a reload replaced is not kept frozen. The collector
+        is paused while the graph is built (it makes next to no garbage, and the passes
+        the growing graph would set off cost ~7 % of a load at a million key results).
         """
         with self.lock:
             gc.unfreeze()
             started = time.perf_counter()
             graph = RollupGraph(self.thresholds, self.clock, self.forecasts,
                                 keep_titles=False)
-            with self.units(writes=False) as uow:
-                links = uow.read_model.load_graph(graph)
-                index = LinkIndex()
-                for link in uow.read_model.load_links():
-                    index.put(link)
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                with self.units(writes=False) as uow:
+                    links = uow.read_model.load_graph(graph)
+                    index = LinkIndex()
+                    for link in uow.read_model.load_links():
+                        index.put(link)
+            finally:
+                if collecting:
+                    gc.enable()
             self.graph, self.links, self._mutated = graph, links, False
             self.link_index = index
             index.take_changed()

@@ -30,7 +30,7 @@ def test_metrics_benchmarks_run_end_to_end(capsys: pytest.CaptureFixture[str]) -
     scrape = dict(zip(results[3].headers, results[3].rows[0], strict=True))
     assert scrape["kept = from nothing"] == "yes"  # a scrape from kept lines, byte for byte
     memory = results[2].rows[0]
-    assert memory[0] == "1,000"  # every key result of the read model was loaded
+    assert memory[1] == "1,000"  # every key result of the read model was loaded
     throughput = results[0].details
     # two rounds, each against the plain consumer; the roll-up relay ran beside the consumer
     # and published every roll-up event the rounds wrote
