@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -213,6 +214,64 @@ def key_results_held(url: str) -> int:
 
 # -- the run ---------------------------------------------------------------------------------
 
+def run_rebuilds(options: ScaleOptions, database: str, rounds: int = 2) -> BenchResult:
+    """Only the rebuild (``--only rebuild``): the year and the next night's batch are
+    produced, no consumer is started, and ``rounds`` rebuilds alternate with the plain
+    consumer (plain, rebuild, plain, rebuild, ..., plain); each rebuild's ratio is
+    against the plain runs either side of it."""
+    log(f"scale: planning {options.key_results:,} key results, {options.departments} "
+        f"departments, {options.weeks} weeks, seed {options.seed}; rebuild only, "
+        f"{rounds} rounds")
+    company = Company.plan(options)
+    expected = company.expected_events()
+    loads: list[str] = []
+    rebuilds: list[tuple[float, float, int, int]] = []
+    with contextlib.ExitStack() as stack:
+        kafka = stack.enter_context(running_broker())
+        url = stack.enter_context(metrics_database(database))
+        log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="okr-scale-")))
+        year, producing = produce(kafka, company.year_events(), expected, "year")
+        batch, _ = produce(kafka, company.check_in_events(7 * options.weeks, 1, people=False),
+                           0, "nightly batch")
+        total = year + batch
+        log(f"  produced {total:,} events in {producing:.0f} s")
+        env = {**kafka_environment(kafka), "OKR_METRICS_DATABASE_URL": url}
+        plain = [_plain_consume(kafka, total, REBUILD_BATCH)]
+        loads.append(f"{os.getloadavg()[0]:.1f}")
+        for round_ in range(rounds):
+            log(f"  okr-metrics rebuild, round {round_ + 1} of {rounds}")
+            rebuilds.append(rebuild(env, log_dir))
+            loads.append(f"{os.getloadavg()[0]:.1f}")
+            plain.append(_plain_consume(kafka, total, REBUILD_BATCH))
+            loads.append(f"{os.getloadavg()[0]:.1f}")
+        held = key_results_held(url)
+    plain_rates = [total / seconds for seconds in plain]
+    ratios = [ratio(total / replayed, (plain_rates[i] + plain_rates[i + 1]) / 2)
+              for i, (_, replayed, _, _) in enumerate(rebuilds)]
+    median = statistics.median(ratios)
+    mib = 2 ** 20
+    rows = [["baseline: plain kafka-python consumer", f"{total:,}",
+             " / ".join(f"{p:.1f}" for p in plain), " / ".join(fmt(r, 0) for r in plain_rates),
+             "", ""]]
+    rows += [[f"okr-metrics rebuild {i + 1} (replay / process wall)", f"{applied:,}",
+              f"{replayed:.1f} / {wall:.1f}", fmt(total / replayed, 0), f"{ratios[i]:.3f}",
+              f"{peak / mib:.0f}"]
+             for i, (wall, replayed, applied, peak) in enumerate(rebuilds)]
+    return BenchResult(
+        f"rebuild of a company's year at {options.key_results:,} key results", database,
+        ["step", "events", "seconds", "events/s", "ratio to plain", "peak RSS MiB"], rows,
+        [Check("rebuild / plain consumer (median of rounds)", median, ">= 0.5",
+               median >= 0.5)],
+        details={"options": options.__dict__, "events": total, "key_results_held": held,
+                 "load_average": loads, "plain_seconds": plain, "rebuilds": rebuilds,
+                 "ratios": ratios},
+        notes=[f"{held:,} key results in the read model; ratios "
+               f"{', '.join(f'{r:.3f}' for r in ratios)} (spread "
+               f"{min(ratios):.3f}-{max(ratios):.3f})",
+               f"load average (1 min) before the first rebuild, then after each rebuild and "
+               f"each plain run: {', '.join(loads)}"])
+
+
 def run_scale(options: ScaleOptions, database: str, timeout: float = 3_600.0) -> BenchResult:
     log(f"scale: planning {options.key_results:,} key results, {options.departments} "
         f"departments, {options.weeks} weeks, seed {options.seed}")
@@ -316,6 +375,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3_600.0,
                    help="seconds a consumer start may take to catch up")
     p.add_argument("--no-json", action="store_true", help="do not write bench/results/*.json")
+    p.add_argument("--only", choices=("rebuild",),
+                   help="rebuild: no consumer starts; --rounds rebuilds alternating with "
+                        "the plain consumer")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="rebuilds with --only rebuild (default 2)")
     return p
 
 
@@ -330,7 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.database == "postgresql" and (reason := postgres_reachable()) is not None:
         log(f"PostgreSQL unreachable ({reason}); set OKR_TEST_POSTGRES_URL")
         return 2
-    result = run_scale(options, args.database, args.timeout)
+    result = (run_rebuilds(options, args.database, args.rounds) if args.only == "rebuild"
+              else run_scale(options, args.database, args.timeout))
     print(render(result) + "\n", flush=True)
     if not args.no_json:
         print(f"results written to {write_results([result], {'scale': options.__dict__})}")
