@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -178,19 +179,32 @@ def consume_until_caught_up(env: dict[str, str], log_dir: Path, port: int,
         return watch_consumer(process, port, partitions, started, timeout)
 
 
-def rebuild(env: dict[str, str], log_dir: Path) -> tuple[float, float, int, int]:
-    """Run ``okr-metrics rebuild``; (wall s, replay s, events applied, peak RSS bytes)."""
+def child_pids(pid: int) -> list[int]:
+    with contextlib.suppress(OSError, ValueError):
+        return [int(child) for child in
+                Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def rebuild(env: dict[str, str], log_dir: Path) -> tuple[float, float, int, int, float]:
+    """Run ``okr-metrics rebuild``; (wall s, replay s, events applied, peak RSS bytes of
+    the process plus its reading process, CPU s of both)."""
     log_path = log_dir / "rebuild.log"
     started = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen([str(Path(sys.executable).with_name("okr-metrics")),
                                     "rebuild"], env={**os.environ, **env},
                                    stdout=log_file, stderr=subprocess.STDOUT)
-    peak = 0
+    peaks: dict[int, int] = {}
     while process.poll() is None:
-        peak = max(peak, peak_rss(process.pid))
+        for pid in [process.pid, *child_pids(process.pid)]:
+            peaks[pid] = max(peaks.get(pid, 0), peak_rss(pid))
         time.sleep(0.2)
     wall = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    peak = sum(peaks.values())
     output = log_path.read_text(errors="replace")
     if process.returncode != 0:
         raise RuntimeError(f"okr-metrics rebuild exited with {process.returncode}:\n"
@@ -199,7 +213,7 @@ def rebuild(env: dict[str, str], log_dir: Path) -> tuple[float, float, int, int]
     if not replays:
         raise RuntimeError(f"okr-metrics rebuild replayed nothing:\n{output[-2000:]}")
     _, applied, seconds = replays[-1]
-    return wall, float(seconds), int(applied), peak
+    return wall, float(seconds), int(applied), peak, cpu
 
 
 def key_results_held(url: str) -> int:
@@ -225,7 +239,7 @@ def run_rebuilds(options: ScaleOptions, database: str, rounds: int = 2) -> Bench
     company = Company.plan(options)
     expected = company.expected_events()
     loads: list[str] = []
-    rebuilds: list[tuple[float, float, int, int]] = []
+    rebuilds: list[tuple[float, float, int, int, float]] = []
     with contextlib.ExitStack() as stack:
         kafka = stack.enter_context(running_broker())
         url = stack.enter_context(metrics_database(database))
@@ -236,34 +250,43 @@ def run_rebuilds(options: ScaleOptions, database: str, rounds: int = 2) -> Bench
         total = year + batch
         log(f"  produced {total:,} events in {producing:.0f} s")
         env = {**kafka_environment(kafka), "OKR_METRICS_DATABASE_URL": url}
-        plain = [_plain_consume(kafka, total, REBUILD_BATCH)]
-        loads.append(f"{os.getloadavg()[0]:.1f}")
+        plain: list[float] = []
+        plain_cpu: list[float] = []
+
+        def plain_round() -> None:
+            cpu = time.process_time()
+            plain.append(_plain_consume(kafka, total, REBUILD_BATCH))
+            plain_cpu.append(time.process_time() - cpu)
+            loads.append(f"{os.getloadavg()[0]:.1f}")
+
+        plain_round()
         for round_ in range(rounds):
             log(f"  okr-metrics rebuild, round {round_ + 1} of {rounds}")
             rebuilds.append(rebuild(env, log_dir))
             loads.append(f"{os.getloadavg()[0]:.1f}")
-            plain.append(_plain_consume(kafka, total, REBUILD_BATCH))
-            loads.append(f"{os.getloadavg()[0]:.1f}")
+            plain_round()
         held = key_results_held(url)
     plain_rates = [total / seconds for seconds in plain]
     ratios = [ratio(total / replayed, (plain_rates[i] + plain_rates[i + 1]) / 2)
-              for i, (_, replayed, _, _) in enumerate(rebuilds)]
+              for i, (_, replayed, _, _, _) in enumerate(rebuilds)]
     median = statistics.median(ratios)
     mib = 2 ** 20
-    rows = [["baseline: plain kafka-python consumer", f"{total:,}",
-             " / ".join(f"{p:.1f}" for p in plain), " / ".join(fmt(r, 0) for r in plain_rates),
-             "", ""]]
-    rows += [[f"okr-metrics rebuild {i + 1} (replay / process wall)", f"{applied:,}",
-              f"{replayed:.1f} / {wall:.1f}", fmt(total / replayed, 0), f"{ratios[i]:.3f}",
-              f"{peak / mib:.0f}"]
-             for i, (wall, replayed, applied, peak) in enumerate(rebuilds)]
+    rows = [["baseline: plain kafka-python consumer (wall; CPU)", f"{total:,}",
+             " / ".join(f"{p:.1f}" for p in plain) + "; "
+             + " / ".join(f"{c:.1f}" for c in plain_cpu),
+             " / ".join(fmt(r, 0) for r in plain_rates), "", ""]]
+    rows += [[f"okr-metrics rebuild {i + 1} (replay / process wall; CPU)", f"{applied:,}",
+              f"{replayed:.1f} / {wall:.1f}; {cpu:.1f}", fmt(total / replayed, 0),
+              f"{ratios[i]:.3f}", f"{peak / mib:.0f}"]
+             for i, (wall, replayed, applied, peak, cpu) in enumerate(rebuilds)]
     return BenchResult(
         f"rebuild of a company's year at {options.key_results:,} key results", database,
         ["step", "events", "seconds", "events/s", "ratio to plain", "peak RSS MiB"], rows,
         [Check("rebuild / plain consumer (median of rounds)", median, ">= 0.5",
                median >= 0.5)],
         details={"options": options.__dict__, "events": total, "key_results_held": held,
-                 "load_average": loads, "plain_seconds": plain, "rebuilds": rebuilds,
+                 "load_average": loads, "plain_seconds": plain, "plain_cpu": plain_cpu,
+                 "rebuilds": rebuilds,
                  "ratios": ratios},
         notes=[f"{held:,} key results in the read model; ratios "
                f"{', '.join(f'{r:.3f}' for r in ratios)} (spread "
@@ -307,7 +330,7 @@ def run_scale(options: ScaleOptions, database: str, timeout: float = 3_600.0) ->
         plain.append(_plain_consume(kafka, total, REBUILD_BATCH))
         loads.append(f"{os.getloadavg()[0]:.1f}")
         log("  okr-metrics rebuild")
-        rebuilt_wall, replayed, applied, rebuilt_peak = rebuild(env, log_dir)
+        rebuilt_wall, replayed, applied, rebuilt_peak, _ = rebuild(env, log_dir)
         plain.append(_plain_consume(kafka, total, REBUILD_BATCH))
         loads.append(f"{os.getloadavg()[0]:.1f}")
         broker = broker_peak_rss()

@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from services.metrics.config import MetricsConfig
-from services.metrics.service_layer.goal_events import DecodedEvent, decode
+from services.metrics.service_layer.decoding_reader import Replay, decoded_batches
+from services.metrics.service_layer.goal_events import DecodedEvent
 from services.metrics.service_layer.projection import RollupProjection
 from services.metrics.service_layer.unit_of_work import UnitOfWork
 from shared.clock import Clock, system_clock
-from shared.cloudevents import CloudEvent, InvalidEvent, parse_event
 from shared.messaging.consumer import UnprocessableEvent
 
 Progress = Callable[[str], None]
@@ -38,11 +38,6 @@ CHUNK_EVENTS = 50_000
 """Events applied and written in one unit of work: what the rebuild holds in memory beside
 the graph (about 1.2 KB an event, decoded), and at a year's rhythm of check-ins a tenth or
 less of the rows it would write per fetched batch."""
-
-
-class Replay(Protocol):
-    def batches(self, batch_size: int) -> Iterator[list[bytes]]:
-        """The topic's records, a batch at a time, from its beginning to its end."""
 
 
 class Service(Protocol):
@@ -72,33 +67,25 @@ def rebuild(metrics: Service, progress: Progress, batch_size: int = 2000,
     counts = {"applied": 0, "duplicate": 0, "skipped": 0}
     started = time.monotonic()
     replay = metrics.goal_events_replay()
-    for events in _chunks(replay.batches(batch_size), chunk_events, counts):
+    for events in _chunks(decoded_batches(replay, batch_size), chunk_events, counts):
         _apply(metrics, projection, events, group, counts, (batch_size, 1))
         progress(f"replayed {sum(counts.values())} events "
                  f"({counts['applied']} applied) in {time.monotonic() - started:.1f}s")
     return counts
 
 
-def _chunks(batches: Iterator[list[bytes]], chunk_events: int,
+def _chunks(batches: Iterator[tuple[list[DecodedEvent], int]], chunk_events: int,
             counts: dict[str, int]) -> Iterator[list[DecodedEvent]]:
     """The topic's events decoded, ``chunk_events`` or so at a time, each id once in a
-    chunk (its first copy; the later ones are counted as duplicates). What does not parse,
-    or breaks the contract, is skipped (the live consumer dead-letters it). Of each event
-    only its id and type are kept beside its change (its data is the most of its size)."""
+    chunk (its first copy; the later ones are counted as duplicates)."""
     events: dict[str, DecodedEvent] = {}
-    for records in batches:
-        for record in records:
-            try:
-                event = parse_event(record)
-                if event.id in events:
-                    counts["duplicate"] += 1
-                    continue
-                decoded = decode(event)
-            except (InvalidEvent, UnprocessableEvent):
-                counts["skipped"] += 1
-                continue
-            events[event.id] = decoded._replace(event=CloudEvent(
-                event.type, event.source, event.subject, {}, event.id, event.time))
+    for decoded, skipped in batches:
+        counts["skipped"] += skipped
+        for item in decoded:
+            if item.event.id in events:
+                counts["duplicate"] += 1
+            else:
+                events[item.event.id] = item
         if len(events) >= chunk_events:
             yield list(events.values())
             events = {}
