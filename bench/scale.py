@@ -228,18 +228,21 @@ def key_results_held(url: str) -> int:
 
 # -- the run ---------------------------------------------------------------------------------
 
-def run_rebuilds(options: ScaleOptions, database: str, rounds: int = 2) -> BenchResult:
+def run_rebuilds(options: ScaleOptions, database: str, rounds: int = 2,
+                 baseline_tree: Path | None = None) -> BenchResult:
     """Only the rebuild (``--only rebuild``): the year and the next night's batch are
     produced, no consumer is started, and ``rounds`` rebuilds alternate with the plain
     consumer (plain, rebuild, plain, rebuild, ..., plain); each rebuild's ratio is
-    against the plain runs either side of it."""
+    against the plain runs either side of it. ``baseline_tree``: another checkout of the
+    project (say main's); each round then runs its rebuild too (``PYTHONPATH`` pointing
+    there, this environment's packages), after this tree's, with a plain run after each."""
     log(f"scale: planning {options.key_results:,} key results, {options.departments} "
         f"departments, {options.weeks} weeks, seed {options.seed}; rebuild only, "
-        f"{rounds} rounds")
+        f"{rounds} rounds" + (f", against {baseline_tree}" if baseline_tree else ""))
     company = Company.plan(options)
     expected = company.expected_events()
     loads: list[str] = []
-    rebuilds: list[tuple[float, float, int, int, float]] = []
+    runs: list[tuple[str, tuple[float, float, int, int, float]]] = []
     with contextlib.ExitStack() as stack:
         kafka = stack.enter_context(running_broker())
         url = stack.enter_context(metrics_database(database))
@@ -250,6 +253,9 @@ def run_rebuilds(options: ScaleOptions, database: str, rounds: int = 2) -> Bench
         total = year + batch
         log(f"  produced {total:,} events in {producing:.0f} s")
         env = {**kafka_environment(kafka), "OKR_METRICS_DATABASE_URL": url}
+        trees = [("this tree", env)]
+        if baseline_tree is not None:
+            trees.append(("baseline tree", {**env, "PYTHONPATH": str(baseline_tree.resolve())}))
         plain: list[float] = []
         plain_cpu: list[float] = []
 
@@ -261,24 +267,35 @@ def run_rebuilds(options: ScaleOptions, database: str, rounds: int = 2) -> Bench
 
         plain_round()
         for round_ in range(rounds):
-            log(f"  okr-metrics rebuild, round {round_ + 1} of {rounds}")
-            rebuilds.append(rebuild(env, log_dir))
-            loads.append(f"{os.getloadavg()[0]:.1f}")
-            plain_round()
+            for name, tree_env in trees:
+                log(f"  okr-metrics rebuild ({name}), round {round_ + 1} of {rounds}")
+                runs.append((name, rebuild(tree_env, log_dir)))
+                loads.append(f"{os.getloadavg()[0]:.1f}")
+                plain_round()
         held = key_results_held(url)
     plain_rates = [total / seconds for seconds in plain]
     ratios = [ratio(total / replayed, (plain_rates[i] + plain_rates[i + 1]) / 2)
-              for i, (_, replayed, _, _, _) in enumerate(rebuilds)]
-    median = statistics.median(ratios)
+              for i, (_, (_, replayed, _, _, _)) in enumerate(runs)]
     mib = 2 ** 20
     rows = [["baseline: plain kafka-python consumer (wall; CPU)", f"{total:,}",
              " / ".join(f"{p:.1f}" for p in plain) + "; "
              + " / ".join(f"{c:.1f}" for c in plain_cpu),
              " / ".join(fmt(r, 0) for r in plain_rates), "", ""]]
-    rows += [[f"okr-metrics rebuild {i + 1} (replay / process wall; CPU)", f"{applied:,}",
+    rows += [[f"okr-metrics rebuild, {name} (replay / process wall; CPU)", f"{applied:,}",
               f"{replayed:.1f} / {wall:.1f}; {cpu:.1f}", fmt(total / replayed, 0),
               f"{ratios[i]:.3f}", f"{peak / mib:.0f}"]
-             for i, (wall, replayed, applied, peak, cpu) in enumerate(rebuilds)]
+             for i, (name, (wall, replayed, applied, peak, cpu)) in enumerate(runs)]
+    mine = [r for r, (name, _) in zip(ratios, runs, strict=True) if name == "this tree"]
+    median = statistics.median(mine)
+    notes = [f"{held:,} key results in the read model; this tree's ratios "
+             f"{', '.join(f'{r:.3f}' for r in mine)} (spread {min(mine):.3f}-{max(mine):.3f})"]
+    if baseline_tree is not None:
+        theirs = [r for r, (name, _) in zip(ratios, runs, strict=True) if name != "this tree"]
+        notes.append(f"the baseline tree's ratios {', '.join(f'{r:.3f}' for r in theirs)}; "
+                     f"this tree's over the baseline tree's, per round: "
+                     f"{', '.join(f'{a / b:.2f}' for a, b in zip(mine, theirs, strict=True))}")
+    notes.append(f"load average (1 min) after each plain run and each rebuild: "
+                 f"{', '.join(loads)}")
     return BenchResult(
         f"rebuild of a company's year at {options.key_results:,} key results", database,
         ["step", "events", "seconds", "events/s", "ratio to plain", "peak RSS MiB"], rows,
@@ -286,13 +303,8 @@ def run_rebuilds(options: ScaleOptions, database: str, rounds: int = 2) -> Bench
                median >= 0.5)],
         details={"options": options.__dict__, "events": total, "key_results_held": held,
                  "load_average": loads, "plain_seconds": plain, "plain_cpu": plain_cpu,
-                 "rebuilds": rebuilds,
-                 "ratios": ratios},
-        notes=[f"{held:,} key results in the read model; ratios "
-               f"{', '.join(f'{r:.3f}' for r in ratios)} (spread "
-               f"{min(ratios):.3f}-{max(ratios):.3f})",
-               f"load average (1 min) before the first rebuild, then after each rebuild and "
-               f"each plain run: {', '.join(loads)}"])
+                 "rebuilds": runs, "ratios": ratios},
+        notes=notes)
 
 
 def run_scale(options: ScaleOptions, database: str, timeout: float = 3_600.0) -> BenchResult:
@@ -403,6 +415,8 @@ def parser() -> argparse.ArgumentParser:
                         "the plain consumer")
     p.add_argument("--rounds", type=int, default=2,
                    help="rebuilds with --only rebuild (default 2)")
+    p.add_argument("--baseline-tree", type=Path, default=None,
+                   help="with --only rebuild: also run the rebuild of this checkout each round")
     return p
 
 
@@ -417,7 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.database == "postgresql" and (reason := postgres_reachable()) is not None:
         log(f"PostgreSQL unreachable ({reason}); set OKR_TEST_POSTGRES_URL")
         return 2
-    result = (run_rebuilds(options, args.database, args.rounds) if args.only == "rebuild"
+    result = (run_rebuilds(options, args.database, args.rounds, args.baseline_tree)
+              if args.only == "rebuild"
               else run_scale(options, args.database, args.timeout))
     print(render(result) + "\n", flush=True)
     if not args.no_json:
