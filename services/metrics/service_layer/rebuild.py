@@ -7,14 +7,15 @@ the topic holds twice (a producer's retry, a relay's re-publishing), however far
 with no set of every id in memory. No roll-up events are published: the roll-ups were
 already announced when they happened.
 
-The topic is applied a chunk at a time (:data:`CHUNK_EVENTS`), each chunk in one unit of
-work, as the live consumer applies one batch: its ids recorded in one statement, its
-events applied to the graph in one go, and only then the read-model rows it touched
+The topic is applied a chunk at a time (up to :data:`CHUNK_EVENTS`), each chunk in one
+unit of work, as the live consumer applies one batch: its ids recorded in one statement,
+its events applied to the graph in one go, and only then the read-model rows it touched
 written, each once, with the outlooks of the objectives it moved. A year touches each key
 result about fifty times, so writing per chunk rather than per fetched batch writes a
 fraction of the rows; the result is the same, as the projection's result does not depend
-on how its events are batched. A rebuild killed midway leaves a partial read model behind
-(whole chunks); it is simply run again, and starts by emptying it.
+on how its events are batched. The topic is fetched, parsed and decoded meanwhile in a
+process of its own (``decoding_reader.py``). A rebuild killed midway leaves a partial read
+model behind (whole chunks); it is simply run again, and starts by emptying it.
 """
 
 from __future__ import annotations
@@ -67,18 +68,26 @@ def rebuild(metrics: Service, progress: Progress, batch_size: int = 2000,
     counts = {"applied": 0, "duplicate": 0, "skipped": 0}
     started = time.monotonic()
     replay = metrics.goal_events_replay()
-    for events in _chunks(decoded_batches(replay, batch_size), chunk_events, counts):
+    chunks = _chunks(decoded_batches(replay, batch_size), batch_size, chunk_events, counts)
+    for events in chunks:
         _apply(metrics, projection, events, group, counts, (batch_size, 1))
         progress(f"replayed {sum(counts.values())} events "
                  f"({counts['applied']} applied) in {time.monotonic() - started:.1f}s")
     return counts
 
 
-def _chunks(batches: Iterator[tuple[list[DecodedEvent], int]], chunk_events: int,
+def _chunks(batches: Iterator[tuple[list[DecodedEvent], int]], first: int, chunk_events: int,
             counts: dict[str, int]) -> Iterator[list[DecodedEvent]]:
-    """The topic's events decoded, ``chunk_events`` or so at a time, each id once in a
-    chunk (its first copy; the later ones are counted as duplicates)."""
+    """The topic's events decoded, a chunk at a time, each id once in a chunk (its first
+    copy; the later ones are counted as duplicates).
+
+    The first chunk is ``first`` events or so, each next one twice the last, up to
+    ``chunk_events``. A topic begins with the items' creations, and the projection rolls up
+    only the newest state of a key result in a chunk if it held the key result before the
+    chunk began (``RollupProjection._superseded``); in one large first chunk every check-in
+    of every key result created in it would be rolled up one by one."""
     events: dict[str, DecodedEvent] = {}
+    limit = min(first, chunk_events)
     for decoded, skipped in batches:
         counts["skipped"] += skipped
         for item in decoded:
@@ -86,9 +95,10 @@ def _chunks(batches: Iterator[tuple[list[DecodedEvent], int]], chunk_events: int
                 counts["duplicate"] += 1
             else:
                 events[item.event.id] = item
-        if len(events) >= chunk_events:
+        if len(events) >= limit:
             yield list(events.values())
             events = {}
+            limit = min(2 * limit, chunk_events)
     if events:
         yield list(events.values())
 

@@ -142,6 +142,7 @@ def test_an_unprocessable_event_in_a_chunk_is_skipped_and_the_rest_applied(
     rebuilt.engine.dispose()
 
 
+@pytest.mark.timeout(240)
 @pytest.mark.parametrize("metrics_database_url", ["postgresql", "sqlite"], indirect=True)
 def test_a_rebuild_killed_midway_and_run_again_ends_identical(
         metrics: Metrics, metrics_config: MetricsConfig, goals_topic: GoalsTopic,
@@ -166,7 +167,7 @@ def test_a_rebuild_killed_midway_and_run_again_ends_identical(
     stop.set()
     live = read_model(metrics.engine)
 
-    command = [okr_metrics(), "rebuild", "--chunk-events", "20"]
+    command = [okr_metrics(), "rebuild", "--chunk-events", "100"]
     environment = metrics_environment(metrics_config)
     first = processes(command, environment, "rebuild")
     wait_for(lambda: "replayed" in first.output() or not first.alive(), 60,
@@ -177,7 +178,7 @@ def test_a_rebuild_killed_midway_and_run_again_ends_identical(
     assert read_model(metrics.engine) != live
 
     again = processes(command, environment, "rebuild again")
-    wait_for(lambda: not again.alive(), 90, "the rebuild run again")
+    wait_for(lambda: not again.alive(), 150, "the rebuild run again")
     assert f"rebuilt: {len(events)} applied, 0 duplicates, 0 skipped" in again.output()
     assert read_model(metrics.engine) == live
     assert processed_count(metrics) == len(events)
