@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
@@ -39,7 +39,8 @@ class ReaderFailed(RuntimeError):
     """The reading process failed, or exited before the topic's end."""
 
 
-def decoded_batches(replay: Replay, batch_size: int) -> Iterator[tuple[list[DecodedEvent], int]]:
+def decoded_batches(replay: Replay, batch_size: int
+                    ) -> Generator[tuple[list[DecodedEvent], int], None, None]:
     """Each fetched batch's events decoded, and how many of its records were skipped (not
     a CloudEvent, or breaking the contract: what the live consumer dead-letters)."""
     context = multiprocessing.get_context("spawn")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -67,12 +68,12 @@ def rebuild(metrics: Service, progress: Progress, batch_size: int = 2000,
     projection = metrics.projection(publish=False)
     counts = {"applied": 0, "duplicate": 0, "skipped": 0}
     started = time.monotonic()
-    replay = metrics.goal_events_replay()
-    chunks = _chunks(decoded_batches(replay, batch_size), batch_size, chunk_events, counts)
-    for events in chunks:
-        _apply(metrics, projection, events, group, counts, (batch_size, 1))
-        progress(f"replayed {sum(counts.values())} events "
-                 f"({counts['applied']} applied) in {time.monotonic() - started:.1f}s")
+    # closed on the way out, whatever happens: the reading process stops with it
+    with closing(decoded_batches(metrics.goal_events_replay(), batch_size)) as batches:
+        for events in _chunks(batches, batch_size, chunk_events, counts):
+            _apply(metrics, projection, events, group, counts, (batch_size, 1))
+            progress(f"replayed {sum(counts.values())} events "
+                     f"({counts['applied']} applied) in {time.monotonic() - started:.1f}s")
     return counts
 
 
