@@ -264,6 +264,8 @@ def run_rebuilds(options: ScaleOptions, database: str, rounds: int = 2,
             plain.append(_plain_consume(kafka, total, REBUILD_BATCH))
             plain_cpu.append(time.process_time() - cpu)
             loads.append(f"{os.getloadavg()[0]:.1f}")
+            log(f"    plain consumer: {plain[-1]:.1f} s, {total / plain[-1]:,.0f} events/s, "
+                f"CPU {plain_cpu[-1]:.1f} s; load {loads[-1]}")
 
         plain_round()
         for round_ in range(rounds):
@@ -271,6 +273,10 @@ def run_rebuilds(options: ScaleOptions, database: str, rounds: int = 2,
                 log(f"  okr-metrics rebuild ({name}), round {round_ + 1} of {rounds}")
                 runs.append((name, rebuild(tree_env, log_dir)))
                 loads.append(f"{os.getloadavg()[0]:.1f}")
+                wall, replayed, _, peak, cpu = runs[-1][1]
+                log(f"    rebuild ({name}): replay {replayed:.1f} s (process {wall:.1f} s), "
+                    f"{total / replayed:,.0f} events/s, CPU {cpu:.1f} s, peak RSS "
+                    f"{peak / 2 ** 20:,.0f} MiB; load {loads[-1]}")
                 plain_round()
         held = key_results_held(url)
     plain_rates = [total / seconds for seconds in plain]
