@@ -28,6 +28,8 @@ import argparse
 import contextlib
 import os
 import re
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -177,19 +179,32 @@ def consume_until_caught_up(env: dict[str, str], log_dir: Path, port: int,
         return watch_consumer(process, port, partitions, started, timeout)
 
 
-def rebuild(env: dict[str, str], log_dir: Path) -> tuple[float, float, int, int]:
-    """Run ``okr-metrics rebuild``; (wall s, replay s, events applied, peak RSS bytes)."""
+def child_pids(pid: int) -> list[int]:
+    with contextlib.suppress(OSError, ValueError):
+        return [int(child) for child in
+                Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def rebuild(env: dict[str, str], log_dir: Path) -> tuple[float, float, int, int, float]:
+    """Run ``okr-metrics rebuild``; (wall s, replay s, events applied, peak RSS bytes of
+    the process plus its reading process, CPU s of both)."""
     log_path = log_dir / "rebuild.log"
     started = time.perf_counter()
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log_path.open("wb") as log_file:
         process = subprocess.Popen([str(Path(sys.executable).with_name("okr-metrics")),
                                     "rebuild"], env={**os.environ, **env},
                                    stdout=log_file, stderr=subprocess.STDOUT)
-    peak = 0
+    peaks: dict[int, int] = {}
     while process.poll() is None:
-        peak = max(peak, peak_rss(process.pid))
+        for pid in [process.pid, *child_pids(process.pid)]:
+            peaks[pid] = max(peaks.get(pid, 0), peak_rss(pid))
         time.sleep(0.2)
     wall = time.perf_counter() - started
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    peak = sum(peaks.values())
     output = log_path.read_text(errors="replace")
     if process.returncode != 0:
         raise RuntimeError(f"okr-metrics rebuild exited with {process.returncode}:\n"
@@ -198,7 +213,7 @@ def rebuild(env: dict[str, str], log_dir: Path) -> tuple[float, float, int, int]
     if not replays:
         raise RuntimeError(f"okr-metrics rebuild replayed nothing:\n{output[-2000:]}")
     _, applied, seconds = replays[-1]
-    return wall, float(seconds), int(applied), peak
+    return wall, float(seconds), int(applied), peak, cpu
 
 
 def key_results_held(url: str) -> int:
@@ -212,6 +227,91 @@ def key_results_held(url: str) -> int:
 
 
 # -- the run ---------------------------------------------------------------------------------
+
+def run_rebuilds(options: ScaleOptions, database: str, rounds: int = 2,
+                 baseline_tree: Path | None = None) -> BenchResult:
+    """Only the rebuild (``--only rebuild``): the year and the next night's batch are
+    produced, no consumer is started, and ``rounds`` rebuilds alternate with the plain
+    consumer (plain, rebuild, plain, rebuild, ..., plain); each rebuild's ratio is
+    against the plain runs either side of it. ``baseline_tree``: another checkout of the
+    project (say main's); each round then runs its rebuild too (``PYTHONPATH`` pointing
+    there, this environment's packages), after this tree's, with a plain run after each."""
+    log(f"scale: planning {options.key_results:,} key results, {options.departments} "
+        f"departments, {options.weeks} weeks, seed {options.seed}; rebuild only, "
+        f"{rounds} rounds" + (f", against {baseline_tree}" if baseline_tree else ""))
+    company = Company.plan(options)
+    expected = company.expected_events()
+    loads: list[str] = []
+    runs: list[tuple[str, tuple[float, float, int, int, float]]] = []
+    with contextlib.ExitStack() as stack:
+        kafka = stack.enter_context(running_broker())
+        url = stack.enter_context(metrics_database(database))
+        log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="okr-scale-")))
+        year, producing = produce(kafka, company.year_events(), expected, "year")
+        batch, _ = produce(kafka, company.check_in_events(7 * options.weeks, 1, people=False),
+                           0, "nightly batch")
+        total = year + batch
+        log(f"  produced {total:,} events in {producing:.0f} s")
+        env = {**kafka_environment(kafka), "OKR_METRICS_DATABASE_URL": url}
+        trees = [("this tree", env)]
+        if baseline_tree is not None:
+            trees.append(("baseline tree", {**env, "PYTHONPATH": str(baseline_tree.resolve())}))
+        plain: list[float] = []
+        plain_cpu: list[float] = []
+
+        def plain_round() -> None:
+            cpu = time.process_time()
+            plain.append(_plain_consume(kafka, total, REBUILD_BATCH))
+            plain_cpu.append(time.process_time() - cpu)
+            loads.append(f"{os.getloadavg()[0]:.1f}")
+            log(f"    plain consumer: {plain[-1]:.1f} s, {total / plain[-1]:,.0f} events/s, "
+                f"CPU {plain_cpu[-1]:.1f} s; load {loads[-1]}")
+
+        plain_round()
+        for round_ in range(rounds):
+            for name, tree_env in trees:
+                log(f"  okr-metrics rebuild ({name}), round {round_ + 1} of {rounds}")
+                runs.append((name, rebuild(tree_env, log_dir)))
+                loads.append(f"{os.getloadavg()[0]:.1f}")
+                wall, replayed, _, peak, cpu = runs[-1][1]
+                log(f"    rebuild ({name}): replay {replayed:.1f} s (process {wall:.1f} s), "
+                    f"{total / replayed:,.0f} events/s, CPU {cpu:.1f} s, peak RSS "
+                    f"{peak / 2 ** 20:,.0f} MiB; load {loads[-1]}")
+                plain_round()
+        held = key_results_held(url)
+    plain_rates = [total / seconds for seconds in plain]
+    ratios = [ratio(total / replayed, (plain_rates[i] + plain_rates[i + 1]) / 2)
+              for i, (_, (_, replayed, _, _, _)) in enumerate(runs)]
+    mib = 2 ** 20
+    rows = [["baseline: plain kafka-python consumer (wall; CPU)", f"{total:,}",
+             " / ".join(f"{p:.1f}" for p in plain) + "; "
+             + " / ".join(f"{c:.1f}" for c in plain_cpu),
+             " / ".join(fmt(r, 0) for r in plain_rates), "", ""]]
+    rows += [[f"okr-metrics rebuild, {name} (replay / process wall; CPU)", f"{applied:,}",
+              f"{replayed:.1f} / {wall:.1f}; {cpu:.1f}", fmt(total / replayed, 0),
+              f"{ratios[i]:.3f}", f"{peak / mib:.0f}"]
+             for i, (name, (wall, replayed, applied, peak, cpu)) in enumerate(runs)]
+    mine = [r for r, (name, _) in zip(ratios, runs, strict=True) if name == "this tree"]
+    median = statistics.median(mine)
+    notes = [f"{held:,} key results in the read model; this tree's ratios "
+             f"{', '.join(f'{r:.3f}' for r in mine)} (spread {min(mine):.3f}-{max(mine):.3f})"]
+    if baseline_tree is not None:
+        theirs = [r for r, (name, _) in zip(ratios, runs, strict=True) if name != "this tree"]
+        notes.append(f"the baseline tree's ratios {', '.join(f'{r:.3f}' for r in theirs)}; "
+                     f"this tree's over the baseline tree's, per round: "
+                     f"{', '.join(f'{a / b:.2f}' for a, b in zip(mine, theirs, strict=True))}")
+    notes.append(f"load average (1 min) after each plain run and each rebuild: "
+                 f"{', '.join(loads)}")
+    return BenchResult(
+        f"rebuild of a company's year at {options.key_results:,} key results", database,
+        ["step", "events", "seconds", "events/s", "ratio to plain", "peak RSS MiB"], rows,
+        [Check("rebuild / plain consumer (median of rounds)", median, ">= 0.5",
+               median >= 0.5)],
+        details={"options": options.__dict__, "events": total, "key_results_held": held,
+                 "load_average": loads, "plain_seconds": plain, "plain_cpu": plain_cpu,
+                 "rebuilds": runs, "ratios": ratios},
+        notes=notes)
+
 
 def run_scale(options: ScaleOptions, database: str, timeout: float = 3_600.0) -> BenchResult:
     log(f"scale: planning {options.key_results:,} key results, {options.departments} "
@@ -248,7 +348,7 @@ def run_scale(options: ScaleOptions, database: str, timeout: float = 3_600.0) ->
         plain.append(_plain_consume(kafka, total, REBUILD_BATCH))
         loads.append(f"{os.getloadavg()[0]:.1f}")
         log("  okr-metrics rebuild")
-        rebuilt_wall, replayed, applied, rebuilt_peak = rebuild(env, log_dir)
+        rebuilt_wall, replayed, applied, rebuilt_peak, _ = rebuild(env, log_dir)
         plain.append(_plain_consume(kafka, total, REBUILD_BATCH))
         loads.append(f"{os.getloadavg()[0]:.1f}")
         broker = broker_peak_rss()
@@ -316,6 +416,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=3_600.0,
                    help="seconds a consumer start may take to catch up")
     p.add_argument("--no-json", action="store_true", help="do not write bench/results/*.json")
+    p.add_argument("--only", choices=("rebuild",),
+                   help="rebuild: no consumer starts; --rounds rebuilds alternating with "
+                        "the plain consumer")
+    p.add_argument("--rounds", type=int, default=2,
+                   help="rebuilds with --only rebuild (default 2)")
+    p.add_argument("--baseline-tree", type=Path, default=None,
+                   help="with --only rebuild: also run the rebuild of this checkout each round")
     return p
 
 
@@ -330,7 +437,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.database == "postgresql" and (reason := postgres_reachable()) is not None:
         log(f"PostgreSQL unreachable ({reason}); set OKR_TEST_POSTGRES_URL")
         return 2
-    result = run_scale(options, args.database, args.timeout)
+    result = (run_rebuilds(options, args.database, args.rounds, args.baseline_tree)
+              if args.only == "rebuild"
+              else run_scale(options, args.database, args.timeout))
     print(render(result) + "\n", flush=True)
     if not args.no_json:
         print(f"results written to {write_results([result], {'scale': options.__dict__})}")

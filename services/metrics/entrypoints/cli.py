@@ -12,6 +12,7 @@ import click
 
 from services.metrics.bootstrap import bootstrap
 from services.metrics.config import SERVICE, MetricsConfig
+from services.metrics.service_layer.rebuild import CHUNK_EVENTS
 from services.metrics.service_layer.rebuild import rebuild as replay
 from shared.messaging.leases import acquire_until, keep_lease, lease_for
 from shared.observability.logging import configure_logging
@@ -84,11 +85,14 @@ def consume() -> None:
 @main.command()
 @click.option("--database-url", default=None,
               help="rebuild into this database instead of OKR_METRICS_DATABASE_URL")
-def rebuild(database_url: str | None) -> None:
+@click.option("--chunk-events", type=click.IntRange(min=1), default=CHUNK_EVENTS,
+              show_default=True,
+              help="events applied and written in one transaction (memory: about 1.2 KB each)")
+def rebuild(database_url: str | None, chunk_events: int) -> None:
     """Empty the read model and replay okr.goals.v1 from the beginning into it.
 
     Stop `okr-metrics consume` first (it refuses to run beside one); start it again
-    afterwards.
+    afterwards. A rebuild that stopped midway is run again: it starts from nothing.
     """
     config = MetricsConfig.from_env()
     if database_url:
@@ -101,7 +105,8 @@ def rebuild(database_url: str | None) -> None:
         raise click.ClickException("a metrics consumer is running on this database: stop "
                                    "`okr-metrics consume` first")
     try:
-        counts = replay(metrics, lambda line: click.echo(line, err=True))
+        counts = replay(metrics, lambda line: click.echo(line, err=True),
+                        chunk_events=chunk_events)
     finally:
         lease.release()
     click.echo(f"rebuilt: {counts['applied']} applied, {counts['duplicate']} duplicates, "

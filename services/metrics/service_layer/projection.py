@@ -146,7 +146,10 @@ class RollupProjection:
 
     def apply_in(self, uow: UnitOfWork, events: list[CloudEvent]) -> None:
         """Apply ``events`` to the graph and write what they changed in ``uow``."""
-        decoded = [decode(event) for event in events]
+        self.apply_decoded(uow, [decode(event) for event in events])
+
+    def apply_decoded(self, uow: UnitOfWork, decoded: list[DecodedEvent]) -> None:
+        """:meth:`apply_in` of events decoded already (a rebuild decodes as it reads)."""
         with self.lock:
             refuse_version_jumps(decoded, held_in(self.graph, self.links))
             self._mutated = True

@@ -13,10 +13,10 @@ from services.metrics.adapters import tables
 from services.metrics.bootstrap import Metrics, bootstrap
 from services.metrics.config import MetricsConfig
 from services.metrics.entrypoints.cli import MIGRATIONS
-from services.metrics.service_layer.rebuild import rebuild
+from services.metrics.service_layer.rebuild import CHUNK_EVENTS, rebuild
 from shared.persistence.migrations import upgrade_to_head
 from tests.metrics import goal_events as ge
-from tests.metrics.conftest import processed_count, wait_for
+from tests.metrics.conftest import metrics_environment, okr_metrics, processed_count, wait_for
 from tests.metrics.goal_events import GoalsTopic
 
 pytestmark = pytest.mark.timeout(90)
@@ -33,9 +33,14 @@ def read_model(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
             for table in tables.READ_MODEL_TABLES}
 
 
+@pytest.mark.parametrize(("batch_size", "chunk_events"), [(2000, CHUNK_EVENTS), (3, 7)],
+                         ids=["one-chunk", "chunks-of-7"])
 def test_rebuild_from_replay_equals_the_live_read_model(
         metrics: Metrics, metrics_config: MetricsConfig, goals_topic: GoalsTopic,
-        run_in_background: Any, tmp_path: Path) -> None:
+        run_in_background: Any, tmp_path: Path, batch_size: int, chunk_events: int) -> None:
+    """Whether the whole topic is one chunk or a chunk ends anywhere (7 events: not a
+    multiple of the fetch's 3, one chunk's write before the next chunk's events of the
+    same items), the rebuilt read model is the live consumer's, row for row."""
     target, objectives = ge.new_id(), [ge.new_id() for _ in range(3)]
     events = [ge.cycle(), ge.objective(target, ["marketing", "sales"])]
     for number, objective in enumerate(objectives):
@@ -66,14 +71,15 @@ def test_rebuild_from_replay_equals_the_live_read_model(
     upgrade_to_head(MIGRATIONS, fresh.database_url)
     rebuilt = bootstrap(fresh)
     lines: list[str] = []
-    counts = rebuild(rebuilt, lines.append)
+    counts = rebuild(rebuilt, lines.append, batch_size, chunk_events)
     assert counts == {"applied": len(events), "duplicate": 0, "skipped": 0}
-    assert lines and "replayed" in lines[-1]
+    assert (len(lines) == 1) == (chunk_events >= len(events))  # a line a chunk
+    assert "replayed" in lines[-1]
     assert read_model(rebuilt.engine) == live
     assert processed_count(rebuilt) == len(events)
 
     # Rebuilding in place (truncate, then replay) gives the same again.
-    rebuild(metrics, lines.append)
+    rebuild(metrics, lines.append, batch_size, chunk_events)
     assert read_model(metrics.engine) == live
     rebuilt.engine.dispose()
 
@@ -104,3 +110,75 @@ def test_a_copy_of_an_event_far_down_the_topic_is_a_duplicate_not_applied_twice(
     assert read_model(rebuilt.engine) == live
     assert processed_count(rebuilt) == len(events)
     rebuilt.engine.dispose()
+
+
+@pytest.mark.handled_errors("consumer_batch_fallback", "dead_lettered")  # the live consumer's
+def test_an_unprocessable_event_in_a_chunk_is_skipped_and_the_rest_applied(
+        metrics: Metrics, metrics_config: MetricsConfig, goals_topic: GoalsTopic,
+        run_in_background: Any, tmp_path: Path) -> None:
+    """A check-in at a version the goals service could not have written (the live consumer
+    dead-letters it) refuses its whole chunk: the chunk is applied again fetch by fetch,
+    that fetch event by event, and only that event is left out."""
+    objective, kr, other = ge.new_id(), ge.new_id(), ge.new_id()
+    events = [ge.cycle(), ge.objective(objective, ["sales"]), ge.key_result(kr, objective),
+              ge.key_result(other, objective),
+              *[ge.check_in(kr, objective, v, 5.0 * v) for v in range(2, 6)],
+              ge.check_in(other, objective, 40, 99.0),  # 40 after 1: forged
+              *[ge.check_in(other, objective, v, 3.0 * v) for v in range(2, 9)]]
+    goals_topic.send(*events, key=objective)
+    projection = metrics.projection()
+    projection.load()
+    run_in_background(metrics.consumer(projection).run)
+    wait_for(lambda: processed_count(metrics) >= len(events) - 1, 30, "the live read model")
+    live = read_model(metrics.engine)
+
+    fresh = dataclasses.replace(metrics_config, database_url=f"sqlite:///{tmp_path}/fresh.db")
+    upgrade_to_head(MIGRATIONS, fresh.database_url)
+    rebuilt = bootstrap(fresh)
+    counts = rebuild(rebuilt, lambda line: None, batch_size=4, chunk_events=100)
+    assert counts == {"applied": len(events) - 1, "duplicate": 0, "skipped": 1}
+    assert read_model(rebuilt.engine) == live
+    assert processed_count(rebuilt) == len(events) - 1
+    rebuilt.engine.dispose()
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("metrics_database_url", ["postgresql", "sqlite"], indirect=True)
+def test_a_rebuild_killed_midway_and_run_again_ends_identical(
+        metrics: Metrics, metrics_config: MetricsConfig, goals_topic: GoalsTopic,
+        run_in_background: Any, processes: Any) -> None:
+    """``kill -9`` of ``okr-metrics rebuild`` (a real process) after some chunks have
+    committed leaves a partial read model; the rebuild run again starts from nothing and
+    ends with the live consumer's read model, each event recorded once."""
+    target = ge.new_id()
+    events = [ge.cycle(), ge.objective(target, ["marketing", "sales"])]
+    for number in range(6):
+        objective, kr = ge.new_id(), ge.new_id()
+        events += [ge.objective(objective, ["sales" if number % 2 else "marketing"]),
+                   ge.key_result(kr, objective),
+                   ge.contribution(ge.new_id(), "objective", objective, "objective", target),
+                   *[ge.check_in(kr, objective, v, float(v % 101), confidence=0.5)
+                     for v in range(2, 400)]]
+    goals_topic.send(*events, key=target)
+    projection = metrics.projection()
+    projection.load()
+    stop = run_in_background(metrics.consumer(projection).run)
+    wait_for(lambda: processed_count(metrics) == len(events), 60, "the live read model")
+    stop.set()
+    live = read_model(metrics.engine)
+
+    command = [okr_metrics(), "rebuild", "--chunk-events", "100"]
+    environment = metrics_environment(metrics_config)
+    first = processes(command, environment, "rebuild")
+    wait_for(lambda: "replayed" in first.output() or not first.alive(), 60,
+             "the rebuild's first chunk")
+    assert first.alive(), first.output()
+    first.kill9()
+    assert 0 < processed_count(metrics) < len(events)
+    assert read_model(metrics.engine) != live
+
+    again = processes(command, environment, "rebuild again")
+    wait_for(lambda: not again.alive(), 150, "the rebuild run again")
+    assert f"rebuilt: {len(events)} applied, 0 duplicates, 0 skipped" in again.output()
+    assert read_model(metrics.engine) == live
+    assert processed_count(metrics) == len(events)

@@ -10,7 +10,7 @@ import math
 import pytest
 
 from bench.company import Company, ScaleOptions
-from bench.scale import run_scale
+from bench.scale import run_rebuilds, run_scale
 from shared.contract import EventType
 
 pytestmark = pytest.mark.timeout(180)
@@ -26,6 +26,16 @@ def test_a_tiny_year_is_consumed_restarted_and_rebuilt_in_full() -> None:
     first, cold = details["first_start"], details["cold_start"]
     assert 0 < cold["serving"] <= cold["first_lag"] <= cold["caught_up"]
     assert first["peak_rss"] > 0 and cold["peak_rss"] > 0
+    assert all(math.isfinite(check.value) and check.value > 0 for check in result.checks)
+
+
+def test_the_rebuild_only_run_alternates_rebuilds_with_the_plain_consumer() -> None:
+    result = run_rebuilds(TINY, "sqlite", rounds=2)
+    details = result.details
+    assert details["key_results_held"] == 40
+    assert len(details["plain_seconds"]) == 3 and len(details["ratios"]) == 2
+    assert all(applied == details["events"] for _, (_, _, applied, _, _) in details["rebuilds"])
+    assert all(peak > 0 and cpu > 0 for _, (_, _, _, peak, cpu) in details["rebuilds"])
     assert all(math.isfinite(check.value) and check.value > 0 for check in result.checks)
 
 
