@@ -72,7 +72,7 @@ def checked_addresses(host: str, port: int, policy: TargetPolicy,
     Raises :class:`UnresolvedHost` when it cannot be resolved."""
     try:
         infos = resolve(host, port, type=socket.SOCK_STREAM)
-    except OSError as error:
+    except (OSError, UnicodeError) as error:  # UnicodeError: a label the IDNA codec refuses
         raise UnresolvedHost(f"cannot resolve {host}: {error}") from error
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     for address in addresses:

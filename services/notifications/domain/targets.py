@@ -71,9 +71,20 @@ def check_webhook_url(url: str, policy: TargetPolicy) -> str:
         if host.lower() == "localhost" or host.lower().endswith(".localhost"):
             address = ipaddress.ip_address("127.0.0.1")
         else:
-            return host
+            return _host_name(host)
     reason = policy.refusal(address)
     if reason:
         raise InvalidInput(f"refused webhook target: {reason}; an operator may allow it "
                            "with OKR_NOTIFICATIONS_ALLOW_PRIVATE_TARGETS", "url")
+    return host
+
+
+def _host_name(host: str) -> str:
+    """``host`` if it can be a DNS name (each label 1 to 63 characters once encoded, as
+    the resolver encodes it), else ``InvalidInput``: the resolver would refuse it with a
+    ``UnicodeError``, not an ``OSError``."""
+    try:
+        host.encode("idna")
+    except UnicodeError as error:
+        raise InvalidInput(f"{host!r} is not a valid host name: {error}", "url") from None
     return host

@@ -117,13 +117,29 @@ class DeliveryLoop:
         return [(delivery, subscriptions.get(delivery.subscription_id)) for delivery in batch]
 
     def attempt(self, delivery: Delivery, subscription: Subscription | None) -> Attempted:
-        """One attempt (never raises for the receiving side's failures)."""
+        """One attempt (never raises for the receiving side's failures).
+
+        The subscription is read again (from the index, one read of its revision) as the
+        attempt starts, not taken as it was claimed: a claimed delivery may wait for a
+        sending thread behind slow receivers, and a subscription deleted or given another
+        URL or secret meanwhile must not be sent to as it was. If it cannot be read, the
+        attempt fails and is retried, nothing sent."""
         with log_context(delivery_id=delivery.id):
+            if subscription is not None:
+                try:
+                    subscription = self._current(delivery.subscription_id)
+                except SQLAlchemyError as error:
+                    HANDLED_ERRORS.labels(SERVICE, "delivery_database_error").inc()
+                    return delivery, Outcome.retry(f"could not read the subscription: {error}")
             if subscription is None:
                 return delivery, Outcome.give_up("the subscription was deleted")
             message = Message(delivery.message_type, delivery.payload)
             return delivery, self.senders[subscription.channel.value].send(
                 delivery.id, message, subscription)
+
+    def _current(self, subscription_id: str) -> Subscription | None:
+        with self.units() as uow:
+            return self.dispatcher.index(uow.subscriptions).get(subscription_id)
 
     def _record_safely(self, attempted: list[Attempted]) -> None:
         if not attempted:

@@ -29,6 +29,9 @@ def flush_due_digests(uow: UnitOfWork, now: datetime, dispatcher: Dispatcher) ->
         for subscription_id, oldest in deliveries.digest_backlog():
             subscription = subscriptions.get(subscription_id)
             if subscription is None:
+                # not in the index read before the backlog: made since, or deleted
+                subscription = uow.subscriptions.get(subscription_id)
+            if subscription is None:
                 deliveries.drop_digest_items(subscription_id)
                 continue
             if not subscription.digest_due(oldest, now):

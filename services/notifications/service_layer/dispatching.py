@@ -15,6 +15,7 @@ rules would have let it hear an ``on_track``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -41,13 +42,18 @@ class Dispatcher:
         self.hourly_cap = hourly_cap
         self._index = SubscriptionIndex()
         self._revision = -1
+        self._rebuilding = threading.Lock()  # the sending threads share one index
 
     def index(self, subscriptions: Subscriptions) -> SubscriptionIndex:
+        """The index of every subscription, built again when their revision moved."""
         revision = subscriptions.revision()
-        if revision != self._revision:
-            self._index = SubscriptionIndex(subscriptions.all())
-            self._revision = revision
-        return self._index
+        if revision == self._revision:
+            return self._index
+        with self._rebuilding:
+            if revision != self._revision:  # another thread may have built it meanwhile
+                self._index = SubscriptionIndex(subscriptions.all())
+                self._revision = revision
+            return self._index
 
     def deliver(self, uow: UnitOfWork, matched: Matched, now: datetime,
                 index: SubscriptionIndex | None = None,

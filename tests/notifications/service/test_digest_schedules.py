@@ -12,12 +12,16 @@ from sqlalchemy import select
 
 from services.notifications.adapters import tables
 from services.notifications.bootstrap import Notifications
+from services.notifications.domain.matching import SubscriptionIndex
 from services.notifications.service_layer.delivering import DeliveryLoop
+from services.notifications.service_layer.digests import flush_due_digests
+from services.notifications.service_layer.dispatching import Dispatcher
 from services.notifications.service_layer.handling import NotificationHandler
 from services.notifications.service_layer.subscriptions import (
     delete_subscription,
     update_subscription,
 )
+from services.notifications.service_layer.unit_of_work import Subscriptions
 from tests.notifications.builders import (
     at,
     checked_in,
@@ -195,3 +199,73 @@ def test_a_digest_goes_out_as_its_subscription_stands_when_due_and_not_after_a_d
         waiting = connection.execute(select(tables.digest_items.c.subscription_id).where(
             tables.digest_items.c.delivery_id.is_(None))).scalars().all()
     assert waiting == [], "the deleted subscription's items are dropped, not sent"
+
+
+def test_a_subscription_made_after_the_loop_read_its_index_keeps_its_waiting_items(
+    notifications: Notifications, receiver: WebhookReceiver
+) -> None:
+    # The flush reads the index, then the backlog: a subscription made in between (and its
+    # items) is in the backlog but not in that index. Its items are not dropped as if it
+    # were deleted (an outside attack lost 258 items of a live subscription that way).
+    clock = FakeClock(WEDNESDAY)
+    loop = _loop(notifications, clock)
+    with notifications.unit_of_work() as uow:
+        before = SubscriptionIndex(uow.subscriptions.all())  # the index as first read
+    sales = subscribe(notifications, receiver.url, receiver.secret, mode="digest",
+                      digest_interval_seconds=60)
+    own = str(uuid.uuid4())
+    handler = NotificationHandler(notifications.config.delivery.hourly_cap,
+                                  notifications.unit_of_work, clock=clock)
+    consume(notifications, objective_created(own, departments=("sales",)),
+            checked_in(own, str(uuid.uuid4()), 10.0), handler=handler)
+
+    class IndexReadEarlier(Dispatcher):
+        def index(self, subscriptions: Subscriptions) -> SubscriptionIndex:
+            return before
+
+    clock.now = WEDNESDAY + timedelta(minutes=2)
+    flush_due_digests(notifications.unit_of_work(), clock.now, IndexReadEarlier(5))
+    (digest,) = deliveries(notifications)
+    assert (digest["subscription_id"], digest["kind"]) == (sales, "digest")
+    _tick(loop)
+    assert len(receiver.ids()) == 1
+
+    # and one that is gone has its items dropped, as before
+    consume(notifications, checked_in(own, str(uuid.uuid4()), 11.0), handler=handler)
+    delete_subscription(notifications.unit_of_work(), ADMIN, sales, 1)
+    clock.now = WEDNESDAY + timedelta(minutes=5)
+    flush_due_digests(notifications.unit_of_work(), clock.now, IndexReadEarlier(5))
+    with notifications.engine.connect() as connection:
+        waiting = select(tables.digest_items).where(tables.digest_items.c.delivery_id.is_(None))
+        assert connection.execute(waiting).all() == []  # (the first digest's item is kept)
+    assert len(deliveries(notifications)) == 1
+
+
+def test_a_claimed_delivery_goes_out_as_its_subscription_stands_when_it_is_sent(
+    notifications: Notifications, receiver: WebhookReceiver
+) -> None:
+    # Claimed deliveries wait for a sending thread (behind slow receivers, up to the
+    # lease): one whose subscription was deleted meanwhile is not sent, and one whose URL
+    # and secret changed goes to the new URL, signed with the new secret.
+    old = WebhookReceiver(new_secret()).start()
+    try:
+        kept = subscribe(notifications, old.url, old.secret, recipient="head of sales")
+        gone = subscribe(notifications, old.url, old.secret, recipient="sales analyst")
+        consume(notifications, status_changed(str(uuid.uuid4()), "off_track",
+                                              departments=("sales",)))
+        loop = notifications.delivery_loop()
+        claimed = loop.claim(10)
+        assert {d.subscription_id for d, _ in claimed} == {kept, gone}
+        update_subscription(notifications.unit_of_work(), ADMIN, LOOPBACK, kept,
+                            {"url": receiver.url, "secret": receiver.secret}, 1,
+                            check_address=lambda *_: None)
+        delete_subscription(notifications.unit_of_work(), ADMIN, gone, 1)
+        outcomes = {delivery.subscription_id: outcome
+                    for delivery, outcome in (loop.attempt(*c) for c in claimed)}
+        assert outcomes[kept].ok and not outcomes[gone].ok and outcomes[gone].permanent
+        assert old.ids() == []
+        assert len(receiver.ids()) == 1
+        assert not isinstance(receiver.payloads()[0], Exception)  # the new secret's
+    finally:
+        old.released.set()
+        old.stop()

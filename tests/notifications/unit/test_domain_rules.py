@@ -3,11 +3,15 @@ and which webhook targets may be called (no I/O here)."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import random
+import socket
 from datetime import timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.notifications.domain.digests import build_digest
 from services.notifications.domain.errors import InvalidInput
@@ -161,3 +165,27 @@ def test_operator_switches_allow_loopback_or_every_private_target() -> None:
     assert check_webhook_url("http://10.1.2.3/x", TargetPolicy(allow_private=True))
     assert TargetPolicy().refusal(ipaddress.ip_address("::ffff:127.0.0.1")) is not None
     assert TargetPolicy().refusal(ipaddress.ip_address("93.184.216.34")) is None
+
+
+@pytest.mark.parametrize("host", [
+    "a..b.com", ".example.com", "a" * 70 + ".com", "\u200b.com", "á" + "b" * 62 + ".com",
+    "ä" * 60 + ".com"], ids=["empty-label", "leading-dot", "long-label", "zero-width",
+                             "long-encoded", "long-umlauts"])
+def test_a_host_the_resolver_cannot_encode_is_refused_here_not_at_resolution(host: str) -> None:
+    # getaddrinfo raises UnicodeError (not OSError) for these: it escaped as a 500
+    with pytest.raises(InvalidInput) as refused:
+        check_webhook_url(f"http://{host}/x", TargetPolicy())
+    assert refused.value.field == "url" and "not a valid host name" in str(refused.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80))
+def test_any_host_is_either_refused_clearly_or_one_the_resolver_can_encode(host: str) -> None:
+    try:
+        checked = check_webhook_url(f"http://{host}/x", TargetPolicy(allow_loopback=True))
+    except InvalidInput as refused:
+        assert refused.field == "url"
+        return
+    # a name, not a number, is encoded and then refused as such: never looked up here
+    with contextlib.suppress(socket.gaierror):
+        socket.getaddrinfo(checked, 80, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
