@@ -25,8 +25,13 @@ class TargetPolicy:
 
     def refusal(self, address: IpAddress) -> str | None:
         """Why this address may not be called, or None when it may."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-            address = address.ipv4_mapped
+        if isinstance(address, ipaddress.IPv6Address):
+            # an IPv4 address carried in IPv6 (mapped, 6to4, Teredo's client) is judged as
+            # the IPv4 address it reaches
+            embedded = address.ipv4_mapped or address.sixtofour or (
+                address.teredo[1] if address.teredo else None)
+            if embedded is not None:
+                address = embedded
         if self.allow_private:
             return None
         if address.is_loopback:

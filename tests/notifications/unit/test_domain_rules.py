@@ -189,3 +189,15 @@ def test_any_host_is_either_refused_clearly_or_one_the_resolver_can_encode(host:
     # a name, not a number, is encoded and then refused as such: never looked up here
     with contextlib.suppress(socket.gaierror):
         socket.getaddrinfo(checked, 80, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+
+
+@pytest.mark.parametrize("address", ["2002:7f00:1::", "2002:a00:1::1", "2002:a9fe:a9fe::",
+                                     "2001:0:4136:e378:8000:63bf:80ff:fffe"],
+                         ids=["6to4-loopback", "6to4-private", "6to4-metadata",
+                              "teredo-loopback-client"])
+def test_an_ipv4_address_carried_in_ipv6_is_judged_as_that_address(address: str) -> None:
+    # 2002:7f00:1:: is 6to4 for 127.0.0.1; the Teredo client 80ff:fffe is ~127.0.0.1
+    assert TargetPolicy().refusal(ipaddress.ip_address(address)) is not None
+    with pytest.raises(InvalidInput):
+        check_webhook_url(f"http://[{address}]/x", TargetPolicy())
+    assert TargetPolicy().refusal(ipaddress.ip_address("2002:5db8:d822::")) is None  # public
