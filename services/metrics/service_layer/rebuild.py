@@ -59,7 +59,9 @@ class Service(Protocol):
 def rebuild(metrics: Service, progress: Progress, batch_size: int = 2000,
             chunk_events: int = CHUNK_EVENTS) -> dict[str, int]:
     """Empty the read model, replay the topic into it; return counts of what happened.
-    ``batch_size``: records a fetch; ``chunk_events``: events a unit of work."""
+    ``batch_size``: records a fetch; ``chunk_events``: events a unit of work (a chunk holds
+    whole fetches, so a fetch is no larger than a chunk)."""
+    batch_size = min(batch_size, chunk_events)
     group = metrics.config.consumer_group
     with metrics.unit_of_work() as uow:
         uow.read_model.empty()
