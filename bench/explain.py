@@ -28,9 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import Engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from bench.common import (
@@ -40,7 +38,6 @@ from bench.common import (
     goals_database,
     log,
     percentile,
-    postgres_admin_url,
     render,
 )
 from bench.explain_read_model import Featured, build, featured_in
@@ -52,16 +49,14 @@ from bench.http_load import (
     service,
     workers_of,
 )
-from bench.metrics import metrics_config, metrics_database
+from bench.metrics import kept_database, metrics_config, metrics_database
 from services.metrics.adapters import tables
 from services.metrics.adapters.explain_queries import ExplainQueries
 from services.metrics.bootstrap import bootstrap
-from services.metrics.entrypoints.cli import MIGRATIONS
 from shared.cloudevents import CloudEvent, new_event
 from shared.config import KafkaSettings
 from shared.contract import EventType
 from shared.persistence.engine import create_database_engine, writing
-from shared.persistence.migrations import upgrade_to_head
 
 CYCLE_STARTS, CYCLE_ENDS = date(2026, 10, 1), date(2026, 12, 31)
 TARGET_OBJECTIVES, KEY_RESULTS_EACH = 10, 99  # the consumer benchmark's target: 1,001 items
@@ -132,19 +127,6 @@ def _in_process(engine: Engine, objective_id: str, repeats: int
     finally:
         single.dispose()
     return timings, {"process": process, "backend": backend_ms}
-
-
-def kept_database(name: str) -> str:
-    """The URL of the PostgreSQL database ``name``, kept between runs (``--reuse``):
-    created and migrated the first time, used as it is afterwards (drop it by hand)."""
-    admin = postgres_admin_url()
-    with psycopg.connect(admin, autocommit=True) as connection:
-        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                              (name,)).fetchone() is None:
-            connection.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    upgrade_to_head(MIGRATIONS, url)
-    return url
 
 
 def _served_cpu_seconds(server: Any) -> float:

@@ -142,6 +142,19 @@ class MetricsBenchOptions:
 
 # -- databases ---------------------------------------------------------------------------------
 
+def kept_database(name: str) -> str:
+    """The URL of the PostgreSQL database ``name``, kept between runs (``--reuse``):
+    created and migrated the first time, used as it is afterwards (drop it by hand)."""
+    admin = postgres_admin_url()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                              (name,)).fetchone() is None:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    upgrade_to_head(MIGRATIONS, url)
+    return url
+
+
 @contextlib.contextmanager
 def metrics_database(kind: str, keep: str | None = None) -> Iterator[str]:
     """A fresh, migrated metrics database, dropped at the end; ``keep`` (PostgreSQL): the
@@ -149,14 +162,7 @@ def metrics_database(kind: str, keep: str | None = None) -> Iterator[str]:
     if keep is not None:
         if kind != "postgresql":
             raise ValueError("a kept database is a PostgreSQL one")
-        admin = postgres_admin_url()
-        with psycopg.connect(admin, autocommit=True) as connection:
-            if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                  (keep,)).fetchone() is None:
-                connection.execute(f'CREATE DATABASE "{keep}"')
-        url = make_url(admin).set(database=keep).render_as_string(hide_password=False)
-        upgrade_to_head(MIGRATIONS, url)
-        yield url
+        yield kept_database(keep)
         return
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="okr-bench-metrics-") as directory:
