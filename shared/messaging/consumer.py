@@ -28,8 +28,9 @@
   committed; lag from the fetch high watermark.
 
 Batch mode (``batch_handler``): the whole polled batch is decoded and applied in ONE
-transaction first; if anything in it fails, it goes through the steps above one record at
-a time, so one poison record is isolated and dead-lettered and the rest applied.
+transaction first; if anything in it fails, each half is tried the same way, down to a
+single record, which goes through the steps above alone: one poison record is isolated and
+dead-lettered and the rest applied, in a few dozen transactions however large the batch.
 
 Gathered batches (``batch_records`` above ``max_records``): after a poll that returned
 records, further polls add what the client has already fetched, up to ``batch_records``,
@@ -199,22 +200,45 @@ class ConsumerRunner:
                       ) -> tuple[dict[TopicPartition, OffsetAndMetadata], int]:
         """Apply or dead-letter the records of ``polled``: the offsets to commit after them,
         and how many were finished."""
-        batch = polled.batch
-        if self.batch_handler is not None and batch and self._apply_whole(batch, polled.events):
-            return ({tp: OffsetAndMetadata(records[-1].offset + 1, "", -1)
-                     for tp, records in batch.items()},
-                    sum(len(records) for records in batch.values()))
+        records = [record for records in polled.batch.values() for record in records]
         finished: dict[TopicPartition, OffsetAndMetadata] = {}
+        if self.batch_handler is not None:
+            return finished, self._finish_part(records, polled.events, finished, stop)
         count = 0
-        for tp, records in batch.items():
-            for record in records:
-                if not self._finish(record, stop):
-                    break  # stopping mid-retry: this record stays uncommitted
-                finished[tp] = OffsetAndMetadata(record.offset + 1, "", -1)
-                count += 1
-            if stop.is_set():
-                break
+        for record in records:
+            if not self._finish(record, stop):
+                break  # stopping mid-retry: this record stays uncommitted
+            finished[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
+                record.offset + 1, "", -1)
+            count += 1
         return finished, count
+
+    def _finish_part(self, records: list[ConsumerRecord], events: list[CloudEvent] | None,
+                     finished: dict[TopicPartition, OffsetAndMetadata],
+                     stop: threading.Event) -> int:
+        """Apply ``records`` (a batch's, in its order) in one transaction; if that fails,
+        each half the same way, down to one record, which is applied or dead-lettered
+        alone. One bad record in a gathered batch of thousands costs a few dozen
+        transactions, not one a record (which outlasted the poll interval: the consumer
+        left its group and did the batch again). Returns how many were finished (fewer
+        only when ``stop`` was set)."""
+        if not records:
+            return 0
+        if len(records) == 1:
+            [record] = records
+            if not self._finish(record, stop):
+                return 0  # stopping mid-retry: this record stays uncommitted
+        elif not self._apply_whole(records, events):
+            half = len(records) // 2
+            done = self._finish_part(records[:half], events and events[:half], finished, stop)
+            if done < half:
+                return done
+            return done + self._finish_part(records[half:], events and events[half:],
+                                            finished, stop)
+        for record in records:  # in order: each partition's last one stays
+            finished[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
+                record.offset + 1, "", -1)
+        return len(records)
 
     def forget_partition(self, tp: TopicPartition) -> None:
         with contextlib.suppress(KeyError):  # no lag reported yet for this partition
@@ -374,25 +398,24 @@ class ConsumerRunner:
         log.warning("poll failed, retrying: %s: %s", type(error).__name__, error)
         self._poll_backoff.wait(stop)
 
-    def _apply_whole(self, batch: Batch, events: list[CloudEvent] | None = None) -> bool:
-        """Decode (unless ``events`` holds them) and apply every record of ``batch`` in one
-        transaction; False if any failed (nothing of it committed, and it goes one record
-        at a time)."""
-        records = [record for records in batch.values() for record in records]
+    def _apply_whole(self, records: list[ConsumerRecord],
+                     events: list[CloudEvent] | None = None) -> bool:
+        """Decode (unless ``events`` holds them) and apply ``records`` in one transaction;
+        False if any failed (nothing of it committed, and it goes in halves)."""
         try:
             if events is None:
                 events = [parse_event(record.value) for record in records]
         except NOT_A_RECORD_FAILURE:
             raise
         except BaseException:
-            return False  # the one-at-a-time path finds and dead-letters the bad record
+            return False  # the halves find and dead-letter the bad record
         try:
             outcomes = self.apply_batch(events)
         except NOT_A_RECORD_FAILURE:
             raise
         except BaseException as error:
             HANDLED_ERRORS.labels(self.service, "consumer_batch_fallback").inc()
-            log.warning("batch of %d failed, handling it one event at a time: %s",
+            log.warning("batch of %d failed, handling it in halves: %s",
                         len(events), reason_for(error))
             return False
         counts = Counter(zip((record.topic for record in records), outcomes, strict=True))

@@ -145,12 +145,22 @@ class RollupProjection:
             self.apply_in(uow, events)
 
     def apply_in(self, uow: UnitOfWork, events: list[CloudEvent]) -> None:
-        """Apply ``events`` to the graph and write what they changed in ``uow``."""
+        """Apply ``events`` to the graph and write what they changed in ``uow``.
+
+        The graph holds what was committed when this is called: a transaction that did not
+        commit has been followed by :meth:`rolled_back` (the consumer runner and the
+        rebuild both call it). So a call that raises before it touches the graph (an event
+        that does not decode, a version the goals service could not have written) leaves
+        nothing to reload: at a million key results a reload takes seconds, and finding a
+        poison event in a batch fails several transactions."""
+        with self.lock:
+            self._mutated = False
         self.apply_decoded(uow, [decode(event) for event in events])
 
     def apply_decoded(self, uow: UnitOfWork, decoded: list[DecodedEvent]) -> None:
         """:meth:`apply_in` of events decoded already (a rebuild decodes as it reads)."""
         with self.lock:
+            self._mutated = False  # what was applied before has committed (see apply_in)
             refuse_version_jumps(decoded, held_in(self.graph, self.links))
             self._mutated = True
             batch = _Batch()

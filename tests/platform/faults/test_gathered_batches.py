@@ -17,6 +17,7 @@ from shared.contract import EventType, Topic
 from shared.messaging.consumer import ConsumerRunner
 from shared.messaging.kafka_clients import ensure_topics, new_consumer, new_producer
 from tests.platform.faults.conftest import wait_until
+from tests.support.kafka import read_topic
 from tests.support.ledger_consumer import ledger, ledger_counts, plumbing, record_in_ledger
 
 pytestmark = pytest.mark.timeout(90)
@@ -84,3 +85,60 @@ def _committed(kafka: KafkaSettings, group: str) -> int:
                    for p in partitions)
     finally:
         consumer.close(autocommit=False)
+
+
+@pytest.mark.handled_errors("dead_lettered", "consumer_batch_fallback")
+@pytest.mark.parametrize("goals_database_url", ["sqlite"], indirect=True)
+def test_one_poison_record_in_a_gathered_batch_is_found_in_halves_and_dead_lettered_once(
+        kafka_settings: KafkaSettings, ledger_engine: Engine) -> None:
+    # An outside attack put one unreadable record among thousands: the batch went one
+    # record a transaction, outlasted the poll interval, left the group and was done again
+    # (the record dead-lettered up to nine times). Halves find it in a few transactions.
+    ensure_topics(kafka_settings, "gathered-admin")
+    subjects = [f"e{number:03d}" for number in range(EVENTS)]
+    producer = new_producer(kafka_settings, "gathered-producer")
+    try:
+        for number, subject in enumerate(subjects):
+            if number == EVENTS // 3:
+                producer.send(Topic.GOALS.value, key=b"k", value=b"\xff\xfe not json")
+            producer.send(Topic.GOALS.value, key=b"k", value=new_event(
+                EventType.CYCLE_CREATED, "/okr/goals", subject, {"key": subject}).to_json())
+        producer.flush(timeout=10)
+    finally:
+        producer.close(timeout=5)
+
+    transactions: list[int] = []
+
+    def handle(events: list[CloudEvent], connection: Connection) -> None:
+        transactions.append(len(events))
+        for event in events:
+            record_in_ledger(event, connection)
+
+    group = "gathered-poison"
+    runner = ConsumerRunner(
+        service="ledger", group_id=group, topics=[Topic.GOALS.value], engine=ledger_engine,
+        processed_events=plumbing.processed_events, kafka=kafka_settings,
+        batch_handler=handle, max_records=EVENTS + 1, batch_records=EVENTS + 1)
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: ledger_counts(ledger_engine)[0] >= EVENTS or not thread.is_alive(),
+                   45, "every readable event in the ledger")
+        wait_until(lambda: _committed(kafka_settings, group) == EVENTS + 1, 30,
+                   "the offsets past every record")
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+    assert ledger_counts(ledger_engine) == (EVENTS, EVENTS)
+    with ledger_engine.connect() as connection:
+        applied = list(connection.execute(
+            select(ledger.c.subject).order_by(ledger.c.id)).scalars())
+    assert applied == subjects
+    [dead] = read_topic(kafka_settings, Topic.GOALS.dead_letter, expect=1, timeout=20)
+    assert dead.value == b"\xff\xfe not json"
+    # the handler ran for the halves that held only readable records, not once a record
+    # (before: 120 transactions of one event each)
+    assert sum(1 for size in transactions if size == 1) <= 2, transactions
+    assert len(transactions) <= 30, transactions
