@@ -6,6 +6,7 @@ its transaction; the same when the next batch is polled and decoded while one is
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 from kafka import TopicPartition
@@ -31,24 +32,9 @@ GATHERED = 50
 @pytest.mark.parametrize("read_ahead", [False, True], ids=["in turn", "read ahead"])
 def test_a_lagging_consumer_applies_several_polls_in_one_transaction_each_event_once(
         read_ahead: bool, kafka_settings: KafkaSettings, ledger_engine: Engine) -> None:
-    ensure_topics(kafka_settings, "gathered-admin")
-    subjects = [f"e{number:03d}" for number in range(EVENTS)]
-    producer = new_producer(kafka_settings, "gathered-producer")
-    try:
-        for subject in subjects:  # one key: one partition, in this order
-            producer.send(Topic.GOALS.value, key=b"k", value=new_event(
-                EventType.CYCLE_CREATED, "/okr/goals", subject, {"key": subject}).to_json())
-        producer.flush(timeout=10)
-    finally:
-        producer.close(timeout=5)
-
+    subjects = _produce(kafka_settings)
     sizes: list[int] = []
-
-    def handle(events: list[CloudEvent], connection: Connection) -> None:
-        sizes.append(len(events))
-        for event in events:
-            record_in_ledger(event, connection)
-
+    handle = _recording(sizes)
     group = f"gathered-{read_ahead}"
     runner = ConsumerRunner(
         service="ledger", group_id=group, topics=[Topic.GOALS.value], engine=ledger_engine,
@@ -76,6 +62,36 @@ def test_a_lagging_consumer_applies_several_polls_in_one_transaction_each_event_
     assert _committed(kafka_settings, group) == EVENTS
 
 
+POISON = b"\xff\xfe not json"
+
+
+def _produce(kafka: KafkaSettings, poison_before: int | None = None) -> list[str]:
+    """``EVENTS`` events on one key (one partition, in this order), and an unreadable
+    record before the one numbered ``poison_before``; their subjects."""
+    ensure_topics(kafka, "gathered-admin")
+    subjects = [f"e{number:03d}" for number in range(EVENTS)]
+    producer = new_producer(kafka, "gathered-producer")
+    try:
+        for number, subject in enumerate(subjects):
+            if number == poison_before:
+                producer.send(Topic.GOALS.value, key=b"k", value=POISON)
+            producer.send(Topic.GOALS.value, key=b"k", value=new_event(
+                EventType.CYCLE_CREATED, "/okr/goals", subject, {"key": subject}).to_json())
+        producer.flush(timeout=10)
+    finally:
+        producer.close(timeout=5)
+    return subjects
+
+
+def _recording(sizes: list[int]) -> Callable[[list[CloudEvent], Connection], None]:
+    """A batch handler writing each event to the ledger and each batch's size to ``sizes``."""
+    def handle(events: list[CloudEvent], connection: Connection) -> None:
+        sizes.append(len(events))
+        for event in events:
+            record_in_ledger(event, connection)
+    return handle
+
+
 def _committed(kafka: KafkaSettings, group: str) -> int:
     """The group's committed offsets, summed over the topic's partitions."""
     consumer = new_consumer(kafka, "gathered-reader", group)
@@ -94,26 +110,9 @@ def test_one_poison_record_in_a_gathered_batch_is_found_in_halves_and_dead_lette
     # An outside attack put one unreadable record among thousands: the batch went one
     # record a transaction, outlasted the poll interval, left the group and was done again
     # (the record dead-lettered up to nine times). Halves find it in a few transactions.
-    ensure_topics(kafka_settings, "gathered-admin")
-    subjects = [f"e{number:03d}" for number in range(EVENTS)]
-    producer = new_producer(kafka_settings, "gathered-producer")
-    try:
-        for number, subject in enumerate(subjects):
-            if number == EVENTS // 3:
-                producer.send(Topic.GOALS.value, key=b"k", value=b"\xff\xfe not json")
-            producer.send(Topic.GOALS.value, key=b"k", value=new_event(
-                EventType.CYCLE_CREATED, "/okr/goals", subject, {"key": subject}).to_json())
-        producer.flush(timeout=10)
-    finally:
-        producer.close(timeout=5)
-
+    subjects = _produce(kafka_settings, poison_before=EVENTS // 3)
     transactions: list[int] = []
-
-    def handle(events: list[CloudEvent], connection: Connection) -> None:
-        transactions.append(len(events))
-        for event in events:
-            record_in_ledger(event, connection)
-
+    handle = _recording(transactions)
     group = "gathered-poison"
     runner = ConsumerRunner(
         service="ledger", group_id=group, topics=[Topic.GOALS.value], engine=ledger_engine,
@@ -137,7 +136,7 @@ def test_one_poison_record_in_a_gathered_batch_is_found_in_halves_and_dead_lette
             select(ledger.c.subject).order_by(ledger.c.id)).scalars())
     assert applied == subjects
     [dead] = read_topic(kafka_settings, Topic.GOALS.dead_letter, expect=1, timeout=20)
-    assert dead.value == b"\xff\xfe not json"
+    assert dead.value == POISON
     # the handler ran for the halves that held only readable records, not once a record
     # (before: 120 transactions of one event each)
     assert sum(1 for size in transactions if size == 1) <= 2, transactions
