@@ -39,7 +39,6 @@ from shared.observability.metrics import HANDLED_ERRORS, NOTIFICATION_ATTEMPTS
 
 log = logging.getLogger(__name__)
 
-Claimed = tuple[Delivery, Subscription | None]
 Attempted = tuple[Delivery, Outcome]
 _OUTCOME_LABEL = {DELIVERED: "delivered", PENDING: "retried", DEAD: "dead"}
 
@@ -71,8 +70,8 @@ class DeliveryLoop:
                         self.settle_and_flush()
                         next_digest_check = time.monotonic() + min(1.0, self.settings.poll_seconds)
                     if len(in_flight) < refill_below:
-                        for claimed in self.claim(self.settings.batch_size - len(in_flight)):
-                            in_flight.add(pool.submit(self.attempt, *claimed))
+                        for delivery in self.claim(self.settings.batch_size - len(in_flight)):
+                            in_flight.add(pool.submit(self.attempt, delivery))
                     backoff.reset()
                 except SQLAlchemyError as error:
                     HANDLED_ERRORS.labels(SERVICE, "delivery_database_error").inc()
@@ -96,41 +95,37 @@ class DeliveryLoop:
         """Claim one batch of due deliveries, attempt each, record; return how many."""
         batch = self.claim(self.settings.batch_size)
         if pool is None:
-            attempted = [self.attempt(*claimed) for claimed in batch]
+            attempted = [self.attempt(delivery) for delivery in batch]
         else:
-            attempted = list(pool.map(lambda claimed: self.attempt(*claimed), batch))
+            attempted = list(pool.map(self.attempt, batch))
         self._record_safely(attempted)
         return len(batch)
 
-    def claim(self, limit: int) -> list[Claimed]:
-        """Lease up to ``limit`` due deliveries to this loop, with their subscriptions."""
+    def claim(self, limit: int) -> list[Delivery]:
+        """Lease up to ``limit`` due deliveries to this loop."""
         if limit <= 0:
             return []
         with self.units() as uow:
             batch = uow.deliveries.claim_due(
                 self.owner, self.clock(), timedelta(seconds=self.settings.lease_seconds), limit)
-            if not batch:
-                return []  # nothing claimed, nothing written
-            # from the index (one read of the revision), not a query per subscription
-            subscriptions = self.dispatcher.index(uow.subscriptions)
-            uow.commit()
-        return [(delivery, subscriptions.get(delivery.subscription_id)) for delivery in batch]
+            if batch:  # nothing claimed, nothing written
+                uow.commit()
+        return batch
 
-    def attempt(self, delivery: Delivery, subscription: Subscription | None) -> Attempted:
+    def attempt(self, delivery: Delivery) -> Attempted:
         """One attempt (never raises for the receiving side's failures).
 
-        The subscription is read again (from the index, one read of its revision) as the
-        attempt starts, not taken as it was claimed: a claimed delivery may wait for a
-        sending thread behind slow receivers, and a subscription deleted or given another
-        URL or secret meanwhile must not be sent to as it was. If it cannot be read, the
-        attempt fails and is retried, nothing sent."""
+        The subscription is read (from the index, one read of its revision) as the attempt
+        starts, not when the delivery was claimed: a claimed delivery may wait for a sending
+        thread behind slow receivers, and a subscription deleted or given another URL or
+        secret meanwhile must not be sent to as it was. If it cannot be read, the attempt
+        fails and is retried, nothing sent."""
         with log_context(delivery_id=delivery.id):
-            if subscription is not None:
-                try:
-                    subscription = self._current(delivery.subscription_id)
-                except SQLAlchemyError as error:
-                    HANDLED_ERRORS.labels(SERVICE, "delivery_database_error").inc()
-                    return delivery, Outcome.retry(f"could not read the subscription: {error}")
+            try:
+                subscription = self._current(delivery.subscription_id)
+            except SQLAlchemyError as error:
+                HANDLED_ERRORS.labels(SERVICE, "delivery_database_error").inc()
+                return delivery, Outcome.retry(f"could not read the subscription: {error}")
             if subscription is None:
                 return delivery, Outcome.give_up("the subscription was deleted")
             message = Message(delivery.message_type, delivery.payload)

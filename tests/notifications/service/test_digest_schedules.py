@@ -255,13 +255,13 @@ def test_a_claimed_delivery_goes_out_as_its_subscription_stands_when_it_is_sent(
                                               departments=("sales",)))
         loop = notifications.delivery_loop()
         claimed = loop.claim(10)
-        assert {d.subscription_id for d, _ in claimed} == {kept, gone}
+        assert {d.subscription_id for d in claimed} == {kept, gone}
         update_subscription(notifications.unit_of_work(), ADMIN, LOOPBACK, kept,
                             {"url": receiver.url, "secret": receiver.secret}, 1,
                             check_address=lambda *_: None)
         delete_subscription(notifications.unit_of_work(), ADMIN, gone, 1)
         outcomes = {delivery.subscription_id: outcome
-                    for delivery, outcome in (loop.attempt(*c) for c in claimed)}
+                    for delivery, outcome in (loop.attempt(c) for c in claimed)}
         assert outcomes[kept].ok and not outcomes[gone].ok and outcomes[gone].permanent
         assert old.ids() == []
         assert len(receiver.ids()) == 1
