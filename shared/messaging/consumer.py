@@ -277,7 +277,7 @@ class ConsumerRunner:
             self._poll_error(error, stop)
             return _Polled()
         polled = _Polled(self._resume_assigned(batch, stop))
-        if polled.batch:
+        if polled.batch and self.batch_records > self.max_records:  # gathering asked for
             self._gather(polled, stop)
         return polled
 
