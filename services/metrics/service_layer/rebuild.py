@@ -85,10 +85,10 @@ def _chunks(batches: Iterator[tuple[list[DecodedEvent], int]], first: int, chunk
     copy; the later ones are counted as duplicates).
 
     The first chunk is ``first`` events or so, each next one twice the last, up to
-    ``chunk_events``. A topic begins with the items' creations, and the projection rolls up
-    only the newest state of a key result in a chunk if it held the key result before the
-    chunk began (``RollupProjection._superseded``); in one large first chunk every check-in
-    of every key result created in it would be rolled up one by one."""
+    ``chunk_events``. This was measured when the projection rolled up every state of a key
+    result created in the same chunk (a large first chunk rolled 34,000 check-ins up one
+    by one); ``RollupProjection._superseded`` now supersedes those too, so the doubling
+    only keeps the first chunks, which hold most of the creations, small."""
     events: dict[str, DecodedEvent] = {}
     limit = min(first, chunk_events)
     for decoded, skipped in batches:
