@@ -153,6 +153,10 @@ class WebhookSender:
         if refusal:
             return Outcome.give_up(refusal)
         body, signed = self.body_and_headers(delivery_id, message, subscription)
+        # as the name goes on the wire (Host, SNI, the certificate's name): IDNA, in ASCII
+        # (a raw non-ASCII name cannot be written in a header; ``check_webhook_url`` has
+        # made sure it encodes)
+        host = host.encode("idna").decode("ascii")
         named = f"[{host}]" if ":" in host else host
         headers = {
             "Host": named if parts.port is None else f"{named}:{parts.port}",

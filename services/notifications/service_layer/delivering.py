@@ -129,8 +129,13 @@ class DeliveryLoop:
             if subscription is None:
                 return delivery, Outcome.give_up("the subscription was deleted")
             message = Message(delivery.message_type, delivery.payload)
-            return delivery, self.senders[subscription.channel.value].send(
-                delivery.id, message, subscription)
+            try:
+                return delivery, self.senders[subscription.channel.value].send(
+                    delivery.id, message, subscription)
+            except Exception as error:  # a bug of this attempt: it fails, the loop goes on
+                HANDLED_ERRORS.labels(SERVICE, "delivery_attempt_failed").inc()
+                log.error("delivery %s: the attempt failed", delivery.id, exc_info=error)
+                return delivery, Outcome.retry(f"the attempt failed: {type(error).__name__}")
 
     def _current(self, subscription_id: str) -> Subscription | None:
         with self.units() as uow:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from services.notifications.adapters import tables
 from services.notifications.bootstrap import Notifications
 from services.notifications.domain.matching import SubscriptionIndex
+from services.notifications.domain.outcomes import Outcome
 from services.notifications.service_layer.delivering import DeliveryLoop
 from services.notifications.service_layer.digests import flush_due_digests
 from services.notifications.service_layer.dispatching import Dispatcher
@@ -269,3 +271,25 @@ def test_a_claimed_delivery_goes_out_as_its_subscription_stands_when_it_is_sent(
     finally:
         old.released.set()
         old.stop()
+
+
+@pytest.mark.handled_errors("delivery_attempt_failed")
+def test_an_attempt_that_raises_fails_alone_and_the_loop_goes_on(
+    notifications: Notifications, receiver: WebhookReceiver
+) -> None:
+    # A sender's unexpected exception ended the whole delivery loop (and the worker) with
+    # every outcome of its batch unrecorded; now that attempt fails and is retried.
+    subscribe(notifications, receiver.url, receiver.secret)
+    consume(notifications, status_changed(str(uuid.uuid4()), "off_track",
+                                          departments=("sales",)))
+    loop = notifications.delivery_loop()
+
+    class Broken:
+        def send(self, *_: object) -> Outcome:
+            raise UnicodeEncodeError("latin-1", "ü", 0, 1, "ordinal not in range(256)")
+
+    loop.senders = {**loop.senders, "webhook": Broken()}
+    assert loop.run_once() == 1
+    (delivery,) = deliveries(notifications)
+    assert (delivery["status"], delivery["attempts"]) == ("pending", 1)
+    assert "UnicodeEncodeError" in str(delivery["last_error"])

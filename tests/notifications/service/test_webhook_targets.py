@@ -153,3 +153,20 @@ def test_no_path_makes_a_subscription_with_port_0() -> None:
     with pytest.raises(InvalidInput, match="port 0"):
         subscription().changed(subscription().created_at,
                                target="https://hooks.example.org:0/okr")
+
+
+def test_an_international_host_name_goes_on_the_wire_in_its_ascii_form(
+        receivers: list[WebhookReceiver]) -> None:
+    # A raw non-ASCII name in the Host header raised UnicodeEncodeError out of send(),
+    # which ended the delivery loop (found by an outside attack)
+    secret = new_secret()
+    receiver = _receiver(receivers, secret)
+    resolver = Resolver({"bücher.test": ["127.0.0.1"]})
+    sender = WebhookSender(LOOPBACK, 5.0, resolve=resolver)
+    target = f"http://bücher.test:{receiver.port}/hooks/okr"
+
+    outcome = sender.send("delivery-1", MESSAGE, subscription(target=target, secret=secret))
+    assert outcome.ok, outcome.reason
+    (request,) = receiver.received
+    assert request.headers["host"] == f"xn--bcher-kva.test:{receiver.port}"
+    assert not isinstance(request.verified, Exception)
