@@ -38,6 +38,8 @@ class TargetPolicy:
             return None if self.allow_loopback else f"{address} is a loopback address"
         if address.is_link_local:
             return f"{address} is a link-local address"
+        if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+            return f"{address} is a site-local address"  # fec0::/10, not "private" to Python
         if address.is_private or address.is_reserved or address.is_multicast \
                 or address.is_unspecified or not address.is_global:
             return f"{address} is a private or reserved address"

@@ -201,3 +201,11 @@ def test_an_ipv4_address_carried_in_ipv6_is_judged_as_that_address(address: str)
     with pytest.raises(InvalidInput):
         check_webhook_url(f"http://[{address}]/x", TargetPolicy())
     assert TargetPolicy().refusal(ipaddress.ip_address("2002:5db8:d822::")) is None  # public
+
+
+def test_a_site_local_ipv6_address_is_refused() -> None:
+    # fec0::/10 is deprecated but may still route inside a network; Python 3.11 calls it
+    # global (found by an outside attack)
+    assert TargetPolicy().refusal(ipaddress.ip_address("fec0::1")) is not None
+    with pytest.raises(InvalidInput):
+        check_webhook_url("http://[fec0::1]/x", TargetPolicy())
