@@ -31,6 +31,18 @@ Batch mode (``batch_handler``): the whole polled batch is decoded and applied in
 transaction first; if anything in it fails, each half is tried the same way, down to a
 single record, which goes through the steps above alone: one poison record is isolated and
 dead-lettered and the rest applied, in a few dozen transactions however large the batch.
+A handler that names the bad events of its batch before it changes anything
+(:class:`~shared.messaging.failures.UnprocessableEvents`) has them dead-lettered together
+and the rest applied at once: a batch made mostly of bad events costs two transactions.
+
+Time between polls: past ``max_poll_interval_ms`` without a poll the client leaves its group,
+the batch's offsets cannot be committed, and the whole batch comes back (its bad records
+dead-lettered again, in a loop if isolating them takes that long each time). So a batch on
+which half of that interval has passed since the last poll, and of which something is
+finished, is cut short: what is finished is committed, each partition moved back to its
+first record not finished (the batch read ahead dropped), and the next poll comes at once.
+The next batch is no larger than what was finished, and doubles after each batch finished
+whole.
 
 Gathered batches (``batch_records`` above ``max_records``): after a poll that returned
 records, further polls add what the client has already fetched, up to ``batch_records``,
@@ -56,6 +68,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -67,7 +80,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Connection, Engine, Table
 
-from shared.cloudevents import CloudEvent, InvalidEvent, parse_event
+from shared.cloudevents import CloudEvent, InvalidEvent, parse_event, printable
 from shared.config import KafkaSettings
 from shared.contract import dead_letter_topic
 from shared.messaging.backoff import MAX_BACKOFF_SECONDS, Backoff
@@ -77,6 +90,7 @@ from shared.messaging.failures import (
     NOT_A_RECORD_FAILURE,
     TransientFailure,
     UnprocessableEvent,
+    UnprocessableEvents,
     find_unreadable,
     is_transient,
     may_be_unreadable,
@@ -104,6 +118,10 @@ class _Polled:
     error: BaseException | None = None  # a poll's, handled once the records are committed
     events: list[CloudEvent] | None = None  # the records decoded, in order (read ahead)
 
+    def records(self) -> list[ConsumerRecord]:
+        """The records in the order they are finished: partition by partition."""
+        return [record for records in self.batch.values() for record in records]
+
 EventHandler = Callable[[CloudEvent, Connection], None]
 """Applies one event's effect using the given connection, inside the runner's transaction."""
 
@@ -111,7 +129,7 @@ BatchHandler = Callable[[list[CloudEvent], Connection], None]
 """Applies several events' effects (in order) inside the runner's one transaction."""
 
 __all__ = ["BatchHandler", "ConsumerRunner", "EventHandler", "TransientFailure",
-           "UnprocessableEvent"]
+           "UnprocessableEvent", "UnprocessableEvents"]
 
 
 class ConsumerRunner:
@@ -155,6 +173,11 @@ class ConsumerRunner:
         self._poll_interval = kafka.max_poll_interval_ms / 1000
         self._poll_backoff = Backoff(initial=min(0.2, self._poll_interval / 4),
                                      maximum=min(MAX_BACKOFF_SECONDS, self._poll_interval / 4))
+        # A batch is cut short once this long has passed since the last poll (and some of
+        # it is finished); the rest is polled again. Its records at most, the next time.
+        self._work_budget = self._poll_interval / 2
+        self._last_poll = time.monotonic()  # when the client last polled (either thread)
+        self._cap = self.batch_records
         self._rollback_pending = False
         # the next batch, polled and decoded while the current one is applied
         self._reader = (ThreadPoolExecutor(1, thread_name_prefix=f"{self.client_id}-read-ahead")
@@ -190,22 +213,59 @@ class ConsumerRunner:
         finally:
             if self._ahead is not None:
                 wait([self._ahead])  # the client is the runner's again
+        size = sum(len(records) for records in polled.batch.values())
+        if count < size and not stop.is_set():  # cut short: the rest is polled again
+            self._rewind(polled, count)
+            self._cap = max(1, count)
+        elif size:
+            self._cap = min(self.batch_records, 2 * self._cap)
         self._commit(finished)
         self._report_lag()
         if polled.error is not None:  # a poll's, now that the records before it are done
             self._poll_error(polled.error, stop)
         return count
 
+    def _over_budget(self) -> bool:
+        """Whether the work since the last poll has used half of ``max_poll_interval_ms``:
+        past all of it the client leaves the group, the offsets of the batch cannot be
+        committed, and the whole batch comes back (its bad records dead-lettered again)."""
+        return time.monotonic() - self._last_poll > self._work_budget
+
+    def _rewind(self, polled: _Polled, count: int) -> None:
+        """Move each partition back to its first record not finished, of ``polled`` (whose
+        first ``count`` records are) or of the batch read ahead, which is dropped: the next
+        poll comes now, and fetches them again. A poll's failure after them is met again."""
+        assert self.consumer is not None
+        ahead, self._ahead = self._ahead, None
+        polled.error = None
+        positions: dict[TopicPartition, int] = {}
+        for record in polled.records()[count:]:
+            positions.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+        if ahead is not None:
+            for tp, records in ahead.result().batch.items():
+                if records:
+                    positions.setdefault(tp, records[0].offset)
+        HANDLED_ERRORS.labels(self.service, "consumer_batch_cut").inc()
+        log.warning("batch cut short after %d records to poll within max_poll_interval_ms; "
+                    "the rest is polled again", count)
+        for tp, offset in positions.items():
+            try:
+                self.consumer.seek(tp, offset)
+            except KafkaError as error:  # no longer assigned: its new owner starts there
+                log.info("not moving %s back: %s", tp, error)
+
     def _finish_batch(self, polled: _Polled, stop: threading.Event
                       ) -> tuple[dict[TopicPartition, OffsetAndMetadata], int]:
         """Apply or dead-letter the records of ``polled``: the offsets to commit after them,
         and how many were finished."""
-        records = [record for records in polled.batch.values() for record in records]
+        records = polled.records()
         finished: dict[TopicPartition, OffsetAndMetadata] = {}
         if self.batch_handler is not None:
             return finished, self._finish_part(records, polled.events, finished, stop)
         count = 0
         for record in records:
+            if finished and self._over_budget():
+                break  # the rest is polled again
             if not self._finish(record, stop):
                 break  # stopping mid-retry: this record stays uncommitted
             finished[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
@@ -220,25 +280,48 @@ class ConsumerRunner:
         each half the same way, down to one record, which is applied or dead-lettered
         alone. One bad record in a gathered batch of thousands costs a few dozen
         transactions, not one a record (which outlasted the poll interval: the consumer
-        left its group and did the batch again). Returns how many were finished (fewer
-        only when ``stop`` was set)."""
-        if not records:
+        left its group and did the batch again). A handler that names the bad events
+        (:class:`UnprocessableEvents`) has them dead-lettered and the rest applied at once.
+        Returns how many were finished, from the first: fewer when ``stop`` was set or
+        the time between polls ran out (:meth:`_over_budget`) with some finished."""
+        if not records or (finished and self._over_budget()):
             return 0
         if len(records) == 1:
             [record] = records
             if not self._finish(record, stop):
                 return 0  # stopping mid-retry: this record stays uncommitted
-        elif not self._apply_whole(records, events):
+        elif (rejected := self._apply_whole(records, events)) is not None:
+            if rejected:
+                return self._finish_rejecting(records, events, rejected, finished, stop)
             half = len(records) // 2
             done = self._finish_part(records[:half], events and events[:half], finished, stop)
             if done < half:
                 return done
             return done + self._finish_part(records[half:], events and events[half:],
                                             finished, stop)
-        for record in records:  # in order: each partition's last one stays
-            finished[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
-                record.offset + 1, "", -1)
+        _mark(finished, records)
         return len(records)
+
+    def _finish_rejecting(self, records: list[ConsumerRecord], events: list[CloudEvent] | None,
+                          rejected: dict[int, str],
+                          finished: dict[TopicPartition, OffsetAndMetadata],
+                          stop: threading.Event) -> int:
+        """Dead-letter the records at the positions ``rejected`` names (with its reasons) and
+        finish the others as a part of their own; how many of ``records`` were finished,
+        from the first."""
+        log.warning("batch of %d: %d events unprocessable, dead-lettering them and applying "
+                    "the rest", len(records), len(rejected))
+        if not self.dead_letters.send_all(
+                [(records[position], reason) for position, reason in sorted(rejected.items())],
+                stop):
+            return 0
+        rest = [position for position in range(len(records)) if position not in rejected]
+        done = self._finish_part([records[position] for position in rest],
+                                 events and [events[position] for position in rest],
+                                 finished, stop)
+        count = len(records) if done == len(rest) else rest[done]
+        _mark(finished, records[:count])
+        return count
 
     def forget_partition(self, tp: TopicPartition) -> None:
         with contextlib.suppress(KeyError):  # no lag reported yet for this partition
@@ -270,7 +353,9 @@ class ConsumerRunner:
         after them, up to ``batch_records``. Every record polled before is finished."""
         assert self.consumer is not None
         try:
-            batch = self.consumer.poll(timeout_ms=500, max_records=self.max_records)
+            self._last_poll = time.monotonic()
+            batch = self.consumer.poll(timeout_ms=500,
+                                       max_records=min(self.max_records, self._cap))
         except NOT_A_RECORD_FAILURE:
             raise
         except BaseException as error:
@@ -302,11 +387,14 @@ class ConsumerRunner:
         fails ends it, its error kept for after the batch."""
         assert self.consumer is not None
         count = sum(len(records) for records in polled.batch.values())
-        while count < self.batch_records and not stop.is_set():
-            limit = min(self.max_records, self.batch_records - count)
+        wanted = min(self.batch_records, self._cap)
+        while count < wanted and not stop.is_set():
+            limit = min(self.max_records, wanted - count)
             try:
+                self._last_poll = time.monotonic()
                 more = self.consumer.poll(timeout_ms=0, max_records=limit)
                 if not more and self._behind():  # fetched records are on their way
+                    self._last_poll = time.monotonic()
                     more = self.consumer.poll(timeout_ms=GATHER_WAIT_MS, max_records=limit)
             except NOT_A_RECORD_FAILURE:
                 raise
@@ -399,29 +487,34 @@ class ConsumerRunner:
         self._poll_backoff.wait(stop)
 
     def _apply_whole(self, records: list[ConsumerRecord],
-                     events: list[CloudEvent] | None = None) -> bool:
-        """Decode (unless ``events`` holds them) and apply ``records`` in one transaction;
-        False if any failed (nothing of it committed, and it goes in halves)."""
+                     events: list[CloudEvent] | None = None) -> dict[int, str] | None:
+        """Decode (unless ``events`` holds them) and apply ``records`` in one transaction.
+
+        None if that committed. Otherwise nothing of it did, and the positions of the
+        records the handler named unprocessable, with why (:class:`UnprocessableEvents`):
+        empty if it named none, and then the halves find the bad records."""
         try:
             if events is None:
                 events = [parse_event(record.value) for record in records]
         except NOT_A_RECORD_FAILURE:
             raise
         except BaseException:
-            return False  # the halves find and dead-letter the bad record
+            return {}  # the halves find and dead-letter the bad record
         try:
             outcomes = self.apply_batch(events)
         except NOT_A_RECORD_FAILURE:
             raise
         except BaseException as error:
             HANDLED_ERRORS.labels(self.service, "consumer_batch_fallback").inc()
+            if isinstance(error, UnprocessableEvents):
+                return _positions(events, error.reasons)
             log.warning("batch of %d failed, handling it in halves: %s",
                         len(events), reason_for(error))
-            return False
+            return {}
         counts = Counter(zip((record.topic for record in records), outcomes, strict=True))
         for (topic, outcome), count in counts.items():  # one increment per label set
             EVENTS_CONSUMED.labels(self.service, topic, outcome).inc(count)
-        return True
+        return None
 
     def _finish(self, record: ConsumerRecord, stop: threading.Event) -> bool:
         """Apply or dead-letter one record; False if ``stop`` was set before either."""
@@ -521,3 +614,23 @@ class ConsumerRunner:
                     CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(lag)
         except KafkaError as error:  # reported again after the next poll
             log.debug("lag not known yet: %s", error)
+
+
+def _mark(finished: dict[TopicPartition, OffsetAndMetadata],
+          records: list[ConsumerRecord]) -> None:
+    """Note ``records`` as finished: the offset after each partition's last one."""
+    for record in records:  # in order: each partition's last one stays
+        finished[TopicPartition(record.topic, record.partition)] = OffsetAndMetadata(
+            record.offset + 1, "", -1)
+
+
+def _positions(events: list[CloudEvent], reasons: dict[str, str]) -> dict[int, str]:
+    """The position in ``events`` of each event id ``reasons`` names (its first copy: the
+    one a batch handler was given), with why, as a dead letter says it."""
+    positions: dict[int, str] = {}
+    named = dict(reasons)
+    for position, event in enumerate(events):
+        reason = named.pop(event.id, None)
+        if reason is not None:
+            positions[position] = printable(f"unprocessable: {reason}")
+    return positions

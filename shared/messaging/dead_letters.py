@@ -23,6 +23,7 @@ import threading
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
 
 from shared.cloudevents import printable
 from shared.config import KafkaSettings
@@ -73,13 +74,39 @@ class DeadLetters:
                     self._discard_producer()
                 backoff.wait(stop)
                 continue
-            DEAD_LETTERED.labels(self.service, message.topic).inc()
-            EVENTS_CONSUMED.labels(self.service, message.topic, "dead_lettered").inc()
-            HANDLED_ERRORS.labels(self.service, "dead_lettered").inc()
-            log.warning("dead-lettered %s[%d]@%d: %s", message.topic, message.partition,
-                        message.offset, reason)
+            self._written(message, reason)
             return True
         return False
+
+    def send_all(self, messages: list[tuple[ConsumerRecord, str]],
+                 stop: threading.Event) -> bool:
+        """Dead-letter each ``(record, reason)`` of ``messages``: all sent at once, then each
+        acknowledgement awaited (one round trip for all, not one each); a record whose
+        write failed goes through :meth:`send`. False if ``stop`` was set before all were
+        written."""
+        pending: list[tuple[ConsumerRecord, str, FutureRecordMetadata | None]] = []
+        for message, reason in messages:
+            try:
+                future = self._send(message, reason, whole=True)
+            except NOT_A_RECORD_FAILURE:
+                raise
+            except BaseException:  # written one by one below, with the whole policy
+                future = None
+            pending.append((message, reason, future))
+        timeout = self.kafka.request_timeout_ms / 1000 * 2
+        for message, reason, future in pending:
+            if future is not None:
+                try:
+                    future.get(timeout=timeout)
+                except NOT_A_RECORD_FAILURE:
+                    raise
+                except BaseException:
+                    future = None
+                else:
+                    self._written(message, reason)
+            if future is None and not self.send(message, reason, stop):
+                return False
+        return True
 
     def prepare(self, topics: list[str]) -> None:
         """Connect and learn the dead-letter topics now, so that the first dead letter does
@@ -101,7 +128,19 @@ class DeadLetters:
             self._producer = new_producer(self.kafka, client_id=f"{self.client_id}-dlq")
         return self._producer
 
+    def _written(self, message: ConsumerRecord, reason: str) -> None:
+        DEAD_LETTERED.labels(self.service, message.topic).inc()
+        EVENTS_CONSUMED.labels(self.service, message.topic, "dead_lettered").inc()
+        HANDLED_ERRORS.labels(self.service, "dead_lettered").inc()
+        log.warning("dead-lettered %s[%d]@%d: %s", message.topic, message.partition,
+                    message.offset, reason)
+
     def _write(self, message: ConsumerRecord, reason: str, whole: bool) -> None:
+        future = self._send(message, reason, whole)
+        future.get(timeout=self.kafka.request_timeout_ms / 1000 * 2)
+
+    def _send(self, message: ConsumerRecord, reason: str, whole: bool
+              ) -> FutureRecordMetadata:
         headers = [
             ("okr-dlq-reason", printable(reason).encode("ascii")),
             ("okr-dlq-source-topic", message.topic.encode()),
@@ -110,9 +149,8 @@ class DeadLetters:
             ("okr-dlq-consumer", self.group_id.encode()),
         ]
         key, value = (message.key, message.value) if whole else (None, b"")
-        future = self._connected().send(dead_letter_topic(message.topic), key=key, value=value,
-                                     headers=headers)
-        future.get(timeout=self.kafka.request_timeout_ms / 1000 * 2)
+        return self._connected().send(dead_letter_topic(message.topic), key=key, value=value,
+                                      headers=headers)
 
     def _discard_producer(self) -> None:
         """Drop a producer that may be broken (closed, in an error state); the next send

@@ -54,6 +54,21 @@ class UnprocessableEvent(Exception):
     """Raised by a handler for an event that can never be applied; it is dead-lettered."""
 
 
+class UnprocessableEvents(UnprocessableEvent):
+    """Raised by a batch handler, before it changed anything, for the events of its batch
+    that can never be applied: ``reasons`` maps each one's id to why. The runner
+    dead-letters those and applies the rest of the batch without them, so a batch made
+    mostly of bad events costs two transactions, not one for each bad event."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        if not reasons:
+            raise ValueError("name at least one event")
+        first = next(iter(reasons.values()))
+        more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
+        super().__init__(f"{first}{more}")
+        self.reasons = reasons
+
+
 class TransientFailure(Exception):
     """Raised by a handler for a failure that may pass (a dependency is down); retried."""
 

@@ -4,7 +4,7 @@
 service's domain states; a malformed event raises
 :class:`~shared.messaging.consumer.UnprocessableEvent` before the graph in memory is
 touched, and so does an event whose version the goals service could not have written
-(:func:`refuse_version_jumps`).
+(:func:`version_jumps`).
 """
 
 from __future__ import annotations
@@ -148,9 +148,9 @@ def held_in(graph: RollupGraph, links: dict[str, int]) -> HeldVersion:
     return held
 
 
-def refuse_version_jumps(decoded: Iterable[DecodedEvent], held: HeldVersion) -> None:
-    """Raise :class:`UnprocessableEvent` for the first event whose version the goals
-    service could not have written after the version the read model holds.
+def version_jumps(decoded: Iterable[DecodedEvent], held: HeldVersion) -> dict[str, str]:
+    """The events whose version the goals service could not have written after the
+    version the read model holds: each one's id, and why.
 
     The goals service writes an item at version 1 when it creates it and adds exactly 1
     with every change (a check-in included; contributions and links never change, so they
@@ -158,7 +158,8 @@ def refuse_version_jumps(decoded: Iterable[DecodedEvent], held: HeldVersion) -> 
     one Kafka key, so they arrive in order. So an event may repeat or trail the version
     held (a duplicate or a late copy: ignored as stale later on) or be one ahead of it
     (:data:`TOLERATED_GAP` more if events were lost on the way), never further; and a
-    creation is at version 1. Events earlier in ``decoded`` count as held.
+    creation is at version 1. Events earlier in ``decoded`` count as held, but for those
+    refused: the others are judged as they would be without them.
 
     This is choice (a) of three ways to keep one forged record (say a check-in at version
     2,000,000,000 for a real key result) from freezing an item, after which every real
@@ -178,6 +179,7 @@ def refuse_version_jumps(decoded: Iterable[DecodedEvent], held: HeldVersion) -> 
     change), except that a creation must be version 1.
     """
     known: dict[tuple[str, str], int] = {}
+    refused: dict[str, str] = {}
     for item in decoded:
         change = item.change
         if change is None:
@@ -187,14 +189,17 @@ def refuse_version_jumps(decoded: Iterable[DecodedEvent], held: HeldVersion) -> 
                     else _identity(change))
         version = change.version
         if item.creates and version != 1:
-            raise UnprocessableEvent(
+            refused[item.event.id] = (
                 f"{item.event.type} at version {version}: the goals service creates at 1")
+            continue
         base = known[identity] if identity in known else held(*identity)
         if base is not None and version > base + 1 + TOLERATED_GAP:
-            raise UnprocessableEvent(
+            refused[item.event.id] = (
                 f"{identity[0]} {identity[1]} at version {version} skips ahead of version "
                 f"{base}: the goals service adds one per change")
+            continue
         known[identity] = version if base is None else max(base, version)
+    return refused
 
 
 def _identity(change: ObjectiveState | KeyResultState | ContributionState | CycleState

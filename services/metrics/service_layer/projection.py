@@ -39,12 +39,13 @@ from services.metrics.service_layer.goal_events import (
     Removal,
     decode,
     held_in,
-    refuse_version_jumps,
+    version_jumps,
 )
 from services.metrics.service_layer.rollup_events import RollupEvents
 from services.metrics.service_layer.unit_of_work import ReadModel, UnitOfWork, UnitOfWorkFactory
 from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
+from shared.messaging.consumer import UnprocessableEvent, UnprocessableEvents
 
 log = logging.getLogger(__name__)
 
@@ -155,13 +156,28 @@ class RollupProjection:
         poison event in a batch fails several transactions."""
         with self.lock:
             self._mutated = False
-        self.apply_decoded(uow, [decode(event) for event in events])
+        decoded, refused = [], {}
+        for event in events:
+            try:
+                decoded.append(decode(event))
+            except UnprocessableEvent as error:
+                refused[event.id] = str(error)
+        self.apply_decoded(uow, decoded, refused)
 
-    def apply_decoded(self, uow: UnitOfWork, decoded: list[DecodedEvent]) -> None:
-        """:meth:`apply_in` of events decoded already (a rebuild decodes as it reads)."""
+    def apply_decoded(self, uow: UnitOfWork, decoded: list[DecodedEvent],
+                      refused: dict[str, str] | None = None) -> None:
+        """:meth:`apply_in` of events decoded already (a rebuild decodes as it reads);
+        ``refused``: events of the batch that did not decode, with why.
+
+        Every event that breaks the contract is named at once, before anything is touched
+        (:class:`UnprocessableEvents`): the consumer dead-letters those and applies the
+        rest, so a batch made mostly of forged records costs two transactions."""
         with self.lock:
             self._mutated = False  # what was applied before has committed (see apply_in)
-            refuse_version_jumps(decoded, held_in(self.graph, self.links))
+            refused = {**(refused or {}),
+                       **version_jumps(decoded, held_in(self.graph, self.links))}
+            if refused:
+                raise UnprocessableEvents(refused)
             self._mutated = True
             batch = _Batch()
             superseded = self._superseded(decoded)

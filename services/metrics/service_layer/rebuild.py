@@ -32,7 +32,7 @@ from services.metrics.service_layer.goal_events import DecodedEvent
 from services.metrics.service_layer.projection import RollupProjection
 from services.metrics.service_layer.unit_of_work import UnitOfWork
 from shared.clock import Clock, system_clock
-from shared.messaging.consumer import UnprocessableEvent
+from shared.messaging.consumer import UnprocessableEvent, UnprocessableEvents
 
 Progress = Callable[[str], None]
 
@@ -108,8 +108,9 @@ def _chunks(batches: Iterator[tuple[list[DecodedEvent], int]], first: int, chunk
 
 def _apply(metrics: Service, projection: RollupProjection, events: list[DecodedEvent],
            group: str, counts: dict[str, int], parts: Sequence[int]) -> None:
-    """Apply ``events`` in one unit of work; if one of them is unprocessable (a version
-    the goals service could not have written), again in parts of ``parts[0]`` events each
+    """Apply ``events`` in one unit of work; the events the projection names unprocessable
+    (a version the goals service could not have written) are skipped and the others
+    applied again. Another unprocessable event: again in parts of ``parts[0]`` events each
     (then ``parts[1]``, ...), down to single events, each on its own: an unprocessable
     single event is skipped."""
     try:
@@ -117,6 +118,14 @@ def _apply(metrics: Service, projection: RollupProjection, events: list[DecodedE
         counts["applied"] += applied
         counts["duplicate"] += len(events) - applied
         return
+    except UnprocessableEvents as error:
+        projection.rolled_back()
+        rest = [item for item in events if item.event.id not in error.reasons]
+        if len(rest) < len(events):
+            counts["skipped"] += len(events) - len(rest)
+            if rest:
+                _apply(metrics, projection, rest, group, counts, parts)
+            return
     except UnprocessableEvent:
         projection.rolled_back()
     if len(events) == 1:

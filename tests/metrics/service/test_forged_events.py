@@ -51,3 +51,38 @@ def test_forged_source_and_forged_version_are_dead_lettered_and_the_next_check_i
     reasons = [dict(record.headers)["okr-dlq-reason"].decode() for record in dead]
     assert "source '/okr/intruder' does not publish okr.goals.v1" in reasons[0], reasons[0]
     assert "at version 2000000000 skips ahead of version 2" in reasons[1], reasons[1]
+
+
+FORGED = 400
+
+
+@pytest.mark.handled_errors("dead_lettered", "consumer_batch_fallback")
+def test_a_batch_made_mostly_of_forged_check_ins_dead_letters_each_once_and_applies_the_rest(
+        metrics: Metrics, goals_topic: GoalsTopic, kafka_settings: KafkaSettings,
+        run_in_background: Any) -> None:
+    # An outside attack: thousands of forged check-ins among real ones stalled the consumer
+    # (isolated one transaction and one dead letter at a time, past the poll interval: out
+    # of the group, the batch again, each forged record dead-lettered again). The
+    # projection names every forged event of a batch at once, before it touches anything.
+    objective, kr = ge.new_id(), ge.new_id()
+    goals_topic.send(ge.cycle(), ge.objective(objective, ["sales"]), ge.key_result(kr, objective),
+                     ge.check_in(kr, objective, version=2, value=20.0), key=objective)
+    projection = metrics.projection()
+    projection.load()
+    run_in_background(metrics.consumer(projection).run)
+    wait_for(lambda: processed_count(metrics) == 4, 30, "the real events applied")
+
+    forged = [ge.check_in(kr, objective, version=1_000_000 + number, value=99.0)
+              for number in range(FORGED)]
+    real = [ge.check_in(kr, objective, version=3, value=50.0),
+            ge.check_in(kr, objective, version=4, value=70.0)]
+    half = FORGED // 2
+    goals_topic.send(*forged[:half], real[0], *forged[half:], real[1], key=objective)
+
+    wait_for(lambda: processed_count(metrics) == 6, 30, "the real check-ins among the forged")
+    assert objective_row(metrics, objective).progress == 0.7
+    dead = read_topic(kafka_settings, Topic.GOALS.dead_letter, expect=FORGED, timeout=30)
+    assert [record.value for record in dead] == [event.to_json() for event in forged]  # once
+    reason = dict(dead[-1].headers)["okr-dlq-reason"].decode()
+    # judged after the real check-in before it (version 3), as without the forged ones
+    assert f"at version {1_000_000 + FORGED - 1} skips ahead of version 3" in reason, reason
