@@ -13,7 +13,9 @@ from flask import request
 
 from shared.web.problems import abort_with_problem
 
-VERSION = re.compile(r"[0-9]{1,19}")
+# As the ETag writes it: an entity tag is compared as a string (RFC 9110, 8.8.3.2), so
+# "01" does not name the version whose ETag is "1".
+VERSION = re.compile(r"0|[1-9][0-9]{0,18}")
 MAX_VERSION = 2**63 - 1
 STALE = "If-Match names an older version"
 MISSING_IF_MATCH = "If-Match is missing"
@@ -29,7 +31,8 @@ def expected_version() -> int:
     if len(tags) != 1:
         abort_with_problem(412, "If-Match must name exactly one version")
     (tag,) = tags
-    # ASCII digits only: str.isdigit and int() also take '²' or '١٢'. A version fits 63 bits.
+    # ASCII digits only, no leading zero: str.isdigit and int() also take '²' or '١٢', and
+    # int() '01'. A version fits 63 bits.
     if not VERSION.fullmatch(tag) or int(tag) > MAX_VERSION:
         abort_with_problem(412, f"If-Match {tag!r} is not a version of this item")
     return int(tag)

@@ -287,6 +287,9 @@ STATE_CASES = [
          json={"name": "Sales EMEA"}, headers={"If-Match": '"2"'}),
     case(412, "PATCH", "/v1/departments/sales", "rename-older-if-match",
          json={"name": "Sales EMEA"}, headers={"If-Match": '"0"'}),
+    # an entity tag is compared as a string (RFC 9110 8.8.3.2): "01" is not the ETag "1"
+    case(412, "PATCH", "/v1/departments/sales", "rename-if-match-leading-zero",
+         json={"name": "Sales EMEA"}, headers={"If-Match": '"01"'}),
     case(412, "PATCH", "/v1/departments/sales", "rename-if-match-not-a-version",
          json={"name": "Sales EMEA"}, headers={"If-Match": '"abc"'}),
     case(412, "PATCH", "/v1/departments/sales", "rename-weak-if-match",
