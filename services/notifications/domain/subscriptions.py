@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -165,6 +166,10 @@ class Subscription:
         if self.channel is Channel.EMAIL:
             if not EMAIL_ADDRESS.fullmatch(self.target):
                 raise InvalidInput(f"{self.target!r} is not an e-mail address", "email")
+            if any(unicodedata.category(character) == "Cf" for character in self.target):
+                # a direction override or a zero-width character: it reads as another
+                raise InvalidInput("an e-mail address has no invisible or direction-changing "
+                                   "characters", "email")
             if self.secret is not None:
                 raise InvalidInput("only webhook subscriptions have a secret", "secret")
         elif self.channel.signed:

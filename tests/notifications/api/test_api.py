@@ -162,6 +162,19 @@ def test_bad_subscriptions_get_a_clear_problem_and_change_nothing(
     assert clients["admin"]("GET", "/v1/subscriptions").json == []
 
 
+@pytest.mark.parametrize("address", ["\u202eofni@example.org",  # reads "info" reversed
+                                     "c\u200beo@example.org", "ceo\u2066@example.org"])
+def test_an_e_mail_address_that_reads_as_another_is_refused(
+        clients: dict[str, Client], address: str) -> None:
+    answer = clients["admin"]("POST", "/v1/subscriptions", {
+        "recipient": "Head of sales", "department": "sales", "channel": "email",
+        "email": address})
+    assert answer.status_code == 422, answer.json
+    assert answer.mimetype == "application/problem+json"
+    assert "no invisible or direction-changing characters" in json.dumps(answer.json)
+    assert clients["admin"]("GET", "/v1/subscriptions").json == []
+
+
 def _strict(container: Notifications) -> Any:
     from dataclasses import replace
 
