@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, delete, func, select
+from sqlalchemy import Connection, Select, Table, delete, func, insert, select, update
 
 from services.metrics.adapters import tables
 from services.metrics.adapters.kept_outlooks import encoded
@@ -218,6 +218,23 @@ class ReadModelRepository:
         """Delete every read-model row (a rebuild starts from nothing)."""
         for table in reversed(tables.READ_MODEL_TABLES):
             self.connection.execute(delete(table))
+
+    def start_rebuild(self, at: datetime) -> None:
+        rebuilds = tables.rebuilds
+        self.connection.execute(delete(rebuilds).where(rebuilds.c.finished_at.is_(None)))
+        self.connection.execute(insert(rebuilds).values(started_at=at))
+
+    def finish_rebuild(self, at: datetime) -> None:
+        rebuilds = tables.rebuilds
+        self.connection.execute(update(rebuilds).where(rebuilds.c.finished_at.is_(None))
+                                .values(finished_at=at))
+
+    def unfinished_rebuild(self) -> datetime | None:
+        rebuilds = tables.rebuilds
+        started: datetime | None = self.connection.execute(
+            select(func.min(rebuilds.c.started_at)).where(rebuilds.c.finished_at.is_(None))
+        ).scalar_one()
+        return started
 
     def key_result_title(self, key_result_id: str) -> str | None:
         return self.connection.execute(

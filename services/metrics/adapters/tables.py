@@ -143,6 +143,16 @@ read_model_writes = Table(
     Column("serial", BigInteger, nullable=False),
 )
 
+# One row a rebuild: ``finished_at`` empty while it runs, and for good if it stopped midway,
+# leaving a partial read model that no consumer should start on (``okr-metrics consume``
+# waits until a rebuild run again has finished).
+rebuilds = Table(
+    "rebuilds", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+)
+
 READ_MODEL_TABLES = (cycles, objectives, key_results, contributions, links, removed_items,
                      checkin_counters)
 """The tables a rebuild empties and refills (the outbox and processed events are not)."""

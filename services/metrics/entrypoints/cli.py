@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from services.metrics.bootstrap import bootstrap
 from services.metrics.config import SERVICE, MetricsConfig
-from services.metrics.service_layer.rebuild import CHUNK_EVENTS
+from services.metrics.service_layer.rebuild import CHUNK_EVENTS, unfinished_rebuild
 from services.metrics.service_layer.rebuild import rebuild as replay
-from shared.messaging.leases import acquire_until, keep_lease, lease_for
+from shared.messaging.leases import Lease, acquire_until, keep_lease, lease_for
 from shared.observability.logging import configure_logging
 from shared.persistence.migrations import upgrade_to_head
 from shared.runtime.housekeeping import housekeeping_loop
@@ -49,7 +52,11 @@ def serve(workers: str) -> None:
                   workers)
 
 
+log = logging.getLogger(__name__)
+
 CONSUMER_LEASE = "okr-metrics-consumer"
+REBUILD_CHECK_SECONDS = 5.0
+"""How often a consumer waiting on a partial read model looks for a finished rebuild."""
 
 
 @main.command()
@@ -66,9 +73,25 @@ def consume() -> None:
         # the group would get only some partitions. Others wait here as standbys (their
         # worker metrics served, so they pass health checks).
         lease = lease_for(metrics.engine, CONSUMER_LEASE, config.relay.sqlite_poll_seconds)
-        if not acquire_until(lease, "metrics consumer", stop, service=SERVICE,
-                             error_kind="consumer_lease"):
-            return None
+        while True:
+            if not acquire_until(lease, "metrics consumer", stop, service=SERVICE,
+                                 error_kind="consumer_lease"):
+                return None
+            try:
+                started = unfinished_rebuild(metrics)
+            except SQLAlchemyError as error:  # the database away: ask again
+                log.warning("cannot tell whether a rebuild is unfinished: %s", error)
+            else:
+                if started is None:
+                    break
+                # A rebuild stopped midway (its lease went with its process): the read
+                # model is partial. Wait, without the lease, for a rebuild run again.
+                log.error("the read model is partial: a rebuild started at %s did not "
+                          "finish; run `okr-metrics rebuild` again (waiting for it)",
+                          started.isoformat())
+            lease.release()
+            if stop.wait(REBUILD_CHECK_SECONDS):
+                return None
         projection = metrics.projection()
         projection.load()
         loops: dict[str, Loop] = {"consumer": metrics.consumer(projection).run,
@@ -101,7 +124,7 @@ def rebuild(database_url: str | None, chunk_events: int) -> None:
     upgrade_to_head(MIGRATIONS, config.database_url)
     metrics = bootstrap(config)
     lease = lease_for(metrics.engine, CONSUMER_LEASE, config.relay.sqlite_poll_seconds)
-    if not lease.try_acquire():
+    if not _acquire_soon(lease):
         raise click.ClickException("a metrics consumer is running on this database: stop "
                                    "`okr-metrics consume` first")
     try:
@@ -111,3 +134,14 @@ def rebuild(database_url: str | None, chunk_events: int) -> None:
         lease.release()
     click.echo(f"rebuilt: {counts['applied']} applied, {counts['duplicate']} duplicates, "
                f"{counts['skipped']} skipped", err=True)
+
+
+def _acquire_soon(lease: Lease, seconds: float = 2.0) -> bool:
+    """Take ``lease`` within ``seconds``: a consumer waiting on a partial read model holds it
+    for a moment every :data:`REBUILD_CHECK_SECONDS`; a running one keeps it."""
+    deadline = time.monotonic() + seconds
+    while not lease.try_acquire():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True

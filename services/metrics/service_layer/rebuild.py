@@ -15,7 +15,9 @@ result about fifty times, so writing per chunk rather than per fetched batch wri
 fraction of the rows; the result is the same, as the projection's result does not depend
 on how its events are batched. The topic is fetched, parsed and decoded meanwhile in a
 process of its own (``decoding_reader.py``). A rebuild killed midway leaves a partial read
-model behind (whole chunks); it is simply run again, and starts by emptying it.
+model behind (whole chunks), marked unfinished (the ``rebuilds`` table), so that
+``okr-metrics consume`` waits rather than start on it; it is simply run again, and starts
+by emptying it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def rebuild(metrics: Service, progress: Progress, batch_size: int = 2000,
     with metrics.unit_of_work() as uow:
         uow.read_model.empty()
         uow.processed.forget(group)
+        uow.read_model.start_rebuild(datetime.now(UTC))
         uow.commit()
     projection = metrics.projection(publish=False)
     counts = {"applied": 0, "duplicate": 0, "skipped": 0}
@@ -76,7 +79,17 @@ def rebuild(metrics: Service, progress: Progress, batch_size: int = 2000,
             _apply(metrics, projection, events, group, counts, (batch_size, 1))
             progress(f"replayed {sum(counts.values())} events "
                      f"({counts['applied']} applied) in {time.monotonic() - started:.1f}s")
+    with metrics.unit_of_work() as uow:
+        uow.read_model.finish_rebuild(datetime.now(UTC))
+        uow.commit()
     return counts
+
+
+def unfinished_rebuild(metrics: Service) -> datetime | None:
+    """When a rebuild that has not finished started: one running, or one stopped midway,
+    whose partial read model a consumer must not start on."""
+    with metrics.unit_of_work() as uow:
+        return uow.read_model.unfinished_rebuild()
 
 
 def _chunks(batches: Iterator[tuple[list[DecodedEvent], int]], first: int, chunk_events: int,

@@ -48,6 +48,15 @@ class ReadModel(Protocol):
     def empty(self) -> None:
         """Delete every read-model row (a rebuild starts from nothing)."""
 
+    def start_rebuild(self, at: datetime) -> None:
+        """Note a rebuild started ``at`` (in place of any that stopped midway)."""
+
+    def finish_rebuild(self, at: datetime) -> None:
+        """Note that the rebuild started last has finished ``at``."""
+
+    def unfinished_rebuild(self) -> datetime | None:
+        """When the rebuild that has not finished (running, or stopped midway) started."""
+
     def load_graph(self, graph: RollupGraph) -> dict[str, int]:
         """Fill an empty graph; return the link versions (removed links: negative)."""
 

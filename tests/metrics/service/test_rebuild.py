@@ -149,8 +149,10 @@ def test_a_rebuild_killed_midway_and_run_again_ends_identical(
         metrics: Metrics, metrics_config: MetricsConfig, goals_topic: GoalsTopic,
         run_in_background: Any, processes: Any) -> None:
     """``kill -9`` of ``okr-metrics rebuild`` (a real process) after some chunks have
-    committed leaves a partial read model; the rebuild run again starts from nothing and
-    ends with the live consumer's read model, each event recorded once."""
+    committed leaves a partial read model, on which a consumer does not start (before, it
+    took the lease the killed rebuild's session let go, and went on from the partial read
+    model for good); the rebuild run again starts from nothing and ends with the live
+    consumer's read model, each event recorded once, and the waiting consumer starts."""
     target = ge.new_id()
     events = [ge.cycle(), ge.objective(target, ["marketing", "sales"])]
     for number in range(6):
@@ -176,12 +178,26 @@ def test_a_rebuild_killed_midway_and_run_again_ends_identical(
              "the rebuild's first chunk")
     assert first.alive(), first.output()
     first.kill9()
-    assert 0 < processed_count(metrics) < len(events)
-    assert read_model(metrics.engine) != live
+    partial = read_model(metrics.engine)
+    assert 0 < (at_kill := processed_count(metrics)) < len(events)
+    assert partial != live
 
-    again = processes(command, environment, "rebuild again")
+    consumer = processes([okr_metrics(), "consume"], {
+        **environment, "OKR_METRICS_WORKER_METRICS_PORT": "0",
+        "OKR_METRICS_STATUS_TICK_SECONDS": "0"}, "consumer")
+    wait_for(lambda: "the read model is partial" in consumer.output() or not consumer.alive(),
+             60, "the consumer to wait for a rebuild")
+    assert consumer.alive(), consumer.output()
+    assert "graph loaded" not in consumer.output()
+    assert processed_count(metrics) == at_kill and read_model(metrics.engine) == partial
+
+    again = processes(command, environment, "rebuild again")  # beside the waiting consumer
     wait_for(lambda: not again.alive(), 150, "the rebuild run again")
     assert f"rebuilt: {len(events)} applied, 0 duplicates, 0 skipped" in again.output()
+    wait_for(lambda: "graph loaded" in consumer.output() or not consumer.alive(), 60,
+             "the consumer to start on the whole read model")
+    assert consumer.alive(), consumer.output()
+    assert consumer.terminate() == 0, consumer.output()
     assert read_model(metrics.engine) == live
     assert processed_count(metrics) == len(events)
 
