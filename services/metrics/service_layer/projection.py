@@ -63,6 +63,7 @@ class _Batch:
     links: dict[str, LinkState] = field(default_factory=dict)
     links_gone: set[str] = field(default_factory=set)
     check_ins: dict[tuple[str, str], int] = field(default_factory=dict)  # (department, cycle)
+    copies: set[str] = field(default_factory=set)  # ids of check-ins seen before: not counted
     # objective id -> (progress, status) before the batch, and the event that last moved it
     before: dict[str, tuple[float | None, str | None]] = field(default_factory=dict)
     causes: dict[str, str] = field(default_factory=dict)
@@ -179,7 +180,7 @@ class RollupProjection:
             if refused:
                 raise UnprocessableEvents(refused)
             self._mutated = True
-            batch = _Batch()
+            batch = _Batch(copies=self._copied_check_ins(decoded))
             superseded = self._superseded(decoded)
             for position, item in enumerate(decoded):
                 if position in superseded:
@@ -220,9 +221,31 @@ class RollupProjection:
                 skipped.add(position)  # older or equal: the graph would ignore it
         return skipped
 
+    def _copied_check_ins(self, decoded: list[DecodedEvent]) -> set[str]:
+        """Ids of the check-ins at a version of their key result already seen: the version
+        held, or one earlier in the batch. The goals service writes each version once, so
+        such a check-in is a copy under another id (forged, or the same check-in again
+        after its id's retention), not counted as a check-in again. (An older version not
+        seen is counted: the relay may publish two changes of an item out of order.)"""
+        copies: set[str] = set()
+        seen: dict[str, set[int]] = {}
+        for item in decoded:
+            change = item.change
+            if not isinstance(change, KeyResultState):
+                continue
+            versions = seen.get(change.id)
+            if versions is None:
+                node = self.graph.key_result(change.id)
+                versions = seen[change.id] = set() if node is None else {node.version}
+            if item.is_check_in and change.version in versions:
+                copies.add(item.event.id)
+            versions.add(change.version)
+        return copies
+
     def _count_check_in(self, item: DecodedEvent, batch: _Batch) -> None:
         change = item.change
-        if item.is_check_in and isinstance(change, KeyResultState):
+        if (item.is_check_in and isinstance(change, KeyResultState)
+                and item.event.id not in batch.copies):
             objective = self.graph.objective(change.objective_id)
             # counted once for each owning department (a shared target's check-in is
             # activity of every owner), in the objective's cycle

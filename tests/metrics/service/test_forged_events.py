@@ -12,7 +12,9 @@ import dataclasses
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
+from services.metrics.adapters import tables
 from services.metrics.bootstrap import Metrics
 from shared.config import KafkaSettings
 from shared.contract import Topic
@@ -86,3 +88,32 @@ def test_a_batch_made_mostly_of_forged_check_ins_dead_letters_each_once_and_appl
     reason = dict(dead[-1].headers)["okr-dlq-reason"].decode()
     # judged after the real check-in before it (version 3), as without the forged ones
     assert f"at version {1_000_000 + FORGED - 1} skips ahead of version 3" in reason, reason
+
+
+def test_a_copy_of_a_check_in_under_another_id_is_not_counted_again(
+        metrics: Metrics, goals_topic: GoalsTopic, run_in_background: Any) -> None:
+    # An outside attack: a copy of a real check-in at its version, under a new event id,
+    # was counted in okr_checkins_total as a second check-in.
+    objective, kr = ge.new_id(), ge.new_id()
+    first = ge.check_in(kr, objective, version=2, value=20.0)
+    goals_topic.send(ge.cycle(), ge.objective(objective, ["sales"]), ge.key_result(kr, objective),
+                     first, key=objective)
+    projection = metrics.projection()
+    projection.load()
+    run_in_background(metrics.consumer(projection).run)
+    wait_for(lambda: processed_count(metrics) == 4, 30, "the real events applied")
+    assert _check_ins_counted(metrics) == 1
+
+    second = ge.check_in(kr, objective, version=3, value=30.0)
+    copies = [dataclasses.replace(event, id=ge.new_id()) for event in (first, second)]
+    goals_topic.send(copies[0], second, copies[1], key=objective)  # a later batch, and in one
+
+    wait_for(lambda: processed_count(metrics) == 7, 30, "the copies and the second check-in")
+    assert _check_ins_counted(metrics) == 2
+    assert objective_row(metrics, objective).progress == 0.3
+
+
+def _check_ins_counted(metrics: Metrics) -> int:
+    with metrics.engine.connect() as connection:
+        return int(connection.execute(
+            select(func.coalesce(func.sum(tables.checkin_counters.c.count), 0))).scalar_one())
