@@ -41,8 +41,8 @@ dead-lettered again, in a loop if isolating them takes that long each time). So 
 which half of that interval has passed since the last poll, and of which something is
 finished, is cut short: what is finished is committed, each partition moved back to its
 first record not finished (the batch read ahead dropped), and the next poll comes at once.
-The next batch is no larger than what was finished, and doubles after each batch finished
-whole.
+The next batch is no larger than what was finished (half the batch after one finished whole
+but only after half the interval), and doubles after each batch finished in time.
 
 Gathered batches (``batch_records`` above ``max_records``): after a poll that returned
 records, further polls add what the client has already fetched, up to ``batch_records``,
@@ -208,6 +208,7 @@ class ConsumerRunner:
         if (self._reader is not None and polled.batch and polled.error is None
                 and not stop.is_set()):
             self._ahead = self._reader.submit(self._read_ahead, stop)
+        began = time.monotonic()
         try:
             finished, count = self._finish_batch(polled, stop)
         finally:
@@ -217,6 +218,8 @@ class ConsumerRunner:
         if count < size and not stop.is_set():  # cut short: the rest is polled again
             self._rewind(polled, count)
             self._cap = max(1, count)
+        elif time.monotonic() - began > self._work_budget:  # finished, but only just
+            self._cap = max(1, size // 2)
         elif size:
             self._cap = min(self.batch_records, 2 * self._cap)
         self._commit(finished)
@@ -306,20 +309,22 @@ class ConsumerRunner:
                           rejected: dict[int, str],
                           finished: dict[TopicPartition, OffsetAndMetadata],
                           stop: threading.Event) -> int:
-        """Dead-letter the records at the positions ``rejected`` names (with its reasons) and
-        finish the others as a part of their own; how many of ``records`` were finished,
-        from the first."""
-        log.warning("batch of %d: %d events unprocessable, dead-lettering them and applying "
-                    "the rest", len(records), len(rejected))
-        if not self.dead_letters.send_all(
-                [(records[position], reason) for position, reason in sorted(rejected.items())],
-                stop):
-            return 0
+        """Finish the records ``rejected`` does not name as a part of their own, then
+        dead-letter (with its reasons) those it names before the first record left
+        unfinished; how many of ``records`` were finished, from the first. A named record
+        after that one is dead-lettered when it comes again, so once (not once before a
+        cut and again after it)."""
+        log.warning("batch of %d: %d events unprocessable, applying the rest and "
+                    "dead-lettering them", len(records), len(rejected))
         rest = [position for position in range(len(records)) if position not in rejected]
         done = self._finish_part([records[position] for position in rest],
                                  events and [events[position] for position in rest],
-                                 finished, stop)
+                                 {}, stop)  # its own progress: the rest is tried at once
         count = len(records) if done == len(rest) else rest[done]
+        dead = sorted(position for position in rejected if position < count)
+        if not self.dead_letters.send_all([(records[position], rejected[position])
+                                           for position in dead], stop):
+            count = dead[0]  # stopping: from the first not known to be written
         _mark(finished, records[:count])
         return count
 

@@ -31,6 +31,9 @@ def expected_version() -> int:
     if len(tags) != 1:
         abort_with_problem(412, "If-Match must name exactly one version")
     (tag,) = tags
+    if not tag:  # '""': werkzeug reads the empty entity tag as no tag at all
+        abort_with_problem(412, "If-Match names an empty entity tag, not a version of this "
+                                "item")
     # ASCII digits only, no leading zero: str.isdigit and int() also take '²' or '١٢', and
     # int() '01'. A version fits 63 bits.
     if not VERSION.fullmatch(tag) or int(tag) > MAX_VERSION:

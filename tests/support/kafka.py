@@ -127,3 +127,11 @@ def read_topic(settings: KafkaSettings, topic: str, *, expect: int | None = None
 
 def event_documents(records: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(record.value) for record in records]
+
+
+class NotUtf8(str):
+    """A header name that kafka-python's producer writes as bytes that are not UTF-8: a
+    record that no client can read (its poll fails, naming no offset)."""
+
+    def encode(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
+        return b"\xff\xfe-bad-header"

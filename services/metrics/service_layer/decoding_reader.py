@@ -31,8 +31,9 @@ _new_decoded = tuple.__new__  # DecodedEvent(...) without its __new__'s Python f
 
 
 class Replay(Protocol):
-    def batches(self, batch_size: int) -> Iterator[list[bytes]]:
-        """The topic's records, a batch at a time, from its beginning to its end."""
+    def batches(self, batch_size: int) -> Iterator[list[bytes | None]]:
+        """The topic's records, a batch at a time, from its beginning to its end; ``None``
+        for one the client could not read."""
 
 
 class ReaderFailed(RuntimeError):
@@ -77,6 +78,9 @@ def _read(replay: Replay, batch_size: int, sending: Connection) -> None:
         for records in replay.batches(batch_size):
             rows, skipped = [], 0
             for record in records:
+                if record is None:  # unreadable: what the live consumer dead-letters
+                    skipped += 1
+                    continue
                 try:
                     rows.append(_packed(decode(parse_event(record))))
                 except (InvalidEvent, UnprocessableEvent):

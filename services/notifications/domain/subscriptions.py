@@ -26,6 +26,13 @@ from services.notifications.domain.targets import TargetPolicy, check_webhook_ur
 from shared.contract.keys import DEPARTMENT_KEY
 
 EMAIL_ADDRESS = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
+#: What makes an address read as another: Unicode's default-ignorable code points (shown as
+#: nothing: zero-width and direction marks, fillers, variation selectors, tags) and blank
+#: symbols (U+2800 braille blank, U+FFFC). Format characters (Cf) are refused as well.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffc"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 SECRET_PREFIX = "whsec_"
 MIN_SECRET_BYTES = 24
 MIN_DIGEST_SECONDS = 1
@@ -166,7 +173,8 @@ class Subscription:
         if self.channel is Channel.EMAIL:
             if not EMAIL_ADDRESS.fullmatch(self.target):
                 raise InvalidInput(f"{self.target!r} is not an e-mail address", "email")
-            if any(unicodedata.category(character) == "Cf" for character in self.target):
+            if _INVISIBLE.search(self.target) or any(
+                    unicodedata.category(character) == "Cf" for character in self.target):
                 # a direction override or a zero-width character: it reads as another
                 raise InvalidInput("an e-mail address has no invisible or direction-changing "
                                    "characters", "email")

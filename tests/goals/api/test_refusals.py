@@ -290,6 +290,11 @@ STATE_CASES = [
     # an entity tag is compared as a string (RFC 9110 8.8.3.2): "01" is not the ETag "1"
     case(412, "PATCH", "/v1/departments/sales", "rename-if-match-leading-zero",
          json={"name": "Sales EMEA"}, headers={"If-Match": '"01"'}),
+    # the empty entity tag, which werkzeug reads as no tag at all (it was a 500)
+    case(412, "PATCH", "/v1/departments/sales", "rename-empty-if-match",
+         json={"name": "Sales EMEA"}, headers={"If-Match": '""'}),
+    case(412, "PATCH", f"/v1/cycles/{CYCLE}", "change-cycle-empty-if-match",
+         json={"name": "Q4"}, headers={"If-Match": '""'}),
     case(412, "PATCH", "/v1/departments/sales", "rename-if-match-not-a-version",
          json={"name": "Sales EMEA"}, headers={"If-Match": '"abc"'}),
     case(412, "PATCH", "/v1/departments/sales", "rename-weak-if-match",

@@ -255,3 +255,60 @@ def test_a_handler_that_names_the_bad_events_has_them_dead_lettered_and_the_rest
                        (f"bad{number:03d}" for number in range(DENSE) if number % 3)}
     # the whole batch, then its good events (polls may split it, never one a record)
     assert len(calls) <= 6 and sum(calls) < 2 * DENSE, calls
+
+
+@pytest.mark.handled_errors("dead_lettered", "consumer_batch_fallback", "consumer_batch_cut")
+@pytest.mark.parametrize("goals_database_url", ["sqlite"], indirect=True)
+def test_bad_events_named_after_the_time_between_polls_ran_out_are_dead_lettered_once(
+        kafka_settings: KafkaSettings, ledger_engine: Engine) -> None:
+    # An outside attack: a part of a batch (after others were finished) whose handler named
+    # its bad events once the time between polls had run out had them dead-lettered, and
+    # then the rest of the part cut short, so they were polled and dead-lettered again.
+    # Now the rest is applied first, and only the named events before the first record
+    # left unfinished are dead-lettered.
+    ensure_topics(kafka_settings, "named-late-admin")
+    subjects = [f"ok{n:02d}" for n in range(10)] + ["boom10"] + [
+        f"ok{n:02d}" for n in range(11, 16)] + ["bad16", "bad17", "bad18", "ok19", "bad20",
+                                               "bad21"] + [f"ok{n:02d}" for n in range(22, 30)]
+    values = [new_event(EventType.CYCLE_CREATED, "/okr/goals", subject,
+                        {"key": subject}).to_json() for subject in subjects]
+    producer = new_producer(kafka_settings, "named-late-producer")
+    try:
+        for value in values:
+            producer.send(Topic.GOALS.value, key=b"k", value=value)
+        producer.flush(timeout=10)
+    finally:
+        producer.close(timeout=5)
+
+    def handle(events: list[CloudEvent], connection: Connection) -> None:
+        if len(events) > 1 and any(event.subject.startswith("boom") for event in events):
+            raise RuntimeError("boom: found by halves")  # alone, it applies
+        bad = {event.id: f"{event.subject} is bad" for event in events
+               if event.subject.startswith("bad")}
+        if bad:
+            time.sleep(1.2)  # past half the poll interval (2 s here), then named
+            raise UnprocessableEvents(bad)
+        for event in events:
+            record_in_ledger(event, connection)
+
+    group = "named-late"
+    runner = ConsumerRunner(
+        service="ledger", group_id=group, topics=[Topic.GOALS.value], engine=ledger_engine,
+        processed_events=plumbing.processed_events, kafka=kafka_settings, batch_handler=handle,
+        max_records=len(values), batch_records=len(values))
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: _committed(kafka_settings, group) == len(values)
+                   or not thread.is_alive(), 60, "the offsets past every record", interval=0.5)
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+    assert _ledger_subjects(ledger_engine) == [s for s in subjects if not s.startswith("bad")]
+    dead = read_topic(kafka_settings, Topic.GOALS.dead_letter, expect=5, timeout=30)
+    assert [record.value for record in dead] == [
+        value for subject, value in zip(subjects, values, strict=True)
+        if subject.startswith("bad")]  # each once

@@ -45,7 +45,7 @@ from tests.conftest import free_port
 from tests.metrics import goal_events as ge
 from tests.platform.faults.conftest import Child, kafka_environment, wait_until
 from tests.support.databases import PostgresDatabases, SqliteDatabases, require_postgres
-from tests.support.kafka import read_topic
+from tests.support.kafka import NotUtf8, read_topic
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -295,13 +295,6 @@ def _bin(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
 
 
-class _NotUtf8(str):
-    """A header name that kafka-python's producer writes as bytes that are not UTF-8."""
-
-    def encode(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
-        return b"\xff\xfe-bad-header"
-
-
 @pytest.mark.postgres
 @pytest.mark.timeout(60)
 def test_a_record_no_client_can_read_is_dead_lettered_and_skipped_by_both_consumers(
@@ -319,7 +312,7 @@ def test_a_record_no_client_can_read_is_dead_lettered_and_skipped_by_both_consum
             objectives += [before, after]
             _send_to(producer, partition, ge.objective(before, ["sales"]).to_json())
             unreadable |= {_send_to(producer, partition, b'{"x":1}',
-                                    headers=[(_NotUtf8("x"), b"v")]) for _ in range(count)}
+                                    headers=[(NotUtf8("x"), b"v")]) for _ in range(count)}
             _send_to(producer, partition, ge.objective(after, ["sales"]).to_json())
     finally:
         producer.close(timeout=5)
