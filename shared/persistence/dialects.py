@@ -263,12 +263,12 @@ def advisory_xact_locks(connection: Connection, names: Iterable[str]) -> None:
             connection.execute(_ADVISORY_XACT_LOCKS, {"names": listed})
 
 
-def skipping_locked(connection: Connection, query: SelectT) -> SelectT:
+def skipping_locked(connection: Connection, query: SelectT, of: Any = None) -> SelectT:
     """``query`` with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL: rows another transaction
-    holds are passed over, so workers never wait on each other); unchanged on SQLite, whose
-    writers take turns anyway."""
+    holds are passed over, so workers never wait on each other; ``of``: lock only that
+    table's rows of a join); unchanged on SQLite, whose writers take turns anyway."""
     if is_postgresql(connection):
-        return query.with_for_update(skip_locked=True)
+        return query.with_for_update(skip_locked=True, of=of)
     return query
 
 
