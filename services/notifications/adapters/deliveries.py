@@ -116,7 +116,7 @@ class DeliveryRepository:
         def stored(notice: Notice) -> str:
             row = notices.get(id(notice))
             if row is None:
-                row = notices[id(notice)] = {"id": str(uuid.uuid4()), "created_at": now,
+                row = notices[id(notice)] = {"id": str(uuid.uuid4()),
                                              "body": json.dumps(notice.to_dict())}
             return str(row["id"])
 
@@ -124,21 +124,25 @@ class DeliveryRepository:
         for subscription_id, recipient, channel, notice in immediate:
             key = (subscription_id, notice.event_id)
             if key not in deliveries:
-                deliveries[key] = {**_new_delivery(
-                    str(uuid.uuid4()), subscription_id, recipient, channel, "event",
-                    notice.event_id, notice.event_type, notice.objective_id, now),
+                deliveries[key] = {
+                    "id": str(uuid.uuid4()), "subscription_id": subscription_id,
+                    "recipient": recipient, "channel": channel, "event_id": notice.event_id,
+                    "message_type": notice.event_type, "objective_id": notice.objective_id,
                     "notice_id": stored(notice)}
         waiting: dict[tuple[str, str], dict[str, Any]] = {}
         for subscription_id, notice in items:
             key = (subscription_id, notice.event_id)
             if key not in waiting:
                 waiting[key] = {"subscription_id": subscription_id,
-                                "event_id": notice.event_id, "notice_id": stored(notice),
-                                "created_at": now}
-        if notices:  # the notices first: nothing references one that is not there
-            insert_many_ignoring_duplicates(self.connection, NOTICES, list(notices.values()))
-        insert_many_ignoring_duplicates(self.connection, D, list(deliveries.values()))
-        insert_many_ignoring_duplicates(self.connection, ITEMS, list(waiting.values()))
+                                "event_id": notice.event_id, "notice_id": stored(notice)}
+        # the notices first: nothing references one that is not there
+        insert_many_ignoring_duplicates(self.connection, NOTICES, list(notices.values()),
+                                        {"created_at": now})
+        insert_many_ignoring_duplicates(self.connection, D, list(deliveries.values()), {
+            "kind": "event", "status": PENDING, "attempts": 0, "next_attempt_at": now,
+            "created_at": now, "updated_at": now})
+        insert_many_ignoring_duplicates(self.connection, ITEMS, list(waiting.values()),
+                                        {"created_at": now})
 
     def drop_digest_items_of(self, items: list[tuple[str, str]]) -> None:
         """Remove the waiting digest items (subscription id, event id) given."""
