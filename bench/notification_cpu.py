@@ -10,6 +10,11 @@ transaction per batch of ``--batch``) on a fresh database. It prints, per event:
 time, this thread's CPU time, and the CPU time of the database's server processes of this
 run (PostgreSQL only: read from ``/proc``, so on this machine only).
 
+``--broad N`` replaces N of the subscriptions with ones every event matches (a department
+filter, ``sales``, that every status change carries; immediate webhooks, one recipient
+each): each event then fans out to N more subscriptions, mostly into digests once their
+hourly cap is reached. It shows how the per-event work grows with the subscribers matched.
+
 Kafka's side costs every version of the code the same, and on the shared machine the wall
 clock counts every other process's turns: the two CPU figures are the steadier ones to
 compare versions by. The file imports only ``bench.notifications`` helpers that older
@@ -25,10 +30,12 @@ import random
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, text
 
 from bench.notifications import (
+    SECRET,
     STATUSES,
     _container,
     _status_change,
@@ -36,6 +43,12 @@ from bench.notifications import (
     notifications_database,
 )
 from services.notifications.adapters.subscriptions import SubscriptionRepository
+from services.notifications.domain.subscriptions import (
+    Channel,
+    DeliveryMode,
+    Filters,
+    Subscription,
+)
 from shared.cloudevents import parse_event
 from shared.persistence.engine import is_sqlite, writing
 
@@ -59,6 +72,18 @@ def server_cpu_seconds(engine: Engine) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _broad_subscriptions(count: int) -> list[Subscription]:
+    """Immediate webhooks, one recipient each, that hear every status change of the
+    benchmark (each carries the department ``sales``)."""
+    now = datetime.now(UTC)
+    return [Subscription(id=str(uuid.uuid4()), recipient=f"broad{i}", department="sales",
+                         channel=Channel.WEBHOOK, target="https://hooks.example.org/x",
+                         secret=SECRET, filters=Filters(departments=frozenset({"sales"})),
+                         mode=DeliveryMode.IMMEDIATE, digest_interval_seconds=3600,
+                         created_by="bench", created_at=now, updated_at=now)
+            for i in range(count)]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.notification_cpu", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=None,
                         help="events a transaction (the worker's default unless given)")
+    parser.add_argument("--broad", type=int, default=0,
+                        help="subscriptions that every event matches, of the 10,000")
     parser.add_argument("--label", default="", help="a name printed with the figures")
     args = parser.parse_args(argv)
     rng = random.Random(17)
@@ -76,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             with writing(container.engine).begin() as connection:
                 SubscriptionRepository(connection).add_many(
-                    _subscriptions(10_000, objectives, rng))
+                    _subscriptions(10_000 - args.broad, objectives, rng)
+                    + _broad_subscriptions(args.broad))
             values = [_status_change(rng.choice(objectives), rng.choice(STATUSES)).to_json()
                       for _ in range(args.events)]
             handler = container.handler()
@@ -89,13 +117,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 runner.apply_batch([parse_event(value) for value in values[start:start + batch]])
             cpu, wall = time.thread_time() - cpu, time.perf_counter() - wall
             server = server_cpu_seconds(container.engine) - server
+            with container.engine.connect() as connection:
+                rows = [connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+                        for table in ("deliveries", "digest_items")]
         finally:
             container.engine.dispose()
     label = f"[{args.label}] " if args.label else ""
     per_event = 1e6 / args.events
-    print(f"{label}{args.events:,} events, {batch} a transaction ({args.database}): "
+    broad = f", {args.broad:,} matching every event" if args.broad else ""
+    print(f"{label}{args.events:,} events, {batch} a transaction ({args.database}{broad}): "
           f"wall {wall * per_event:.0f} us, this thread's CPU {cpu * per_event:.0f} us, "
-          f"the database's CPU {server * per_event:.0f} us an event "
+          f"the database's CPU {server * per_event:.0f} us an event; "
+          f"{rows[0] / args.events:.2f} deliveries and {rows[1] / args.events:.2f} digest "
+          f"items an event "
           f"(load average {os.getloadavg()[0]:.1f})", flush=True)
     return 0
 

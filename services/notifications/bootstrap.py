@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import Connection, Engine
 
 from services.notifications.adapters import tables
+from services.notifications.adapters.deliveries import UNREFERENCED_NOTICE
 from services.notifications.adapters.email import EmailSender
 from services.notifications.adapters.unit_of_work import SqlUnitOfWork
 from services.notifications.adapters.webhooks import (
@@ -96,6 +97,9 @@ class Notifications:
             # The items a digest carried (its delivery holds their notices); waiting ones stay.
             Retention(tables.digest_items, "created_at", settled,
                       only=tables.digest_items.c.delivery_id.is_not(None)),
+            # A notice goes once no delivery or digest item carries it (only rows written
+            # in its own transaction ever reference it, so an old one gains none).
+            Retention(tables.notices, "created_at", settled, only=UNREFERENCED_NOTICE),
         ]
         keys = timedelta(hours=config.idempotency_retention_hours)
         return {"idempotency_keys": lambda: purge_keys(self.unit_of_work,
@@ -112,3 +116,4 @@ def bootstrap(config: NotificationsConfig | None = None) -> Notifications:
     config = config or NotificationsConfig.from_env()
     engine = create_database_engine(config.database_url)
     return Notifications(config=config, engine=engine, outbox=Outbox(tables.plumbing.outbox))
+

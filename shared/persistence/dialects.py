@@ -131,16 +131,20 @@ def _arrays(table: Table, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[A
 
 
 @functools.lru_cache(maxsize=256)
-def _unnested_insert(table: Table, columns: tuple[str, ...]) -> postgresql.Insert:
-    """``INSERT INTO table (columns) SELECT * FROM unnest(:unnest_a, :unnest_b, ...)``:
-    one array parameter per column (:func:`_arrays`), however many rows. Built once per
+def _unnested_insert(table: Table, columns: tuple[str, ...],
+                     shared: tuple[str, ...] = ()) -> postgresql.Insert:
+    """``INSERT INTO table (columns, shared) SELECT *, :shared_x, ... FROM unnest(:unnest_a,
+    :unnest_b, ...)``: one array parameter per column (:func:`_arrays`), however many rows,
+    and one plain parameter per ``shared`` column (a value every row has). Built once per
     table and columns (the statement is constant, so SQLAlchemy and the driver prepare it
     once too)."""
     given = func.unnest(*[
         cast(bindparam(f"unnest_{name}", type_=postgresql.ARRAY(table.c[name].type)),
              postgresql.ARRAY(table.c[name].type)) for name in columns
     ]).table_valued(*columns, name="given").render_derived()
-    return postgresql.insert(table).from_select(list(columns), select(*given.c))
+    constants = [bindparam(f"shared_{name}", type_=table.c[name].type) for name in shared]
+    return postgresql.insert(table).from_select([*columns, *shared],
+                                                select(*given.c, *constants))
 
 
 @functools.lru_cache(maxsize=256)
@@ -205,18 +209,24 @@ def insert_ignoring_duplicates(connection: Connection, table: Table,
 
 
 def insert_many_ignoring_duplicates(connection: Connection, table: Table,
-                                    rows: Sequence[Mapping[str, Any]]) -> None:
+                                    rows: Sequence[Mapping[str, Any]],
+                                    shared: Mapping[str, Any] | None = None) -> None:
     """Insert the rows (one statement), skipping those a unique key already holds (also a
-    row that an earlier one of ``rows`` holds). PostgreSQL: one array parameter per column,
-    as :func:`upsert`; SQLite: one ``executemany``."""
+    row that an earlier one of ``rows`` holds); ``shared``: the values of columns that
+    every row has alike. PostgreSQL: one array parameter per column, as :func:`upsert`,
+    and the ``shared`` values once each (not an array repeating them: every element of an
+    array is adapted on its own); SQLite: one ``executemany``."""
     if not rows:
         return
+    shared = shared or {}
     arrays = _arrays(table, rows) if is_postgresql(connection) else None
     if arrays is not None:
-        connection.execute(_unnested_insert(table, tuple(rows[0])).on_conflict_do_nothing(),
-                           arrays)
+        statement = _unnested_insert(table, tuple(rows[0]), tuple(shared))
+        connection.execute(statement.on_conflict_do_nothing(),
+                           {**arrays, **{f"shared_{name}": v for name, v in shared.items()}})
         return
-    connection.execute(conflict_insert(connection, table).on_conflict_do_nothing(), list(rows))
+    connection.execute(conflict_insert(connection, table).on_conflict_do_nothing(),
+                       [{**row, **shared} for row in rows] if shared else list(rows))
 
 
 def among(connection: Connection, column: Any, values: Iterable[Any]) -> ColumnElement[bool]:
@@ -263,12 +273,12 @@ def advisory_xact_locks(connection: Connection, names: Iterable[str]) -> None:
             connection.execute(_ADVISORY_XACT_LOCKS, {"names": listed})
 
 
-def skipping_locked(connection: Connection, query: SelectT) -> SelectT:
+def skipping_locked(connection: Connection, query: SelectT, of: Any = None) -> SelectT:
     """``query`` with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL: rows another transaction
-    holds are passed over, so workers never wait on each other); unchanged on SQLite, whose
-    writers take turns anyway."""
+    holds are passed over, so workers never wait on each other; ``of``: lock only that
+    table's rows of a join); unchanged on SQLite, whose writers take turns anyway."""
     if is_postgresql(connection):
-        return query.with_for_update(skip_locked=True)
+        return query.with_for_update(skip_locked=True, of=of)
     return query
 
 

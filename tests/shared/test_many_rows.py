@@ -99,6 +99,19 @@ def test_an_insert_ignoring_duplicates_keeps_held_rows_and_the_first_of_a_repeat
                                                                  ("b", "first")]
 
 
+def test_values_shared_by_every_row_are_written_into_each_and_held_rows_stay(
+        engine: Engine) -> None:
+    with engine.begin() as connection:
+        insert_many_ignoring_duplicates(connection, items, [_item("a", kind="held")])
+    with engine.begin() as connection:
+        insert_many_ignoring_duplicates(
+            connection, items, [{"id": key, "kind": kind, "payload": None}
+                                for key, kind in (("a", "new"), ("b", "x"), ("c", "y"))],
+            {"weight": 2.0, "count": 7, "at": AT})
+    assert _all(engine, items) == [("a", "held", 0.5, 1, AT, QUOTED),
+                                   ("b", "x", 2.0, 7, AT, None), ("c", "y", 2.0, 7, AT, None)]
+
+
 def test_rows_that_do_not_fit_in_arrays_are_written_one_after_another(engine: Engine) -> None:
     with engine.begin() as connection:
         upsert(connection, documents, [{"id": "a", "body": {"n": 1}},

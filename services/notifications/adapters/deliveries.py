@@ -4,6 +4,10 @@ A worker claims due deliveries by writing its id and a lease expiry on them in o
 transaction (on PostgreSQL the rows are read ``FOR UPDATE SKIP LOCKED``, so workers never
 wait on each other; SQLite serialises writers anyway). A worker killed mid-delivery leaves
 its lease behind; once it expires any worker claims the delivery again, with the same id.
+
+A notice is stored once (``notices``) and referenced by every event delivery and digest
+item that carries it: a status change matched by many subscriptions writes its JSON once,
+not once per subscription. A digest delivery keeps its own payload (its digest).
 """
 
 from __future__ import annotations
@@ -13,7 +17,18 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 
 from services.notifications.adapters import tables
 from services.notifications.domain.deliveries import DELIVERED, PENDING, Delivery
@@ -29,6 +44,10 @@ from shared.persistence.dialects import (
 
 D = tables.deliveries
 ITEMS = tables.digest_items
+NOTICES = tables.notices
+#: A notice that no delivery or digest item carries (any more): the retention purges it.
+UNREFERENCED_NOTICE = and_(~exists().where(D.c.notice_id == NOTICES.c.id),
+                           ~exists().where(ITEMS.c.notice_id == NOTICES.c.id))
 #: Advisory-lock names of the per-recipient hourly caps (PostgreSQL), see ``lock_recipients``.
 CAP_LOCK_PREFIX = "okr-notifications-cap:"
 
@@ -44,19 +63,25 @@ _FINISH = update(D).where(
 
 def _new_delivery(delivery_id: str, subscription_id: str, recipient: str, channel: str,
                   kind: str, event_id: str, message_type: str, objective_id: str | None,
-                  payload: str, now: datetime) -> dict[str, Any]:
+                  now: datetime) -> dict[str, Any]:
     return {"id": delivery_id, "subscription_id": subscription_id, "recipient": recipient,
             "channel": channel, "kind": kind, "event_id": event_id,
-            "message_type": message_type, "objective_id": objective_id, "payload": payload,
+            "message_type": message_type, "objective_id": objective_id,
             "status": PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now,
             "updated_at": now}
 
 
+#: A delivery with its data: its own payload (a digest), or its notice's (an event).
+_WITH_DATA = select(D, NOTICES.c.body.label("notice_body")).outerjoin(
+    NOTICES, D.c.notice_id == NOTICES.c.id)
+
+
 def _delivery(row: Row[Any]) -> Delivery:
+    data = row.payload if row.payload is not None else row.notice_body
     return Delivery(id=row.id, subscription_id=row.subscription_id, recipient=row.recipient,
                     channel=row.channel, kind=row.kind, event_id=row.event_id,
                     message_type=row.message_type, objective_id=row.objective_id,
-                    payload=json.loads(row.payload), status=row.status, attempts=row.attempts,
+                    payload=json.loads(data), status=row.status, attempts=row.attempts,
                     next_attempt_at=row.next_attempt_at, last_error=row.last_error,
                     created_at=row.created_at, updated_at=row.updated_at,
                     delivered_at=row.delivered_at)
@@ -74,55 +99,50 @@ class DeliveryRepository:
             kind: str, event_id: str, message_type: str, objective_id: str | None,
             payload: dict[str, Any], now: datetime) -> bool:
         """Record a delivery; False when this subscription already has one for the event."""
-        return insert_ignoring_duplicates(self.connection, D, _new_delivery(
+        return insert_ignoring_duplicates(self.connection, D, {**_new_delivery(
             delivery_id, subscription_id, recipient, channel, kind, event_id, message_type,
-            objective_id, json.dumps(payload), now))
+            objective_id, now), "payload": json.dumps(payload)})
 
-    def add_for_notice(self, subscriptions: list[tuple[str, str, str]], notice: Notice,
-                       now: datetime) -> None:
-        """One immediate delivery of ``notice`` per (subscription id, recipient, channel);
-        a subscription that already has one for this event keeps it."""
-        payload = json.dumps(notice.to_dict())
-        insert_many_ignoring_duplicates(self.connection, D, [
-            _new_delivery(str(uuid.uuid4()), subscription_id, recipient, channel, "event",
-                          notice.event_id, notice.event_type, notice.objective_id, payload, now)
-            for subscription_id, recipient, channel in subscriptions])
+    def record(self, immediate: list[tuple[str, str, str, Notice]],
+               items: list[tuple[str, Notice]], now: datetime) -> None:
+        """The immediate deliveries (subscription id, recipient, channel, notice) and digest
+        items (subscription id, notice) of a batch: each notice stored once, however many
+        deliveries and items carry it, and one statement per table. A (subscription, event)
+        that already has a delivery, or a waiting item, keeps it (the first given wins, as
+        one insert after another would); the notice stored for it then stays unreferenced
+        until the retention purges it."""
+        notices: dict[int, dict[str, Any]] = {}  # by the notice object: each serialised once
 
-    def add_for_notices(self, immediate: list[tuple[str, str, str, Notice]],
-                        now: datetime) -> None:
-        """Immediate deliveries of a batch, in one statement: (subscription id, recipient,
-        channel, notice) each; each notice serialised once; a (subscription, event) that
-        already has one keeps it."""
-        payloads: dict[int, str] = {}
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        def stored(notice: Notice) -> str:
+            row = notices.get(id(notice))
+            if row is None:
+                row = notices[id(notice)] = {"id": str(uuid.uuid4()),
+                                             "body": json.dumps(notice.to_dict())}
+            return str(row["id"])
+
+        deliveries: dict[tuple[str, str], dict[str, Any]] = {}
         for subscription_id, recipient, channel, notice in immediate:
             key = (subscription_id, notice.event_id)
-            if key in rows:
-                continue  # the first wins, as one insert after another would
-            payload = payloads.get(id(notice))
-            if payload is None:
-                payload = payloads[id(notice)] = json.dumps(notice.to_dict())
-            rows[key] = _new_delivery(str(uuid.uuid4()), subscription_id, recipient, channel,
-                                      "event", notice.event_id, notice.event_type,
-                                      notice.objective_id, payload, now)
-        if rows:
-            insert_many_ignoring_duplicates(self.connection, D, list(rows.values()))
-
-    def add_digest_items(self, items: list[tuple[str, Notice]], now: datetime) -> None:
-        """Digest items of a batch, in one statement: (subscription id, notice) each."""
-        payloads: dict[int, str] = {}
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+            if key not in deliveries:
+                deliveries[key] = {
+                    "id": str(uuid.uuid4()), "subscription_id": subscription_id,
+                    "recipient": recipient, "channel": channel, "event_id": notice.event_id,
+                    "message_type": notice.event_type, "objective_id": notice.objective_id,
+                    "notice_id": stored(notice)}
+        waiting: dict[tuple[str, str], dict[str, Any]] = {}
         for subscription_id, notice in items:
             key = (subscription_id, notice.event_id)
-            if key in rows:
-                continue
-            payload = payloads.get(id(notice))
-            if payload is None:
-                payload = payloads[id(notice)] = json.dumps(notice.to_dict())
-            rows[key] = {"subscription_id": subscription_id, "event_id": notice.event_id,
-                         "notice": payload, "created_at": now}
-        if rows:
-            insert_many_ignoring_duplicates(self.connection, ITEMS, list(rows.values()))
+            if key not in waiting:
+                waiting[key] = {"subscription_id": subscription_id,
+                                "event_id": notice.event_id, "notice_id": stored(notice)}
+        # the notices first: nothing references one that is not there
+        insert_many_ignoring_duplicates(self.connection, NOTICES, list(notices.values()),
+                                        {"created_at": now})
+        insert_many_ignoring_duplicates(self.connection, D, list(deliveries.values()), {
+            "kind": "event", "status": PENDING, "attempts": 0, "next_attempt_at": now,
+            "created_at": now, "updated_at": now})
+        insert_many_ignoring_duplicates(self.connection, ITEMS, list(waiting.values()),
+                                        {"created_at": now})
 
     def drop_digest_items_of(self, items: list[tuple[str, str]]) -> None:
         """Remove the waiting digest items (subscription id, event id) given."""
@@ -131,14 +151,6 @@ class DeliveryRepository:
                 among_rows(self.connection, (ITEMS.c.subscription_id, ITEMS.c.event_id),
                            items),
                 ITEMS.c.delivery_id.is_(None)))
-
-    def add_to_digests(self, subscription_ids: list[str], notice: Notice,
-                       now: datetime) -> None:
-        """Queue ``notice`` for the next digest of each subscription (once per event)."""
-        item = json.dumps(notice.to_dict())
-        insert_many_ignoring_duplicates(self.connection, ITEMS, [
-            {"subscription_id": subscription_id, "event_id": notice.event_id, "notice": item,
-             "created_at": now} for subscription_id in subscription_ids])
 
     def lock_recipients(self, recipients: set[str]) -> None:
         """Hold each recipient's cap until this transaction ends (PostgreSQL).
@@ -176,23 +188,19 @@ class DeliveryRepository:
 
     def take_digest_items(self, subscription_id: str, delivery_id: str) -> list[Notice]:
         """Attach every waiting item of the subscription to the digest; return their notices."""
-        query = (select(ITEMS.c.position, ITEMS.c.notice)
+        query = (select(ITEMS.c.position, NOTICES.c.body)
+                 .join(NOTICES, ITEMS.c.notice_id == NOTICES.c.id)
                  .where(ITEMS.c.subscription_id == subscription_id,
                         ITEMS.c.delivery_id.is_(None))
                  .order_by(ITEMS.c.position))
-        query = skipping_locked(self.connection, query)  # another worker's digest
+        # another worker's digest (only the items are locked: a notice is never written)
+        query = skipping_locked(self.connection, query, of=ITEMS)
         rows = self.connection.execute(query).all()
         if rows:
             self.connection.execute(update(ITEMS).where(
                 ITEMS.c.position.in_([row.position for row in rows])
             ).values(delivery_id=delivery_id))
-        return [Notice.from_dict(json.loads(row.notice)) for row in rows]
-
-    def drop_digest_item(self, subscription_ids: list[str], event_id: str) -> None:
-        """Take an event's waiting item out of these subscriptions' next digests."""
-        self.connection.execute(ITEMS.delete().where(
-            ITEMS.c.subscription_id.in_(subscription_ids), ITEMS.c.event_id == event_id,
-            ITEMS.c.delivery_id.is_(None)))
+        return [Notice.from_dict(json.loads(row.body)) for row in rows]
 
     def drop_digest_items(self, subscription_id: str) -> None:
         self.connection.execute(ITEMS.delete().where(ITEMS.c.subscription_id == subscription_id,
@@ -212,7 +220,7 @@ class DeliveryRepository:
             return []
         self.connection.execute(update(D).where(D.c.id.in_(ids)).values(
             lease_owner=owner, lease_until=now + lease))
-        rows = self.connection.execute(select(D).where(D.c.id.in_(ids)))
+        rows = self.connection.execute(_WITH_DATA.where(D.c.id.in_(ids)))
         return [_delivery(row) for row in rows]
 
     def finish(self, delivery_id: str, owner: str, *, status: str, attempts: int,
@@ -234,22 +242,23 @@ class DeliveryRepository:
     # -- reading -------------------------------------------------------------------------
 
     def get(self, delivery_id: str) -> Delivery | None:
-        row = self.connection.execute(select(D).where(D.c.id == delivery_id)).first()
+        row = self.connection.execute(_WITH_DATA.where(D.c.id == delivery_id)).first()
         return _delivery(row) if row else None
 
     def page(self, *, status: str | None, subscription_id: str | None, offset: int,
              limit: int, department: str | None = None) -> tuple[list[Delivery], int]:
-        query = select(D)
+        conditions: list[ColumnElement[bool]] = []
         if department is not None:
             subscriptions = tables.subscriptions
-            query = query.where(D.c.subscription_id.in_(
+            conditions.append(D.c.subscription_id.in_(
                 select(subscriptions.c.id).where(subscriptions.c.department == department)))
         if status is not None:
-            query = query.where(D.c.status == status)
+            conditions.append(D.c.status == status)
         if subscription_id is not None:
-            query = query.where(D.c.subscription_id == subscription_id)
+            conditions.append(D.c.subscription_id == subscription_id)
         total = self.connection.execute(
-            select(func.count()).select_from(query.subquery())).scalar_one()
-        rows = self.connection.execute(query.order_by(D.c.created_at, D.c.id)
+            select(func.count()).select_from(D).where(*conditions)).scalar_one()
+        rows = self.connection.execute(_WITH_DATA.where(*conditions)
+                                       .order_by(D.c.created_at, D.c.id)
                                        .offset(offset).limit(limit))
         return [_delivery(row) for row in rows], int(total)

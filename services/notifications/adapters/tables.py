@@ -86,6 +86,18 @@ Index("ix_links_to_id", links.c.to_id)
 
 # -- deliveries ------------------------------------------------------------------------------
 
+#: Each notice as JSON, stored once and referenced by the event deliveries and digest
+#: items that carry it (not copied into each of them). A notice nothing references any
+#: more is purged with the deliveries' retention.
+notices = Table(
+    "notices",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("body", Text, nullable=False),  # JSON: Notice.to_dict()
+    Column("created_at", UtcDateTime(), nullable=False),
+)
+Index("ix_notices_created_at", notices.c.created_at)
+
 deliveries = Table(
     "deliveries",
     metadata,
@@ -97,7 +109,9 @@ deliveries = Table(
     Column("event_id", String(100), nullable=False),  # the cause, or "digest:<id>"
     Column("message_type", String(100), nullable=False),
     Column("objective_id", String(64), nullable=True),
-    Column("payload", Text, nullable=False),  # JSON data of the message
+    # JSON data of the message, or null for an event's delivery: its notice is the data
+    Column("payload", Text, nullable=True),
+    Column("notice_id", String(36), nullable=True),
     Column("status", String(20), nullable=False),  # pending | delivered | dead
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UtcDateTime(), nullable=False),
@@ -112,6 +126,7 @@ deliveries = Table(
 Index("ix_deliveries_due", deliveries.c.status, deliveries.c.next_attempt_at)
 Index("ix_deliveries_recipient_created", deliveries.c.recipient, deliveries.c.created_at)
 Index("ix_deliveries_event_id", deliveries.c.event_id)
+Index("ix_deliveries_notice_id", deliveries.c.notice_id)
 
 digest_items = Table(
     "digest_items",
@@ -119,7 +134,7 @@ digest_items = Table(
     Column("position", POSITION_TYPE, primary_key=True, autoincrement=True),
     Column("subscription_id", String(36), nullable=False),
     Column("event_id", String(100), nullable=False),
-    Column("notice", Text, nullable=False),  # JSON
+    Column("notice_id", String(36), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("delivery_id", String(36), nullable=True),  # the digest that carried it
     UniqueConstraint("subscription_id", "event_id", name="uq_digest_items_subscription_event"),
@@ -127,6 +142,7 @@ digest_items = Table(
 Index("ix_digest_items_pending", digest_items.c.subscription_id, digest_items.c.created_at,
       postgresql_where=digest_items.c.delivery_id.is_(None),
       sqlite_where=digest_items.c.delivery_id.is_(None))
+Index("ix_digest_items_notice_id", digest_items.c.notice_id)
 
 # -- settled statuses and who was told of an alarm ---------------------------------------------
 

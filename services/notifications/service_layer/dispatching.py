@@ -111,9 +111,8 @@ class Dispatcher:
                     if stored:
                         dropped.append(key)
             told.heard(notice, heard)
-        deliveries.add_for_notices(immediate, now)
         deliveries.drop_digest_items_of(dropped)
-        deliveries.add_digest_items(list(items.values()), now)
+        deliveries.record(immediate, list(items.values()), now)
         told.save(now)
 
 

@@ -53,21 +53,14 @@ class Deliveries(Protocol):
             kind: str, event_id: str, message_type: str, objective_id: str | None,
             payload: dict[str, Any], now: datetime) -> bool: ...
 
-    def add_for_notice(self, subscriptions: list[tuple[str, str, str]], notice: Notice,
-                       now: datetime) -> None: ...
-
-    def add_for_notices(self, immediate: list[tuple[str, str, str, Notice]],
-                        now: datetime) -> None:
-        """Immediate deliveries: (subscription id, recipient, channel, notice) each."""
-
-    def add_digest_items(self, items: list[tuple[str, Notice]], now: datetime) -> None:
-        """Digest items: (subscription id, notice) each."""
+    def record(self, immediate: list[tuple[str, str, str, Notice]],
+               items: list[tuple[str, Notice]], now: datetime) -> None:
+        """Immediate deliveries (subscription id, recipient, channel, notice) and digest
+        items (subscription id, notice), each notice stored once; a (subscription, event)
+        that has either already keeps it."""
 
     def drop_digest_items_of(self, items: list[tuple[str, str]]) -> None:
         """Remove the waiting digest items (subscription id, event id) given."""
-
-    def add_to_digests(self, subscription_ids: list[str], notice: Notice,
-                       now: datetime) -> None: ...
 
     def lock_recipients(self, recipients: set[str]) -> None: ...
 
@@ -78,9 +71,6 @@ class Deliveries(Protocol):
     def take_digest_items(self, subscription_id: str, delivery_id: str) -> list[Notice]: ...
 
     def drop_digest_items(self, subscription_id: str) -> None: ...
-
-    def drop_digest_item(self, subscription_ids: list[str], event_id: str) -> None:
-        """Take an event's waiting item out of these subscriptions' next digests."""
 
     def claim_due(self, owner: str, now: datetime, lease: timedelta,
                   limit: int) -> list[Delivery]: ...

@@ -1,7 +1,8 @@
 """What the notifications database keeps and for how long: processed-event ids for
-``OKR_PROCESSED_EVENTS_RETENTION_HOURS``, delivered and dead deliveries and the items a
-digest carried for ``OKR_DELIVERY_RETENTION_DAYS``; pending deliveries and waiting digest
-items until they are done. Purges run in batches, and one that fails stops nothing."""
+``OKR_PROCESSED_EVENTS_RETENTION_HOURS``, delivered and dead deliveries, the items a
+digest carried and the notices nothing carries any more for ``OKR_DELIVERY_RETENTION_DAYS``;
+pending deliveries, waiting digest items and their notices until they are done. Purges
+run in batches, and one that fails stops nothing."""
 
 from __future__ import annotations
 
@@ -38,14 +39,19 @@ def _delivery(delivery_id: str, status: str, age: timedelta) -> dict[str, Any]:
     at = _ago(age)
     return {"id": delivery_id, "subscription_id": "s1", "recipient": "ops@example.org",
             "channel": "email", "kind": "event", "event_id": f"e-{delivery_id}",
-            "message_type": "okr.key_result.checked_in", "objective_id": None, "payload": "{}",
-            "status": status, "attempts": 1, "next_attempt_at": at, "created_at": at,
-            "updated_at": at, "delivered_at": at if status == "delivered" else None}
+            "message_type": "okr.key_result.checked_in", "objective_id": None,
+            "notice_id": f"n-{delivery_id}", "status": status, "attempts": 1,
+            "next_attempt_at": at, "created_at": at, "updated_at": at,
+            "delivered_at": at if status == "delivered" else None}
 
 
 def _digest_item(event_id: str, carried_by: str | None, age: timedelta) -> dict[str, Any]:
-    return {"subscription_id": "s1", "event_id": event_id, "notice": "{}",
+    return {"subscription_id": "s1", "event_id": event_id, "notice_id": f"n-{event_id}",
             "created_at": _ago(age), "delivery_id": carried_by}
+
+
+def _notice(notice_id: str, age: timedelta) -> dict[str, Any]:
+    return {"id": f"n-{notice_id}", "body": "{}", "created_at": _ago(age)}
 
 
 def _ids(container: Notifications, column: Any) -> set[str]:
@@ -69,17 +75,27 @@ def test_rows_past_their_retention_are_purged_and_younger_or_owed_ones_kept(
             _digest_item("carried-old", "delivered-old", settled + DAY),
             _digest_item("waiting-old", None, settled + DAY),  # not sent yet: kept
             _digest_item("carried-young", "delivered-young", settled - DAY)])
+        # each delivery's and item's notice as old as it, and two that nothing carries
+        connection.execute(tables.notices.insert(), [
+            _notice(name, settled + DAY if name.endswith("old") else settled - DAY)
+            for name in ("delivered-old", "dead-old", "pending-old", "delivered-young",
+                         "carried-old", "waiting-old", "carried-young", "orphan-old",
+                         "orphan-young")])
     counted = ROWS_PURGED.labels(SERVICE, "deliveries")._value.get()
 
     deleted = purge_all(SERVICE, notifications.purges())
 
     assert {table: deleted[table] for table in ("processed_events", "deliveries",
-                                                 "digest_items")} == {
-        "processed_events": 1, "deliveries": 2, "digest_items": 1}
+                                                 "digest_items", "notices")} == {
+        "processed_events": 1, "deliveries": 2, "digest_items": 1, "notices": 4}
     assert _ids(notifications, PROCESSED.c.event_id) == {"young"}
     assert _ids(notifications, tables.deliveries.c.id) == {"pending-old", "delivered-young"}
     assert _ids(notifications, tables.digest_items.c.event_id) == {"waiting-old",
                                                                    "carried-young"}
+    # the notices of the rows purged went in the same round (notices are purged last)
+    assert _ids(notifications, tables.notices.c.id) == {
+        "n-pending-old", "n-delivered-young", "n-waiting-old", "n-carried-young",
+        "n-orphan-young"}
     assert ROWS_PURGED.labels(SERVICE, "deliveries")._value.get() - counted == 2
     assert purge_all(SERVICE, notifications.purges())["deliveries"] == 0
 

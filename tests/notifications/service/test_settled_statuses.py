@@ -67,19 +67,24 @@ def handler(notifications: Notifications, clock: Clock) -> NotificationHandler:
 def immediate(container: Notifications) -> list[dict[str, Any]]:
     """The immediate deliveries made: (subscription, status, previous, objective)."""
     with container.engine.connect() as connection:
-        rows = connection.execute(select(tables.deliveries).where(
-            tables.deliveries.c.kind == "event").order_by(tables.deliveries.c.created_at))
+        deliveries, notices = tables.deliveries, tables.notices
+        rows = connection.execute(
+            select(deliveries, notices.c.body)
+            .join(notices, deliveries.c.notice_id == notices.c.id)
+            .where(deliveries.c.kind == "event").order_by(deliveries.c.created_at))
         return [{"subscription_id": row.subscription_id, "event_id": row.event_id,
-                 **{k: json.loads(row.payload)[k] for k in (
+                 **{k: json.loads(row.body)[k] for k in (
                      "objective_id", "status", "previous_status", "summary", "settled")}}
                 for row in rows]
 
 
 def digest_items(container: Notifications) -> list[dict[str, Any]]:
     with container.engine.connect() as connection:
-        rows = connection.execute(select(tables.digest_items)
-                                  .order_by(tables.digest_items.c.position))
-        return [{"subscription_id": row.subscription_id, **json.loads(row.notice)}
+        items, notices = tables.digest_items, tables.notices
+        rows = connection.execute(select(items.c.subscription_id, notices.c.body)
+                                  .join(notices, items.c.notice_id == notices.c.id)
+                                  .order_by(items.c.position))
+        return [{"subscription_id": row.subscription_id, **json.loads(row.body)}
                 for row in rows]
 
 

@@ -64,3 +64,13 @@ def test_cpu_benchmark_applies_the_events_and_reports_each_figure(
     printed = capsys.readouterr().out
     assert "60 events, 25 a transaction (sqlite)" in printed
     assert re.search(r"wall \d+ us, this thread's CPU \d+ us", printed), printed
+
+
+def test_cpu_benchmark_with_broad_subscriptions_fans_every_event_out_to_them(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cpu_main(["--database", "sqlite", "--events", "60", "--broad", "20"]) == 0
+    printed = capsys.readouterr().out
+    assert "(sqlite, 20 matching every event)" in printed
+    found = re.search(r"([\d.]+) deliveries and ([\d.]+) digest items an event", printed)
+    assert found, printed
+    assert float(found[1]) + float(found[2]) >= 20  # each event reached the 20, at least
