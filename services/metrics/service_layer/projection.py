@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from services.metrics.domain.explain import Kept
 from services.metrics.domain.explain_graph import (
+    MEMO_ITEMS,
     GraphItems,
     LinkIndex,
     kept_in_graph,
@@ -91,7 +92,7 @@ class RollupProjection:
         self.links: dict[str, int] = {}  # link id -> version (negative: removed at)
         self.link_index = LinkIndex()  # the links held, by either end (dependencies)
         # the explained subtrees, kept across batches for the events' forecasts and whys
-        self.explained = GraphItems(self.graph)
+        self.explained = GraphItems(self.graph, MEMO_ITEMS)
         self._mutated = False
 
     # -- loading ---------------------------------------------------------------------------
@@ -126,7 +127,7 @@ class RollupProjection:
             self.graph, self.links, self._mutated = graph, links, False
             self.link_index = index
             index.take_changed()
-            self.explained = GraphItems(graph)
+            self.explained = GraphItems(graph, MEMO_ITEMS)
             gc.collect()
             gc.freeze()
             log.info("graph loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
@@ -303,6 +304,7 @@ class RollupProjection:
         outlooks: dict[str, Kept] = {}
         for objective_id in outlooks_moved(graph, self.link_index, objective_ids,
                                            key_result_ids):
+            self.explained.trim()
             kept = kept_in_graph(graph, self.explained, self.link_index, objective_id,
                                  title_of)
             if kept is not None:
