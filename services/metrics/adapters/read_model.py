@@ -216,13 +216,13 @@ class ReadModelRepository:
             self.connection.execute(delete(table))
 
     def windows_of(self, key_result_ids: Iterable[str]) -> dict[str, Window]:
-        """The windows of these key results as written (those without a row: none), in
+        """The windows of these key results as written (one without a row: ``()``), in
         one query on PostgreSQL (an array parameter), in lists of :data:`CHUNK` ids
         elsewhere."""
         ids = sorted(set(key_result_ids))
         size = len(ids) if is_postgresql(self.connection) else CHUNK
         key_results = tables.key_results.c
-        windows: dict[str, Window] = {}
+        windows: dict[str, Window] = dict.fromkeys(ids, ())
         for start in range(0, len(ids), size or 1):
             rows = self.connection.execute(
                 select(key_results.id, key_results.check_ins).where(

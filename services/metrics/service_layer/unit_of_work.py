@@ -60,7 +60,7 @@ class ReadModel(Protocol):
 
     def windows_of(self, key_result_ids: Iterable[str]) -> dict[str, Window]:
         """The check-in windows of these key results as written (the consumer's graph
-        keeps only their paces), in one read; a key result without a row has none."""
+        keeps only their paces), in one read; a key result without a row: ``()``."""
 
 
 class ProcessedEvents(Protocol):
