@@ -393,7 +393,7 @@ def keep_outlooks(engine: Engine, now: datetime,
     (``ReadModelRepository.load_graph``, as a restart loads it), each objective's figures
     and outlook computed there (``kept_in_graph``, with the memos the consumer keeps), and
     the objectives' rows written again in bulk."""
-    graph, links = RollupGraph(clock=lambda: now), LinkIndex()
+    graph, links = RollupGraph(clock=lambda: now, keep_windows=False), LinkIndex()
     with engine.connect() as connection:
         repository = ReadModelRepository(connection)
         repository.load_graph(graph)

@@ -84,6 +84,7 @@ from services.metrics.adapters.read_model import next_write
 from services.metrics.bootstrap import Metrics, bootstrap
 from services.metrics.config import SERVICE as METRICS_SERVICE
 from services.metrics.config import MetricsConfig
+from services.metrics.domain.forecast import pace
 from services.metrics.domain.goal_items import (
     ContributionState,
     CycleState,
@@ -473,11 +474,22 @@ def window_of(k: int, checked_in: float, last: float, size: int) -> str | None:
     """A key result's window as the read model stores it: ``size`` weekly check-ins, the
     last one its latest check-in (at ``last``, of value ``checked_in``, version
     ``size + 1``), the values growing toward it."""
+    return _window(1.0 + k % 7, checked_in, last, size)[0]
+
+
+def window_pace(k: int, checked_in: float, last: float, size: int) -> float | None:
+    """The pace the consumer writes beside :func:`window_of`'s window (``forecast.pace``)."""
+    return _window(1.0 + k % 7, checked_in, last, size)[1]
+
+
+@functools.cache
+def _window(step: float, checked_in: float, last: float, size: int
+            ) -> tuple[str | None, float | None]:
     if size <= 0:
-        return None
-    step = 1.0 + k % 7
-    return json.dumps([[last - (size - 1 - i) * WEEK, checked_in - (size - 1 - i) * step, i + 2]
-                       for i in range(size)])
+        return None, None
+    window = [(last - (size - 1 - i) * WEEK, checked_in - (size - 1 - i) * step, i + 2)
+              for i in range(size)]
+    return json.dumps(window), pace(window)
 
 
 def fill_read_model(url: str, key_results: int, windows: int = 0) -> None:
@@ -512,6 +524,8 @@ def fill_read_model(url: str, key_results: int, windows: int = 0) -> None:
                 "last_checkin_at": None if k % 10 == 9 else 1.8e9,
                 "check_ins": None if k % 10 == 9 else window_of(k, float(k % 100), 1.8e9,
                                                                 windows),
+                "pace": None if k % 10 == 9 else window_pace(k, float(k % 100), 1.8e9,
+                                                             windows),
                 "value": None, "progress": None, "attainment": None, "confidence": None}
                 for k in range(start, min(key_results, start + 20_000))])
     metrics.engine.dispose()

@@ -9,7 +9,6 @@ costs a handful of statements whatever its size.
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -28,9 +27,15 @@ from services.metrics.domain.goal_items import (
     ObjectiveKind,
     ObjectiveState,
 )
-from services.metrics.domain.graph import KeyResultNode, ObjectiveNode, packed_check_ins
+from services.metrics.domain.graph import KeyResultNode, ObjectiveNode, Window
 from services.metrics.domain.rollup import RollupGraph
-from shared.persistence.dialects import conflict_insert, insert_keys_returning_new, upsert
+from shared.persistence.dialects import (
+    among,
+    conflict_insert,
+    insert_keys_returning_new,
+    is_postgresql,
+    upsert,
+)
 
 CHUNK = 500  # ids per IN (...) list: far below every parameter limit
 STREAM_ROWS = 10_000
@@ -70,20 +75,24 @@ def objective_row(graph: RollupGraph, node: ObjectiveNode, at: datetime,
 
 def key_result_row(node: KeyResultNode, title: str,
                    written: int | None = None) -> dict[str, Any]:
-    history = node.history
-    return {"id": node.id, "version": node.version, "objective_id": node.objective_id,
-            "title": title, "measure": node.measure.value,
-            "aggregation": node.aggregation.value, "start": node.start, "target": node.target,
-            "unit": node.unit, "weight": node.weight, "checked_in": node.checked_in,
-            "given_confidence": node.given_confidence,
-            "last_checkin_at": node.last_checkin_at, "value": node.current,
-            "progress": node.progress, "attainment": node.attainment,
-            "confidence": node.confidence,
-            "check_ins": json.dumps(history) if history else None, "pace": node.pace,
-            "written": written}
+    """The key result's row; its window and pace only if the graph has its window on hand
+    (``RollupGraph.hold_windows``): else the row keeps those it holds."""
+    row = {"id": node.id, "version": node.version, "objective_id": node.objective_id,
+           "title": title, "measure": node.measure.value,
+           "aggregation": node.aggregation.value, "start": node.start, "target": node.target,
+           "unit": node.unit, "weight": node.weight, "checked_in": node.checked_in,
+           "given_confidence": node.given_confidence,
+           "last_checkin_at": node.last_checkin_at, "value": node.current,
+           "progress": node.progress, "attainment": node.attainment,
+           "confidence": node.confidence, "written": written}
+    if node.window_held:
+        history = node.history
+        row["check_ins"] = json.dumps(history) if history else None
+        row["pace"] = node.pace
+    return row
 
 
-def history_of(stored: str | None) -> tuple[tuple[float, float, int], ...]:
+def history_of(stored: str | None) -> Window:
     """A key result's window as the column holds it (written by ``key_result_row``):
     ``[[at, value, version], ...]``; a pair ``[at, value]`` (written before the version was
     kept) reads as version 0, older than any version the goals service writes."""
@@ -91,18 +100,6 @@ def history_of(stored: str | None) -> tuple[tuple[float, float, int], ...]:
         return ()
     return tuple((float(point[0]), float(point[1]), int(point[2]) if len(point) > 2 else 0)
                  for point in json.loads(stored))
-
-
-def packed_history(stored: str | None) -> bytes:
-    """:func:`history_of`, packed as the graph's rows hold it (``graph.packed_check_ins``):
-    a load reads a million, nearly all written as ``key_result_row`` writes them, three
-    numbers a check-in, packed at once."""
-    if not stored:
-        return b""
-    try:
-        return packed_check_ins(json.loads(stored))
-    except (struct.error, TypeError):  # a check-in not of three numbers, an int version last
-        return packed_check_ins(history_of(stored))
 
 
 # -- loading -----------------------------------------------------------------------------------
@@ -158,9 +155,9 @@ class ReadModelRepository:
         upsert(self.connection, tables.objectives, objective_rows, ["id"])
 
         # a key result's title is written from the state that defined it (the graph holds
-        # it until ``titles_written``); rows of others keep theirs
-        titled: list[dict[str, Any]] = []
-        untitled: list[dict[str, Any]] = []
+        # it until ``titles_written``), its window and pace if the graph has the window on
+        # hand; rows of others keep theirs (the graph holds what the rows do)
+        groups: dict[tuple[bool, bool], list[dict[str, Any]]] = {}  # by (untitled, window)
         gone = []
         for key_result_id in key_result_ids:
             key_result = graph.key_result(key_result_id)
@@ -168,13 +165,12 @@ class ReadModelRepository:
                 gone.append(key_result_id)
             else:
                 title = graph.title_of(key_result_id)
-                if title is None:  # its row exists (the graph holds what the rows do)
-                    untitled.append(key_result_row(key_result, "", written))
-                else:
-                    titled.append(key_result_row(key_result, title, written))
+                row = key_result_row(key_result, "" if title is None else title, written)
+                groups.setdefault((title is None, "pace" in row), []).append(row)
         delete_ids(self.connection, tables.key_results, gone)
-        upsert(self.connection, tables.key_results, titled, ["id"])
-        upsert(self.connection, tables.key_results, untitled, ["id"], insert_only=("title",))
+        for (untitled, _), rows in groups.items():
+            upsert(self.connection, tables.key_results, rows, ["id"],
+                   insert_only=("title",) if untitled else ())
 
         contribution_rows, gone = [], []
         for contribution_id in contribution_ids:
@@ -236,6 +232,21 @@ class ReadModelRepository:
         ).scalar_one()
         return started
 
+    def windows_of(self, key_result_ids: Iterable[str]) -> dict[str, Window]:
+        """The windows of these key results as written (one without a row: ``()``), in
+        one query on PostgreSQL (an array parameter), in lists of :data:`CHUNK` ids
+        elsewhere."""
+        ids = sorted(set(key_result_ids))
+        size = len(ids) if is_postgresql(self.connection) else CHUNK
+        key_results = tables.key_results.c
+        windows: dict[str, Window] = dict.fromkeys(ids, ())
+        for start in range(0, len(ids), size or 1):
+            rows = self.connection.execute(
+                select(key_results.id, key_results.check_ins).where(
+                    among(self.connection, key_results.id, ids[start:start + size])))
+            windows.update((row.id, history_of(row.check_ins)) for row in rows)
+        return windows
+
     def key_result_title(self, key_result_id: str) -> str | None:
         return self.connection.execute(
             select(tables.key_results.c.title).where(tables.key_results.c.id == key_result_id)
@@ -265,12 +276,12 @@ class ReadModelRepository:
                    key_results.measure, key_results.aggregation, key_results.start,
                    key_results.target, key_results.weight, key_results.unit,
                    key_results.checked_in, key_results.given_confidence,
-                   key_results.last_checkin_at, key_results.check_ins]
+                   key_results.last_checkin_at, key_results.pace]
         if graph.keep_titles:
             columns.append(key_results.title)
         for rows in _driver_rows(connection, select(*columns)):
             graph.load_key_results(
-                [(*row[:12], packed_history(row[12])) for row in rows],
+                [row[:13] for row in rows] if graph.keep_titles else rows,
                 [row[13] for row in rows] if graph.keep_titles else None)
         graph.settle_load()
         _loaded(graph)
@@ -299,6 +310,7 @@ def _loaded(graph: RollupGraph) -> None:
     graph.take_touched()
     graph.take_reshaped()
     graph.titles_written()
+    graph.windows_written()
 
 
 class ProcessedEventLog:

@@ -5,7 +5,8 @@ explained, with their gap parts and attainment lines. After each batch it forget
 items the graph says changed (``take_touched``, ``take_reshaped``) and their ancestors,
 so a batch recomputes only the paths from what changed up to the objectives it explains;
 everything else is taken from the memo as it was computed, so the figures are exactly
-those of a computation from scratch.
+those of a computation from scratch. The memo is bounded (:data:`MEMO_ITEMS`): past the
+bound it starts again empty.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ from services.metrics.domain.rollup import RollupGraph
 from services.metrics.domain.status import CycleWindow
 
 UNKNOWN_DEPARTMENT = "unknown"
+
+MEMO_ITEMS = 20_000
+"""Items a consumer's memo holds before it starts again (each ~470 bytes with its parts,
+lines and memo entry): a graph of 10,000 key results is held whole; at a million, a night
+of 10,000 check-ins explained 10,000 objectives and kept 105,000 items (~50 MiB), and
+more each night, where the memo would save no more than the subtrees it recomputes."""
 
 Titles = Callable[[str], str | None]
 """A key result's title by its id (None: not known): ``RollupGraph.title_of`` by default;
@@ -95,8 +102,9 @@ class GraphItems:
     """Items of the graph's subtrees, shared between the objectives explained (memo), with
     their gap parts and lines; kept across batches, told what changed by :meth:`forget`."""
 
-    def __init__(self, graph: RollupGraph) -> None:
+    def __init__(self, graph: RollupGraph, limit: int | None = None) -> None:
         self.graph = graph
+        self.limit = limit  # items held at most between objectives explained (None: all)
         self._memo: dict[tuple[bool, str], Item] = {}  # by (is an objective, id)
         self.parts: dict[int, Parts] = {}  # by id(item): ``explain.gap_parts``'s memo
         self.lines: dict[int, Line | None] = {}  # by ±id(item): ``attainment_line``'s memo
@@ -113,6 +121,15 @@ class GraphItems:
         if bounds is None or bounds[0] is not held[1]:
             bounds = self._bounds[key] = (held[1], cycle_start(held[1]), cycle_end(held[1]))
         return bounds[1], bounds[2]
+
+    def trim(self) -> None:
+        """Forget every item once more than ``limit`` are held (between two objectives
+        explained: each is then explained from scratch, with the same figures)."""
+        if self.limit is not None and len(self._memo) > self.limit:
+            self._memo.clear()
+            self.parts.clear()
+            self.lines.clear()
+            self.linked.clear()
 
     def forget(self, objective_ids: Iterable[str], key_result_ids: Iterable[str]) -> None:
         """Forget the items of these ids and of all their ancestors (whose inputs, parts

@@ -5,17 +5,19 @@ A node holds its definition, its current figures and the running sums of its inp
 figures are what its parents have folded into their own sums (see ``rollup``). A key
 result's title is not held: the consumer writes it from the state that brought it
 (``RollupGraph.take_titles``) and reads it from the read model when it names a key result.
+Nor, in the consumer, is its window of check-ins (``forecast.merged``): only the pace
+fitted to it; the windows of the key results a batch checks in are read for that batch
+(``RollupGraph.hold_windows``) and written back with their rows.
 """
 
 from __future__ import annotations
 
 import math
-import struct
 from array import array
 from collections.abc import Sequence
 from typing import NamedTuple, TypeVar
 
-from services.metrics.domain.forecast import merged, pace
+from services.metrics.domain.forecast import CheckIn, pace
 from services.metrics.domain.goal_items import (
     Aggregation,
     ContributionState,
@@ -104,16 +106,19 @@ _AGGREGATION_CODES = {aggregation: code for code, aggregation in enumerate(_AGGR
 _MEASURE_VALUE_CODES = {measure.value: code for code, measure in enumerate(_MEASURES)}
 _AGGREGATION_VALUE_CODES = {aggregation.value: code
                             for code, aggregation in enumerate(_AGGREGATIONS)}
+_SUM = _AGGREGATION_CODES[Aggregation.SUM]
 #: A key result as a load reads it (``KeyResultTable.load``): id, version, objective id,
 #: measure and aggregation (their values), start, target, weight, unit, the latest
 #: checked-in value, the given confidence and the time of the latest check-in (each None:
-#: none), and the window (check-ins oldest first, as ``KeyResultState.history``) packed
-#: by :func:`packed_check_ins`.
+#: none), and the pace of its window as written with it (None: none).
 LoadedKeyResult = tuple[str, int, str, str, str, float, float, float, str, float | None,
-                        float | None, float | None, bytes]
-# a check-in of a window packed: (POSIX seconds, value, version)
-_CHECK_IN = struct.Struct("<ddq")
-_NO_WINDOW = b""
+                        float | None, float | None, float | None]
+Window = tuple[CheckIn, ...]
+
+
+class WindowNotRead(LookupError):
+    """A key result's window was asked of a graph that holds only the windows read for
+    the batch (``RollupGraph.hold_windows``), and it was not read: a caller's mistake."""
 
 
 def _stored(value: float | None) -> float:
@@ -124,36 +129,14 @@ def _held(value: float) -> float | None:
     return None if value != value else value  # NaN is the only value unequal to itself
 
 
-def _same(one: float, other: float) -> bool:
-    """The same double (-0.0 is not 0.0 here: a window gives back what it was given)."""
-    return one == other and math.copysign(1.0, one) == math.copysign(1.0, other)
-
-
-def _packed(window: tuple[tuple[float, float, int], ...]) -> bytes:
-    return b"".join([_CHECK_IN.pack(*check_in) for check_in in window]) if window else _NO_WINDOW
-
-
-def packed_check_ins(window: Sequence[Sequence[float]]) -> bytes:
-    """Check-ins ``(POSIX seconds, value, version)`` packed as a row holds them (a version
-    must be an ``int``: ``struct.error`` otherwise, as for a check-in of another size)."""
-    pack = _CHECK_IN.pack
-    return b"".join([pack(*check_in) for check_in in window])
-
-
-def packed_window(window: tuple[tuple[float, float, int], ...], at: float,
-                  value: float) -> tuple[bytes, int]:
-    """(packed check-ins, ``window_ends``) of a row holding ``window`` whose latest check-in
-    is ``value`` at ``at`` (NaN: none): what :meth:`KeyResultNode.keep_window` stores."""
-    if window and _same(window[-1][0], at) and _same(window[-1][1], value):
-        return _packed(window[:-1]), window[-1][2]
-    return _packed(window), -1
-
-
 class KeyResultTable:
-    """Every key result's definition, figures and window, by number. A removed key
-    result's number is given to the next one added (``free``)."""
+    """Every key result's definition, figures and pace, by number, and the windows on hand
+    (every window, or, ``every_window`` off, those read or changed since they were last
+    written: ``RollupGraph.hold_windows``). A removed key result's number is given to the
+    next one added (``free``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, every_window: bool = True) -> None:
+        self.every_window = every_window
         self.ids: list[str] = []  # "": a free number
         self.versions = array("q")
         self.objective_ids: list[str] = []
@@ -169,12 +152,13 @@ class KeyResultTable:
         self.currents = array("d")  # the figures last passed up (NaN: no data)
         self.progresses = array("d")
         self.confidences = array("d")
-        # The latest check-ins, oldest first (``forecast.merged``): what the pace is fitted
-        # to. A window's newest check-in is nearly always the key result's latest
-        # (``last_checkins``, ``checked_in``): then it is not packed again, and
-        # ``window_ends`` holds its version (-1: every check-in is packed in ``windows``).
-        self.windows: list[bytes] = []
-        self.window_ends = array("q")
+        # The pace of each window (NaN: none), fitted when asked (``unfitted``: the
+        # windows on hand that changed since), and the windows on hand: the latest
+        # check-ins, oldest first (``forecast.merged``), by number. A million windows of
+        # twelve check-ins are ~300 MiB even packed: the consumer holds only a batch's.
+        self.paces = array("d")
+        self.windows: dict[int, Window] = {}
+        self.unfitted: set[int] = set()
         self.inputs: dict[int, WeightedSum] = {}  # of the key results that sum contributors
         self._used = 0  # rows ever given out; those beyond are reserved
         self._free: list[int] = []  # the numbers of removed key results, given out again
@@ -190,7 +174,6 @@ class KeyResultTable:
             self._used += 1
         self.ids[number] = state.id
         self.currents[number] = self.progresses[number] = self.confidences[number] = _ABSENT
-        self.windows[number], self.window_ends[number] = _NO_WINDOW, -1
         node = KeyResultNode(self, number)
         node.define(state)
         node.keep_window(state.history)
@@ -203,29 +186,28 @@ class KeyResultTable:
         self.ids.extend([""] * count)
         self.objective_ids.extend([""] * count)
         self.units.extend([""] * count)
-        self.windows.extend([_NO_WINDOW] * count)
-        self.window_ends.extend(array("q", [-1]) * count)
         for codes in (self.versions, self.measures, self.aggregations):
             codes.frombytes(bytes(codes.itemsize * count))
         absent = array("d", [_ABSENT]) * count
         for figures in (self.starts, self.targets, self.weights, self.checked_in,
                         self.given_confidences, self.last_checkins, self.currents,
-                        self.progresses, self.confidences):
+                        self.progresses, self.confidences, self.paces):
             figures.extend(absent)
 
-    def load(self, rows: Sequence[LoadedKeyResult], keep_check_ins: bool) -> int:
+    def load(self, rows: Sequence[LoadedKeyResult]) -> int:
         """Rows for key results read back from a read model, each as :meth:`add` makes it
         and ``KeyResultNode.refresh`` then figures it with no contributors yet (a summing
-        key result at its start): its definition, its window with its latest check-in
-        merged in when ``keep_check_ins`` (``RollupGraph._observe_state``), and its
-        figures. Column by column, without a node or a state each. The first row's number."""
+        key result at its start): its definition, the pace of its window (the window is
+        not loaded: :meth:`RollupGraph.hold_windows` reads it when a batch needs it), and
+        its figures. Column by column, without a node or a state each. The first row's
+        number."""
         count = len(rows)
         first = self.take_rows(count)
         if not count:
             return first
         end = first + count
         (ids, versions, objective_ids, measures, aggregations, starts, targets, weights, units,
-         checked, confidences, ats, windows) = zip(*rows, strict=True)
+         checked, confidences, ats, paces) = zip(*rows, strict=True)
         measure_codes = list(map(_MEASURE_VALUE_CODES.__getitem__, measures))
         aggregation_codes = list(map(_AGGREGATION_VALUE_CODES.__getitem__, aggregations))
         latest = [start if value is None else value
@@ -254,56 +236,17 @@ class KeyResultTable:
             clamped(attainment(_MEASURES[code], start, target, value))
             for code, start, target, value in zip(measure_codes, starts, targets, values,
                                                   strict=True)])
-        packed, ends = self._loaded_windows(windows, ats, checked, versions, aggregation_codes,
-                                            lasts, latest, keep_check_ins)
-        self.windows[first:end] = packed
-        self.window_ends[first:end] = ends
+        self.paces[first:end] = array("d", [_ABSENT if fitted is None else fitted
+                                            for fitted in paces])
         inputs = self.inputs
         for number, code in enumerate(aggregation_codes, first):
             if code == _SUM:
                 inputs[number] = WeightedSum()
         return first
 
-    @staticmethod
-    def _loaded_windows(windows: Sequence[bytes], ats: Sequence[float | None],
-                        checked: Sequence[float | None], versions: Sequence[int],
-                        aggregation_codes: Sequence[int], lasts: Sequence[float],
-                        latest: Sequence[float], keep_check_ins: bool
-                        ) -> tuple[list[bytes], array[int]]:
-        """The packed windows and ``window_ends`` of loaded rows (``keep_window`` after
-        ``RollupGraph._observe_state``)."""
-        packed: list[bytes] = []
-        ends = array("q", bytes(8 * len(windows)))
-        newest = _CHECK_IN.unpack_from
-        size = _CHECK_IN.size
-        for index, (window, at, value, version, code, last, current) in enumerate(zip(
-                windows, ats, checked, versions, aggregation_codes, lasts, latest,
-                strict=True)):
-            observed = keep_check_ins and at is not None and value is not None and code != _SUM
-            if window:
-                newest_at, newest_value, newest_version = newest(window, len(window) - size)
-                if observed and not (at == newest_at and (version, value) <= (
-                        newest_version, newest_value)):
-                    # the latest check-in is not the window's newest (``forecast.merged``
-                    # leaves the window as it is otherwise)
-                    held = tuple(_CHECK_IN.iter_unpack(window))
-                    kept, end = packed_window(merged(held, at, value, version) or held, last,
-                                              current)
-                elif _same(newest_at, last) and _same(newest_value, current):
-                    kept, end = window[:-size], newest_version
-                else:
-                    kept, end = window, -1
-            elif observed:  # its latest check-in alone
-                kept, end = packed_window(merged((), at, value, version) or (), last, current)
-            else:
-                kept, end = _NO_WINDOW, -1
-            packed.append(kept)
-            ends[index] = end
-        return packed, ends
-
     def take_rows(self, count: int) -> int:
         """``count`` new rows at the end (a load), reserved if need be; the first's number.
-        Their fields are the caller's to fill (``KeyResultNode.keep_window`` and the rest)."""
+        Their fields are the caller's to fill."""
         if self._used + count > len(self.ids):
             self.reserve(self._used + count - len(self.ids))
         first = self._used
@@ -312,9 +255,20 @@ class KeyResultTable:
 
     def free(self, number: int) -> None:
         self.ids[number] = self.objective_ids[number] = ""
-        self.windows[number], self.window_ends[number] = _NO_WINDOW, -1
+        self.paces[number] = _ABSENT
+        self.windows.pop(number, None)
+        self.unfitted.discard(number)
         self.inputs.pop(number, None)
         self._free.append(number)
+
+    def forget_windows(self) -> None:
+        """The windows on hand are written (their paces fitted): a table that does not
+        hold every window lets them go."""
+        for number in self.unfitted:
+            self.paces[number] = _stored(pace(self.windows[number]))
+        self.unfitted.clear()
+        if not self.every_window:
+            self.windows.clear()
 
 
 class KeyResultNode:
@@ -337,7 +291,6 @@ class KeyResultNode:
     def define(self, state: KeyResultState) -> None:
         table, number = self.table, self.number
         current = state.start if state.current is None else state.current
-        self._latest_check_in(current, state.last_checkin_at)
         table.versions[number] = state.version
         table.objective_ids[number] = state.objective_id
         table.measures[number] = _MEASURE_CODES[state.measure]
@@ -401,8 +354,7 @@ class KeyResultNode:
         return self.table.checked_in[self.number]
 
     def check_in(self, value: float, at: float | None) -> None:
-        """A new latest check-in (its window is told apart: ``forecast.merged``)."""
-        self._latest_check_in(value, at)
+        """A new latest check-in (its window takes it apart: ``RollupGraph._observe``)."""
         self.table.checked_in[self.number] = value
         self.table.last_checkins[self.number] = _stored(at)
 
@@ -420,37 +372,41 @@ class KeyResultNode:
 
 
     @property
-    def history(self) -> tuple[tuple[float, float, int], ...]:
-        """The window: the latest check-ins, oldest first (``forecast.merged``)."""
+    def history(self) -> Window:
+        """The window: the latest check-ins, oldest first (``forecast.merged``); raises
+        :class:`WindowNotRead` if the table holds only the windows read and not this one."""
         table, number = self.table, self.number
-        window = tuple(_CHECK_IN.iter_unpack(table.windows[number]))
-        end = table.window_ends[number]
-        if end < 0:
-            return window
-        return (*window, (table.last_checkins[number], table.checked_in[number], end))
+        window = table.windows.get(number)
+        if window is None:
+            if not table.every_window:
+                raise WindowNotRead(f"the window of key result {self.id} was not read")
+            return ()
+        return window
 
-    def keep_window(self, window: tuple[tuple[float, float, int], ...]) -> None:
-        table, number = self.table, self.number
-        table.windows[number], table.window_ends[number] = packed_window(
-            window, table.last_checkins[number], table.checked_in[number])
+    @property
+    def window_held(self) -> bool:
+        """Whether :attr:`history` can be told (the window is on hand)."""
+        return self.table.every_window or self.number in self.table.windows
 
-    def _latest_check_in(self, value: float, at: float | None) -> None:
-        """Before the latest check-in changes, a window that ends with it packs it."""
-        table, number = self.table, self.number
-        if table.window_ends[number] >= 0 and not (
-                _same(value, table.checked_in[number])
-                and _same(_stored(at), table.last_checkins[number])):
-            window = self.history
-            table.windows[number], table.window_ends[number] = _packed(window), -1
+    def keep_window(self, window: Window) -> None:
+        """A new window (its pace is fitted when asked)."""
+        self.table.windows[self.number] = window
+        self.table.unfitted.add(self.number)
+
+    def hold_window(self, window: Window) -> None:
+        """The window as written with the pace held (read back: the pace stands)."""
+        self.table.windows[self.number] = window
 
     @property
     def pace(self) -> float | None:
         """Value per second over the window (``forecast.pace``), or None; fitted when asked
-        (a consumer asks once a batch, when it writes the key result or explains it)."""
+        after the window changed (a consumer asks once a batch, when it writes the key
+        result or explains it), else as held (loaded, or fitted before)."""
         table, number = self.table, self.number
-        if not table.windows[number] and table.window_ends[number] < 0:
-            return None
-        return pace(self.history)
+        if number in table.unfitted:
+            table.paces[number] = _stored(pace(table.windows[number]))
+            table.unfitted.discard(number)
+        return _held(table.paces[number])
 
     @property
     def sums(self) -> bool:
@@ -522,9 +478,6 @@ class KeyResultNode:
         table, number = self.table, self.number
         return Signal(_held(table.currents[number]), _held(table.progresses[number]),
                       _held(table.confidences[number]))
-
-
-_SUM = _AGGREGATION_CODES[Aggregation.SUM]
 
 
 class ContributionEdge:

@@ -34,7 +34,7 @@ Every operation returns the objectives whose progress or status it changed.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from services.metrics.domain.forecast import merged
@@ -55,6 +55,7 @@ from services.metrics.domain.graph import (
     LoadedKeyResult,
     ObjectiveNode,
     Signal,
+    Window,
 )
 from services.metrics.domain.progress import WeightedSum
 from services.metrics.domain.snapshot import KeyResultFigures, ObjectiveFigures, RollupSnapshot
@@ -95,9 +96,13 @@ Changes = dict[str, ObjectiveChange]
 class RollupGraph:
     def __init__(self, thresholds: StatusThresholds | None = None,
                  clock: Clock = system_clock, keep_check_ins: bool = True,
-                 keep_titles: bool = True) -> None:
+                 keep_titles: bool = True, keep_windows: bool = True) -> None:
         self.thresholds = thresholds or StatusThresholds()
         self.keep_check_ins = keep_check_ins  # each key result's window (forecast.py)
+        # Key results' windows: every one held, or (``keep_windows`` off: the consumer,
+        # whose read model holds them) those read for a batch (``hold_windows``) and
+        # those changed since ``windows_written``; the pace of each is held either way.
+        self.keep_windows = keep_windows
         # Key results' titles, by id: every one held, or (``keep_titles`` off: the
         # consumer, whose read model holds them) those defined since ``titles_written``.
         self.keep_titles = keep_titles
@@ -105,7 +110,7 @@ class RollupGraph:
         self._clock = clock
         self.now = clock()  # the time statuses were last judged at
         self._objectives: dict[str, ObjectiveNode] = {}
-        self._table = KeyResultTable()
+        self._table = KeyResultTable(every_window=keep_windows)
         self._key_results: dict[str, int] = {}  # the number of each key result's row
         self._key_results_of: dict[str, list[int]] = {}  # by objective id
         self._contributions: dict[str, ContributionEdge] = {}
@@ -271,8 +276,8 @@ class RollupGraph:
         """The check-in a state carries, if it has one and sums nothing (a summing key
         result's value comes from its contributors). The state's own aggregation decides,
         not the node's, so the window depends on the states alone, whatever their order."""
-        if (state.last_checkin_at is not None and state.current is not None
-                and state.aggregation is not Aggregation.SUM):
+        if _carries_check_in(state):
+            assert state.last_checkin_at is not None and state.current is not None
             self._observe(node, state.last_checkin_at, state.current, state.version)
 
     def _observe(self, node: KeyResultNode, at: float, value: float, version: int) -> None:
@@ -284,6 +289,47 @@ class RollupGraph:
         if window is not None:
             node.keep_window(window)
             self._touched_key_results.add(node.id)
+
+    # -- windows read for a batch ---------------------------------------------------------
+    #
+    # A graph that does not keep every window (the consumer's: a million windows of twelve
+    # check-ins are ~300 MiB) holds the pace of each, and the windows of a batch: before
+    # it, those its states will check in are read from the read model (``windows_wanted``,
+    # ``hold_windows``); once it is written, they are let go (``windows_written``).
+
+    def windows_wanted(self, states: Iterable[KeyResultState]) -> set[str]:
+        """The ids of the key results held whose windows these states would check in to
+        and which are not on hand (none if the graph keeps every window)."""
+        if self.keep_windows or not self.keep_check_ins:
+            return set()
+        wanted = set()
+        for state in states:
+            if _carries_check_in(state):
+                node = self.key_result(state.id)
+                if node is not None and not node.window_held:
+                    wanted.add(state.id)
+        return wanted
+
+    def hold_windows(self, windows: Mapping[str, Window]) -> None:
+        """Windows as the read model holds them (by key result id; a key result with no
+        window: none or ``()``), for the key results held that are not on hand. Each
+        takes its key result's latest check-in if it lacks it (a row written before
+        windows were kept), as that check-in's state would have given it."""
+        for key_result_id, window in windows.items():
+            node = self.key_result(key_result_id)
+            if node is None or node.window_held:
+                continue
+            node.hold_window(window)
+            at = node.last_checkin_at
+            if self.keep_check_ins and at is not None and not node.sums:
+                moved = merged(window, at, node.checked_in, node.version)
+                if moved is not None:
+                    node.keep_window(moved)
+
+    def windows_written(self) -> None:
+        """The windows on hand are in the read model: a graph that does not keep every
+        window lets them go (their paces stay)."""
+        self._table.forget_windows()
 
     # -- a load ---------------------------------------------------------------------------
     #
@@ -308,11 +354,14 @@ class RollupGraph:
     def load_key_results(self, rows: Sequence[LoadedKeyResult],
                          titles: Sequence[str] | None = None) -> None:
         """Key results of a load, after its objectives, before any contribution or removal
-        (``titles``: theirs, kept if the graph keeps titles)."""
+        (``titles``: theirs, kept if the graph keeps titles). A load reads no windows, so
+        only a graph that does not keep every window is loaded."""
         if self._contributions or any(self._removed.values()):
             raise ValueError("a load adds its key results before contributions and removals")
+        if self.keep_windows:
+            raise ValueError("a graph that keeps every window is built by its operations")
         table = self._table
-        first = table.load(rows, self.keep_check_ins)
+        first = table.load(rows)
         key_results, members, objectives = self._key_results, self._key_results_of, \
             self._objectives
         ids, objective_ids, weights = table.ids, table.objective_ids, table.weights
@@ -678,3 +727,9 @@ class RollupGraph:
                 changes[objective_id] = ObjectiveChange(objective_id, progress_before, progress,
                                                         status_before, status)
         return changes
+
+
+def _carries_check_in(state: KeyResultState) -> bool:
+    """Whether a state's check-in goes into its key result's window (``_observe_state``)."""
+    return (state.last_checkin_at is not None and state.current is not None
+            and state.aggregation is not Aggregation.SUM)

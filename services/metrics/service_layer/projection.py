@@ -1,10 +1,12 @@
 """The roll-up projection: goal events into the in-memory graph and the read model.
 
-One process (one active replica) holds the whole :class:`RollupGraph`. Each consumed batch
-is applied to the graph and written in the consumer's transaction: only the items it
-changed, in multi-row statements, with the roll-up events in this service's outbox. If
-that transaction does not commit, the graph is loaded again from the database, so memory
-never holds what the database does not.
+One process (one active replica) holds the whole :class:`RollupGraph` but for the key
+results' titles and check-in windows, which the read model holds: a batch reads the
+windows of the key results it checks in (one query), and writes them back with their rows.
+Each consumed batch is applied to the graph and written in the consumer's transaction:
+only the items it changed, in multi-row statements, with the roll-up events in this
+service's outbox. If that transaction does not commit, the graph is loaded again from the
+database, so memory never holds what the database does not.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import Connection
 
 from services.metrics.domain.explain import Kept
 from services.metrics.domain.explain_graph import (
+    MEMO_ITEMS,
     GraphItems,
     LinkIndex,
     kept_in_graph,
@@ -86,11 +89,12 @@ class RollupProjection:
         self.clock = clock
         self.forecasts = forecasts  # keep check-in windows (off: the benchmark's baseline)
         self.lock = threading.RLock()
-        self.graph = RollupGraph(thresholds, clock, forecasts, keep_titles=False)
+        self.graph = RollupGraph(thresholds, clock, forecasts, keep_titles=False,
+                                 keep_windows=False)
         self.links: dict[str, int] = {}  # link id -> version (negative: removed at)
         self.link_index = LinkIndex()  # the links held, by either end (dependencies)
         # the explained subtrees, kept across batches for the events' forecasts and whys
-        self.explained = GraphItems(self.graph)
+        self.explained = GraphItems(self.graph, MEMO_ITEMS)
         self._mutated = False
 
     # -- loading ---------------------------------------------------------------------------
@@ -110,7 +114,7 @@ class RollupProjection:
             gc.unfreeze()
             started = time.perf_counter()
             graph = RollupGraph(self.thresholds, self.clock, self.forecasts,
-                                keep_titles=False)
+                                keep_titles=False, keep_windows=False)
             collecting = gc.isenabled()
             gc.disable()
             try:
@@ -125,7 +129,7 @@ class RollupProjection:
             self.graph, self.links, self._mutated = graph, links, False
             self.link_index = index
             index.take_changed()
-            self.explained = GraphItems(graph)
+            self.explained = GraphItems(graph, MEMO_ITEMS)
             gc.collect()
             gc.freeze()
             log.info("graph loaded", extra={"seconds": round(time.perf_counter() - started, 3)})
@@ -179,6 +183,10 @@ class RollupProjection:
                        **version_jumps(decoded, held_in(self.graph, self.links))}
             if refused:
                 raise UnprocessableEvents(refused)
+            wanted = self.graph.windows_wanted(
+                item.change for item in decoded if isinstance(item.change, KeyResultState))
+            if wanted:
+                self.graph.hold_windows(uow.read_model.windows_of(wanted))
             self._mutated = True
             batch = _Batch(copies=self._copied_check_ins(decoded))
             superseded = self._superseded(decoded)
@@ -311,6 +319,7 @@ class RollupProjection:
         read_model.write_items(self.graph, objective_ids | outlooks.keys(), key_result_ids,
                                batch.contributions, batch.cycles, outlooks)
         self.graph.titles_written()
+        self.graph.windows_written()
         read_model.write_removals(batch.removals)
         if batch.links_gone:
             read_model.delete_links(batch.links_gone)
@@ -334,6 +343,7 @@ class RollupProjection:
         outlooks: dict[str, Kept] = {}
         for objective_id in outlooks_moved(graph, self.link_index, objective_ids,
                                            key_result_ids):
+            self.explained.trim()
             kept = kept_in_graph(graph, self.explained, self.link_index, objective_id,
                                  title_of)
             if kept is not None:

@@ -22,6 +22,7 @@ from sqlalchemy import Connection
 
 from services.metrics.domain.explain import Kept
 from services.metrics.domain.goal_items import LinkState
+from services.metrics.domain.graph import Window
 from services.metrics.domain.rollup import RollupGraph
 from shared import unit_of_work
 
@@ -65,6 +66,10 @@ class ReadModel(Protocol):
 
     def key_result_title(self, key_result_id: str) -> str | None:
         """A key result's title as written (the consumer's graph does not keep it)."""
+
+    def windows_of(self, key_result_ids: Iterable[str]) -> dict[str, Window]:
+        """The check-in windows of these key results as written (the consumer's graph
+        keeps only their paces), in one read; a key result without a row: ``()``."""
 
 
 class ProcessedEvents(Protocol):

@@ -1,6 +1,8 @@
 """The graph a consumer starts with (loaded from the read model in bulk) is the graph the
 consumer had when it wrote that read model: every item's definition, figures, sums and
-check-in window, whatever the events were and however they were batched."""
+the pace of its check-in window, whatever the events were and however they were batched;
+neither holds a window between batches (the read model does: a batch reads those it
+checks in)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from services.metrics.adapters import tables
+from services.metrics.adapters.read_model import history_of
 from services.metrics.bootstrap import Metrics
+from services.metrics.domain.forecast import pace
 from services.metrics.domain.rollup import RollupGraph
 from services.metrics.service_layer.projection import RollupProjection
 from shared.clock import FakeClock
@@ -47,7 +53,7 @@ def graph_state(projection: RollupProjection) -> dict[str, Any]:
         key_results[k.id] = (
             k.version, k.objective_id, k.measure, k.aggregation, k.start, k.target, k.weight,
             k.unit, k.checked_in, k.given_confidence, k.last_checkin_at, k.current,
-            k.progress, k.confidence, k.attainment, k.history, k.pace, k.signal(),
+            k.progress, k.confidence, k.attainment, k.window_held, k.pace, k.signal(),
             None if inputs is None else (inputs.sum(), inputs.count),
             sorted((w, c.id) for w, c in graph.inputs_of(k)),
             sorted((w, p.id) for w, p in graph.parents_of(k)))
@@ -140,8 +146,15 @@ def test_the_loaded_graph_is_the_graph_that_wrote_the_read_model(metrics: Metric
     for batch in company_events():
         apply_events(metrics, *batch, projection=projection)
         assert_load_equals(metrics, projection, clock)
-    windows = [k.history for k in projection.graph.key_results() if len(k.history) == 12]
-    assert windows, "a full window was compared"
+    k = tables.key_results.c
+    with metrics.engine.connect() as connection:
+        full = [(row.id, history_of(row.check_ins)) for row in connection.execute(
+            select(k.id, k.check_ins)) if len(history_of(row.check_ins)) == 12]
+    assert full, "the pace of a full window was compared"
+    for key_result_id, window in full:
+        node = projection.graph.key_result(key_result_id)
+        assert node is not None and not node.window_held
+        assert node.pace == pace(window) is not None
 
 
 def test_the_loaded_graph_goes_on_as_the_graph_that_wrote_it(metrics: Metrics) -> None:

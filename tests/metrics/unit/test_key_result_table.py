@@ -1,5 +1,5 @@
 """The key results' rows (``graph.KeyResultTable``): a window reads back exactly what was
-merged into it, however it is packed, and a removed key result's row carries nothing over
+merged into it, zeros signed as given, and a removed key result's row carries nothing over
 to the key result given its number next."""
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ def test_a_window_reads_back_its_check_ins_after_the_latest_check_in_moves() -> 
     apply(graph, Q4, objective("o"))
     latest = dataclasses.replace(key_result("k", "o", version=2, current=-0.0),
                                  last_checkin_at=2_000.0)
-    apply(graph, latest)  # the window's newest check-in is the latest: not packed twice
+    apply(graph, latest)  # the window's newest check-in is the latest
     node = graph.key_result("k")
     assert node is not None
     assert repr(node.history) == repr(((2_000.0, -0.0, 2),))
-    assert node.table.window_ends[node.number] == 2  # (the case this test is about)
     # an earlier observation becomes the latest check-in: the window keeps -0.0 at 2,000 s
     apply(graph, dataclasses.replace(latest, version=3, current=7.0, last_checkin_at=1_000.0))
     assert repr(node.history) == repr(((1_000.0, 7.0, 3), (2_000.0, -0.0, 2)))
@@ -43,3 +42,19 @@ def test_a_removed_key_results_row_is_given_to_the_next_without_its_figures() ->
         "next", "p", False, None, (), None, None)
     assert graph.snapshot() == full_recompute(graph)
     assert graph.key_result("total") is None
+
+
+def test_a_removed_key_results_pace_is_not_given_to_the_next() -> None:
+    graph = graph_at()
+    apply(graph, Q4, objective("o"))
+    for version, day in enumerate((1, 8, 15), start=2):
+        apply(graph, dataclasses.replace(key_result("paced", "o", version=version,
+                                                    current=10.0 * day),
+                                         last_checkin_at=day * 86_400.0))
+    removed = graph.key_result("paced")
+    assert removed is not None and removed.pace is not None
+    graph.remove_key_result("paced", 4)
+    apply(graph, key_result("next", "o"))
+    given = graph.key_result("next")
+    assert given is not None and given.number == removed.number
+    assert (given.history, given.pace) == ((), None)
