@@ -28,7 +28,10 @@ from shared.contract.keys import DEPARTMENT_KEY
 EMAIL_ADDRESS = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$")
 #: What makes an address read as another: Unicode's default-ignorable code points (shown as
 #: nothing: zero-width and direction marks, fillers, variation selectors, tags) and blank
-#: symbols (U+2800 braille blank, U+FFFC). Format characters (Cf) are refused as well.
+#: symbols (U+2800 braille blank, U+FFFC). Format characters (Cf), private-use ones (Co,
+#: shown as a box or nothing) and unassigned ones (Cn, in this Python's Unicode tables) are
+#: refused as well.
+_UNSEEN = frozenset({"Cf", "Co", "Cn"})
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
     "\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffc"
@@ -174,7 +177,7 @@ class Subscription:
             if not EMAIL_ADDRESS.fullmatch(self.target):
                 raise InvalidInput(f"{self.target!r} is not an e-mail address", "email")
             if _INVISIBLE.search(self.target) or any(
-                    unicodedata.category(character) == "Cf" for character in self.target):
+                    unicodedata.category(character) in _UNSEEN for character in self.target):
                 # a direction override or a zero-width character: it reads as another
                 raise InvalidInput("an e-mail address has no invisible or direction-changing "
                                    "characters", "email")

@@ -26,10 +26,10 @@ from tests.support.kafka import read_topic
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.mark.handled_errors("dead_lettered", "consumer_batch_fallback")
-def test_forged_source_and_forged_version_are_dead_lettered_and_the_next_check_in_applies(
-        metrics: Metrics, goals_topic: GoalsTopic, kafka_settings: KafkaSettings,
-        run_in_background: Any) -> None:
+def _consuming_a_key_result_at_version_2(metrics: Metrics, goals_topic: GoalsTopic,
+                                         run_in_background: Any) -> tuple[str, str]:
+    """A consumer running on an objective and its key result checked in at version 2 (20
+    of 100); their ids."""
     objective, kr = ge.new_id(), ge.new_id()
     goals_topic.send(ge.cycle(), ge.objective(objective, ["sales"]), ge.key_result(kr, objective),
                      ge.check_in(kr, objective, version=2, value=20.0), key=objective)
@@ -37,6 +37,15 @@ def test_forged_source_and_forged_version_are_dead_lettered_and_the_next_check_i
     projection.load()
     run_in_background(metrics.consumer(projection).run)
     wait_for(lambda: processed_count(metrics) == 4, 30, "the real events applied")
+    return objective, kr
+
+
+@pytest.mark.handled_errors("dead_lettered", "consumer_batch_fallback")
+def test_forged_source_and_forged_version_are_dead_lettered_and_the_next_check_in_applies(
+        metrics: Metrics, goals_topic: GoalsTopic, kafka_settings: KafkaSettings,
+        run_in_background: Any) -> None:
+    objective, kr = _consuming_a_key_result_at_version_2(metrics, goals_topic,
+                                                         run_in_background)
     assert objective_row(metrics, objective).progress == 0.2
 
     intruder = dataclasses.replace(ge.check_in(kr, objective, version=3, value=99.0),
@@ -66,13 +75,8 @@ def test_a_batch_made_mostly_of_forged_check_ins_dead_letters_each_once_and_appl
     # (isolated one transaction and one dead letter at a time, past the poll interval: out
     # of the group, the batch again, each forged record dead-lettered again). The
     # projection names every forged event of a batch at once, before it touches anything.
-    objective, kr = ge.new_id(), ge.new_id()
-    goals_topic.send(ge.cycle(), ge.objective(objective, ["sales"]), ge.key_result(kr, objective),
-                     ge.check_in(kr, objective, version=2, value=20.0), key=objective)
-    projection = metrics.projection()
-    projection.load()
-    run_in_background(metrics.consumer(projection).run)
-    wait_for(lambda: processed_count(metrics) == 4, 30, "the real events applied")
+    objective, kr = _consuming_a_key_result_at_version_2(metrics, goals_topic,
+                                                         run_in_background)
 
     forged = [ge.check_in(kr, objective, version=1_000_000 + number, value=99.0)
               for number in range(FORGED)]
@@ -94,14 +98,9 @@ def test_a_copy_of_a_check_in_under_another_id_is_not_counted_again(
         metrics: Metrics, goals_topic: GoalsTopic, run_in_background: Any) -> None:
     # An outside attack: a copy of a real check-in at its version, under a new event id,
     # was counted in okr_checkins_total as a second check-in.
-    objective, kr = ge.new_id(), ge.new_id()
+    objective, kr = _consuming_a_key_result_at_version_2(metrics, goals_topic,
+                                                         run_in_background)
     first = ge.check_in(kr, objective, version=2, value=20.0)
-    goals_topic.send(ge.cycle(), ge.objective(objective, ["sales"]), ge.key_result(kr, objective),
-                     first, key=objective)
-    projection = metrics.projection()
-    projection.load()
-    run_in_background(metrics.consumer(projection).run)
-    wait_for(lambda: processed_count(metrics) == 4, 30, "the real events applied")
     assert _check_ins_counted(metrics) == 1
 
     second = ge.check_in(kr, objective, version=3, value=30.0)

@@ -170,7 +170,9 @@ def test_bad_subscriptions_get_a_clear_problem_and_change_nothing(
     # invisible, though not format characters: a Hangul filler, a braille blank, a
     # combining grapheme joiner, a variation selector, an object replacement character
     "he\u3164ad@example.org", "he\u2800ad@example.org", "he\u034fad@example.org",
-    "he\ufe0fad@example.org", "he\ufffcad@example.org"])
+    "he\ufe0fad@example.org", "he\ufffcad@example.org",
+    # private use (a box, or nothing), and unassigned
+    "a\ue000@example.org", "a\U000f0000@example.org", "a\u0378@example.org"])
 def test_an_e_mail_address_that_reads_as_another_is_refused(
         clients: dict[str, Client], address: str) -> None:
     answer = clients["admin"]("POST", "/v1/subscriptions", {
