@@ -109,6 +109,11 @@ log = logging.getLogger(__name__)
 GATHER_WAIT_MS = 100
 """How long a gathering poll waits for records that the broker is known to hold."""
 
+MIN_BATCH_RECORDS = 10
+"""The fewest records a batch is made smaller to after one that used the time between polls
+(a batch is cut short as soon as something of it is finished anyway: this only spares a
+slow machine polls of one record each)."""
+
 
 @dataclass
 class _Polled:
@@ -217,9 +222,9 @@ class ConsumerRunner:
         size = sum(len(records) for records in polled.batch.values())
         if count < size and not stop.is_set():  # cut short: the rest is polled again
             self._rewind(polled, count)
-            self._cap = max(1, count)
+            self._cap = max(MIN_BATCH_RECORDS, count)
         elif time.monotonic() - began > self._work_budget:  # finished, but only just
-            self._cap = max(1, size // 2)
+            self._cap = max(MIN_BATCH_RECORDS, size // 2)
         elif size:
             self._cap = min(self.batch_records, 2 * self._cap)
         self._commit(finished)

@@ -63,8 +63,13 @@ def test_consumer_killed_mid_batch_applies_every_event_exactly_once(
     # The restarted consumer resumes from the last committed offset: it sees again what
     # the dead one applied after its last commit, and must not apply it twice.
     second = children(command, environment, "consumer")
-    wait_until(lambda: ledger_counts(ledger_engine)[0] >= EVENTS or not second.alive(), 90,
-               f"the ledger to hold {EVENTS} events")
+    try:
+        wait_until(lambda: ledger_counts(ledger_engine)[0] >= EVENTS or not second.alive(), 90,
+                   f"the ledger to hold {EVENTS} events")
+    except AssertionError as error:  # what the restarted consumer was doing
+        raise AssertionError(f"{error} (it holds {ledger_counts(ledger_engine)[0]}; "
+                             f"committed {_committed_total(kafka_settings)})\n"
+                             f"{second.output()[-6000:]}") from None
     assert second.alive(), second.output()
     time.sleep(1.5)  # an extra application, if any, would land now
     assert second.terminate() == 0, second.output()
