@@ -230,24 +230,26 @@ class RollupProjection:
         return skipped
 
     def _copied_check_ins(self, decoded: list[DecodedEvent]) -> set[str]:
-        """Ids of the check-ins at a version of their key result already seen: the version
-        held, or one earlier in the batch. The goals service writes each version once, so
-        such a check-in is a copy under another id (forged, or the same check-in again
-        after its id's retention), not counted as a check-in again. (An older version not
-        seen is counted: the relay may publish two changes of an item out of order.)"""
+        """Ids of the check-ins not newer than their key result's newest version before them
+        (held, or earlier in the batch). The goals service writes each version once and
+        its relay publishes an item's changes in order (one key, an idempotent producer),
+        so such a check-in is a copy under another id (forged, or the same check-in again
+        after its id's retention), not counted as a check-in again. Judged against the
+        newest version before it in the topic, the count does not depend on how the
+        events were batched (a rebuild counts as the live consumer did)."""
         copies: set[str] = set()
-        seen: dict[str, set[int]] = {}
+        newest: dict[str, int] = {}
         for item in decoded:
             change = item.change
             if not isinstance(change, KeyResultState):
                 continue
-            versions = seen.get(change.id)
-            if versions is None:
+            held = newest.get(change.id)
+            if held is None:
                 node = self.graph.key_result(change.id)
-                versions = seen[change.id] = set() if node is None else {node.version}
-            if item.is_check_in and change.version in versions:
+                held = 0 if node is None else node.version
+            if item.is_check_in and change.version <= held:
                 copies.add(item.event.id)
-            versions.add(change.version)
+            newest[change.id] = max(held, change.version)
         return copies
 
     def _count_check_in(self, item: DecodedEvent, batch: _Batch) -> None:
