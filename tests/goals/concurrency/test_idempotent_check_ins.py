@@ -155,6 +155,18 @@ def test_batch_items_with_an_idempotency_key_are_applied_once(
     assert check_ins_of(goals) == 2
 
 
+@pytest.mark.parametrize("key", ["a,b", "clé", "   ", "k" * 201])
+def test_a_batch_items_key_follows_the_headers_rule(
+        api: ApiClient, goals: Goals, seeded_goals: Seeded, key: str) -> None:
+    # An outside attack: "a,b" was taken in a batch item, though the header refuses it
+    first, _, _ = seeded_goals.key_result_ids
+    refused = batch(api, [{"key_result_id": first, "value": 5.0, "idempotency_key": key}])
+    assert refused.status_code == 422, refused.get_json()
+    assert refused.mimetype == "application/problem+json"
+    assert "idempotency key" in json.dumps(refused.get_json())
+    assert check_ins_of(goals) == 0
+
+
 def test_a_batch_of_a_thousand_is_accepted_and_one_more_is_refused(
         api: ApiClient, goals: Goals, seeded_goals: Seeded) -> None:
     key_results = seeded_goals.key_result_ids

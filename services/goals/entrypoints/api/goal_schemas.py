@@ -190,7 +190,11 @@ class CheckInResultSchema(CheckInSchema):
 
 class BatchCheckInItemSchema(CheckInSchema):
     key_result_id = fields.String(required=True, validate=ID)
-    idempotency_key = fields.String(load_default=None, validate=text(1, 200))
+    # the header's rule (shared/web/boundary.py): 1 to 200 printable ASCII characters, not
+    # only spaces, no comma
+    idempotency_key = fields.String(load_default=None, validate=validate.Regexp(
+        r"(?=.*[^ ])[\x20-\x2b\x2d-\x7e]{1,200}\Z", error=(
+            "an idempotency key is 1 to 200 printable ASCII characters, without commas")))
 
 
 class BatchCheckInSchema(Schema):
