@@ -173,21 +173,29 @@ def _run_dense(kafka: KafkaSettings, engine: Engine, group: str, read_ahead: boo
     """Run the ledger consumer over :func:`_produce_dense`'s events until every record is
     committed: the good subjects and bad values produced."""
     good, bad = _produce_dense(kafka)
+    _consume_until_committed(kafka, engine, group, handle, DENSE, read_ahead)
+    return good, bad
+
+
+def _consume_until_committed(kafka: KafkaSettings, engine: Engine, group: str,
+                             handle: Callable[[list[CloudEvent], Connection], None],
+                             records: int, read_ahead: bool = False) -> None:
+    """Run the ledger consumer, ``records`` a batch, until the group has committed past
+    ``records`` records."""
     runner = ConsumerRunner(
         service="ledger", group_id=group, topics=[Topic.GOALS.value], engine=engine,
         processed_events=plumbing.processed_events, kafka=kafka, batch_handler=handle,
-        max_records=DENSE, batch_records=DENSE, read_ahead=read_ahead)
+        max_records=records, batch_records=records, read_ahead=read_ahead)
     stop = threading.Event()
     thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        wait_until(lambda: _committed(kafka, group) == DENSE or not thread.is_alive(), 60,
+        wait_until(lambda: _committed(kafka, group) == records or not thread.is_alive(), 60,
                    "the offsets past every record", interval=0.5)
         assert thread.is_alive()
     finally:
         stop.set()
         thread.join(timeout=30)
-    return good, bad
 
 
 def _ledger_subjects(engine: Engine) -> list[str]:
@@ -291,21 +299,7 @@ def test_bad_events_named_after_the_time_between_polls_ran_out_are_dead_lettered
         for event in events:
             record_in_ledger(event, connection)
 
-    group = "named-late"
-    runner = ConsumerRunner(
-        service="ledger", group_id=group, topics=[Topic.GOALS.value], engine=ledger_engine,
-        processed_events=plumbing.processed_events, kafka=kafka_settings, batch_handler=handle,
-        max_records=len(values), batch_records=len(values))
-    stop = threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        wait_until(lambda: _committed(kafka_settings, group) == len(values)
-                   or not thread.is_alive(), 60, "the offsets past every record", interval=0.5)
-        assert thread.is_alive()
-    finally:
-        stop.set()
-        thread.join(timeout=30)
+    _consume_until_committed(kafka_settings, ledger_engine, "named-late", handle, len(values))
 
     assert _ledger_subjects(ledger_engine) == [s for s in subjects if not s.startswith("bad")]
     dead = read_topic(kafka_settings, Topic.GOALS.dead_letter, expect=5, timeout=30)
