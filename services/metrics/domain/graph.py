@@ -27,6 +27,7 @@ from services.metrics.domain.goal_items import (
     ObjectiveKind,
     ObjectiveState,
 )
+from services.metrics.domain.ids import IdColumn
 from services.metrics.domain.progress import WeightedSum, attainment, clamped
 from services.metrics.domain.status import Status
 
@@ -137,7 +138,7 @@ class KeyResultTable:
 
     def __init__(self, every_window: bool = True) -> None:
         self.every_window = every_window
-        self.ids: list[str] = []  # "": a free number
+        self.ids = IdColumn()  # "": a free number; and the number of each id
         self.versions = array("q")
         self.objective_ids: list[str] = []
         self.measures = array("B")  # index into ``Measure``
@@ -172,7 +173,7 @@ class KeyResultTable:
                 self.reserve(1)
             number = self._used
             self._used += 1
-        self.ids[number] = state.id
+        self.ids.put(number, state.id)
         self.currents[number] = self.progresses[number] = self.confidences[number] = _ABSENT
         node = KeyResultNode(self, number)
         node.define(state)
@@ -183,7 +184,7 @@ class KeyResultTable:
         """Room for ``count`` more rows, each field grown at once: an array grown a row at
         a time is copied again and again, and the copies it leaves behind are not always
         given back to the system (at a million rows, ~50 bytes a row)."""
-        self.ids.extend([""] * count)
+        self.ids.extend(count)
         self.objective_ids.extend([""] * count)
         self.units.extend([""] * count)
         for codes in (self.versions, self.measures, self.aggregations):
@@ -218,7 +219,7 @@ class KeyResultTable:
         values = [start if code == _SUM else value
                   for start, value, code in zip(starts, latest, aggregation_codes,
                                                 strict=True)]
-        self.ids[first:end] = ids
+        self.ids.put_many(first, ids)
         self.versions[first:end] = array("q", versions)
         self.objective_ids[first:end] = objective_ids
         self.measures[first:end] = array("B", measure_codes)
@@ -254,7 +255,8 @@ class KeyResultTable:
         return first
 
     def free(self, number: int) -> None:
-        self.ids[number] = self.objective_ids[number] = ""
+        self.ids.clear(number)
+        self.objective_ids[number] = ""
         self.paces[number] = _ABSENT
         self.windows.pop(number, None)
         self.unfitted.discard(number)

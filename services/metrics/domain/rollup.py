@@ -34,6 +34,7 @@ Every operation returns the objectives whose progress or status it changed.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -111,8 +112,8 @@ class RollupGraph:
         self.now = clock()  # the time statuses were last judged at
         self._objectives: dict[str, ObjectiveNode] = {}
         self._table = KeyResultTable(every_window=keep_windows)
-        self._key_results: dict[str, int] = {}  # the number of each key result's row
-        self._key_results_of: dict[str, list[int]] = {}  # by objective id
+        # the numbers of the key results of each objective (an array: no int object each)
+        self._key_results_of: dict[str, array[int]] = {}
         self._contributions: dict[str, ContributionEdge] = {}
         self._edges_up: dict[str, list[ContributionEdge]] = {}  # active edges, by child id
         self._edges_down: dict[str, list[ContributionEdge]] = {}  # active edges, by parent id
@@ -180,10 +181,10 @@ class RollupGraph:
         node = self.key_result(state.id)
         if self._is_newer(KeyResultNode, state.id, state.version, node):
             if node is None:
-                number = self._key_results[state.id] = self._table.add(state)
+                number = self._table.add(state)
                 node = KeyResultNode(self._table, number)
                 self._hold_objective_id(node)
-                self._key_results_of.setdefault(node.objective_id, []).append(number)
+                self._members(node.objective_id).append(number)
                 self._gather_inputs(node)
                 self._reshape_parents(node)
             else:
@@ -231,7 +232,6 @@ class RollupGraph:
         node = self.key_result(key_result_id)
         if self._accept_removal(KeyResultNode, key_result_id, version, node) and node:
             self._retire(node)
-            del self._key_results[key_result_id]
             self._forget_membership(node, node.objective_id)
             self._table.free(node.number)
             self._titles.pop(key_result_id, None)
@@ -345,7 +345,7 @@ class RollupGraph:
     def load_objective(self, state: ObjectiveState) -> None:
         """An objective of a load, before any key result: held with no figures until
         :meth:`settle_load`."""
-        if self._key_results or self._contributions or any(self._removed.values()):
+        if self._table.ids.held or self._contributions or any(self._removed.values()):
             raise ValueError("a load adds its objectives first")
         if state.id in self._objectives:
             raise ValueError(f"objective {state.id} loaded twice")
@@ -362,15 +362,10 @@ class RollupGraph:
             raise ValueError("a graph that keeps every window is built by its operations")
         table = self._table
         first = table.load(rows)
-        key_results, members, objectives = self._key_results, self._key_results_of, \
-            self._objectives
-        ids, objective_ids, weights = table.ids, table.objective_ids, table.weights
+        objectives = self._objectives
+        objective_ids, weights = table.objective_ids, table.weights
         progresses, confidences = table.progresses, table.confidences
         for number in range(first, first + len(rows)):
-            key_result_id = ids[number]
-            if key_result_id in key_results:
-                raise ValueError(f"key result {key_result_id} loaded twice")
-            key_results[key_result_id] = number
             objective = objectives.get(objective_ids[number])
             if objective is not None:
                 objective_ids[number] = objective.id  # one copy of the id (memory)
@@ -379,9 +374,9 @@ class RollupGraph:
                 confidence = confidences[number]
                 if confidence == confidence:  # not NaN: one was given
                     objective.confidence_inputs.shift(weight, confidence, +1)
-            members.setdefault(objective_ids[number], []).append(number)
+            self._members(objective_ids[number]).append(number)
         if titles is not None and self.keep_titles:
-            self._titles.update(zip(ids[first:first + len(rows)], titles, strict=True))
+            self._titles.update(zip((row[0] for row in rows), titles, strict=True))
 
     def settle_load(self) -> None:
         """The objectives loaded, figured from their key results (see ``load_objective``):
@@ -451,7 +446,7 @@ class RollupGraph:
         return self._objectives.get(objective_id)
 
     def key_result(self, key_result_id: str) -> KeyResultNode | None:
-        number = self._key_results.get(key_result_id)
+        number = self._table.ids.number(key_result_id)
         return None if number is None else KeyResultNode(self._table, number)
 
     def objectives(self) -> Iterable[ObjectiveNode]:
@@ -459,7 +454,7 @@ class RollupGraph:
 
     def key_results(self) -> Iterator[KeyResultNode]:
         table = self._table
-        return (KeyResultNode(table, number) for number in self._key_results.values())
+        return (KeyResultNode(table, number) for number in table.ids.numbers())
 
     def key_results_of(self, objective_id: str) -> list[KeyResultNode]:
         table = self._table
@@ -564,13 +559,20 @@ class RollupGraph:
                 self._pending.append(old)
             if node.objective_id != objective_id:
                 self._forget_membership(node, objective_id)
-                self._key_results_of.setdefault(node.objective_id, []).append(node.number)
+                self._members(node.objective_id).append(node.number)
             new = self._objectives.get(node.objective_id)
             if new is not None:
                 self._fold(new, node.weight, signal, +1)
                 self._pending.append(new)
         if node.sums != sums:
             self._gather_inputs(node)
+
+    def _members(self, objective_id: str) -> array[int]:
+        """The numbers of an objective's key results, to add to."""
+        members = self._key_results_of.get(objective_id)
+        if members is None:
+            members = self._key_results_of[objective_id] = array("i")
+        return members
 
     def _forget_membership(self, node: KeyResultNode, objective_id: str) -> None:
         siblings = self._key_results_of[objective_id]
@@ -627,7 +629,7 @@ class RollupGraph:
         for edge in self._edges_up.get(item_id, ()):
             if edge.child_type is item_type:
                 yield edge.parent_type, edge.parent_id
-        number = self._key_results.get(item_id) if item_type is ItemType.KEY_RESULT else None
+        number = self._table.ids.number(item_id) if item_type is ItemType.KEY_RESULT else None
         if number is not None:
             yield ItemType.OBJECTIVE, self._table.objective_ids[number]
 
@@ -701,7 +703,7 @@ class RollupGraph:
     def _is_held(self, node: Node) -> bool:
         if isinstance(node, ObjectiveNode):
             return self._objectives.get(node.id) is node
-        return self._key_results.get(node.id) == node.number
+        return self._table.ids.number(node.id) == node.number
 
     def _begin(self) -> None:
         now = self._clock()
