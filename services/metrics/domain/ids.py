@@ -13,11 +13,9 @@ collide cost no more than with a dict.
 
 from __future__ import annotations
 
-import re
 from array import array
 from collections.abc import Iterable, Iterator
 
-_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _FREE, _PACKED, _OTHER = 0, 1, 2  # what a row holds
 _EMPTY, _GONE = 0, -1  # a slot never used, and one whose id was removed; else row + 1
 _MIN_SLOTS = 8
@@ -25,9 +23,16 @@ _MIN_SLOTS = 8
 
 def _key(id_: str) -> bytes | str:
     """What the column holds for ``id_``: its 16 bytes if it is a uuid as written by the
-    goals service, else the id itself."""
-    if len(id_) == 36 and _UUID.fullmatch(id_):
-        return bytes.fromhex(id_.replace("-", ""))
+    goals service (lowercase hex, hyphens at 8, 13, 18 and 23), else the id itself."""
+    if len(id_) == 36 and id_[8] == id_[13] == id_[18] == id_[23] == "-":
+        hexed = id_.replace("-", "")
+        if len(hexed) == 32:
+            try:
+                packed = bytes.fromhex(hexed)
+            except ValueError:
+                return id_
+            if packed.hex() == hexed:  # not upper case, no white space between the bytes
+                return packed
     return id_
 
 
@@ -68,6 +73,10 @@ class IdColumn:
             return self._others[number]
         return ""
 
+    def holds(self, number: int) -> bool:
+        """Whether row ``number`` holds an id (is not free)."""
+        return self._kinds[number] != _FREE
+
     def extend(self, count: int) -> None:
         """``count`` more rows, free."""
         self._kinds.extend(bytes(count))
@@ -81,8 +90,20 @@ class IdColumn:
 
     def number(self, id_: str) -> int | None:
         """The row that holds ``id_``, or None."""
-        index = self._find(_key(id_))
-        return None if index is None else self._slots[index] - 1
+        key = _key(id_)
+        if type(key) is not bytes:
+            index = self._find(key)
+            return None if index is None else self._slots[index] - 1
+        slots, kinds, packed = self._slots, self._kinds, self._packed
+        mask = len(slots) - 1
+        index = hash(key) & mask
+        while (slot := slots[index]) != _EMPTY:  # _find, for a packed id (the hot path)
+            if slot > 0:
+                start = 16 * slot - 16
+                if packed[start:start + 16] == key and kinds[slot - 1] == _PACKED:
+                    return slot - 1
+            index = (index + 1) & mask
+        return None
 
     def __contains__(self, id_: str) -> bool:
         return self.number(id_) is not None

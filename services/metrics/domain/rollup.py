@@ -703,7 +703,7 @@ class RollupGraph:
     def _is_held(self, node: Node) -> bool:
         if isinstance(node, ObjectiveNode):
             return self._objectives.get(node.id) is node
-        return self._table.ids.number(node.id) == node.number
+        return self._table.ids.holds(node.number)  # a view of a row freed is not held
 
     def _begin(self) -> None:
         now = self._clock()
