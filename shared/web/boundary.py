@@ -132,6 +132,21 @@ def _not_json(literal: str) -> Any:
     raise Refused(400, f"{literal} is not JSON (RFC 8259 has no NaN or Infinity)")
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose member names are unique: RFC 8259 leaves an object with a name twice
+    to each parser (the first or the last may win), so a proxy, a log or another service
+    could read another request than the one applied."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise Refused(400, f"The body is not valid JSON for this API: the member name "
+                                   f"{name[:64]!r} appears twice in one object.")
+            seen.add(name)
+    return document
+
+
 def read_json(data: bytes | str, max_depth: int) -> Any:
     """Parse a body as RFC 8259 JSON within the limits above; :class:`Refused` otherwise."""
     try:
@@ -140,7 +155,7 @@ def read_json(data: bytes | str, max_depth: int) -> Any:
         raise Refused(400, "The JSON body is not UTF-8.") from None
     try:
         value = json.loads(text, parse_int=_integer, parse_float=_finite,
-                           parse_constant=_not_json)
+                           parse_constant=_not_json, object_pairs_hook=_object)
     except RecursionError:
         raise Refused(422, f"nested deeper than {max_depth} levels", ()) from None
     except Refused as refused:

@@ -140,7 +140,8 @@ def test_a_single_valued_parameter_given_twice_is_refused(live_goals: LiveApi) -
 
 def refuses_bodies_that_are_not_json(api: LiveApi) -> None:
     """Every operation documented with a JSON body: 415 for another or no content type, 400
-    for no body or malformed JSON, each saying so; nothing is written."""
+    for no body, malformed JSON or a member name given twice in one object, each saying so;
+    nothing is written."""
     document = api.document()
     for template, operations in document["paths"].items():
         for method, operation in operations.items():
@@ -156,6 +157,8 @@ def refuses_bodies_that_are_not_json(api: LiveApi) -> None:
                 "empty": api.call(verb, path, headers={"Content-Type": "application/json"}),
                 "malformed": api.call(verb, path, data=b'{"a": ',
                                       headers={"Content-Type": "application/json"}),
+                "twice": api.call(verb, path, data=b'{"b": {"a": 1, "a": 2}}',
+                                  headers={"Content-Type": "application/json"}),
             }
             for kind in ("form", "text", "none"):
                 answer = answers[kind]
@@ -167,6 +170,8 @@ def refuses_bodies_that_are_not_json(api: LiveApi) -> None:
             assert "needs a JSON body" in answers["empty"].json()["detail"]
             assert answers["malformed"].status_code == 400
             assert "not valid JSON" in answers["malformed"].json()["detail"]
+            assert answers["twice"].status_code == 400, (verb, path, answers["twice"].text)
+            assert "'a' appears twice" in answers["twice"].json()["detail"]
             assert "Missing data" not in " ".join(a.text for a in answers.values())
 
 
