@@ -5,7 +5,7 @@ row number (about 38 bytes an entry) and the row numbers as int objects (32 byte
 about 160 bytes a key result: a third of the graph. :class:`IdColumn` holds a uuid id (the
 ids the goals service gives out: 36 characters, lowercase hex) as its 16 bytes in one
 ``bytearray``, any other id as itself, and finds a row by id through an open-addressed table
-of row numbers (an ``array`` of 4-byte slots, at most half full): about 26 to 34 bytes a row.
+of row numbers (an ``array`` of 4-byte slots, at most half full): 29 to 41 bytes a row.
 
 The slots are probed from Python's own (salted) hash of the packed id, so ids chosen to
 collide cost no more than with a dict.
@@ -182,11 +182,13 @@ class IdColumn:
 
     def _grow_for(self, held: int) -> None:
         """Slots for ``held`` ids (and the removed ids' marks) at most half full, made anew
-        without the marks when they would be fuller."""
+        without the marks when they would be fuller: at most a third full then, so at least
+        a sixth of them are used again before the next time (made anew at a half, ids
+        removed and added in turn would make them anew at almost every add)."""
         if 2 * (self._used_slots + held - self._held) <= len(self._slots):
             return
         size = _MIN_SLOTS
-        while size < 2 * held:
+        while size < 3 * held:
             size *= 2
         slots = self._slots = array("i", bytes(4 * size))
         self._used_slots = self._held
