@@ -140,6 +140,9 @@ class KeyResultTable:
         self.every_window = every_window
         self.ids = IdColumn()  # "": a free number; and the number of each id
         self.versions = array("q")
+        # where each key result is in its objective's array of numbers (RollupGraph), so
+        # that it leaves it in one step however many key results the objective has
+        self.positions = array("i")
         self.objective_ids: list[str] = []
         self.measures = array("B")  # index into ``Measure``
         self.aggregations = array("B")  # index into ``Aggregation``
@@ -170,7 +173,7 @@ class KeyResultTable:
             number = self._free.pop()
         else:
             if self._used == len(self.ids):
-                self.reserve(1)
+                self.reserve(max(1, self._used // 16))  # each field grown at once, now and then
             number = self._used
             self._used += 1
         self.ids.put(number, state.id)
@@ -187,7 +190,7 @@ class KeyResultTable:
         self.ids.extend(count)
         self.objective_ids.extend([""] * count)
         self.units.extend([""] * count)
-        for codes in (self.versions, self.measures, self.aggregations):
+        for codes in (self.versions, self.positions, self.measures, self.aggregations):
             codes.frombytes(bytes(codes.itemsize * count))
         absent = array("d", [_ABSENT]) * count
         for figures in (self.starts, self.targets, self.weights, self.checked_in,

@@ -184,7 +184,7 @@ class RollupGraph:
                 number = self._table.add(state)
                 node = KeyResultNode(self._table, number)
                 self._hold_objective_id(node)
-                self._members(node.objective_id).append(number)
+                self._join(node.objective_id, number)
                 self._gather_inputs(node)
                 self._reshape_parents(node)
             else:
@@ -374,7 +374,7 @@ class RollupGraph:
                 confidence = confidences[number]
                 if confidence == confidence:  # not NaN: one was given
                     objective.confidence_inputs.shift(weight, confidence, +1)
-            self._members(objective_ids[number]).append(number)
+            self._join(objective_ids[number], number)
         if titles is not None and self.keep_titles:
             self._titles.update(zip((row[0] for row in rows), titles, strict=True))
 
@@ -559,7 +559,7 @@ class RollupGraph:
                 self._pending.append(old)
             if node.objective_id != objective_id:
                 self._forget_membership(node, objective_id)
-                self._members(node.objective_id).append(node.number)
+                self._join(node.objective_id, node.number)
             new = self._objectives.get(node.objective_id)
             if new is not None:
                 self._fold(new, node.weight, signal, +1)
@@ -567,17 +567,27 @@ class RollupGraph:
         if node.sums != sums:
             self._gather_inputs(node)
 
-    def _members(self, objective_id: str) -> array[int]:
-        """The numbers of an objective's key results, to add to."""
+    def _join(self, objective_id: str, number: int) -> None:
+        """Key result ``number`` is one of the objective's (in any order: what is read of
+        an objective's key results is a set or an exact sum)."""
         members = self._key_results_of.get(objective_id)
         if members is None:
             members = self._key_results_of[objective_id] = array("i")
-        return members
+        self._table.positions[number] = len(members)
+        members.append(number)
 
     def _forget_membership(self, node: KeyResultNode, objective_id: str) -> None:
-        siblings = self._key_results_of[objective_id]
-        siblings.remove(node.number)
-        if not siblings:
+        """Key result ``node`` is no longer one of the objective's: the last one takes its
+        place."""
+        members = self._key_results_of[objective_id]
+        positions = self._table.positions
+        position = positions[node.number]
+        assert members[position] == node.number, "a key result is where it joined"
+        last = members.pop()
+        if last != node.number:
+            members[position] = last
+            positions[last] = position
+        if not members:
             del self._key_results_of[objective_id]
 
     def _reshape_parent_of(self, edge: ContributionEdge) -> None:
