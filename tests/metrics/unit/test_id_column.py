@@ -1,8 +1,8 @@
-"""The key-result table's ids (``IdColumn``) behave as a list of ids by row plus a dict from
-id to row, whatever the ids: uuids as the goals service writes them (held as 16 bytes),
-and anything else an event may carry (upper-case uuids, near-uuids, any text), through
-puts, clears and the rows freed and given again, the slots growing and the marks of
-removed ids reused."""
+"""The key-result table's ids (``IdColumn``) behave as a list of ids by row plus a dict
+from id to row (ids remembered as text or not), whatever the ids: uuids as the goals
+service writes them (held as 16 bytes), and anything else an event may carry (upper-case
+uuids, near-uuids, any text), through puts, clears and the rows freed and given again, the
+slots growing and the marks of removed ids reused."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule
 
+from services.metrics.domain import ids as ids_module
 from services.metrics.domain.ids import IdColumn
 
 _uuids = st.uuids().map(str)
@@ -84,6 +85,24 @@ class IdColumnAsListAndDict(RuleBasedStateMachine):
 TestIdColumnAsListAndDict = IdColumnAsListAndDict.TestCase
 TestIdColumnAsListAndDict.settings = settings(max_examples=150, stateful_step_count=60,
                                               deadline=None)
+
+
+class IdColumnForgettingOften(IdColumnAsListAndDict):
+    """The same, with room for three ids remembered as text: forgotten all at once again
+    and again."""
+
+    def __init__(self) -> None:
+        self._recent_ids = ids_module.RECENT_IDS
+        ids_module.RECENT_IDS = 3
+        super().__init__()
+
+    def teardown(self) -> None:
+        ids_module.RECENT_IDS = self._recent_ids
+
+
+TestIdColumnForgettingOften = IdColumnForgettingOften.TestCase
+TestIdColumnForgettingOften.settings = settings(max_examples=100, stateful_step_count=60,
+                                                deadline=None)
 
 
 @settings(max_examples=200, deadline=None)
