@@ -492,6 +492,13 @@ class RollupGraph:
 
     # -- versions -----------------------------------------------------------------------
 
+    def removed_at(self, item_type: ItemType | None, item_id: str) -> int | None:
+        """The version an objective (``ItemType.OBJECTIVE``), key result
+        (``ItemType.KEY_RESULT``) or contribution (None) was removed at, if it was."""
+        kind = (ContributionEdge if item_type is None else
+                ObjectiveNode if item_type is ItemType.OBJECTIVE else KeyResultNode)
+        return self._removed[kind].get(item_id)
+
     def _is_newer(self, kind: type, item_id: str, version: int,
                   held: Node | ContributionEdge | None) -> bool:
         newest = max(0 if held is None else held.version, self._removed[kind].get(item_id, 0))

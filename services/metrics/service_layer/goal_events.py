@@ -133,7 +133,9 @@ dead-lettered, say): an event may be at most ``1 + TOLERATED_GAP`` versions ahea
 
 
 def held_in(graph: RollupGraph, links: dict[str, int]) -> HeldVersion:
-    """The versions held by the projection's graph and its links (negative: removed at)."""
+    """The versions held by the projection's graph and its links, or an item's version when
+    it was removed (links: negative), as earlier events of the same batch would count it
+    (``version_jumps``): a removal seen in an earlier batch is a version seen too."""
     def held(item_type: str, item_id: str) -> int | None:
         if item_type == "cycle":
             cycle = graph.cycle(item_id)
@@ -144,7 +146,10 @@ def held_in(graph: RollupGraph, links: dict[str, int]) -> HeldVersion:
         item = (graph.objective(item_id) if item_type == "objective" else
                 graph.key_result(item_id) if item_type == "key_result" else
                 graph.contribution(item_id))
-        return None if item is None else item.version
+        removed = graph.removed_at(_ITEM_TYPES.get(item_type), item_id)  # None: a contribution
+        if item is None:
+            return removed
+        return item.version if removed is None else max(item.version, removed)
     return held
 
 
@@ -174,7 +179,9 @@ def version_jumps(decoded: Iterable[DecodedEvent], held: HeldVersion) -> dict[st
     or dead-lettered, its later events are dead-lettered too (with this reason) until the
     missing ones are replayed from the dead-letter topic or the read model is rebuilt.
 
-    An item the read model has never seen has no version to step from: any version is
+    An item removed steps from the version it was removed at, whether the removal came in
+    this batch or an earlier one (a rebuild sees both in one chunk). An item the read model
+    has never seen has no version to step from: any version is
     taken (a replay of a topic that lost its beginning has items whose first event is a
     change), except that a creation must be version 1.
     """

@@ -118,3 +118,29 @@ def _check_ins_counted(metrics: Metrics) -> int:
     with metrics.engine.connect() as connection:
         return int(connection.execute(
             select(func.coalesce(func.sum(tables.checkin_counters.c.count), 0))).scalar_one())
+
+
+@pytest.mark.handled_errors("dead_lettered", "consumer_batch_fallback")
+def test_a_version_far_past_a_removal_seen_in_an_earlier_batch_is_refused_as_a_rebuild_does(
+        metrics: Metrics, goals_topic: GoalsTopic, kafka_settings: KafkaSettings,
+        run_in_background: Any) -> None:
+    # An outside attack: a forged check-in at version 10 for a key result deleted at
+    # version 2 in an earlier batch brought it back in the live read model, while a rebuild
+    # (the deletion and the check-in in one chunk) refused it: the two read models differed.
+    objective, kr = _consuming_a_key_result_at_version_2(metrics, goals_topic,
+                                                         run_in_background)
+    goals_topic.send(ge.key_result_deleted(kr, objective, version=2), key=objective)
+    wait_for(lambda: processed_count(metrics) == 5, 30, "the deletion")
+    assert objective_row(metrics, objective).progress is None
+
+    forged = ge.check_in(kr, objective, version=10, value=99.0)
+    goals_topic.send(forged, key=objective)
+    dead = read_topic(kafka_settings, Topic.GOALS.dead_letter, expect=1, timeout=20,
+                      quiet_period=0.3)
+    assert [record.value for record in dead] == [forged.to_json()]
+    reason = dict(dead[0].headers)["okr-dlq-reason"].decode()
+    assert f"key_result {kr} at version 10 skips ahead of version 2" in reason, reason
+    assert objective_row(metrics, objective).progress is None
+    with metrics.engine.connect() as connection:
+        assert connection.execute(select(tables.key_results.c.id).where(
+            tables.key_results.c.id == kr)).first() is None
