@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import OperationalError
 
 from services.metrics.domain.explain import Kept
 from services.metrics.domain.explain_graph import (
@@ -49,6 +50,7 @@ from services.metrics.service_layer.unit_of_work import ReadModel, UnitOfWork, U
 from shared.clock import Clock, system_clock
 from shared.cloudevents import CloudEvent
 from shared.messaging.consumer import UnprocessableEvent, UnprocessableEvents
+from shared.observability.metrics import HANDLED_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -378,9 +380,18 @@ class RollupProjection:
             return len(changes)
 
     def run_status_ticks(self, interval: float) -> Callable[[threading.Event], None]:
+        """A loop judging the statuses again every ``interval`` seconds. A tick the database
+        cannot take now (locked, restarting, unreachable) is counted and tried at the next
+        (the graph was reloaded: nothing of it is half applied); anything else stops it."""
         def loop(stop: threading.Event) -> None:
             while not stop.wait(interval):
-                moved = self.reassess()
+                try:
+                    moved = self.reassess()
+                except OperationalError as error:
+                    HANDLED_ERRORS.labels("metrics", "status_tick_failed").inc()
+                    log.warning("status tick failed, trying again in %.0f s: %s", interval,
+                                str(error).splitlines()[0])
+                    continue
                 if moved:
                     log.info("statuses reassessed", extra={"changed": moved})
         return loop

@@ -4,17 +4,21 @@ A fake clock (the clock port) moves time; the database and the outbox are real."
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.engine import make_url
 
 from services.metrics.adapters import tables
 from services.metrics.bootstrap import Metrics
 from shared.clock import FakeClock
 from shared.contract import EventType
+from shared.observability.metrics import HANDLED_ERRORS
+from shared.persistence import engine as engine_module
 from tests.metrics import goal_events as ev
 from tests.metrics.conftest import objective_row, wait_for
 
@@ -70,3 +74,44 @@ def test_status_tick_publishes_status_changed_when_time_alone_moves_an_objective
     assert _status_changes(metrics)[2]["data"]["previous_status"] == "at_risk"
     assert _status_changes(metrics)[2]["data"]["status"] == "off_track"
     assert objective_row(metrics, objective_id).status == "off_track"
+
+
+@pytest.mark.parametrize("metrics_database_url", ["sqlite"], indirect=True)
+@pytest.mark.handled_errors("status_tick_failed")
+def test_a_tick_the_database_cannot_take_is_tried_again_not_the_end_of_the_loop(
+        metrics: Metrics, metrics_database_url: str, run_in_background: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # An outside attack: under load, a status tick met "database is locked" and its
+    # exception stopped okr-metrics consume (the process exited 1 and was restarted).
+    monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 50)
+    metrics.engine.dispose()  # connections made from here on wait 50 ms for a lock
+    clock = FakeClock(datetime(2026, 10, 2, tzinfo=UTC))
+    projection = metrics.projection(clock=clock)
+    projection.load()
+    objective_id, key_result_id = ev.new_id(), ev.new_id()
+    metrics.consumer(projection).apply_batch([
+        ev.cycle(), ev.objective(objective_id, ["sales"]),
+        ev.key_result(key_result_id, objective_id, current=20)])
+    failed_before = _tick_failures()
+
+    blocker = sqlite3.connect(make_url(metrics_database_url).database, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # no other connection may read or write now
+    loop = threading.Thread(target=projection.run_status_ticks(0.05), args=(threading.Event(),),
+                            daemon=True)
+    loop.start()
+    try:
+        wait_for(lambda: _tick_failures() >= failed_before + 2, 20, "ticks failing on the lock")
+        assert loop.is_alive()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    clock.now = datetime(2026, 10, 31, tzinfo=UTC)  # a third of Q4 gone, 0.2 done
+    wait_for(lambda: objective_row(metrics, objective_id).status == "at_risk", 20,
+             "a tick after the lock")
+    assert loop.is_alive()
+
+
+def _tick_failures() -> float:
+    return sum(sample.value for metric in HANDLED_ERRORS.collect()
+               for sample in metric.samples if sample.name.endswith("_total")
+               and sample.labels["kind"] == "status_tick_failed")
