@@ -43,6 +43,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from sqlalchemy.engine import make_url
+
 from bench.checkin_baseline import create_scratch_table
 from bench.common import (
     RESULTS_DIR,
@@ -56,6 +59,7 @@ from bench.common import (
     load_average,
     log,
     median,
+    own_cpu_seconds,
     percentile,
     postgres_reachable,
     ratio,
@@ -117,6 +121,7 @@ class Fixture:
     token: str
     key_results: list[str]
     relay_pid: int | None = None  # okr-goals relay, when it runs
+    database_url: str | None = None  # PostgreSQL: its server processes' CPU is read too
 
     def client(self, server: Server) -> HttpClient:
         return HttpClient(server.host, server.port, self.headers)
@@ -188,7 +193,8 @@ def running(options: CheckInBenchOptions) -> Iterator[Fixture]:
             f"{options.workers} workers x {options.threads} threads, relay "
             f"{'running' if options.relay else 'off'})")
         yield Fixture(goals=goals, baseline=baseline, token=_mint_token(goals, options),
-                      key_results=key_results, relay_pid=relay_pid)
+                      key_results=key_results, relay_pid=relay_pid,
+                      database_url=url if options.database == "postgresql" else None)
         if options.relay:
             wait_until_published(url)  # the relay kept up: nothing left behind
 
@@ -254,6 +260,35 @@ def _side_cpu(fixture: Fixture, side: str) -> tuple[float, float]:
     return cpu_seconds(_server(fixture, side).process.pid), relay
 
 
+def _database_cpu(fixture: Fixture) -> dict[int, float] | None:
+    """CPU seconds so far of each PostgreSQL server process connected to the benchmark's
+    database (both sides' pools and the relay's), by process id, from ``/proc``; None on
+    SQLite (its work is in the servers' own CPU) or with the server on another machine."""
+    if fixture.database_url is None:
+        return None
+    url = make_url(fixture.database_url).set(drivername="postgresql")
+    with psycopg.connect(url.render_as_string(hide_password=False),
+                         autocommit=True) as connection:
+        pids = [pid for (pid,) in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")]
+    seconds = {pid: own_cpu_seconds(pid) for pid in pids}
+    if pids and all(value is None for value in seconds.values()):
+        return None  # a server elsewhere
+    return {pid: value for pid, value in seconds.items() if value is not None}
+
+
+def _database_ms(before: dict[int, float] | None, after: dict[int, float] | None,
+                 requests: int) -> float:
+    """The database's CPU per request between two readings: a process that started in
+    between counts whole; one that ended in between (the goals service's relay wake-up
+    connection, closed after 5 s without a commit) is left out, and its last moments with
+    it."""
+    if before is None or after is None:
+        return float("nan")
+    return _ms(sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())) / requests
+
+
 # -- 1. throughput -------------------------------------------------------------------------
 
 def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchResult:
@@ -270,6 +305,8 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
     p50s: dict[str, list[float]] = {side: [] for side in sides}
     cpu_ms: dict[str, list[float]] = {side: [] for side in sides}  # per request, all of it
     relay_cpu_ms: list[float] = []  # per check-in, the relay's part
+    database_cpu_ms: dict[str, list[float]] = {side: [] for side in sides}
+    client_cpu_ms: dict[str, list[float]] = {side: [] for side in sides}
     ratios: list[float] = []
     loads: list[float] = []
     rows: list[list[str]] = []
@@ -279,12 +316,16 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
         for side in order:
             server = _server(fixture, side)
             cpu_before = _side_cpu(fixture, side)
+            database_before, client_before = _database_cpu(fixture), time.process_time()
             load = closed_loop(server.host, server.port, _check_in_request(fixture, side),
                                clients=options.clients, requests=options.requests,
                                time_limit=options.time_limit, headers=fixture.headers,
                                expect=_created_status)
             _require_clean(load, side, "throughput")
             cpu_after = _side_cpu(fixture, side)
+            client_cpu_ms[side].append(_ms(time.process_time() - client_before) / load.requests)
+            database_cpu_ms[side].append(_database_ms(database_before, _database_cpu(fixture),
+                                                      load.requests))
             cpu_ms[side].append(_ms(sum(cpu_after) - sum(cpu_before)) / load.requests)
             if side == "goals":
                 relay_cpu_ms.append(_ms(cpu_after[1] - cpu_before[1]) / load.requests)
@@ -300,14 +341,16 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
                      fmt(_ms(percentile(measured["baseline"].latencies, 0.5)), 2),
                      fmt(_ms(percentile(measured["goals"].latencies, 0.5)), 2),
                      fmt(cpu_ms["baseline"][-1], 2), fmt(cpu_ms["goals"][-1], 2),
-                     fmt(relay_cpu_ms[-1], 2), f"{loads[-1]:.1f}"])
+                     fmt(relay_cpu_ms[-1], 2), fmt(database_cpu_ms["baseline"][-1], 2),
+                     fmt(database_cpu_ms["goals"][-1], 2), f"{loads[-1]:.1f}"])
     median_ratio = median(ratios)
     rows.append(["median", fmt(median(rates["baseline"])), fmt(median(rates["goals"])),
                  f"{median_ratio:.3f}", "", "", fmt(median(cpu_ms["baseline"]), 2),
                  fmt(median(cpu_ms["goals"]), 2), fmt(median(relay_cpu_ms), 2),
-                 f"{median(loads):.1f}"])
+                 fmt(median(database_cpu_ms["baseline"]), 2),
+                 fmt(median(database_cpu_ms["goals"]), 2), f"{median(loads):.1f}"])
     rows.append(["spread", "", "", f"{min(ratios):.3f}-{max(ratios):.3f}", "", "", "", "", "",
-                 f"{min(loads):.1f}-{max(loads):.1f}"])
+                 "", "", f"{min(loads):.1f}-{max(loads):.1f}"])
     relay = "relay publishing beside it" if options.relay else "no relay"
     return BenchResult(
         name=f"check-in throughput, {options.clients} clients, gunicorn {options.workers} "
@@ -315,16 +358,21 @@ def measure_throughput(fixture: Fixture, options: CheckInBenchOptions) -> BenchR
              f"{len(fixture.key_results):,} key results", database=options.database,
         headers=["round", "baseline req/s", "check-ins/s", "ratio", "baseline p50 ms",
                  "check-in p50 ms", "baseline CPU ms/req", "check-in CPU ms/req",
-                 "of which relay", "load avg"],
+                 "of which relay", "baseline DB CPU", "check-in DB CPU", "load avg"],
         rows=rows,
         notes=["CPU ms/req: user + system CPU of the side's gunicorn (master and workers) "
-               "and, for the check-ins, of the relay, per request (not the database's)"],
+               "and, for the check-ins, of the relay, per request (not the database's)",
+               "DB CPU: ms per request of the PostgreSQL server processes connected to the "
+               "benchmark's database (the relay's too), nan where they cannot be read; the "
+               "load client's own CPU per request is in the JSON (client_cpu_ms_per_request)"],
         checks=[Check("median throughput ratio (check-ins / baseline inserts)", median_ratio,
                       f">= {THROUGHPUT_TARGET}", median_ratio >= THROUGHPUT_TARGET)],
         details={"baseline_per_second": rates["baseline"], "goals_per_second": rates["goals"],
                  "ratios": ratios, "median_ratio": median_ratio,
                  "spread": [min(ratios), max(ratios)], "load_averages": loads,
                  "cpu_ms_per_request": cpu_ms, "relay_cpu_ms_per_check_in": relay_cpu_ms,
+                 "database_cpu_ms_per_request": database_cpu_ms,
+                 "client_cpu_ms_per_request": client_cpu_ms,
                  "relay": options.relay, "key_results": len(fixture.key_results),
                  "p50_ms": p50s, "requests_per_side_per_round": options.requests},
     )

@@ -45,6 +45,15 @@ def test_checkin_benchmarks_run_end_to_end(database: str,
     assert all(math.isfinite(ms) and ms >= 0 for side in ("baseline", "goals")
                for ms in cpu[side])
     assert sum(cpu["goals"]) > 0  # 80 check-ins cost their server some ticks
+    database_cpu = throughput.details["database_cpu_ms_per_request"]
+    for side in ("baseline", "goals"):
+        if database == "postgresql":  # its server runs on this machine in the suite
+            assert all(math.isfinite(ms) and ms >= 0 for ms in database_cpu[side])
+        else:  # SQLite's work is the servers' own
+            assert all(math.isnan(ms) for ms in database_cpu[side])
+    assert all(math.isfinite(ms) and ms >= 0
+               for side in ("baseline", "goals")
+               for ms in throughput.details["client_cpu_ms_per_request"][side])
     for side in ("baseline", "goals"):
         stats = latency.details["stats"][side]
         assert stats["count"] == 25
