@@ -15,6 +15,7 @@ rules would have let it hear an ``on_track``.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
@@ -33,6 +34,9 @@ from services.notifications.service_layer.unit_of_work import (
 
 Matched = list[tuple[Notice, list[Subscription]]]
 
+#: Subscriptions from which a rebuilt index is frozen out of the cyclic collector's passes.
+FROZEN_FROM = 1_000
+
 
 class Dispatcher:
     """Keeps the subscription index until it is stale; turns matched notices into
@@ -45,14 +49,30 @@ class Dispatcher:
         self._rebuilding = threading.Lock()  # the sending threads share one index
 
     def index(self, subscriptions: Subscriptions) -> SubscriptionIndex:
-        """The index of every subscription, built again when their revision moved."""
+        """The index of every subscription, built again when their revision moved.
+
+        The index lives until the subscriptions change, so an index of
+        :data:`FROZEN_FROM` subscriptions or more is frozen once built (``gc.freeze``),
+        with everything else alive at that moment, as the metrics projection freezes its
+        graph: the cyclic collector's full passes, which the handler's allocations set
+        off every batch or two, otherwise walk its objects (about six a subscription) and
+        the process's imports again each time. What an earlier build froze is thawed
+        first and collected, so an index that a rebuild replaced is not kept. A smaller
+        index is left to the collector: its passes cost little, and the full collection
+        a freeze needs would run at every rebuild (a test process rebuilds one for nearly
+        every test).
+        """
         revision = subscriptions.revision()
         if revision == self._revision:
             return self._index
         with self._rebuilding:
             if revision != self._revision:  # another thread may have built it meanwhile
+                gc.unfreeze()
                 self._index = SubscriptionIndex(subscriptions.all())
                 self._revision = revision
+                if len(self._index) >= FROZEN_FROM:
+                    gc.collect()
+                    gc.freeze()
             return self._index
 
     def deliver(self, uow: UnitOfWork, matched: Matched, now: datetime,
