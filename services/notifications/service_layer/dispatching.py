@@ -86,9 +86,13 @@ class Dispatcher:
         # who was told of each settled change's objective: read in one round trip
         told = _ToldOf(uow, index, {n.objective_id for n, _ in matched
                                     if n.settled and n.status is not None})
+        # those told before this unit, so that their recipients are locked and counted; a
+        # settled change that no one hears is kept too: it may still end an alarm told
+        # earlier in this unit (below), and an alarm that is over is forgotten
         matched = [(notice, told.add_recovering(notice, subscriptions))
                    for notice, subscriptions in matched]
-        matched = [(notice, subscriptions) for notice, subscriptions in matched if subscriptions]
+        matched = [(notice, subscriptions) for notice, subscriptions in matched
+                   if subscriptions or notice.settled]
         if not matched:
             return
         deliveries = uow.deliveries
@@ -105,6 +109,9 @@ class Dispatcher:
         items: dict[tuple[str, str], tuple[str, Notice]] = {}
         dropped: list[tuple[str, str]] = []
         for notice, subscriptions in matched:
+            # and those told by the notices before it in this unit (their recipients are
+            # locked already: an alarm is never routine)
+            subscriptions = told.add_recovering(notice, subscriptions)
             heard: list[Subscription] = []
             sent_now: list[str] = []
             for subscription in subscriptions:
