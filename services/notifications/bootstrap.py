@@ -65,7 +65,8 @@ class Notifications:
             topics=[Topic.GOALS.value, Topic.ROLLUPS.value],
             batch_handler=(handler or self.handler()).handle_batch,
             engine=self.engine, processed_events=tables.plumbing.processed_events,
-            kafka=self.config.kafka, max_records=self.config.consumer_max_records)
+            kafka=self.config.kafka, max_records=self.config.consumer_max_records,
+            batch_records=self.config.consumer_batch_records, read_ahead=True)
 
     def delivery_loop(self) -> DeliveryLoop:
         delivery = self.config.delivery

@@ -137,6 +137,10 @@ class NotificationsConfig:
     """How long the worker remembers the id of an event it applied."""
     delivery_retention_days: float = 30.0
     """How long a delivered or dead delivery (and a digest's items) is kept."""
+    consumer_batch_records: int = 2_000
+    """Events the consumer gathers from several polls (of ``consumer_max_records`` each)
+    into one transaction when it lags: what the client has fetched, or the broker is known
+    to hold."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> NotificationsConfig:
@@ -152,6 +156,8 @@ class NotificationsConfig:
             # the transaction's round trips and commit among more events (docs/performance.md)
             consumer_max_records=env_int("OKR_NOTIFICATIONS_CONSUMER_MAX_RECORDS", 500,
                                          environ),
+            consumer_batch_records=env_int("OKR_NOTIFICATIONS_CONSUMER_BATCH_RECORDS", 2000,
+                                           environ),
             host=env_str("OKR_HOST", "127.0.0.1", environ),
             port=env_int("OKR_NOTIFICATIONS_PORT", 8083, environ),
             worker_metrics_port=env_int("OKR_NOTIFICATIONS_WORKER_METRICS_PORT", 9183, environ),

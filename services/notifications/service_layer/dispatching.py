@@ -15,6 +15,7 @@ rules would have let it hear an ``on_track``.
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
@@ -33,6 +34,9 @@ from services.notifications.service_layer.unit_of_work import (
 
 Matched = list[tuple[Notice, list[Subscription]]]
 
+#: Subscriptions from which a rebuilt index is frozen out of the cyclic collector's passes.
+FROZEN_FROM = 1_000
+
 
 class Dispatcher:
     """Keeps the subscription index until it is stale; turns matched notices into
@@ -45,14 +49,30 @@ class Dispatcher:
         self._rebuilding = threading.Lock()  # the sending threads share one index
 
     def index(self, subscriptions: Subscriptions) -> SubscriptionIndex:
-        """The index of every subscription, built again when their revision moved."""
+        """The index of every subscription, built again when their revision moved.
+
+        The index lives until the subscriptions change, so an index of
+        :data:`FROZEN_FROM` subscriptions or more is frozen once built (``gc.freeze``),
+        with everything else alive at that moment, as the metrics projection freezes its
+        graph: the cyclic collector's full passes, which the handler's allocations set
+        off every batch or two, otherwise walk its objects (about six a subscription) and
+        the process's imports again each time. What an earlier build froze is thawed
+        first and collected, so an index that a rebuild replaced is not kept. A smaller
+        index is left to the collector: its passes cost little, and the full collection
+        a freeze needs would run at every rebuild (a test process rebuilds one for nearly
+        every test).
+        """
         revision = subscriptions.revision()
         if revision == self._revision:
             return self._index
         with self._rebuilding:
             if revision != self._revision:  # another thread may have built it meanwhile
+                gc.unfreeze()
                 self._index = SubscriptionIndex(subscriptions.all())
                 self._revision = revision
+                if len(self._index) >= FROZEN_FROM:
+                    gc.collect()
+                    gc.freeze()
             return self._index
 
     def deliver(self, uow: UnitOfWork, matched: Matched, now: datetime,
@@ -66,9 +86,13 @@ class Dispatcher:
         # who was told of each settled change's objective: read in one round trip
         told = _ToldOf(uow, index, {n.objective_id for n, _ in matched
                                     if n.settled and n.status is not None})
+        # those told before this unit, so that their recipients are locked and counted; a
+        # settled change that no one hears is kept too: it may still end an alarm told
+        # earlier in this unit (below), and an alarm that is over is forgotten
         matched = [(notice, told.add_recovering(notice, subscriptions))
                    for notice, subscriptions in matched]
-        matched = [(notice, subscriptions) for notice, subscriptions in matched if subscriptions]
+        matched = [(notice, subscriptions) for notice, subscriptions in matched
+                   if subscriptions or notice.settled]
         if not matched:
             return
         deliveries = uow.deliveries
@@ -85,6 +109,9 @@ class Dispatcher:
         items: dict[tuple[str, str], tuple[str, Notice]] = {}
         dropped: list[tuple[str, str]] = []
         for notice, subscriptions in matched:
+            # and those told by the notices before it in this unit (their recipients are
+            # locked already: an alarm is never routine)
+            subscriptions = told.add_recovering(notice, subscriptions)
             heard: list[Subscription] = []
             sent_now: list[str] = []
             for subscription in subscriptions:

@@ -206,6 +206,34 @@ def test_whoever_was_told_of_an_alarm_hears_of_the_recovery_once(
     assert recovery["summary"] == "'Capacity' is back on track (was off_track)"
 
 
+@pytest.mark.parametrize("together", [True, False], ids=["one-batch", "two-batches"])
+def test_an_alarm_and_its_recovery_in_one_batch_reach_whoever_was_told_of_the_alarm(
+    notifications: Notifications, receiver: WebhookReceiver, clock: Clock, together: bool
+) -> None:
+    # settled at once: the alarm and its recovery are announced by the batch that brings
+    # them; sales hears the recovery because it was told of the alarm (production's own
+    # objective back on track is nothing to sales by the default rules)
+    handler = NotificationHandler(10, notifications.unit_of_work, clock, settle_seconds=0)
+    own, capacity = str(uuid.uuid4()), str(uuid.uuid4())
+    sales = subscribe(notifications, receiver.url, receiver.secret)
+    consume(notifications, objective_created(own),
+            objective_created(capacity, departments=("production",), title="Capacity"),
+            link_created("sales", own, capacity, "production"), handler=handler)
+    production = {"kind": "department", "departments": ("production",), "title": "Capacity"}
+    alarm = at(status_changed(capacity, "off_track", "on_track", **production), clock())
+    recovery = at(status_changed(capacity, "on_track", "off_track", **production),
+                  clock() + timedelta(seconds=2))
+    if together:
+        with writing(notifications.engine).begin() as connection:
+            handler.handle_batch([alarm, recovery], connection)
+    else:
+        consume(notifications, alarm, recovery, handler=handler)
+    assert sorted((i["subscription_id"], i["event_id"], i["status"])
+                  for i in immediate(notifications)) == sorted(
+        [(sales, alarm.id, "off_track"), (sales, recovery.id, "on_track")])
+    assert told_of_alarms(notifications) == []  # told of the recovery: nothing left to tell
+
+
 def told_of_alarms(container: Notifications) -> list[tuple[str, str]]:
     """(subscription, objective) of every alarm remembered for a recovery."""
     with container.engine.connect() as connection:
