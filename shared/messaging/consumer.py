@@ -41,8 +41,9 @@ dead-lettered again, in a loop if isolating them takes that long each time). So 
 which half of that interval has passed since the last poll, and of which something is
 finished, is cut short: what is finished is committed, each partition moved back to its
 first record not finished (the batch read ahead dropped), and the next poll comes at once.
-The next batch is no larger than what was finished (half the batch after one finished whole
-but only after half the interval), and doubles after each batch finished in time.
+The next batch is no larger than what was finished; after a batch finished whole, it is no
+larger than that batch's pace gets through in a quarter of the interval, and at most twice
+the last one (a gathered batch is one transaction: it cannot be cut short).
 
 Gathered batches (``batch_records`` above ``max_records``): after a poll that returned
 records, further polls add what the client has already fetched, up to ``batch_records``,
@@ -182,7 +183,8 @@ class ConsumerRunner:
         # it is finished); the rest is polled again. Its records at most, the next time.
         self._work_budget = self._poll_interval / 2
         self._last_poll = time.monotonic()  # when the client last polled (either thread)
-        self._cap = self.batch_records
+        # the most the next batch may hold: one poll's at first, then as its pace allows
+        self._cap = min(self.batch_records, self.max_records)
         self._rollback_pending = False
         # the next batch, polled and decoded while the current one is applied
         self._reader = (ThreadPoolExecutor(1, thread_name_prefix=f"{self.client_id}-read-ahead")
@@ -209,7 +211,7 @@ class ConsumerRunner:
     def poll_once(self, stop: threading.Event) -> int:
         """Finish one polled batch and commit it; return how many records were finished."""
         ahead, self._ahead = self._ahead, None
-        polled = ahead.result() if ahead is not None else self._poll(stop)
+        polled = self._within_cap(ahead.result()) if ahead is not None else self._poll(stop)
         if (self._reader is not None and polled.batch and polled.error is None
                 and not stop.is_set()):
             self._ahead = self._reader.submit(self._read_ahead, stop)
@@ -223,15 +225,45 @@ class ConsumerRunner:
         if count < size and not stop.is_set():  # cut short: the rest is polled again
             self._rewind(polled, count)
             self._cap = max(MIN_BATCH_RECORDS, count)
-        elif time.monotonic() - began > self._work_budget:  # finished, but only just
-            self._cap = max(MIN_BATCH_RECORDS, size // 2)
         elif size:
-            self._cap = min(self.batch_records, 2 * self._cap)
+            self._cap = self._paced_cap(size, time.monotonic() - began)
         self._commit(finished)
         self._report_lag()
         if polled.error is not None:  # a poll's, now that the records before it are done
             self._poll_error(polled.error, stop)
         return count
+
+    def _within_cap(self, polled: _Polled) -> _Polled:
+        """A batch read ahead while the one before it ran, cut to the cap that batch left
+        (smaller when it was slow): each partition is moved back to its first record cut,
+        fetched again by the next poll, as is a poll's failure after them."""
+        records = polled.records()
+        if len(records) <= self._cap:
+            return polled
+        assert self.consumer is not None
+        kept: Batch = {}
+        for record in records[:self._cap]:
+            kept.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+        positions: dict[TopicPartition, int] = {}
+        for record in records[self._cap:]:
+            positions.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+        for tp, offset in positions.items():
+            try:
+                self.consumer.seek(tp, offset)
+            except KafkaError as error:  # no longer assigned: its new owner starts there
+                log.info("not moving %s back: %s", tp, error)
+        events = None if polled.events is None else polled.events[:self._cap]
+        return _Polled(kept, None, events)
+
+    def _paced_cap(self, size: int, seconds: float) -> int:
+        """The next batch's size after one of ``size`` records worked through whole in
+        ``seconds``: at most twice this one's cap, and no more than this batch's pace gets
+        through in half the work budget. A batch is one transaction that cannot be cut
+        short: one gathered too large for the pace (2,000 notifications at 3 ms each)
+        outlasts the poll interval, and halving it only after it was slow let it double
+        back into the next such batch."""
+        paced = int(size * (self._work_budget / 2) / seconds) if seconds > 0 else size
+        return max(MIN_BATCH_RECORDS, min(self.batch_records, 2 * self._cap, paced))
 
     def _over_budget(self) -> bool:
         """Whether the work since the last poll has used half of ``max_poll_interval_ms``:

@@ -67,11 +67,12 @@ def test_a_lagging_consumer_applies_several_polls_in_one_transaction_each_event_
 POISON = b"\xff\xfe not json"
 
 
-def _produce(kafka: KafkaSettings, poison_before: int | None = None) -> list[str]:
-    """``EVENTS`` events on one key (one partition, in this order), and an unreadable
+def _produce(kafka: KafkaSettings, poison_before: int | None = None,
+             events: int = EVENTS) -> list[str]:
+    """``events`` events on one key (one partition, in this order), and an unreadable
     record before the one numbered ``poison_before``; their subjects."""
     ensure_topics(kafka, "gathered-admin")
-    subjects = [f"e{number:03d}" for number in range(EVENTS)]
+    subjects = [f"e{number:03d}" for number in range(events)]
     producer = new_producer(kafka, "gathered-producer")
     try:
         for number, subject in enumerate(subjects):
@@ -179,13 +180,14 @@ def _run_dense(kafka: KafkaSettings, engine: Engine, group: str, read_ahead: boo
 
 def _consume_until_committed(kafka: KafkaSettings, engine: Engine, group: str,
                              handle: Callable[[list[CloudEvent], Connection], None],
-                             records: int, read_ahead: bool = False) -> None:
-    """Run the ledger consumer, ``records`` a batch, until the group has committed past
-    ``records`` records."""
+                             records: int, read_ahead: bool = False,
+                             per_poll: int | None = None) -> None:
+    """Run the ledger consumer, batches of up to ``records`` (polls of ``per_poll``, by
+    default as many), until the group has committed past ``records`` records."""
     runner = ConsumerRunner(
         service="ledger", group_id=group, topics=[Topic.GOALS.value], engine=engine,
         processed_events=plumbing.processed_events, kafka=kafka, batch_handler=handle,
-        max_records=records, batch_records=records, read_ahead=read_ahead)
+        max_records=per_poll or records, batch_records=records, read_ahead=read_ahead)
     stop = threading.Event()
     thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
     thread.start()
@@ -204,9 +206,13 @@ def _ledger_subjects(engine: Engine) -> list[str]:
 
 
 def _cut_batches() -> float:
+    return _handled("consumer_batch_cut")
+
+
+def _handled(kind: str) -> float:
     return sum(sample.value for metric in HANDLED_ERRORS.collect() for sample in metric.samples
                if sample.name.endswith("_total") and sample.labels["service"] == "ledger"
-               and sample.labels["kind"] == "consumer_batch_cut")
+               and sample.labels["kind"] == kind)
 
 
 @pytest.mark.handled_errors("dead_lettered", "consumer_batch_fallback", "consumer_batch_cut")
@@ -306,3 +312,34 @@ def test_bad_events_named_after_the_time_between_polls_ran_out_are_dead_lettered
     assert [record.value for record in dead] == [
         value for subject, value in zip(subjects, values, strict=True)
         if subject.startswith("bad")]  # each once
+
+
+SLOW_EVENTS = 600
+SLOW_PER_EVENT = 0.005  # a handler at 5 ms an event: 600 of them outlast the 2 s interval
+SLOW_PER_POLL = 50
+
+
+@pytest.mark.parametrize("goals_database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("read_ahead", [False, True], ids=["in turn", "read ahead"])
+def test_a_slow_handler_gets_batches_its_pace_works_through_within_the_poll_interval(
+        read_ahead: bool, kafka_settings: KafkaSettings, ledger_engine: Engine) -> None:
+    # An outside attack: a notification worker lagging by thousands of events gathered
+    # 2,000 into one transaction (5.8-8.5 s) against a 3 s poll interval, left its group,
+    # failed its commits, and did it again once its halved batches had doubled back.
+    subjects = _produce(kafka_settings, events=SLOW_EVENTS)
+    sizes: list[int] = []
+    recorded = _recording(sizes)
+
+    def slow(events: list[CloudEvent], connection: Connection) -> None:
+        time.sleep(SLOW_PER_EVENT * len(events))
+        recorded(events, connection)
+
+    group = f"slow-{read_ahead}"
+    failed_before = _handled("consumer_commit_failed")
+    _consume_until_committed(kafka_settings, ledger_engine, group, slow, SLOW_EVENTS,
+                             read_ahead, per_poll=SLOW_PER_POLL)
+
+    assert _ledger_subjects(ledger_engine) == subjects  # each once, in order
+    # half the work budget (1 s) at 5 ms an event is 100 events; at most twice that
+    assert max(sizes) <= 200, sizes
+    assert _handled("consumer_commit_failed") == failed_before  # never out of the group
