@@ -265,10 +265,12 @@ class ReadModelRepository:
         for row in _stream(connection, tables.cycles):
             graph.upsert_cycle(CycleState(row.key, row.version, _date(row.starts_on),
                                           _date(row.ends_on)))
+        statuses: dict[str, str | None] = {}  # as written: the load judges them anew
         for row in _stream(connection, tables.objectives):
             graph.load_objective(ObjectiveState(
                 row.id, row.version, row.cycle, ObjectiveKind(row.kind),
                 tuple(row.departments.split("+")), row.title, bool(row.archived), row.owner))
+            statuses[row.id] = row.status
         graph.expect_key_results(connection.execute(
             select(func.count()).select_from(tables.key_results)).scalar_one())
         key_results = tables.key_results.c
@@ -301,6 +303,11 @@ class ReadModelRepository:
             elif row.item_id not in links:
                 links[row.item_id] = -row.version
         _loaded(graph)
+        # Each status as its row holds it, not as the load judged it at this moment: a
+        # status that time moved since it was written (the process was down, or its graph
+        # was reloaded after a failed write) is then moved, written and told by the next
+        # status tick, as it would have been had the graph stayed up.
+        graph.restore_statuses(statuses)
         return links
 
 

@@ -92,6 +92,7 @@ class ObjectiveChange:
 
 
 Changes = dict[str, ObjectiveChange]
+_STATUS_VALUES = frozenset(status.value for status in Status)
 
 
 class RollupGraph:
@@ -389,6 +390,15 @@ class RollupGraph:
             node.confidence = node.confidence_inputs.mean()
             node.status = status_of(node.progress, self.expected_progress_of(node),
                                     node.confidence, self.thresholds)
+
+    def restore_statuses(self, statuses: Mapping[str, str | None]) -> None:
+        """Give the objectives held the statuses they were written with (by objective id;
+        None: no status), whatever the load judged: :meth:`reassess_statuses` then moves
+        those that time has moved since, as changes. A value that is no status is ignored."""
+        for objective_id, value in statuses.items():
+            node = self._objectives.get(objective_id)
+            if node is not None and (value is None or value in _STATUS_VALUES):
+                node.status = None if value is None else Status(value)
 
     def expect_key_results(self, count: int) -> None:
         """``count`` key results are about to be added (a load): room for them at once."""

@@ -357,22 +357,27 @@ class RollupProjection:
     # -- time passing ----------------------------------------------------------------------
 
     def reassess(self) -> int:
-        """Judge every status again at the current time; write and publish what moved."""
-        with self.lock:
+        """Judge every status again at the current time; write and publish what moved.
+
+        The transaction is begun before the lock is taken, as the consumer's batch does
+        (the runner begins it, then :meth:`apply` takes the lock): in the other order, on
+        SQLite, the tick held the lock waiting for the write lock that a batch held waiting
+        for the lock, until the busy timeout failed the tick and stalled the batch. A tick
+        whose transaction cannot begin has touched nothing: nothing is reloaded."""
+        with self.units() as uow, self.lock:
             try:
-                with self.units() as uow:
-                    self._mutated = True
-                    changes = self.graph.reassess_statuses()
-                    self.graph.take_touched()  # figures other than status did not move
-                    self.explained.forget(changes, ())
-                    batch = _Batch()
-                    batch.note(changes, "")
-                    # a status names the dependencies at risk of the subtrees linked to it
-                    outlooks = self._outlooks(set(changes), set(), uow.read_model)
-                    uow.read_model.write_items(self.graph, set(changes) | outlooks.keys(),
-                                               set(), set(), set(), outlooks)
-                    self.events.publish(uow, self.graph, batch.before, {}, outlooks)
-                    uow.commit()
+                self._mutated = True
+                changes = self.graph.reassess_statuses()
+                self.graph.take_touched()  # figures other than status did not move
+                self.explained.forget(changes, ())
+                batch = _Batch()
+                batch.note(changes, "")
+                # a status names the dependencies at risk of the subtrees linked to it
+                outlooks = self._outlooks(set(changes), set(), uow.read_model)
+                uow.read_model.write_items(self.graph, set(changes) | outlooks.keys(),
+                                           set(), set(), set(), outlooks)
+                self.events.publish(uow, self.graph, batch.before, {}, outlooks)
+                uow.commit()
             except Exception:
                 self.rolled_back()
                 raise

@@ -115,3 +115,30 @@ def _tick_failures() -> float:
     return sum(sample.value for metric in HANDLED_ERRORS.collect()
                for sample in metric.samples if sample.name.endswith("_total")
                and sample.labels["kind"] == "status_tick_failed")
+
+
+def test_a_status_time_moved_while_the_consumer_was_down_is_written_and_told_after_a_restart(
+        metrics: Metrics) -> None:
+    # An outside attack: the load judged every status at the moment of loading, so a
+    # status that time moved while the consumer was down (or around a reload after a
+    # failed write) was already "moved" in the graph: no tick wrote it or told it, and the
+    # read model kept the old status while a rebuild had the new one.
+    before = FakeClock(datetime(2026, 10, 2, tzinfo=UTC))
+    projection = metrics.projection(clock=before)
+    projection.load()
+    objective_id, key_result_id = ev.new_id(), ev.new_id()
+    metrics.consumer(projection).apply_batch([
+        ev.cycle(), ev.objective(objective_id, ["sales"]),
+        ev.key_result(key_result_id, objective_id, current=20)])  # 0.2 of the way
+    assert objective_row(metrics, objective_id).status == "on_track"
+
+    restarted = metrics.projection(clock=FakeClock(datetime(2026, 10, 31, tzinfo=UTC)))
+    restarted.load()  # a third of Q4 gone while it was down: at risk now
+    assert objective_row(metrics, objective_id).status == "on_track"  # as written
+    assert restarted.reassess() == 1
+    assert objective_row(metrics, objective_id).status == "at_risk"
+    change = _status_changes(metrics)[-1]
+    assert change["subject"] == f"objective/{objective_id}"
+    assert (change["data"]["previous_status"], change["data"]["status"]) == (
+        "on_track", "at_risk")
+    assert restarted.reassess() == 0  # told once
