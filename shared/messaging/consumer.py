@@ -41,9 +41,10 @@ dead-lettered again, in a loop if isolating them takes that long each time). So 
 which half of that interval has passed since the last poll, and of which something is
 finished, is cut short: what is finished is committed, each partition moved back to its
 first record not finished (the batch read ahead dropped), and the next poll comes at once.
-The next batch is no larger than what was finished; after a batch finished whole, it is no
-larger than that batch's pace gets through in a quarter of the interval, and at most twice
-the last one (a gathered batch is one transaction: it cannot be cut short).
+The next batch is no larger than what was finished; after a batch finished whole it
+doubles, or, if that batch (of 50 records or more) took longer than a quarter of the
+interval, it is what that batch's pace gets through in a quarter (a gathered batch is one
+transaction: it cannot be cut short).
 
 Gathered batches (``batch_records`` above ``max_records``): after a poll that returned
 records, further polls add what the client has already fetched, up to ``batch_records``,
@@ -111,6 +112,9 @@ GATHER_WAIT_MS = 100
 """How long a gathering poll waits for records that the broker is known to hold."""
 
 MIN_BATCH_RECORDS = 10
+#: Records a batch holds at least for its time to size the next one by its pace (a smaller
+#: one's time is mostly its transaction's and its commit's).
+PACE_SAMPLE = 50
 """The fewest records a batch is made smaller to after one that used the time between polls
 (a batch is cut short as soon as something of it is finished anyway: this only spares a
 slow machine polls of one record each)."""
@@ -183,8 +187,7 @@ class ConsumerRunner:
         # it is finished); the rest is polled again. Its records at most, the next time.
         self._work_budget = self._poll_interval / 2
         self._last_poll = time.monotonic()  # when the client last polled (either thread)
-        # the most the next batch may hold: one poll's at first, then as its pace allows
-        self._cap = min(self.batch_records, self.max_records)
+        self._cap = self.batch_records  # the most the next batch may hold
         self._rollback_pending = False
         # the next batch, polled and decoded while the current one is applied
         self._reader = (ThreadPoolExecutor(1, thread_name_prefix=f"{self.client_id}-read-ahead")
@@ -218,6 +221,7 @@ class ConsumerRunner:
         began = time.monotonic()
         try:
             finished, count = self._finish_batch(polled, stop)
+            worked = time.monotonic() - began  # the batch's own time, not the read-ahead's
         finally:
             if self._ahead is not None:
                 wait([self._ahead])  # the client is the runner's again
@@ -226,7 +230,7 @@ class ConsumerRunner:
             self._rewind(polled, count)
             self._cap = max(MIN_BATCH_RECORDS, count)
         elif size:
-            self._cap = self._paced_cap(size, time.monotonic() - began)
+            self._cap = self._paced_cap(size, worked)
         self._commit(finished)
         self._report_lag()
         if polled.error is not None:  # a poll's, now that the records before it are done
@@ -257,13 +261,15 @@ class ConsumerRunner:
 
     def _paced_cap(self, size: int, seconds: float) -> int:
         """The next batch's size after one of ``size`` records worked through whole in
-        ``seconds``: at most twice this one's cap, and no more than this batch's pace gets
-        through in half the work budget. A batch is one transaction that cannot be cut
-        short: one gathered too large for the pace (2,000 notifications at 3 ms each)
-        outlasts the poll interval, and halving it only after it was slow let it double
-        back into the next such batch."""
-        paced = int(size * (self._work_budget / 2) / seconds) if seconds > 0 else size
-        return max(MIN_BATCH_RECORDS, min(self.batch_records, 2 * self._cap, paced))
+        ``seconds``: twice the cap, or, after a batch slower than a quarter of the poll
+        interval, what its pace gets through in that quarter. A batch is one transaction
+        that cannot be cut short: halving one that was slow (2,000 notifications at 3 ms
+        each) let it double back into the next batch that outlasted the interval; sized by
+        its pace, a batch doubled from it lasts about half the interval."""
+        if size >= PACE_SAMPLE and seconds > self._work_budget / 2:
+            paced = int(size * (self._work_budget / 2) / seconds)
+            return max(MIN_BATCH_RECORDS, min(self.batch_records, paced))
+        return min(self.batch_records, 2 * self._cap)
 
     def _over_budget(self) -> bool:
         """Whether the work since the last poll has used half of ``max_poll_interval_ms``:

