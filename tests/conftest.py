@@ -86,7 +86,7 @@ def emitted_events_match_their_schemas() -> Iterator[None]:
 
 # -- errors that were swallowed must be expected ---------------------------------------------
 
-def _handled_errors() -> dict[tuple[str, ...], float]:
+def handled_error_counts() -> dict[tuple[str, ...], float]:
     counts: dict[tuple[str, ...], float] = {}
     for metric in HANDLED_ERRORS.collect():
         for sample in metric.samples:
@@ -107,12 +107,12 @@ TOLERATED_HANDLED_ERRORS = frozenset({"consumer_commit_failed", "consumer_batch_
 @pytest.fixture(autouse=True)
 def no_unexpected_handled_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail a test during which an error was caught and counted that it did not expect."""
-    before = _handled_errors()
+    before = handled_error_counts()
     yield
     marker = request.node.get_closest_marker("handled_errors")
     allowed = set(marker.args) if marker else set()
     allowed |= TOLERATED_HANDLED_ERRORS
-    after = _handled_errors()
+    after = handled_error_counts()
     unexpected = {key: after[key] - before.get(key, 0) for key in after
                   if after[key] > before.get(key, 0) and key[1] not in allowed}
     assert not unexpected, f"unexpected handled errors: {unexpected}"

@@ -244,18 +244,10 @@ class ConsumerRunner:
         records = polled.records()
         if len(records) <= self._cap:
             return polled
-        assert self.consumer is not None
         kept: Batch = {}
         for record in records[:self._cap]:
             kept.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
-        positions: dict[TopicPartition, int] = {}
-        for record in records[self._cap:]:
-            positions.setdefault(TopicPartition(record.topic, record.partition), record.offset)
-        for tp, offset in positions.items():
-            try:
-                self.consumer.seek(tp, offset)
-            except KafkaError as error:  # no longer assigned: its new owner starts there
-                log.info("not moving %s back: %s", tp, error)
+        self._seek_back(records[self._cap:])
         events = None if polled.events is None else polled.events[:self._cap]
         return _Polled(kept, None, events)
 
@@ -284,16 +276,19 @@ class ConsumerRunner:
         assert self.consumer is not None
         ahead, self._ahead = self._ahead, None
         polled.error = None
-        positions: dict[TopicPartition, int] = {}
-        for record in polled.records()[count:]:
-            positions.setdefault(TopicPartition(record.topic, record.partition), record.offset)
-        if ahead is not None:
-            for tp, records in ahead.result().batch.items():
-                if records:
-                    positions.setdefault(tp, records[0].offset)
         HANDLED_ERRORS.labels(self.service, "consumer_batch_cut").inc()
         log.warning("batch cut short after %d records to poll within max_poll_interval_ms; "
                     "the rest is polled again", count)
+        self._seek_back(polled.records()[count:]
+                        + ([] if ahead is None else ahead.result().records()))
+
+    def _seek_back(self, records: list[ConsumerRecord]) -> None:
+        """Move each partition of ``records`` back to its first one there: the next poll
+        fetches them again."""
+        assert self.consumer is not None
+        positions: dict[TopicPartition, int] = {}
+        for record in records:
+            positions.setdefault(TopicPartition(record.topic, record.partition), record.offset)
         for tp, offset in positions.items():
             try:
                 self.consumer.seek(tp, offset)

@@ -15,10 +15,11 @@ from sqlalchemy.engine import make_url
 
 from services.metrics.adapters import tables
 from services.metrics.bootstrap import Metrics
+from services.metrics.service_layer.projection import RollupProjection
 from shared.clock import FakeClock
 from shared.contract import EventType
-from shared.observability.metrics import HANDLED_ERRORS
 from shared.persistence import engine as engine_module
+from tests.conftest import handled_error_counts
 from tests.metrics import goal_events as ev
 from tests.metrics.conftest import objective_row, wait_for
 
@@ -35,15 +36,23 @@ def _status_changes(metrics: Metrics) -> list[dict[str, Any]]:
     return [json.loads(payload) for payload in payloads]
 
 
-def test_status_tick_publishes_status_changed_when_time_alone_moves_an_objective(
-        metrics: Metrics, run_in_background: Any) -> None:
-    clock = FakeClock(datetime(2026, 10, 2, tzinfo=UTC))
+def _an_objective_a_fifth_done(metrics: Metrics, clock: FakeClock
+                               ) -> tuple[RollupProjection, str]:
+    """A projection loaded at ``clock``'s time, and an objective of Q4 it applied whose one
+    key result is 0.2 of the way; the objective's id."""
     projection = metrics.projection(clock=clock)
     projection.load()
     objective_id, key_result_id = ev.new_id(), ev.new_id()
     metrics.consumer(projection).apply_batch([
         ev.cycle(), ev.objective(objective_id, ["sales"]),
-        ev.key_result(key_result_id, objective_id, current=20)])  # 0.2 of the way
+        ev.key_result(key_result_id, objective_id, current=20)])
+    return projection, objective_id
+
+
+def test_status_tick_publishes_status_changed_when_time_alone_moves_an_objective(
+        metrics: Metrics, run_in_background: Any) -> None:
+    clock = FakeClock(datetime(2026, 10, 2, tzinfo=UTC))
+    projection, objective_id = _an_objective_a_fifth_done(metrics, clock)
     assert objective_row(metrics, objective_id).status == "on_track"
     assert [event["data"]["status"] for event in _status_changes(metrics)] == ["on_track"]
 
@@ -86,12 +95,7 @@ def test_a_tick_the_database_cannot_take_is_tried_again_not_the_end_of_the_loop(
     monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 50)
     metrics.engine.dispose()  # connections made from here on wait 50 ms for a lock
     clock = FakeClock(datetime(2026, 10, 2, tzinfo=UTC))
-    projection = metrics.projection(clock=clock)
-    projection.load()
-    objective_id, key_result_id = ev.new_id(), ev.new_id()
-    metrics.consumer(projection).apply_batch([
-        ev.cycle(), ev.objective(objective_id, ["sales"]),
-        ev.key_result(key_result_id, objective_id, current=20)])
+    projection, objective_id = _an_objective_a_fifth_done(metrics, clock)
     failed_before = _tick_failures()
 
     blocker = sqlite3.connect(make_url(metrics_database_url).database, isolation_level=None)
@@ -112,9 +116,7 @@ def test_a_tick_the_database_cannot_take_is_tried_again_not_the_end_of_the_loop(
 
 
 def _tick_failures() -> float:
-    return sum(sample.value for metric in HANDLED_ERRORS.collect()
-               for sample in metric.samples if sample.name.endswith("_total")
-               and sample.labels["kind"] == "status_tick_failed")
+    return handled_error_counts().get(("metrics", "status_tick_failed"), 0.0)
 
 
 def test_a_status_time_moved_while_the_consumer_was_down_is_written_and_told_after_a_restart(
@@ -124,12 +126,7 @@ def test_a_status_time_moved_while_the_consumer_was_down_is_written_and_told_aft
     # failed write) was already "moved" in the graph: no tick wrote it or told it, and the
     # read model kept the old status while a rebuild had the new one.
     before = FakeClock(datetime(2026, 10, 2, tzinfo=UTC))
-    projection = metrics.projection(clock=before)
-    projection.load()
-    objective_id, key_result_id = ev.new_id(), ev.new_id()
-    metrics.consumer(projection).apply_batch([
-        ev.cycle(), ev.objective(objective_id, ["sales"]),
-        ev.key_result(key_result_id, objective_id, current=20)])  # 0.2 of the way
+    _, objective_id = _an_objective_a_fifth_done(metrics, before)
     assert objective_row(metrics, objective_id).status == "on_track"
 
     restarted = metrics.projection(clock=FakeClock(datetime(2026, 10, 31, tzinfo=UTC)))

@@ -18,7 +18,7 @@ from shared.config import KafkaSettings
 from shared.contract import EventType, Topic
 from shared.messaging.consumer import ConsumerRunner, UnprocessableEvent, UnprocessableEvents
 from shared.messaging.kafka_clients import ensure_topics, new_consumer, new_producer
-from shared.observability.metrics import HANDLED_ERRORS
+from tests.conftest import handled_error_counts
 from tests.platform.faults.conftest import wait_until
 from tests.support.kafka import read_topic
 from tests.support.ledger_consumer import ledger, ledger_counts, plumbing, record_in_ledger
@@ -208,13 +208,7 @@ def _ledger_subjects(engine: Engine) -> list[str]:
 
 
 def _cut_batches() -> float:
-    return _handled("consumer_batch_cut")
-
-
-def _handled(kind: str) -> float:
-    return sum(sample.value for metric in HANDLED_ERRORS.collect() for sample in metric.samples
-               if sample.name.endswith("_total") and sample.labels["service"] == "ledger"
-               and sample.labels["kind"] == kind)
+    return handled_error_counts().get(("ledger", "consumer_batch_cut"), 0.0)
 
 
 @pytest.mark.handled_errors("dead_lettered", "consumer_batch_fallback", "consumer_batch_cut")
